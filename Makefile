@@ -1,0 +1,64 @@
+# eniwall — top-level build. `make demo` and `make test` are the two commands a
+# fresh Debian machine needs (as root): each installs what is missing first.
+
+APT_PACKAGES := build-essential python3 liburing-dev clang-format iproute2 nftables \
+                iputils-ping netcat-openbsd socat iperf3 procps
+NODE_GYP := node_modules/.bin/node-gyp
+TSC := node_modules/.bin/tsc
+
+.PHONY: all deps apt-deps npm-deps build build-native build-ts native-test lint format test \
+        test-ts clean demo bench bench-compile install
+
+all: build
+
+# --- dependencies -----------------------------------------------------------
+deps: apt-deps npm-deps
+
+apt-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing apt packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+npm-deps: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# --- build ------------------------------------------------------------------
+build: deps build-native build-ts
+
+build-native: npm-deps
+	$(NODE_GYP) rebuild --silent
+
+build-ts: npm-deps
+	$(TSC) -p tsconfig.json
+
+# --- checks -----------------------------------------------------------------
+native-test: apt-deps
+	$(MAKE) -C native test
+	$(MAKE) -C native test-sanitize
+
+lint: deps
+	node_modules/.bin/eslint .
+	node_modules/.bin/prettier --check .
+	$(MAKE) -C native lint
+
+format: npm-deps
+	node_modules/.bin/prettier --write .
+	$(MAKE) -C native format
+
+# The test command (README, .ci/run): native unit tests (plain and sanitized),
+# then every TypeScript test, including the real-traffic ones in namespaces.
+test: build native-test test-ts
+
+test-ts:
+	node --test --test-concurrency=1 --test-reporter=spec dist/test/
+
+bench-compile: build
+	node dist/bench/compile.js
+
+clean:
+	rm -rf dist build
+	$(MAKE) -C native clean

@@ -1,0 +1,130 @@
+/**
+ * The desired-state objects, with AWS names and id formats.
+ *
+ * These are plain data: the model (src/model/model.ts) owns validation and
+ * mutation, the compiler (src/compiler/) reads a ModelSnapshot, the store
+ * persists it. Addresses and CIDRs are always stored canonical (ipaddr.js
+ * normalised strings, CIDRs with host bits zeroed), protocols normalised as AWS
+ * returns them (see src/model/protocol.ts).
+ */
+
+export type Direction = 'ingress' | 'egress';
+export type Family = 'ipv4' | 'ipv6';
+
+export interface Tag {
+  Key: string;
+  Value: string;
+}
+
+export interface Vpc {
+  id: string; // vpc-<17 hex>
+  cidr: string; // canonical IPv4 CIDR, /16../28
+  ipv6Cidr?: string; // canonical IPv6 CIDR
+  name?: string;
+  isDefault: boolean;
+  tags: Tag[];
+}
+
+export interface Subnet {
+  id: string; // subnet-<17 hex>
+  vpcId: string;
+  cidr: string; // inside the VPC's CIDR, /16../28
+  ipv6Cidr?: string; // inside the VPC's IPv6 CIDR (a /64 in AWS)
+  name?: string;
+  isDefault: boolean;
+  tags: Tag[];
+}
+
+/** Normalised IpProtocol: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | '-1' | decimal string of any other number. */
+export type Protocol = string;
+
+export type RuleTarget =
+  | { kind: 'cidr4'; cidr: string }
+  | { kind: 'cidr6'; cidr: string }
+  | { kind: 'prefixList'; prefixListId: string }
+  | { kind: 'group'; groupId: string; userId?: string };
+
+export interface SecurityGroupRule {
+  id: string; // sgr-<17 hex>
+  groupId: string;
+  direction: Direction;
+  protocol: Protocol;
+  /** TCP/UDP: first destination port; ICMP/ICMPv6: type (-1 = all); '-1' and other numbers: -1. */
+  fromPort: number;
+  /** TCP/UDP: last destination port; ICMP/ICMPv6: code (-1 = all); '-1' and other numbers: -1. */
+  toPort: number;
+  target: RuleTarget;
+  description?: string;
+}
+
+export interface SecurityGroup {
+  id: string; // sg-<17 hex>
+  name: string;
+  description: string;
+  vpcId: string;
+  ownerId: string; // 12-digit account id
+  isDefault: boolean; // the VPC's "default" group: cannot be deleted
+  tags: Tag[];
+  /** Rule ids in creation order, per direction (rules live in ModelSnapshot.rules). */
+  ingress: string[];
+  egress: string[];
+}
+
+export interface PrefixListEntry {
+  cidr: string;
+  description?: string;
+}
+
+export interface PrefixList {
+  id: string; // pl-<17 hex>
+  name: string;
+  family: Family;
+  maxEntries: number;
+  entries: PrefixListEntry[];
+  version: number;
+  tags: Tag[];
+}
+
+export interface ConnectionTracking {
+  tcpEstablishedTimeout: number; // 60..432000, default 432000
+  udpStreamTimeout: number; // 60..180, default 180
+  udpTimeout: number; // 30..60, default 30
+}
+
+export interface Eni {
+  id: string; // eni-<17 hex>
+  subnetId: string;
+  vpcId: string;
+  mac: string; // lower-case aa:bb:cc:dd:ee:ff
+  privateIp: string; // primary private IPv4
+  secondaryIps: string[];
+  ipv6Addresses: string[];
+  groupIds: string[]; // 1..quota, in the order given
+  sourceDestCheck: boolean;
+  connectionTracking: ConnectionTracking;
+  tap: string; // TAP device name (<= 15 chars)
+  netns?: string; // namespace the TAP's kernel side was moved into, if any
+  description?: string;
+  tags: Tag[];
+}
+
+export interface Quotas {
+  rulesPerGroup: number; // per direction and per family; default 60
+  groupsPerEni: number; // default 5, max 16
+  groupsPerVpc: number; // default 2500
+  prefixLists: number; // default 100
+  entriesPerPrefixList: number; // default 1000
+}
+
+/** Everything the compiler and the store need; plain JSON-serialisable data. */
+export interface ModelSnapshot {
+  accountId: string;
+  region: string;
+  quotas: Quotas;
+  vpcs: Vpc[];
+  subnets: Subnet[];
+  groups: SecurityGroup[];
+  rules: SecurityGroupRule[];
+  prefixLists: PrefixList[];
+  enis: Eni[];
+}
