@@ -5,6 +5,9 @@ APT_PACKAGES := build-essential python3 liburing-dev clang-format iproute2 nftab
                 iputils-ping netcat-openbsd socat iperf3 procps
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
+# Build the addon against the installed Node headers (Debian ships them under
+# /usr/include/node); node-gyp would otherwise try to download them.
+NODEDIR_FLAG := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
 .PHONY: all deps apt-deps npm-deps build build-native build-ts native-test lint format test \
         test-ts clean demo bench bench-compile install
@@ -30,7 +33,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 build: deps build-native build-ts
 
 build-native: npm-deps
-	$(NODE_GYP) rebuild --silent
+	$(NODE_GYP) rebuild --silent $(NODEDIR_FLAG)
 
 build-ts: npm-deps
 	$(TSC) -p tsconfig.json
@@ -62,3 +65,12 @@ bench-compile: build
 clean:
 	rm -rf dist build
 	$(MAKE) -C native clean
+
+# --- demo and install (daemon/CLI) ------------------------------------------
+# The README's first command: a web and a db tier with real traffic (root).
+demo: build
+	bash scripts/demo.sh
+
+# Puts the CLI on the PATH (it runs from this checkout's dist/ and build/).
+install: build
+	ln -sf $(CURDIR)/bin/eniwall /usr/local/bin/eniwall

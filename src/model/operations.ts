@@ -31,7 +31,12 @@ export interface IpPermission {
   IpRanges?: { CidrIp: string; Description?: string }[];
   Ipv6Ranges?: { CidrIpv6: string; Description?: string }[];
   PrefixListIds?: { PrefixListId: string; Description?: string }[];
-  UserIdGroupPairs?: { GroupId?: string; GroupName?: string; UserId?: string; Description?: string }[];
+  UserIdGroupPairs?: {
+    GroupId?: string;
+    GroupName?: string;
+    UserId?: string;
+    Description?: string;
+  }[];
 }
 
 export interface CreateVpcInput {
@@ -106,7 +111,10 @@ export interface ModelOperations {
   authorize(group: string, direction: Direction, permissions: IpPermission[]): SecurityGroupRule[];
   revoke(group: string, direction: Direction, input: RevokeInput): SecurityGroupRule[];
   describeSecurityGroups(groups?: string[]): DescribeSecurityGroupsOutput;
-  describeSecurityGroupRules(groups?: string[], ruleIds?: string[]): DescribeSecurityGroupRulesOutput;
+  describeSecurityGroupRules(
+    groups?: string[],
+    ruleIds?: string[],
+  ): DescribeSecurityGroupRulesOutput;
   /** Import `aws ec2 describe-security-groups` output, ids kept; all or nothing. */
   importSecurityGroups(json: unknown, options?: { vpcId?: string }): SecurityGroup[];
 

@@ -65,7 +65,7 @@ struct ew_worker_ctx {
 enum ew_action {
     EW_ACT_DROP = 0,    /* reason in ew_verdict.reason (already counted) */
     EW_ACT_FORWARD = 1, /* write the (possibly rewritten) frame to out_port */
-    EW_ACT_REPLY = 2    /* frame rewritten in place into an answer: write it back to the input port */
+    EW_ACT_REPLY = 2 /* frame rewritten in place into an answer: write it back to the input port */
 };
 
 struct ew_verdict {
@@ -105,14 +105,14 @@ uint64_t ew_core_ct_allowance_exceeded(const struct ew_core *core, uint32_t port
 
 /* One conntrack entry as dumped for `eniwall flows`. */
 struct ew_ct_dump_entry {
-    uint32_t zone;       /* port id */
-    uint8_t family;      /* 4 or 6 */
+    uint32_t zone;  /* port id */
+    uint8_t family; /* 4 or 6 */
     uint8_t proto;
-    uint8_t state;       /* enum ew_ct_state (conntrack.h) */
+    uint8_t state; /* enum ew_ct_state (conntrack.h) */
     uint8_t pad;
-    uint8_t src[16];     /* originator; IPv4 in the first 4 bytes, network order */
+    uint8_t src[16]; /* originator; IPv4 in the first 4 bytes, network order */
     uint8_t dst[16];
-    uint16_t sport;      /* host order; ICMP echo: the identifier */
+    uint16_t sport; /* host order; ICMP echo: the identifier */
     uint16_t dport;
     uint32_t idle_ms;    /* since the last packet */
     uint32_t timeout_ms; /* idle time after which it expires in its current state */

@@ -70,11 +70,11 @@ struct ew_section {
 };
 
 struct ew_table_header {
-    uint32_t magic;                     /* EW_TABLE_MAGIC */
-    uint32_t version;                   /* EW_TABLE_VERSION */
-    uint64_t generation;                /* set by the compiler, echoed in counters */
-    uint32_t total_size;                /* bytes, including this header */
-    uint32_t header_size;               /* sizeof(struct ew_table_header) */
+    uint32_t magic;       /* EW_TABLE_MAGIC */
+    uint32_t version;     /* EW_TABLE_VERSION */
+    uint64_t generation;  /* set by the compiler, echoed in counters */
+    uint32_t total_size;  /* bytes, including this header */
+    uint32_t header_size; /* sizeof(struct ew_table_header) */
     struct ew_section sec[EW_SEC_COUNT];
 };
 
@@ -83,18 +83,18 @@ struct ew_ip6 {
 };
 
 struct ew_vpc {
-    uint32_t ipv4_net;    /* host order */
-    uint8_t ipv4_prefix;  /* 16..28 */
-    uint8_t ipv6_prefix;  /* 0 = no IPv6 CIDR */
+    uint32_t ipv4_net;   /* host order */
+    uint8_t ipv4_prefix; /* 16..28 */
+    uint8_t ipv6_prefix; /* 0 = no IPv6 CIDR */
     uint8_t pad[2];
-    uint32_t dns_ipv4;    /* VPC base + 2: Amazon DNS, exempt from filtering */
+    uint32_t dns_ipv4; /* VPC base + 2: Amazon DNS, exempt from filtering */
     struct ew_ip6 ipv6_net;
 };
 
 struct ew_subnet {
-    uint32_t vpc;          /* index into VPCS */
-    uint32_t ipv4_net;     /* host order */
-    uint32_t router_ipv4;  /* base + 1: answers ARP and ping, exempt */
+    uint32_t vpc;         /* index into VPCS */
+    uint32_t ipv4_net;    /* host order */
+    uint32_t router_ipv4; /* base + 1: answers ARP and ping, exempt */
     uint8_t ipv4_prefix;
     uint8_t ipv6_prefix;   /* 0 = no IPv6 CIDR */
     uint8_t router_mac[6]; /* the MAC the router answers ARP/NS with */
@@ -106,12 +106,12 @@ struct ew_subnet {
 #define EW_ENI_SRC_DST_CHECK 0x1u /* drop frames whose source MAC/IP is not the ENI's */
 
 struct ew_eni {
-    uint32_t port_id;    /* dataplane port (TAP) bound to this ENI, or EW_PORT_NONE */
-    uint32_t subnet;     /* index into SUBNETS */
-    uint32_t vpc;        /* index into VPCS (= subnets[subnet].vpc) */
-    uint32_t ruleset;    /* index into RULESETS */
+    uint32_t port_id; /* dataplane port (TAP) bound to this ENI, or EW_PORT_NONE */
+    uint32_t subnet;  /* index into SUBNETS */
+    uint32_t vpc;     /* index into VPCS (= subnets[subnet].vpc) */
+    uint32_t ruleset; /* index into RULESETS */
     uint8_t mac[6];
-    uint8_t flags;       /* EW_ENI_* */
+    uint8_t flags; /* EW_ENI_* */
     uint8_t pad;
     uint32_t ipv4_off;   /* first index into ENI_IPV4 */
     uint32_t ipv4_count; /* >= 1 for an ENI; primary first */
@@ -120,7 +120,7 @@ struct ew_eni {
     uint32_t tcp_established_timeout; /* seconds, 60..432000 */
     uint32_t udp_stream_timeout;      /* seconds, 60..180 */
     uint32_t udp_timeout;             /* seconds, 30..60 */
-    uint32_t id_hi;      /* eni-<17 hex>: the id's value split in two, for dumps and logs */
+    uint32_t id_hi; /* eni-<17 hex>: the id's value split in two, for dumps and logs */
     uint32_t id_lo;
 };
 
@@ -151,12 +151,12 @@ struct ew_ruleset {
 #define EW_CLS_WORLD_ALL_PORTS_UDP 0x2u
 
 struct ew_classifier {
-    uint32_t proto_off;      /* -> struct ew_proto_entry[proto_count], sorted by proto */
+    uint32_t proto_off; /* -> struct ew_proto_entry[proto_count], sorted by proto */
     uint32_t proto_count;
-    uint32_t default_off;    /* -> struct ew_interval[]: protocols without an entry ("-1" rules) */
+    uint32_t default_off; /* -> struct ew_interval[]: protocols without an entry ("-1" rules) */
     uint32_t default_count;
-    uint32_t flags;          /* EW_CLS_* */
-    uint32_t blob_size;      /* bytes of this blob, header included */
+    uint32_t flags;     /* EW_CLS_* */
+    uint32_t blob_size; /* bytes of this blob, header included */
 };
 
 struct ew_proto_entry {
@@ -177,9 +177,10 @@ struct ew_interval {
 };
 
 struct ew_peer_set {
-    uint32_t range_off;     /* -> ew_range4[] or ew_range6[] (the classifier's family), sorted, disjoint */
+    uint32_t
+        range_off; /* -> ew_range4[] or ew_range6[] (the classifier's family), sorted, disjoint */
     uint32_t range_count;
-    uint32_t addrset_off;   /* -> uint32_t[] indices into ADDR_SETS */
+    uint32_t addrset_off; /* -> uint32_t[] indices into ADDR_SETS */
     uint32_t addrset_count;
 };
 
@@ -202,22 +203,30 @@ struct ew_addr_set {
     uint32_t pad;
 };
 
+/* C11 and C++ spell the compile-time assertion differently; the N-API adapter
+ * includes this header from C++. */
+#ifdef __cplusplus
+#define EW_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define EW_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
 /* Layout assumptions the TypeScript mirror relies on (test/layout.test.ts
  * compiles native/test/layout_dump.c and compares these numbers). */
-_Static_assert(sizeof(struct ew_section) == 8, "ew_section");
-_Static_assert(sizeof(struct ew_table_header) == 24 + 8 * EW_SEC_COUNT, "header");
-_Static_assert(sizeof(struct ew_vpc) == 28, "ew_vpc");
-_Static_assert(sizeof(struct ew_subnet) == 52, "ew_subnet");
-_Static_assert(sizeof(struct ew_eni) == 60, "ew_eni");
-_Static_assert(sizeof(struct ew_fwd4) == 12, "ew_fwd4");
-_Static_assert(sizeof(struct ew_fwd6) == 24, "ew_fwd6");
-_Static_assert(sizeof(struct ew_ruleset) == 16, "ew_ruleset");
-_Static_assert(sizeof(struct ew_classifier) == 24, "ew_classifier");
-_Static_assert(sizeof(struct ew_proto_entry) == 12, "ew_proto_entry");
-_Static_assert(sizeof(struct ew_interval) == 12, "ew_interval");
-_Static_assert(sizeof(struct ew_peer_set) == 16, "ew_peer_set");
-_Static_assert(sizeof(struct ew_range4) == 8, "ew_range4");
-_Static_assert(sizeof(struct ew_range6) == 32, "ew_range6");
-_Static_assert(sizeof(struct ew_addr_set) == 16, "ew_addr_set");
+EW_STATIC_ASSERT(sizeof(struct ew_section) == 8, "ew_section");
+EW_STATIC_ASSERT(sizeof(struct ew_table_header) == 24 + 8 * EW_SEC_COUNT, "header");
+EW_STATIC_ASSERT(sizeof(struct ew_vpc) == 28, "ew_vpc");
+EW_STATIC_ASSERT(sizeof(struct ew_subnet) == 52, "ew_subnet");
+EW_STATIC_ASSERT(sizeof(struct ew_eni) == 60, "ew_eni");
+EW_STATIC_ASSERT(sizeof(struct ew_fwd4) == 12, "ew_fwd4");
+EW_STATIC_ASSERT(sizeof(struct ew_fwd6) == 24, "ew_fwd6");
+EW_STATIC_ASSERT(sizeof(struct ew_ruleset) == 16, "ew_ruleset");
+EW_STATIC_ASSERT(sizeof(struct ew_classifier) == 24, "ew_classifier");
+EW_STATIC_ASSERT(sizeof(struct ew_proto_entry) == 12, "ew_proto_entry");
+EW_STATIC_ASSERT(sizeof(struct ew_interval) == 12, "ew_interval");
+EW_STATIC_ASSERT(sizeof(struct ew_peer_set) == 16, "ew_peer_set");
+EW_STATIC_ASSERT(sizeof(struct ew_range4) == 8, "ew_range4");
+EW_STATIC_ASSERT(sizeof(struct ew_range6) == 32, "ew_range6");
+EW_STATIC_ASSERT(sizeof(struct ew_addr_set) == 16, "ew_addr_set");
 
 #endif /* ENIWALL_TABLE_H */

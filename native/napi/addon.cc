@@ -1,0 +1,347 @@
+// N-API adapter: the only file that includes N-API headers. A handful of coarse
+// calls (engine lifecycle, ports, table loads, counters, conntrack pages), none
+// per packet. Arguments arrive already checked by src/dataplane/dataplane.ts;
+// the checks here only keep a bad call from crashing the process.
+// The surface is declared once in src/dataplane/native.d.ts.
+#include <napi.h>
+
+#include <arpa/inet.h>
+#include <sys/random.h>
+
+#include <cstring>
+#include <string>
+
+#include "eniwall/core.h"
+#include "eniwall/engine.h"
+
+namespace {
+
+constexpr size_t kErrLen = 256;
+constexpr uint32_t kMaxDumpPage = 1024;
+constexpr uint32_t kQueryWords = 8; // see ClassifyQuery in native.d.ts
+
+uint32_t OptUint(const Napi::Object &o, const char *key, uint32_t def) {
+    Napi::Value v = o.Get(key);
+    return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : def;
+}
+
+bool OptBool(const Napi::Object &o, const char *key, bool def) {
+    Napi::Value v = o.Get(key);
+    return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
+}
+
+uint64_t ToU64(const Napi::Value &v, const char *what) {
+    if (!v.IsBigInt()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a bigint");
+    bool lossless = false;
+    uint64_t out = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) throw Napi::RangeError::New(v.Env(), std::string(what) + " out of range");
+    return out;
+}
+
+uint32_t ToPort(const Napi::CallbackInfo &info, size_t i) {
+    if (info.Length() <= i || !info[i].IsNumber())
+        throw Napi::TypeError::New(info.Env(), "port id must be a number");
+    uint32_t p = info[i].As<Napi::Number>().Uint32Value();
+    if (p >= EW_MAX_PORTS) throw Napi::RangeError::New(info.Env(), "port id out of range");
+    return p;
+}
+
+Napi::Uint8Array ToBytes(const Napi::CallbackInfo &info, size_t i, const char *what) {
+    if (info.Length() <= i || !info[i].IsTypedArray() ||
+        info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+        throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a Uint8Array");
+    return info[i].As<Napi::Uint8Array>();
+}
+
+const char *ModeName(ew_io_mode m) {
+    switch (m) {
+    case EW_IO_URING:
+        return "uring";
+    case EW_IO_EPOLL:
+        return "epoll";
+    case EW_IO_AUTO:
+        break;
+    }
+    return "auto";
+}
+
+ew_io_mode ParseMode(Napi::Env env, const Napi::Object &o) {
+    Napi::Value v = o.Get("io");
+    if (!v.IsString()) return EW_IO_AUTO;
+    std::string s = v.As<Napi::String>().Utf8Value();
+    if (s == "auto") return EW_IO_AUTO;
+    if (s == "uring") return EW_IO_URING;
+    if (s == "epoll") return EW_IO_EPOLL;
+    throw Napi::TypeError::New(env, "io must be 'auto', 'uring' or 'epoll'");
+}
+
+std::string AddrString(uint8_t family, const uint8_t *a) {
+    char buf[INET6_ADDRSTRLEN];
+    if (!inet_ntop(family == 6 ? AF_INET6 : AF_INET, a, buf, sizeof buf)) return "";
+    return buf;
+}
+
+Napi::Object DumpEntry(Napi::Env env, const ew_ct_dump_entry &e) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("zone", e.zone);
+    o.Set("family", e.family);
+    o.Set("proto", e.proto);
+    o.Set("state", e.state);
+    o.Set("src", AddrString(e.family, e.src));
+    o.Set("dst", AddrString(e.family, e.dst));
+    o.Set("sport", e.sport);
+    o.Set("dport", e.dport);
+    o.Set("idleMs", e.idle_ms);
+    o.Set("timeoutMs", e.timeout_ms);
+    o.Set("packetsOrig", Napi::BigInt::New(env, e.packets_orig));
+    o.Set("packetsReply", Napi::BigInt::New(env, e.packets_reply));
+    o.Set("bytesOrig", Napi::BigInt::New(env, e.bytes_orig));
+    o.Set("bytesReply", Napi::BigInt::New(env, e.bytes_reply));
+    return o;
+}
+
+class Engine : public Napi::ObjectWrap<Engine> {
+  public:
+    static Napi::FunctionReference *Define(Napi::Env env) {
+        Napi::Function cls =
+            DefineClass(env, "Engine",
+                        {
+                            InstanceMethod<&Engine::JS_openTap>("openTap"),
+                            InstanceMethod<&Engine::JS_closePort>("closePort"),
+                            InstanceMethod<&Engine::JS_loadTable>("loadTable"),
+                            InstanceMethod<&Engine::JS_generation>("generation"),
+                            InstanceMethod<&Engine::JS_counters>("counters"),
+                            InstanceMethod<&Engine::JS_ctCount>("ctCount"),
+                            InstanceMethod<&Engine::JS_ctAllowanceExceeded>("ctAllowanceExceeded"),
+                            InstanceMethod<&Engine::JS_ctDump>("ctDump"),
+                            InstanceMethod<&Engine::JS_advanceClock>("advanceClock"),
+                            InstanceMethod<&Engine::JS_stats>("stats"),
+                            InstanceMethod<&Engine::JS_close>("close"),
+                        });
+        return new Napi::FunctionReference(Napi::Persistent(cls));
+    }
+
+    explicit Engine(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Engine>(info) {
+        Napi::Env env = info.Env();
+        Napi::Object o = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>()
+                                                                 : Napi::Object::New(env);
+        ew_engine_config cfg;
+        std::memset(&cfg, 0, sizeof cfg);
+        cfg.workers = OptUint(o, "workers", 1);
+        cfg.io_mode = ParseMode(env, o);
+        cfg.vnet_hdr = OptBool(o, "vnetHdr", false);
+        cfg.passthrough = OptBool(o, "passthrough", false);
+        cfg.sweep_budget = OptUint(o, "sweepBudget", 0);
+        cfg.core.conntrack_max = OptUint(o, "conntrackMax", 1000000);
+        cfg.core.allowance_per_eni = OptUint(o, "allowancePerEni", 0);
+        Napi::Value salt = o.Get("hashSalt");
+        if (salt.IsBigInt()) {
+            cfg.core.hash_salt = ToU64(salt, "hashSalt");
+        } else if (getrandom(&cfg.core.hash_salt, sizeof cfg.core.hash_salt, 0) !=
+                   static_cast<ssize_t>(sizeof cfg.core.hash_salt)) {
+            throw Napi::Error::New(env, "getrandom failed: cannot seed the conntrack hash");
+        }
+        char err[kErrLen] = "";
+        eng_ = ew_engine_create(&cfg, err, sizeof err);
+        if (!eng_) throw Napi::Error::New(env, std::string("cannot create engine: ") + err);
+    }
+
+    ~Engine() override { Destroy(); }
+
+  private:
+    ew_engine *Live(Napi::Env env) {
+        if (!eng_) throw Napi::Error::New(env, "engine is closed");
+        return eng_;
+    }
+
+    void Destroy() {
+        if (eng_) ew_engine_destroy(eng_);
+        eng_ = nullptr;
+    }
+
+    Napi::Value JS_openTap(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        if (info.Length() < 1 || !info[0].IsString())
+            throw Napi::TypeError::New(env, "TAP name must be a string");
+        std::string name = info[0].As<Napi::String>().Utf8Value();
+        char err[kErrLen] = "", ifname[EW_IFNAME_MAX] = "";
+        uint32_t port = 0;
+        if (ew_engine_open_tap(Live(env), name.c_str(), &port, ifname, err, sizeof err) != 0)
+            throw Napi::Error::New(env, std::string("cannot open TAP ") + name + ": " + err);
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("port", port);
+        o.Set("ifname", ifname);
+        return o;
+    }
+
+    Napi::Value JS_closePort(const Napi::CallbackInfo &info) {
+        uint32_t port = ToPort(info, 0);
+        return Napi::Boolean::New(info.Env(), ew_engine_close_port(Live(info.Env()), port) == 0);
+    }
+
+    Napi::Value JS_loadTable(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        Napi::Uint8Array buf = ToBytes(info, 0, "table");
+        if (info.Length() < 2) throw Napi::TypeError::New(env, "generation must be a bigint");
+        uint64_t gen = ToU64(info[1], "generation");
+        char err[kErrLen] = "";
+        if (ew_engine_load_table(Live(env), buf.Data(), buf.ByteLength(), gen, err, sizeof err) !=
+            0)
+            throw Napi::Error::New(env, std::string("table rejected: ") + err);
+        return Napi::BigInt::New(env, ew_engine_generation(eng_));
+    }
+
+    Napi::Value JS_generation(const Napi::CallbackInfo &info) {
+        return Napi::BigInt::New(info.Env(), ew_engine_generation(Live(info.Env())));
+    }
+
+    Napi::Value JS_counters(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        uint32_t port = ToPort(info, 0);
+        ew_port_counters c;
+        ew_engine_counters(Live(env), port, &c);
+        Napi::BigUint64Array out = Napi::BigUint64Array::New(env, EW_CNT_COUNT + EW_DROP_COUNT);
+        for (size_t k = 0; k < EW_CNT_COUNT; k++)
+            out[k] = c.cnt[k];
+        for (size_t k = 0; k < EW_DROP_COUNT; k++)
+            out[EW_CNT_COUNT + k] = c.drop[k];
+        return out;
+    }
+
+    ew_core *Core(Napi::Env env) {
+        ew_core *core = ew_engine_core(Live(env));
+        if (!core) throw Napi::Error::New(env, "no conntrack in passthrough mode");
+        return core;
+    }
+
+    Napi::Value JS_ctCount(const Napi::CallbackInfo &info) {
+        uint32_t port = ToPort(info, 0);
+        return Napi::Number::New(info.Env(), ew_core_ct_count(Core(info.Env()), port));
+    }
+
+    Napi::Value JS_ctAllowanceExceeded(const Napi::CallbackInfo &info) {
+        uint32_t port = ToPort(info, 0);
+        return Napi::BigInt::New(info.Env(), ew_core_ct_allowance_exceeded(Core(info.Env()), port));
+    }
+
+    Napi::Value JS_ctDump(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        if (info.Length() < 2 || !info[1].IsNumber())
+            throw Napi::TypeError::New(env, "ctDump(cursor: bigint, max: number)");
+        uint64_t cursor = ToU64(info[0], "cursor");
+        uint32_t max = info[1].As<Napi::Number>().Uint32Value();
+        if (max == 0 || max > kMaxDumpPage) max = kMaxDumpPage;
+        ew_core *core = Core(env);
+        static thread_local ew_ct_dump_entry page[kMaxDumpPage];
+        uint32_t n = ew_core_ct_dump(core, &cursor, page, max, ew_engine_now_ms(eng_));
+        Napi::Array entries = Napi::Array::New(env, n);
+        for (uint32_t i = 0; i < n; i++)
+            entries.Set(i, DumpEntry(env, page[i]));
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("entries", entries);
+        o.Set("cursor", Napi::BigInt::New(env, cursor));
+        return o;
+    }
+
+    Napi::Value JS_advanceClock(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        if (info.Length() < 1 || !info[0].IsNumber())
+            throw Napi::TypeError::New(env, "ms must be a number");
+        double ms = info[0].As<Napi::Number>().DoubleValue();
+        if (!(ms >= 0)) throw Napi::RangeError::New(env, "ms must be >= 0");
+        ew_engine_advance_clock(Live(env), static_cast<uint64_t>(ms));
+        return env.Undefined();
+    }
+
+    Napi::Value JS_stats(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        struct ew_engine_stats s; // the function of the same name hides the tag
+        ew_engine_stats(Live(env), &s);
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("io", ModeName(s.io_mode));
+        o.Set("workers", s.workers);
+        o.Set("vnetHdr", s.vnet_hdr);
+        o.Set("passthrough", s.passthrough);
+        o.Set("fixedBuffers", s.fixed_buffers);
+        o.Set("fixedFiles", s.fixed_files);
+        o.Set("portsOpen", s.ports_open);
+        return o;
+    }
+
+    Napi::Value JS_close(const Napi::CallbackInfo &info) {
+        Destroy();
+        return info.Env().Undefined();
+    }
+
+    ew_engine *eng_ = nullptr;
+};
+
+struct AddonData {
+    Napi::FunctionReference *engine_ctor;
+    ~AddonData() { delete engine_ctor; }
+};
+
+Napi::Value JS_createEngine(const Napi::CallbackInfo &info) {
+    auto *data = info.Env().GetInstanceData<AddonData>();
+    Napi::Value opts = info.Length() > 0 ? info[0] : info.Env().Undefined();
+    return data->engine_ctor->New({opts});
+}
+
+Napi::Value JS_validateTable(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Uint8Array buf = ToBytes(info, 0, "table");
+    char err[kErrLen] = "";
+    ew_table_view *t = ew_table_load(buf.Data(), buf.ByteLength(), err, sizeof err);
+    if (!t) return Napi::String::New(env, err);
+    ew_table_free(t);
+    return env.Null();
+}
+
+// Query layout: kQueryWords u32 per query, see ClassifyQuery in native.d.ts.
+Napi::Value JS_classifyBatch(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    Napi::Uint8Array table = ToBytes(info, 0, "table");
+    if (info.Length() < 2 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+        throw Napi::TypeError::New(env, "queries must be a Uint32Array");
+    Napi::Uint32Array q = info[1].As<Napi::Uint32Array>();
+    if (q.ElementLength() % kQueryWords != 0)
+        throw Napi::RangeError::New(env, "queries length must be a multiple of 8");
+    char err[kErrLen] = "";
+    ew_table_view *t = ew_table_load(table.Data(), table.ByteLength(), err, sizeof err);
+    if (!t) throw Napi::Error::New(env, std::string("table rejected: ") + err);
+    size_t n = q.ElementLength() / kQueryWords;
+    Napi::Int8Array out = Napi::Int8Array::New(env, n);
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *w = q.Data() + i * kQueryWords;
+        uint8_t peer[16];
+        for (size_t k = 0; k < 4; k++) {
+            uint32_t be = htonl(w[4 + k]);
+            std::memcpy(peer + 4 * k, &be, 4);
+        }
+        bool world = false;
+        int r = ew_classify_query(t, w[0], static_cast<ew_dir>(w[1] & 0xffu),
+                                  static_cast<ew_family>((w[1] >> 8) & 0xffu),
+                                  static_cast<uint8_t>((w[1] >> 16) & 0xffu),
+                                  static_cast<uint16_t>(w[2] & 0xffffu), peer, &world);
+        out[i] = static_cast<int8_t>(r == 1 && world ? 2 : r);
+    }
+    ew_table_free(t);
+    return out;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    auto *data = new AddonData{Engine::Define(env)};
+    env.SetInstanceData<AddonData>(data);
+    exports.Set("createEngine", Napi::Function::New<JS_createEngine>(env, "createEngine"));
+    exports.Set("validateTable", Napi::Function::New<JS_validateTable>(env, "validateTable"));
+    exports.Set("classifyBatch", Napi::Function::New<JS_classifyBatch>(env, "classifyBatch"));
+    exports.Set("maxPorts", Napi::Number::New(env, EW_MAX_PORTS));
+    exports.Set("counterCount", Napi::Number::New(env, EW_CNT_COUNT));
+    exports.Set("dropCount", Napi::Number::New(env, EW_DROP_COUNT));
+    return exports;
+}
+
+} // namespace
+
+NODE_API_MODULE(eniwall, Init)

@@ -1,0 +1,125 @@
+/*
+ * Connection tracking: one preallocated table shared by all workers.
+ *
+ * What: per zone (= dataplane port id, i.e. per ENI, as each Nitro card
+ * tracks its own connections), one entry per connection serving both
+ * directions. The key holds the originator's orientation; a packet matches an
+ * entry either as sent (ORIG) or reversed (REPLY). Ports are TCP/UDP ports,
+ * the echo identifier for ICMP echo (in both port fields), zero otherwise.
+ *
+ * Design:
+ *  - Entries live in one array sized at create time (capacity); a bucket array
+ *    of u32 heads (power of two >= capacity) chains them through a per-entry
+ *    next index. Never-used entries are handed out by a bump index, freed ones
+ *    through a free list, so create touches no entry memory.
+ *  - The hash is salted and symmetric: both orientations of a flow are
+ *    canonicalised (lower endpoint first) before hashing, so
+ *    hash(a -> b) == hash(b -> a) and one probe finds the entry from either side.
+ *  - Each zone may hold at most `allowance` entries; a refused insert counts in
+ *    the zone's exceeded counter, so one flooding ENI cannot starve the others.
+ *  - Idle timeouts are stored per entry when it is updated (from the zone's ENI
+ *    record), so sweeps need no table. Expiry is done by ew_ct_sweep() in
+ *    bounded steps, and lazily by lookups that meet an expired entry.
+ *
+ * Thread safety: buckets are protected by striped spinlocks (bucket index mod
+ * the stripe count); the free list has its own lock, always taken after a
+ * stripe lock (lock order: stripe -> free list). Zone counters are atomics.
+ */
+#ifndef ENIWALL_CONNTRACK_H
+#define ENIWALL_CONNTRACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eniwall/core.h"
+
+/* Dumped in ew_ct_dump_entry.state; append-only (the TypeScript side names them). */
+enum ew_ct_state {
+    EW_CT_NONE = 0, /* free entry */
+    EW_CT_TCP_SYN_SENT = 1,
+    EW_CT_TCP_SYN_RECV = 2,
+    EW_CT_TCP_ESTABLISHED = 3,
+    EW_CT_TCP_FIN_WAIT = 4,
+    EW_CT_TCP_CLOSE_WAIT = 5,
+    EW_CT_TCP_LAST_ACK = 6,
+    EW_CT_TCP_TIME_WAIT = 7,
+    EW_CT_TCP_CLOSE = 8,
+    EW_CT_UDP_SINGLE = 9,  /* one direction, or a single request-response */
+    EW_CT_UDP_STREAM = 10, /* more than one request-response exchange */
+    EW_CT_ICMP_ECHO = 11,
+    EW_CT_OTHER = 12 /* any other protocol: address pair + protocol */
+};
+
+/* Fixed (non-ENI) idle timeouts, seconds. TCP non-established states follow the
+ * Linux nf_conntrack defaults; ICMP echo is unconfirmed for AWS: we chose 30 s. */
+#define EW_CT_TIMEOUT_SYN_SENT   120u
+#define EW_CT_TIMEOUT_SYN_RECV   60u
+#define EW_CT_TIMEOUT_FIN_WAIT   120u
+#define EW_CT_TIMEOUT_CLOSE_WAIT 60u
+#define EW_CT_TIMEOUT_LAST_ACK   30u
+#define EW_CT_TIMEOUT_TIME_WAIT  120u
+#define EW_CT_TIMEOUT_CLOSE      10u
+#define EW_CT_TIMEOUT_ICMP       30u
+#define EW_CT_TIMEOUT_OTHER      600u
+
+/* Padding-free: hashed and compared as raw bytes. */
+struct ew_ct_key {
+    uint8_t src[16]; /* originator; IPv4 in the first 4 bytes, rest zero */
+    uint8_t dst[16];
+    uint16_t sport; /* host order; ICMP echo: identifier */
+    uint16_t dport;
+    uint16_t zone;  /* port id */
+    uint8_t family; /* 4 or 6 */
+    uint8_t proto;
+};
+_Static_assert(sizeof(struct ew_ct_key) == 40, "ew_ct_key must have no padding");
+
+/* The zone ENI's configured timeouts, seconds. */
+struct ew_ct_timeouts {
+    uint32_t tcp_established;
+    uint32_t udp;
+    uint32_t udp_stream;
+};
+
+enum ew_ct_track_result {
+    EW_CT_MISS = 0, /* no live entry (or a closed one a new SYN may replace) */
+    EW_CT_HIT = 1   /* matched; state, counters and timer updated */
+};
+
+enum ew_ct_insert_result {
+    EW_CT_INSERTED = 0,
+    EW_CT_EXISTS,    /* another worker inserted it first: treat as tracked */
+    EW_CT_ALLOWANCE, /* the zone's allowance is used up (counted) */
+    EW_CT_FULL       /* no free entry in the table */
+};
+
+struct ew_ct;
+
+struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt);
+void ew_ct_destroy(struct ew_ct *ct);
+/* Bytes reserved for `capacity` entries: entries + bucket heads + locks. */
+size_t ew_ct_memory_bytes(const struct ew_ct *ct);
+uint32_t ew_ct_hash(const struct ew_ct *ct, const struct ew_ct_key *k);
+
+/* Per packet. tcp_flags is ignored for other protocols; bytes = IP length. */
+enum ew_ct_track_result ew_ct_track(struct ew_ct *ct, const struct ew_ct_key *k, uint8_t tcp_flags,
+                                    uint32_t bytes, const struct ew_ct_timeouts *tmo,
+                                    uint64_t now_ms);
+/* Opens a connection in the packet's orientation (after the rules allowed it). */
+enum ew_ct_insert_result ew_ct_insert(struct ew_ct *ct, const struct ew_ct_key *k,
+                                      uint8_t tcp_flags, uint32_t bytes,
+                                      const struct ew_ct_timeouts *tmo, uint64_t now_ms);
+/* A live connection with this key exists (either orientation); nothing updated.
+ * Used for ICMP errors (RELATED). */
+bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms);
+
+/* Housekeeping (see core.h). */
+void ew_ct_sweep(struct ew_ct *ct, uint64_t now_ms, uint32_t budget);
+void ew_ct_flush_zone(struct ew_ct *ct, uint32_t zone);
+uint32_t ew_ct_zone_count(const struct ew_ct *ct, uint32_t zone);
+uint64_t ew_ct_zone_exceeded(const struct ew_ct *ct, uint32_t zone);
+uint32_t ew_ct_dump(struct ew_ct *ct, uint64_t *cursor, struct ew_ct_dump_entry *out, uint32_t max,
+                    uint64_t now_ms);
+
+#endif /* ENIWALL_CONNTRACK_H */

@@ -1,0 +1,54 @@
+/* Core lifecycle and housekeeping entry points (control plane; may allocate). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core_internal.h"
+
+struct ew_core *ew_core_create(const struct ew_core_config *cfg, char *err, size_t errlen) {
+    struct ew_core_config c = {0};
+    if (cfg) c = *cfg;
+    if (c.conntrack_max == 0) c.conntrack_max = EW_DEFAULT_CONNTRACK_MAX;
+    if (c.allowance_per_eni == 0)
+        c.allowance_per_eni = c.conntrack_max / 4 ? c.conntrack_max / 4 : 1;
+    struct ew_core *core = calloc(1, sizeof *core);
+    if (!core) goto oom;
+    core->cfg = c;
+    core->ct = ew_ct_create(c.conntrack_max, c.allowance_per_eni, c.hash_salt);
+    core->frags = ew_frag_create(c.hash_salt ^ 0x5bd1e995u);
+    if (!core->ct || !core->frags) goto oom;
+    return core;
+oom:
+    if (err && errlen)
+        snprintf(err, errlen, "cannot allocate the core (conntrack_max %u)", c.conntrack_max);
+    ew_core_destroy(core);
+    return NULL;
+}
+
+void ew_core_destroy(struct ew_core *core) {
+    if (!core) return;
+    ew_ct_destroy(core->ct);
+    ew_frag_destroy(core->frags);
+    free(core);
+}
+
+void ew_core_sweep(struct ew_core *core, uint64_t now_ms, uint32_t budget) {
+    if (core) ew_ct_sweep(core->ct, now_ms, budget);
+}
+
+void ew_core_flush_port(struct ew_core *core, uint32_t port) {
+    if (core && port < EW_MAX_PORTS) ew_ct_flush_zone(core->ct, port);
+}
+
+uint32_t ew_core_ct_count(const struct ew_core *core, uint32_t port) {
+    return core ? ew_ct_zone_count(core->ct, port) : 0;
+}
+
+uint64_t ew_core_ct_allowance_exceeded(const struct ew_core *core, uint32_t port) {
+    return core ? ew_ct_zone_exceeded(core->ct, port) : 0;
+}
+
+uint32_t ew_core_ct_dump(struct ew_core *core, uint64_t *cursor, struct ew_ct_dump_entry *out,
+                         uint32_t max, uint64_t now_ms) {
+    if (!core || !cursor || (!out && max)) return 0;
+    return ew_ct_dump(core->ct, cursor, out, max, now_ms);
+}

@@ -1,0 +1,133 @@
+/*
+ * epoll backend: level-triggered epoll over this worker's queue fd of every
+ * port plus its wake eventfd. Each ready port is drained in bursts of up to
+ * EW_BURST frames (read() until EAGAIN), each frame judged and written with one
+ * write() to the destination's queue fd owned by this same worker.
+ * The portable fallback when io_uring is unavailable: one syscall per frame.
+ */
+#define EW_ENGINE_INTERNAL
+#include "eniwall/engine.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define WAKE_TOKEN EW_MAX_PORTS /* epoll data for the eventfd; ports use their id */
+#define MAX_EVENTS 64
+
+struct epoll_worker {
+    int ep;
+    int fds[EW_MAX_PORTS]; /* this worker's queue fd per port, -1 when closed */
+    uint8_t *buf;          /* one frame buffer: read, judge and write in place */
+};
+
+static int handle_command(struct ew_worker *w, struct epoll_worker *st) {
+    uint32_t p = w->cmd_port;
+    if (w->cmd == EW_CMD_OPEN) {
+        memset(&w->counters[p], 0, sizeof w->counters[p]);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = p};
+        if (epoll_ctl(st->ep, EPOLL_CTL_ADD, w->cmd_fd, &ev) < 0) {
+            int e = errno;
+            close(w->cmd_fd);
+            return -e;
+        }
+        st->fds[p] = w->cmd_fd;
+        return 0;
+    }
+    if (w->cmd == EW_CMD_CLOSE && st->fds[p] >= 0) {
+        epoll_ctl(st->ep, EPOLL_CTL_DEL, st->fds[p], NULL);
+        close(st->fds[p]);
+        st->fds[p] = -1;
+    }
+    return 0;
+}
+
+static void forward(struct ew_worker *w, struct epoll_worker *st, uint32_t in_port,
+                    uint32_t out_port, uint32_t frame_len) {
+    int out_fd = st->fds[out_port];
+    if (out_fd < 0) {
+        ew_io_count_drop(w, in_port, EW_DROP_PORT_DOWN);
+        return;
+    }
+    size_t total = (size_t)w->eng->hdr_len + frame_len;
+    if (write(out_fd, st->buf, total) == (ssize_t)total)
+        ew_io_count_tx(w, out_port, frame_len);
+    else
+        ew_io_count_drop(w, in_port, EW_DROP_TX_FAILED);
+}
+
+static void drain_port(struct ew_worker *w, struct epoll_worker *st, const struct ew_table_view *t,
+                       uint32_t port) {
+    const uint32_t hdr = w->eng->hdr_len, cap = w->eng->buf_size - hdr;
+    for (uint32_t i = 0; i < EW_BURST; i++) {
+        int fd = st->fds[port];
+        if (fd < 0) return;
+        ssize_t n = read(fd, st->buf, w->eng->buf_size);
+        if (n < 0) return; /* EAGAIN: drained (errors: retried on the next wakeup) */
+        if ((size_t)n < hdr) {
+            ew_io_count_drop(w, port, EW_DROP_TRUNCATED_ETH);
+            continue;
+        }
+        uint32_t len = (uint32_t)n - hdr;
+        uint32_t out = ew_io_judge(w, t, port, st->buf, &len, cap);
+        if (out != EW_PORT_NONE) forward(w, st, port, out, len);
+    }
+}
+
+static void drain_wake(struct ew_worker *w) {
+    uint64_t v;
+    ssize_t n = read(w->wake_fd, &v, sizeof v);
+    (void)n;
+}
+
+static void run(struct ew_worker *w, struct epoll_worker *st) {
+    struct epoll_event events[MAX_EVENTS];
+    while (!atomic_load_explicit(&w->eng->stop, memory_order_relaxed)) {
+        int n = epoll_wait(st->ep, events, MAX_EVENTS, (int)EW_SWEEP_EVERY);
+        if (atomic_load_explicit(&w->cmd_pending, memory_order_acquire))
+            ew_worker_cmd_finish(w, handle_command(w, st));
+        const struct ew_table_view *t = ew_io_burst_begin(w);
+        for (int i = 0; i < n; i++) {
+            uint32_t token = events[i].data.u32;
+            if (token == WAKE_TOKEN)
+                drain_wake(w);
+            else
+                drain_port(w, st, t, token);
+        }
+        ew_io_burst_end(w);
+    }
+}
+
+void *ew_epoll_worker_main(void *arg) {
+    struct ew_worker *w = arg;
+    struct epoll_worker *st = calloc(1, sizeof *st);
+    if (!st) {
+        ew_worker_started(w, -1, "out of memory");
+        return NULL;
+    }
+    for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
+        st->fds[p] = -1;
+    st->buf = malloc(w->eng->buf_size);
+    st->ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WAKE_TOKEN};
+    if (!st->buf || st->ep < 0 || epoll_ctl(st->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
+        ew_worker_started(w, -1, strerror(errno));
+        if (st->ep >= 0) close(st->ep);
+        free(st->buf);
+        free(st);
+        return NULL;
+    }
+    w->backend = st;
+    ew_worker_started(w, 0, NULL);
+    run(w, st);
+    for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
+        if (st->fds[p] >= 0) close(st->fds[p]);
+    close(st->ep);
+    free(st->buf);
+    free(st);
+    w->backend = NULL;
+    return NULL;
+}

@@ -1,0 +1,547 @@
+/*
+ * ew_process(): the per-packet pipeline (order in core.h). Hot path only: no
+ * allocation, no logging; every outcome is a verdict plus a counter.
+ *
+ * Choices where the AWS reference is unconfirmed (aws-security-groups.md):
+ *  - Source/dest check runs before the router answers ping (core.h lists the
+ *    router answers first): a spoofed ping never gets an answer.
+ *  - ICMP errors (v4 3/4/5/11/12, v6 1/2/3/4) are RELATED, and pass without
+ *    rule evaluation, when their embedded header belongs to a live tracked
+ *    connection of the zone; otherwise the rules of the zone judge them (an
+ *    ICMP rule for that type/code), and a refusal counts ICMP_ERROR_UNRELATED.
+ *  - Fragments: see fragcache.h (first fragment judged, the rest follow it).
+ *  - ICMP messages other than echo and errors are judged by the rules and
+ *    never tracked; ICMP echo is tracked by identifier.
+ *  - A segment with impossible TCP flags (SYN+FIN, SYN+RST, none of
+ *    SYN/ACK/RST) is dropped as CT_INVALID.
+ *  - All drops are counted on the input port (so RX = accepted + replies +
+ *    drops per port); CT_HITS / CT_NEW / UNTRACKED on the zone's own port.
+ */
+#include <string.h>
+
+#include "checksum.h"
+#include "classify.h"
+#include "conntrack.h"
+#include "core_internal.h"
+#include "fragcache.h"
+#include "parse.h"
+#include "reply.h"
+#include "table_view.h"
+
+struct pctx {
+    struct ew_worker_ctx *w;
+    const struct ew_table_view *t;
+    struct ew_port_counters *pc; /* input port's counters */
+    const struct ew_eni *e;      /* sending ENI */
+    uint32_t in_port;
+    uint8_t *frame;
+    uint32_t *len;
+    uint32_t cap;
+    struct ew_verdict *v;
+    struct ew_pkt p;
+};
+
+/* Drops are counted on the port whose ENI decided them: the input port, except
+ * for the receiving ENI's ingress verdicts (as AWS reports an ingress REJECT
+ * on the receiving ENI). */
+static void drop_at(struct pctx *c, uint32_t port, enum ew_drop_reason r) {
+    c->v->action = EW_ACT_DROP;
+    c->v->reason = (uint16_t)r;
+    c->w->counters[port].drop[r]++;
+}
+
+static void drop(struct pctx *c, enum ew_drop_reason r) { drop_at(c, c->in_port, r); }
+
+static void reply(struct pctx *c, enum ew_port_counter cnt) {
+    c->v->action = EW_ACT_REPLY;
+    c->v->out_port = c->in_port;
+    c->pc->cnt[cnt]++;
+}
+
+/* ---- table lookups ---- */
+
+static uint32_t fwd4_find(const struct ew_table_view *t, uint32_t vpc, uint32_t addr) {
+    uint32_t lo = 0, hi = t->n_fwd4;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const struct ew_fwd4 *f = &t->fwd4[mid];
+        if (f->vpc < vpc || (f->vpc == vpc && f->addr < addr))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < t->n_fwd4 && t->fwd4[lo].vpc == vpc && t->fwd4[lo].addr == addr)
+        return t->fwd4[lo].eni;
+    return EW_INDEX_NONE;
+}
+
+static uint32_t fwd6_find(const struct ew_table_view *t, uint32_t vpc, const uint8_t *addr) {
+    uint32_t lo = 0, hi = t->n_fwd6;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const struct ew_fwd6 *f = &t->fwd6[mid];
+        if (f->vpc < vpc || (f->vpc == vpc && memcmp(f->addr.b, addr, 16) < 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < t->n_fwd6 && t->fwd6[lo].vpc == vpc && memcmp(t->fwd6[lo].addr.b, addr, 16) == 0)
+        return t->fwd6[lo].eni;
+    return EW_INDEX_NONE;
+}
+
+static bool sorted4_has(const uint32_t *a, uint32_t n, uint32_t x) {
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && a[lo] == x;
+}
+
+static bool sorted6_has(const struct ew_ip6 *a, uint32_t n, const uint8_t *x) {
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (memcmp(a[mid].b, x, 16) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && memcmp(a[lo].b, x, 16) == 0;
+}
+
+static bool eni_has_ipv4(const struct ew_table_view *t, const struct ew_eni *e, uint32_t a) {
+    for (uint32_t i = 0; i < e->ipv4_count; i++)
+        if (t->eni_ipv4[e->ipv4_off + i] == a) return true;
+    return false;
+}
+
+static bool eni_has_ipv6(const struct ew_table_view *t, const struct ew_eni *e, const uint8_t *a) {
+    for (uint32_t i = 0; i < e->ipv6_count; i++)
+        if (memcmp(t->eni_ipv6[e->ipv6_off + i].b, a, 16) == 0) return true;
+    return false;
+}
+
+static bool is_router6(const struct ew_subnet *s, const uint8_t *a) {
+    uint8_t ll[16];
+    if (s->ipv6_prefix && memcmp(s->router_ipv6.b, a, 16) == 0) return true;
+    ew_link_local_from_mac(s->router_mac, ll);
+    return memcmp(ll, a, 16) == 0;
+}
+
+/* ---- ARP and NDP ---- */
+
+static void handle_arp(struct pctx *c) {
+    const struct ew_pkt *p = &c->p;
+    const struct ew_table_view *t = c->t;
+    const struct ew_subnet *s = &t->subnets[c->e->subnet];
+    const uint8_t *arp = c->frame + EW_ETH_HLEN;
+    bool check = c->e->flags & EW_ENI_SRC_DST_CHECK;
+    /* Replies, gratuitous ARP (sender == target) and probes (sender 0.0.0.0). */
+    if (p->arp_op != 1u || p->arp_spa == p->arp_tpa || p->arp_spa == 0) {
+        drop(c, EW_DROP_NEIGHBOR_NOISE);
+        return;
+    }
+    if (check && memcmp(arp + 8, c->e->mac, 6) != 0) {
+        drop(c, EW_DROP_SPOOFED_MAC);
+        return;
+    }
+    if (check && !eni_has_ipv4(t, c->e, p->arp_spa)) {
+        drop(c, EW_DROP_SPOOFED_IP);
+        return;
+    }
+    if (p->arp_tpa == s->router_ipv4) {
+        ew_reply_arp(c->frame, s->router_mac, p->arp_tpa);
+        {
+            reply(c, EW_CNT_ARP_REPLIES);
+            return;
+        }
+    }
+    uint32_t f = fwd4_find(t, c->e->vpc, p->arp_tpa);
+    if (f == EW_INDEX_NONE || t->enis[f].subnet != c->e->subnet) {
+        drop(c, EW_DROP_ARP_UNKNOWN_TARGET);
+        return;
+    }
+    if (&t->enis[f] == c->e) {
+        drop(c, EW_DROP_NEIGHBOR_NOISE);
+        return;
+    } /* asking for itself */
+    ew_reply_arp(c->frame, t->enis[f].mac, p->arp_tpa);
+    reply(c, EW_CNT_ARP_REPLIES);
+}
+
+#define ND_NS 135u
+
+static void handle_nd(struct pctx *c) {
+    const struct ew_pkt *p = &c->p;
+    const struct ew_table_view *t = c->t;
+    const struct ew_subnet *s = &t->subnets[c->e->subnet];
+    static const uint8_t unspecified[16] = {0};
+    /* Only solicitations get answers; RS/RA/NA/redirects and MLD are ignored. */
+    if (p->icmp_kind != EW_ICMP_NDP || p->icmp_type != ND_NS) {
+        drop(c, EW_DROP_NEIGHBOR_NOISE);
+        return;
+    }
+    if (p->l4_len < 24u) {
+        drop(c, EW_DROP_MALFORMED_L4);
+        return;
+    }
+    /* RFC 4861 7.1.1: hop limit 255 proves the sender is on the link. */
+    if (p->ttl != 255u) {
+        drop(c, EW_DROP_NEIGHBOR_NOISE);
+        return;
+    }
+    if (memcmp(p->src, unspecified, 16) == 0) {
+        drop(c, EW_DROP_NEIGHBOR_NOISE);
+        return;
+    } /* DAD */
+    bool link_local = p->src[0] == 0xfe && (p->src[1] & 0xc0u) == 0x80u;
+    if ((c->e->flags & EW_ENI_SRC_DST_CHECK) && !link_local && !eni_has_ipv6(t, c->e, p->src)) {
+        drop(c, EW_DROP_SPOOFED_IP);
+        return;
+    }
+    const uint8_t *target = c->frame + p->l4_off + 8;
+    if (is_router6(s, target)) {
+        if (!ew_reply_na(c->frame, c->len, c->cap, p, target, s->router_mac, true)) {
+            drop(c, EW_DROP_FRAME_TOO_BIG);
+            return;
+        }
+        {
+            reply(c, EW_CNT_ND_REPLIES);
+            return;
+        }
+    }
+    uint32_t f = fwd6_find(t, c->e->vpc, target);
+    if (f == EW_INDEX_NONE || t->enis[f].subnet != c->e->subnet) {
+        drop(c, EW_DROP_ND_UNKNOWN_TARGET);
+        return;
+    }
+    if (&t->enis[f] == c->e) {
+        drop(c, EW_DROP_NEIGHBOR_NOISE);
+        return;
+    }
+    if (!ew_reply_na(c->frame, c->len, c->cap, p, target, t->enis[f].mac, false)) {
+        drop(c, EW_DROP_FRAME_TOO_BIG);
+        return;
+    }
+    reply(c, EW_CNT_ND_REPLIES);
+}
+
+/* ---- security groups + conntrack, one zone ---- */
+
+struct zone {
+    const struct ew_eni *eni;
+    uint32_t port;
+    enum ew_dir dir; /* EGRESS for the sender's zone, INGRESS for the receiver's */
+};
+
+static bool classify_pkt(const struct pctx *c, const struct zone *z, uint16_t key, bool *world) {
+    const struct ew_pkt *p = &c->p;
+    enum ew_family fam = p->family == 4 ? EW_FAM_V4 : EW_FAM_V6;
+    const struct ew_classifier *cl = ew_view_classifier(c->t, z->eni, z->dir, fam);
+    bool egress = z->dir == EW_DIR_EGRESS;
+    if (p->family == 4)
+        return ew_classify4(c->t, cl, p->proto, key, egress ? p->dst4 : p->src4, world);
+    return ew_classify6(c->t, cl, p->proto, key, egress ? p->dst : p->src, world);
+}
+
+/* Section 4.2: a TCP/UDP flow opened by a /0 rule, whose reverse direction has a
+ * /0 rule for all ports of the protocol, is not tracked. */
+static bool untracked(const struct pctx *c, const struct zone *z, bool world) {
+    const struct ew_pkt *p = &c->p;
+    if (!world || (p->proto != EW_PROTO_TCP && p->proto != EW_PROTO_UDP)) return false;
+    enum ew_family fam = p->family == 4 ? EW_FAM_V4 : EW_FAM_V6;
+    enum ew_dir rev = z->dir == EW_DIR_EGRESS ? EW_DIR_INGRESS : EW_DIR_EGRESS;
+    uint32_t need =
+        p->proto == EW_PROTO_TCP ? EW_CLS_WORLD_ALL_PORTS_TCP : EW_CLS_WORLD_ALL_PORTS_UDP;
+    return (ew_view_classifier(c->t, z->eni, rev, fam)->flags & need) != 0;
+}
+
+static void ct_key_from(struct ew_ct_key *k, const struct zone *z, uint8_t family, uint8_t proto,
+                        const uint8_t *src, const uint8_t *dst, uint16_t sport, uint16_t dport) {
+    memcpy(k->src, src, 16);
+    memcpy(k->dst, dst, 16);
+    k->sport = sport;
+    k->dport = dport;
+    k->zone = (uint16_t)z->port;
+    k->family = family;
+    k->proto = proto;
+}
+
+static enum ew_drop_reason judge_icmp_error(struct pctx *c, const struct zone *z) {
+    const struct ew_pkt *p = &c->p;
+    struct ew_port_counters *zc = &c->w->counters[z->port];
+    const struct ew_inner *in = &p->inner;
+    struct ew_ct_key k;
+    ct_key_from(&k, z, p->family, in->proto, in->src, in->dst, in->sport, in->dport);
+    if (ew_ct_exists(c->w->core->ct, &k, c->w->now_ms)) {
+        zc->cnt[EW_CNT_CT_HITS]++;
+        return EW_DROP_NONE;
+    }
+    bool world;
+    return classify_pkt(c, z, p->key, &world) ? EW_DROP_NONE : EW_DROP_ICMP_ERROR_UNRELATED;
+}
+
+static bool tcp_flags_possible(uint8_t f) {
+    if ((f & EW_TCP_SYN) && (f & (EW_TCP_FIN | EW_TCP_RST))) return false;
+    return (f & (EW_TCP_SYN | EW_TCP_ACK | EW_TCP_RST)) != 0;
+}
+
+static enum ew_drop_reason judge(struct pctx *c, const struct zone *z) {
+    const struct ew_pkt *p = &c->p;
+    struct ew_core *core = c->w->core;
+    struct ew_port_counters *zc = &c->w->counters[z->port];
+    enum ew_drop_reason deny = z->dir == EW_DIR_EGRESS ? EW_DROP_SG_EGRESS : EW_DROP_SG_INGRESS;
+    if (p->icmp_kind == EW_ICMP_ERROR) return judge_icmp_error(c, z);
+    if (p->proto == EW_PROTO_TCP && !tcp_flags_possible(p->tcp_flags)) return EW_DROP_CT_INVALID;
+
+    bool icmp_echo = p->icmp_kind == EW_ICMP_ECHO_REQUEST || p->icmp_kind == EW_ICMP_ECHO_REPLY;
+    bool trackable = icmp_echo || p->icmp_kind == EW_ICMP_NONE;
+    struct ew_ct_timeouts tmo = {z->eni->tcp_established_timeout, z->eni->udp_timeout,
+                                 z->eni->udp_stream_timeout};
+    struct ew_ct_key k;
+    if (trackable) {
+        ct_key_from(&k, z, p->family, p->proto, p->src, p->dst, p->sport, p->dport);
+        if (ew_ct_track(core->ct, &k, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms) == EW_CT_HIT) {
+            zc->cnt[EW_CNT_CT_HITS]++;
+            return EW_DROP_NONE;
+        }
+    }
+    bool world;
+    if (!classify_pkt(c, z, p->key, &world)) return deny;
+    if (!trackable) return EW_DROP_NONE;
+    if (untracked(c, z, world)) {
+        zc->cnt[EW_CNT_UNTRACKED]++;
+        return EW_DROP_NONE;
+    }
+    bool can_open = p->proto == EW_PROTO_TCP
+                        ? (p->tcp_flags & (EW_TCP_SYN | EW_TCP_ACK)) == EW_TCP_SYN
+                    : icmp_echo ? p->icmp_kind == EW_ICMP_ECHO_REQUEST
+                                : true;
+    if (!can_open) return EW_DROP_NONE; /* allowed by the rules, nothing to track */
+    switch (ew_ct_insert(core->ct, &k, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms)) {
+    case EW_CT_INSERTED:
+        zc->cnt[EW_CNT_CT_NEW]++;
+        return EW_DROP_NONE;
+    case EW_CT_EXISTS:
+        zc->cnt[EW_CNT_CT_HITS]++;
+        return EW_DROP_NONE;
+    case EW_CT_ALLOWANCE:
+        return EW_DROP_CT_ALLOWANCE_EXCEEDED;
+    default:
+        return EW_DROP_CT_TABLE_FULL;
+    }
+}
+
+/* ---- IP data ---- */
+
+static bool exempt(const struct pctx *c) {
+    const struct ew_pkt *p = &c->p;
+    const struct ew_table_view *t = c->t;
+    if (p->family == 4) {
+        uint32_t dns = t->vpcs[c->e->vpc].dns_ipv4;
+        return p->dst4 == dns || p->src4 == dns || sorted4_has(t->exempt4, t->n_exempt4, p->dst4) ||
+               sorted4_has(t->exempt4, t->n_exempt4, p->src4);
+    }
+    return sorted6_has(t->exempt6, t->n_exempt6, p->dst) ||
+           sorted6_has(t->exempt6, t->n_exempt6, p->src);
+}
+
+static bool is_broadcast(const struct pctx *c) {
+    const struct ew_pkt *p = &c->p;
+    if (c->frame[0] & 1u) return true; /* group bit of the destination MAC */
+    if (p->family == 6) return p->dst[0] == 0xff;
+    const struct ew_subnet *s = &c->t->subnets[c->e->subnet];
+    uint32_t host_mask = s->ipv4_prefix >= 32 ? 0 : 0xffffffffu >> s->ipv4_prefix;
+    return p->dst4 == 0xffffffffu || (p->dst4 >> 28) == 0xeu ||
+           (host_mask && p->dst4 == (s->ipv4_net | host_mask));
+}
+
+static void handle_router(struct pctx *c, const struct ew_subnet *s) {
+    const struct ew_pkt *p = &c->p;
+    if (p->frag || p->icmp_kind != EW_ICMP_ECHO_REQUEST || p->icmp_code != 0) {
+        drop(c, EW_DROP_ROUTER_UNHANDLED);
+        return;
+    }
+    ew_reply_echo(c->frame, c->len, p, s->router_mac);
+    reply(c, EW_CNT_ROUTER_ICMP_REPLIES);
+}
+
+static void time_exceeded(struct pctx *c, const struct ew_subnet *s) {
+    const struct ew_pkt *p = &c->p;
+    uint8_t src[16];
+    /* Never answer an error with an error, nor a fragment that is not the first. */
+    if (p->icmp_kind == EW_ICMP_ERROR || (p->frag && !p->frag_first)) {
+        drop(c, EW_DROP_TTL_EXCEEDED);
+        return;
+    }
+    if (p->family == 4) {
+        ew_put32(src, s->router_ipv4);
+    } else if (s->ipv6_prefix) {
+        memcpy(src, s->router_ipv6.b, 16);
+    } else {
+        ew_link_local_from_mac(s->router_mac, src);
+    }
+    if (!ew_reply_time_exceeded(c->frame, c->len, c->cap, p, s->router_mac, src)) {
+        drop(c, EW_DROP_TTL_EXCEEDED);
+        return;
+    }
+    reply(c, EW_CNT_ROUTER_ICMP_REPLIES);
+}
+
+static void route_rewrite(struct pctx *c, const uint8_t router_mac[6], const uint8_t dst_mac[6]) {
+    uint8_t *ip = c->frame + EW_ETH_HLEN;
+    memcpy(c->frame, dst_mac, 6);
+    memcpy(c->frame + 6, router_mac, 6);
+    if (c->p.family == 4) {
+        uint16_t old = ew_get16(ip + 8); /* TTL and protocol share one checksum word */
+        ip[8]--;
+        ew_put16(ip + 10, ew_csum_replace16(ew_get16(ip + 10), old, ew_get16(ip + 8)));
+    } else {
+        ip[7]--;
+    }
+}
+
+static void frag_key(struct ew_frag_key *k, const struct pctx *c) {
+    memcpy(k->src, c->p.src, 16);
+    memcpy(k->dst, c->p.dst, 16);
+    k->id = c->p.frag_id;
+    k->zone = (uint16_t)c->in_port;
+    k->family = c->p.family;
+    k->proto = c->p.proto;
+}
+
+static void handle_ip(struct pctx *c) {
+    const struct ew_pkt *p = &c->p;
+    const struct ew_table_view *t = c->t;
+    const struct ew_eni *e = c->e;
+    const struct ew_subnet *s = &t->subnets[e->subnet];
+    if (e->flags & EW_ENI_SRC_DST_CHECK) {
+        bool own = p->family == 4 ? eni_has_ipv4(t, e, p->src4) : eni_has_ipv6(t, e, p->src);
+        if (!own) {
+            drop(c, EW_DROP_SPOOFED_IP);
+            return;
+        }
+    }
+    if (is_broadcast(c)) {
+        drop(c, EW_DROP_BROADCAST);
+        return;
+    }
+    if (p->family == 4 ? p->dst4 == s->router_ipv4 : is_router6(s, p->dst)) {
+        handle_router(c, s);
+        return;
+    }
+
+    uint32_t fi = p->family == 4 ? fwd4_find(t, e->vpc, p->dst4) : fwd6_find(t, e->vpc, p->dst);
+    if (fi == EW_INDEX_NONE) {
+        drop(c, EW_DROP_NO_ROUTE);
+        return;
+    }
+    const struct ew_eni *f = &t->enis[fi];
+    bool routed;
+    if (memcmp(c->frame, f->mac, 6) == 0 && f->subnet == e->subnet)
+        routed = false;
+    else if (memcmp(c->frame, s->router_mac, 6) == 0 && f->subnet != e->subnet)
+        routed = true;
+    else {
+        drop(c, EW_DROP_WRONG_DST_MAC);
+        return;
+    }
+    if (f->port_id == EW_PORT_NONE) {
+        drop(c, EW_DROP_PORT_DOWN);
+        return;
+    }
+    if (routed && p->ttl <= 1u) {
+        time_exceeded(c, s);
+        return;
+    }
+
+    if (exempt(c)) {
+        c->pc->cnt[EW_CNT_EXEMPT]++;
+    } else if (p->frag && !p->frag_first) {
+        struct ew_frag_key fk;
+        frag_key(&fk, c);
+        if (!ew_frag_allowed(c->w->core->frags, &fk, c->w->now_ms)) {
+            drop(c, EW_DROP_FRAGMENT);
+            return;
+        }
+    } else {
+        struct zone ze = {e, c->in_port, EW_DIR_EGRESS};
+        struct zone zf = {f, f->port_id, EW_DIR_INGRESS};
+        enum ew_drop_reason r = judge(c, &ze);
+        if (r != EW_DROP_NONE) {
+            drop(c, r);
+            return;
+        }
+        r = judge(c, &zf);
+        if (r != EW_DROP_NONE) {
+            drop_at(c, f->port_id, r);
+            return;
+        }
+        if (p->frag_first) {
+            struct ew_frag_key fk;
+            frag_key(&fk, c);
+            ew_frag_remember(c->w->core->frags, &fk, c->w->now_ms);
+        }
+    }
+    if (routed) {
+        route_rewrite(c, s->router_mac, f->mac);
+        c->pc->cnt[EW_CNT_ROUTED]++;
+    }
+    c->pc->cnt[EW_CNT_ACCEPTED]++;
+    c->v->action = EW_ACT_FORWARD;
+    c->v->out_port = f->port_id;
+}
+
+void ew_process(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
+                uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v) {
+    v->action = EW_ACT_DROP;
+    v->out_port = EW_PORT_NONE;
+    v->reason = EW_DROP_NONE;
+    if (in_port >= EW_MAX_PORTS) { /* nowhere to count it */
+        v->reason = EW_DROP_PORT_NOT_BOUND;
+        return;
+    }
+    struct pctx c = {.w = w,
+                     .t = t,
+                     .pc = &w->counters[in_port],
+                     .in_port = in_port,
+                     .frame = frame,
+                     .len = len,
+                     .cap = cap,
+                     .v = v};
+    c.pc->cnt[EW_CNT_RX_PACKETS]++;
+    c.pc->cnt[EW_CNT_RX_BYTES] += *len;
+    if (!t) {
+        drop(&c, EW_DROP_NO_TABLE);
+        return;
+    }
+    uint32_t ei = t->port_eni[in_port];
+    if (ei == EW_INDEX_NONE) {
+        drop(&c, EW_DROP_PORT_NOT_BOUND);
+        return;
+    }
+    c.e = &t->enis[ei];
+    enum ew_drop_reason r = ew_parse(frame, *len, &c.p);
+    if (r != EW_DROP_NONE) {
+        drop(&c, r);
+        return;
+    }
+    if ((c.e->flags & EW_ENI_SRC_DST_CHECK) && memcmp(frame + 6, c.e->mac, 6) != 0) {
+        drop(&c, EW_DROP_SPOOFED_MAC);
+        return;
+    }
+    if (c.p.ethertype == EW_ETHERTYPE_ARP) {
+        handle_arp(&c);
+        return;
+    }
+    if (c.p.icmp_kind == EW_ICMP_NDP || c.p.icmp_kind == EW_ICMP_MLD) {
+        handle_nd(&c);
+        return;
+    }
+    handle_ip(&c);
+}

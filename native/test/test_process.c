@@ -1,0 +1,546 @@
+/* ew_process(): ARP/ND answers, router ping, anti-spoof, forwarding, routing,
+ * security groups with conntrack, tracked vs untracked (section 4.2), table
+ * swaps, ICMP errors, fragments. Three steps per test: build the frame, set up
+ * state, check the verdict, the rewritten bytes and the counters. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "checksum.h"
+#include "eniwall/core.h"
+#include "frames.h"
+#include "harness.h"
+#include "parse.h"
+#include "tbuild.h"
+
+/* Topology: VPC 1 = 10.0.0.0/16 + fd00::/56 with subnets A (10.0.1.0/24,
+ * fd00::/64) and B (10.0.2.0/24, fd00:0:0:1::/64); VPC 2 reuses 10.0.0.0/16. */
+enum { SUB_A = 0, SUB_B = 1, SUB_C = 2 };
+enum { E_WEB = 0, E_DB = 1, E_OPEN = 2, E_OTHER_VPC = 3, E_UNBOUND = 4, E_NOCHECK = 5 };
+enum { P_WEB = 1, P_DB = 2, P_OPEN = 3, P_OTHER_VPC = 4, P_NOCHECK = 6 };
+
+static struct ew_core *core;
+static struct ew_port_counters *pcs;
+static struct ew_worker_ctx w;
+static struct ew_table_view *table;
+static uint8_t f[2048];
+static uint32_t len;
+
+/* web: the section 4.2 example, with ssh from the OPEN ENI only. */
+static void web_rules(struct tb *b, uint32_t rs, bool with_inbound) {
+    if (with_inbound) {
+        tb_rule(b, rs, EW_DIR_INGRESS, 6, 22, 22, "10.0.2.30/32");
+        tb_rule(b, rs, EW_DIR_INGRESS, 6, 80, 80, "0.0.0.0/0");
+        tb_rule(b, rs, EW_DIR_INGRESS, 6, 80, 80, "::/0");
+    }
+    tb_rule(b, rs, EW_DIR_INGRESS, 1, 0, 0xffff, "0.0.0.0/0");
+    tb_rule(b, rs, EW_DIR_EGRESS, TB_ANY, 0, 0, "0.0.0.0/0");
+    tb_rule(b, rs, EW_DIR_EGRESS, TB_ANY, 0, 0, "::/0");
+}
+
+static struct ew_table_view *build(bool web_inbound) {
+    static struct tb b;
+    tb_init(&b);
+    b.generation = web_inbound ? 1 : 2;
+    uint32_t v1 = tb_vpc(&b, "10.0.0.0", 16, "fd00::", 56);
+    uint32_t v2 = tb_vpc(&b, "10.0.0.0", 16, NULL, 0);
+    tb_subnet(&b, v1, "10.0.1.0", 24, "fd00::", 64);
+    tb_subnet(&b, v1, "10.0.2.0", 24, "fd00:0:0:1::", 64);
+    tb_subnet(&b, v2, "10.0.1.0", 24, NULL, 0);
+    uint32_t web = tb_ruleset(&b), db = tb_ruleset(&b), open = tb_ruleset(&b);
+    uint32_t web_members = tb_addr_set(&b, EW_FAM_V4, "10.0.1.10/32,10.0.1.11/32");
+    web_rules(&b, web, web_inbound);
+    tb_rule_set(&b, db, EW_DIR_INGRESS, 6, 5432, 5432, web_members);
+    tb_rule(&b, db, EW_DIR_EGRESS, 6, 443, 443, "10.0.0.0/16");
+    tb_rule(&b, open, EW_DIR_INGRESS, TB_ANY, 0, 0, "10.0.0.0/16");
+    tb_rule(&b, open, EW_DIR_INGRESS, TB_ANY, 0, 0, "fd00::/56");
+    tb_rule(&b, open, EW_DIR_EGRESS, TB_ANY, 0, 0, "0.0.0.0/0");
+    tb_rule(&b, open, EW_DIR_EGRESS, TB_ANY, 0, 0, "::/0");
+    const uint8_t chk = EW_ENI_SRC_DST_CHECK;
+    tb_eni(&b, SUB_A, web, P_WEB, "10.0.1.10,10.0.1.11", "fd00::10", chk);
+    tb_eni(&b, SUB_A, db, P_DB, "10.0.1.20", "fd00::20", chk);
+    tb_eni(&b, SUB_B, open, P_OPEN, "10.0.2.30", "fd00:0:0:1::30", chk);
+    tb_eni(&b, SUB_C, open, P_OTHER_VPC, "10.0.1.40", NULL, chk);
+    tb_eni(&b, SUB_A, open, EW_PORT_NONE, "10.0.1.50", NULL, chk);
+    tb_eni(&b, SUB_A, open, P_NOCHECK, "10.0.1.60", NULL, 0);
+    tb_exempt4(&b, "169.254.169.254");
+    size_t n;
+    uint8_t *buf = tb_build(&b, &n);
+    char err[256];
+    struct ew_table_view *t = ew_table_load(buf, n, err, sizeof err);
+    free(buf);
+    if (!t) fprintf(stderr, "table: %s\n", err);
+    return t;
+}
+
+static uint8_t *mac(uint32_t eni) {
+    static uint8_t m[8][6];
+    fr_eni_mac(eni, m[eni]);
+    return m[eni];
+}
+static uint8_t *rmac(uint32_t subnet) {
+    static uint8_t m[4][6];
+    fr_router_mac(subnet, m[subnet]);
+    return m[subnet];
+}
+
+static struct ew_verdict run(uint32_t port) {
+    struct ew_verdict v;
+    ew_process(&w, table, port, f, &len, sizeof f, &v);
+    return v;
+}
+
+/* Each macro evaluates its verdict argument once (it may be a run() call). */
+#define EXPECT_DROP(v, r, what)                                                                    \
+    do {                                                                                           \
+        struct ew_verdict v_ = (v);                                                                \
+        CHECK(v_.action == EW_ACT_DROP && v_.reason == (r),                                        \
+              "%s: action %d reason %d, want drop %d", what, v_.action, v_.reason, r);             \
+    } while (0)
+#define EXPECT_FWD(v, port, what)                                                                  \
+    do {                                                                                           \
+        struct ew_verdict v_ = (v);                                                                \
+        CHECK(v_.action == EW_ACT_FORWARD && v_.out_port == (uint32_t)(port),                      \
+              "%s: action %d out %u reason %d, want forward to %d", what, v_.action, v_.out_port,  \
+              v_.reason, port);                                                                    \
+    } while (0)
+#define EXPECT_REPLY(v, port, what)                                                                \
+    do {                                                                                           \
+        struct ew_verdict v_ = (v);                                                                \
+        CHECK(v_.action == EW_ACT_REPLY && v_.out_port == (uint32_t)(port),                        \
+              "%s: action %d reason %d, want reply", what, v_.action, v_.reason);                  \
+    } while (0)
+
+static uint64_t cnt(uint32_t port, enum ew_port_counter c) {
+    return pcs[port].cnt[c];
+}
+static uint64_t drops(uint32_t port, enum ew_drop_reason r) {
+    return pcs[port].drop[r];
+}
+
+/* ---- ARP ---- */
+
+static void test_arp(void) {
+    struct {
+        const char *name, *spa, *tpa;
+        uint16_t op;
+        uint32_t want_eni; /* 99 = router, 100 = drop */
+        enum ew_drop_reason reason;
+    } rows[] = {
+        {"router", "10.0.1.10", "10.0.1.1", 1, 99, 0},
+        {"same-subnet eni", "10.0.1.10", "10.0.1.20", 1, E_DB, 0},
+        {"from the secondary address", "10.0.1.11", "10.0.1.20", 1, E_DB, 0},
+        {"other-subnet eni", "10.0.1.10", "10.0.2.30", 1, 100, EW_DROP_ARP_UNKNOWN_TARGET},
+        {"nobody", "10.0.1.10", "10.0.1.99", 1, 100, EW_DROP_ARP_UNKNOWN_TARGET},
+        {"other vpc's address", "10.0.1.10", "10.0.1.40", 1, 100, EW_DROP_ARP_UNKNOWN_TARGET},
+        {"gratuitous", "10.0.1.10", "10.0.1.10", 1, 100, EW_DROP_NEIGHBOR_NOISE},
+        {"probe", "0.0.0.0", "10.0.1.10", 1, 100, EW_DROP_NEIGHBOR_NOISE},
+        {"arp reply", "10.0.1.10", "10.0.1.20", 2, 100, EW_DROP_NEIGHBOR_NOISE},
+        {"spoofed sender ip", "10.0.1.77", "10.0.1.1", 1, 100, EW_DROP_SPOOFED_IP},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        len = fr_arp(f, mac(E_WEB), rows[i].op, rows[i].spa, rows[i].tpa);
+        uint64_t before = cnt(P_WEB, EW_CNT_ARP_REPLIES);
+        struct ew_verdict v = run(P_WEB);
+        if (rows[i].want_eni == 100) {
+            EXPECT_DROP(v, rows[i].reason, rows[i].name);
+            continue;
+        }
+        EXPECT_REPLY(v, P_WEB, rows[i].name);
+        const uint8_t *answer_mac = rows[i].want_eni == 99 ? rmac(SUB_A) : mac(rows[i].want_eni);
+        const uint8_t *a = f + 14;
+        CHECK_MEM(f, mac(E_WEB), 6, "arp reply eth dst");
+        CHECK_MEM(f + 6, answer_mac, 6, "arp reply eth src");
+        CHECK_EQ(ew_get16(a + 6), 2, "arp opcode reply");
+        CHECK_MEM(a + 8, answer_mac, 6, "arp sender mac");
+        CHECK_EQ(ew_get32(a + 14), tb_ip4(rows[i].tpa), "arp sender ip");
+        CHECK_MEM(a + 18, mac(E_WEB), 6, "arp target mac");
+        CHECK_EQ(ew_get32(a + 24), tb_ip4(rows[i].spa), "arp target ip");
+        CHECK_EQ(len, 60, "arp length kept");
+        CHECK_EQ(cnt(P_WEB, EW_CNT_ARP_REPLIES), before + 1, "ARP_REPLIES counted");
+    }
+    len = fr_arp(f, mac(E_DB), 1, "10.0.1.10", "10.0.1.1");
+    EXPECT_DROP(run(P_WEB), EW_DROP_SPOOFED_MAC, "arp from another eni's mac");
+}
+
+/* ---- NDP ---- */
+
+static void test_nd(void) {
+    uint8_t router_ll[16];
+    memset(router_ll, 0, 16);
+    router_ll[0] = 0xfe, router_ll[1] = 0x80;
+    const uint8_t *rm = rmac(SUB_A);
+    router_ll[8] = rm[0] ^ 2, router_ll[9] = rm[1], router_ll[10] = rm[2], router_ll[11] = 0xff;
+    router_ll[12] = 0xfe, router_ll[13] = rm[3], router_ll[14] = rm[4], router_ll[15] = rm[5];
+    char ll_text[64];
+    snprintf(ll_text, sizeof ll_text, "fe80::%x:%xff:fe%02x:%x", (rm[0] ^ 2) << 8 | rm[1], rm[2],
+             rm[3], rm[4] << 8 | rm[5]);
+    struct {
+        const char *name, *src, *target;
+        uint8_t hlim;
+        int want; /* 1 router, 2 eni db, 0 drop */
+        enum ew_drop_reason reason;
+    } rows[] = {
+        {"router global", "fe80::10", "fd00::1", 255, 1, 0},
+        {"router link-local", "fe80::10", ll_text, 255, 1, 0},
+        {"same-subnet eni", "fd00::10", "fd00::20", 255, 2, 0},
+        {"other-subnet eni", "fe80::10", "fd00:0:0:1::30", 255, 0, EW_DROP_ND_UNKNOWN_TARGET},
+        {"unknown", "fe80::10", "fd00::99", 255, 0, EW_DROP_ND_UNKNOWN_TARGET},
+        {"dad probe", "::", "fd00::10", 255, 0, EW_DROP_NEIGHBOR_NOISE},
+        {"hop limit not 255", "fe80::10", "fd00::1", 64, 0, EW_DROP_NEIGHBOR_NOISE},
+        {"spoofed global source", "fd00::77", "fd00::1", 255, 0, EW_DROP_SPOOFED_IP},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        len = fr_ns(f, mac(E_WEB), rows[i].src, rows[i].target, rows[i].hlim);
+        struct ew_verdict v = run(P_WEB);
+        if (!rows[i].want) {
+            EXPECT_DROP(v, rows[i].reason, rows[i].name);
+            continue;
+        }
+        EXPECT_REPLY(v, P_WEB, rows[i].name);
+        const uint8_t *answer_mac = rows[i].want == 1 ? rmac(SUB_A) : mac(E_DB);
+        uint8_t target[16], src[16];
+        tb_ip6(rows[i].target, target);
+        tb_ip6(rows[i].src, src);
+        const uint8_t *ip = f + 14, *na = f + 54;
+        CHECK_EQ(len, 86, "na length");
+        CHECK_MEM(f, mac(E_WEB), 6, "na eth dst");
+        CHECK_MEM(f + 6, answer_mac, 6, "na eth src");
+        CHECK_EQ(ip[7], 255, "na hop limit");
+        CHECK_MEM(ip + 8, target, 16, "na source = target");
+        CHECK_MEM(ip + 24, src, 16, "na destination = solicitor");
+        CHECK_EQ(na[0], 136, "na type");
+        CHECK_EQ(na[4], rows[i].want == 1 ? 0xe0 : 0x60, "na flags (router, solicited, override)");
+        CHECK_MEM(na + 8, target, 16, "na target");
+        CHECK(na[24] == 2 && na[25] == 1, "target link-layer option");
+        CHECK_MEM(na + 26, answer_mac, 6, "na option mac");
+        CHECK(fr_l4_csum_ok(f, len), "%s: icmpv6 checksum", rows[i].name);
+    }
+    uint8_t rs[8] = {133};
+    len = fr_ip6(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "fe80::10", "ff02::2", 58, 255, rs, 8);
+    EXPECT_DROP(run(P_WEB), EW_DROP_NEIGHBOR_NOISE, "router solicitation");
+    uint8_t mld[24] = {143};
+    len = fr_ip6(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "fe80::10", "ff02::16", 58, 1, mld, 24);
+    EXPECT_DROP(run(P_WEB), EW_DROP_NEIGHBOR_NOISE, "mld report");
+    CHECK(router_ll[0] == 0xfe, "router link-local computed");
+}
+
+/* ---- router ---- */
+
+static void test_router_ping(void) {
+    len = fr_icmp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.1.1", 8, 0, 0x99, 32);
+    uint32_t sent = len;
+    struct ew_verdict v = run(P_WEB);
+    EXPECT_REPLY(v, P_WEB, "ping router v4");
+    const uint8_t *ip = f + 14;
+    CHECK_MEM(f, mac(E_WEB), 6, "echo reply eth dst");
+    CHECK_MEM(f + 6, rmac(SUB_A), 6, "echo reply eth src");
+    CHECK_EQ(ew_get32(ip + 12), tb_ip4("10.0.1.1"), "echo reply from the router");
+    CHECK_EQ(ew_get32(ip + 16), tb_ip4("10.0.1.10"), "echo reply to the sender");
+    CHECK_EQ(ip[20], 0, "echo reply type");
+    CHECK_EQ(ew_get16(ip + 24), 0x99, "identifier kept");
+    CHECK(fr_ip4_csum_ok(f) && fr_l4_csum_ok(f, len), "echo reply checksums");
+    CHECK_EQ(len, sent, "echo reply length");
+
+    len = fr_icmp6(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "fd00::10", "fd00::1", 128, 0, 0x55, 16);
+    v = run(P_WEB);
+    EXPECT_REPLY(v, P_WEB, "ping router v6");
+    uint8_t r6[16];
+    tb_ip6("fd00::1", r6);
+    CHECK_MEM(f + 14 + 8, r6, 16, "v6 echo reply source");
+    CHECK_EQ(f[54], 129, "v6 echo reply type");
+    CHECK(fr_l4_csum_ok(f, len), "v6 echo reply checksum");
+
+    len =
+        fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.1.1", 1000, 22, EW_TCP_SYN);
+    EXPECT_DROP(run(P_WEB), EW_DROP_ROUTER_UNHANDLED, "tcp to the router");
+    CHECK(cnt(P_WEB, EW_CNT_ROUTER_ICMP_REPLIES) == 2, "router replies counted");
+}
+
+/* ---- anti-spoof, broadcast, routes, MACs ---- */
+
+static void test_l2_l3_checks(void) {
+    struct {
+        const char *name;
+        uint32_t port;
+        const uint8_t *smac, *dmac;
+        const char *src, *dst;
+        int want; /* -1 forward to out, else a drop reason */
+        uint32_t out;
+    } rows[] = {
+        {"spoofed mac", P_WEB, mac(E_DB), mac(E_DB), "10.0.1.10", "10.0.1.20", EW_DROP_SPOOFED_MAC,
+         0},
+        {"spoofed ip", P_WEB, mac(E_WEB), mac(E_DB), "10.0.1.99", "10.0.1.20", EW_DROP_SPOOFED_IP,
+         0},
+        {"check off: any source", P_NOCHECK, mac(E_NOCHECK), mac(E_DB), "10.0.1.99", "10.0.1.20",
+         EW_DROP_SG_INGRESS, 0},
+        {"broadcast mac", P_WEB, mac(E_WEB), (const uint8_t *)"\xff\xff\xff\xff\xff\xff",
+         "10.0.1.10", "10.0.1.255", EW_DROP_BROADCAST, 0},
+        {"subnet broadcast ip", P_WEB, mac(E_WEB), mac(E_DB), "10.0.1.10", "10.0.1.255",
+         EW_DROP_BROADCAST, 0},
+        {"multicast ip", P_WEB, mac(E_WEB), mac(E_DB), "10.0.1.10", "224.0.0.251",
+         EW_DROP_BROADCAST, 0},
+        {"no such address", P_WEB, mac(E_WEB), rmac(SUB_A), "10.0.1.10", "10.0.9.9",
+         EW_DROP_NO_ROUTE, 0},
+        {"other vpc's eni", P_WEB, mac(E_WEB), mac(E_OTHER_VPC), "10.0.1.10", "10.0.1.40",
+         EW_DROP_NO_ROUTE, 0},
+        {"from the other vpc", P_OTHER_VPC, mac(E_OTHER_VPC), mac(E_WEB), "10.0.1.40", "10.0.1.10",
+         EW_DROP_NO_ROUTE, 0},
+        {"unbound eni", P_WEB, mac(E_WEB), mac(E_UNBOUND), "10.0.1.10", "10.0.1.50",
+         EW_DROP_PORT_DOWN, 0},
+        {"same subnet via router mac", P_WEB, mac(E_WEB), rmac(SUB_A), "10.0.1.10", "10.0.1.20",
+         EW_DROP_WRONG_DST_MAC, 0},
+        {"other subnet via its mac", P_WEB, mac(E_WEB), mac(E_OPEN), "10.0.1.10", "10.0.2.30",
+         EW_DROP_WRONG_DST_MAC, 0},
+        {"exempt address skips groups", P_NOCHECK, mac(E_NOCHECK), mac(E_DB), "169.254.169.254",
+         "10.0.1.20", -1, P_DB},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        len = fr_udp4(f, fr_macs(rows[i].smac, rows[i].dmac), rows[i].src, rows[i].dst, 1000, 7, 4);
+        struct ew_verdict v = run(rows[i].port);
+        if (rows[i].want < 0) {
+            EXPECT_FWD(v, rows[i].out, rows[i].name);
+        } else {
+            EXPECT_DROP(v, rows[i].want, rows[i].name);
+        }
+    }
+    CHECK_EQ(cnt(P_NOCHECK, EW_CNT_EXEMPT), 1, "EXEMPT counted");
+    /* An ingress refusal is the receiving ENI's verdict: counted on its port. */
+    CHECK_EQ(drops(P_DB, EW_DROP_SG_INGRESS), 1, "SG_INGRESS counted on the receiver");
+    CHECK_EQ(drops(P_NOCHECK, EW_DROP_SG_INGRESS), 0, "not on the sender");
+    len = fr_udp6(f, fr_macs(mac(E_WEB), mac(E_DB)), "fe80::10", "fd00::20", 1, 2, 4);
+    EXPECT_DROP(run(P_WEB), EW_DROP_SPOOFED_IP, "link-local source outside NDP");
+}
+
+/* ---- SG + conntrack within a subnet ---- */
+
+static void test_subnet_conntrack(void) {
+    uint64_t new_web = cnt(P_WEB, EW_CNT_CT_NEW), new_db = cnt(P_DB, EW_CNT_CT_NEW);
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.10", "10.0.1.20", 40001, 5432,
+                  EW_TCP_SYN);
+    uint8_t sent[128];
+    memcpy(sent, f, len);
+    struct ew_verdict v = run(P_WEB);
+    EXPECT_FWD(v, P_DB, "web -> db 5432 syn");
+    CHECK_MEM(f, sent, len, "same-subnet frame unchanged");
+    CHECK_EQ(cnt(P_WEB, EW_CNT_CT_NEW), new_web + 1, "tracked in web's zone");
+    CHECK_EQ(cnt(P_DB, EW_CNT_CT_NEW), new_db + 1, "tracked in db's zone");
+
+    uint64_t hits_db = cnt(P_DB, EW_CNT_CT_HITS);
+    len = fr_tcp4(f, fr_macs(mac(E_DB), mac(E_WEB)), "10.0.1.20", "10.0.1.10", 5432, 40001,
+                  EW_TCP_SYN | EW_TCP_ACK);
+    EXPECT_FWD(run(P_DB), P_WEB, "syn-ack returns although db's egress allows only 443");
+    CHECK_EQ(cnt(P_DB, EW_CNT_CT_HITS), hits_db + 1, "conntrack hit in db's zone");
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.10", "10.0.1.20", 40001, 5432,
+                  EW_TCP_ACK);
+    EXPECT_FWD(run(P_WEB), P_DB, "ack");
+
+    len = fr_tcp4(f, fr_macs(mac(E_DB), mac(E_WEB)), "10.0.1.20", "10.0.1.10", 40002, 5432,
+                  EW_TCP_SYN);
+    EXPECT_DROP(run(P_DB), EW_DROP_SG_EGRESS, "db may not open connections to web");
+    len =
+        fr_tcp4(f, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.10", "10.0.1.20", 40003, 22, EW_TCP_SYN);
+    EXPECT_DROP(run(P_WEB), EW_DROP_SG_INGRESS, "db does not accept ssh");
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.10", "10.0.1.20", 40001, 5432,
+                  EW_TCP_SYN | EW_TCP_FIN);
+    EXPECT_DROP(run(P_WEB), EW_DROP_CT_INVALID, "syn+fin");
+
+    /* ICMP error about the tracked connection is RELATED both ways; db's egress
+     * has no ICMP rule. An error about nothing tracked is unrelated. */
+    uint8_t orig[128];
+    uint32_t n = fr_tcp4(orig, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.10", "10.0.1.20", 40001,
+                         5432, EW_TCP_ACK);
+    len =
+        fr_icmp4_error(f, fr_macs(mac(E_DB), mac(E_WEB)), "10.0.1.20", "10.0.1.10", 3, 4, orig, n);
+    EXPECT_FWD(run(P_DB), P_WEB, "related icmp error");
+    n = fr_tcp4(orig, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.10", "10.0.1.20", 49999, 5432,
+                EW_TCP_ACK);
+    len =
+        fr_icmp4_error(f, fr_macs(mac(E_DB), mac(E_WEB)), "10.0.1.20", "10.0.1.10", 3, 4, orig, n);
+    EXPECT_DROP(run(P_DB), EW_DROP_ICMP_ERROR_UNRELATED, "unrelated icmp error");
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.10", "10.0.1.20", 40009, 5432,
+                  EW_TCP_ACK);
+    EXPECT_FWD(run(P_WEB), P_DB, "bare ack without entry: judged by the rules");
+}
+
+/* ---- routing ---- */
+
+static void test_routing(void) {
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 50000, 22,
+                  EW_TCP_SYN);
+    struct ew_verdict v = run(P_OPEN);
+    EXPECT_FWD(v, P_WEB, "routed ssh syn");
+    CHECK_MEM(f, mac(E_WEB), 6, "routed: dst mac = destination eni");
+    CHECK_MEM(f + 6, rmac(SUB_B), 6, "routed: src mac = router");
+    CHECK_EQ(f[14 + 8], 63, "ttl decremented");
+    CHECK(fr_ip4_csum_ok(f), "ip checksum after ttl decrement");
+    CHECK(fr_l4_csum_ok(f, len), "l4 checksum untouched");
+    CHECK_EQ(cnt(P_OPEN, EW_CNT_ROUTED), 1, "ROUTED counted");
+
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 50001, 22,
+                  EW_TCP_SYN);
+    f[14 + 8] = 1;
+    ew_put16(f + 24, 0);
+    ew_put16(f + 24, ew_csum_finish(ew_csum_add(0, f + 14, 20)));
+    uint8_t orig_ip[40];
+    memcpy(orig_ip, f + 14, 40);
+    v = run(P_OPEN);
+    EXPECT_REPLY(v, P_OPEN, "ttl 1 -> time exceeded");
+    const uint8_t *ip = f + 14;
+    CHECK_MEM(f, mac(E_OPEN), 6, "time exceeded eth dst");
+    CHECK_MEM(f + 6, rmac(SUB_B), 6, "time exceeded eth src");
+    CHECK_EQ(ew_get32(ip + 12), tb_ip4("10.0.2.1"), "from the subnet router");
+    CHECK_EQ(ew_get32(ip + 16), tb_ip4("10.0.2.30"), "to the sender");
+    CHECK(ip[9] == 1 && ip[20] == 11 && ip[21] == 0, "icmp time exceeded");
+    CHECK_MEM(ip + 28, orig_ip, 40, "quotes the original packet");
+    CHECK_EQ(len, 14 + 28 + 40, "time exceeded length");
+    CHECK(fr_ip4_csum_ok(f) && fr_l4_csum_ok(f, len), "time exceeded checksums");
+
+    len = fr_udp6(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "fd00:0:0:1::30", "fd00::10", 1, 53, 8);
+    f[14 + 7] = 1;
+    v = run(P_OPEN);
+    EXPECT_REPLY(v, P_OPEN, "hop limit 1 -> v6 time exceeded");
+    uint8_t r6[16];
+    tb_ip6("fd00:0:0:1::1", r6);
+    CHECK_MEM(f + 14 + 8, r6, 16, "v6 error from the subnet router");
+    CHECK(f[14 + 6] == 58 && f[54] == 3, "icmpv6 time exceeded");
+    CHECK(fr_l4_csum_ok(f, len), "icmpv6 checksum");
+
+    len = fr_udp6(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "fd00:0:0:1::30", "fd00::10", 1, 53, 8);
+    EXPECT_DROP(run(P_OPEN), EW_DROP_SG_INGRESS, "web accepts no udp over v6");
+    len = fr_tcp6(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "fd00:0:0:1::30", "fd00::10", 5, 80,
+                  EW_TCP_SYN);
+    v = run(P_OPEN);
+    EXPECT_FWD(v, P_WEB, "v6 http routed");
+    CHECK_EQ(f[14 + 7], 63, "hop limit decremented");
+}
+
+/* ---- tracked vs untracked, and a table swap ---- */
+
+static void test_tracking_and_swap(void) {
+    uint32_t web_before = ew_core_ct_count(core, P_WEB);
+    uint64_t untracked = cnt(P_WEB, EW_CNT_UNTRACKED);
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 51000, 80,
+                  EW_TCP_SYN);
+    EXPECT_FWD(run(P_OPEN), P_WEB, "http syn");
+    CHECK_EQ(cnt(P_WEB, EW_CNT_UNTRACKED), untracked + 1, "http to web is untracked (4.2)");
+    CHECK_EQ(ew_core_ct_count(core, P_WEB), web_before, "no entry for the untracked flow");
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 51001, 22,
+                  EW_TCP_SYN);
+    EXPECT_FWD(run(P_OPEN), P_WEB, "ssh syn");
+    CHECK_EQ(ew_core_ct_count(core, P_WEB), web_before + 1, "ssh is tracked");
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 22, 51001,
+                  EW_TCP_SYN | EW_TCP_ACK);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "ssh syn-ack");
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 51001, 22,
+                  EW_TCP_ACK);
+    EXPECT_FWD(run(P_OPEN), P_WEB, "ssh ack");
+
+    /* Swap to a table where web has no inbound tcp rules at all. */
+    struct ew_table_view *old = table;
+    table = build(false);
+    CHECK(table != NULL && ew_table_generation(table) == 2, "new generation loaded");
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 51001, 22,
+                  EW_TCP_ACK | 0x08);
+    EXPECT_FWD(run(P_OPEN), P_WEB, "tracked ssh survives the rule removal");
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 51000, 80,
+                  EW_TCP_ACK);
+    EXPECT_DROP(run(P_OPEN), EW_DROP_SG_INGRESS, "untracked http is cut at once");
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 51002, 22,
+                  EW_TCP_SYN);
+    EXPECT_DROP(run(P_OPEN), EW_DROP_SG_INGRESS, "new ssh refused");
+    ew_table_free(table);
+    table = old;
+}
+
+static void test_icmp_echo_and_fragments(void) {
+    len = fr_icmp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 8, 0, 7, 8);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "ping open");
+    len = fr_icmp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 0, 0, 7, 8);
+    EXPECT_FWD(run(P_OPEN), P_WEB, "echo reply by conntrack");
+    len = fr_icmp4(f, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.10", "10.0.1.20", 8, 0, 8, 8);
+    EXPECT_DROP(run(P_WEB), EW_DROP_SG_INGRESS, "db accepts no ping");
+
+    len = fr_udp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 7000, 7001, 64);
+    fr_ip4_frag(f, 0x4444, 0, true);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "first fragment");
+    len = fr_udp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 7000, 7001, 64);
+    fr_ip4_frag(f, 0x4444, 72, false);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "later fragment follows the first");
+    len = fr_udp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 7000, 7001, 64);
+    fr_ip4_frag(f, 0x4445, 72, false);
+    EXPECT_DROP(run(P_WEB), EW_DROP_FRAGMENT, "orphan fragment");
+}
+
+static void test_no_table_and_unbound(void) {
+    len = fr_udp4(f, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.10", "10.0.1.20", 1, 2, 4);
+    struct ew_verdict v;
+    uint64_t rx = cnt(P_WEB, EW_CNT_RX_PACKETS);
+    ew_process(&w, NULL, P_WEB, f, &len, sizeof f, &v);
+    EXPECT_DROP(v, EW_DROP_NO_TABLE, "no table");
+    CHECK_EQ(cnt(P_WEB, EW_CNT_RX_PACKETS), rx + 1, "RX counted without a table");
+    CHECK_EQ(drops(P_WEB, EW_DROP_NO_TABLE), 1, "NO_TABLE counted");
+    EXPECT_DROP(run(9), EW_DROP_PORT_NOT_BOUND, "unbound port");
+    EXPECT_DROP(run(EW_MAX_PORTS + 5), EW_DROP_PORT_NOT_BOUND, "port beyond range");
+    len = 10;
+    EXPECT_DROP(run(P_WEB), EW_DROP_TRUNCATED_ETH, "runt frame");
+}
+
+static void test_allowance(void) {
+    struct ew_core_config cfg = {.conntrack_max = 1000, .allowance_per_eni = 3, .hash_salt = 3};
+    struct ew_core *small = ew_core_create(&cfg, NULL, 0);
+    struct ew_worker_ctx w2 = {small, pcs, 0};
+    int fwd = 0;
+    struct ew_verdict v;
+    for (uint16_t i = 0; i < 3; i++) {
+        len = fr_udp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30",
+                      (uint16_t)(2000 + i), 53, 4);
+        ew_process(&w2, table, P_WEB, f, &len, sizeof f, &v);
+        fwd += v.action == EW_ACT_FORWARD;
+    }
+    CHECK_EQ(fwd, 3, "three flows within the allowance");
+    len = fr_udp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 2999, 53, 4);
+    ew_process(&w2, table, P_WEB, f, &len, sizeof f, &v);
+    EXPECT_DROP(v, EW_DROP_CT_ALLOWANCE_EXCEEDED, "fourth flow");
+    CHECK_EQ(ew_core_ct_allowance_exceeded(small, P_WEB), 1, "allowance exceeded counted");
+    CHECK_EQ(ew_core_ct_allowance_exceeded(small, P_OPEN), 0, "other zone unaffected");
+    len = fr_udp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 53, 2000, 4);
+    ew_process(&w2, table, P_OPEN, f, &len, sizeof f, &v);
+    EXPECT_FWD(v, P_WEB, "existing flow still answered");
+    ew_core_flush_port(small, P_WEB);
+    CHECK_EQ(ew_core_ct_count(small, P_WEB), 0, "flush port");
+    ew_core_destroy(small);
+}
+
+int main(void) {
+    struct ew_core_config cfg = {.conntrack_max = 65536, .hash_salt = 0xabcdef};
+    char err[128];
+    core = ew_core_create(&cfg, err, sizeof err);
+    pcs = calloc(EW_MAX_PORTS, sizeof *pcs);
+    w = (struct ew_worker_ctx){core, pcs, 1000000};
+    table = build(true);
+    CHECK(core && table, "setup");
+    if (!core || !table) return harness_report("test_process");
+    test_arp();
+    test_nd();
+    test_router_ping();
+    test_l2_l3_checks();
+    test_subnet_conntrack();
+    test_routing();
+    test_tracking_and_swap();
+    test_icmp_echo_and_fragments();
+    test_no_table_and_unbound();
+    test_allowance();
+    uint64_t dumped = 0, cursor = 0;
+    struct ew_ct_dump_entry page[16];
+    do
+        dumped += ew_core_ct_dump(core, &cursor, page, 16, w.now_ms);
+    while (cursor);
+    uint64_t held = 0;
+    for (uint32_t p = 0; p < 8; p++)
+        held += ew_core_ct_count(core, p);
+    CHECK_EQ(dumped, held, "dump matches zone counts");
+    ew_table_free(table);
+    ew_core_destroy(core);
+    free(pcs);
+    return harness_report("test_process");
+}

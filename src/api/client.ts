@@ -1,0 +1,130 @@
+/**
+ * Typed client of the daemon's JSON API (src/api/protocol.ts). The CLI is a
+ * thin layer over it; library users import it from the package entry point.
+ *
+ *   const client = await EniwallClient.connect();
+ *   const sg = await client.call('sg.create', { name: 'web', description: 'web tier' });
+ *   client.close();
+ */
+import * as net from 'node:net';
+import {
+  ProtocolErrorCode,
+  type ApiMethod,
+  type ApiRequest,
+  type ApiResponse,
+  type ParamsOf,
+  type ResultOf,
+} from './protocol';
+import { resolveSocket } from './paths';
+
+/** An error returned by the daemon (an AWS error code) or by the transport. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+export class EniwallClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private buffered = '';
+  private closedError: Error | undefined;
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('error', (err) => this.failAll(unavailable(err.message)));
+    socket.on('close', () => this.failAll(unavailable('connection closed by the daemon')));
+  }
+
+  /** Connect to the daemon's socket (flag, else ENIWALL_SOCKET, else the default). */
+  static connect(socketPath?: string): Promise<EniwallClient> {
+    const path = resolveSocket(socketPath);
+    return new Promise((resolve, reject) => {
+      const socket = net.createConnection(path);
+      const onError = (err: NodeJS.ErrnoException): void => {
+        reject(unavailable(`cannot reach the daemon at ${path}: ${err.code ?? err.message}`));
+      };
+      socket.once('error', onError);
+      socket.once('connect', () => {
+        socket.off('error', onError);
+        resolve(new EniwallClient(socket));
+      });
+    });
+  }
+
+  call<M extends ApiMethod>(method: M, params: ParamsOf<M>): Promise<ResultOf<M>> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const id = this.nextId++;
+    const request: ApiRequest = { id, method, params };
+    return new Promise<ResultOf<M>>((resolve, reject) => {
+      this.pending.set(id, { resolve: (v) => resolve(v as ResultOf<M>), reject });
+      this.socket.write(`${JSON.stringify(request)}\n`);
+    });
+  }
+
+  close(): void {
+    this.closedError ??= unavailable('client closed');
+    this.socket.end();
+  }
+
+  private onData(chunk: string): void {
+    this.buffered += chunk;
+    let newline: number;
+    while ((newline = this.buffered.indexOf('\n')) >= 0) {
+      const line = this.buffered.slice(0, newline);
+      this.buffered = this.buffered.slice(newline + 1);
+      if (line.trim() !== '') this.onResponse(line);
+    }
+  }
+
+  private onResponse(line: string): void {
+    let response: ApiResponse;
+    try {
+      response = JSON.parse(line) as ApiResponse;
+    } catch {
+      this.failAll(
+        new ApiError(ProtocolErrorCode.BadRequest, 'daemon sent a line that is not JSON'),
+      );
+      return;
+    }
+    const waiter = this.pending.get(response.id);
+    if (!waiter) return;
+    this.pending.delete(response.id);
+    if (response.ok) waiter.resolve(response.result);
+    else waiter.reject(new ApiError(response.error.code, response.error.message));
+  }
+
+  private failAll(err: Error): void {
+    this.closedError ??= err;
+    for (const waiter of this.pending.values()) waiter.reject(err);
+    this.pending.clear();
+  }
+}
+
+function unavailable(message: string): ApiError {
+  return new ApiError(ProtocolErrorCode.Unavailable, message);
+}
+
+/** Connect, make one call, close: what most CLI commands do. */
+export async function callOnce<M extends ApiMethod>(
+  method: M,
+  params: ParamsOf<M>,
+  socketPath?: string,
+): Promise<ResultOf<M>> {
+  const client = await EniwallClient.connect(socketPath);
+  try {
+    return await client.call(method, params);
+  } finally {
+    client.close();
+  }
+}

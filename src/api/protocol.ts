@@ -1,0 +1,204 @@
+/**
+ * The daemon's local JSON API: newline-delimited JSON over a unix socket.
+ *
+ * One line per request, one line per response, matched by `id`; a connection
+ * may carry any number of requests (the CLI sends one, `stats --watch` many).
+ * The method table below is the single source of truth for both ends: the
+ * server dispatches on it and the client's `call()` is typed by it.
+ *
+ * Errors travel as AWS-style `{ code, message }` (the same codes the EC2 API
+ * returns); transport and protocol failures use the codes in ProtocolErrorCode.
+ */
+import type {
+  CreateEniInput,
+  CreatePrefixListInput,
+  CreateSecurityGroupInput,
+  CreateSubnetInput,
+  CreateVpcInput,
+  DescribeSecurityGroupRulesOutput,
+  DescribeSecurityGroupsOutput,
+  IpPermission,
+  ModifyEniInput,
+  ModifyPrefixListInput,
+  RevokeInput,
+} from '../model/operations';
+import type {
+  Direction,
+  Eni,
+  PrefixList,
+  SecurityGroup,
+  SecurityGroupRule,
+  Subnet,
+  Vpc,
+} from '../model/types';
+
+export const PROTOCOL_VERSION = 1;
+
+export interface ApiRequest {
+  id: number;
+  method: string;
+  params?: unknown;
+}
+
+export interface ApiErrorBody {
+  code: string;
+  message: string;
+}
+
+export type ApiResponse =
+  { id: number; ok: true; result: unknown } | { id: number; ok: false; error: ApiErrorBody };
+
+/** Codes for failures that are not the model's AWS errors. */
+export const ProtocolErrorCode = {
+  BadRequest: 'InvalidRequest', // not JSON, no method, params of the wrong shape
+  UnknownMethod: 'InvalidAction', // the EC2 API's code for an unknown Action
+  Internal: 'InternalError', // a bug; a change that hit it was rolled back
+  Dataplane: 'DataplaneError', // the dataplane could not put a change in force; rolled back
+  Unavailable: 'DaemonUnavailable', // the client could not reach the daemon
+} as const;
+
+export interface StatusResult {
+  version: string;
+  protocol: number;
+  pid: number;
+  uptimeSeconds: number;
+  stateDir: string;
+  socket: string;
+  revision: number; // committed mutations since the state was created
+  generation: string; // table generation in force (decimal bigint)
+  counts: {
+    vpcs: number;
+    subnets: number;
+    groups: number;
+    rules: number;
+    prefixLists: number;
+    enis: number;
+  };
+}
+
+/** One ENI's counters as `eniwall stats` shows them (bigint counters as numbers). */
+export interface EniStats {
+  eniId: string;
+  tap: string;
+  port: number | null; // null when the ENI has no dataplane port
+  counters: Record<string, number>; // RX_PACKETS, ... (drops.h names)
+  drops: Record<string, number>; // non-zero drop reasons only
+  conntrack: { entries: number; allowanceExceeded: number } | null;
+}
+
+/** One conntrack entry as `eniwall flows` shows it. */
+export interface FlowEntry {
+  eniId: string | null; // the zone's ENI, null if the port is no longer bound
+  zone: number;
+  family: 4 | 6;
+  protocol: string;
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  state: string;
+  idleSeconds: number;
+  timeoutSeconds: number;
+  packetsOrig: number;
+  packetsReply: number;
+  bytesOrig: number;
+  bytesReply: number;
+}
+
+export interface CheckQuery {
+  eniId: string;
+  direction: Direction;
+  protocol: string;
+  peer: string;
+  port?: number;
+  icmpType?: number;
+  icmpCode?: number;
+}
+
+export interface CheckResult {
+  verdict: 'ALLOW' | 'DENY';
+  /** sgr- ids of every rule that admits the packet (empty on DENY). */
+  matchedRuleIds: string[];
+  tracked?: boolean;
+  exempt?: boolean;
+  /** One line: why (the exempt address, the tracking decision, or what is missing). */
+  reason: string;
+}
+
+export interface AuditRecord {
+  seq: number;
+  time: string; // ISO 8601
+  uid: number | null;
+  pid: number | null;
+  credSource: string; // how uid/pid were obtained (see src/daemon/peercred.ts)
+  action: string;
+  params: unknown;
+  ok: boolean;
+  result: unknown;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+/** Every method: its params and its result. */
+export interface ApiMethods {
+  status: { params: Record<string, never>; result: StatusResult };
+  'vpc.create': { params: CreateVpcInput; result: Vpc };
+  'vpc.describe': { params: { ids?: string[] }; result: Vpc[] };
+  'subnet.create': { params: CreateSubnetInput; result: Subnet };
+  'subnet.describe': { params: { ids?: string[] }; result: Subnet[] };
+  'sg.create': { params: CreateSecurityGroupInput; result: SecurityGroup };
+  'sg.delete': { params: { group: string; vpcId?: string }; result: { groupId: string } };
+  'sg.describe': { params: { groups?: string[] }; result: DescribeSecurityGroupsOutput };
+  'sg.rules': {
+    params: { groups?: string[]; ruleIds?: string[] };
+    result: DescribeSecurityGroupRulesOutput;
+  };
+  'sg.authorize': {
+    params: { group: string; vpcId?: string; direction: Direction; permissions: IpPermission[] };
+    result: SecurityGroupRule[];
+  };
+  'sg.revoke': {
+    params: { group: string; vpcId?: string; direction: Direction } & RevokeInput;
+    result: SecurityGroupRule[];
+  };
+  'prefix-list.create': { params: CreatePrefixListInput; result: PrefixList };
+  'prefix-list.modify': { params: { id: string } & ModifyPrefixListInput; result: PrefixList };
+  'prefix-list.describe': { params: { ids?: string[] }; result: PrefixList[] };
+  'eni.create': { params: CreateEniInput; result: Eni };
+  'eni.modify': { params: { id: string } & ModifyEniInput; result: Eni };
+  'eni.delete': { params: { id: string }; result: Eni };
+  'eni.list': { params: { ids?: string[] }; result: Eni[] };
+  'eni.describe': {
+    params: { ids?: string[] };
+    result: { NetworkInterfaces: Record<string, unknown>[] };
+  };
+  flows: { params: { eniId?: string }; result: FlowEntry[] };
+  stats: { params: { eniId?: string }; result: EniStats[] };
+  check: { params: CheckQuery; result: CheckResult };
+  import: { params: { document: unknown; vpcId?: string }; result: SecurityGroup[] };
+  audit: { params: { limit?: number }; result: AuditRecord[] };
+}
+
+export type ApiMethod = keyof ApiMethods;
+export type ParamsOf<M extends ApiMethod> = ApiMethods[M]['params'];
+export type ResultOf<M extends ApiMethod> = ApiMethods[M]['result'];
+
+/** Methods that change state: serialised, persisted and audited. */
+export const MUTATIONS: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
+  'vpc.create',
+  'subnet.create',
+  'sg.create',
+  'sg.delete',
+  'sg.authorize',
+  'sg.revoke',
+  'prefix-list.create',
+  'prefix-list.modify',
+  'eni.create',
+  'eni.modify',
+  'eni.delete',
+  'import',
+]);
+
+export function isApiMethod(name: string, known: Record<string, unknown>): name is ApiMethod {
+  return Object.prototype.hasOwnProperty.call(known, name);
+}

@@ -1,0 +1,128 @@
+/** `eniwall eni ...`: network interfaces and their TAP ports. */
+import { Command } from 'commander';
+import type { ConnectionTracking } from '../../model/types';
+import { call, example } from '../context';
+import { dash, printJson, printLine, printTable } from '../output';
+import { parseInteger, parseList, parseOnOff } from '../parse';
+
+interface CreateOptions {
+  tap: string;
+  ip: string;
+  subnet?: string;
+  secondaryIp?: string[];
+  ipv6?: string[];
+  mac?: string;
+  groups?: string;
+  netns?: string;
+}
+
+interface ModifyOptions {
+  groups?: string;
+  sourceDestCheck?: string;
+  tcpEstablishedTimeout?: string;
+  udpStreamTimeout?: string;
+  udpTimeout?: string;
+}
+
+export function eniCommand(): Command {
+  const eni = new Command('eni').description('network interfaces (one TAP each)');
+
+  example(
+    eni
+      .command('create')
+      .description('create an ENI and its TAP port; prints its id')
+      .requiredOption('--tap <name>', 'TAP device name (<= 15 characters)')
+      .requiredOption('--ip <addr>', 'primary private IPv4 address')
+      .option('--subnet <subnet>', 'subnet id (default: the default subnet)')
+      .option('--secondary-ip <addr...>', 'secondary private IPv4 addresses')
+      .option('--ipv6 <addr...>', 'IPv6 addresses')
+      .option('--mac <mac>', 'MAC address (default: generated, 02:...)')
+      .option('--groups <g1,g2>', 'security groups, ids or names (default: the VPC default group)')
+      .option('--netns <ns>', "move the TAP's kernel side into this existing network namespace"),
+    'eniwall eni create --tap ew-a --ip 172.31.0.10 --groups web --netns vm-a',
+  ).action(async (o: CreateOptions, cmd: Command) => {
+    const created = await call(cmd, 'eni.create', {
+      tap: o.tap,
+      privateIp: o.ip,
+      subnetId: o.subnet,
+      secondaryIps: o.secondaryIp,
+      ipv6Addresses: o.ipv6,
+      mac: o.mac,
+      groups: o.groups === undefined ? undefined : parseList(o.groups),
+      netns: o.netns,
+    });
+    printLine(created.id);
+  });
+
+  example(
+    eni
+      .command('modify')
+      .description('change groups (replaces the set), source/dest check, idle timeouts')
+      .argument('<eni>', 'ENI id')
+      .option('--groups <g1,g2>', 'the new set of security groups')
+      .option('--source-dest-check <on|off>', 'drop frames not from the ENI’s own MAC/IP')
+      .option('--tcp-established-timeout <s>', 'idle timeout of established TCP, 60..432000')
+      .option('--udp-stream-timeout <s>', 'idle timeout of UDP streams, 60..180')
+      .option('--udp-timeout <s>', 'idle timeout of other UDP flows, 30..60'),
+    'eniwall eni modify eni-0123456789abcdef0 --groups web,ssh --udp-timeout 60',
+  ).action(async (id: string, o: ModifyOptions, cmd: Command) => {
+    const tracking: Partial<ConnectionTracking> = {};
+    if (o.tcpEstablishedTimeout !== undefined) {
+      tracking.tcpEstablishedTimeout = parseInteger(
+        o.tcpEstablishedTimeout,
+        '--tcp-established-timeout',
+      );
+    }
+    if (o.udpStreamTimeout !== undefined) {
+      tracking.udpStreamTimeout = parseInteger(o.udpStreamTimeout, '--udp-stream-timeout');
+    }
+    if (o.udpTimeout !== undefined)
+      tracking.udpTimeout = parseInteger(o.udpTimeout, '--udp-timeout');
+    await call(cmd, 'eni.modify', {
+      id,
+      groups: o.groups === undefined ? undefined : parseList(o.groups),
+      sourceDestCheck:
+        o.sourceDestCheck === undefined
+          ? undefined
+          : parseOnOff(o.sourceDestCheck, '--source-dest-check'),
+      connectionTracking: Object.keys(tracking).length ? tracking : undefined,
+    });
+  });
+
+  example(
+    eni
+      .command('delete')
+      .description('delete an ENI and close its TAP')
+      .argument('<eni>', 'ENI id'),
+    'eniwall eni delete eni-0123456789abcdef0',
+  ).action(async (id: string, _o: unknown, cmd: Command) => {
+    await call(cmd, 'eni.delete', { id });
+  });
+
+  example(
+    eni
+      .command('describe')
+      .description('list ENIs')
+      .argument('[eni...]', 'ENI ids (default: all)')
+      .option('--json', 'the `aws ec2 describe-network-interfaces` JSON shape'),
+    'eniwall eni describe --json',
+  ).action(async (ids: string[], o: { json?: boolean }, cmd: Command) => {
+    const params = { ids: ids.length ? ids : undefined };
+    if (o.json) return printJson(await call(cmd, 'eni.describe', params));
+    const enis = await call(cmd, 'eni.list', params);
+    printTable(
+      ['ENI', 'TAP', 'NETNS', 'IP', 'MAC', 'SUBNET', 'SDC', 'GROUPS'],
+      enis.map((e) => [
+        e.id,
+        e.tap,
+        dash(e.netns),
+        [e.privateIp, ...e.secondaryIps, ...e.ipv6Addresses].join(','),
+        e.mac,
+        e.subnetId,
+        e.sourceDestCheck ? 'on' : 'off',
+        e.groupIds.join(','),
+      ]),
+    );
+  });
+  return eni;
+}

@@ -1,0 +1,68 @@
+/** `eniwall prefix-list ...`: customer-managed prefix lists. */
+import { Command } from 'commander';
+import { call, example } from '../context';
+import { printJson, printLine, printTable } from '../output';
+import { parseInteger } from '../parse';
+import { UsageError } from '../fatal';
+
+export function prefixListCommand(): Command {
+  const pl = new Command('prefix-list').description('managed prefix lists');
+
+  example(
+    pl
+      .command('create')
+      .description('create a prefix list; prints its id')
+      .requiredOption('--name <name>', 'prefix list name')
+      .requiredOption('--max-entries <n>', 'maximum number of entries (counts against rule quotas)')
+      .requiredOption('--cidr <cidr...>', 'entries (one family); repeat or list several'),
+    'eniwall prefix-list create --name corp --max-entries 10 --cidr 10.1.0.0/16 --cidr 10.2.0.0/16',
+  ).action(async (o: { name: string; maxEntries: string; cidr: string[] }, cmd: Command) => {
+    const created = await call(cmd, 'prefix-list.create', {
+      name: o.name,
+      maxEntries: parseInteger(o.maxEntries, '--max-entries'),
+      entries: o.cidr.map((cidr) => ({ cidr })),
+    });
+    printLine(created.id);
+  });
+
+  example(
+    pl
+      .command('modify')
+      .description('add and remove entries (the change reaches every rule that uses the list)')
+      .argument('<pl>', 'prefix list id')
+      .option('--add <cidr...>', 'entries to add')
+      .option('--remove <cidr...>', 'entries to remove'),
+    'eniwall prefix-list modify pl-0123456789abcdef0 --add 10.3.0.0/16 --remove 10.1.0.0/16',
+  ).action(async (id: string, o: { add?: string[]; remove?: string[] }, cmd: Command) => {
+    if (!o.add?.length && !o.remove?.length) throw new UsageError('give --add and/or --remove');
+    await call(cmd, 'prefix-list.modify', {
+      id,
+      add: o.add?.map((cidr) => ({ cidr })),
+      remove: o.remove,
+    });
+  });
+
+  example(
+    pl
+      .command('describe')
+      .description('list prefix lists')
+      .argument('[pl...]', 'prefix list ids (default: all)')
+      .option('--json', 'JSON output'),
+    'eniwall prefix-list describe',
+  ).action(async (ids: string[], o: { json?: boolean }, cmd: Command) => {
+    const lists = await call(cmd, 'prefix-list.describe', { ids: ids.length ? ids : undefined });
+    if (o.json) return printJson({ PrefixLists: lists });
+    printTable(
+      ['PREFIX LIST', 'NAME', 'FAMILY', 'MAX', 'VERSION', 'ENTRIES'],
+      lists.map((l) => [
+        l.id,
+        l.name,
+        l.family,
+        l.maxEntries,
+        l.version,
+        l.entries.map((e) => e.cidr).join(','),
+      ]),
+    );
+  });
+  return pl;
+}

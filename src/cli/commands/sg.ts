@@ -1,0 +1,181 @@
+/** `eniwall sg ...`: security groups and their rules. */
+import { Command } from 'commander';
+import { call, example } from '../context';
+import { dash, printJson, printLine, printTable } from '../output';
+import { buildPermission, parseDirection, type RuleSelectorOptions } from '../parse';
+import { UsageError } from '../fatal';
+
+interface RuleCommandOptions extends RuleSelectorOptions {
+  ingress?: boolean;
+  egress?: boolean;
+  vpc?: string;
+  ruleId?: string[];
+}
+
+export function sgCommand(): Command {
+  const sg = new Command('sg').description('security groups and their rules');
+
+  example(
+    sg
+      .command('create')
+      .description('create a security group; prints its id')
+      .requiredOption('--name <name>', 'group name, unique in the VPC')
+      .requiredOption('--description <text>', 'group description')
+      .option('--vpc <vpc>', 'VPC id (default: the default VPC)'),
+    `eniwall sg create --name web --description "web tier"`,
+  ).action(async (o: { name: string; description: string; vpc?: string }, cmd: Command) => {
+    const group = await call(cmd, 'sg.create', {
+      name: o.name,
+      description: o.description,
+      vpcId: o.vpc,
+    });
+    printLine(group.id);
+  });
+
+  example(
+    sg
+      .command('delete')
+      .description('delete a security group (not the default group, not one in use)')
+      .argument('<group>', 'group id or name')
+      .option('--vpc <vpc>', 'VPC to resolve a group name in'),
+    'eniwall sg delete web',
+  ).action(async (group: string, o: { vpc?: string }, cmd: Command) => {
+    await call(cmd, 'sg.delete', { group, vpcId: o.vpc });
+  });
+
+  example(
+    sg
+      .command('describe')
+      .description('list security groups')
+      .argument('[group...]', 'group ids or names (default: all)')
+      .option('--json', 'the `aws ec2 describe-security-groups` JSON shape'),
+    'eniwall sg describe web --json',
+  ).action(async (groups: string[], o: { json?: boolean }, cmd: Command) => {
+    const out = await call(cmd, 'sg.describe', { groups: groups.length ? groups : undefined });
+    if (o.json) return printJson(out);
+    printTable(
+      ['GROUP', 'NAME', 'VPC', 'INGRESS', 'EGRESS', 'DESCRIPTION'],
+      out.SecurityGroups.map((g) => [
+        String(g['GroupId']),
+        String(g['GroupName']),
+        String(g['VpcId']),
+        countRules(g['IpPermissions']),
+        countRules(g['IpPermissionsEgress']),
+        String(g['Description']),
+      ]),
+    );
+  });
+
+  example(
+    sg
+      .command('rules')
+      .description("list a group's rules, one per target, with their sgr- ids")
+      .argument('<group>', 'group id or name')
+      .option('--json', 'the `aws ec2 describe-security-group-rules` JSON shape'),
+    'eniwall sg rules web',
+  ).action(async (group: string, o: { json?: boolean }, cmd: Command) => {
+    const out = await call(cmd, 'sg.rules', { groups: [group] });
+    if (o.json) return printJson(out);
+    printTable(
+      ['RULE', 'DIRECTION', 'PROTOCOL', 'PORTS', 'PEER', 'DESCRIPTION'],
+      out.SecurityGroupRules.map((r) => [
+        String(r['SecurityGroupRuleId']),
+        r['IsEgress'] ? 'egress' : 'ingress',
+        String(r['IpProtocol']),
+        formatPorts(r['IpProtocol'], r['FromPort'], r['ToPort']),
+        formatPeer(r),
+        dash(r['Description'] as string | undefined),
+      ]),
+    );
+  });
+
+  example(
+    withSelectors(
+      sg
+        .command('authorize')
+        .description('add a rule; prints the new rule id')
+        .argument('<group>', 'group id or name'),
+    ),
+    'eniwall sg authorize db --ingress --protocol tcp --port 5432 --source-group web',
+    'eniwall sg authorize web --ingress --protocol icmp --icmp-type 8 --cidr 10.0.0.0/8',
+  ).action(async (group: string, o: RuleCommandOptions, cmd: Command) => {
+    const rules = await call(cmd, 'sg.authorize', {
+      group,
+      vpcId: o.vpc,
+      direction: parseDirection(o),
+      permissions: [buildPermission(o)],
+    });
+    for (const rule of rules) printLine(rule.id);
+  });
+
+  example(
+    withSelectors(
+      sg
+        .command('revoke')
+        .description('remove rules, by id or by the same selectors as authorize')
+        .argument('<group>', 'group id or name')
+        .option('--rule-id <sgr...>', 'rule ids to remove'),
+    ),
+    'eniwall sg revoke web --ingress --rule-id sgr-0123456789abcdef0',
+    'eniwall sg revoke db --ingress --protocol tcp --port 5432 --source-group web',
+  ).action(async (group: string, o: RuleCommandOptions, cmd: Command) => {
+    const direction = parseDirection(o);
+    const byId = o.ruleId !== undefined && o.ruleId.length > 0;
+    const bySelector = [o.protocol, o.port, o.cidr, o.sourceGroup, o.prefixList].some(
+      (v) => v !== undefined,
+    );
+    if (byId === bySelector) throw new UsageError('give either --rule-id or the rule selectors');
+    await call(cmd, 'sg.revoke', {
+      group,
+      vpcId: o.vpc,
+      direction,
+      ...(byId ? { ruleIds: o.ruleId } : { permissions: [buildPermission(o)] }),
+    });
+  });
+
+  return sg;
+}
+
+function withSelectors(cmd: Command): Command {
+  return cmd
+    .option('--ingress', 'an inbound rule (peer = source)')
+    .option('--egress', 'an outbound rule (peer = destination)')
+    .option('--protocol <proto>', 'tcp|udp|icmp|icmpv6|all|-1|<number>')
+    .option('--port <n|n-m>', 'destination port or range (tcp/udp)')
+    .option('--icmp-type <t>', 'ICMP type (-1 = all)')
+    .option('--icmp-code <c>', 'ICMP code (-1 = all; default all)')
+    .option('--cidr <cidr>', 'peer IPv4 or IPv6 CIDR')
+    .option('--source-group <group>', 'peer security group (id or name)')
+    .option('--prefix-list <pl>', 'peer prefix list id')
+    .option('--description <text>', 'rule description')
+    .option('--vpc <vpc>', 'VPC to resolve group names in');
+}
+
+function countRules(permissions: unknown): number {
+  if (!Array.isArray(permissions)) return 0;
+  let n = 0;
+  for (const perm of permissions as Record<string, unknown>[]) {
+    for (const key of ['IpRanges', 'Ipv6Ranges', 'PrefixListIds', 'UserIdGroupPairs']) {
+      const list = perm[key];
+      if (Array.isArray(list)) n += list.length;
+    }
+  }
+  return n;
+}
+
+function formatPorts(protocol: unknown, from: unknown, to: unknown): string {
+  if (protocol === '-1' || from === undefined || from === -1) {
+    return protocol === 'icmp' || protocol === 'icmpv6' ? 'all types' : 'all';
+  }
+  if (protocol === 'icmp' || protocol === 'icmpv6') {
+    return to === -1 ? `type ${String(from)}` : `type ${String(from)} code ${String(to)}`;
+  }
+  return from === to ? String(from) : `${String(from)}-${String(to)}`;
+}
+
+function formatPeer(rule: Record<string, unknown>): string {
+  const ref = rule['ReferencedGroupInfo'] as { GroupId?: string } | undefined;
+  return String(
+    rule['CidrIpv4'] ?? rule['CidrIpv6'] ?? rule['PrefixListId'] ?? ref?.GroupId ?? '-',
+  );
+}

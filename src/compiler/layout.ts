@@ -1,0 +1,187 @@
+/**
+ * The TypeScript mirror of native/include/eniwall/table.h — defined once here
+ * and nowhere else on the TypeScript side. test/layout.test.ts compiles
+ * native/test/layout_dump.c and compares every number below with the C truth
+ * (sizeof / offsetof / constants), field by field.
+ *
+ * Conventions the header fixes: little-endian integers, IPv4 addresses as
+ * host-order u32, IPv6 addresses as 16 bytes in network order, every section
+ * offset 8-aligned. Offsets inside a classifier blob are bytes from the blob's
+ * own first byte.
+ */
+
+export const TABLE_MAGIC = 0x4c425745; // "EWBL" read as little-endian bytes
+export const TABLE_VERSION = 1;
+export const PORT_NONE = 0xffffffff;
+export const INDEX_NONE = 0xffffffff;
+
+export const DIR_INGRESS = 0;
+export const DIR_EGRESS = 1;
+export const FAM_V4 = 0;
+export const FAM_V6 = 1;
+
+export type DirIndex = typeof DIR_INGRESS | typeof DIR_EGRESS;
+export type FamIndex = typeof FAM_V4 | typeof FAM_V6;
+
+/** enum ew_section_id, in header order. */
+export const SECTION = {
+  VPCS: 0,
+  SUBNETS: 1,
+  ENIS: 2,
+  ENI_IPV4: 3,
+  ENI_IPV6: 4,
+  FWD4: 5,
+  FWD6: 6,
+  EXEMPT4: 7,
+  EXEMPT6: 8,
+  RULESETS: 9,
+  CLASSIFIER_BLOB: 10,
+  ADDR_SETS: 11,
+  ADDR_RANGES4: 12,
+  ADDR_RANGES6: 13,
+} as const;
+export const SECTION_COUNT = 14;
+export type SectionName = keyof typeof SECTION;
+
+export const ENI_SRC_DST_CHECK = 0x1;
+export const CLS_WORLD_ALL_PORTS_TCP = 0x1;
+export const CLS_WORLD_ALL_PORTS_UDP = 0x2;
+export const IV_WORLD = 0x1;
+
+/** Byte size of one element of the u32 / ew_ip6 sections. */
+export const U32_SIZE = 4;
+export const IP6_SIZE = 16;
+export const SECTION_ALIGN = 8;
+
+/** Every struct of table.h: its sizeof and the offsetof of each field (arrays: first element). */
+export const STRUCTS = {
+  ew_section: { size: 8, fields: { offset: 0, count: 4 } },
+  ew_table_header: {
+    size: 136,
+    fields: { magic: 0, version: 4, generation: 8, total_size: 16, header_size: 20, sec: 24 },
+  },
+  ew_ip6: { size: 16, fields: { b: 0 } },
+  ew_vpc: {
+    size: 28,
+    fields: { ipv4_net: 0, ipv4_prefix: 4, ipv6_prefix: 5, pad: 6, dns_ipv4: 8, ipv6_net: 12 },
+  },
+  ew_subnet: {
+    size: 52,
+    fields: {
+      vpc: 0,
+      ipv4_net: 4,
+      router_ipv4: 8,
+      ipv4_prefix: 12,
+      ipv6_prefix: 13,
+      router_mac: 14,
+      ipv6_net: 20,
+      router_ipv6: 36,
+    },
+  },
+  ew_eni: {
+    size: 60,
+    fields: {
+      port_id: 0,
+      subnet: 4,
+      vpc: 8,
+      ruleset: 12,
+      mac: 16,
+      flags: 22,
+      pad: 23,
+      ipv4_off: 24,
+      ipv4_count: 28,
+      ipv6_off: 32,
+      ipv6_count: 36,
+      tcp_established_timeout: 40,
+      udp_stream_timeout: 44,
+      udp_timeout: 48,
+      id_hi: 52,
+      id_lo: 56,
+    },
+  },
+  ew_fwd4: { size: 12, fields: { vpc: 0, addr: 4, eni: 8 } },
+  ew_fwd6: { size: 24, fields: { vpc: 0, eni: 4, addr: 8 } },
+  ew_ruleset: { size: 16, fields: { classifier: 0 } },
+  ew_classifier: {
+    size: 24,
+    fields: {
+      proto_off: 0,
+      proto_count: 4,
+      default_off: 8,
+      default_count: 12,
+      flags: 16,
+      blob_size: 20,
+    },
+  },
+  ew_proto_entry: { size: 12, fields: { proto: 0, pad: 1, interval_off: 4, interval_count: 8 } },
+  ew_interval: { size: 12, fields: { lo: 0, hi: 2, peer_set: 4, flags: 8 } },
+  ew_peer_set: {
+    size: 16,
+    fields: { range_off: 0, range_count: 4, addrset_off: 8, addrset_count: 12 },
+  },
+  ew_range4: { size: 8, fields: { lo: 0, hi: 4 } },
+  ew_range6: { size: 32, fields: { lo: 0, hi: 16 } },
+  ew_addr_set: { size: 16, fields: { family: 0, range_off: 4, range_count: 8, pad: 12 } },
+} as const;
+
+/** Every #define / enum constant of table.h, by its C name (checked against the C side). */
+export const CONSTANTS: Readonly<Record<string, number>> = {
+  EW_TABLE_MAGIC: TABLE_MAGIC,
+  EW_TABLE_VERSION: TABLE_VERSION,
+  EW_PORT_NONE: PORT_NONE,
+  EW_INDEX_NONE: INDEX_NONE,
+  EW_DIR_INGRESS: DIR_INGRESS,
+  EW_DIR_EGRESS: DIR_EGRESS,
+  EW_FAM_V4: FAM_V4,
+  EW_FAM_V6: FAM_V6,
+  ...Object.fromEntries(Object.entries(SECTION).map(([name, id]) => [`EW_SEC_${name}`, id])),
+  EW_SEC_COUNT: SECTION_COUNT,
+  EW_ENI_SRC_DST_CHECK: ENI_SRC_DST_CHECK,
+  EW_CLS_WORLD_ALL_PORTS_TCP: CLS_WORLD_ALL_PORTS_TCP,
+  EW_CLS_WORLD_ALL_PORTS_UDP: CLS_WORLD_ALL_PORTS_UDP,
+  EW_IV_WORLD: IV_WORLD,
+};
+
+// Short aliases for the writers and readers.
+export const HEADER = STRUCTS.ew_table_header;
+export const VPC = STRUCTS.ew_vpc;
+export const SUBNET = STRUCTS.ew_subnet;
+export const ENI = STRUCTS.ew_eni;
+export const FWD4 = STRUCTS.ew_fwd4;
+export const FWD6 = STRUCTS.ew_fwd6;
+export const RULESET = STRUCTS.ew_ruleset;
+export const CLASSIFIER = STRUCTS.ew_classifier;
+export const PROTO_ENTRY = STRUCTS.ew_proto_entry;
+export const INTERVAL = STRUCTS.ew_interval;
+export const PEER_SET = STRUCTS.ew_peer_set;
+export const RANGE4 = STRUCTS.ew_range4;
+export const RANGE6 = STRUCTS.ew_range6;
+export const ADDR_SET = STRUCTS.ew_addr_set;
+
+/** Byte offset of section `id`'s descriptor inside the header. */
+export function sectionDescriptorOffset(id: number): number {
+  return HEADER.fields.sec + id * STRUCTS.ew_section.size;
+}
+
+/** Byte offset of ruleset.classifier[dir][fam] inside an ew_ruleset. */
+export function rulesetClassifierOffset(dir: DirIndex, fam: FamIndex): number {
+  return RULESET.fields.classifier + (dir * 2 + fam) * U32_SIZE;
+}
+
+/** Element size of each section (CLASSIFIER_BLOB counts bytes). */
+export const SECTION_ELEMENT_SIZE: Readonly<Record<SectionName, number>> = {
+  VPCS: VPC.size,
+  SUBNETS: SUBNET.size,
+  ENIS: ENI.size,
+  ENI_IPV4: U32_SIZE,
+  ENI_IPV6: IP6_SIZE,
+  FWD4: FWD4.size,
+  FWD6: FWD6.size,
+  EXEMPT4: U32_SIZE,
+  EXEMPT6: IP6_SIZE,
+  RULESETS: RULESET.size,
+  CLASSIFIER_BLOB: 1,
+  ADDR_SETS: ADDR_SET.size,
+  ADDR_RANGES4: RANGE4.size,
+  ADDR_RANGES6: RANGE6.size,
+};

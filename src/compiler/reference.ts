@@ -1,0 +1,211 @@
+/**
+ * The reference evaluator: security-group semantics computed straight from a
+ * ModelSnapshot, rule by rule, with no compiled table. It is deliberately
+ * simple (linear in rules) so it can be trusted as the oracle the compiled
+ * classifier is tested against, and so `check` can explain a verdict.
+ *
+ * Semantics (aws-security-groups.md): allow-only union over the ENI's groups;
+ * IPv4 and IPv6 rules never cross; ports are destination ports; ICMP matches
+ * type/code with -1 wildcards; other protocol numbers ignore ports; '-1'
+ * matches everything. Exempt peers are never filtered. Tracking follows 4.2.
+ *
+ * Choices where the reference is unconfirmed [U]:
+ *  - A group reference matches every private IPv4 (primary + secondary) and
+ *    every IPv6 address of every ENI carrying the group.
+ *  - Only a literal 0.0.0.0/0 or ::/0 is "all traffic" for the untracked test;
+ *    the two rules may come from different groups of the ENI.
+ *  - Exempt: the link-local DNS / IMDS / time-sync addresses (both families),
+ *    the VPC's DNS (primary CIDR base + 2) and the router (base + 1) of every
+ *    subnet of the ENI's VPC, IPv4 and IPv6.
+ *  - A denied or exempt packet reports tracked = false (no flow is created).
+ */
+import type { Direction, Family, ModelSnapshot, SecurityGroupRule } from '../model/types';
+import { type ParsedAddress, cidrOffset, parseAddress, parseCidr } from './addr';
+import { eniAddresses } from './compile';
+import { DNS_OFFSET, EXEMPT_IPV4, EXEMPT_IPV6, ROUTER_OFFSET } from './exempt';
+import {
+  PROTO_TCP,
+  PROTO_UDP,
+  isWorldTarget,
+  opensAllPortsToWorld,
+  packetKey,
+  protocolNumber,
+  ruleKeyRange,
+  PROTO_ANY,
+  hasPorts,
+  isIcmp,
+} from './rules';
+
+export interface ReferenceQuery {
+  eniId: string;
+  direction: Direction; // ingress: peer is the source; egress: peer is the destination
+  protocol: number; // IP protocol number of the packet
+  port?: number; // TCP/UDP destination port
+  icmpType?: number;
+  icmpCode?: number;
+  peer: string; // the other end's address
+}
+
+export interface ReferenceVerdict {
+  allowed: boolean;
+  matchedRuleIds: string[];
+  exempt: boolean;
+  tracked: boolean;
+  reason: string;
+}
+
+function reverse(d: Direction): Direction {
+  return d === 'ingress' ? 'egress' : 'ingress';
+}
+
+function describePacket(q: ReferenceQuery): string {
+  const dir = q.direction === 'ingress' ? 'from' : 'to';
+  if (hasPorts(q.protocol)) {
+    return `${q.protocol === PROTO_TCP ? 'tcp' : 'udp'} port ${q.port ?? 0} ${dir} ${q.peer}`;
+  }
+  if (isIcmp(q.protocol)) {
+    const name = q.protocol === 1 ? 'icmp' : 'icmpv6';
+    return `${name} type ${q.icmpType ?? 0} code ${q.icmpCode ?? 0} ${dir} ${q.peer}`;
+  }
+  return `protocol ${q.protocol} ${dir} ${q.peer}`;
+}
+
+/** Why `peer` is exempt from filtering for this ENI, or undefined. */
+function exemptReason(
+  snapshot: ModelSnapshot,
+  vpcId: string,
+  peer: ParsedAddress,
+): string | undefined {
+  const same = (text: string): boolean => {
+    const a = parseAddress(text);
+    return a.family === peer.family && a.value === peer.value;
+  };
+  const linkLocal = peer.family === 'ipv4' ? EXEMPT_IPV4 : EXEMPT_IPV6;
+  if (linkLocal.some(same)) return 'link-local DNS, metadata or time-sync address';
+  const vpc = snapshot.vpcs.find((v) => v.id === vpcId);
+  if (vpc !== undefined && same(cidrOffset(vpc.cidr, DNS_OFFSET)))
+    return 'the VPC DNS address (base + 2)';
+  for (const s of snapshot.subnets) {
+    if (s.vpcId !== vpcId) continue;
+    if (same(cidrOffset(s.cidr, ROUTER_OFFSET))) return `the router of ${s.id} (base + 1)`;
+    if (s.ipv6Cidr !== undefined && same(cidrOffset(s.ipv6Cidr, ROUTER_OFFSET))) {
+      return `the IPv6 router of ${s.id} (base + 1)`;
+    }
+  }
+  return undefined;
+}
+
+/** Does a rule's target contain the peer (its family included)? */
+function targetMatches(
+  snapshot: ModelSnapshot,
+  rule: SecurityGroupRule,
+  peer: ParsedAddress,
+): boolean {
+  const inCidr = (cidr: string): boolean => {
+    const c = parseCidr(cidr);
+    return c.family === peer.family && peer.value >= c.lo && peer.value <= c.hi;
+  };
+  const t = rule.target;
+  switch (t.kind) {
+    case 'cidr4':
+    case 'cidr6':
+      return inCidr(t.cidr);
+    case 'prefixList': {
+      const list = snapshot.prefixLists.find((p) => p.id === t.prefixListId);
+      if (list === undefined || list.family !== peer.family) return false;
+      return list.entries.some((e) => inCidr(e.cidr));
+    }
+    case 'group':
+      return snapshot.enis.some(
+        (eni) =>
+          eni.groupIds.includes(t.groupId) &&
+          eniAddresses(eni, peer.family as Family).some(
+            (a) => parseAddress(a).value === peer.value,
+          ),
+      );
+  }
+}
+
+function ruleMatches(
+  snapshot: ModelSnapshot,
+  rule: SecurityGroupRule,
+  q: ReferenceQuery,
+  peer: ParsedAddress,
+): boolean {
+  const rp = protocolNumber(rule.protocol);
+  if (rp !== PROTO_ANY && rp !== q.protocol) return false;
+  const [lo, hi] = ruleKeyRange(rp, rule.fromPort, rule.toPort);
+  const key = packetKey(q.protocol, q.port, q.icmpType, q.icmpCode);
+  if (key < lo || key > hi) return false;
+  return targetMatches(snapshot, rule, peer);
+}
+
+/** The rules of the ENI's groups in one direction, group order then rule order. */
+function rulesOf(
+  snapshot: ModelSnapshot,
+  groupIds: readonly string[],
+  direction: Direction,
+): SecurityGroupRule[] {
+  const out: SecurityGroupRule[] = [];
+  for (const g of new Set(groupIds)) {
+    for (const r of snapshot.rules) if (r.groupId === g && r.direction === direction) out.push(r);
+  }
+  return out;
+}
+
+export function evaluate(snapshot: ModelSnapshot, query: ReferenceQuery): ReferenceVerdict {
+  const eni = snapshot.enis.find((e) => e.id === query.eniId);
+  if (eni === undefined) {
+    return {
+      allowed: false,
+      matchedRuleIds: [],
+      exempt: false,
+      tracked: false,
+      reason: `unknown ENI ${query.eniId}`,
+    };
+  }
+  const peer = parseAddress(query.peer);
+  const exempt = exemptReason(snapshot, eni.vpcId, peer);
+  if (exempt !== undefined) {
+    return {
+      allowed: true,
+      matchedRuleIds: [],
+      exempt: true,
+      tracked: false,
+      reason: `exempt: ${query.peer} is ${exempt}; security groups never filter it`,
+    };
+  }
+
+  const matched = rulesOf(snapshot, eni.groupIds, query.direction).filter((r) =>
+    ruleMatches(snapshot, r, query, peer),
+  );
+  const packet = describePacket(query);
+  if (matched.length === 0) {
+    const groups = [...new Set(eni.groupIds)].join(', ') || 'no groups';
+    return {
+      allowed: false,
+      matchedRuleIds: [],
+      exempt: false,
+      tracked: false,
+      reason: `no ${query.direction} rule of ${groups} allows ${packet}`,
+    };
+  }
+
+  // Section 4.2: TCP/UDP opened by a /0 rule with a /0 all-ports rule the other way is untracked.
+  let tracked = true;
+  if (query.protocol === PROTO_TCP || query.protocol === PROTO_UDP) {
+    const openedByWorld = matched.some((r) => isWorldTarget(r.target));
+    const reverseOpen = rulesOf(snapshot, eni.groupIds, reverse(query.direction)).some((r) =>
+      opensAllPortsToWorld(r, query.protocol, peer.family),
+    );
+    tracked = !(openedByWorld && reverseOpen);
+  }
+  const ids = matched.map((r) => r.id);
+  return {
+    allowed: true,
+    matchedRuleIds: ids,
+    exempt: false,
+    tracked,
+    reason: `${packet} allowed by ${ids.join(', ')} (${tracked ? 'tracked' : 'untracked'})`,
+  };
+}

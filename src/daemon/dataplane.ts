@@ -1,0 +1,87 @@
+/**
+ * The daemon's view of the dataplane: the Dataplane (native workers, ports,
+ * counters, conntrack) and the DataplaneDriver (TAPs, namespace wiring,
+ * compile + load) behind the few calls the control service makes, with
+ * counters and conntrack entries turned into the API's JSON shapes.
+ */
+import { TableCompiler } from '../compiler';
+import { Dataplane } from '../dataplane/dataplane';
+import { DataplaneDriver } from '../dataplane/driver';
+import type { Eni, ModelSnapshot } from '../model/types';
+import type { EniStats, FlowEntry } from '../api/protocol';
+
+export interface DataplaneHandle {
+  /** Open/close TAPs, wire namespaces, compile and load; resolves with the generation in force. */
+  apply(snapshot: ModelSnapshot): Promise<bigint>;
+  stats(eni: Eni): EniStats;
+  flows(enis: Eni[], eniId?: string): FlowEntry[];
+  close(): Promise<void>;
+}
+
+export interface DataplaneHandleOptions {
+  workers?: number;
+  conntrackMax?: number;
+}
+
+export async function openDataplane(options: DataplaneHandleOptions): Promise<DataplaneHandle> {
+  const dataplane = await Dataplane.create({
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
+    ...(options.conntrackMax === undefined ? {} : { conntrackMax: options.conntrackMax }),
+  });
+  const driver = new DataplaneDriver(dataplane, new TableCompiler());
+  return new NativeDataplaneHandle(dataplane, driver);
+}
+
+class NativeDataplaneHandle implements DataplaneHandle {
+  constructor(
+    private readonly dataplane: Dataplane,
+    private readonly driver: DataplaneDriver,
+  ) {}
+
+  apply(snapshot: ModelSnapshot): Promise<bigint> {
+    return this.driver.apply(snapshot);
+  }
+
+  stats(eni: Eni): EniStats {
+    const port = this.driver.portOf(eni.id);
+    if (port === undefined) {
+      return { eniId: eni.id, tap: eni.tap, port: null, counters: {}, drops: {}, conntrack: null };
+    }
+    const raw = this.dataplane.counters(port);
+    const drops: Record<string, number> = {};
+    for (const [reason, n] of Object.entries(raw.drops)) {
+      if (reason !== 'NONE' && Number(n) > 0) drops[reason] = Number(n);
+    }
+    return {
+      eniId: eni.id,
+      tap: eni.tap,
+      port,
+      counters: Object.fromEntries(Object.entries(raw.counters).map(([k, v]) => [k, Number(v)])),
+      drops,
+      conntrack: {
+        entries: this.dataplane.ctCount(port),
+        allowanceExceeded: Number(this.dataplane.ctAllowanceExceeded(port)),
+      },
+    };
+  }
+
+  flows(enis: Eni[], eniId?: string): FlowEntry[] {
+    const byPort = new Map<number, string>();
+    for (const eni of enis) {
+      const port = this.driver.portOf(eni.id);
+      if (port !== undefined) byPort.set(port, eni.id);
+    }
+    const out: FlowEntry[] = [];
+    for (const e of this.dataplane.ctDumpAll()) {
+      const owner = byPort.get(e.zone) ?? null;
+      if (eniId !== undefined && owner !== eniId) continue;
+      out.push({ ...e, eniId: owner });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.driver.close();
+    await this.dataplane.close();
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * `eniwall daemon`: open the store, load (or create) the state, put it in
+ * force on the dataplane (every ENI's TAP, namespace wiring and table), then
+ * serve the JSON API until SIGTERM/SIGINT.
+ *
+ * Start-up after a crash (kill -9) is the same path: the store holds the last
+ * committed state, and the dataplane rebuilds everything from it.
+ *
+ * Shutdown: stop accepting, let queued mutations finish, close the dataplane
+ * (its TAPs disappear with their file descriptors). Namespaces named with
+ * `--netns` belong to the user's workload: they are left in place (the
+ * dataplane driver creates one that is missing; nothing ever deletes them).
+ */
+import pino, { type Logger } from 'pino';
+import { Model } from '../model/model';
+import type { Quotas } from '../model/types';
+import { resolveSocket, resolveStateDir } from '../api/paths';
+import { Store, type AuditEntry } from '../store/store';
+import { openDataplane } from './dataplane';
+import { acquirePidFile, releasePidFile } from './pidfile';
+import { ApiServer, assertNoLiveDaemon } from './server';
+import { ControlService } from './service';
+
+export interface DaemonOptions {
+  stateDir?: string;
+  socket?: string;
+  workers?: number;
+  conntrackMax?: number;
+  quotas?: Partial<Quotas>;
+  logLevel?: string;
+}
+
+export function createLogger(level?: string): Logger {
+  return pino(
+    { level: level ?? process.env['ENIWALL_LOG_LEVEL'] ?? 'warn', base: { pid: process.pid } },
+    pino.destination(2),
+  );
+}
+
+/** Audit records written by the daemon itself carry its own pid. */
+function selfAudit(action: string, params: unknown): AuditEntry {
+  return {
+    time: new Date(),
+    uid: process.getuid?.() ?? null,
+    pid: process.pid,
+    credSource: 'daemon',
+    action,
+    params,
+    ok: true,
+  };
+}
+
+/** Load the stored state, or create the default one; apply quota flags. */
+export function loadModel(
+  store: Store,
+  quotas: Partial<Quotas>,
+): { model: Model; revision: number } {
+  const stored = store.load();
+  if (!stored) {
+    const model = Model.createDefault({ quotas });
+    store.save(undefined, model.snapshot(), selfAudit('daemon.init', { quotas }));
+    return { model, revision: 1 };
+  }
+  const model = Model.fromSnapshot(stored.snapshot);
+  const changed = Object.entries(quotas).some(
+    ([key, value]) => value !== undefined && stored.snapshot.quotas[key as keyof Quotas] !== value,
+  );
+  if (!changed) return { model, revision: stored.revision };
+  const before = model.snapshot();
+  model.setQuotas(quotas);
+  store.save(before, model.snapshot(), selfAudit('daemon.quotas', { quotas }));
+  return { model, revision: stored.revision + 1 };
+}
+
+export async function runDaemon(options: DaemonOptions): Promise<void> {
+  const log = createLogger(options.logLevel);
+  const stateDir = resolveStateDir(options.stateDir);
+  const socket = resolveSocket(options.socket);
+  const quotas = Object.fromEntries(
+    Object.entries(options.quotas ?? {}).filter(([, v]) => v !== undefined),
+  ) as Partial<Quotas>;
+
+  await assertNoLiveDaemon(socket);
+  const pidFile = acquirePidFile(stateDir);
+  const store = Store.open(stateDir);
+  const { model, revision } = loadModel(store, quotas);
+  const dataplane = await openDataplane({
+    workers: options.workers,
+    conntrackMax: options.conntrackMax,
+  });
+  const service = new ControlService(model, store, dataplane, log, { stateDir, socket }, revision);
+  let server: ApiServer | undefined;
+  try {
+    await service.start();
+    server = await ApiServer.listen(socket, service.handle, log);
+  } catch (err) {
+    await dataplane.close();
+    store.close();
+    releasePidFile(pidFile);
+    throw err;
+  }
+  log.info({ stateDir, socket, revision }, 'eniwall daemon ready');
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await server.close();
+  await service.drain();
+  await dataplane.close();
+  store.close();
+  releasePidFile(pidFile);
+  log.flush();
+}

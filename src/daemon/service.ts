@@ -1,0 +1,325 @@
+/**
+ * The control service: the daemon's API methods over the model, the store and
+ * the dataplane.
+ *
+ * Mutations go through one queue, each in four steps: validate and apply to
+ * the model (an AwsError leaves it untouched) -> stage the new state and its
+ * audit record in one SQLite transaction -> driver.apply() puts the new table
+ * generation in force -> commit and respond. If apply fails, the transaction
+ * is rolled back and the model rebuilt from the previous snapshot, so nothing
+ * is half-applied; the failure gets its own audit record.
+ *
+ * Reads of the desired state also queue, so they never see a change whose
+ * apply is still in flight. Counters, flows and status do not queue.
+ */
+import type { Logger } from 'pino';
+import { Model } from '../model/model';
+import { AwsError, ErrorCodes, isAwsError } from '../model/errors';
+import type { IpPermission } from '../model/operations';
+import type { ConnectionTracking, Eni, ModelSnapshot } from '../model/types';
+import {
+  MUTATIONS,
+  PROTOCOL_VERSION,
+  ProtocolErrorCode,
+  isApiMethod,
+  type ApiMethod,
+  type ApiMethods,
+  type StatusResult,
+} from '../api/protocol';
+import { packageVersion } from '../api/version';
+import type { AuditEntry, Store } from '../store/store';
+import type { PeerCredentials } from './peercred';
+import type { RequestContext } from './server';
+import type { DataplaneHandle } from './dataplane';
+import { runCheck } from './check';
+import * as p from './params';
+import { SerialQueue } from './queue';
+
+type MethodImpl = (params: p.Params) => unknown;
+
+const START_ATTEMPTS = 6;
+const START_RETRY_MS = 250;
+
+export interface ServiceOptions {
+  stateDir: string;
+  socket: string;
+}
+
+export class ControlService {
+  private readonly queue = new SerialQueue();
+  private readonly startedAt = Date.now();
+  private generation = 0n;
+  private revision: number;
+
+  constructor(
+    private model: Model,
+    private readonly store: Store,
+    private readonly dataplane: DataplaneHandle,
+    private readonly log: Logger,
+    private readonly options: ServiceOptions,
+    revision: number,
+  ) {
+    this.revision = revision;
+  }
+
+  /**
+   * Put the stored state in force (start-up, also after a crash). Retried for
+   * a few seconds: after kill -9 the kernel may still be releasing the dead
+   * daemon's TAPs (same names) when the new one starts.
+   */
+  async start(attempts = START_ATTEMPTS): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.generation = await this.dataplane.apply(this.model.snapshot());
+        return;
+      } catch (err) {
+        if (attempt >= attempts) throw err;
+        this.log.warn({ err, attempt }, 'start-up apply failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, START_RETRY_MS * attempt));
+      }
+    }
+  }
+
+  /** Let queued mutations finish; the server has stopped accepting. */
+  async drain(): Promise<void> {
+    await this.queue.drain();
+  }
+
+  readonly handle = async (
+    method: string,
+    params: unknown,
+    ctx: RequestContext,
+  ): Promise<unknown> => {
+    if (!isApiMethod(method, this.methods)) {
+      throw new AwsError(ProtocolErrorCode.UnknownMethod, `Unknown method '${method}'`);
+    }
+    const impl = this.methods[method];
+    if (MUTATIONS.has(method)) return this.mutate(method, params, await ctx.credentials(), impl);
+    if (UNQUEUED_READS.has(method)) return impl(p.asParams(params));
+    return this.queue.run(() => impl(p.asParams(params)));
+  };
+
+  private mutate(
+    action: ApiMethod,
+    rawParams: unknown,
+    caller: PeerCredentials,
+    impl: MethodImpl,
+  ): Promise<unknown> {
+    return this.queue.run(async () => {
+      const audit = (ok: boolean, extra: Partial<AuditEntry>): AuditEntry => ({
+        time: new Date(),
+        ...caller,
+        action,
+        params: rawParams,
+        ok,
+        ...extra,
+      });
+      const before = this.model.snapshot();
+      let result: unknown;
+      try {
+        result = impl(p.asParams(rawParams));
+      } catch (err) {
+        this.restoreIfChanged(before, err);
+        this.store.recordAudit(audit(false, failure(err)));
+        throw err;
+      }
+      const after = this.model.snapshot();
+      const staged = this.store.stage(before, after, audit(true, { result: summarize(result) }));
+      try {
+        this.generation = await this.dataplane.apply(after);
+      } catch (cause) {
+        staged.rollback();
+        this.model = Model.fromSnapshot(before);
+        const err = dataplaneError(cause);
+        this.log.warn({ err: cause, action }, 'dataplane apply failed; change rolled back');
+        this.store.recordAudit(audit(false, failure(err)));
+        await this.reapply(before);
+        throw err;
+      }
+      staged.commit();
+      this.revision++;
+      return result;
+    });
+  }
+
+  /** After a failed apply: bring ports and tables back to the committed state. */
+  private async reapply(snapshot: ModelSnapshot): Promise<void> {
+    try {
+      this.generation = await this.dataplane.apply(snapshot);
+    } catch (err) {
+      this.log.error({ err }, 'could not re-apply the committed state after a failed apply');
+    }
+  }
+
+  /** The model promises all-or-nothing; a non-AWS error (a bug) may break that. */
+  private restoreIfChanged(before: ModelSnapshot, err: unknown): void {
+    if (isAwsError(err)) return;
+    this.log.error({ err }, 'model threw a non-AWS error; restoring the previous state');
+    this.model = Model.fromSnapshot(before);
+  }
+
+  private status(): StatusResult {
+    const s = this.model.snapshot();
+    return {
+      version: packageVersion(),
+      protocol: PROTOCOL_VERSION,
+      pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      stateDir: this.options.stateDir,
+      socket: this.options.socket,
+      revision: this.revision,
+      generation: this.generation.toString(),
+      counts: {
+        vpcs: s.vpcs.length,
+        subnets: s.subnets.length,
+        groups: s.groups.length,
+        rules: s.rules.length,
+        prefixLists: s.prefixLists.length,
+        enis: s.enis.length,
+      },
+    };
+  }
+
+  private enisFor(eniId: string | undefined): Eni[] {
+    return this.model.listEnis(eniId === undefined ? undefined : [eniId]);
+  }
+
+  private readonly methods: { [M in ApiMethod]: MethodImpl } = {
+    status: () => this.status(),
+    'vpc.create': (q) =>
+      this.model.createVpc({
+        cidr: p.str(q, 'cidr'),
+        ipv6Cidr: p.optStr(q, 'ipv6Cidr'),
+        name: p.optStr(q, 'name'),
+      }),
+    'vpc.describe': (q) => this.model.listVpcs(p.optStrArray(q, 'ids')),
+    'subnet.create': (q) =>
+      this.model.createSubnet({
+        vpcId: p.str(q, 'vpcId'),
+        cidr: p.str(q, 'cidr'),
+        ipv6Cidr: p.optStr(q, 'ipv6Cidr'),
+        name: p.optStr(q, 'name'),
+      }),
+    'subnet.describe': (q) => this.model.listSubnets(p.optStrArray(q, 'ids')),
+    'sg.create': (q) =>
+      this.model.createSecurityGroup({
+        name: p.str(q, 'name'),
+        description: p.str(q, 'description'),
+        vpcId: p.optStr(q, 'vpcId'),
+      }),
+    'sg.delete': (q) => {
+      const group = this.model.resolveGroup(p.str(q, 'group'), p.optStr(q, 'vpcId'));
+      this.model.deleteSecurityGroup(group.id, group.vpcId);
+      return { groupId: group.id };
+    },
+    'sg.describe': (q) => this.model.describeSecurityGroups(p.optStrArray(q, 'groups')),
+    'sg.rules': (q) =>
+      this.model.describeSecurityGroupRules(
+        p.optStrArray(q, 'groups'),
+        p.optStrArray(q, 'ruleIds'),
+      ),
+    'sg.authorize': (q) =>
+      this.model.authorize(
+        this.groupId(q),
+        p.direction(q),
+        p.optObjectArray<IpPermission>(q, 'permissions') ?? [],
+      ),
+    'sg.revoke': (q) =>
+      this.model.revoke(this.groupId(q), p.direction(q), {
+        ruleIds: p.optStrArray(q, 'ruleIds'),
+        permissions: p.optObjectArray<IpPermission>(q, 'permissions'),
+      }),
+    'prefix-list.create': (q) =>
+      this.model.createPrefixList({
+        name: p.str(q, 'name'),
+        maxEntries: p.num(q, 'maxEntries'),
+        entries: p.optObjectArray<{ cidr: string; description?: string }>(q, 'entries') ?? [],
+        family: p.optStr(q, 'family') as 'ipv4' | 'ipv6' | undefined,
+      }),
+    'prefix-list.modify': (q) =>
+      this.model.modifyPrefixList(p.str(q, 'id'), {
+        add: p.optObjectArray<{ cidr: string; description?: string }>(q, 'add'),
+        remove: p.optStrArray(q, 'remove'),
+      }),
+    'prefix-list.describe': (q) => this.model.listPrefixLists(p.optStrArray(q, 'ids')),
+    'eni.create': (q) =>
+      this.model.createEni({
+        tap: p.str(q, 'tap'),
+        privateIp: p.str(q, 'privateIp'),
+        subnetId: p.optStr(q, 'subnetId'),
+        secondaryIps: p.optStrArray(q, 'secondaryIps'),
+        ipv6Addresses: p.optStrArray(q, 'ipv6Addresses'),
+        mac: p.optStr(q, 'mac'),
+        groups: p.optStrArray(q, 'groups'),
+        netns: p.optStr(q, 'netns'),
+        sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
+        connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
+        description: p.optStr(q, 'description'),
+      }),
+    'eni.modify': (q) =>
+      this.model.modifyEni(p.str(q, 'id'), {
+        groups: p.optStrArray(q, 'groups'),
+        sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
+        connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
+      }),
+    'eni.delete': (q) => this.model.deleteEni(p.str(q, 'id')),
+    'eni.list': (q) => this.model.listEnis(p.optStrArray(q, 'ids')),
+    'eni.describe': (q) => this.model.describeNetworkInterfaces(p.optStrArray(q, 'ids')),
+    flows: (q) => {
+      const eniId = p.optStr(q, 'eniId');
+      const enis = this.model.listEnis();
+      if (eniId !== undefined) this.model.listEnis([eniId]); // InvalidNetworkInterfaceID.NotFound
+      return this.dataplane.flows(enis, eniId);
+    },
+    stats: (q) => this.enisFor(p.optStr(q, 'eniId')).map((eni) => this.dataplane.stats(eni)),
+    check: (q) =>
+      runCheck(this.model.snapshot(), {
+        eniId: p.str(q, 'eniId'),
+        direction: p.direction(q),
+        protocol: p.str(q, 'protocol'),
+        peer: p.str(q, 'peer'),
+        port: p.optNum(q, 'port'),
+        icmpType: p.optNum(q, 'icmpType'),
+        icmpCode: p.optNum(q, 'icmpCode'),
+      }),
+    import: (q) => {
+      if (q['document'] === undefined) throw new AwsError(ErrorCodes.missingParameter, 'document');
+      return this.model.importSecurityGroups(q['document'], { vpcId: p.optStr(q, 'vpcId') });
+    },
+    audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
+  };
+
+  private groupId(q: p.Params): string {
+    return this.model.resolveGroup(p.str(q, 'group'), p.optStr(q, 'vpcId')).id;
+  }
+}
+
+/** Reads that need no consistency with an in-flight change. */
+const UNQUEUED_READS: ReadonlySet<keyof ApiMethods> = new Set<keyof ApiMethods>([
+  'status',
+  'flows',
+  'stats',
+  'audit',
+]);
+
+/** Apply failures reach the client as DataplaneError unless they already carry an AWS code. */
+function dataplaneError(err: unknown): AwsError {
+  if (isAwsError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new AwsError(ProtocolErrorCode.Dataplane, `the change was not applied: ${message}`);
+}
+
+function failure(err: unknown): Partial<AuditEntry> {
+  if (isAwsError(err)) return { errorCode: err.code, errorMessage: err.message };
+  return {
+    errorCode: ProtocolErrorCode.Internal,
+    errorMessage: err instanceof Error ? err.message : String(err),
+  };
+}
+
+/** What the audit log keeps of a result: ids where there are ids. */
+function summarize(result: unknown): unknown {
+  const idOf = (v: unknown): unknown =>
+    v !== null && typeof v === 'object' && 'id' in v ? (v as { id: unknown }).id : v;
+  return Array.isArray(result) ? result.map(idOf) : idOf(result);
+}

@@ -1,0 +1,248 @@
+/**
+ * Typed wrapper of one native engine: checks arguments before they cross into
+ * C, decodes counters into names (drops.ts) and conntrack entries into plain
+ * JSON-friendly objects. Every call is coarse; nothing here runs per packet.
+ */
+import { randomBytes } from 'node:crypto';
+
+import { dropReason, portCounter, type CounterName, type DropName } from './drops';
+import { loadNative } from './native';
+import type {
+  IoMode,
+  NativeCtEntry,
+  NativeEngine,
+  NativeEngineStats,
+  NativeOpenedTap,
+} from './native.d';
+
+export type { IoMode } from './native.d';
+
+export interface DataplaneOptions {
+  workers: number; // 1..16
+  io: IoMode;
+  vnetHdr: boolean;
+  passthrough: boolean;
+  conntrackMax: number;
+  allowancePerEni: number; // 0 = conntrackMax / 4
+  sweepBudget: number; // 0 = native default
+  hashSalt?: bigint; // random when absent
+}
+
+export const DEFAULT_OPTIONS: DataplaneOptions = {
+  workers: 1,
+  io: 'auto',
+  vnetHdr: false,
+  passthrough: false,
+  conntrackMax: 1_000_000,
+  allowancePerEni: 0,
+  sweepBudget: 0,
+};
+
+const MAX_WORKERS = 16;
+const MAX_TAP_NAME = 15; // IFNAMSIZ - 1
+const CT_PAGE = 1024;
+
+export interface PortCounters {
+  counters: Record<CounterName, bigint>;
+  drops: Record<DropName, bigint>;
+}
+
+/** A conntrack entry, decoded; one per zone (an ENI's port) and connection. */
+export interface ConnEntry {
+  zone: number;
+  family: 4 | 6;
+  protocol: string; // 'tcp' | 'udp' | 'icmp' | 'icmpv6' | decimal number
+  src: string; // originator
+  dst: string;
+  srcPort: number; // ICMP echo: the identifier
+  dstPort: number;
+  state: string; // enum ew_ct_state name without the EW_CT_ prefix
+  idleSeconds: number;
+  timeoutSeconds: number;
+  packetsOrig: number;
+  packetsReply: number;
+  bytesOrig: number;
+  bytesReply: number;
+}
+
+/** enum ew_ct_state (native/src/conntrack.h), by number. */
+const CT_STATES = [
+  'NONE',
+  'TCP_SYN_SENT',
+  'TCP_SYN_RECV',
+  'TCP_ESTABLISHED',
+  'TCP_FIN_WAIT',
+  'TCP_CLOSE_WAIT',
+  'TCP_LAST_ACK',
+  'TCP_TIME_WAIT',
+  'TCP_CLOSE',
+  'UDP_SINGLE',
+  'UDP_STREAM',
+  'ICMP_ECHO',
+  'OTHER',
+] as const;
+
+const PROTOCOL_NAMES: Readonly<Record<number, string>> = {
+  1: 'icmp',
+  6: 'tcp',
+  17: 'udp',
+  58: 'icmpv6',
+};
+
+function checkInt(what: string, v: number, lo: number, hi: number): void {
+  if (!Number.isInteger(v) || v < lo || v > hi) {
+    throw new RangeError(`${what} must be an integer in ${lo}..${hi}, got ${v}`);
+  }
+}
+
+function checkOptions(o: DataplaneOptions): void {
+  checkInt('workers', o.workers, 1, MAX_WORKERS);
+  if (!['auto', 'uring', 'epoll'].includes(o.io)) {
+    throw new RangeError(`io must be 'auto', 'uring' or 'epoll', got ${String(o.io)}`);
+  }
+  checkInt('conntrackMax', o.conntrackMax, 1, 0xffffffff);
+  checkInt('allowancePerEni', o.allowancePerEni, 0, 0xffffffff);
+  checkInt('sweepBudget', o.sweepBudget, 0, 0xffffffff);
+}
+
+export function decodeConnEntry(e: NativeCtEntry): ConnEntry {
+  return {
+    zone: e.zone,
+    family: e.family === 6 ? 6 : 4,
+    protocol: PROTOCOL_NAMES[e.proto] ?? String(e.proto),
+    src: e.src,
+    dst: e.dst,
+    srcPort: e.sport,
+    dstPort: e.dport,
+    state: CT_STATES[e.state] ?? `STATE_${e.state}`,
+    idleSeconds: Math.floor(e.idleMs / 1000),
+    timeoutSeconds: Math.floor(e.timeoutMs / 1000),
+    packetsOrig: Number(e.packetsOrig),
+    packetsReply: Number(e.packetsReply),
+    bytesOrig: Number(e.bytesOrig),
+    bytesReply: Number(e.bytesReply),
+  };
+}
+
+export class Dataplane {
+  private engine: NativeEngine | undefined;
+  private readonly maxPorts: number;
+  private readonly counterCount: number;
+
+  private constructor(
+    engine: NativeEngine,
+    readonly options: Readonly<DataplaneOptions>,
+    maxPorts: number,
+    counterCount: number,
+  ) {
+    this.engine = engine;
+    this.maxPorts = maxPorts;
+    this.counterCount = counterCount;
+  }
+
+  /** Starts the native workers. Async so callers need not change if startup ever waits. */
+  static async create(options: Partial<DataplaneOptions> = {}): Promise<Dataplane> {
+    const o: DataplaneOptions = { ...DEFAULT_OPTIONS, ...options };
+    checkOptions(o);
+    const addon = loadNative();
+    const engine = addon.createEngine({
+      ...o,
+      hashSalt: o.hashSalt ?? randomBytes(8).readBigUInt64LE(0),
+    });
+    return new Dataplane(engine, o, addon.maxPorts, addon.counterCount);
+  }
+
+  private get live(): NativeEngine {
+    if (!this.engine) throw new Error('dataplane is closed');
+    return this.engine;
+  }
+
+  private checkPort(port: number): void {
+    checkInt('port', port, 0, this.maxPorts - 1);
+  }
+
+  /** Creates a TAP device (gone again on closePort/close). */
+  openTap(name: string): NativeOpenedTap {
+    if (name.length === 0 || name.length > MAX_TAP_NAME || /[\s/]/.test(name)) {
+      throw new RangeError(
+        `TAP name must be 1..${MAX_TAP_NAME} characters without spaces or '/': '${name}'`,
+      );
+    }
+    return this.live.openTap(name);
+  }
+
+  /** False when the port was not open. */
+  closePort(port: number): boolean {
+    this.checkPort(port);
+    return this.live.closePort(port);
+  }
+
+  /** Validates and publishes; returns the generation in force (= generation). */
+  loadTable(table: Uint8Array, generation: bigint): bigint {
+    if (generation < 0n || generation >= 1n << 64n)
+      throw new RangeError(`generation out of range: ${generation}`);
+    return this.live.loadTable(table, generation);
+  }
+
+  generation(): bigint {
+    return this.live.generation();
+  }
+
+  counters(port: number): PortCounters {
+    this.checkPort(port);
+    const raw = this.live.counters(port);
+    const counters: Record<string, bigint> = {};
+    const drops: Record<string, bigint> = {};
+    raw.forEach((v, i) => {
+      if (i < this.counterCount) counters[portCounter(i).name] = v;
+      else drops[dropReason(i - this.counterCount).name] = v;
+    });
+    return { counters, drops } as PortCounters;
+  }
+
+  ctCount(port: number): number {
+    this.checkPort(port);
+    return this.live.ctCount(port);
+  }
+
+  ctAllowanceExceeded(port: number): bigint {
+    this.checkPort(port);
+    return this.live.ctAllowanceExceeded(port);
+  }
+
+  /** One raw page of conntrack entries; pass the returned cursor back, 0n when done. */
+  ctDump(cursor: bigint, max = CT_PAGE): { entries: NativeCtEntry[]; cursor: bigint } {
+    checkInt('max', max, 1, CT_PAGE);
+    return this.live.ctDump(cursor, max);
+  }
+
+  /** Every conntrack entry, fetched CT_PAGE at a time. */
+  *ctDumpAll(): Generator<ConnEntry> {
+    let cursor = 0n;
+    do {
+      const page = this.live.ctDump(cursor, CT_PAGE);
+      for (const e of page.entries) yield decodeConnEntry(e);
+      cursor = page.cursor;
+    } while (cursor !== 0n);
+  }
+
+  /** Tests: moves the engine's clock forward (idle timeouts, sweeps). */
+  advanceClock(ms: number): void {
+    checkInt('ms', ms, 0, Number.MAX_SAFE_INTEGER);
+    this.live.advanceClock(ms);
+  }
+
+  stats(): NativeEngineStats {
+    return this.live.stats();
+  }
+
+  get closed(): boolean {
+    return this.engine === undefined;
+  }
+
+  /** Stops the workers and removes every TAP. Idempotent. */
+  async close(): Promise<void> {
+    this.engine?.close();
+    this.engine = undefined;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The whole native surface of build/Release/eniwall.node (native/napi/addon.cc),
+ * declared once. Arguments are checked by the TypeScript callers
+ * (dataplane.ts, native.ts) before they get here; the addon only guards
+ * against crashes. None of these calls is made per packet.
+ */
+
+export type IoMode = 'auto' | 'uring' | 'epoll';
+
+export interface NativeEngineOptions {
+  /** Worker threads = queues per TAP (IFF_MULTI_QUEUE when > 1); 1..16, default 1. */
+  workers?: number;
+  /** I/O backend; 'auto' (default) picks io_uring when the kernel allows it. */
+  io?: IoMode;
+  /** IFF_VNET_HDR + TSO/USO offloads: TCP moves as 64 KB GSO frames. Default false. */
+  vnetHdr?: boolean;
+  /** Benchmark null forwarder: no core, port 2k <-> 2k+1. Default false. */
+  passthrough?: boolean;
+  /** Total conntrack entries, default 1,000,000. */
+  conntrackMax?: number;
+  /** Entries one ENI's zone may hold; 0 (default) = conntrackMax / 4. */
+  allowancePerEni?: number;
+  /** Conntrack hash salt; random per process when absent. */
+  hashSalt?: bigint;
+  /** Conntrack buckets per sweep slice (every 10 ms); 0 = default (16384). */
+  sweepBudget?: number;
+}
+
+export interface NativeOpenedTap {
+  port: number;
+  /** The kernel's name of the TAP (differs from the request when it held %d). */
+  ifname: string;
+}
+
+/** One conntrack entry as ew_core_ct_dump() copies it (core.h, struct ew_ct_dump_entry). */
+export interface NativeCtEntry {
+  zone: number; // port id
+  family: number; // 4 or 6
+  proto: number;
+  state: number; // enum ew_ct_state (native/src/conntrack.h)
+  src: string; // originator
+  dst: string;
+  sport: number; // ICMP echo: the identifier
+  dport: number;
+  idleMs: number;
+  timeoutMs: number;
+  packetsOrig: bigint;
+  packetsReply: bigint;
+  bytesOrig: bigint;
+  bytesReply: bigint;
+}
+
+export interface NativeEngineStats {
+  io: 'uring' | 'epoll';
+  workers: number;
+  vnetHdr: boolean;
+  passthrough: boolean;
+  fixedBuffers: boolean;
+  fixedFiles: boolean;
+  portsOpen: number;
+}
+
+export interface NativeEngine {
+  /** Creates the TAP (not persistent: it vanishes on closePort/close). Throws with the reason. */
+  openTap(name: string): NativeOpenedTap;
+  /** False when the port was not open. Also forgets the port's connections. */
+  closePort(port: number): boolean;
+  /** Validates and publishes; returns once the generation is in force. Throws with the loader's message. */
+  loadTable(table: Uint8Array, generation: bigint): bigint;
+  /** Generation in force, 0n before the first load. */
+  generation(): bigint;
+  /** COUNTER_COUNT counters, then DROP_COUNT drops (drops.h order), summed over workers. */
+  counters(port: number): BigUint64Array;
+  ctCount(port: number): number;
+  ctAllowanceExceeded(port: number): bigint;
+  /** One page (max <= 1024); cursor 0n starts, a returned 0n means done. */
+  ctDump(cursor: bigint, max: number): { entries: NativeCtEntry[]; cursor: bigint };
+  /** Tests: move the engine's clock forward so idle timeouts expire without sleeping. */
+  advanceClock(ms: number): void;
+  stats(): NativeEngineStats;
+  /** Stops the workers and closes every TAP. Idempotent. */
+  close(): void;
+}
+
+/**
+ * classifyBatch query encoding: CLASSIFY_QUERY_WORDS (8) u32 per query.
+ *   [0] ENI index in the table (snapshot.enis order)
+ *   [1] direction (0 ingress, 1 egress) | family (0 IPv4, 1 IPv6) << 8 | IP protocol << 16
+ *   [2] key: TCP/UDP destination port, ICMP type<<8|code, 0 otherwise
+ *   [3] reserved, 0
+ *   [4..7] peer address as four big-endian u32 words (IPv4: [4] only, the rest 0)
+ * Result per query: -1 bad ENI index, 0 denied, 1 allowed, 2 allowed by an
+ * interval a literal /0 rule covers ("world").
+ */
+export interface NativeAddon {
+  createEngine(options: NativeEngineOptions): NativeEngine;
+  /** null when the table loads, else the loader's one-line message. */
+  validateTable(table: Uint8Array): string | null;
+  classifyBatch(table: Uint8Array, queries: Uint32Array): Int8Array;
+  readonly maxPorts: number;
+  readonly counterCount: number;
+  readonly dropCount: number;
+}

@@ -1,0 +1,249 @@
+/**
+ * The persistent store: the desired state (a ModelSnapshot) and the audit log,
+ * in one SQLite database under the state directory.
+ *
+ * Every change is one transaction holding the state change and its one audit
+ * record. A change is staged first (BEGIN IMMEDIATE + writes) and committed
+ * only after the dataplane has the new table in force, so a failed apply or a
+ * crash in between leaves the previous state on disk. Failed requests get an
+ * audit record of their own, with their error code, and no state change.
+ *
+ * Thread safety: one Store per process, used from the daemon's single mutation
+ * queue; better-sqlite3 is synchronous, so a staged change cannot interleave.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import type { ModelSnapshot, Quotas } from '../model/types';
+import type { AuditRecord } from '../api/protocol';
+import { OBJECT_KINDS, SCHEMA_SQL, SCHEMA_VERSION, type ObjectKind } from './schema';
+
+export const DB_FILE = 'eniwall.db';
+
+/** What an audit record says; the store adds the sequence number. */
+export interface AuditEntry {
+  time: Date;
+  uid: number | null;
+  pid: number | null;
+  credSource: string;
+  action: string;
+  params: unknown;
+  ok: boolean;
+  result?: unknown;
+  errorCode?: string;
+  errorMessage?: string;
+}
+
+export interface StoredState {
+  snapshot: ModelSnapshot;
+  revision: number;
+}
+
+/** A change written but not committed: exactly one of commit() / rollback(). */
+export interface StagedChange {
+  commit(): void;
+  rollback(): void;
+}
+
+interface AuditRow {
+  seq: number;
+  time: string;
+  uid: number | null;
+  pid: number | null;
+  cred_source: string;
+  action: string;
+  params: string;
+  ok: number;
+  result: string | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+type Identified = { id: string };
+
+export class Store {
+  private readonly db: Database.Database;
+  private staged = false;
+
+  private constructor(readonly file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a committed change survives power loss, not only a process crash.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA_SQL);
+    const version = this.getMeta('schema_version');
+    if (version === undefined) this.setMeta('schema_version', String(SCHEMA_VERSION));
+    else if (Number(version) !== SCHEMA_VERSION) {
+      throw new Error(`${file}: schema version ${version}, this build reads ${SCHEMA_VERSION}`);
+    }
+  }
+
+  /** Open (creating if needed) the database in a state directory (mode 0700). */
+  static open(stateDir: string): Store {
+    fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    return new Store(path.join(stateDir, DB_FILE));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** The stored state, or undefined when the database has never been initialised. */
+  load(): StoredState | undefined {
+    const accountId = this.getMeta('account_id');
+    if (accountId === undefined) return undefined;
+    const snapshot: ModelSnapshot = {
+      accountId,
+      region: this.getMeta('region') ?? '',
+      quotas: JSON.parse(this.getMeta('quotas') ?? '{}') as Quotas,
+      vpcs: [],
+      subnets: [],
+      groups: [],
+      rules: [],
+      prefixLists: [],
+      enis: [],
+    };
+    const rows = this.db.prepare('SELECT kind, body FROM objects ORDER BY seq').all() as {
+      kind: string;
+      body: string;
+    }[];
+    for (const row of rows) {
+      const list = (snapshot as unknown as Record<string, unknown[] | undefined>)[row.kind];
+      if (!Array.isArray(list)) throw new Error(`${this.file}: unknown object kind ${row.kind}`);
+      list.push(JSON.parse(row.body));
+    }
+    return { snapshot, revision: Number(this.getMeta('revision') ?? '0') };
+  }
+
+  /**
+   * Stage the change from `before` to `after` (the rows that differ) plus its
+   * audit record. Nothing else may touch the store until commit/rollback.
+   */
+  stage(before: ModelSnapshot | undefined, after: ModelSnapshot, audit: AuditEntry): StagedChange {
+    if (this.staged) throw new Error('a change is already staged');
+    this.db.prepare('BEGIN IMMEDIATE').run();
+    this.staged = true;
+    try {
+      this.writeDiff(before, after);
+      this.setMeta('revision', String(Number(this.getMeta('revision') ?? '0') + 1));
+      this.insertAudit(audit);
+    } catch (err) {
+      this.finish('ROLLBACK');
+      throw err;
+    }
+    return {
+      commit: () => this.finish('COMMIT'),
+      rollback: () => this.finish('ROLLBACK'),
+    };
+  }
+
+  /** Stage and commit at once (first start, quota changes at start-up). */
+  save(before: ModelSnapshot | undefined, after: ModelSnapshot, audit: AuditEntry): void {
+    this.stage(before, after, audit).commit();
+  }
+
+  /** An audit record for a request that changed nothing (it failed). */
+  recordAudit(audit: AuditEntry): void {
+    if (this.staged) throw new Error('a change is staged');
+    this.insertAudit(audit);
+  }
+
+  /** The newest `limit` audit records, oldest first. */
+  auditLog(limit = 100): AuditRecord[] {
+    const rows = this.db
+      .prepare('SELECT * FROM audit ORDER BY seq DESC LIMIT ?')
+      .all(Math.max(1, Math.floor(limit))) as AuditRow[];
+    return rows.reverse().map(toAuditRecord);
+  }
+
+  private finish(statement: 'COMMIT' | 'ROLLBACK'): void {
+    if (!this.staged) throw new Error('no change is staged');
+    this.staged = false;
+    this.db.prepare(statement).run();
+  }
+
+  private writeDiff(before: ModelSnapshot | undefined, after: ModelSnapshot): void {
+    if (!before || before.accountId !== after.accountId)
+      this.setMeta('account_id', after.accountId);
+    if (!before || before.region !== after.region) this.setMeta('region', after.region);
+    const quotas = JSON.stringify(after.quotas);
+    if (!before || JSON.stringify(before.quotas) !== quotas) this.setMeta('quotas', quotas);
+
+    const upsert = this.db.prepare(
+      `INSERT INTO objects (kind, id, seq, body)
+       VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM objects), ?)
+       ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body`,
+    );
+    const remove = this.db.prepare('DELETE FROM objects WHERE kind = ? AND id = ?');
+    for (const kind of OBJECT_KINDS) {
+      const old = indexById(before ? listOf(before, kind) : []);
+      const seen = new Set<string>();
+      for (const object of listOf(after, kind)) {
+        seen.add(object.id);
+        const body = JSON.stringify(object);
+        if (old.get(object.id) !== body) upsert.run(kind, object.id, body);
+      }
+      for (const id of old.keys()) if (!seen.has(id)) remove.run(kind, id);
+    }
+  }
+
+  private insertAudit(audit: AuditEntry): void {
+    this.db
+      .prepare(
+        `INSERT INTO audit (time, uid, pid, cred_source, action, params, ok, result,
+                            error_code, error_message)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        audit.time.toISOString(),
+        audit.uid,
+        audit.pid,
+        audit.credSource,
+        audit.action,
+        JSON.stringify(audit.params ?? null),
+        audit.ok ? 1 : 0,
+        audit.result === undefined ? null : JSON.stringify(audit.result),
+        audit.errorCode ?? null,
+        audit.errorMessage ?? null,
+      );
+  }
+
+  private getMeta(key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
+      { value: string } | undefined;
+    return row?.value;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
+  }
+}
+
+function listOf(snapshot: ModelSnapshot, kind: ObjectKind): Identified[] {
+  return snapshot[kind] as Identified[];
+}
+
+function indexById(objects: Identified[]): Map<string, string> {
+  return new Map(objects.map((o) => [o.id, JSON.stringify(o)]));
+}
+
+function toAuditRecord(row: AuditRow): AuditRecord {
+  return {
+    seq: row.seq,
+    time: row.time,
+    uid: row.uid,
+    pid: row.pid,
+    credSource: row.cred_source,
+    action: row.action,
+    params: JSON.parse(row.params) as unknown,
+    ok: row.ok === 1,
+    result: row.result === null ? null : (JSON.parse(row.result) as unknown),
+    errorCode: row.error_code,
+    errorMessage: row.error_message,
+  };
+}

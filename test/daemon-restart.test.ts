@@ -1,0 +1,232 @@
+/**
+ * The daemon's lifecycle: after kill -9 a new daemon on the same state
+ * directory has every object back and enforces the same rules on real
+ * traffic; SIGTERM shuts down cleanly (socket removed, TAPs closed, the
+ * user's namespaces left alone); a change the dataplane cannot apply is
+ * rolled back entirely.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import { test, type TestContext } from 'node:test';
+import { runCli, startDaemon, type TestDaemon } from './helpers/daemon';
+import {
+  createNamespace,
+  links,
+  namespaceExists,
+  tcpConnect,
+  tcpListen,
+  uniqueName,
+} from './helpers/traffic';
+
+const BLOCKED = { timeoutMs: 1000 };
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
+}
+
+/** Everything the CLI can describe, as JSON text: equal before and after a restart. */
+async function everything(d: TestDaemon): Promise<string[]> {
+  return Promise.all([
+    d.ok('vpc', 'describe', '--json'),
+    d.ok('subnet', 'describe', '--json'),
+    d.ok('sg', 'describe', '--json'),
+    d.ok('sg', 'rules', 'db', '--json'),
+    d.ok('prefix-list', 'describe', '--json'),
+    d.ok('eni', 'describe', '--json'),
+  ]);
+}
+
+async function webDb(t: TestContext, d: TestDaemon) {
+  await d.ok('sg', 'create', '--name', 'web', '--description', 'web');
+  await d.ok('sg', 'create', '--name', 'db', '--description', 'db');
+  await d.ok(
+    'sg',
+    'authorize',
+    'db',
+    '--ingress',
+    '--protocol',
+    'tcp',
+    '--port',
+    '5432',
+    '--source-group',
+    'web',
+  );
+  const pl = await d.ok(
+    'prefix-list',
+    'create',
+    '--name',
+    'ops',
+    '--max-entries',
+    '2',
+    '--cidr',
+    '172.31.0.30/32',
+  );
+  await d.ok(
+    'sg',
+    'authorize',
+    'db',
+    '--ingress',
+    '--protocol',
+    'tcp',
+    '--port',
+    '22',
+    '--prefix-list',
+    pl,
+  );
+  const [webNs, dbNs, otherNs] = await Promise.all([
+    createNamespace(),
+    createNamespace(),
+    createNamespace(),
+  ]);
+  const [webTap, dbTap, otherTap] = [uniqueName('t'), uniqueName('t'), uniqueName('t')];
+  await d.ok(
+    'eni',
+    'create',
+    '--tap',
+    webTap,
+    '--ip',
+    '172.31.0.10',
+    '--netns',
+    webNs,
+    '--groups',
+    'web',
+  );
+  await d.ok(
+    'eni',
+    'create',
+    '--tap',
+    dbTap,
+    '--ip',
+    '172.31.0.20',
+    '--netns',
+    dbNs,
+    '--groups',
+    'db',
+  );
+  await d.ok('eni', 'create', '--tap', otherTap, '--ip', '172.31.0.40', '--netns', otherNs);
+  const servers = await Promise.all([tcpListen(dbNs, 5432), tcpListen(dbNs, 22)]);
+  t.after(() => Promise.all(servers.map((s) => s.close())));
+  return { webNs, dbNs, otherNs, dbTap };
+}
+
+test('kill -9, then restart: every object is back and enforced on real traffic', async (t) => {
+  const first = await startDaemon(t);
+  const { webNs, dbNs, otherNs, dbTap } = await webDb(t, first);
+  assert.equal(await tcpConnect(webNs, '172.31.0.20', 5432), true, 'before the crash');
+  const before = await everything(first);
+
+  await first.kill9();
+  assert.ok(fs.existsSync(first.socket), 'a crash leaves the socket file behind');
+  // The kernel removes a dead process's TAPs once its files are released (asynchronously).
+  assert.ok(
+    await eventually(async () => (await links(dbNs)).length === 0),
+    'the TAPs went with the process',
+  );
+
+  const second = await startDaemon(t, { stateDir: first.stateDir });
+  assert.deepEqual(await everything(second), before);
+  assert.deepEqual(await links(dbNs), [dbTap]);
+  assert.equal(await tcpConnect(webNs, '172.31.0.20', 5432), true, 'web -> db after the restart');
+  assert.equal(
+    await tcpConnect(otherNs, '172.31.0.20', 5432, BLOCKED),
+    false,
+    'other still blocked',
+  );
+  assert.equal(
+    await tcpConnect(otherNs, '172.31.0.20', 22, BLOCKED),
+    false,
+    'the prefix list has .30 only',
+  );
+
+  // The restarted daemon takes changes as before, and they survive the next restart.
+  await second.ok('prefix-list', 'modify', await prefixListId(second), '--add', '172.31.0.40/32');
+  assert.equal(await tcpConnect(otherNs, '172.31.0.20', 22), true, 'prefix-list change in force');
+  const status = await second.json<{ revision: number }>('status');
+  assert.ok(status.revision > 1);
+});
+
+async function prefixListId(d: TestDaemon): Promise<string> {
+  const out = await d.json<{ PrefixLists: { id: string }[] }>('prefix-list', 'describe');
+  const id = out.PrefixLists[0]?.id;
+  assert.ok(id);
+  return id;
+}
+
+test('SIGTERM: exit 0, socket removed, TAPs closed, the user namespaces kept', async (t) => {
+  const d = await startDaemon(t);
+  const ns = await createNamespace();
+  await d.ok('eni', 'create', '--tap', uniqueName('t'), '--ip', '172.31.0.50', '--netns', ns);
+  assert.equal((await links(ns)).length, 1);
+  assert.equal(fs.statSync(d.socket).mode & 0o777, 0o600, 'socket mode');
+
+  assert.equal(await d.stop(), 0);
+  assert.equal(fs.existsSync(d.socket), false);
+  assert.deepEqual(await links(ns), []);
+  assert.equal(namespaceExists(ns), true);
+});
+
+test('a change the dataplane cannot apply is rolled back: not stored, not in force', async (t) => {
+  const d = await startDaemon(t);
+  const revision = (await d.json<{ revision: number }>('status')).revision;
+  // The model accepts the name; the kernel refuses to make a TAP of the loopback device.
+  const r = await d.cli('eni', 'create', '--tap', 'lo', '--ip', '172.31.0.60');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^DataplaneError: the change was not applied: /);
+  assert.equal(
+    (await d.json<{ NetworkInterfaces: unknown[] }>('eni', 'describe')).NetworkInterfaces.length,
+    0,
+  );
+  assert.equal((await d.json<{ revision: number }>('status')).revision, revision);
+  const [record] = await d.json<{ action: string; ok: boolean; errorCode: string }[]>(
+    'audit',
+    '--limit',
+    '1',
+  );
+  assert.deepEqual(
+    [record?.action, record?.ok, record?.errorCode],
+    ['eni.create', false, 'DataplaneError'],
+  );
+
+  // Still healthy: the next change goes through, and nothing of the failed one comes back on restart.
+  const ns = await createNamespace();
+  await d.ok('eni', 'create', '--tap', uniqueName('t'), '--ip', '172.31.0.60', '--netns', ns);
+  await d.kill9();
+  const again = await startDaemon(t, { stateDir: d.stateDir });
+  const enis = await again.json<{ NetworkInterfaces: { PrivateIpAddress: string }[] }>(
+    'eni',
+    'describe',
+  );
+  assert.deepEqual(
+    enis.NetworkInterfaces.map((e) => e.PrivateIpAddress),
+    ['172.31.0.60'],
+  );
+});
+
+test('a second daemon on the same state directory or socket refuses to start', async (t) => {
+  const d = await startDaemon(t);
+  const sameState = await runCli(d.socket, [
+    'daemon',
+    '--state-dir',
+    d.stateDir,
+    '--socket',
+    `${d.socket}.2`,
+  ]);
+  assert.equal(sameState.code, 1);
+  assert.match(sameState.stderr, /another daemon \(pid \d+\) is using the state directory/);
+  const sameSocket = await runCli(d.socket, [
+    'daemon',
+    '--state-dir',
+    `${d.stateDir}/other`,
+    '--socket',
+    d.socket,
+  ]);
+  assert.equal(sameSocket.code, 1);
+  assert.match(sameSocket.stderr, /another daemon is already listening/);
+  assert.equal(fs.existsSync(`${d.stateDir}/other/eniwall.db`), false, 'nothing was opened');
+  assert.match(await d.ok('status'), /^eniwall /);
+});

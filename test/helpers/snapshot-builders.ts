@@ -1,0 +1,318 @@
+/**
+ * Tiny builders for ModelSnapshots, rules and packets, so compiler and
+ * reference tests read like the rules they test:
+ *
+ *   const w = new World();
+ *   const web = w.group('web', R.tcp(22).from('203.0.113.1/32'), R.all().to('0.0.0.0/0'));
+ *   const a = w.eni('10.0.1.10', [web]);
+ *   verdict(w.snapshot(), a, P.tcp(22).from('203.0.113.1'))
+ *
+ * R.* are rules (`from` = ingress source, `to` = egress destination); P.* are
+ * packets as seen by one ENI (`from` = arriving, `to` = leaving).
+ */
+import type {
+  Direction,
+  Eni,
+  ModelSnapshot,
+  PrefixList,
+  RuleTarget,
+  SecurityGroup,
+  SecurityGroupRule,
+  Subnet,
+  Vpc,
+} from '../../src/model/types';
+import { addressBytes, parseAddress } from '../../src/compiler/addr';
+import { compileTable } from '../../src/compiler/compile';
+import { type ReferenceQuery, type ReferenceVerdict, evaluate } from '../../src/compiler/reference';
+import { type ClassifyResult, classifyTable } from '../../src/compiler/table-reader';
+import { packetKey } from '../../src/compiler/rules';
+
+let counter = 0;
+/** A fresh id in AWS format: prefix-<17 hex>. */
+export function freshId(prefix: string): string {
+  counter++;
+  return `${prefix}-${counter.toString(16).padStart(17, '0')}`;
+}
+
+export interface RuleSpec {
+  direction: Direction;
+  protocol: string;
+  fromPort: number;
+  toPort: number;
+  target: string; // CIDR, bare address, sg-..., pl-...
+}
+
+class RulePorts {
+  constructor(
+    private readonly protocol: string,
+    private readonly fromPort: number,
+    private readonly toPort: number,
+  ) {}
+  from(target: string): RuleSpec {
+    return {
+      direction: 'ingress',
+      protocol: this.protocol,
+      fromPort: this.fromPort,
+      toPort: this.toPort,
+      target,
+    };
+  }
+  to(target: string): RuleSpec {
+    return {
+      direction: 'egress',
+      protocol: this.protocol,
+      fromPort: this.fromPort,
+      toPort: this.toPort,
+      target,
+    };
+  }
+}
+
+/** Rule helpers: R.tcp(22).from('10.0.0.0/8'), R.all().to('::/0'), R.icmp(8, -1).from(...) */
+export const R = {
+  tcp: (lo: number, hi = lo) => new RulePorts('tcp', lo, hi),
+  udp: (lo: number, hi = lo) => new RulePorts('udp', lo, hi),
+  icmp: (type = -1, code = -1) => new RulePorts('icmp', type, code),
+  icmpv6: (type = -1, code = -1) => new RulePorts('icmpv6', type, code),
+  /** Any other protocol number; ports are given to show they are ignored. */
+  proto: (n: number, lo = -1, hi = lo) => new RulePorts(String(n), lo, hi),
+  all: () => new RulePorts('-1', -1, -1),
+};
+
+export type PacketSpec = Omit<ReferenceQuery, 'eniId'>;
+
+class PacketKind {
+  constructor(private readonly fields: Omit<PacketSpec, 'direction' | 'peer'>) {}
+  from(peer: string): PacketSpec {
+    return { ...this.fields, direction: 'ingress', peer };
+  }
+  to(peer: string): PacketSpec {
+    return { ...this.fields, direction: 'egress', peer };
+  }
+}
+
+/** Packet helpers: P.tcp(22).from('10.0.0.5'), P.icmp(8, 0).to('10.0.0.9'), P.proto(47).from(...) */
+export const P = {
+  tcp: (port: number) => new PacketKind({ protocol: 6, port }),
+  udp: (port: number) => new PacketKind({ protocol: 17, port }),
+  icmp: (type: number, code: number) =>
+    new PacketKind({ protocol: 1, icmpType: type, icmpCode: code }),
+  icmpv6: (type: number, code: number) =>
+    new PacketKind({ protocol: 58, icmpType: type, icmpCode: code }),
+  proto: (n: number, port?: number) =>
+    new PacketKind({ protocol: n, ...(port === undefined ? {} : { port }) }),
+};
+
+function parseTarget(target: string): RuleTarget {
+  if (target.startsWith('sg-')) return { kind: 'group', groupId: target };
+  if (target.startsWith('pl-')) return { kind: 'prefixList', prefixListId: target };
+  const v6 = target.includes(':');
+  const cidr = target.includes('/') ? target : `${target}/${v6 ? 128 : 32}`;
+  return v6 ? { kind: 'cidr6', cidr } : { kind: 'cidr4', cidr };
+}
+
+export interface EniOptions {
+  subnet?: Subnet;
+  secondary?: string[];
+  ipv6?: string[];
+  sourceDestCheck?: boolean;
+}
+
+/** A mutable little world of one account; snapshot() returns a deep copy. */
+export class World {
+  readonly vpcs: Vpc[] = [];
+  readonly subnets: Subnet[] = [];
+  readonly groups: SecurityGroup[] = [];
+  readonly rules: SecurityGroupRule[] = [];
+  readonly prefixLists: PrefixList[] = [];
+  readonly enis: Eni[] = [];
+  readonly defaultSubnet: Subnet;
+
+  constructor(vpcCidr = '10.0.0.0/16', vpcIpv6 = '2600:1f18:0:100::/56') {
+    const vpc = this.vpc(vpcCidr, vpcIpv6);
+    this.defaultSubnet = this.subnet(
+      vpc,
+      vpcCidr.replace(/\.0\.0\/16$/, '.1.0/24'),
+      vpcIpv6.replace(/::\/56$/, '::/64'),
+    );
+  }
+
+  vpc(cidr: string, ipv6Cidr?: string): Vpc {
+    const v: Vpc = {
+      id: freshId('vpc'),
+      cidr,
+      isDefault: false,
+      tags: [],
+      ...(ipv6Cidr ? { ipv6Cidr } : {}),
+    };
+    this.vpcs.push(v);
+    return v;
+  }
+
+  subnet(vpc: Vpc, cidr: string, ipv6Cidr?: string): Subnet {
+    const s: Subnet = {
+      id: freshId('subnet'),
+      vpcId: vpc.id,
+      cidr,
+      isDefault: false,
+      tags: [],
+      ...(ipv6Cidr ? { ipv6Cidr } : {}),
+    };
+    this.subnets.push(s);
+    return s;
+  }
+
+  group(name: string, ...rules: RuleSpec[]): string {
+    const vpcId = (this.vpcs[0] as Vpc).id;
+    const g: SecurityGroup = {
+      id: freshId('sg'),
+      name,
+      description: name,
+      vpcId,
+      ownerId: '123456789012',
+      isDefault: false,
+      tags: [],
+      ingress: [],
+      egress: [],
+    };
+    this.groups.push(g);
+    for (const r of rules) this.addRule(g.id, r);
+    return g.id;
+  }
+
+  /** Adds a rule; returns its sgr- id. A target of 'self' means the group itself. */
+  addRule(groupId: string, spec: RuleSpec): string {
+    const g = this.groups.find((x) => x.id === groupId);
+    if (g === undefined) throw new Error(`no group ${groupId}`);
+    const rule: SecurityGroupRule = {
+      id: freshId('sgr'),
+      groupId,
+      direction: spec.direction,
+      protocol: spec.protocol,
+      fromPort: spec.fromPort,
+      toPort: spec.toPort,
+      target: parseTarget(spec.target === 'self' ? groupId : spec.target),
+    };
+    this.rules.push(rule);
+    (spec.direction === 'ingress' ? g.ingress : g.egress).push(rule.id);
+    return rule.id;
+  }
+
+  removeRule(ruleId: string): void {
+    const i = this.rules.findIndex((r) => r.id === ruleId);
+    if (i < 0) throw new Error(`no rule ${ruleId}`);
+    this.rules.splice(i, 1);
+    for (const g of this.groups) {
+      g.ingress = g.ingress.filter((id) => id !== ruleId);
+      g.egress = g.egress.filter((id) => id !== ruleId);
+    }
+  }
+
+  prefixList(cidrs: string[]): string {
+    const family = cidrs.some((c) => c.includes(':')) ? 'ipv6' : 'ipv4';
+    const p: PrefixList = {
+      id: freshId('pl'),
+      name: `pl${this.prefixLists.length}`,
+      family,
+      maxEntries: 100,
+      entries: cidrs.map((cidr) => ({ cidr })),
+      version: 1,
+      tags: [],
+    };
+    this.prefixLists.push(p);
+    return p.id;
+  }
+
+  eni(privateIp: string, groupIds: string[], opts: EniOptions = {}): string {
+    const subnet = opts.subnet ?? this.defaultSubnet;
+    const n = this.enis.length + 1;
+    const e: Eni = {
+      id: freshId('eni'),
+      subnetId: subnet.id,
+      vpcId: subnet.vpcId,
+      mac: `02:00:00:00:${((n >> 8) & 0xff).toString(16).padStart(2, '0')}:${(n & 0xff).toString(16).padStart(2, '0')}`,
+      privateIp,
+      secondaryIps: opts.secondary ?? [],
+      ipv6Addresses: opts.ipv6 ?? [],
+      groupIds,
+      sourceDestCheck: opts.sourceDestCheck ?? true,
+      connectionTracking: { tcpEstablishedTimeout: 432000, udpStreamTimeout: 180, udpTimeout: 30 },
+      tap: `ewt${n}`,
+      tags: [],
+    };
+    this.enis.push(e);
+    return e.id;
+  }
+
+  setGroups(eniId: string, groupIds: string[]): void {
+    const e = this.enis.find((x) => x.id === eniId);
+    if (e === undefined) throw new Error(`no ENI ${eniId}`);
+    e.groupIds = groupIds;
+  }
+
+  snapshot(): ModelSnapshot {
+    return structuredClone({
+      accountId: '123456789012',
+      region: 'us-east-1',
+      quotas: {
+        rulesPerGroup: 60,
+        groupsPerEni: 5,
+        groupsPerVpc: 2500,
+        prefixLists: 100,
+        entriesPerPrefixList: 1000,
+      },
+      vpcs: this.vpcs,
+      subnets: this.subnets,
+      groups: this.groups,
+      rules: this.rules,
+      prefixLists: this.prefixLists,
+      enis: this.enis,
+    });
+  }
+}
+
+/** The compiled classifier's answer for a packet, computed the way the dataplane does. */
+export function compiledVerdict(
+  table: Uint8Array,
+  snap: ModelSnapshot,
+  eniId: string,
+  q: PacketSpec,
+): ClassifyResult {
+  const index = snap.enis.findIndex((e) => e.id === eniId);
+  if (index < 0) throw new Error(`no ENI ${eniId}`);
+  const peer = parseAddress(q.peer);
+  const key = packetKey(q.protocol, q.port, q.icmpType, q.icmpCode);
+  return classifyTable(
+    table,
+    index,
+    q.direction,
+    peer.family,
+    q.protocol,
+    key,
+    addressBytes(q.peer),
+  );
+}
+
+/** Reference and compiled verdicts for one packet at one ENI. */
+export function bothVerdicts(
+  snap: ModelSnapshot,
+  eniId: string,
+  q: PacketSpec,
+  table: Uint8Array = compileTable(snap, new Map(), 1n),
+): { reference: ReferenceVerdict; compiled: ClassifyResult } {
+  return {
+    reference: evaluate(snap, { eniId, ...q }),
+    compiled: compiledVerdict(table, snap, eniId, q),
+  };
+}
+
+/** "tcp 22 from 10.0.0.5" — a row's name in test output. */
+export function describe(q: PacketSpec): string {
+  const what =
+    q.protocol === 6 || q.protocol === 17
+      ? `${q.protocol === 6 ? 'tcp' : 'udp'} ${q.port ?? 0}`
+      : q.protocol === 1 || q.protocol === 58
+        ? `${q.protocol === 1 ? 'icmp' : 'icmpv6'} ${q.icmpType}/${q.icmpCode}`
+        : `proto ${q.protocol}${q.port === undefined ? '' : ` port ${q.port}`}`;
+  return `${what} ${q.direction === 'ingress' ? 'from' : 'to'} ${q.peer}`;
+}
