@@ -50,7 +50,9 @@ static void drop_at(struct pctx *c, uint32_t port, enum ew_drop_reason r) {
     c->w->counters[port].drop[r]++;
 }
 
-static void drop(struct pctx *c, enum ew_drop_reason r) { drop_at(c, c->in_port, r); }
+static void drop(struct pctx *c, enum ew_drop_reason r) {
+    drop_at(c, c->in_port, r);
+}
 
 static void reply(struct pctx *c, enum ew_port_counter cnt) {
     c->v->action = EW_ACT_REPLY;
