@@ -31,6 +31,7 @@ import type {
   Subnet,
   Vpc,
 } from '../model/types';
+import type { ConnEntry } from '../dataplane/dataplane';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -86,23 +87,9 @@ export interface EniStats {
   conntrack: { entries: number; allowanceExceeded: number } | null;
 }
 
-/** One conntrack entry as `eniwall flows` shows it. */
-export interface FlowEntry {
+/** One conntrack entry as `eniwall flows` shows it: the dataplane's entry plus its ENI. */
+export interface FlowEntry extends ConnEntry {
   eniId: string | null; // the zone's ENI, null if the port is no longer bound
-  zone: number;
-  family: 4 | 6;
-  protocol: string;
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
-  state: string;
-  idleSeconds: number;
-  timeoutSeconds: number;
-  packetsOrig: number;
-  packetsReply: number;
-  bytesOrig: number;
-  bytesReply: number;
 }
 
 export interface CheckQuery {
