@@ -9,7 +9,10 @@
  *   full       — a fresh TableCompiler compiles everything
  *   rule       — one rule added to / removed from one group, cached compiler
  *   membership — one ENI moves to another group set, cached compiler
- * Every trial checks it measured what it claims (classifiers built / reused).
+ * Every trial checks it measured what it claims (classifiers built / reused,
+ * sections kept). Each compile gets a fresh deep copy of the state, as the
+ * model's snapshot() hands out, so no cache can lean on object identity; the
+ * copy is made outside the timed region.
  *
  * Run: node_modules/.bin/tsc -p tsconfig.json && node dist/bench/compile.js
  */
@@ -224,7 +227,8 @@ function main(): void {
   let compiler = new TableCompiler();
   for (let i = 0; i < RUNS; i++) {
     compiler = new TableCompiler();
-    full.push(time(() => (table = compiler.compile(snap, ports, ++gen))));
+    const copy = structuredClone(snap);
+    full.push(time(() => (table = compiler.compile(copy, ports, ++gen))));
     if (compiler.lastStats.classifiersReused > 3 * GROUP_SETS)
       fail('full compile reused classifiers');
   }
@@ -242,13 +246,19 @@ function main(): void {
   };
   const ruleTimes: Sample[] = [];
   let built = 0;
+  const timedCompile = (): Sample => {
+    const copy = structuredClone(snap);
+    return time(() => (table = compiler.compile(copy, ports, ++gen)));
+  };
   for (let i = 0; i < RUNS; i++) {
     snap.rules.push(rule);
-    ruleTimes.push(time(() => (table = compiler.compile(snap, ports, ++gen))));
+    ruleTimes.push(timedCompile());
     built = compiler.lastStats.classifiersBuilt;
     if (built === 0 || built > GROUP_SETS / 2) fail(`rule change rebuilt ${built} classifiers`);
+    if (compiler.lastStats.topologyRebuilt) fail('rule change rebuilt the topology sections');
+    if (compiler.lastStats.addressSetsRebuilt !== 0) fail('rule change rebuilt address sets');
     snap.rules.pop();
-    ruleTimes.push(time(() => (table = compiler.compile(snap, ports, ++gen))));
+    ruleTimes.push(timedCompile());
   }
 
   // One ENI moves to another existing group set: no classifier may be rebuilt.
@@ -257,8 +267,10 @@ function main(): void {
   const original = eni.groupIds;
   for (let i = 0; i < RUNS; i++) {
     eni.groupIds = i % 2 === 0 ? (snap.enis[1] as Eni).groupIds : original;
-    memberTimes.push(time(() => (table = compiler.compile(snap, ports, ++gen))));
+    memberTimes.push(timedCompile());
     if (compiler.lastStats.classifiersBuilt !== 0) fail('membership change rebuilt classifiers');
+    const sets = compiler.lastStats.addressSetsRebuilt;
+    if (sets === 0 || sets > 4 * GROUPS_PER_ENI) fail(`membership change rebuilt ${sets} sets`);
   }
   readTable(table); // the last table must validate
 

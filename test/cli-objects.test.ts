@@ -42,9 +42,19 @@ test('status answers with version and counts; with no daemon it fails with Daemo
   const out = await d.ok('status');
   assert.match(out, /^eniwall \d+\.\d+\.\d+ \(pid \d+\), up /);
   assert.match(out, /1 vpcs, 1 subnets, 1 groups, \d+ rules, 0 prefix lists, 0 enis/);
+  // Offloads are on by default; the I/O mode is whatever the kernel allowed.
+  assert.match(out, /dataplane: (uring|epoll), 1 worker\(s\), offload on, 0 ports open/);
   const status = await d.json<{ pid: number; counts: { groups: number } }>('status');
   assert.equal(status.pid, d.pid);
   assert.equal(status.counts.groups, 1);
+
+  const epoll = await startDaemon(t, {
+    args: ['--io', 'epoll', '--offload', 'off', '--workers', '2'],
+  });
+  assert.match(await epoll.ok('status'), /dataplane: epoll, 2 worker\(s\), offload off/);
+  const bad = await runCli(d.socket, ['daemon', '--io', 'dpdk']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--io must be auto, uring or epoll/);
 
   const missing = await runCli(`${d.socket}.nope`, ['status']);
   assert.equal(missing.code, 1);

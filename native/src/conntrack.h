@@ -34,22 +34,8 @@
 
 #include "eniwall/core.h"
 
-/* Dumped in ew_ct_dump_entry.state; append-only (the TypeScript side names them). */
-enum ew_ct_state {
-    EW_CT_NONE = 0, /* free entry */
-    EW_CT_TCP_SYN_SENT = 1,
-    EW_CT_TCP_SYN_RECV = 2,
-    EW_CT_TCP_ESTABLISHED = 3,
-    EW_CT_TCP_FIN_WAIT = 4,
-    EW_CT_TCP_CLOSE_WAIT = 5,
-    EW_CT_TCP_LAST_ACK = 6,
-    EW_CT_TCP_TIME_WAIT = 7,
-    EW_CT_TCP_CLOSE = 8,
-    EW_CT_UDP_SINGLE = 9,  /* one direction, or a single request-response */
-    EW_CT_UDP_STREAM = 10, /* more than one request-response exchange */
-    EW_CT_ICMP_ECHO = 11,
-    EW_CT_OTHER = 12 /* any other protocol: address pair + protocol */
-};
+/* enum ew_ct_state (the states an entry moves through) is in eniwall/core.h:
+ * it is dumped to the control plane, so its numbering is a contract. */
 
 /* Fixed (non-ENI) idle timeouts, seconds. TCP non-established states follow the
  * Linux nf_conntrack defaults; ICMP echo is unconfirmed for AWS: we chose 30 s. */

@@ -67,6 +67,7 @@ export interface StatusResult {
   socket: string;
   revision: number; // committed mutations since the state was created
   generation: string; // table generation in force (decimal bigint)
+  dataplane: { io: 'uring' | 'epoll'; workers: number; offload: boolean; portsOpen: number };
   counts: {
     vpcs: number;
     subnets: number;

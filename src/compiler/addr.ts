@@ -120,3 +120,32 @@ export function rangesContain(ranges: readonly AddrRange[], value: bigint): bool
   }
   return false;
 }
+
+/**
+ * Parse results memoised by text: the same CIDRs and addresses come back in
+ * every snapshot the compiler sees. Dropped whole when it grows past `limit`.
+ */
+export class ParseMemo {
+  private readonly addrs = new Map<string, ParsedAddress>();
+  private readonly cidrs = new Map<string, ParsedCidr>();
+
+  constructor(private readonly limit = 200_000) {}
+
+  address(text: string): ParsedAddress {
+    let a = this.addrs.get(text);
+    if (a === undefined) {
+      if (this.addrs.size >= this.limit) this.addrs.clear();
+      this.addrs.set(text, (a = parseAddress(text)));
+    }
+    return a;
+  }
+
+  cidr(text: string): ParsedCidr {
+    let c = this.cidrs.get(text);
+    if (c === undefined) {
+      if (this.cidrs.size >= this.limit) this.cidrs.clear();
+      this.cidrs.set(text, (c = parseCidr(text)));
+    }
+    return c;
+  }
+}

@@ -33,7 +33,8 @@ import { KEY_MAX, KEY_MIN, PROTO_ANY, PROTO_TCP, PROTO_UDP } from './rules';
 
 /** A rule's target as the classifier sees it: an address range, or an address-set index. */
 export type ClassifierTarget =
-  { kind: 'range'; key: string; range: AddrRange } | { kind: 'set'; key: string; index: number };
+  | { kind: 'range'; key: string; range: AddrRange; bytes?: Uint8Array } // bytes: encodeRange()
+  | { kind: 'set'; key: string; index: number };
 
 /** One rule, already restricted to one direction and family. */
 export interface ClassifierRule {
@@ -44,22 +45,21 @@ export interface ClassifierRule {
   world: boolean; // target is the literal /0 of the family
 }
 
-interface SweepItem {
-  lo: number;
-  hi: number;
-  tid: number;
-  world: boolean;
+/** Rules of one sweep (one protocol entry, or the default list) as parallel arrays. */
+interface SweepItems {
+  lo: number[];
+  hi: number[];
+  tid: number[];
+  world: boolean[];
 }
 
-interface BuiltInterval {
-  lo: number;
-  hi: number;
-  peerSet: number;
-  flags: number;
+function sweepItems(): SweepItems {
+  return { lo: [], hi: [], tid: [], world: [] };
 }
 
 interface PeerSet {
   ranges: AddrRange[];
+  rangeBytes: Uint8Array | undefined; // the encoded ranges, when known up front
   sets: number[];
 }
 
@@ -70,80 +70,119 @@ class PeerSetRegistry {
 
   constructor(private readonly targets: readonly ClassifierTarget[]) {}
 
+  /** `tids`: sorted, distinct. */
   intern(tids: readonly number[]): number {
-    const key = tids.length === 1 ? (tids[0] as number) : tids.join(',');
+    let key: string | number = tids[0] as number;
+    for (let i = 1; i < tids.length; i++) key = `${key},${tids[i]}`;
     const found = this.byKey.get(key);
     if (found !== undefined) return found;
     const ranges: AddrRange[] = [];
     const sets: number[] = [];
+    let rangeBytes: Uint8Array | undefined;
     for (const tid of tids) {
       const t = this.targets[tid] as ClassifierTarget;
-      if (t.kind === 'range') ranges.push(t.range);
-      else sets.push(t.index);
+      if (t.kind === 'range') {
+        ranges.push(t.range);
+        rangeBytes = t.bytes;
+      } else {
+        sets.push(t.index);
+      }
     }
     sets.sort((a, b) => a - b);
     const index = this.sets.length;
-    this.sets.push({ ranges: mergeRanges(ranges), sets: [...new Set(sets)] });
+    // One range needs no merge, and may come encoded already (most peer sets).
+    const single = ranges.length === 1;
+    this.sets.push({
+      ranges: single ? ranges : mergeRanges(ranges),
+      rangeBytes: single ? rangeBytes : undefined,
+      sets: sets.length > 1 ? [...new Set(sets)] : sets,
+    });
     this.byKey.set(key, index);
     return index;
   }
 }
 
-const ORDER_SCALE = 0x100000; // > any rule count per classifier; lo * ORDER_SCALE stays exact in a double
+const ORDER_SCALE = 0x100000; // > any rule count per classifier; key * ORDER_SCALE stays exact in a double
 
-function sweep(items: SweepItem[], peers: PeerSetRegistry): BuiltInterval[] {
-  // Typed arrays sort numerically without a comparator: much faster than Array.sort here.
-  const raw = new Int32Array(items.length * 2);
-  items.forEach((it, i) => {
-    raw[2 * i] = it.lo;
-    raw[2 * i + 1] = it.hi + 1;
-  });
-  raw.sort();
-  const points: number[] = [];
-  for (const p of raw) if (points.length === 0 || points[points.length - 1] !== p) points.push(p);
-  // Items ordered by lo: sort (lo * ORDER_SCALE + index) keys, then unpack the index.
-  if (items.length >= ORDER_SCALE) throw new Error('too many rules in one classifier');
-  const order = new Float64Array(items.length);
-  items.forEach((it, i) => (order[i] = it.lo * ORDER_SCALE + i));
-  order.sort();
-  const byLo = Array.from(order, (k) => items[k % ORDER_SCALE] as SweepItem);
-  const out: BuiltInterval[] = [];
-  let active: SweepItem[] = [];
-  let next = 0;
-  for (let k = 0; k + 1 < points.length; k++) {
-    const start = points[k] as number;
-    const end = (points[k + 1] as number) - 1;
-    while (next < byLo.length && (byLo[next] as SweepItem).lo <= start)
-      active.push(byLo[next++] as SweepItem);
-    if (active.some((a) => a.hi < start)) active = active.filter((a) => a.hi >= start);
-    if (active.length === 0) continue;
-    // Every active item covers [start, end]: its lo <= start and hi+1 is a later point.
-    let flags = 0;
-    let tids: number[];
-    if (active.length === 1) {
-      const only = active[0] as SweepItem;
-      tids = [only.tid];
-      if (only.world) flags = IV_WORLD;
-    } else {
-      tids = [];
-      for (const a of active) {
-        tids.push(a.tid);
-        if (a.world) flags = IV_WORLD;
+/** Item indices ordered by key (stable): sort (key * ORDER_SCALE + index) as doubles, unpack. */
+function orderBy(keys: readonly number[]): Int32Array {
+  const n = keys.length;
+  if (n >= ORDER_SCALE) throw new Error('too many rules in one classifier');
+  const order = new Float64Array(n);
+  for (let i = 0; i < n; i++) order[i] = (keys[i] as number) * ORDER_SCALE + i;
+  order.sort(); // typed arrays sort numerically without a comparator: much faster
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (order[i] as number) % ORDER_SCALE;
+  return out;
+}
+
+/**
+ * Sweeps the items' key ranges from low to high. At every point where an item
+ * starts or ends, the set of distinct targets covering the keys from there
+ * changes (or not): each maximal run of keys with one non-empty target set
+ * and one world flag becomes an interval, its targets one interned peer set.
+ * Output: flat [lo, hi, peerSet, flags] per interval.
+ */
+function sweep(items: SweepItems, peers: PeerSetRegistry, tidCount: Int32Array): number[] {
+  const n = items.lo.length;
+  const byLo = orderBy(items.lo);
+  const byEnd = orderBy(items.hi.map((h) => h + 1));
+  const out: number[] = [];
+  const active: number[] = []; // distinct tids covering the current keys, sorted
+  let world = 0; // world items covering the current keys
+  let si = 0;
+  let ei = 0;
+  let segStart = 0;
+  let peerSet = -1;
+  let flags = 0;
+  let dirty = false;
+  while (si < n || ei < n) {
+    const nextStart = si < n ? (items.lo[byLo[si] as number] as number) : Infinity;
+    const nextEnd = ei < n ? (items.hi[byEnd[ei] as number] as number) + 1 : Infinity;
+    const point = Math.min(nextStart, nextEnd);
+    if (active.length > 0 && point > segStart) {
+      if (dirty) {
+        peerSet = peers.intern(active);
+        flags = world > 0 ? IV_WORLD : 0;
+        dirty = false;
       }
-      tids = [...new Set(tids)].sort((a, b) => a - b);
+      const last = out.length - 4;
+      if (
+        last >= 0 &&
+        out[last + 1] === segStart - 1 &&
+        out[last + 2] === peerSet &&
+        out[last + 3] === flags
+      ) {
+        out[last + 1] = point - 1;
+      } else {
+        out.push(segStart, point - 1, peerSet, flags);
+      }
     }
-    const peerSet = peers.intern(tids);
-    const last = out[out.length - 1];
-    if (
-      last !== undefined &&
-      last.hi + 1 === start &&
-      last.peerSet === peerSet &&
-      last.flags === flags
-    ) {
-      last.hi = end;
-    } else {
-      out.push({ lo: start, hi: end, peerSet, flags });
+    for (; ei < n && (items.hi[byEnd[ei] as number] as number) + 1 === point; ei++) {
+      const k = byEnd[ei] as number;
+      const tid = items.tid[k] as number;
+      const left = (tidCount[tid] as number) - 1;
+      tidCount[tid] = left;
+      if (left === 0) {
+        active.splice(active.indexOf(tid), 1);
+        dirty = true;
+      }
+      if (items.world[k] === true && --world === 0) dirty = true;
     }
+    for (; si < n && items.lo[byLo[si] as number] === point; si++) {
+      const k = byLo[si] as number;
+      const tid = items.tid[k] as number;
+      const count = (tidCount[tid] as number) + 1;
+      tidCount[tid] = count;
+      if (count === 1) {
+        let at = active.length;
+        while (at > 0 && (active[at - 1] as number) > tid) at--;
+        active.splice(at, 0, tid);
+        dirty = true;
+      }
+      if (items.world[k] === true && world++ === 0) dirty = true;
+    }
+    segStart = point;
   }
   return out;
 }
@@ -166,8 +205,8 @@ function align8(n: number): number {
 export function buildClassifier(family: FamIndex, rules: readonly ClassifierRule[]): Uint8Array {
   const targets: ClassifierTarget[] = [];
   const tidByKey = new Map<string, number>();
-  const byProto = new Map<number, SweepItem[]>();
-  const anyItems: SweepItem[] = [];
+  const byProto = new Map<number, SweepItems>();
+  const anyItems = sweepItems();
   for (const r of rules) {
     let tid = tidByKey.get(r.target.key);
     if (tid === undefined) {
@@ -175,26 +214,38 @@ export function buildClassifier(family: FamIndex, rules: readonly ClassifierRule
       targets.push(r.target);
       tidByKey.set(r.target.key, tid);
     }
-    const item: SweepItem = { lo: r.lo, hi: r.hi, tid, world: r.world };
-    if (r.proto === PROTO_ANY) {
-      anyItems.push(item);
-    } else {
-      let list = byProto.get(r.proto);
-      if (list === undefined) byProto.set(r.proto, (list = []));
-      list.push(item);
+    let items = anyItems;
+    if (r.proto !== PROTO_ANY) {
+      const list = byProto.get(r.proto);
+      if (list === undefined) byProto.set(r.proto, (items = sweepItems()));
+      else items = list;
     }
+    items.lo.push(r.lo);
+    items.hi.push(r.hi);
+    items.tid.push(tid);
+    items.world.push(r.world);
   }
 
   // "-1" rules apply to every protocol: merged into each entry and into the default list.
   const peers = new PeerSetRegistry(targets);
+  const tidCount = new Int32Array(targets.length); // back to all zero after every sweep
   const protos = [...byProto.keys()].sort((a, b) => a - b);
-  const protoIntervals = protos.map((p) => sweep([...(byProto.get(p) ?? []), ...anyItems], peers));
-  const defaultIntervals = sweep(anyItems, peers);
+  const protoIntervals = protos.map((p) => {
+    const own = byProto.get(p) as SweepItems;
+    const items: SweepItems = {
+      lo: own.lo.concat(anyItems.lo),
+      hi: own.hi.concat(anyItems.hi),
+      tid: own.tid.concat(anyItems.tid),
+      world: own.world.concat(anyItems.world),
+    };
+    return sweep(items, peers, tidCount);
+  });
+  const defaultIntervals = sweep(anyItems, peers, tidCount);
 
   const rangeSize = family === FAM_V4 ? RANGE4.size : RANGE6.size;
   const protoOff = CLASSIFIER.size;
   const ivOff = protoOff + protos.length * PROTO_ENTRY.size;
-  const ivCount = protoIntervals.reduce((n, l) => n + l.length, 0) + defaultIntervals.length;
+  const ivCount = (protoIntervals.reduce((n, l) => n + l.length, 0) + defaultIntervals.length) / 4;
   const psOff = ivOff + ivCount * INTERVAL.size;
   const rangesOff = psOff + peers.sets.length * PEER_SET.size;
   const rangeCount = peers.sets.reduce((n, s) => n + s.ranges.length, 0);
@@ -214,15 +265,14 @@ export function buildClassifier(family: FamIndex, rules: readonly ClassifierRule
     dv.setUint32(at + PEER_SET.fields.range_count, ps.ranges.length, true);
     dv.setUint32(at + PEER_SET.fields.addrset_off, setAt, true);
     dv.setUint32(at + PEER_SET.fields.addrset_count, ps.sets.length, true);
-    for (const r of ps.ranges) {
-      if (family === FAM_V4) {
-        dv.setUint32(rangeAt + RANGE4.fields.lo, Number(r.lo), true);
-        dv.setUint32(rangeAt + RANGE4.fields.hi, Number(r.hi), true);
-      } else {
-        writeIp6(dv, rangeAt + RANGE6.fields.lo, r.lo);
-        writeIp6(dv, rangeAt + RANGE6.fields.hi, r.hi);
-      }
+    if (ps.rangeBytes !== undefined) {
+      blob.set(ps.rangeBytes, rangeAt);
       rangeAt += rangeSize;
+    } else {
+      for (const r of ps.ranges) {
+        writeRange(dv, rangeAt, family, r);
+        rangeAt += rangeSize;
+      }
     }
     for (const s of ps.sets) {
       dv.setUint32(setAt, s, true);
@@ -231,33 +281,52 @@ export function buildClassifier(family: FamIndex, rules: readonly ClassifierRule
   });
 
   let ivAt = ivOff;
-  const writeIntervals = (list: readonly BuiltInterval[]): number => {
+  /** Writes flat [lo, hi, peerSet, flags] intervals; returns the first one's offset. */
+  const writeIntervals = (list: readonly number[]): number => {
     const first = ivAt;
-    for (const iv of list) {
-      dv.setUint16(ivAt + INTERVAL.fields.lo, iv.lo, true);
-      dv.setUint16(ivAt + INTERVAL.fields.hi, iv.hi, true);
-      dv.setUint32(ivAt + INTERVAL.fields.peer_set, psOff + iv.peerSet * PEER_SET.size, true);
-      dv.setUint32(ivAt + INTERVAL.fields.flags, iv.flags, true);
+    for (let i = 0; i < list.length; i += 4) {
+      dv.setUint16(ivAt + INTERVAL.fields.lo, list[i] as number, true);
+      dv.setUint16(ivAt + INTERVAL.fields.hi, list[i + 1] as number, true);
+      const peerSetAt = psOff + (list[i + 2] as number) * PEER_SET.size;
+      dv.setUint32(ivAt + INTERVAL.fields.peer_set, peerSetAt, true);
+      dv.setUint32(ivAt + INTERVAL.fields.flags, list[i + 3] as number, true);
       ivAt += INTERVAL.size;
     }
     return first;
   };
   protos.forEach((proto, i) => {
-    const list = protoIntervals[i] as BuiltInterval[];
+    const list = protoIntervals[i] as number[];
     const at = protoOff + i * PROTO_ENTRY.size;
     dv.setUint8(at + PROTO_ENTRY.fields.proto, proto);
     dv.setUint32(at + PROTO_ENTRY.fields.interval_off, writeIntervals(list), true);
-    dv.setUint32(at + PROTO_ENTRY.fields.interval_count, list.length, true);
+    dv.setUint32(at + PROTO_ENTRY.fields.interval_count, list.length / 4, true);
   });
   const defaultOff = writeIntervals(defaultIntervals);
 
   dv.setUint32(CLASSIFIER.fields.proto_off, protoOff, true);
   dv.setUint32(CLASSIFIER.fields.proto_count, protos.length, true);
   dv.setUint32(CLASSIFIER.fields.default_off, defaultOff, true);
-  dv.setUint32(CLASSIFIER.fields.default_count, defaultIntervals.length, true);
+  dv.setUint32(CLASSIFIER.fields.default_count, defaultIntervals.length / 4, true);
   dv.setUint32(CLASSIFIER.fields.flags, classifierFlags(rules), true);
   dv.setUint32(CLASSIFIER.fields.blob_size, size, true);
   return blob;
+}
+
+function writeRange(dv: DataView, at: number, family: FamIndex, r: AddrRange): void {
+  if (family === FAM_V4) {
+    dv.setUint32(at + RANGE4.fields.lo, Number(r.lo), true);
+    dv.setUint32(at + RANGE4.fields.hi, Number(r.hi), true);
+  } else {
+    writeIp6(dv, at + RANGE6.fields.lo, r.lo);
+    writeIp6(dv, at + RANGE6.fields.hi, r.hi);
+  }
+}
+
+/** One range as an ew_range4 / ew_range6, for ClassifierTarget.bytes. */
+export function encodeRange(family: FamIndex, r: AddrRange): Uint8Array {
+  const bytes = new Uint8Array(family === FAM_V4 ? RANGE4.size : RANGE6.size);
+  writeRange(new DataView(bytes.buffer), 0, family, r);
+  return bytes;
 }
 
 /** Writes a 128-bit value as 16 bytes in network order. */

@@ -172,7 +172,7 @@ export function evaluate(snapshot: ModelSnapshot, query: ReferenceQuery): Refere
       matchedRuleIds: [],
       exempt: true,
       tracked: false,
-      reason: `exempt: ${query.peer} is ${exempt}; security groups never filter it`,
+      reason: `${query.peer} is ${exempt}; security groups never filter it`,
     };
   }
 

@@ -1,7 +1,12 @@
 /**
- * Serialises a planned table into the exact bytes of table.h: header, then the
- * sections in ew_section_id order, each 8-aligned. The planning (what goes in
- * each section) is compile.ts's job; this file only knows the layout.
+ * Serialises table sections into the exact bytes of table.h, and assembles a
+ * table from them: header, then the sections in ew_section_id order, each
+ * 8-aligned. What goes into each section is decided elsewhere (compile.ts,
+ * topology.ts, address-sets.ts); this file only knows the layout.
+ *
+ * Sections are serialised separately so the TableCompiler can keep the bytes
+ * of sections that did not change and assemble the next table by copying
+ * them: one allocation, a handful of Uint8Array.set calls.
  */
 import type { AddrRange } from './addr';
 import { writeIp6 } from './classifier';
@@ -49,11 +54,11 @@ export interface SubnetRecord {
   routerIpv6: bigint;
 }
 
+/** An ENI record without its ruleset, which is patched in at assembly (it moves with membership). */
 export interface EniRecord {
   portId: number;
   subnet: number;
   vpc: number;
-  ruleset: number;
   mac: Uint8Array;
   flags: number;
   ipv4Off: number;
@@ -84,81 +89,42 @@ export interface AddrSetRecord {
   ranges: AddrRange[];
 }
 
-export interface TablePlan {
-  generation: bigint;
-  vpcs: VpcRecord[];
-  subnets: SubnetRecord[];
-  enis: EniRecord[];
-  eniIpv4: number[];
-  eniIpv6: bigint[];
-  fwd4: Fwd4Record[]; // sorted by (vpc, addr)
-  fwd6: Fwd6Record[];
-  exempt4: number[]; // sorted
-  exempt6: bigint[];
-  /** Per ruleset: byte offsets into CLASSIFIER_BLOB, [dir * 2 + family]. */
-  rulesets: number[][];
-  /** The blob section's content: blobs whose sizes are multiples of 8, concatenated. */
-  blobs: Uint8Array[];
-  blobBytes: number;
-  addrSets: AddrSetRecord[];
+/** One section's serialised content: its element count and its bytes (possibly in chunks). */
+export interface SectionBytes {
+  count: number;
+  bytes: Uint8Array | readonly Uint8Array[];
 }
+
+/** The content of every section, by name. */
+export type TableSections = Record<SectionName, SectionBytes>;
 
 function align(n: number): number {
   return (n + SECTION_ALIGN - 1) & ~(SECTION_ALIGN - 1);
 }
 
-export function writeTable(plan: TablePlan): Uint8Array {
-  const ranges4 = plan.addrSets.filter((s) => s.family === FAM_V4);
-  const ranges6 = plan.addrSets.filter((s) => s.family !== FAM_V4);
-  const counts: Record<SectionName, number> = {
-    VPCS: plan.vpcs.length,
-    SUBNETS: plan.subnets.length,
-    ENIS: plan.enis.length,
-    ENI_IPV4: plan.eniIpv4.length,
-    ENI_IPV6: plan.eniIpv6.length,
-    FWD4: plan.fwd4.length,
-    FWD6: plan.fwd6.length,
-    EXEMPT4: plan.exempt4.length,
-    EXEMPT6: plan.exempt6.length,
-    RULESETS: plan.rulesets.length,
-    CLASSIFIER_BLOB: plan.blobBytes,
-    ADDR_SETS: plan.addrSets.length,
-    ADDR_RANGES4: ranges4.reduce((n, s) => n + s.ranges.length, 0),
-    ADDR_RANGES6: ranges6.reduce((n, s) => n + s.ranges.length, 0),
-  };
-  const names = Object.keys(SECTION) as SectionName[];
-  const offsets = {} as Record<SectionName, number>;
-  let at = align(HEADER.size);
-  for (const name of names) {
-    offsets[name] = at;
-    at = align(at + counts[name] * SECTION_ELEMENT_SIZE[name]);
-  }
-  const total = at;
-  const buf = new Uint8Array(total);
+function records<T>(
+  items: readonly T[],
+  size: number,
+  write: (dv: DataView, buf: Uint8Array, at: number, item: T) => void,
+): Uint8Array {
+  const buf = new Uint8Array(items.length * size);
   const dv = new DataView(buf.buffer);
+  for (let i = 0; i < items.length; i++) write(dv, buf, i * size, items[i] as T);
+  return buf;
+}
 
-  dv.setUint32(HEADER.fields.magic, TABLE_MAGIC, true);
-  dv.setUint32(HEADER.fields.version, TABLE_VERSION, true);
-  dv.setBigUint64(HEADER.fields.generation, plan.generation, true);
-  dv.setUint32(HEADER.fields.total_size, total, true);
-  dv.setUint32(HEADER.fields.header_size, HEADER.size, true);
-  for (const name of names) {
-    const d = sectionDescriptorOffset(SECTION[name]);
-    dv.setUint32(d, offsets[name], true);
-    dv.setUint32(d + 4, counts[name], true);
-  }
-  if (names.length !== SECTION_COUNT) throw new Error('section list out of sync with layout');
-
-  plan.vpcs.forEach((v, i) => {
-    const o = offsets.VPCS + i * VPC.size;
+export function writeVpcs(vpcs: readonly VpcRecord[]): Uint8Array {
+  return records(vpcs, VPC.size, (dv, _buf, o, v) => {
     dv.setUint32(o + VPC.fields.ipv4_net, v.ipv4Net, true);
     dv.setUint8(o + VPC.fields.ipv4_prefix, v.ipv4Prefix);
     dv.setUint8(o + VPC.fields.ipv6_prefix, v.ipv6Prefix);
     dv.setUint32(o + VPC.fields.dns_ipv4, v.dnsIpv4, true);
     writeIp6(dv, o + VPC.fields.ipv6_net, v.ipv6Net);
   });
-  plan.subnets.forEach((s, i) => {
-    const o = offsets.SUBNETS + i * SUBNET.size;
+}
+
+export function writeSubnets(subnets: readonly SubnetRecord[]): Uint8Array {
+  return records(subnets, SUBNET.size, (dv, buf, o, s) => {
     dv.setUint32(o + SUBNET.fields.vpc, s.vpc, true);
     dv.setUint32(o + SUBNET.fields.ipv4_net, s.ipv4Net, true);
     dv.setUint32(o + SUBNET.fields.router_ipv4, s.routerIpv4, true);
@@ -168,13 +134,15 @@ export function writeTable(plan: TablePlan): Uint8Array {
     writeIp6(dv, o + SUBNET.fields.ipv6_net, s.ipv6Net);
     writeIp6(dv, o + SUBNET.fields.router_ipv6, s.routerIpv6);
   });
-  plan.enis.forEach((e, i) => {
-    const o = offsets.ENIS + i * ENI.size;
-    const f = ENI.fields;
+}
+
+/** ENI records with ruleset 0; assembleTable patches the real ruleset indices in. */
+export function writeEnis(enis: readonly EniRecord[]): Uint8Array {
+  const f = ENI.fields;
+  return records(enis, ENI.size, (dv, buf, o, e) => {
     dv.setUint32(o + f.port_id, e.portId, true);
     dv.setUint32(o + f.subnet, e.subnet, true);
     dv.setUint32(o + f.vpc, e.vpc, true);
-    dv.setUint32(o + f.ruleset, e.ruleset, true);
     buf.set(e.mac, o + f.mac);
     dv.setUint8(o + f.flags, e.flags);
     dv.setUint32(o + f.ipv4_off, e.ipv4Off, true);
@@ -187,52 +155,147 @@ export function writeTable(plan: TablePlan): Uint8Array {
     dv.setUint32(o + f.id_hi, e.idHi, true);
     dv.setUint32(o + f.id_lo, e.idLo, true);
   });
-  plan.eniIpv4.forEach((a, i) => dv.setUint32(offsets.ENI_IPV4 + i * U32_SIZE, a, true));
-  plan.eniIpv6.forEach((a, i) => writeIp6(dv, offsets.ENI_IPV6 + i * IP6_SIZE, a));
-  plan.fwd4.forEach((r, i) => {
-    const o = offsets.FWD4 + i * FWD4.size;
+}
+
+export function writeU32s(values: readonly number[]): Uint8Array {
+  return records(values, U32_SIZE, (dv, _buf, o, v) => dv.setUint32(o, v, true));
+}
+
+export function writeIp6s(values: readonly bigint[]): Uint8Array {
+  return records(values, IP6_SIZE, (dv, _buf, o, v) => writeIp6(dv, o, v));
+}
+
+export function writeFwd4(fwd: readonly Fwd4Record[]): Uint8Array {
+  return records(fwd, FWD4.size, (dv, _buf, o, r) => {
     dv.setUint32(o + FWD4.fields.vpc, r.vpc, true);
     dv.setUint32(o + FWD4.fields.addr, r.addr, true);
     dv.setUint32(o + FWD4.fields.eni, r.eni, true);
   });
-  plan.fwd6.forEach((r, i) => {
-    const o = offsets.FWD6 + i * FWD6.size;
+}
+
+export function writeFwd6(fwd: readonly Fwd6Record[]): Uint8Array {
+  return records(fwd, FWD6.size, (dv, _buf, o, r) => {
     dv.setUint32(o + FWD6.fields.vpc, r.vpc, true);
     dv.setUint32(o + FWD6.fields.eni, r.eni, true);
     writeIp6(dv, o + FWD6.fields.addr, r.addr);
   });
-  plan.exempt4.forEach((a, i) => dv.setUint32(offsets.EXEMPT4 + i * U32_SIZE, a, true));
-  plan.exempt6.forEach((a, i) => writeIp6(dv, offsets.EXEMPT6 + i * IP6_SIZE, a));
-  plan.rulesets.forEach((cls, i) => {
-    const o = offsets.RULESETS + i * RULESET.size;
-    cls.forEach((off, k) => dv.setUint32(o + RULESET.fields.classifier + k * U32_SIZE, off, true));
-  });
-  let blobAt = offsets.CLASSIFIER_BLOB;
-  for (const b of plan.blobs) {
-    buf.set(b, blobAt);
-    blobAt += b.length;
-  }
+}
 
-  // Address sets index into the per-family global range arrays.
+/** Rulesets: per ruleset four byte offsets into CLASSIFIER_BLOB, [dir * 2 + family]. */
+export function writeRulesets(classifierOffsets: Uint32Array): Uint8Array {
+  const perRuleset = 4;
+  const buf = new Uint8Array((classifierOffsets.length / perRuleset) * RULESET.size);
+  const dv = new DataView(buf.buffer);
+  for (let i = 0; i < classifierOffsets.length; i++) {
+    const at = Math.floor(i / perRuleset) * RULESET.size + RULESET.fields.classifier;
+    dv.setUint32(at + (i % perRuleset) * U32_SIZE, classifierOffsets[i] as number, true);
+  }
+  return buf;
+}
+
+/** ADDR_SETS plus the per-family global range arrays its records index into. */
+export function writeAddrSets(
+  sets: readonly AddrSetRecord[],
+): Record<'ADDR_SETS' | 'ADDR_RANGES4' | 'ADDR_RANGES6', SectionBytes> {
+  let n4 = 0;
+  let n6 = 0;
+  for (const s of sets) {
+    if (s.family === FAM_V4) n4 += s.ranges.length;
+    else n6 += s.ranges.length;
+  }
+  const setBuf = new Uint8Array(sets.length * ADDR_SET.size);
+  const r4Buf = new Uint8Array(n4 * RANGE4.size);
+  const r6Buf = new Uint8Array(n6 * RANGE6.size);
+  const dv = new DataView(setBuf.buffer);
+  const dv4 = new DataView(r4Buf.buffer);
+  const dv6 = new DataView(r6Buf.buffer);
   let r4 = 0;
   let r6 = 0;
-  plan.addrSets.forEach((s, i) => {
-    const o = offsets.ADDR_SETS + i * ADDR_SET.size;
+  sets.forEach((s, i) => {
+    const o = i * ADDR_SET.size;
     const v4 = s.family === FAM_V4;
     dv.setUint32(o + ADDR_SET.fields.family, s.family, true);
     dv.setUint32(o + ADDR_SET.fields.range_off, v4 ? r4 : r6, true);
     dv.setUint32(o + ADDR_SET.fields.range_count, s.ranges.length, true);
     for (const r of s.ranges) {
       if (v4) {
-        const ro = offsets.ADDR_RANGES4 + r4++ * RANGE4.size;
-        dv.setUint32(ro + RANGE4.fields.lo, Number(r.lo), true);
-        dv.setUint32(ro + RANGE4.fields.hi, Number(r.hi), true);
+        const ro = r4++ * RANGE4.size;
+        dv4.setUint32(ro + RANGE4.fields.lo, Number(r.lo), true);
+        dv4.setUint32(ro + RANGE4.fields.hi, Number(r.hi), true);
       } else {
-        const ro = offsets.ADDR_RANGES6 + r6++ * RANGE6.size;
-        writeIp6(dv, ro + RANGE6.fields.lo, r.lo);
-        writeIp6(dv, ro + RANGE6.fields.hi, r.hi);
+        const ro = r6++ * RANGE6.size;
+        writeIp6(dv6, ro + RANGE6.fields.lo, r.lo);
+        writeIp6(dv6, ro + RANGE6.fields.hi, r.hi);
       }
     }
   });
+  return {
+    ADDR_SETS: { count: sets.length, bytes: setBuf },
+    ADDR_RANGES4: { count: n4, bytes: r4Buf },
+    ADDR_RANGES6: { count: n6, bytes: r6Buf },
+  };
+}
+
+const SECTION_NAMES = Object.keys(SECTION) as SectionName[];
+if (SECTION_NAMES.length !== SECTION_COUNT) throw new Error('section list out of sync with layout');
+
+function byteLength(bytes: SectionBytes['bytes']): number {
+  if (bytes instanceof Uint8Array) return bytes.length;
+  let n = 0;
+  for (const b of bytes) n += b.length;
+  return n;
+}
+
+/**
+ * One table from serialised sections: a single zeroed allocation, the header,
+ * then each section copied to its 8-aligned offset. `eniRulesets` is written
+ * into the ENI records' ruleset field (the ENIS bytes carry 0 there).
+ */
+export function assembleTable(
+  generation: bigint,
+  sections: TableSections,
+  eniRulesets: Uint32Array,
+): Uint8Array {
+  const offsets = new Uint32Array(SECTION_COUNT);
+  let at = align(HEADER.size);
+  for (const name of SECTION_NAMES) {
+    const s = sections[name];
+    const length = byteLength(s.bytes);
+    if (length !== s.count * SECTION_ELEMENT_SIZE[name]) {
+      throw new Error(`section ${name}: ${length} bytes for ${s.count} elements`);
+    }
+    offsets[SECTION[name]] = at;
+    at = align(at + length);
+  }
+  const total = at;
+  const buf = new Uint8Array(total);
+  const dv = new DataView(buf.buffer);
+
+  dv.setUint32(HEADER.fields.magic, TABLE_MAGIC, true);
+  dv.setUint32(HEADER.fields.version, TABLE_VERSION, true);
+  dv.setBigUint64(HEADER.fields.generation, generation, true);
+  dv.setUint32(HEADER.fields.total_size, total, true);
+  dv.setUint32(HEADER.fields.header_size, HEADER.size, true);
+  for (const name of SECTION_NAMES) {
+    const id = SECTION[name];
+    const d = sectionDescriptorOffset(id);
+    const s = sections[name];
+    dv.setUint32(d, offsets[id] as number, true);
+    dv.setUint32(d + 4, s.count, true);
+    let o = offsets[id] as number;
+    if (s.bytes instanceof Uint8Array) {
+      buf.set(s.bytes, o);
+    } else {
+      for (const chunk of s.bytes) {
+        buf.set(chunk, o);
+        o += chunk.length;
+      }
+    }
+  }
+  const enis = offsets[SECTION.ENIS] as number;
+  if (eniRulesets.length !== sections.ENIS.count) throw new Error('one ruleset per ENI');
+  for (let i = 0; i < eniRulesets.length; i++) {
+    dv.setUint32(enis + i * ENI.size + ENI.fields.ruleset, eniRulesets[i] as number, true);
+  }
   return buf;
 }

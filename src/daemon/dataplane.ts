@@ -5,9 +5,10 @@
  * counters and conntrack entries turned into the API's JSON shapes.
  */
 import { TableCompiler } from '../compiler';
-import { Dataplane } from '../dataplane/dataplane';
+import { Dataplane, type DataplaneOptions } from '../dataplane/dataplane';
 import { DataplaneDriver } from '../dataplane/driver';
 import type { Eni, ModelSnapshot } from '../model/types';
+import type { NativeEngineStats } from '../dataplane/native.d';
 import type { EniStats, FlowEntry } from '../api/protocol';
 
 export interface DataplaneHandle {
@@ -15,19 +16,19 @@ export interface DataplaneHandle {
   apply(snapshot: ModelSnapshot): Promise<bigint>;
   stats(eni: Eni): EniStats;
   flows(enis: Eni[], eniId?: string): FlowEntry[];
+  /** How the engine runs: I/O mode, workers, offloads. */
+  engine(): NativeEngineStats;
   close(): Promise<void>;
 }
 
-export interface DataplaneHandleOptions {
-  workers?: number;
-  conntrackMax?: number;
-}
+export type DataplaneHandleOptions = Partial<
+  Pick<DataplaneOptions, 'workers' | 'conntrackMax' | 'allowancePerEni' | 'io' | 'vnetHdr'>
+>;
 
 export async function openDataplane(options: DataplaneHandleOptions): Promise<DataplaneHandle> {
-  const dataplane = await Dataplane.create({
-    ...(options.workers === undefined ? {} : { workers: options.workers }),
-    ...(options.conntrackMax === undefined ? {} : { conntrackMax: options.conntrackMax }),
-  });
+  // Options left undefined take the dataplane's defaults.
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const dataplane = await Dataplane.create(given);
   const driver = new DataplaneDriver(dataplane, new TableCompiler());
   return new NativeDataplaneHandle(dataplane, driver);
 }
@@ -40,6 +41,10 @@ class NativeDataplaneHandle implements DataplaneHandle {
 
   apply(snapshot: ModelSnapshot): Promise<bigint> {
     return this.driver.apply(snapshot);
+  }
+
+  engine(): NativeEngineStats {
+    return this.dataplane.stats();
   }
 
   stats(eni: Eni): EniStats {

@@ -20,12 +20,16 @@ import { openDataplane } from './dataplane';
 import { acquirePidFile, releasePidFile } from './pidfile';
 import { ApiServer, assertNoLiveDaemon } from './server';
 import { ControlService } from './service';
+import type { IoMode } from '../dataplane/dataplane';
 
 export interface DaemonOptions {
   stateDir?: string;
   socket?: string;
   workers?: number;
   conntrackMax?: number;
+  allowancePerEni?: number;
+  io?: IoMode;
+  vnetHdr?: boolean;
   quotas?: Partial<Quotas>;
   logLevel?: string;
 }
@@ -87,6 +91,9 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   const dataplane = await openDataplane({
     workers: options.workers,
     conntrackMax: options.conntrackMax,
+    allowancePerEni: options.allowancePerEni,
+    io: options.io,
+    vnetHdr: options.vnetHdr,
   });
   const service = new ControlService(model, store, dataplane, log, { stateDir, socket }, revision);
   let server: ApiServer | undefined;

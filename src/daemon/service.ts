@@ -160,6 +160,7 @@ export class ControlService {
 
   private status(): StatusResult {
     const s = this.model.snapshot();
+    const engine = this.dataplane.engine();
     return {
       version: packageVersion(),
       protocol: PROTOCOL_VERSION,
@@ -169,6 +170,12 @@ export class ControlService {
       socket: this.options.socket,
       revision: this.revision,
       generation: this.generation.toString(),
+      dataplane: {
+        io: engine.io,
+        workers: engine.workers,
+        offload: engine.vnetHdr,
+        portsOpen: engine.portsOpen,
+      },
       counts: {
         vpcs: s.vpcs.length,
         subnets: s.subnets.length,

@@ -65,8 +65,11 @@ export interface ConnEntry {
   bytesReply: number;
 }
 
-/** enum ew_ct_state (native/src/conntrack.h), by number. */
-const CT_STATES = [
+/**
+ * enum ew_ct_state (native/include/eniwall/core.h), by number, without the
+ * EW_CT_ prefix. test/ct-states.test.ts checks it against the header.
+ */
+export const CT_STATES = [
   'NONE',
   'TCP_SYN_SENT',
   'TCP_SYN_RECV',

@@ -2,18 +2,38 @@
  * Puts a model snapshot in force on a Dataplane: one TAP per ENI (its kernel
  * side wired into the ENI's namespace with its MAC, addresses and default
  * routes via the subnet router), then one compiled table, then the ports of
- * ENIs that are gone are closed.
+ * ENIs that are gone or were re-bound are closed.
  *
- * Order matters for "all or nothing": new TAPs are opened and wired first; if
- * any of that fails, the ones opened by this apply are closed again and the
- * table in force is untouched. Only then is the table compiled and loaded, and
- * only after the new table (which no longer names them) is in force are the
- * removed ENIs' ports closed, so no frame is judged against a closed port.
+ * All or nothing: every step that can fail runs before anything in force is
+ * touched. New TAPs (for new ENIs, and for ENIs re-bound because their TAP
+ * name, namespace, MAC or addresses changed) are opened and configured first;
+ * then the table naming them is compiled and loaded. If any of that fails, the
+ * TAPs this apply opened are closed again and the previous generation and
+ * ports stay in force, untouched. Only after the new table is in force (it no
+ * longer names them) are the old ports closed, so no frame is judged against a
+ * closed port.
+ *
+ * Re-binding in place: a re-bound ENI's new TAP usually wants the old one's
+ * name in the old one's namespace, where both cannot exist at once. The new
+ * TAP is then opened under a temporary name and configured but left down (so
+ * the namespace keeps using the old link and its routes); once the old port is
+ * closed it is renamed, brought up and given its routes. Those last steps run
+ * after the commit; should one fail, apply reports it (the daemon then
+ * re-applies its committed state).
  */
 import { parseCidr, subnetRouterAddress } from '../model/cidr';
 import type { Eni, ModelSnapshot, Subnet } from '../model/types';
 import type { Dataplane } from './dataplane';
-import { wireIntoNamespace, type InterfaceConfig } from './netns';
+import {
+  addAddress,
+  ensureNamespace,
+  ip,
+  linkUp,
+  moveLink,
+  setDefaultRoute,
+  setMac,
+  type InterfaceConfig,
+} from './netns';
 
 /** What the driver needs of src/compiler's TableCompiler. */
 export interface TableCompilerLike {
@@ -34,8 +54,20 @@ export class DataplaneApplyError extends Error {
 interface BoundPort {
   port: number;
   ifname: string;
+  netns: string | undefined; // where the TAP's kernel side lives (undefined: our namespace)
   /** Everything about the ENI that the TAP and its namespace side depend on. */
   wiring: string;
+}
+
+/** A TAP opened by the apply in progress, not yet in force. */
+interface PendingPort {
+  eni: Eni;
+  config: InterfaceConfig;
+  bound: BoundPort; // what it becomes once committed (ifname = the final name)
+  ifname: string; // its kernel name now: temporary while the old TAP holds the final one
+  replaces: BoundPort | undefined; // the ENI's previous port, closed at commit
+  /** Shares its namespace with the TAP it replaces: link up and routes wait for the commit. */
+  deferred: boolean;
 }
 
 function prefixOf(cidr: string): number {
@@ -70,10 +102,31 @@ function wiringKey(eni: Eni, subnet: Subnet | undefined): string {
   ]);
 }
 
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** `ip [-n ns] link set dev from name to`. */
+function renameLink(from: string, to: string, ns: string | undefined): Promise<string> {
+  const args = ['link', 'set', 'dev', from, 'name', to];
+  return ip(ns === undefined ? args : ['-n', ns, ...args]);
+}
+
+/** Link up (and the namespace's loopback), then the default routes: what makes it carry traffic. */
+async function activate(ifname: string, ns: string, cfg: InterfaceConfig): Promise<void> {
+  await linkUp(ifname, ns);
+  await linkUp('lo', ns);
+  for (const gw of cfg.gateways) await setDefaultRoute(ifname, gw, ns);
+}
+
+const RENAME_ATTEMPTS = 20;
+const RENAME_RETRY_MS = 25;
+
 export class DataplaneDriver {
   private readonly bound = new Map<string, BoundPort>(); // by ENI id
   private lastGeneration = 0n;
   private queue: Promise<unknown> = Promise.resolve();
+  private tempNames = 0;
 
   constructor(
     private readonly dp: Dataplane,
@@ -95,83 +148,153 @@ export class DataplaneDriver {
   private async applyNow(snapshot: ModelSnapshot): Promise<bigint> {
     const subnets = new Map(snapshot.subnets.map((s) => [s.id, s]));
     const wanted = new Map(snapshot.enis.map((e) => [e.id, e]));
-    const subnetOf = (eni: Eni): Subnet => {
-      const s = subnets.get(eni.subnetId);
-      if (s === undefined)
-        throw new DataplaneApplyError(
-          `ENI ${eni.id}: subnet ${eni.subnetId} is not in the snapshot`,
-        );
-      return s;
-    };
 
-    // An ENI whose TAP or namespace side changed is rebound: its old TAP must
-    // go first because the new one may reuse the name.
-    for (const [id, b] of this.bound) {
-      const eni = wanted.get(id);
-      if (eni !== undefined && b.wiring !== wiringKey(eni, subnets.get(eni.subnetId)))
-        this.release(id);
-    }
-
-    const opened: string[] = [];
+    // 1. Open and configure every TAP this snapshot needs anew; nothing in force changes.
+    const pending: PendingPort[] = [];
     try {
       for (const eni of snapshot.enis) {
-        if (this.bound.has(eni.id)) continue;
-        const subnet = subnetOf(eni);
-        await this.bind(eni, subnet);
-        opened.push(eni.id);
+        const subnet = subnets.get(eni.subnetId);
+        if (subnet === undefined)
+          throw new DataplaneApplyError(
+            `ENI ${eni.id}: subnet ${eni.subnetId} is not in the snapshot`,
+          );
+        const old = this.bound.get(eni.id);
+        if (old !== undefined && old.wiring === wiringKey(eni, subnet)) continue;
+        pending.push(await this.prepare(eni, subnet, old));
       }
-      const ports = new Map(
-        [...this.bound].filter(([id]) => wanted.has(id)).map(([id, b]) => [id, b.port]),
-      );
+      // 2. Compile and publish the table that names the new ports.
+      const ports = new Map<string, number>();
+      for (const [id, b] of this.bound) if (wanted.has(id)) ports.set(id, b.port);
+      for (const p of pending) ports.set(p.eni.id, p.bound.port);
       const current = this.dp.generation();
       const generation = (current > this.lastGeneration ? current : this.lastGeneration) + 1n;
       const table = this.compiler.compile(snapshot, ports, generation);
       this.dp.loadTable(table, generation);
       this.lastGeneration = generation;
     } catch (err) {
-      for (const id of opened) this.release(id);
+      for (const p of pending) this.closeQuietly(p.bound.port);
       if (err instanceof DataplaneApplyError) throw err;
-      const msg = err instanceof Error ? err.message : String(err);
       throw new DataplaneApplyError(
-        `apply failed, generation ${this.dp.generation()} stays in force: ${msg}`,
+        `apply failed, generation ${this.dp.generation()} stays in force: ${message(err)}`,
         { cause: err },
       );
     }
 
+    // 3. Committed: retire the old ports, then finish the TAPs that waited for them.
+    const failures: string[] = [];
+    for (const p of pending) {
+      if (p.replaces !== undefined) this.closeQuietly(p.replaces.port);
+      this.bound.set(p.eni.id, p.bound);
+    }
+    for (const p of pending) {
+      try {
+        await this.finish(p);
+      } catch (err) {
+        failures.push(`ENI ${p.eni.id}: ${message(err)}`);
+      }
+    }
     for (const id of [...this.bound.keys()]) if (!wanted.has(id)) this.release(id);
+    if (failures.length > 0) {
+      throw new DataplaneApplyError(
+        `generation ${this.lastGeneration} is in force, but a re-bound TAP could not be ` +
+          `brought up: ${failures.join('; ')}`,
+      );
+    }
     return this.lastGeneration;
   }
 
-  private async bind(eni: Eni, subnet: Subnet): Promise<void> {
+  /**
+   * Opens the ENI's TAP and configures its kernel side as far as it can
+   * without disturbing `old` (the ENI's port in force, if any). Closes what it
+   * opened when a step fails.
+   */
+  private async prepare(
+    eni: Eni,
+    subnet: Subnet,
+    old: BoundPort | undefined,
+  ): Promise<PendingPort> {
+    // TAPs are created in our namespace, then moved: the final name is taken
+    // while the old TAP holds it in our namespace or in the target namespace.
+    const nameTaken =
+      old !== undefined &&
+      old.ifname === eni.tap &&
+      (old.netns === undefined || old.netns === eni.netns);
+    const deferred = old !== undefined && old.netns === eni.netns;
     let tap;
     try {
-      tap = this.dp.openTap(eni.tap);
+      tap = this.dp.openTap(nameTaken ? this.temporaryName() : eni.tap);
     } catch (err) {
-      throw new DataplaneApplyError(
-        `ENI ${eni.id}: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      );
+      throw new DataplaneApplyError(`ENI ${eni.id}: ${message(err)}`, { cause: err });
     }
-    // Bound before wiring so a failed wiring is undone by the caller's release().
-    this.bound.set(eni.id, { port: tap.port, ifname: tap.ifname, wiring: wiringKey(eni, subnet) });
-    if (eni.netns === undefined) return;
+    const config = interfaceConfig(eni, subnet);
+    const p: PendingPort = {
+      eni,
+      config,
+      bound: {
+        port: tap.port,
+        ifname: nameTaken ? eni.tap : tap.ifname,
+        netns: eni.netns,
+        wiring: wiringKey(eni, subnet),
+      },
+      ifname: tap.ifname,
+      replaces: old,
+      deferred,
+    };
+    if (eni.netns === undefined) return p;
     try {
-      await wireIntoNamespace(tap.ifname, eni.netns, interfaceConfig(eni, subnet));
+      await ensureNamespace(eni.netns);
+      await moveLink(p.ifname, eni.netns);
+      // In a namespace the old TAP does not use, the final name is free now.
+      if (!deferred && p.ifname !== p.bound.ifname) {
+        await renameLink(p.ifname, p.bound.ifname, eni.netns);
+        p.ifname = p.bound.ifname;
+      }
+      if (config.mac !== undefined) await setMac(p.ifname, config.mac, eni.netns);
+      for (const a of config.addresses) await addAddress(p.ifname, a.addr, a.prefix, eni.netns);
+      if (!deferred) await activate(p.ifname, eni.netns, config);
     } catch (err) {
-      this.release(eni.id);
-      const msg = err instanceof Error ? err.message : String(err);
+      this.closeQuietly(tap.port);
       throw new DataplaneApplyError(
-        `ENI ${eni.id}: wiring ${tap.ifname} into namespace ${eni.netns}: ${msg}`,
+        `ENI ${eni.id}: wiring ${tap.ifname} into namespace ${eni.netns}: ${message(err)}`,
         { cause: err },
       );
     }
+    return p;
+  }
+
+  /** After the commit: the final name (once the old TAP is gone), link up and routes. */
+  private async finish(p: PendingPort): Promise<void> {
+    if (p.ifname !== p.bound.ifname) {
+      // The old TAP vanishes when its port closes; allow the kernel a moment.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await renameLink(p.ifname, p.bound.ifname, p.bound.netns);
+          break;
+        } catch (err) {
+          if (attempt >= RENAME_ATTEMPTS) throw err;
+          await new Promise((r) => setTimeout(r, RENAME_RETRY_MS));
+        }
+      }
+      p.ifname = p.bound.ifname;
+    }
+    if (p.deferred && p.bound.netns !== undefined)
+      await activate(p.ifname, p.bound.netns, p.config);
+  }
+
+  /** A name no ENI uses (<= 15 characters): `ewr` + pid + counter, base 36. */
+  private temporaryName(): string {
+    return `ewr${process.pid.toString(36)}${(this.tempNames++).toString(36)}`.slice(0, 15);
+  }
+
+  private closeQuietly(port: number): void {
+    if (!this.dp.closed) this.dp.closePort(port);
   }
 
   private release(eniId: string): void {
     const b = this.bound.get(eniId);
     if (b === undefined) return;
     this.bound.delete(eniId);
-    if (!this.dp.closed) this.dp.closePort(b.port);
+    this.closeQuietly(b.port);
   }
 
   /** Closes every port this driver opened (the TAPs vanish from their namespaces). */

@@ -37,7 +37,7 @@ export interface NativeCtEntry {
   zone: number; // port id
   family: number; // 4 or 6
   proto: number;
-  state: number; // enum ew_ct_state (native/src/conntrack.h)
+  state: number; // enum ew_ct_state (native/include/eniwall/core.h)
   src: string; // originator
   dst: string;
   sport: number; // ICMP echo: the identifier

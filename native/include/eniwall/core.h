@@ -103,12 +103,31 @@ uint32_t ew_core_ct_count(const struct ew_core *core, uint32_t port);
 /* Times a port's zone was refused an entry because its allowance was used up. */
 uint64_t ew_core_ct_allowance_exceeded(const struct ew_core *core, uint32_t port);
 
+/* Conntrack entry states, as dumped in ew_ct_dump_entry.state. A contract:
+ * append-only, numbers never change (src/dataplane/dataplane.ts names them and
+ * test/ct-states.test.ts checks it against this list). */
+enum ew_ct_state {
+    EW_CT_NONE = 0, /* free entry */
+    EW_CT_TCP_SYN_SENT = 1,
+    EW_CT_TCP_SYN_RECV = 2,
+    EW_CT_TCP_ESTABLISHED = 3,
+    EW_CT_TCP_FIN_WAIT = 4,
+    EW_CT_TCP_CLOSE_WAIT = 5,
+    EW_CT_TCP_LAST_ACK = 6,
+    EW_CT_TCP_TIME_WAIT = 7,
+    EW_CT_TCP_CLOSE = 8,
+    EW_CT_UDP_SINGLE = 9,  /* one direction, or a single request-response */
+    EW_CT_UDP_STREAM = 10, /* more than one request-response exchange */
+    EW_CT_ICMP_ECHO = 11,
+    EW_CT_OTHER = 12 /* any other protocol: address pair + protocol */
+};
+
 /* One conntrack entry as dumped for `eniwall flows`. */
 struct ew_ct_dump_entry {
     uint32_t zone;  /* port id */
     uint8_t family; /* 4 or 6 */
     uint8_t proto;
-    uint8_t state; /* enum ew_ct_state (conntrack.h) */
+    uint8_t state; /* enum ew_ct_state */
     uint8_t pad;
     uint8_t src[16]; /* originator; IPv4 in the first 4 bytes, network order */
     uint8_t dst[16];

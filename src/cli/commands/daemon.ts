@@ -2,13 +2,18 @@
 import { Command } from 'commander';
 import { runDaemon } from '../../daemon/main';
 import { example } from '../context';
-import { parseInteger } from '../parse';
+import type { IoMode } from '../../dataplane/dataplane';
+import { UsageError } from '../fatal';
+import { parseInteger, parseOnOff } from '../parse';
 
 interface DaemonCommandOptions {
   stateDir?: string;
   socket?: string;
   workers?: string;
   conntrackMax?: string;
+  conntrackAllowance?: string;
+  io?: string;
+  offload?: string;
   quotaRulesPerGroup?: string;
   quotaGroupsPerEni?: string;
   logLevel?: string;
@@ -16,6 +21,12 @@ interface DaemonCommandOptions {
 
 const optionalInt = (value: string | undefined, flag: string): number | undefined =>
   value === undefined ? undefined : parseInteger(value, flag);
+
+function parseIoMode(value: string | undefined): IoMode | undefined {
+  if (value === undefined || value === 'auto' || value === 'uring' || value === 'epoll')
+    return value;
+  throw new UsageError(`--io must be auto, uring or epoll, not '${value}'`);
+}
 
 export function daemonCommand(): Command {
   return example(
@@ -30,7 +41,16 @@ export function daemonCommand(): Command {
         'API socket (env ENIWALL_SOCKET; default /run/eniwall/eniwall.sock)',
       )
       .option('--workers <n>', 'dataplane worker threads')
-      .option('--conntrack-max <n>', 'tracked connections, all ENIs together')
+      .option('--conntrack-max <n>', 'tracked connections, all ENIs together (default 1000000)')
+      .option(
+        '--conntrack-allowance <n>',
+        'tracked connections one ENI may hold (default a quarter of --conntrack-max)',
+      )
+      .option('--io <mode>', 'auto|uring|epoll: how TAPs are read and written (default auto)')
+      .option(
+        '--offload <on|off>',
+        'virtio-net headers with TSO/checksum offload: TCP moves as 64 KB segments (default on)',
+      )
       .option(
         '--quota-rules-per-group <n>',
         'rules per group, per direction and family (default 60)',
@@ -49,6 +69,9 @@ export function daemonCommand(): Command {
       socket: o.socket,
       workers: optionalInt(o.workers, '--workers'),
       conntrackMax: optionalInt(o.conntrackMax, '--conntrack-max'),
+      allowancePerEni: optionalInt(o.conntrackAllowance, '--conntrack-allowance'),
+      io: parseIoMode(o.io),
+      vnetHdr: parseOnOff(o.offload ?? 'on', '--offload'),
       quotas: {
         rulesPerGroup: optionalInt(o.quotaRulesPerGroup, '--quota-rules-per-group'),
         groupsPerEni: optionalInt(o.quotaGroupsPerEni, '--quota-groups-per-eni'),

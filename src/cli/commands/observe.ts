@@ -20,6 +20,11 @@ export function statusCommand(): Command {
     printLine(`eniwall ${s.version} (pid ${s.pid}), up ${formatDuration(s.uptimeSeconds)}`);
     printLine(`state ${s.stateDir}, socket ${s.socket}`);
     printLine(`revision ${s.revision}, table generation ${s.generation}`);
+    const dp = s.dataplane;
+    printLine(
+      `dataplane: ${dp.io}, ${dp.workers} worker(s), offload ${dp.offload ? 'on' : 'off'}, ` +
+        `${dp.portsOpen} ports open`,
+    );
     printLine(
       `${c.vpcs} vpcs, ${c.subnets} subnets, ${c.groups} groups, ${c.rules} rules, ` +
         `${c.prefixLists} prefix lists, ${c.enis} enis`,
