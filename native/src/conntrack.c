@@ -99,6 +99,17 @@ static inline uint64_t mix64(uint64_t h, uint64_t v) {
     return h ^ (h >> 29);
 }
 
+/* murmur3's 64-bit finaliser: every input bit reaches every output bit, so
+ * keys that differ only in their ports (or only in high bits) still spread
+ * over the low bits that pick the bucket. */
+static inline uint64_t fmix64(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
+}
+
 static inline uint64_t load64(const uint8_t *p) {
     uint64_t v;
     memcpy(&v, p, sizeof v);
@@ -118,6 +129,7 @@ uint32_t ew_ct_hash(const struct ew_ct *ct, const struct ew_ct_key *k) {
     h = mix64(h, load64(b + 8));
     h = mix64(h, (uint64_t)pa << 48 | (uint64_t)pb << 32 | (uint64_t)k->zone << 16 |
                      (uint64_t)k->family << 8 | k->proto);
+    h = fmix64(h);
     return (uint32_t)(h ^ (h >> 32));
 }
 

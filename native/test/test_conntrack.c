@@ -64,6 +64,29 @@ static void test_symmetric_hash(void) {
     ew_ct_destroy(other);
 }
 
+/* Flows that differ only in their source port (a benchmark's or a busy
+ * client's) must spread over the buckets: the bucket index takes the low
+ * bits of the hash. 100,000 such flows over 2^17 buckets should leave no chain
+ * much longer than a random hash would (expected max about 8). */
+static void test_hash_spreads_ports(void) {
+    enum { FLOWS = 100000, BITS = 17 };
+    struct ew_ct *ct = ew_ct_create(1024, 0, 0x5eed);
+    static uint16_t chain[1u << BITS];
+    memset(chain, 0, sizeof chain);
+    uint32_t longest = 0, used = 0;
+    for (uint32_t i = 0; i < FLOWS; i++) {
+        /* 64 source ports x many destination ports, one address pair */
+        struct ew_ct_key k = key4(1, 17, 0x0a000a0au, 0x0a000a14u, (uint16_t)(1024 + i % 64),
+                                  (uint16_t)(1000 + i / 64));
+        uint32_t b = ew_ct_hash(ct, &k) & ((1u << BITS) - 1);
+        used += chain[b] == 0;
+        if (++chain[b] > longest) longest = chain[b];
+    }
+    CHECK(longest <= 16, "longest chain %u for port-only differences", longest);
+    CHECK(used > (1u << BITS) / 2, "%u of %u buckets used", used, 1u << BITS);
+    ew_ct_destroy(ct);
+}
+
 struct tcp_step {
     const char *name;
     bool reply;
@@ -358,6 +381,7 @@ static void test_concurrency(void) {
 
 int main(void) {
     test_symmetric_hash();
+    test_hash_spreads_ports();
     test_concurrency();
     test_tcp();
     test_udp();
