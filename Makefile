@@ -10,7 +10,7 @@ TSC := node_modules/.bin/tsc
 NODEDIR_FLAG := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
 .PHONY: all deps apt-deps npm-deps build build-native build-ts native-test lint format test \
-        test-ts clean demo bench bench-compile install
+        test-ts clean demo bench bench-quick bench-compile install
 
 all: build
 
@@ -74,3 +74,13 @@ demo: build
 # Puts the CLI on the PATH (it runs from this checkout's dist/ and build/).
 install: build
 	ln -sf $(CURDIR)/bin/eniwall /usr/local/bin/eniwall
+
+# --- packets-per-second benchmark (root; not part of `make test`) -----------
+# Results go to bench/results/<date>.{json,md,svg}; method in bench/README.md.
+bench: build-native build-ts
+	$(MAKE) -C native/bench
+	node dist/bench/run.js
+
+bench-quick: build-native build-ts
+	$(MAKE) -C native/bench
+	node dist/bench/run.js --quick

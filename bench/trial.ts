@@ -1,0 +1,851 @@
+/**
+ * One benchmark trial, run by bench/run.ts in a fresh child process pinned to
+ * CPU 1 (taskset), so the eniwall engine's worker thread (and everything else
+ * of this process) forwards on exactly one core. The generator is pinned to
+ * CPU 0. Prints `@progress <0..1>` lines and one `@result <json>` line.
+ *
+ * Every trial checks that it measured what it claims (counters of the path
+ * under test grew by about the delivered count, drops were drops, the
+ * passthrough bypassed the core, ...): a failed check marks the trial failed.
+ *
+ * Usage: node dist/bench/trial.js '<json {trial, runs, windowS}>'
+ */
+import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import path from 'node:path';
+
+import { prime, reverse, startGen, type Stream } from './lib/gen';
+import { measurePps, type PpsRun, type Sample } from './lib/measure';
+import {
+  atLeast,
+  atMost,
+  near,
+  percentile,
+  PROGRESS_PREFIX,
+  RESULT_PREFIX,
+  type Check,
+  type TrialOutcome,
+} from './lib/result';
+import {
+  anchor,
+  cleanupAll,
+  devStats,
+  installDropSink,
+  nsExec,
+  rssBytes,
+  sh,
+  sleep,
+  snmp,
+  softnetProcessed,
+  track,
+} from './lib/sys';
+import {
+  setupEniwall,
+  setupPassthrough,
+  tcpFromSubnet,
+  udpFromSubnet,
+  type Endpoint,
+  type EniwallPath,
+} from './paths/eniwall';
+import { setupKernel } from './paths/kernel';
+import type { Trial } from './trials';
+
+interface Ctx {
+  trial: Trial;
+  runs: number;
+  windowS: number;
+  progress(fraction: number): void;
+}
+
+const DPORT = 9000;
+const SPORT = 10_000;
+
+/** The bench's UDP stream from a to b; 100,000 flows use 50,000 source x 2 destination ports. */
+function flowStream(a: Endpoint, b: Endpoint, flows: number): Stream {
+  return {
+    dev: a.dev,
+    smac: a.mac,
+    dmac: b.mac,
+    sip: a.ip,
+    dip: b.ip,
+    sport: SPORT,
+    sports: Math.min(flows, 50_000),
+    dport: DPORT,
+    flows,
+  };
+}
+
+/** Every frame a new connection: 64,512 source ports x destination ports from 9000 up. */
+function newFlowStream(a: Endpoint, b: Endpoint, start: number): Stream {
+  return { ...flowStream(a, b, 0), sport: 1024, sports: 64_512, flows: 0, start };
+}
+
+interface SinkProbe {
+  sample(): Sample; // in the window (no process spawns)
+  check(run: PpsRun): Check[];
+  /** Drop sink: packets its nft counter dropped since the last call (needs a process: read between runs). */
+  dropped?: () => Promise<number>;
+}
+
+/** Sink on B: the drop sink (default) or B's own stack. */
+async function sinkOn(b: Endpoint, sink: 'drop' | 'stack', anchorPid: number): Promise<SinkProbe> {
+  if (sink === 'stack') {
+    return {
+      sample: () => ({ noPorts: snmp(anchorPid, 'Udp', 'NoPorts') }),
+      check: (r) => [
+        near(
+          'stack sink: B’s UDP stack saw the frames (Udp NoPorts)',
+          r.delta.noPorts ?? 0,
+          r.delivered,
+          0.05,
+        ),
+      ],
+    };
+  }
+  const read = await installDropSink(b.ns, b.dev);
+  let last = await read();
+  return {
+    sample: () => ({}),
+    check: () => [],
+    dropped: async () => {
+      const now = await read();
+      const grew = now - last;
+      last = now;
+      return grew;
+    },
+  };
+}
+
+/** Runs `runs` pps measurements with per-run checks; B's rx over each whole run is compared to the sink. */
+async function ppsRuns(
+  ctx: Ctx,
+  o: {
+    genNs: string;
+    streams: Stream[] | ((run: number) => Stream[]);
+    b: Endpoint;
+    sinkKind: 'drop' | 'stack';
+    sample?: () => Sample;
+    checkRun?: (r: PpsRun) => Check[];
+    between?: () => Promise<Check[]>;
+    beforeRun?: (run: number) => Promise<void>;
+    onRun?: (run: number) => Promise<void>;
+  },
+): Promise<{ values: number[]; checks: Check[]; runs: PpsRun[] }> {
+  const anchorB = await anchor(o.b.ns);
+  const sink = await sinkOn(o.b, o.sinkKind, anchorB);
+  const values: number[] = [];
+  const checks: Check[] = [];
+  const runs: PpsRun[] = [];
+  for (let i = 0; i < ctx.runs; i++) {
+    await o.beforeRun?.(i);
+    const rxBefore = devStats(anchorB, o.b.dev).rxPackets;
+    const streams = typeof o.streams === 'function' ? o.streams(i) : o.streams;
+    const measuring = measurePps({
+      genNs: o.genNs,
+      streams,
+      windowS: ctx.windowS,
+      rxPid: anchorB,
+      rxDev: o.b.dev,
+      sample: () => ({ ...sink.sample(), ...(o.sample?.() ?? {}) }),
+    });
+    const [r] = await Promise.all([measuring, o.onRun?.(i)]);
+    await sleep(200);
+    const rxRun = devStats(anchorB, o.b.dev).rxPackets - rxBefore;
+    runs.push(r);
+    values.push(r.pps);
+    checks.push(atLeast(`run ${i + 1}: frames delivered in the window`, r.delivered, 1000));
+    checks.push(...sink.check(r), ...(o.checkRun?.(r) ?? []));
+    const dropped = await sink.dropped?.();
+    if (dropped !== undefined)
+      checks.push(near(`run ${i + 1}: the drop sink dropped what B counted`, dropped, rxRun, 0.01));
+    checks.push(...((await o.between?.()) ?? []));
+    ctx.progress((i + 1) / ctx.runs);
+  }
+  return { values, checks, runs };
+}
+
+// ------------------------------------------------------------------ scenarios
+
+async function scenarioN(ctx: Ctx): Promise<TrialOutcome> {
+  const p = await setupPassthrough({ io: 'uring' });
+  const stats = p.dp.stats();
+  const checks: Check[] = [
+    {
+      name: 'engine runs passthrough on io_uring',
+      ok: stats.passthrough && stats.io === 'uring',
+      detail: JSON.stringify(stats),
+    },
+  ];
+  const r = await ppsRuns(ctx, {
+    genNs: p.a.ns,
+    streams: [flowStream(p.a, p.b, ctx.trial.flows ?? 64)],
+    b: p.b,
+    sinkKind: ctx.trial.sink ?? 'drop',
+    sample: () => ({
+      txB: p.counter(p.b.port, 'TX_PACKETS'),
+      accepted: p.counter(p.a.port, 'ACCEPTED'),
+      ctHits: p.counter(p.a.port, 'CT_HITS') + p.counter(p.b.port, 'CT_HITS'),
+    }),
+    checkRun: (run) => [
+      near('eniwall wrote to B what B received', run.delta.txB ?? 0, run.delivered, 0.02),
+      {
+        name: 'passthrough bypassed the core (ACCEPTED and CT_HITS did not move)',
+        ok: run.delta.accepted === 0 && run.delta.ctHits === 0,
+        detail: `${run.delta.accepted}, ${run.delta.ctHits}`,
+      },
+    ],
+  });
+  return {
+    unit: 'pps',
+    values: r.values,
+    checks: [...checks, ...r.checks],
+    extra: { io: stats.io },
+  };
+}
+
+/** ENI path counters sampled in the window: what E-like trials cross-check. */
+function eniSample(p: EniwallPath, a: Endpoint, b: Endpoint): () => Sample {
+  return () => ({
+    accepted: p.counter(a.port, 'ACCEPTED'),
+    txB: p.counter(b.port, 'TX_PACKETS'),
+    ctHits: p.counter(a.port, 'CT_HITS') + p.counter(b.port, 'CT_HITS'),
+    ctNewA: p.counter(a.port, 'CT_NEW'),
+    ctNewB: p.counter(b.port, 'CT_NEW'),
+    sgDrops: p.counter(b.port, 'SG_INGRESS') + p.counter(a.port, 'SG_EGRESS'),
+  });
+}
+
+async function perfProfile(seconds: number): Promise<string> {
+  // cpu-clock: this VM exposes no hardware counters. -p: this process (the engine's threads).
+  const out = path.join('/tmp', `ewb-perf-${process.pid}.data`);
+  await sh(
+    'perf',
+    [
+      'record',
+      '-q',
+      '-e',
+      'cpu-clock',
+      '-F',
+      '1999',
+      '-g',
+      '-o',
+      out,
+      '-p',
+      String(process.pid),
+      '--',
+      'sleep',
+      String(seconds),
+    ],
+    (seconds + 30) * 1000,
+  );
+  const report = await sh(
+    'perf',
+    [
+      'report',
+      '-i',
+      out,
+      '--stdio',
+      '--no-children',
+      '--sort',
+      'symbol',
+      '-g',
+      'none',
+      '--percent-limit',
+      '1',
+    ],
+    120_000,
+  );
+  await sh('rm', ['-f', out]);
+  return report
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+    .slice(0, 30)
+    .join('\n');
+}
+
+async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
+  const flows = ctx.trial.flows ?? 64;
+  const rules = ctx.trial.rules ?? 60;
+  const t0 = performance.now();
+  const p = await setupEniwall({
+    rules,
+    specials: [udpFromSubnet(DPORT, DPORT + 1)],
+    dataplane: { conntrackMax: 1_000_000, allowancePerEni: 1_000_000 },
+  });
+  const setupMs = performance.now() - t0;
+  const [a, b] = p.enis as [Endpoint, Endpoint];
+  const stream = flowStream(a, b, flows);
+  // A priming frame lost to a full TAP queue is re-sent by the next pass (established ones are hits).
+  const primeRate = flows > 1000 ? 25_000 : 200_000;
+  let passes = 0;
+  while (passes < 4 && p.dp.ctCount(a.port) < flows) {
+    await prime(a.ns, [stream], primeRate);
+    await sleep(200);
+    passes++;
+  }
+  await prime(b.ns, [reverse(stream, b.dev)], primeRate);
+  await sleep(200);
+  const checks: Check[] = [
+    atLeast('every flow is tracked in A’s zone after priming', p.dp.ctCount(a.port), flows * 0.99),
+  ];
+  let profile: string | undefined;
+  const r = await ppsRuns(ctx, {
+    genNs: a.ns,
+    streams: [stream],
+    b,
+    sinkKind: ctx.trial.sink ?? 'drop',
+    sample: eniSample(p, a, b),
+    onRun: async (i) => {
+      if (ctx.trial.profile === true && i === 0) {
+        await sleep(1000);
+        profile = await perfProfile(Math.max(1, ctx.windowS - 0.5)).catch(
+          (e: unknown) => `perf failed: ${String(e)}`,
+        );
+      }
+    },
+    checkRun: (run) => [
+      near(
+        'A’s ACCEPTED grew by the delivered count',
+        run.delta.accepted ?? 0,
+        run.delivered,
+        0.05,
+      ),
+      near('eniwall wrote to B what B received', run.delta.txB ?? 0, run.delivered, 0.02),
+      atLeast(
+        'established: conntrack hits for every frame',
+        run.delta.ctHits ?? 0,
+        run.delivered * 0.95,
+      ),
+      atMost(
+        'established: no new connections in the window',
+        (run.delta.ctNewA ?? 0) + (run.delta.ctNewB ?? 0),
+        run.delivered * 0.01,
+      ),
+    ],
+  });
+  return {
+    unit: 'pps',
+    values: r.values,
+    checks: [...checks, ...r.checks],
+    extra: {
+      setupMs: Math.round(setupMs),
+      primingPasses: passes,
+      ctEntries: p.dp.ctCount(a.port) + p.dp.ctCount(b.port),
+      ...(profile === undefined ? {} : { profile }),
+    },
+  };
+}
+
+async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
+  const flows = ctx.trial.flows ?? 64;
+  // The stack sink needs B's address, or B's IP layer drops the frames before UDP sees them.
+  const k = await setupKernel({
+    rules: ctx.trial.rules ?? 60,
+    specials: [udpFromSubnet(DPORT, DPORT + 1)],
+    addresses: ctx.trial.sink === 'stack',
+  });
+  const stream = flowStream(k.a, k.b, flows);
+  const primeRate = flows > 1000 ? 50_000 : 200_000;
+  await prime(k.a.ns, [stream], primeRate);
+  await prime(k.b.ns, [reverse(stream, k.b.dev)], primeRate);
+  await sleep(200);
+  let last = await k.nftCounters();
+  const checks: Check[] = [
+    atLeast('the allow rule saw every primed flow', last.allowed, flows * 0.99),
+  ];
+  const anchorB = await anchor(k.b.ns);
+  let rxLast = devStats(anchorB, k.b.dev).rxPackets;
+  const r = await ppsRuns(ctx, {
+    genNs: k.a.ns,
+    streams: [stream],
+    b: k.b,
+    sinkKind: ctx.trial.sink ?? 'drop',
+    sample: () => {
+      const [cpu0 = 0, cpu1 = 0] = softnetProcessed();
+      return { cpu0, cpu1 };
+    },
+    // RPS steers both receive steps (bridge port, then B) to CPU 1's backlog.
+    checkRun: (run) => [
+      atLeast(
+        'the kernel forwarded on CPU 1 (backlog packets, 2 per frame)',
+        run.delta.cpu1 ?? 0,
+        run.delivered * 1.9,
+      ),
+      atMost('… and not on the generator’s CPU 0', run.delta.cpu0 ?? 0, run.delivered * 0.05),
+    ],
+    between: async () => {
+      const now = await k.nftCounters();
+      const rx = devStats(anchorB, k.b.dev).rxPackets;
+      const est = now.established - last.established;
+      const allowed = now.allowed - last.allowed;
+      const rxGrew = rx - rxLast;
+      last = now;
+      rxLast = rx;
+      return [
+        near('`ct state established accept` passed what B received', est, rxGrew, 0.02),
+        atMost('established: the allow rule (a NEW packet) was not needed', allowed, rxGrew * 0.01),
+      ];
+    },
+  });
+  return { unit: 'pps', values: r.values, checks: [...checks, ...r.checks], extra: {} };
+}
+
+async function scenarioNew(ctx: Ctx): Promise<TrialOutcome> {
+  const rules = ctx.trial.rules ?? 60;
+  const values: number[] = [];
+  const checks: Check[] = [];
+  // A fresh set-up per run: the table is refilled from empty each time (runs repeat no flow either).
+  for (let i = 0; i < ctx.runs; i++) {
+    const one: Ctx = { ...ctx, runs: 1, progress: (f) => ctx.progress((i + f) / ctx.runs) };
+    if (ctx.trial.path === 'kernel') {
+      const k = await setupKernel({ rules, specials: [udpFromSubnet(DPORT, 65535)] });
+      let last = await k.nftCounters();
+      const r = await ppsRuns(one, {
+        genNs: k.a.ns,
+        streams: [newFlowStream(k.a, k.b, i * 20_000_000)],
+        b: k.b,
+        sinkKind: 'drop',
+        between: async () => {
+          const now = await k.nftCounters();
+          const allowed = now.allowed - last.allowed;
+          const est = now.established - last.established;
+          last = now;
+          return [
+            atLeast('new flows: the allow rule (rule scan) passed frames', allowed, 1000),
+            atMost('new flows: almost nothing was established', est, allowed * 0.01),
+          ];
+        },
+      });
+      values.push(...r.values);
+      checks.push(...r.checks);
+    } else {
+      const p = await setupEniwall({
+        rules,
+        specials: [udpFromSubnet(DPORT, 65535)],
+        dataplane: { conntrackMax: 12_000_000, allowancePerEni: 12_000_000 },
+      });
+      const [a, b] = p.enis as [Endpoint, Endpoint];
+      const r = await ppsRuns(one, {
+        genNs: a.ns,
+        streams: [newFlowStream(a, b, 0)],
+        b,
+        sinkKind: 'drop',
+        sample: () => ({
+          ...eniSample(p, a, b)(),
+          full:
+            p.counter(a.port, 'CT_TABLE_FULL') +
+            p.counter(a.port, 'CT_ALLOWANCE_EXCEEDED') +
+            p.counter(b.port, 'CT_TABLE_FULL') +
+            p.counter(b.port, 'CT_ALLOWANCE_EXCEEDED'),
+        }),
+        checkRun: (run) => [
+          near(
+            'every delivered frame opened a connection in A’s zone',
+            run.delta.ctNewA ?? 0,
+            run.delivered,
+            0.05,
+          ),
+          near('… and in B’s zone', run.delta.ctNewB ?? 0, run.delivered, 0.05),
+          atMost('conntrack never ran full', run.delta.full ?? 0, 0),
+        ],
+      });
+      values.push(...r.values);
+      checks.push(...r.checks);
+    }
+    await cleanupAll();
+  }
+  return { unit: 'pps', values, checks, extra: {} };
+}
+
+async function scenarioFlood(ctx: Ctx): Promise<TrialOutcome> {
+  const ALLOWANCE = 10_000;
+  const RATE_A = 150_000;
+  const p = await setupEniwall({
+    rules: ctx.trial.rules ?? 60,
+    specials: [udpFromSubnet(DPORT, 65535)],
+    enis: 3,
+    dataplane: { conntrackMax: 1_000_000, allowancePerEni: ALLOWANCE },
+  });
+  const [a, b, c] = p.enis as [Endpoint, Endpoint, Endpoint];
+  const measured: Stream = { ...flowStream(a, b, 64), rate: RATE_A };
+  await prime(a.ns, [measured]);
+  const sample = (): Sample => ({
+    acceptedA: p.counter(a.port, 'ACCEPTED'),
+    rxC: p.counter(c.port, 'RX_PACKETS'),
+    allowanceC: p.counter(c.port, 'CT_ALLOWANCE_EXCEEDED'),
+  });
+  const values: number[] = [];
+  const checks: Check[] = [];
+  const extra: Record<string, number[]> = { alonePps: [], floodedPps: [], floodPps: [] };
+  const anchorB = await anchor(b.ns);
+  await installDropSink(b.ns, b.dev);
+  for (let i = 0; i < ctx.runs; i++) {
+    // The flood's interface lives in C's namespace, so C's stream comes from a second generator there.
+    const alone = await measurePps({
+      genNs: a.ns,
+      streams: [measured],
+      windowS: ctx.windowS,
+      rxPid: anchorB,
+      rxDev: b.dev,
+      sample,
+    });
+    const flood = startGen(c.ns, [newFlowStream(c, b, i * 20_000_000)], ctx.windowS + 2);
+    const flooded = await measurePps({
+      genNs: a.ns,
+      streams: [measured],
+      windowS: ctx.windowS,
+      rxPid: anchorB,
+      rxDev: b.dev,
+      sample,
+    });
+    await flood.done;
+    const alonePps = (alone.delta.acceptedA ?? 0) / alone.windowS;
+    const floodedPps = (flooded.delta.acceptedA ?? 0) / flooded.windowS;
+    values.push(floodedPps / alonePps);
+    extra.alonePps?.push(alonePps);
+    extra.floodedPps?.push(floodedPps);
+    extra.floodPps?.push((flooded.delta.rxC ?? 0) / flooded.windowS);
+    checks.push(
+      near(
+        `run ${i + 1}: alone, A’s ACCEPTED is what B received`,
+        alone.delta.acceptedA ?? 0,
+        alone.delivered,
+        0.05,
+      ),
+      atLeast(
+        `run ${i + 1}: the flood reached eniwall at more than A’s rate`,
+        (flooded.delta.rxC ?? 0) / flooded.windowS,
+        RATE_A,
+      ),
+      near(
+        `run ${i + 1}: the flood was refused by C’s allowance`,
+        flooded.delta.allowanceC ?? 0,
+        flooded.delta.rxC ?? 0,
+        0.05,
+      ),
+    );
+    ctx.progress((i + 1) / ctx.runs);
+  }
+  return {
+    unit: 'ratio',
+    values,
+    checks,
+    extra: { ...extra, rateA: RATE_A, allowance: ALLOWANCE },
+  };
+}
+
+async function scenarioChurn(ctx: Ctx): Promise<TrialOutcome> {
+  const RATE = 100_000;
+  const p = await setupEniwall({
+    rules: ctx.trial.rules ?? 60,
+    specials: [udpFromSubnet(DPORT, DPORT + 1)],
+  });
+  const [a, b] = p.enis as [Endpoint, Endpoint];
+  // A deeper TAP queue: control work shares CPU 1, and a short stall must not be mistaken for a swap loss.
+  await sh('ip', ['-n', a.ns, 'link', 'set', 'dev', a.dev, 'txqueuelen', '10000']);
+  const stream: Stream = { ...flowStream(a, b, 64), rate: RATE };
+  await prime(a.ns, [stream]);
+  await installDropSink(b.ns, b.dev);
+  const anchorB = await anchor(b.ns);
+  const anchorA = await anchor(a.ns);
+  const group = p.groupIds[0] ?? '';
+  const values: number[] = [];
+  const checks: Check[] = [];
+  const latencies: number[] = [];
+  let applies = 0;
+  let ruleId: string | undefined; // the churned rule while it exists (kept across runs)
+  for (let i = 0; i < ctx.runs; i++) {
+    const rx0 = devStats(anchorB, b.dev).rxPackets;
+    const acc0 = p.counter(a.port, 'ACCEPTED');
+    const gen0 = p.dp.generation();
+    const seconds = ctx.windowS + 1;
+    const run = startGen(a.ns, [stream], seconds);
+    await sleep(300);
+    const until = performance.now() + (seconds - 0.6) * 1000;
+    let n = 0;
+    for (let next = performance.now(); performance.now() < until; n++) {
+      const t = performance.now();
+      if (ruleId === undefined) {
+        ruleId = p.model.authorize(group, 'ingress', [
+          { IpProtocol: 'tcp', FromPort: 7, ToPort: 7, IpRanges: [{ CidrIp: '192.0.2.0/24' }] },
+        ])[0]?.id;
+      } else {
+        p.model.revoke(group, 'ingress', { ruleIds: [ruleId] });
+        ruleId = undefined;
+      }
+      await p.apply();
+      latencies.push(performance.now() - t);
+      next += 10;
+      const wait = next - performance.now();
+      if (wait > 0) await sleep(wait);
+    }
+    applies += n;
+    const gen = await run.done;
+    await sleep(300);
+    const sent = gen.streams[0]?.sent ?? 0;
+    const received = devStats(anchorB, b.dev).rxPackets - rx0;
+    values.push(sent - received);
+    checks.push(
+      atLeast(`run ${i + 1}: tables applied (one per 10 ms at best)`, n, (seconds - 0.6) * 20),
+      near(
+        `run ${i + 1}: every apply published a generation`,
+        Number(p.dp.generation() - gen0),
+        n,
+        0,
+      ),
+      near(
+        `run ${i + 1}: A’s ACCEPTED matches B’s received`,
+        p.counter(a.port, 'ACCEPTED') - acc0,
+        received,
+        0.01,
+      ),
+      atLeast(`run ${i + 1}: the generator really sent`, sent, RATE * seconds * 0.9),
+    );
+    ctx.progress((i + 1) / ctx.runs);
+  }
+  const txDropA = devStats(anchorA, a.dev).txDropped;
+  return {
+    unit: 'frames',
+    values,
+    checks,
+    extra: {
+      applies,
+      rate: RATE,
+      applyMs: {
+        p50: percentile(latencies, 50),
+        p90: percentile(latencies, 90),
+        p99: percentile(latencies, 99),
+        max: Math.max(...latencies),
+      },
+      tapQueueDropsA: txDropA,
+    },
+  };
+}
+
+interface IperfJson {
+  end?: { sum_received?: { bits_per_second?: number; bytes?: number } };
+}
+
+async function iperf(
+  client: Endpoint,
+  server: Endpoint,
+  seconds: number,
+  streams: number,
+): Promise<{ gbps: number; bytes: number }> {
+  const srv = track(
+    spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        server.ns,
+        'taskset',
+        '-c',
+        '0',
+        'iperf3',
+        '-s',
+        '-1',
+        '-B',
+        server.ip,
+        '-p',
+        '5201',
+      ],
+      { stdio: 'ignore' },
+    ),
+  );
+  await sleep(400);
+  try {
+    const out = await nsExec(
+      client.ns,
+      'taskset',
+      [
+        '-c',
+        '0',
+        'iperf3',
+        '-c',
+        server.ip,
+        '-p',
+        '5201',
+        '-t',
+        String(seconds),
+        '-P',
+        String(streams),
+        '-J',
+      ],
+      (seconds + 20) * 1000,
+    );
+    const j = JSON.parse(out) as IperfJson;
+    const bps = j.end?.sum_received?.bits_per_second ?? 0;
+    return { gbps: bps / 1e9, bytes: j.end?.sum_received?.bytes ?? 0 };
+  } finally {
+    srv.kill('SIGKILL');
+  }
+}
+
+async function scenarioTcp(ctx: Ctx): Promise<TrialOutcome> {
+  const streams = ctx.trial.streams ?? 1;
+  const seconds = Math.max(2, Math.round(ctx.windowS));
+  const values: number[] = [];
+  const checks: Check[] = [];
+  if (ctx.trial.path === 'kernel') {
+    const k = await setupKernel({
+      rules: ctx.trial.rules ?? 60,
+      specials: [tcpFromSubnet(5201)],
+      addresses: true,
+    });
+    for (let i = 0; i < ctx.runs; i++) {
+      const before = await k.nftCounters();
+      const r = await iperf(k.a, k.b, seconds, streams);
+      const after = await k.nftCounters();
+      values.push(r.gbps);
+      checks.push(
+        atLeast(
+          `run ${i + 1}: the ruleset saw the connection (established packets)`,
+          after.established - before.established,
+          1000,
+        ),
+      );
+      ctx.progress((i + 1) / ctx.runs);
+    }
+  } else {
+    const p = await setupEniwall({
+      rules: ctx.trial.rules ?? 60,
+      specials: [tcpFromSubnet(5201)],
+      dataplane: { vnetHdr: true },
+    });
+    const [a, b] = p.enis as [Endpoint, Endpoint];
+    checks.push({
+      name: 'vnet headers on',
+      ok: p.dp.stats().vnetHdr,
+      detail: JSON.stringify(p.dp.stats()),
+    });
+    for (let i = 0; i < ctx.runs; i++) {
+      const tx0 = p.counter(b.port, 'TX_BYTES');
+      const pk0 = p.counter(b.port, 'TX_PACKETS');
+      const hits0 = p.counter(a.port, 'CT_HITS') + p.counter(b.port, 'CT_HITS');
+      const r = await iperf(a, b, seconds, streams);
+      const bytes = p.counter(b.port, 'TX_BYTES') - tx0;
+      const frames = p.counter(b.port, 'TX_PACKETS') - pk0;
+      values.push(r.gbps);
+      checks.push(
+        atLeast(`run ${i + 1}: eniwall carried the payload to B`, bytes, r.bytes),
+        atLeast(
+          `run ${i + 1}: GSO frames (average bytes per frame to B)`,
+          bytes / Math.max(1, frames),
+          1515,
+        ),
+        atLeast(
+          `run ${i + 1}: tracked (conntrack hits)`,
+          p.counter(a.port, 'CT_HITS') + p.counter(b.port, 'CT_HITS') - hits0,
+          100,
+        ),
+      );
+      ctx.progress((i + 1) / ctx.runs);
+    }
+  }
+  return { unit: 'Gbit/s', values, checks, extra: { seconds, streams } };
+}
+
+async function scenarioCtMem(ctx: Ctx): Promise<TrialOutcome> {
+  const CONNECTIONS = 500_000; // two entries each: one in A's zone, one in B's
+  const rss0 = rssBytes();
+  const p = await setupEniwall({
+    rules: 60,
+    specials: [udpFromSubnet(DPORT, DPORT + 9)],
+    dataplane: { conntrackMax: 1_100_000, allowancePerEni: 1_100_000 },
+  });
+  const [a, b] = p.enis as [Endpoint, Endpoint];
+  await installDropSink(b.ns, b.dev);
+  const stream: Stream = { ...flowStream(a, b, CONNECTIONS), sports: 50_000 };
+  await sleep(300);
+  const rss1 = rssBytes();
+  ctx.progress(0.2);
+  await prime(a.ns, [stream], 60_000); // below the new-connection rate at 1M entries
+  await sleep(500);
+  const entries = p.dp.ctCount(a.port) + p.dp.ctCount(b.port);
+  const rss2 = rssBytes();
+  ctx.progress(1);
+  return {
+    unit: 'B/entry',
+    values: [(rss2 - rss1) / entries],
+    checks: [atLeast('about 1,000,000 entries were created', entries, 2 * CONNECTIONS * 0.98)],
+    extra: {
+      entries,
+      rssBeforeEngineMiB: rss0 / 2 ** 20,
+      rssEmptyMiB: rss1 / 2 ** 20,
+      rssFullMiB: rss2 / 2 ** 20,
+      bytesPerEntryInclPrealloc: (rss2 - rss0) / entries,
+    },
+  };
+}
+
+async function scenarioCompile(ctx: Ctx): Promise<TrialOutcome> {
+  const out = await sh(process.execPath, [path.join(__dirname, 'compile.js')], 600_000);
+  ctx.progress(1);
+  const rows: Record<string, { wallMs: number; cpuMs: number }> = {};
+  for (const m of out.matchAll(
+    /^ {2}(full compile|one rule change|membership change)\s+([\d.]+)\s+([\d.]+)/gm,
+  )) {
+    if (m[1] !== undefined) rows[m[1]] = { wallMs: Number(m[2]), cpuMs: Number(m[3]) };
+  }
+  const full = rows['full compile'];
+  return {
+    unit: 'ms',
+    values: full === undefined ? [] : [full.wallMs],
+    checks: [
+      {
+        name: 'compile.ts ran its own checks and printed its three rows',
+        ok: Object.keys(rows).length === 3,
+        detail: out.split('\n')[0] ?? '',
+      },
+    ],
+    extra: { rows, output: out },
+  };
+}
+
+const SCENARIOS: Record<Trial['scenario'], (ctx: Ctx) => Promise<TrialOutcome>> = {
+  N: scenarioN,
+  E: scenarioE,
+  K: scenarioK,
+  NEW: scenarioNew,
+  FLOOD: scenarioFlood,
+  CHURN: scenarioChurn,
+  TCP: scenarioTcp,
+  CTMEM: scenarioCtMem,
+  COMPILE: scenarioCompile,
+};
+
+async function main(): Promise<void> {
+  const arg = JSON.parse(process.argv[2] ?? '{}') as {
+    trial: Trial;
+    runs: number;
+    windowS: number;
+  };
+  const ctx: Ctx = {
+    ...arg,
+    progress: (f) => process.stderr.write(`${PROGRESS_PREFIX}${f.toFixed(3)}\n`),
+  };
+  const stop = (): void => {
+    void cleanupAll().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  // A stray rejection must not skip the clean-up (it would leave namespaces behind).
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(`unhandled: ${err instanceof Error ? err.message : String(err)}\n`);
+    void cleanupAll().finally(() => process.exit(1));
+  });
+  let outcome: TrialOutcome;
+  try {
+    outcome = await SCENARIOS[arg.trial.scenario](ctx);
+  } finally {
+    await cleanupAll();
+  }
+  process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(outcome)}\n`);
+  process.exit(0); // engine threads and timers must not keep a finished trial alive
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

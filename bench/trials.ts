@@ -1,0 +1,170 @@
+/**
+ * The benchmark suite as data: one row per trial. `bench/run.ts` runs each in
+ * a fresh child process (`bench/trial.ts`) pinned to CPU 1; the generator runs
+ * on CPU 0. `quick` marks the reduced set of `make bench-quick`.
+ *
+ * Scenarios (bench/README.md):
+ *   N      eniwall passthrough (null forwarder, io_uring): the I/O ceiling
+ *   E      eniwall with real groups, flows primed established
+ *   K      kernel: veth -> bridge + br_netfilter + nftables inet forward
+ *   NEW    every frame a new connection (eniwall: E's set-up; kernel: K's)
+ *   FLOOD  one ENI floods new flows against its allowance; another ENI's rate-limited traffic measured
+ *   CHURN  one rule added/removed every 10 ms under established traffic
+ *   TCP    iperf3 through eniwall (vnet_hdr) or the kernel bridge
+ *   CTMEM  memory per conntrack entry at 1,000,000 entries
+ *   COMPILE  bench/compile.ts (the compiler benchmark), registered as a trial
+ */
+export type Scenario = 'N' | 'E' | 'K' | 'NEW' | 'FLOOD' | 'CHURN' | 'TCP' | 'CTMEM' | 'COMPILE';
+export type Path = 'eniwall' | 'kernel';
+export type Sink = 'drop' | 'stack';
+
+export interface Trial {
+  id: string;
+  title: string;
+  scenario: Scenario;
+  path?: Path; // NEW and TCP: which forwarder
+  rules?: number; // ingress rules per ENI (E, K, NEW)
+  flows?: number; // active flows (E, K)
+  sink?: Sink; // default 'drop'
+  streams?: number; // TCP parallel streams
+  profile?: boolean; // record a perf profile of the forwarding CPU during run 1
+  quick: boolean;
+}
+
+const E = (rules: number, flows: number, quick = false, extra: Partial<Trial> = {}): Trial => ({
+  id: `E-r${rules}-f${flows}${extra.sink === 'stack' ? '-stack' : ''}`,
+  title: `E: eniwall, ${rules} rules/ENI, ${flows.toLocaleString('en')} flows${extra.sink === 'stack' ? ', stack sink' : ''}`,
+  scenario: 'E',
+  rules,
+  flows,
+  quick,
+  ...extra,
+});
+
+export const TRIALS: readonly Trial[] = [
+  {
+    id: 'N',
+    title: 'N: passthrough null forwarder, io_uring',
+    scenario: 'N',
+    flows: 64,
+    quick: true,
+  },
+  E(1, 64),
+  E(60, 64, true),
+  E(1000, 64),
+  E(1, 100_000),
+  E(60, 100_000),
+  E(1000, 100_000, true, { profile: true }),
+  {
+    id: 'K-r60-f64',
+    title: 'K: kernel bridge + nftables, 60 rules, 64 flows',
+    scenario: 'K',
+    rules: 60,
+    flows: 64,
+    quick: true,
+  },
+  {
+    id: 'K-r1000-f100000',
+    title: 'K: kernel bridge + nftables, 1,000 rules, 100,000 flows',
+    scenario: 'K',
+    rules: 1000,
+    flows: 100_000,
+    quick: false,
+  },
+  {
+    id: 'N-stack',
+    title: 'N: passthrough, stack sink',
+    scenario: 'N',
+    flows: 64,
+    sink: 'stack',
+    quick: false,
+  },
+  E(60, 64, false, { sink: 'stack' }),
+  {
+    id: 'K-r60-f64-stack',
+    title: 'K: kernel, 60 rules, stack sink',
+    scenario: 'K',
+    rules: 60,
+    flows: 64,
+    sink: 'stack',
+    quick: false,
+  },
+  {
+    id: 'NEW-eniwall',
+    title: 'new flows: eniwall, every frame a new connection, 60 rules',
+    scenario: 'NEW',
+    path: 'eniwall',
+    rules: 60,
+    quick: true,
+  },
+  {
+    id: 'NEW-kernel',
+    title: 'new flows: kernel, every frame a new connection, 60 rules',
+    scenario: 'NEW',
+    path: 'kernel',
+    rules: 60,
+    quick: false,
+  },
+  {
+    id: 'FLOOD',
+    title: 'flood: ENI C floods new flows; ENI A at 150 kpps measured',
+    scenario: 'FLOOD',
+    rules: 60,
+    quick: true,
+  },
+  {
+    id: 'CHURN',
+    title: 'rule churn: a rule added/removed every 10 ms, 100 kpps established',
+    scenario: 'CHURN',
+    rules: 60,
+    quick: true,
+  },
+  {
+    id: 'TCP-eniwall-1',
+    title: 'TCP: iperf3 1 stream through eniwall (vnet_hdr)',
+    scenario: 'TCP',
+    path: 'eniwall',
+    streams: 1,
+    rules: 60,
+    quick: true,
+  },
+  {
+    id: 'TCP-eniwall-4',
+    title: 'TCP: iperf3 4 streams through eniwall (vnet_hdr)',
+    scenario: 'TCP',
+    path: 'eniwall',
+    streams: 4,
+    rules: 60,
+    quick: false,
+  },
+  {
+    id: 'TCP-kernel-1',
+    title: 'TCP: iperf3 1 stream through the kernel bridge',
+    scenario: 'TCP',
+    path: 'kernel',
+    streams: 1,
+    rules: 60,
+    quick: true,
+  },
+  {
+    id: 'TCP-kernel-4',
+    title: 'TCP: iperf3 4 streams through the kernel bridge',
+    scenario: 'TCP',
+    path: 'kernel',
+    streams: 4,
+    rules: 60,
+    quick: false,
+  },
+  {
+    id: 'CTMEM',
+    title: 'conntrack memory at 1,000,000 entries (RSS delta)',
+    scenario: 'CTMEM',
+    quick: false,
+  },
+  {
+    id: 'COMPILE',
+    title: 'compiler: bench/compile.ts (1,000 ENIs x 1,000 rules)',
+    scenario: 'COMPILE',
+    quick: false,
+  },
+];
