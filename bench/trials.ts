@@ -7,6 +7,7 @@
  *   N      eniwall passthrough (null forwarder, io_uring): the I/O ceiling
  *   E      eniwall with real groups, flows primed established
  *   K      kernel: veth -> bridge + br_netfilter + nftables inet forward
+ *   O      Open vSwitch userspace (netdev) datapath, TAP ports, OpenFlow ct() pipeline
  *   NEW    every frame a new connection (eniwall: E's set-up; kernel: K's)
  *   FLOOD  one ENI floods new flows against its allowance; another ENI's rate-limited traffic measured
  *   CHURN  one rule added/removed every 10 ms under established traffic
@@ -14,7 +15,8 @@
  *   CTMEM  memory per conntrack entry at 1,000,000 entries
  *   COMPILE  bench/compile.ts (the compiler benchmark), registered as a trial
  */
-export type Scenario = 'N' | 'E' | 'K' | 'NEW' | 'FLOOD' | 'CHURN' | 'TCP' | 'CTMEM' | 'COMPILE';
+export type Scenario =
+  'N' | 'E' | 'K' | 'O' | 'NEW' | 'FLOOD' | 'CHURN' | 'TCP' | 'CTMEM' | 'COMPILE';
 export type Path = 'eniwall' | 'kernel';
 export type Sink = 'drop' | 'stack';
 
@@ -67,6 +69,22 @@ export const TRIALS: readonly Trial[] = [
     id: 'K-r1000-f100000',
     title: 'K: kernel bridge + nftables, 1,000 rules, 100,000 flows',
     scenario: 'K',
+    rules: 1000,
+    flows: 100_000,
+    quick: false,
+  },
+  {
+    id: 'O-r60-f64',
+    title: 'O: Open vSwitch netdev + ct(), 60 rules, 64 flows',
+    scenario: 'O',
+    rules: 60,
+    flows: 64,
+    quick: true,
+  },
+  {
+    id: 'O-r1000-f100000',
+    title: 'O: Open vSwitch netdev + ct(), 1,000 rules, 100,000 flows',
+    scenario: 'O',
     rules: 1000,
     flows: 100_000,
     quick: false,
