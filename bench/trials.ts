@@ -57,6 +57,7 @@ export const TRIALS: readonly Trial[] = [
   E(1, 100_000),
   E(60, 100_000),
   E(1000, 100_000, true, { profile: true }),
+  E(1000, 1_000_000),
   {
     id: 'K-r60-f64',
     title: 'K: kernel bridge + nftables, 60 rules, 64 flows',
