@@ -14,8 +14,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 
-import { REPO_ROOT, startDaemon, type TestDaemon } from './helpers/daemon';
-import { createNamespace, uniqueName } from './helpers/traffic';
+import { eniInNamespace, REPO_ROOT, startDaemon, type TestDaemon } from './helpers/daemon';
 
 const GOLDEN_DIR = path.join(REPO_ROOT, 'test', 'golden');
 const UPDATE = process.env['ENIWALL_UPDATE_GOLDEN'] === '1';
@@ -66,22 +65,8 @@ async function twoTiers(t: TestContext): Promise<Fixture> {
       await d.ok('sg', 'authorize', group, '--ingress', ...selectors.split(' ')),
       `<sgr:${name}>`,
     );
-  const eni = async (name: string, ip: string) => {
-    const ns = await createNamespace();
-    const id = await d.ok(
-      'eni',
-      'create',
-      '--tap',
-      uniqueName('t'),
-      '--ip',
-      ip,
-      '--netns',
-      ns,
-      '--groups',
-      name,
-    );
-    return label(id, `<eni:${name}>`);
-  };
+  const eni = async (name: string, ip: string) =>
+    label((await eniInNamespace(d, ip, name)).eni, `<eni:${name}>`);
 
   await group('web');
   await group('db');

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { SHARED_DIR, startDaemon, type TestDaemon } from './helpers/daemon';
-import { createNamespace, tcpConnect, tcpListen, uniqueName } from './helpers/traffic';
+import { eniInNamespace, SHARED_DIR, startDaemon } from './helpers/daemon';
+import { tcpConnect, tcpListen } from './helpers/traffic';
 
 const FIXTURE = path.join(SHARED_DIR, 'fixtures/aws/three-tier.json');
 const GROUPS = {
@@ -21,23 +21,6 @@ const BLOCKED = { timeoutMs: 1000 };
 
 interface Fixture {
   SecurityGroups: { GroupId: string; IpPermissions: unknown[]; IpPermissionsEgress: unknown[] }[];
-}
-
-async function eniIn(d: TestDaemon, ip: string, group: string) {
-  const ns = await createNamespace();
-  await d.ok(
-    'eni',
-    'create',
-    '--tap',
-    uniqueName('t'),
-    '--ip',
-    ip,
-    '--netns',
-    ns,
-    '--groups',
-    group,
-  );
-  return { ns, ip };
 }
 
 test('import keeps ids and rules; importing the same file again changes nothing', async (t) => {
@@ -66,9 +49,9 @@ test('the imported tiers are enforced: alb -> app:8080 -> db:5432 and nothing el
   const d = await startDaemon(t);
   await d.ok('import', FIXTURE);
   const [alb, app, db] = await Promise.all([
-    eniIn(d, '172.31.1.10', GROUPS.alb),
-    eniIn(d, '172.31.2.10', 'app'),
-    eniIn(d, '172.31.3.10', 'db'),
+    eniInNamespace(d, '172.31.1.10', GROUPS.alb),
+    eniInNamespace(d, '172.31.2.10', 'app'),
+    eniInNamespace(d, '172.31.3.10', 'db'),
   ]);
   const servers = await Promise.all([
     tcpListen(app.ns, 8080),

@@ -8,34 +8,10 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import type { CheckResult, EniStats, FlowEntry } from '../src/api/protocol';
-import { startDaemon, type TestDaemon } from './helpers/daemon';
-import { createNamespace, tcpConnect, tcpListen, uniqueName } from './helpers/traffic';
+import { eniInNamespace, startDaemon } from './helpers/daemon';
+import { tcpConnect, tcpListen } from './helpers/traffic';
 
 const BLOCKED = { timeoutMs: 1000 };
-
-interface Tier {
-  ns: string;
-  eni: string;
-  ip: string;
-}
-
-/** An ENI in a fresh namespace of the default subnet (172.31.0.0/20). */
-async function tier(d: TestDaemon, ip: string, groups: string): Promise<Tier> {
-  const ns = await createNamespace();
-  const eni = await d.ok(
-    'eni',
-    'create',
-    '--tap',
-    uniqueName('t'),
-    '--ip',
-    ip,
-    '--netns',
-    ns,
-    '--groups',
-    groups,
-  );
-  return { ns, eni, ip };
-}
 
 async function webAndDb(t: TestContext) {
   const d = await startDaemon(t);
@@ -55,9 +31,9 @@ async function webAndDb(t: TestContext) {
     'web',
   );
   const [web, db, other] = await Promise.all([
-    tier(d, '172.31.0.10', 'web'),
-    tier(d, '172.31.0.20', 'db'),
-    tier(d, '172.31.0.30', 'other'),
+    eniInNamespace(d, '172.31.0.10', 'web'),
+    eniInNamespace(d, '172.31.0.20', 'db'),
+    eniInNamespace(d, '172.31.0.30', 'other'),
   ]);
   const server = await tcpListen(db.ns, 5432);
   t.after(() => server.close());

@@ -16,6 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 import { EniwallClient } from '../../src/api/client';
+import { createNamespace, uniqueName } from './traffic';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
 export const SHARED_DIR = path.resolve(REPO_ROOT, '../shared');
@@ -155,4 +156,33 @@ async function terminate(child: ChildProcess, exited: Promise<number | null>): P
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
+}
+
+/** An ENI of the default subnet whose TAP's kernel side lives in a fresh namespace. */
+export interface EniInNamespace {
+  ns: string;
+  eni: string;
+  ip: string;
+}
+
+export async function eniInNamespace(
+  d: TestDaemon,
+  ip: string,
+  groups: string,
+): Promise<EniInNamespace> {
+  const ns = await createNamespace();
+  const tap = uniqueName('t');
+  const eni = await d.ok(
+    'eni',
+    'create',
+    '--tap',
+    tap,
+    '--ip',
+    ip,
+    '--netns',
+    ns,
+    '--groups',
+    groups,
+  );
+  return { ns, eni, ip };
 }
