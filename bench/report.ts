@@ -51,6 +51,7 @@ export function goals(s: Suite): Goal[] {
   const flood = byId(s, 'FLOOD');
   const ct = byId(s, 'CTMEM');
   const churn = byId(s, 'CHURN');
+  const churnApi = byId(s, 'CHURN-API');
   return [
     {
       name: 'E (1,000 rules, 100k flows) / N',
@@ -136,6 +137,13 @@ export function goals(s: Suite): Goal[] {
       met: (v) => v === 0,
       show: (v) => fmt(v),
     },
+    {
+      name: 'rule churn through the daemon API: established frames lost',
+      goal: '0',
+      value: churnApi === undefined ? undefined : Math.max(...churnApi.values),
+      met: (v) => v === 0,
+      show: (v) => fmt(v),
+    },
   ];
 }
 
@@ -185,7 +193,11 @@ export function renderMarkdown(s: Suite, svgName: string): string {
     '',
   ];
   const extras = s.results.filter(
-    (r) => r.scenario === 'CHURN' || r.scenario === 'FLOOD' || r.scenario === 'CTMEM',
+    (r) =>
+      r.scenario === 'CHURN' ||
+      r.scenario === 'CHURNAPI' ||
+      r.scenario === 'FLOOD' ||
+      r.scenario === 'CTMEM',
   );
   if (extras.length > 0) {
     lines.push('## Details', '');

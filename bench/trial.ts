@@ -47,6 +47,7 @@ import {
   type Endpoint,
   type EniwallPath,
 } from './paths/eniwall';
+import { setupDaemon } from './paths/daemon';
 import { setupKernel } from './paths/kernel';
 import { setupOvs } from './paths/ovs';
 import type { Trial } from './trials';
@@ -694,6 +695,98 @@ async function scenarioChurn(ctx: Ctx): Promise<TrialOutcome> {
   };
 }
 
+/**
+ * Rule churn as a user drives it: `eniwall sg authorize` / `sg revoke` calls
+ * through the daemon's API (the client library the CLI uses; spawning a CLI
+ * process every 10 ms would measure Node's start-up instead). A call returns
+ * when the new generation is in force, so its latency is "CLI call to
+ * enforcement": validation, one SQLite transaction + audit record, compile,
+ * load. Established frames lost must be zero.
+ */
+async function scenarioChurnApi(ctx: Ctx): Promise<TrialOutcome> {
+  const RATE = 100_000;
+  const d = await setupDaemon(DPORT);
+  const { a, b } = d;
+  await sh('ip', ['-n', a.ns, 'link', 'set', 'dev', a.dev, 'txqueuelen', '10000']);
+  const stream: Stream = { ...flowStream(a, b, 64), rate: RATE };
+  await prime(a.ns, [stream]);
+  await installDropSink(b.ns, b.dev);
+  const anchorB = await anchor(b.ns);
+  const values: number[] = [];
+  const checks: Check[] = [];
+  const latencies: number[] = [];
+  let calls = 0;
+  let ruleId: string | undefined;
+  for (let i = 0; i < ctx.runs; i++) {
+    const rx0 = devStats(anchorB, b.dev).rxPackets;
+    const acc0 = await d.counter(a.eniId, 'ACCEPTED');
+    const gen0 = BigInt((await d.client.call('status', {})).generation);
+    const seconds = ctx.windowS + 1;
+    const run = startGen(a.ns, [stream], seconds);
+    await sleep(300);
+    const until = performance.now() + (seconds - 0.6) * 1000;
+    let n = 0;
+    for (let next = performance.now(); performance.now() < until; n++) {
+      const t = performance.now();
+      if (ruleId === undefined) {
+        const [rule] = await d.client.call('sg.authorize', {
+          group: d.group,
+          direction: 'ingress',
+          permissions: [
+            { IpProtocol: 'tcp', FromPort: 7, ToPort: 7, IpRanges: [{ CidrIp: '192.0.2.0/24' }] },
+          ],
+        });
+        ruleId = rule?.id;
+      } else {
+        await d.client.call('sg.revoke', {
+          group: d.group,
+          direction: 'ingress',
+          ruleIds: [ruleId],
+        });
+        ruleId = undefined;
+      }
+      latencies.push(performance.now() - t);
+      next += 10;
+      const wait = next - performance.now();
+      if (wait > 0) await sleep(wait);
+    }
+    calls += n;
+    const gen = await run.done;
+    await sleep(300);
+    const sent = gen.streams[0]?.sent ?? 0;
+    const received = devStats(anchorB, b.dev).rxPackets - rx0;
+    const generations = BigInt((await d.client.call('status', {})).generation) - gen0;
+    values.push(sent - received);
+    checks.push(
+      atLeast(`run ${i + 1}: rule changes made (at most one per 10 ms)`, n, seconds * 10),
+      near(`run ${i + 1}: every call published a generation`, Number(generations), n, 0),
+      near(
+        `run ${i + 1}: A’s ACCEPTED matches B’s received`,
+        (await d.counter(a.eniId, 'ACCEPTED')) - acc0,
+        received,
+        0.01,
+      ),
+      atLeast(`run ${i + 1}: the generator really sent`, sent, RATE * seconds * 0.9),
+    );
+    ctx.progress((i + 1) / ctx.runs);
+  }
+  return {
+    unit: 'frames',
+    values,
+    checks,
+    extra: {
+      calls,
+      rate: RATE,
+      callMs: {
+        p50: percentile(latencies, 50),
+        p90: percentile(latencies, 90),
+        p99: percentile(latencies, 99),
+        max: Math.max(...latencies),
+      },
+    },
+  };
+}
+
 interface IperfJson {
   end?: { sum_received?: { bits_per_second?: number; bytes?: number } };
 }
@@ -883,6 +976,7 @@ const SCENARIOS: Record<Trial['scenario'], (ctx: Ctx) => Promise<TrialOutcome>> 
   NEW: scenarioNew,
   FLOOD: scenarioFlood,
   CHURN: scenarioChurn,
+  CHURNAPI: scenarioChurnApi,
   TCP: scenarioTcp,
   CTMEM: scenarioCtMem,
   COMPILE: scenarioCompile,

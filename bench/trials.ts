@@ -10,13 +10,14 @@
  *   O      Open vSwitch userspace (netdev) datapath, TAP ports, OpenFlow ct() pipeline
  *   NEW    every frame a new connection (eniwall: E's set-up; kernel: K's)
  *   FLOOD  one ENI floods new flows against its allowance; another ENI's rate-limited traffic measured
- *   CHURN  one rule added/removed every 10 ms under established traffic
+ *   CHURN  one rule added/removed every 10 ms under established traffic (Model + driver in-process)
+ *   CHURNAPI  the same through the daemon's API, as `eniwall sg authorize/revoke` does it
  *   TCP    iperf3 through eniwall (vnet_hdr) or the kernel bridge
  *   CTMEM  memory per conntrack entry at 1,000,000 entries
  *   COMPILE  bench/compile.ts (the compiler benchmark), registered as a trial
  */
 export type Scenario =
-  'N' | 'E' | 'K' | 'O' | 'NEW' | 'FLOOD' | 'CHURN' | 'TCP' | 'CTMEM' | 'COMPILE';
+  'N' | 'E' | 'K' | 'O' | 'NEW' | 'FLOOD' | 'CHURN' | 'CHURNAPI' | 'TCP' | 'CTMEM' | 'COMPILE';
 export type Path = 'eniwall' | 'kernel';
 export type Sink = 'drop' | 'stack';
 
@@ -136,6 +137,12 @@ export const TRIALS: readonly Trial[] = [
     title: 'rule churn: a rule added/removed every 10 ms, 100 kpps established',
     scenario: 'CHURN',
     rules: 60,
+    quick: true,
+  },
+  {
+    id: 'CHURN-API',
+    title: 'rule churn through the daemon API (sg authorize/revoke), 100 kpps established',
+    scenario: 'CHURNAPI',
     quick: true,
   },
   {
