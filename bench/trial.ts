@@ -607,30 +607,43 @@ async function scenarioFlood(ctx: Ctx): Promise<TrialOutcome> {
   };
 }
 
-async function scenarioChurn(ctx: Ctx): Promise<TrialOutcome> {
+/** What a churn trial needs from the path under test. */
+interface ChurnPath {
+  a: Endpoint;
+  b: Endpoint;
+  /** Add the churned rule, or remove it again; resolves when the change is in force. */
+  toggleRule(): Promise<void>;
+  accepted(): Promise<number>; // A's ACCEPTED counter
+  generation(): Promise<bigint>; // table generation in force
+  /** The fewest changes a run of `seconds` must make (a self-check of the pacing). */
+  minChanges(seconds: number): number;
+}
+
+/**
+ * 100 kpps on 64 established flows from A to B while one rule is added or
+ * removed every 10 ms; value per run = frames sent minus frames received
+ * (must be 0), plus the distribution of change -> in-force latencies.
+ */
+async function churnRuns(
+  ctx: Ctx,
+  p: ChurnPath,
+): Promise<{ values: number[]; checks: Check[]; latencies: number[]; changes: number }> {
   const RATE = 100_000;
-  const p = await setupEniwall({
-    rules: ctx.trial.rules ?? 60,
-    specials: [udpFromSubnet(DPORT, DPORT + 1)],
-  });
-  const [a, b] = p.enis as [Endpoint, Endpoint];
+  const { a, b } = p;
   // A deeper TAP queue: control work shares CPU 1, and a short stall must not be mistaken for a swap loss.
   await sh('ip', ['-n', a.ns, 'link', 'set', 'dev', a.dev, 'txqueuelen', '10000']);
   const stream: Stream = { ...flowStream(a, b, 64), rate: RATE };
   await prime(a.ns, [stream]);
   await installDropSink(b.ns, b.dev);
   const anchorB = await anchor(b.ns);
-  const anchorA = await anchor(a.ns);
-  const group = p.groupIds[0] ?? '';
   const values: number[] = [];
   const checks: Check[] = [];
   const latencies: number[] = [];
-  let applies = 0;
-  let ruleId: string | undefined; // the churned rule while it exists (kept across runs)
+  let changes = 0;
   for (let i = 0; i < ctx.runs; i++) {
     const rx0 = devStats(anchorB, b.dev).rxPackets;
-    const acc0 = p.counter(a.port, 'ACCEPTED');
-    const gen0 = p.dp.generation();
+    const acc0 = await p.accepted();
+    const gen0 = await p.generation();
     const seconds = ctx.windowS + 1;
     const run = startGen(a.ns, [stream], seconds);
     await sleep(300);
@@ -638,37 +651,29 @@ async function scenarioChurn(ctx: Ctx): Promise<TrialOutcome> {
     let n = 0;
     for (let next = performance.now(); performance.now() < until; n++) {
       const t = performance.now();
-      if (ruleId === undefined) {
-        ruleId = p.model.authorize(group, 'ingress', [
-          { IpProtocol: 'tcp', FromPort: 7, ToPort: 7, IpRanges: [{ CidrIp: '192.0.2.0/24' }] },
-        ])[0]?.id;
-      } else {
-        p.model.revoke(group, 'ingress', { ruleIds: [ruleId] });
-        ruleId = undefined;
-      }
-      await p.apply();
+      await p.toggleRule();
       latencies.push(performance.now() - t);
       next += 10;
       const wait = next - performance.now();
       if (wait > 0) await sleep(wait);
     }
-    applies += n;
+    changes += n;
     const gen = await run.done;
     await sleep(300);
     const sent = gen.streams[0]?.sent ?? 0;
     const received = devStats(anchorB, b.dev).rxPackets - rx0;
     values.push(sent - received);
     checks.push(
-      atLeast(`run ${i + 1}: tables applied (one per 10 ms at best)`, n, (seconds - 0.6) * 20),
+      atLeast(`run ${i + 1}: rule changes made (at most one per 10 ms)`, n, p.minChanges(seconds)),
       near(
-        `run ${i + 1}: every apply published a generation`,
-        Number(p.dp.generation() - gen0),
+        `run ${i + 1}: every change published a generation`,
+        Number((await p.generation()) - gen0),
         n,
         0,
       ),
       near(
         `run ${i + 1}: A’s ACCEPTED matches B’s received`,
-        p.counter(a.port, 'ACCEPTED') - acc0,
+        (await p.accepted()) - acc0,
         received,
         0.01,
       ),
@@ -676,21 +681,60 @@ async function scenarioChurn(ctx: Ctx): Promise<TrialOutcome> {
     );
     ctx.progress((i + 1) / ctx.runs);
   }
-  const txDropA = devStats(anchorA, a.dev).txDropped;
+  return { values, checks, latencies, changes };
+}
+
+function latencySummary(latencies: number[]) {
+  return {
+    p50: percentile(latencies, 50),
+    p90: percentile(latencies, 90),
+    p99: percentile(latencies, 99),
+    max: Math.max(...latencies),
+  };
+}
+
+const CHURN_RULE = {
+  IpProtocol: 'tcp',
+  FromPort: 7,
+  ToPort: 7,
+  IpRanges: [{ CidrIp: '192.0.2.0/24' }],
+};
+
+/** Rule churn through Model + DataplaneDriver in this process. */
+async function scenarioChurn(ctx: Ctx): Promise<TrialOutcome> {
+  const p = await setupEniwall({
+    rules: ctx.trial.rules ?? 60,
+    specials: [udpFromSubnet(DPORT, DPORT + 1)],
+  });
+  const [a, b] = p.enis as [Endpoint, Endpoint];
+  const group = p.groupIds[0] ?? '';
+  let ruleId: string | undefined; // the churned rule while it exists (kept across runs)
+  const r = await churnRuns(ctx, {
+    a,
+    b,
+    toggleRule: async () => {
+      if (ruleId === undefined) {
+        ruleId = p.model.authorize(group, 'ingress', [CHURN_RULE])[0]?.id;
+      } else {
+        p.model.revoke(group, 'ingress', { ruleIds: [ruleId] });
+        ruleId = undefined;
+      }
+      await p.apply();
+    },
+    accepted: async () => p.counter(a.port, 'ACCEPTED'),
+    generation: async () => p.dp.generation(),
+    minChanges: (seconds) => (seconds - 0.6) * 20,
+  });
+  const anchorA = await anchor(a.ns);
   return {
     unit: 'frames',
-    values,
-    checks,
+    values: r.values,
+    checks: r.checks,
     extra: {
-      applies,
-      rate: RATE,
-      applyMs: {
-        p50: percentile(latencies, 50),
-        p90: percentile(latencies, 90),
-        p99: percentile(latencies, 99),
-        max: Math.max(...latencies),
-      },
-      tapQueueDropsA: txDropA,
+      applies: r.changes,
+      rate: 100_000,
+      applyMs: latencySummary(r.latencies),
+      tapQueueDropsA: devStats(anchorA, a.dev).txDropped,
     },
   };
 }
@@ -704,37 +748,17 @@ async function scenarioChurn(ctx: Ctx): Promise<TrialOutcome> {
  * load. Established frames lost must be zero.
  */
 async function scenarioChurnApi(ctx: Ctx): Promise<TrialOutcome> {
-  const RATE = 100_000;
   const d = await setupDaemon(DPORT);
-  const { a, b } = d;
-  await sh('ip', ['-n', a.ns, 'link', 'set', 'dev', a.dev, 'txqueuelen', '10000']);
-  const stream: Stream = { ...flowStream(a, b, 64), rate: RATE };
-  await prime(a.ns, [stream]);
-  await installDropSink(b.ns, b.dev);
-  const anchorB = await anchor(b.ns);
-  const values: number[] = [];
-  const checks: Check[] = [];
-  const latencies: number[] = [];
-  let calls = 0;
   let ruleId: string | undefined;
-  for (let i = 0; i < ctx.runs; i++) {
-    const rx0 = devStats(anchorB, b.dev).rxPackets;
-    const acc0 = await d.counter(a.eniId, 'ACCEPTED');
-    const gen0 = BigInt((await d.client.call('status', {})).generation);
-    const seconds = ctx.windowS + 1;
-    const run = startGen(a.ns, [stream], seconds);
-    await sleep(300);
-    const until = performance.now() + (seconds - 0.6) * 1000;
-    let n = 0;
-    for (let next = performance.now(); performance.now() < until; n++) {
-      const t = performance.now();
+  const r = await churnRuns(ctx, {
+    a: d.a,
+    b: d.b,
+    toggleRule: async () => {
       if (ruleId === undefined) {
         const [rule] = await d.client.call('sg.authorize', {
           group: d.group,
           direction: 'ingress',
-          permissions: [
-            { IpProtocol: 'tcp', FromPort: 7, ToPort: 7, IpRanges: [{ CidrIp: '192.0.2.0/24' }] },
-          ],
+          permissions: [CHURN_RULE],
         });
         ruleId = rule?.id;
       } else {
@@ -745,45 +769,16 @@ async function scenarioChurnApi(ctx: Ctx): Promise<TrialOutcome> {
         });
         ruleId = undefined;
       }
-      latencies.push(performance.now() - t);
-      next += 10;
-      const wait = next - performance.now();
-      if (wait > 0) await sleep(wait);
-    }
-    calls += n;
-    const gen = await run.done;
-    await sleep(300);
-    const sent = gen.streams[0]?.sent ?? 0;
-    const received = devStats(anchorB, b.dev).rxPackets - rx0;
-    const generations = BigInt((await d.client.call('status', {})).generation) - gen0;
-    values.push(sent - received);
-    checks.push(
-      atLeast(`run ${i + 1}: rule changes made (at most one per 10 ms)`, n, seconds * 10),
-      near(`run ${i + 1}: every call published a generation`, Number(generations), n, 0),
-      near(
-        `run ${i + 1}: A’s ACCEPTED matches B’s received`,
-        (await d.counter(a.eniId, 'ACCEPTED')) - acc0,
-        received,
-        0.01,
-      ),
-      atLeast(`run ${i + 1}: the generator really sent`, sent, RATE * seconds * 0.9),
-    );
-    ctx.progress((i + 1) / ctx.runs);
-  }
+    },
+    accepted: () => d.counter(d.a.eniId, 'ACCEPTED'),
+    generation: async () => BigInt((await d.client.call('status', {})).generation),
+    minChanges: (seconds) => seconds * 10,
+  });
   return {
     unit: 'frames',
-    values,
-    checks,
-    extra: {
-      calls,
-      rate: RATE,
-      callMs: {
-        p50: percentile(latencies, 50),
-        p90: percentile(latencies, 90),
-        p99: percentile(latencies, 99),
-        max: Math.max(...latencies),
-      },
-    },
+    values: r.values,
+    checks: r.checks,
+    extra: { calls: r.changes, rate: 100_000, callMs: latencySummary(r.latencies) },
   };
 }
 
