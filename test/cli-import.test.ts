@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { eniInNamespace, SHARED_DIR, startDaemon } from './helpers/daemon';
+import { eniInNamespace, FIXTURES_DIR, REPO_ROOT, startDaemon } from './helpers/daemon';
 import { tcpConnect, tcpListen } from './helpers/traffic';
 
-const FIXTURE = path.join(SHARED_DIR, 'fixtures/aws/three-tier.json');
+const FIXTURE = path.join(FIXTURES_DIR, 'aws/three-tier.json');
 const GROUPS = {
   alb: 'sg-0b5e1a2c3d4e5f601',
   app: 'sg-0c6f2b3d4e5f60712',
@@ -41,7 +41,7 @@ test('import keeps ids and rules; importing the same file again changes nothing'
   assert.match(again.stderr, /^InvalidGroup\.Duplicate: /);
   assert.equal((await d.json<{ counts: { groups: number } }>('status')).counts.groups, 4);
 
-  const notJson = await d.cli('import', path.join(SHARED_DIR, 'DESIGN.md'));
+  const notJson = await d.cli('import', path.join(REPO_ROOT, 'README.md'));
   assert.equal(notJson.code, 2);
 });
 

@@ -12,7 +12,7 @@ import { AwsError } from '../src/model/errors';
 import { DEFAULT_GROUP_ID, DEFAULT_VPC_ID, Model } from '../src/model/model';
 import type { ModelSnapshot } from '../src/model/types';
 
-const FIXTURE = path.resolve(__dirname, '../../../shared/fixtures/aws/three-tier.json');
+const FIXTURE = path.resolve(__dirname, '../../test/fixtures/aws/three-tier.json');
 const loadFixture = (): { SecurityGroups: Record<string, unknown>[] } =>
   JSON.parse(readFileSync(FIXTURE, 'utf8'));
 

@@ -19,7 +19,8 @@ import { EniwallClient } from '../../src/api/client';
 import { createNamespace, uniqueName } from './traffic';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
-export const SHARED_DIR = path.resolve(REPO_ROOT, '../shared');
+/** Fixtures the tests read; everything lives inside the repository. */
+export const FIXTURES_DIR = path.resolve(REPO_ROOT, 'test/fixtures');
 export const CLI = path.join(REPO_ROOT, 'bin/eniwall');
 
 export interface CliResult {
