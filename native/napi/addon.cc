@@ -356,8 +356,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("createEngine", Napi::Function::New<JS_createEngine>(env, "createEngine"));
     exports.Set("validateTable", Napi::Function::New<JS_validateTable>(env, "validateTable"));
     exports.Set("classifyBatch", Napi::Function::New<JS_classifyBatch>(env, "classifyBatch"));
-    exports.Set("peerCredentials",
-                Napi::Function::New<JS_peerCredentials>(env, "peerCredentials"));
+    exports.Set("peerCredentials", Napi::Function::New<JS_peerCredentials>(env, "peerCredentials"));
     exports.Set("maxPorts", Napi::Number::New(env, EW_MAX_PORTS));
     exports.Set("counterCount", Napi::Number::New(env, EW_CNT_COUNT));
     exports.Set("dropCount", Napi::Number::New(env, EW_DROP_COUNT));
