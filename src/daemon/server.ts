@@ -12,8 +12,9 @@
  * idle for idleTimeoutMs, a line still incomplete requestTimeoutMs after its
  * first byte, or a connection beyond maxConnections gets one error response
  * (id CONNECTION_ERROR_ID) and is closed. Buffering stops at once, so the
- * rest of an oversized line is never held; a connection whose responses are
- * not being read stops being read too (no unbounded write buffer).
+ * rest of an oversized line is never held. A connection whose responses are
+ * not being read stops being read too (no unbounded write buffer), and at
+ * most MAX_IN_FLIGHT_PER_CONNECTION of its requests are answered at once.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -36,6 +37,11 @@ export const MAX_CONNECTIONS = 64;
 export const IDLE_TIMEOUT_MS = 60_000;
 /** A request line must be complete this long after its first byte. */
 export const REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * Requests of one connection being answered at once; further lines wait, and
+ * so do all of them while the client is not reading its responses.
+ */
+const MAX_IN_FLIGHT_PER_CONNECTION = 32;
 /** How long a closing connection may take to flush its last response. */
 const CLOSE_GRACE_MS = 1_000;
 
@@ -108,6 +114,13 @@ export class ApiServer {
     return total;
   }
 
+  /** Responses written but not yet taken by the clients, all connections together (for tests). */
+  get pendingOutputBytes(): number {
+    let total = 0;
+    for (const conn of this.connections) total += conn.pendingOutputBytes;
+    return total;
+  }
+
   /** Stop accepting, end idle connections, remove the socket file. */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -142,6 +155,8 @@ class Connection {
   /** The incomplete line so far (pieces of the chunks read). */
   private pieces: Buffer[] = [];
   bufferedBytes = 0;
+  /** Complete lines not yet dispatched (at most one read's worth: reading pauses). */
+  private readonly queued: string[] = [];
   private inFlight = 0;
   private closing = false;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -157,9 +172,7 @@ class Connection {
     let credentials: Promise<PeerCredentials> | undefined;
     this.ctx = { credentials: () => (credentials ??= peerCredentials(socket)) };
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => {
-      if (!this.closing) socket.resume();
-    });
+    socket.on('drain', () => this.pump());
     this.armIdle();
   }
 
@@ -176,6 +189,11 @@ class Connection {
     this.clearTimers();
     this.pieces = [];
     this.bufferedBytes = 0;
+    this.queued.length = 0;
+  }
+
+  get pendingOutputBytes(): number {
+    return this.socket.writableLength;
   }
 
   private onData(chunk: Buffer): void {
@@ -194,7 +212,7 @@ class Connection {
       this.clearRequestTimer();
       start = newline + 1;
       const text = line.toString('utf8');
-      if (text.trim() !== '') this.dispatch(text);
+      if (text.trim() !== '') this.queued.push(text);
     }
     const rest = chunk.length - start;
     if (rest > 0) {
@@ -208,8 +226,26 @@ class Connection {
         );
       }, this.limits.requestTimeoutMs);
     }
-    // A client that does not read its responses is not read either.
-    if (this.socket.writableNeedDrain) this.socket.pause();
+    this.pump();
+  }
+
+  /**
+   * Dispatch queued lines while fewer than MAX_IN_FLIGHT_PER_CONNECTION are
+   * being answered and the client takes its responses; otherwise stop reading,
+   * so neither the lines nor the responses of a client that does not read
+   * pile up here.
+   */
+  private pump(): void {
+    if (this.closing) return;
+    while (
+      this.queued.length > 0 &&
+      this.inFlight < MAX_IN_FLIGHT_PER_CONNECTION &&
+      !this.socket.writableNeedDrain
+    ) {
+      this.dispatch(this.queued.shift() ?? '');
+    }
+    if (this.queued.length > 0) this.socket.pause();
+    else if (this.socket.isPaused()) this.socket.resume();
   }
 
   private tooLong(): void {
@@ -223,7 +259,9 @@ class Connection {
     this.inFlight++;
     this.clearIdle(); // a request in flight, however long, keeps the connection
     void this.answer(line).finally(() => {
-      if (--this.inFlight === 0 && !this.closing) this.armIdle();
+      this.inFlight--;
+      this.pump();
+      if (this.inFlight === 0 && !this.closing) this.armIdle();
     });
   }
 
