@@ -15,7 +15,7 @@
  * - an empty group list for modifyEni is MissingParameter;
  * - import: see import.ts.
  */
-import type { ChangeSet } from './change';
+import type { ChangeKind, ChangeSet } from './change';
 import { invalidValue } from './errors';
 import * as groups from './groups';
 import { ACCOUNT_ID_PATTERN } from './ids';
@@ -156,6 +156,12 @@ export class Model implements ModelOperations {
   /** What the mutations since the last call created, modified and deleted (then forgets it). */
   takeChanges(): ChangeSet {
     return this.s.changes.take();
+  }
+
+  /** The live object of a kind by id (read-only), e.g. for the store to write what changed. */
+  get(kind: ChangeKind, id: string): { id: string } | undefined {
+    const map: Map<string, { id: string }> = this.s[kind];
+    return map.get(id);
   }
 
   /** Counts of each kind, without copying anything (status). */
