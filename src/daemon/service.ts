@@ -236,6 +236,23 @@ export class ControlService {
         ruleIds: p.optStrArray(q, 'ruleIds'),
         permissions: p.optObjectArray<IpPermission>(q, 'permissions'),
       }),
+    'sg.authorize-ec2': (q) =>
+      this.model.authorizeSecurityGroup(
+        this.groupId(q),
+        p.direction(q),
+        p.optObjectArray<IpPermission>(q, 'permissions') ?? [],
+      ),
+    'sg.revoke-ec2': (q) =>
+      this.model.revokeSecurityGroup(this.groupId(q), p.direction(q), {
+        ruleIds: p.optStrArray(q, 'ruleIds'),
+        permissions: p.optObjectArray<IpPermission>(q, 'permissions'),
+      }),
+    'vpc.delete': (q) => this.model.deleteVpc(p.str(q, 'id')),
+    'subnet.delete': (q) => this.model.deleteSubnet(p.str(q, 'id')),
+    'prefix-list.delete': (q) => this.model.deletePrefixList(p.str(q, 'id')),
+    'prefix-list.describe-ec2': (q) =>
+      this.model.describeManagedPrefixLists(p.optStrArray(q, 'ids')),
+    'prefix-list.entries': (q) => this.model.getManagedPrefixListEntries(p.str(q, 'id')),
     'prefix-list.create': (q) =>
       this.model.createPrefixList({
         name: p.str(q, 'name'),
@@ -324,9 +341,22 @@ function failure(err: unknown): Partial<AuditEntry> {
   };
 }
 
-/** What the audit log keeps of a result: ids where there are ids. */
+/** What the audit log keeps of a result: ids where there are ids (rule ids of EC2-shaped answers). */
 function summarize(result: unknown): unknown {
   const idOf = (v: unknown): unknown =>
     v !== null && typeof v === 'object' && 'id' in v ? (v as { id: unknown }).id : v;
-  return Array.isArray(result) ? result.map(idOf) : idOf(result);
+  if (Array.isArray(result)) return result.map(idOf);
+  if (result !== null && typeof result === 'object') {
+    const r = result as Record<string, unknown>;
+    const rules = r['SecurityGroupRules'] ?? r['RevokedSecurityGroupRules'];
+    if (Array.isArray(rules)) {
+      return {
+        ruleIds: rules.map((x) => (x as Record<string, unknown>)['SecurityGroupRuleId']),
+        ...(Array.isArray(r['UnknownIpPermissions']) && r['UnknownIpPermissions'].length > 0
+          ? { unknownIpPermissions: r['UnknownIpPermissions'] }
+          : {}),
+      };
+    }
+  }
+  return idOf(result);
 }

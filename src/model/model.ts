@@ -195,6 +195,16 @@ export class Model implements ModelOperations {
     return network.createSubnet(this.s, input);
   }
 
+  /** DependencyViolation while it has subnets, ENIs or non-default groups; its default group goes with it. */
+  deleteVpc(id: string): Vpc {
+    return network.deleteVpc(this.s, id);
+  }
+
+  /** DependencyViolation while it has ENIs. */
+  deleteSubnet(id: string): Subnet {
+    return network.deleteSubnet(this.s, id);
+  }
+
   listVpcs(ids?: string[]): Vpc[] {
     return network.listVpcs(this.s, ids);
   }
@@ -252,6 +262,26 @@ export class Model implements ModelOperations {
     return permissions.revoke(this.s, groupRef, direction, input);
   }
 
+  /** authorize, answered as AuthorizeSecurityGroupIngress/Egress: Return + SecurityGroupRules. */
+  authorizeSecurityGroup(
+    groupRef: string,
+    direction: Direction,
+    perms: unknown[],
+  ): ReturnType<typeof permissions.authorizeOutput> {
+    const rules = permissions.authorize(this.s, groupRef, direction, perms);
+    return permissions.authorizeOutput(groups.renderContext(this.s), rules);
+  }
+
+  /** revoke, answered as RevokeSecurityGroupIngress/Egress: Return, RevokedSecurityGroupRules, UnknownIpPermissions. */
+  revokeSecurityGroup(
+    groupRef: string,
+    direction: Direction,
+    input: RevokeInput,
+  ): ReturnType<typeof permissions.revokeOutput> {
+    const result = permissions.revoke(this.s, groupRef, direction, input);
+    return permissions.revokeOutput(groups.renderContext(this.s), result);
+  }
+
   // -------------------------------------------------------------- prefix lists
 
   createPrefixList(input: CreatePrefixListInput): PrefixList {
@@ -260,6 +290,21 @@ export class Model implements ModelOperations {
 
   modifyPrefixList(id: string, input: ModifyPrefixListInput): PrefixList {
     return prefixLists.modifyPrefixList(this.s, id, input);
+  }
+
+  /** DependencyViolation while a rule references it. */
+  deletePrefixList(id: string): PrefixList {
+    return prefixLists.deletePrefixList(this.s, id);
+  }
+
+  /** The DescribeManagedPrefixLists shape. */
+  describeManagedPrefixLists(ids?: string[]): { PrefixLists: Record<string, unknown>[] } {
+    return prefixLists.describeManagedPrefixLists(this.s, ids);
+  }
+
+  /** The GetManagedPrefixListEntries shape. */
+  getManagedPrefixListEntries(id: string): { Entries: { Cidr: string; Description?: string }[] } {
+    return prefixLists.getManagedPrefixListEntries(this.s, id);
   }
 
   listPrefixLists(ids?: string[]): PrefixList[] {

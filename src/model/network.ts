@@ -1,6 +1,17 @@
-/** VPCs and subnets: create, list, and the default group every VPC is born with. */
+/**
+ * VPCs and subnets: create, delete, list, and the default group every VPC is
+ * born with (and dies with).
+ *
+ * Deleting follows AWS's dependency rules: a VPC with subnets, ENIs or
+ * security groups other than its default group, or a subnet with ENIs, is a
+ * DependencyViolation and nothing changes. The default VPC and default subnet
+ * can be deleted as in AWS; there is no CreateDefaultVpc here, so once gone
+ * they stay gone (a new state directory starts with them again), and
+ * commands that fall back to the default VPC then need an explicit VPC.
+ */
 import { cidrContains, cidrsOverlap, parseCidr } from './cidr';
 import { awsError, ErrorCodes, invalidValue, missing } from './errors';
+import { removeGroup } from './groups';
 import type { CreateSubnetInput, CreateVpcInput } from './operations';
 import { applyRules, defaultEgress } from './permissions';
 import type { RuleSpec } from './rules';
@@ -145,6 +156,40 @@ export function createSubnet(s: State, input: CreateSubnetInput): Subnet {
   }
   s.subnets.set(subnet.id, subnet);
   s.changes.created('subnets', subnet.id);
+  s.rev++;
+  return clone(subnet);
+}
+
+export function deleteVpc(s: State, id: string): Vpc {
+  const vpc = requireVpc(s, id);
+  const dependents: string[] = [];
+  for (const sub of s.subnets.values()) if (sub.vpcId === vpc.id) dependents.push(sub.id);
+  for (const eni of s.enis.values()) if (eni.vpcId === vpc.id) dependents.push(eni.id);
+  for (const g of s.groups.values()) if (g.vpcId === vpc.id && !g.isDefault) dependents.push(g.id);
+  if (dependents.length > 0) {
+    throw awsError(
+      ErrorCodes.dependencyViolation,
+      `The vpc '${vpc.id}' has dependencies and cannot be deleted (${dependents.slice(0, 5).join(', ')}${dependents.length > 5 ? ', ...' : ''})`,
+    );
+  }
+  for (const g of [...s.groups.values()]) if (g.vpcId === vpc.id) removeGroup(s, g);
+  s.vpcs.delete(vpc.id);
+  s.changes.deleted('vpcs', vpc.id);
+  s.rev++;
+  return clone(vpc);
+}
+
+export function deleteSubnet(s: State, id: string): Subnet {
+  const subnet = requireSubnet(s, id);
+  const enis = [...s.enis.values()].filter((e) => e.subnetId === subnet.id).map((e) => e.id);
+  if (enis.length > 0) {
+    throw awsError(
+      ErrorCodes.dependencyViolation,
+      `The subnet '${subnet.id}' has dependencies and cannot be deleted (${enis.slice(0, 5).join(', ')}${enis.length > 5 ? ', ...' : ''})`,
+    );
+  }
+  s.subnets.delete(subnet.id);
+  s.changes.deleted('subnets', subnet.id);
   s.rev++;
   return clone(subnet);
 }

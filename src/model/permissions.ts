@@ -10,7 +10,7 @@
 import { awsError, ErrorCodes, invalidValue, missing } from './errors';
 import { isValidId } from './ids';
 import type { IpPermission, RevokeInput } from './operations';
-import { renderIpPermissions } from './render';
+import { type RenderContext, renderIpPermissions, renderSecurityGroupRule } from './render';
 import { type ExpandContext, expandPermissions, ruleKey, type RuleSpec, ruleWeight } from './rules';
 import {
   checkGroupIdFormat,
@@ -293,4 +293,44 @@ function rulesByProperties(
     }
   }
   return { victims: [...picked.values()], unmatched };
+}
+
+/** AuthorizeSecurityGroupIngress/Egress's response: the rules added, as DescribeSecurityGroupRules shows them. */
+export function authorizeOutput(
+  ctx: RenderContext,
+  rules: SecurityGroupRule[],
+): { Return: true; SecurityGroupRules: Record<string, unknown>[] } {
+  return { Return: true, SecurityGroupRules: rules.map((r) => renderSecurityGroupRule(ctx, r)) };
+}
+
+/** RevokeSecurityGroupIngress/Egress's response (RevokedSecurityGroupRule shape per rule). */
+export function revokeOutput(
+  ctx: RenderContext,
+  result: RevokeResult,
+): {
+  Return: true;
+  RevokedSecurityGroupRules: Record<string, unknown>[];
+  UnknownIpPermissions: IpPermission[];
+} {
+  return {
+    Return: true,
+    RevokedSecurityGroupRules: result.revoked.map((rule) => {
+      const full = renderSecurityGroupRule(ctx, rule);
+      const out: Record<string, unknown> = {
+        SecurityGroupRuleId: rule.id,
+        GroupId: rule.groupId,
+        IsEgress: rule.direction === 'egress',
+        IpProtocol: rule.protocol,
+        FromPort: rule.fromPort,
+        ToPort: rule.toPort,
+      };
+      for (const key of ['CidrIpv4', 'CidrIpv6', 'PrefixListId'] as const) {
+        if (full[key] !== undefined) out[key] = full[key];
+      }
+      if (rule.target.kind === 'group') out.ReferencedGroupId = rule.target.groupId;
+      if (rule.description !== undefined) out.Description = rule.description;
+      return out;
+    }),
+    UnknownIpPermissions: result.unknown,
+  };
 }

@@ -1,4 +1,8 @@
-/** Customer-managed prefix lists: create, modify (add/remove entries), list. */
+/**
+ * Customer-managed prefix lists: create, modify (add/remove entries), delete,
+ * list, and the DescribeManagedPrefixLists / GetManagedPrefixListEntries shapes.
+ * A list referenced by any rule cannot be deleted (DependencyViolation).
+ */
 import { canonicalCidr, parseCidr } from './cidr';
 import { awsError, ErrorCodes, invalidValue, missing } from './errors';
 import type { CreatePrefixListInput, ModifyPrefixListInput } from './operations';
@@ -114,6 +118,60 @@ export function modifyPrefixList(s: State, id: string, input: ModifyPrefixListIn
   s.changes.modified('prefixLists', list.id);
   s.rev++;
   return clone(list);
+}
+
+export function deletePrefixList(s: State, id: string): PrefixList {
+  const list = requirePrefixList(s, id);
+  for (const rule of s.rules.values()) {
+    if (rule.target.kind === 'prefixList' && rule.target.prefixListId === list.id) {
+      throw awsError(
+        ErrorCodes.dependencyViolation,
+        `The prefix list '${list.id}' is referenced by security group ${rule.groupId} (rule ${rule.id}) and cannot be deleted`,
+      );
+    }
+  }
+  s.prefixLists.delete(list.id);
+  s.changes.deleted('prefixLists', list.id);
+  s.rev++;
+  return clone(list);
+}
+
+/** One list in the DescribeManagedPrefixLists shape. */
+function renderPrefixList(s: State, list: PrefixList): Record<string, unknown> {
+  return {
+    PrefixListId: list.id,
+    AddressFamily: list.family === 'ipv4' ? 'IPv4' : 'IPv6',
+    State: list.version === 1 ? 'create-complete' : 'modify-complete',
+    PrefixListArn: `arn:aws:ec2:${s.region}:${s.accountId}:prefix-list/${list.id}`,
+    PrefixListName: list.name,
+    MaxEntries: list.maxEntries,
+    Version: list.version,
+    Tags: list.tags.map((t) => ({ ...t })),
+    OwnerId: s.accountId,
+  };
+}
+
+export function describeManagedPrefixLists(
+  s: State,
+  ids?: string[],
+): { PrefixLists: Record<string, unknown>[] } {
+  const lists =
+    ids === undefined || ids.length === 0
+      ? [...s.prefixLists.values()]
+      : ids.map((id) => requirePrefixList(s, id));
+  return { PrefixLists: lists.map((l) => renderPrefixList(s, l)) };
+}
+
+export function getManagedPrefixListEntries(
+  s: State,
+  id: string,
+): { Entries: { Cidr: string; Description?: string }[] } {
+  const list = requirePrefixList(s, id);
+  return {
+    Entries: list.entries.map((e) =>
+      e.description === undefined ? { Cidr: e.cidr } : { Cidr: e.cidr, Description: e.description },
+    ),
+  };
 }
 
 export function listPrefixLists(s: State, ids?: string[]): PrefixList[] {

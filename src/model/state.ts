@@ -112,7 +112,10 @@ export function uniqueId(kind: IdKind, taken: (id: string) => boolean): string {
 
 export function defaultVpc(s: State): Vpc {
   for (const vpc of s.vpcs.values()) if (vpc.isDefault) return vpc;
-  throw awsError(ErrorCodes.missingParameter, 'No default VPC: specify a VPC');
+  throw awsError(
+    ErrorCodes.vpcIdNotSpecified,
+    'No default VPC for this user (it was deleted): specify a VPC, or a group by id',
+  );
 }
 
 export function requireVpc(s: State, id: unknown): Vpc {
@@ -168,6 +171,9 @@ export function defaultGroupOf(s: State, vpcId: string): SecurityGroup {
 }
 
 export function defaultSubnet(s: State): Subnet {
+  if (![...s.vpcs.values()].some((v) => v.isDefault)) {
+    throw missing('SubnetId (there is no default VPC)');
+  }
   const vpc = defaultVpc(s);
   for (const sub of s.subnets.values()) if (sub.vpcId === vpc.id && sub.isDefault) return sub;
   for (const sub of s.subnets.values()) if (sub.vpcId === vpc.id) return sub;
