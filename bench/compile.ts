@@ -9,10 +9,17 @@
  *   full       — a fresh TableCompiler compiles everything
  *   rule       — one rule added to / removed from one group, cached compiler
  *   membership — one ENI moves to another group set, cached compiler
+ *   mutation   — the daemon's path for one rule change on the same state, minus
+ *                socket and TAPs: Model.authorize/revoke, the store's SQLite
+ *                transaction, the compile. "snapshots" is the old path (a deep
+ *                snapshot before and after, the store and the compiler diff
+ *                them); "change set" the current one (one snapshot before, for
+ *                rollback; the store writes and the compiler checks only what
+ *                the model reports changed, reading its live view).
  * Every trial checks it measured what it claims (classifiers built / reused,
- * sections kept). Each compile gets a fresh deep copy of the state, as the
- * model's snapshot() hands out, so no cache can lean on object identity; the
- * copy is made outside the timed region.
+ * sections kept). In the first three each compile gets a fresh deep copy of
+ * the state, as the model's snapshot() hands out, so no cache can lean on
+ * object identity; the copy is made outside the timed region.
  *
  * Run: node_modules/.bin/tsc -p tsconfig.json && node dist/bench/compile.js
  */
@@ -25,7 +32,11 @@ import type {
 } from '../src/model/types';
 import { TableCompiler } from '../src/compiler/compile';
 import { readTable } from '../src/compiler/table-reader';
+import { Model } from '../src/model/model';
+import { Store, type AuditEntry } from '../src/store/store';
+import * as fs from 'node:fs';
 import os from 'node:os';
+import * as path from 'node:path';
 
 const ENIS = 1000;
 const GROUP_POOL = 50;
@@ -274,6 +285,8 @@ function main(): void {
   }
   readTable(table); // the last table must validate
 
+  const [oldPath, newPath] = mutationTrials(ports);
+
   const rows: string[][] = [
     ['trial', 'wall ms', 'cpu ms', 'goal ms', 'note'],
     [
@@ -289,6 +302,8 @@ function main(): void {
       `${built} classifiers rebuilt`,
     ],
     ['membership change', ...medians(memberTimes), '-', '0 classifiers rebuilt'],
+    ['mutation: snapshots', ...medians(oldPath), '-', 'authorize/revoke + store + compile'],
+    ['mutation: change set', ...medians(newPath), '-', 'authorize/revoke + store + compile'],
   ];
   console.log(
     `compile bench: ${ENIS} ENIs x ${GROUPS_PER_ENI} groups x 200 rules, ${GROUP_SETS} group sets, ${snap.rules.length} rules total`,
@@ -301,6 +316,87 @@ function main(): void {
     console.log(
       `  ${name.padEnd(18)} ${wall.padStart(8)} ${cpu.padStart(8)} ${goal.padStart(8)}  ${note}`,
     );
+  }
+}
+
+/**
+ * One rule authorized, then revoked, through a Model holding the bench state,
+ * a real Store (temporary directory) and a warm compiler: the old path and the
+ * current one, alternating so load hits both alike.
+ */
+function mutationTrials(ports: ReadonlyMap<string, number>): [Sample[], Sample[]] {
+  const state = buildState();
+  state.quotas.rulesPerGroup = 1000; // the bench groups are past the default quota
+  const model = Model.fromSnapshot(state);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewbench-store-'));
+  const store = Store.open(dir);
+  const audit = (action: string): AuditEntry => ({
+    time: new Date(),
+    uid: 0,
+    pid: process.pid,
+    credSource: 'bench',
+    action,
+    params: {},
+    ok: true,
+  });
+  try {
+    store.save(undefined, model.snapshot(), audit('init'));
+    const compiler = new TableCompiler();
+    let gen = 0n;
+    compiler.compile(model.snapshot(), ports, ++gen);
+    model.takeChanges();
+    const group = hex('sg', 1);
+    const perm = {
+      IpProtocol: 'tcp',
+      FromPort: 9999,
+      ToPort: 9999,
+      IpRanges: [{ CidrIp: '192.0.2.0/24' }],
+    };
+    const mutate = (authorize: boolean): void => {
+      if (authorize) model.authorize(group, 'ingress', [perm]);
+      else model.revoke(group, 'ingress', { permissions: [perm] });
+    };
+    const oldPath: Sample[] = [];
+    const newPath: Sample[] = [];
+    const check = (): void => {
+      const built = compiler.lastStats.classifiersBuilt;
+      if (built === 0 || built > GROUP_SETS / 2) fail(`mutation rebuilt ${built} classifiers`);
+      if (compiler.lastStats.topologyRebuilt) fail('mutation rebuilt the topology sections');
+    };
+    for (let i = 0; i < RUNS; i++) {
+      for (const authorize of [true, false]) {
+        oldPath.push(
+          time(() => {
+            const before = model.snapshot();
+            mutate(authorize);
+            model.takeChanges();
+            const after = model.snapshot();
+            store.stage(before, after, audit('old')).commit();
+            compiler.compile(after, ports, ++gen);
+          }),
+        );
+        check();
+      }
+      for (const authorize of [true, false]) {
+        newPath.push(
+          time(() => {
+            model.snapshot(); // the rollback copy
+            mutate(authorize);
+            const change = model.takeChanges();
+            store.stageChange(change, model, audit('new')).commit();
+            compiler.compile(model.view(), ports, ++gen, change);
+          }),
+        );
+        check();
+      }
+    }
+    const loaded = store.load()?.snapshot;
+    if (loaded === undefined || loaded.rules.length !== model.snapshot().rules.length)
+      fail('the store does not hold the model state after the mutations');
+    return [oldPath, newPath];
+  } finally {
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -254,13 +254,15 @@ test('authorize with every kind of target; revoke by selectors and by rule id', 
 
   // The prefix list can now change; describe shows the new entries and version.
   await d.ok('prefix-list', 'modify', pl, '--add', '10.3.0.0/16', '--remove', '10.1.0.0/16');
-  const lists = await d.json<{
-    PrefixLists: { id: string; entries: { cidr: string }[]; version: number }[];
-  }>('prefix-list', 'describe', pl);
-  assert.deepEqual(lists.PrefixLists[0]?.entries.map((e) => e.cidr).sort(), [
-    '10.2.0.0/16',
-    '10.3.0.0/16',
-  ]);
+  const lists = await d.json<{ PrefixLists: { PrefixListId: string; Version: number }[] }>(
+    'prefix-list',
+    'describe',
+    pl,
+  );
+  assert.equal(lists.PrefixLists[0]?.PrefixListId, pl);
+  assert.equal(lists.PrefixLists[0]?.Version, 2);
+  const entries = await d.json<{ Entries: { Cidr: string }[] }>('prefix-list', 'entries', pl);
+  assert.deepEqual(entries.Entries.map((e) => e.Cidr).sort(), ['10.2.0.0/16', '10.3.0.0/16']);
 });
 
 test('eni create/modify/describe/delete: the TAP appears in the namespace and goes away', async (t) => {
@@ -532,20 +534,8 @@ test('usage errors exit 2 before anything is sent; --help shows an example', asy
       '10.0.0.0/8',
     ],
     ['sg', 'authorize', 'default', '--ingress', '--protocol', 'tcp', '--port', '22'],
-    [
-      'sg',
-      'authorize',
-      'default',
-      '--ingress',
-      '--protocol',
-      'tcp',
-      '--port',
-      '22',
-      '--cidr',
-      '10.0.0.0/8',
-      '--source-group',
-      'default',
-    ],
+    ['sg', 'authorize', 'default', '--ingress', '--ip-permissions', '{not json'],
+    ['sg', 'authorize', 'default', '--ingress', '--ip-permissions', '[1]'],
     ['sg', 'revoke', 'default', '--ingress'],
     ['sg', 'create', '--name', 'x'],
     ['eni', 'modify', 'eni-0123456789abcdef0', '--source-dest-check', 'maybe'],
@@ -576,7 +566,9 @@ test('usage errors exit 2 before anything is sent; --help shows an example', asy
     ['status'],
     ['vpc', 'create'],
     ['vpc', 'describe'],
+    ['vpc', 'delete'],
     ['subnet', 'create'],
+    ['subnet', 'delete'],
     ['sg', 'create'],
     ['sg', 'delete'],
     ['sg', 'describe'],
@@ -585,6 +577,9 @@ test('usage errors exit 2 before anything is sent; --help shows an example', asy
     ['sg', 'revoke'],
     ['prefix-list', 'create'],
     ['prefix-list', 'modify'],
+    ['prefix-list', 'describe'],
+    ['prefix-list', 'entries'],
+    ['prefix-list', 'delete'],
     ['eni', 'create'],
     ['eni', 'modify'],
     ['eni', 'delete'],

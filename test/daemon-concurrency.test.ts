@@ -50,7 +50,7 @@ test(`${PARALLEL} parallel authorizes -> ${PARALLEL} distinct rules, consistent 
     '--limit',
     String(PARALLEL),
   );
-  assert.equal(audit.filter((a) => a.action === 'sg.authorize' && a.ok).length, PARALLEL);
+  assert.equal(audit.filter((a) => a.action === 'sg.authorize-ec2' && a.ok).length, PARALLEL);
 
   // What the store holds is what was answered.
   await d.kill9();

@@ -151,8 +151,8 @@ test('kill -9, then restart: every object is back and enforced on real traffic',
 });
 
 async function prefixListId(d: TestDaemon): Promise<string> {
-  const out = await d.json<{ PrefixLists: { id: string }[] }>('prefix-list', 'describe');
-  const id = out.PrefixLists[0]?.id;
+  const out = await d.json<{ PrefixLists: { PrefixListId: string }[] }>('prefix-list', 'describe');
+  const id = out.PrefixLists[0]?.PrefixListId;
   assert.ok(id);
   return id;
 }

@@ -20,6 +20,7 @@ import {
   DataplaneDriver,
   type TableCompilerLike,
 } from '../src/dataplane/driver';
+import { EMPTY_CHANGE, type ChangeSet } from '../src/model/change';
 import { Model } from '../src/model/model';
 import type { Eni, ModelSnapshot } from '../src/model/types';
 import {
@@ -45,11 +46,16 @@ class FaultInjectingCompiler implements TableCompilerLike {
   private readonly real = new TableCompiler();
   fault: Fault = 'none';
 
-  compile(snapshot: ModelSnapshot, ports: ReadonlyMap<string, number>, generation: bigint) {
+  compile(
+    snapshot: ModelSnapshot,
+    ports: ReadonlyMap<string, number>,
+    generation: bigint,
+    change?: ChangeSet,
+  ) {
     const fault = this.fault;
     this.fault = 'none';
     if (fault === 'compile') throw new Error('injected compile failure');
-    const table = this.real.compile(snapshot, ports, generation);
+    const table = this.real.compile(snapshot, ports, generation, change);
     return fault === 'load' ? table.slice(0, 16) : table;
   }
 }
@@ -276,3 +282,62 @@ for (const c of FAILURES) {
     await assertPings(f.nsB, IP_A, 'b -> a after the good re-bind');
   });
 }
+
+/** Counts the TAPs the driver opens through the (real) dataplane. */
+function countOpens(dp: Dataplane): { readonly n: number } {
+  const counter = { n: 0 };
+  const open = dp.openTap.bind(dp);
+  dp.openTap = (name: string) => {
+    counter.n++;
+    return open(name);
+  };
+  return counter;
+}
+
+test('with a change set the driver wires only the ENIs it names; after a failure it compares all', async (t) => {
+  const f = await fixture(t);
+  f.model.takeChanges();
+  const opens = countOpens(f.dp);
+  const ports = { a: f.driver.portOf(f.a.id), b: f.driver.portOf(f.b.id) };
+
+  // A new ENI: one TAP opened, a and b untouched.
+  const c = f.model.createEni({ tap: uniqueName('t'), privateIp: '172.31.0.30' });
+  await f.driver.apply(f.model.view(), f.model.takeChanges());
+  assert.equal(opens.n, 1);
+  assert.ok(f.driver.portOf(c.id) !== undefined);
+  assert.deepEqual({ a: f.driver.portOf(f.a.id), b: f.driver.portOf(f.b.id) }, ports);
+
+  // A rule change names no ENI: no ENI is even compared (a's new MAC goes unnoticed)...
+  const sg = f.model.resolveGroup('ping', f.a.vpcId);
+  f.model.authorize(sg.id, 'ingress', [
+    { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '10.78.0.0/16' }] },
+  ]);
+  const ruleChange = f.model.takeChanges();
+  await f.driver.apply(withEni(f.model.view(), f.a.id, { mac: NEW_MAC }), ruleChange);
+  assert.equal(opens.n, 1);
+  // ...until a change names a: then it is re-bound.
+  const namingA: ChangeSet = {
+    ...EMPTY_CHANGE,
+    enis: { created: [], modified: [f.a.id], deleted: [] },
+  };
+  await f.driver.apply(withEni(f.model.view(), f.a.id, { mac: NEW_MAC }), namingA);
+  assert.equal(opens.n, 2);
+  assert.equal((await linkState(f.nsA)).mac, NEW_MAC);
+
+  // A deleted ENI named by the change loses its port.
+  f.model.deleteEni(c.id);
+  await f.driver.apply(withEni(f.model.view(), f.a.id, { mac: NEW_MAC }), f.model.takeChanges());
+  assert.equal(f.driver.portOf(c.id), undefined);
+  assert.equal(opens.n, 2);
+
+  // A failed apply: the next one ignores its change set and compares every ENI (b's MAC).
+  f.compiler.fault = 'compile';
+  await assert.rejects(f.driver.apply(f.model.view(), EMPTY_CHANGE));
+  const opensBefore = opens.n;
+  const both = withEni(withEni(f.model.view(), f.a.id, { mac: NEW_MAC }), f.b.id, {
+    mac: '02:00:00:78:bb:02',
+  });
+  await f.driver.apply(both, EMPTY_CHANGE);
+  assert.equal(opens.n, opensBefore + 1, 'b re-bound although the change named nothing');
+  assert.equal((await linkState(f.nsB)).mac, '02:00:00:78:bb:02');
+});

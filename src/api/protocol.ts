@@ -173,6 +173,33 @@ export interface ApiMethods {
     params: { group: string; vpcId?: string; direction: Direction } & RevokeInput;
     result: SecurityGroupRule[];
   };
+  /** sg.authorize answered as AuthorizeSecurityGroupIngress/Egress (all or nothing). */
+  'sg.authorize-ec2': {
+    params: { group: string; vpcId?: string; direction: Direction; permissions: IpPermission[] };
+    result: { Return: boolean; SecurityGroupRules: Record<string, unknown>[] };
+  };
+  /** sg.revoke answered as RevokeSecurityGroupIngress/Egress. */
+  'sg.revoke-ec2': {
+    params: { group: string; vpcId?: string; direction: Direction } & RevokeInput;
+    result: {
+      Return: boolean;
+      RevokedSecurityGroupRules: Record<string, unknown>[];
+      UnknownIpPermissions: IpPermission[];
+    };
+  };
+  'vpc.delete': { params: { id: string }; result: Vpc };
+  'subnet.delete': { params: { id: string }; result: Subnet };
+  'prefix-list.delete': { params: { id: string }; result: PrefixList };
+  /** The DescribeManagedPrefixLists shape. */
+  'prefix-list.describe-ec2': {
+    params: { ids?: string[] };
+    result: { PrefixLists: Record<string, unknown>[] };
+  };
+  /** The GetManagedPrefixListEntries shape. */
+  'prefix-list.entries': {
+    params: { id: string };
+    result: { Entries: { Cidr: string; Description?: string }[] };
+  };
   'prefix-list.create': { params: CreatePrefixListInput; result: PrefixList };
   'prefix-list.modify': { params: { id: string } & ModifyPrefixListInput; result: PrefixList };
   'prefix-list.describe': { params: { ids?: string[] }; result: PrefixList[] };
@@ -209,6 +236,11 @@ export const MUTATIONS: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
   'eni.modify',
   'eni.delete',
   'import',
+  'sg.authorize-ec2',
+  'sg.revoke-ec2',
+  'vpc.delete',
+  'subnet.delete',
+  'prefix-list.delete',
 ]);
 
 export function isApiMethod(name: string, known: Record<string, unknown>): name is ApiMethod {

@@ -57,22 +57,71 @@ export interface RuleSelectorOptions {
   port?: string;
   icmpType?: string;
   icmpCode?: string;
-  cidr?: string;
-  sourceGroup?: string;
-  prefixList?: string;
+  // Repeatable: every target given becomes one rule of the same permission.
+  cidr?: string[];
+  ipv6Cidr?: string[];
+  sourceGroup?: string[];
+  prefixList?: string[];
   description?: string;
+  /** Repeatable JSON: an IpPermission or a list of them, as `aws ec2 ... --ip-permissions` takes. */
+  ipPermissions?: string[];
+}
+
+/** Whether any selector flag (not --ip-permissions) was given. */
+export function hasSelectors(o: RuleSelectorOptions): boolean {
+  return [
+    o.protocol,
+    o.port,
+    o.icmpType,
+    o.icmpCode,
+    o.cidr,
+    o.ipv6Cidr,
+    o.sourceGroup,
+    o.prefixList,
+  ].some((v) => v !== undefined);
 }
 
 /**
- * The one IpPermission that `sg authorize` / `sg revoke` options describe.
- * ICMP type/code travel as FromPort/ToPort, as in the EC2 API; a missing code
- * means all codes (-1).
+ * Every IpPermission a `sg authorize` / `sg revoke` call names: the one its
+ * selector flags describe (if any), then those of each --ip-permissions.
+ * The daemon applies them all or nothing.
+ */
+export function buildPermissions(o: RuleSelectorOptions): IpPermission[] {
+  const perms: IpPermission[] = hasSelectors(o) ? [buildPermission(o)] : [];
+  for (const text of o.ipPermissions ?? []) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new UsageError(`--ip-permissions is not JSON: ${(err as Error).message}`);
+    }
+    const list = Array.isArray(parsed) ? parsed : [parsed];
+    if (!list.every((p) => p !== null && typeof p === 'object' && !Array.isArray(p))) {
+      throw new UsageError('--ip-permissions must be an IpPermission object or a list of them');
+    }
+    perms.push(...(list as IpPermission[]));
+  }
+  if (perms.length === 0) {
+    throw new UsageError('give the rule selectors (--protocol and a target) or --ip-permissions');
+  }
+  return perms;
+}
+
+/**
+ * The IpPermission that `sg authorize` / `sg revoke` selector flags describe:
+ * one protocol and port range, any number of targets. ICMP type/code travel
+ * as FromPort/ToPort, as in the EC2 API; a missing code means all codes (-1).
  */
 export function buildPermission(o: RuleSelectorOptions): IpPermission {
   if (o.protocol === undefined) throw new UsageError('--protocol is required');
-  const targets = [o.cidr, o.sourceGroup, o.prefixList].filter((t) => t !== undefined);
-  if (targets.length !== 1) {
-    throw new UsageError('give exactly one of --cidr, --source-group, --prefix-list');
+  const cidrs = o.cidr ?? [];
+  const ipv6 = o.ipv6Cidr ?? [];
+  const groups = o.sourceGroup ?? [];
+  const lists = o.prefixList ?? [];
+  if (cidrs.length + ipv6.length + groups.length + lists.length === 0) {
+    throw new UsageError(
+      'give at least one of --cidr, --ipv6-cidr, --source-group, --prefix-list (each may repeat)',
+    );
   }
   const permission: IpPermission = { IpProtocol: o.protocol };
   if (o.port !== undefined && (o.icmpType !== undefined || o.icmpCode !== undefined)) {
@@ -87,16 +136,19 @@ export function buildPermission(o: RuleSelectorOptions): IpPermission {
     throw new UsageError('--icmp-code needs --icmp-type');
   }
   const description = o.description === undefined ? {} : { Description: o.description };
-  if (o.cidr !== undefined) {
-    if (o.cidr.includes(':')) permission.Ipv6Ranges = [{ CidrIpv6: o.cidr, ...description }];
-    else permission.IpRanges = [{ CidrIp: o.cidr, ...description }];
-  } else if (o.prefixList !== undefined) {
-    permission.PrefixListIds = [{ PrefixListId: o.prefixList, ...description }];
-  } else if (o.sourceGroup !== undefined) {
-    const ref = o.sourceGroup.startsWith('sg-')
-      ? { GroupId: o.sourceGroup }
-      : { GroupName: o.sourceGroup };
-    permission.UserIdGroupPairs = [{ ...ref, ...description }];
+  // --cidr takes either family (an IPv6 CIDR goes to Ipv6Ranges); --ipv6-cidr only IPv6.
+  const v4 = cidrs.filter((c) => !c.includes(':'));
+  const v6 = [...cidrs.filter((c) => c.includes(':')), ...ipv6];
+  if (v4.length > 0) permission.IpRanges = v4.map((CidrIp) => ({ CidrIp, ...description }));
+  if (v6.length > 0) permission.Ipv6Ranges = v6.map((CidrIpv6) => ({ CidrIpv6, ...description }));
+  if (lists.length > 0) {
+    permission.PrefixListIds = lists.map((PrefixListId) => ({ PrefixListId, ...description }));
+  }
+  if (groups.length > 0) {
+    permission.UserIdGroupPairs = groups.map((g) => ({
+      ...(g.startsWith('sg-') ? { GroupId: g } : { GroupName: g }),
+      ...description,
+    }));
   }
   return permission;
 }

@@ -14,6 +14,7 @@
  * A reference to a group that is not in the snapshot (stale) has no set and
  * matches nobody; a missing prefix list matches nothing (compile.ts).
  */
+import { addsOrRemoves, type ChangeSet, touches } from '../model/change';
 import type { Family, ModelSnapshot, PrefixList } from '../model/types';
 import { type AddrRange, type ParseMemo, familyIndex, mergeRanges } from './addr';
 import { type AddrSetRecord, type SectionBytes, writeAddrSets } from './table-writer';
@@ -94,14 +95,21 @@ export class AddressSetCache {
   private groupSets = new Map<string, GroupSetCache>(); // key: `${groupId}:${family}`
   private listSets = new Map<string, PrefixListSetCache>();
   private sections: Record<'ADDR_SETS' | 'ADDR_RANGES4' | 'ADDR_RANGES6', SectionBytes> | undefined;
+  private lastTopology: Topology | undefined;
   /** Sets whose ranges were recomputed by the last build(). */
   rebuiltSets = 0;
 
   constructor(private readonly memo: ParseMemo) {}
 
   /** The plan for this snapshot: the previous one when ids and families are unchanged. */
-  planFor(snapshot: ModelSnapshot): AddressPlan {
-    if (this.plan === undefined || !this.plan.matches(snapshot)) {
+  planFor(snapshot: ModelSnapshot, change?: ChangeSet): AddressPlan {
+    // Indices move only when groups or prefix lists come or go.
+    const same =
+      this.plan !== undefined &&
+      (change !== undefined
+        ? !addsOrRemoves(change, 'groups') && !addsOrRemoves(change, 'prefixLists')
+        : this.plan.matches(snapshot));
+    if (this.plan === undefined || !same) {
       this.plan = new StablePlan(
         snapshot.groups.map((g) => g.id),
         snapshot.prefixLists.map((p) => ({ id: p.id, family: p.family })),
@@ -117,8 +125,20 @@ export class AddressSetCache {
     plan: AddressPlan,
     topology: Topology,
     eniGroups: readonly (readonly string[])[],
+    change?: ChangeSet,
   ): Record<'ADDR_SETS' | 'ADDR_RANGES4' | 'ADDR_RANGES6', SectionBytes> {
     this.rebuiltSets = 0;
+    // Members depend on ENIs (and the topology), lists on their entries; groups
+    // coming or going changed the plan, which dropped the sections.
+    if (
+      change !== undefined &&
+      this.sections !== undefined &&
+      topology === this.lastTopology &&
+      !touches(change, 'enis', 'prefixLists')
+    ) {
+      return this.sections;
+    }
+    this.lastTopology = topology;
     const members = new Map<string, number[]>();
     eniGroups.forEach((groups, eni) => {
       for (const g of groups) {

@@ -27,7 +27,13 @@
  *    and a membership or prefix-list change rebuilds none;
  *  - table-writer.ts: the table is assembled from the kept section bytes and
  *    blobs with one allocation and plain copies.
+ * Given the model's change set (what changed since the previous compile),
+ * the caches skip their field-by-field checks for every kind it does not
+ * name: a rule change compares only the changed group's rules, and leaves
+ * topology, address sets and ENI group lists alone without looking. A compile
+ * that threw leaves the caches untrusted: the next one checks everything.
  */
+import { type ChangeSet, touches } from '../model/change';
 import type { Eni, Family, ModelSnapshot } from '../model/types';
 import { ParseMemo, compareBigint, parseAddress } from './addr';
 import { AddressSetCache } from './address-sets';
@@ -86,22 +92,32 @@ export class TableCompiler {
   private blobCache = new Map<string, Uint8Array>();
   private eniGroups: EniGroups[] = [];
   private stats: CompileStats = emptyStats();
+  /** The last compile completed: its caches describe its snapshot, so a change set applies. */
+  private consistent = false;
 
   /** Counters of the most recent compile(). */
   get lastStats(): Readonly<CompileStats> {
     return this.stats;
   }
 
+  /**
+   * `change`, when given, must say what changed between the snapshot of the
+   * previous compile (and its ports) and this one; without it every input is
+   * compared.
+   */
   compile(
     snapshot: ModelSnapshot,
     ports: ReadonlyMap<string, number>,
     generation: bigint,
+    change?: ChangeSet,
   ): Uint8Array {
+    const hint = this.consistent ? change : undefined;
+    this.consistent = false;
     const stats = emptyStats();
-    const topology = this.topology.get(snapshot, ports);
-    const plan = this.addressSets.planFor(snapshot);
-    this.groupParts.begin(snapshot.rules, plan);
-    const eniGroups = this.groupsOfEnis(snapshot.enis);
+    const topology = this.topology.get(snapshot, ports, hint);
+    const plan = this.addressSets.planFor(snapshot, hint);
+    this.groupParts.begin(snapshot.rules, plan, hint);
+    const eniGroups = this.groupsOfEnis(snapshot.enis, hint);
 
     // Rulesets: one per distinct set of groups, in order of first appearance.
     const rulesetByKey = new Map<string, number>();
@@ -160,6 +176,7 @@ export class TableCompiler {
       plan,
       topology,
       eniGroups.map((g) => g.groups),
+      hint,
     );
     const table = assembleTable(
       generation,
@@ -178,11 +195,15 @@ export class TableCompiler {
     stats.topologyRebuilt = this.topology.rebuilt;
     stats.bytes = table.length;
     this.stats = stats;
+    this.consistent = true;
     return table;
   }
 
   /** Each ENI's sorted, de-duplicated groups and ruleset key, reused while its list is unchanged. */
-  private groupsOfEnis(enis: readonly Eni[]): EniGroups[] {
+  private groupsOfEnis(enis: readonly Eni[], change: ChangeSet | undefined): EniGroups[] {
+    if (change !== undefined && !touches(change, 'enis') && enis.length === this.eniGroups.length) {
+      return this.eniGroups;
+    }
     const out = enis.map((eni, i) => {
       const last = this.eniGroups[i];
       if (last !== undefined && sameStrings(last.groupIds, eni.groupIds)) return last;

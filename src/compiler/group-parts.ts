@@ -11,6 +11,7 @@
  * parts without rebuilding a signature string. Only changed groups pay for
  * signature strings.
  */
+import { type ChangeSet, idsOf } from '../model/change';
 import type { Direction, SecurityGroupRule } from '../model/types';
 import type { AddrRange, ParseMemo } from './addr';
 import type { AddressPlan } from './address-sets';
@@ -106,11 +107,17 @@ export class GroupPartCache {
    * Starts a compile: buckets the snapshot's rules by group, reusing unchanged
    * entries. The model lists rules in creation order, so the entry at the same
    * position is tried first; it saves hashing every (freshly copied) rule id.
+   * With a change set, only the groups it names are re-bucketed (the model
+   * reports a group modified whenever its rules change).
    */
-  begin(rules: readonly SecurityGroupRule[], plan: AddressPlan): void {
+  begin(rules: readonly SecurityGroupRule[], plan: AddressPlan, change?: ChangeSet): void {
     const no = ++this.compileNo;
     this.plan = plan;
     this.used = new Map();
+    if (change !== undefined) {
+      this.beginChanged(rules, change, no);
+      return;
+    }
     const byGroup = new Map<string, RuleEntry[]>();
     const previous = this.order;
     const order: RuleEntry[] = new Array<RuleEntry>(rules.length);
@@ -133,6 +140,23 @@ export class GroupPartCache {
     if (this.entries.size > 2 * rules.length + 1024) {
       for (const [id, e] of this.entries) if (e.seen !== no) this.entries.delete(id);
     }
+  }
+
+  private beginChanged(rules: readonly SecurityGroupRule[], change: ChangeSet, no: number): void {
+    for (const id of change.rules.deleted) this.entries.delete(id);
+    const changed = idsOf(change, 'groups');
+    if (changed.size === 0) return;
+    for (const id of changed) this.byGroup.delete(id);
+    for (const r of rules) {
+      if (!changed.has(r.groupId)) continue;
+      let e = this.entries.get(r.id);
+      if (e === undefined || !sameRule(e, r)) this.entries.set(r.id, (e = this.entry(r)));
+      e.seen = no;
+      let list = this.byGroup.get(e.groupId);
+      if (list === undefined) this.byGroup.set(e.groupId, (list = []));
+      list.push(e);
+    }
+    this.order = []; // positions are unknown now; the next full begin() looks entries up by id
   }
 
   /** The four parts of a group (begin() first). */

@@ -9,6 +9,7 @@
  * The ENI records' ruleset field depends on group membership; it is left 0
  * here and patched in when the table is assembled.
  */
+import { type ChangeSet, touches } from '../model/change';
 import type { Eni, ModelSnapshot, Subnet, Vpc } from '../model/types';
 import { type ParseMemo, compareBigint } from './addr';
 import { DNS_OFFSET, ROUTER_OFFSET } from './exempt';
@@ -119,8 +120,16 @@ export class TopologyCache {
 
   constructor(private readonly memo: ParseMemo) {}
 
-  get(snapshot: ModelSnapshot, ports: ReadonlyMap<string, number>): Topology {
+  /** `change`: when it names no VPC, subnet or ENI (ports change only with ENIs), nothing is compared. */
+  get(snapshot: ModelSnapshot, ports: ReadonlyMap<string, number>, change?: ChangeSet): Topology {
     this.rebuilt = false;
+    if (
+      this.last !== undefined &&
+      change !== undefined &&
+      !touches(change, 'vpcs', 'subnets', 'enis')
+    ) {
+      return this.last.topology;
+    }
     if (this.last !== undefined && this.unchanged(this.last.inputs, snapshot, ports)) {
       return this.last.topology;
     }

@@ -7,13 +7,18 @@
 import { TableCompiler } from '../compiler';
 import { Dataplane, type DataplaneOptions } from '../dataplane/dataplane';
 import { DataplaneDriver } from '../dataplane/driver';
+import type { ChangeSet } from '../model/change';
 import type { Eni, ModelSnapshot } from '../model/types';
 import type { NativeEngineStats } from '../dataplane/native.d';
 import type { EniStats, FlowEntry } from '../api/protocol';
 
 export interface DataplaneHandle {
-  /** Open/close TAPs, wire namespaces, compile and load; resolves with the generation in force. */
-  apply(snapshot: ModelSnapshot): Promise<bigint>;
+  /**
+   * Open/close TAPs, wire namespaces, compile and load; resolves with the
+   * generation in force. With `change` (what changed since the last apply)
+   * only the ENIs it names are re-wired and the compiler's caches trust it.
+   */
+  apply(snapshot: ModelSnapshot, change?: ChangeSet): Promise<bigint>;
   stats(eni: Eni): EniStats;
   flows(enis: Eni[], eniId?: string): FlowEntry[];
   /** How the engine runs: I/O mode, workers, offloads. */
@@ -39,8 +44,8 @@ class NativeDataplaneHandle implements DataplaneHandle {
     private readonly driver: DataplaneDriver,
   ) {}
 
-  apply(snapshot: ModelSnapshot): Promise<bigint> {
-    return this.driver.apply(snapshot);
+  apply(snapshot: ModelSnapshot, change?: ChangeSet): Promise<bigint> {
+    return this.driver.apply(snapshot, change);
   }
 
   engine(): NativeEngineStats {

@@ -3,11 +3,14 @@
  * the dataplane.
  *
  * Mutations go through one queue, each in four steps: validate and apply to
- * the model (an AwsError leaves it untouched) -> stage the new state and its
- * audit record in one SQLite transaction -> driver.apply() puts the new table
- * generation in force -> commit and respond. If apply fails, the transaction
- * is rolled back and the model rebuilt from the previous snapshot, so nothing
- * is half-applied; the failure gets its own audit record.
+ * the model (an AwsError leaves it untouched), which reports the ids it
+ * created, modified and deleted -> stage those rows and the audit record in
+ * one SQLite transaction -> driver.apply() re-wires the ENIs the change names
+ * and puts the new table generation in force -> commit and respond. One deep
+ * snapshot is taken per mutation, before it, for rollback: if apply fails, the
+ * transaction is rolled back and the model rebuilt from that snapshot, so
+ * nothing is half-applied; the failure gets its own audit record. The store
+ * and the dataplane read the model's live state (Model.view()), not a copy.
  *
  * Reads of the desired state also queue, so they never see a change whose
  * apply is still in flight. Counters, flows and status do not queue.
@@ -70,7 +73,7 @@ export class ControlService {
   async start(attempts = START_ATTEMPTS): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        this.generation = await this.dataplane.apply(this.model.snapshot());
+        this.generation = await this.dataplane.apply(this.model.view());
         return;
       } catch (err) {
         if (attempt >= attempts) throw err;
@@ -119,21 +122,26 @@ export class ControlService {
       try {
         result = impl(p.asParams(rawParams));
       } catch (err) {
+        this.model.takeChanges(); // an AwsError recorded nothing; a bug is rolled back below
         this.restoreIfChanged(before, err);
         this.store.recordAudit(audit(false, failure(err)));
         throw err;
       }
-      const after = this.model.snapshot();
-      const staged = this.store.stage(before, after, audit(true, { result: summarize(result) }));
+      const change = this.model.takeChanges();
+      const staged = this.store.stageChange(
+        change,
+        this.model,
+        audit(true, { result: summarize(result) }),
+      );
       try {
-        this.generation = await this.dataplane.apply(after);
+        this.generation = await this.dataplane.apply(this.model.view(), change);
       } catch (cause) {
         staged.rollback();
-        this.model = Model.fromSnapshot(before);
+        this.model = Model.fromSnapshot(before, { adopt: true });
         const err = dataplaneError(cause);
         this.log.warn({ err: cause, action }, 'dataplane apply failed; change rolled back');
         this.store.recordAudit(audit(false, failure(err)));
-        await this.reapply(before);
+        await this.reapply(this.model.view());
         throw err;
       }
       staged.commit();
@@ -142,7 +150,7 @@ export class ControlService {
     });
   }
 
-  /** After a failed apply: bring ports and tables back to the committed state. */
+  /** After a failed apply: bring ports and tables back to the committed state (a full apply). */
   private async reapply(snapshot: ModelSnapshot): Promise<void> {
     try {
       this.generation = await this.dataplane.apply(snapshot);
@@ -155,11 +163,10 @@ export class ControlService {
   private restoreIfChanged(before: ModelSnapshot, err: unknown): void {
     if (isAwsError(err)) return;
     this.log.error({ err }, 'model threw a non-AWS error; restoring the previous state');
-    this.model = Model.fromSnapshot(before);
+    this.model = Model.fromSnapshot(before, { adopt: true });
   }
 
   private status(): StatusResult {
-    const s = this.model.snapshot();
     const engine = this.dataplane.engine();
     return {
       version: packageVersion(),
@@ -176,14 +183,7 @@ export class ControlService {
         offload: engine.vnetHdr,
         portsOpen: engine.portsOpen,
       },
-      counts: {
-        vpcs: s.vpcs.length,
-        subnets: s.subnets.length,
-        groups: s.groups.length,
-        rules: s.rules.length,
-        prefixLists: s.prefixLists.length,
-        enis: s.enis.length,
-      },
+      counts: this.model.counts(),
     };
   }
 
@@ -236,6 +236,23 @@ export class ControlService {
         ruleIds: p.optStrArray(q, 'ruleIds'),
         permissions: p.optObjectArray<IpPermission>(q, 'permissions'),
       }),
+    'sg.authorize-ec2': (q) =>
+      this.model.authorizeSecurityGroup(
+        this.groupId(q),
+        p.direction(q),
+        p.optObjectArray<IpPermission>(q, 'permissions') ?? [],
+      ),
+    'sg.revoke-ec2': (q) =>
+      this.model.revokeSecurityGroup(this.groupId(q), p.direction(q), {
+        ruleIds: p.optStrArray(q, 'ruleIds'),
+        permissions: p.optObjectArray<IpPermission>(q, 'permissions'),
+      }),
+    'vpc.delete': (q) => this.model.deleteVpc(p.str(q, 'id')),
+    'subnet.delete': (q) => this.model.deleteSubnet(p.str(q, 'id')),
+    'prefix-list.delete': (q) => this.model.deletePrefixList(p.str(q, 'id')),
+    'prefix-list.describe-ec2': (q) =>
+      this.model.describeManagedPrefixLists(p.optStrArray(q, 'ids')),
+    'prefix-list.entries': (q) => this.model.getManagedPrefixListEntries(p.str(q, 'id')),
     'prefix-list.create': (q) =>
       this.model.createPrefixList({
         name: p.str(q, 'name'),
@@ -324,9 +341,22 @@ function failure(err: unknown): Partial<AuditEntry> {
   };
 }
 
-/** What the audit log keeps of a result: ids where there are ids. */
+/** What the audit log keeps of a result: ids where there are ids (rule ids of EC2-shaped answers). */
 function summarize(result: unknown): unknown {
   const idOf = (v: unknown): unknown =>
     v !== null && typeof v === 'object' && 'id' in v ? (v as { id: unknown }).id : v;
-  return Array.isArray(result) ? result.map(idOf) : idOf(result);
+  if (Array.isArray(result)) return result.map(idOf);
+  if (result !== null && typeof result === 'object') {
+    const r = result as Record<string, unknown>;
+    const rules = r['SecurityGroupRules'] ?? r['RevokedSecurityGroupRules'];
+    if (Array.isArray(rules)) {
+      return {
+        ruleIds: rules.map((x) => (x as Record<string, unknown>)['SecurityGroupRuleId']),
+        ...(Array.isArray(r['UnknownIpPermissions']) && r['UnknownIpPermissions'].length > 0
+          ? { unknownIpPermissions: r['UnknownIpPermissions'] }
+          : {}),
+      };
+    }
+  }
+  return idOf(result);
 }

@@ -20,7 +20,15 @@
  * closed it is renamed, brought up and given its routes. Those last steps run
  * after the commit; should one fail, apply reports it (the daemon then
  * re-applies its committed state).
+ *
+ * With a change set (what the model changed since the last apply), only the
+ * ENIs it names are looked at: created and modified ones are (re-)wired if
+ * their wiring differs, deleted ones released; the others are left as they
+ * are without comparing anything. The compiler gets the change too. After a
+ * failed apply the driver no longer trusts change sets until a full apply
+ * (without one, e.g. the daemon's re-apply) has succeeded.
  */
+import type { ChangeSet } from '../model/change';
 import { parseCidr, subnetRouterAddress } from '../model/cidr';
 import type { Eni, ModelSnapshot, Subnet } from '../model/types';
 import type { Dataplane } from './dataplane';
@@ -41,6 +49,7 @@ export interface TableCompilerLike {
     snapshot: ModelSnapshot,
     ports: ReadonlyMap<string, number>,
     generation: bigint,
+    change?: ChangeSet,
   ): Uint8Array;
 }
 
@@ -127,6 +136,8 @@ export class DataplaneDriver {
   private lastGeneration = 0n;
   private queue: Promise<unknown> = Promise.resolve();
   private tempNames = 0;
+  /** Set by a failed apply: the ports may not match the last good state, so compare everything. */
+  private diverged = true;
 
   constructor(
     private readonly dp: Dataplane,
@@ -138,21 +149,39 @@ export class DataplaneDriver {
     return this.bound.get(eniId)?.port;
   }
 
-  /** Applies one snapshot; calls are serialised. Resolves with the generation in force. */
-  apply(snapshot: ModelSnapshot): Promise<bigint> {
-    const run = this.queue.then(() => this.applyNow(snapshot));
+  /**
+   * Applies one snapshot; calls are serialised. Resolves with the generation
+   * in force. `change`: what changed since the previous apply's snapshot
+   * (see the file comment); without it every ENI is compared.
+   */
+  apply(snapshot: ModelSnapshot, change?: ChangeSet): Promise<bigint> {
+    const run = this.queue.then(() => this.applyNow(snapshot, change));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async applyNow(snapshot: ModelSnapshot): Promise<bigint> {
+  private async applyNow(snapshot: ModelSnapshot, given: ChangeSet | undefined): Promise<bigint> {
+    const change = this.diverged ? undefined : given;
+    this.diverged = true; // until this apply has succeeded
     const subnets = new Map(snapshot.subnets.map((s) => [s.id, s]));
-    const wanted = new Map(snapshot.enis.map((e) => [e.id, e]));
+    // The ENIs to look at, and the ids that must not keep a port.
+    let candidates: readonly Eni[];
+    let gone: (id: string) => boolean;
+    if (change === undefined) {
+      const wanted = new Set(snapshot.enis.map((e) => e.id));
+      candidates = snapshot.enis;
+      gone = (id) => !wanted.has(id);
+    } else {
+      const named = new Set([...change.enis.created, ...change.enis.modified]);
+      candidates = named.size === 0 ? [] : snapshot.enis.filter((e) => named.has(e.id));
+      const deleted = new Set(change.enis.deleted);
+      gone = (id) => deleted.has(id);
+    }
 
     // 1. Open and configure every TAP this snapshot needs anew; nothing in force changes.
     const pending: PendingPort[] = [];
     try {
-      for (const eni of snapshot.enis) {
+      for (const eni of candidates) {
         const subnet = subnets.get(eni.subnetId);
         if (subnet === undefined)
           throw new DataplaneApplyError(
@@ -164,11 +193,11 @@ export class DataplaneDriver {
       }
       // 2. Compile and publish the table that names the new ports.
       const ports = new Map<string, number>();
-      for (const [id, b] of this.bound) if (wanted.has(id)) ports.set(id, b.port);
+      for (const [id, b] of this.bound) if (!gone(id)) ports.set(id, b.port);
       for (const p of pending) ports.set(p.eni.id, p.bound.port);
       const current = this.dp.generation();
       const generation = (current > this.lastGeneration ? current : this.lastGeneration) + 1n;
-      const table = this.compiler.compile(snapshot, ports, generation);
+      const table = this.compiler.compile(snapshot, ports, generation, change);
       this.dp.loadTable(table, generation);
       this.lastGeneration = generation;
     } catch (err) {
@@ -193,13 +222,14 @@ export class DataplaneDriver {
         failures.push(`ENI ${p.eni.id}: ${message(err)}`);
       }
     }
-    for (const id of [...this.bound.keys()]) if (!wanted.has(id)) this.release(id);
+    for (const id of [...this.bound.keys()]) if (gone(id)) this.release(id);
     if (failures.length > 0) {
       throw new DataplaneApplyError(
         `generation ${this.lastGeneration} is in force, but a re-bound TAP could not be ` +
           `brought up: ${failures.join('; ')}`,
       );
     }
+    this.diverged = false;
     return this.lastGeneration;
   }
 

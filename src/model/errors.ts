@@ -43,6 +43,7 @@ export const ErrorCodes = {
   // [U] likewise for the prefix-lists-per-region quota.
   prefixListLimit: 'PrefixListLimitExceeded',
   vpcNotFound: 'InvalidVpcID.NotFound',
+  vpcIdNotSpecified: 'VPCIdNotSpecified',
   vpcRange: 'InvalidVpc.Range',
   parameterCombination: 'InvalidParameterCombination',
   subnetNotFound: 'InvalidSubnetID.NotFound',

@@ -1,11 +1,30 @@
 /**
- * Shape checks for `aws ec2 describe-security-groups` output before the model
- * imports it. Only the fields the model keeps are read; rule contents are
- * validated later by the same code as authorize (rules.ts).
+ * Import of `aws ec2 describe-security-groups` output: shape checks first
+ * (only the fields the model keeps are read; rule contents are validated by
+ * the same code as authorize, rules.ts), then all groups and rules at once.
+ *
+ * Groups go into options.vpcId, else their own VpcId when that VPC exists
+ * here, else the default VPC; a group named `default` is merged into the
+ * target VPC's default group (its id maps to that group).
  */
 import { awsError, ErrorCodes, invalidValue, missing } from './errors';
+import { checkGroupQuota } from './groups';
 import { isValidId } from './ids';
 import type { IpPermission } from './operations';
+import { applyRules, authorizeContext, checkNoDuplicates, checkRuleQuota } from './permissions';
+import { expandPermissions, ruleKey, type RuleSpec } from './rules';
+import {
+  clone,
+  DEFAULT_GROUP_NAME,
+  defaultGroupOf,
+  defaultVpc,
+  findGroupByName,
+  requireVpc,
+  rulesOf,
+  type State,
+} from './state';
+import type { SecurityGroup, Vpc } from './types';
+import { checkGroupDescription, checkGroupName, checkTags } from './validate';
 
 export interface ImportedGroup {
   GroupId: string;
@@ -62,4 +81,103 @@ export function parseDescribeSecurityGroups(json: unknown): ImportedGroup[] {
       IpPermissionsEgress: listOf(g.IpPermissionsEgress, 'IpPermissionsEgress') as IpPermission[],
     };
   });
+}
+
+export function importSecurityGroups(
+  s: State,
+  json: unknown,
+  options: { vpcId?: string } = {},
+): SecurityGroup[] {
+  const imported = parseDescribeSecurityGroups(json);
+  const forcedVpc = options.vpcId === undefined ? undefined : requireVpc(s, options.vpcId);
+  const targetVpc = (vpcId: string | undefined): Vpc =>
+    forcedVpc ?? (vpcId !== undefined ? s.vpcs.get(vpcId) : undefined) ?? defaultVpc(s);
+
+  // Phase 1: the groups themselves (ids kept), with no rules yet.
+  const pending = new Map<string, SecurityGroup>(); // imported id -> group (new or merged default)
+  const created: SecurityGroup[] = [];
+  const newPerVpc = new Map<string, number>();
+  for (const g of imported) {
+    const vpc = targetVpc(g.VpcId);
+    if (g.GroupName === DEFAULT_GROUP_NAME) {
+      // Every VPC has its default group already: merge into it.
+      const local = defaultGroupOf(s, vpc.id);
+      if ([...pending.values()].some((p) => p.id === local.id)) {
+        throw invalidValue(`The import has more than one default group for VPC '${vpc.id}'`);
+      }
+      pending.set(g.GroupId, clone(local));
+      continue;
+    }
+    if (s.groups.has(g.GroupId)) {
+      throw awsError(
+        ErrorCodes.groupDuplicate,
+        `The security group id '${g.GroupId}' already exists`,
+      );
+    }
+    const name = checkGroupName(g.GroupName);
+    const clash =
+      findGroupByName(s, vpc.id, name) ??
+      created.find((c) => c.vpcId === vpc.id && c.name.toLowerCase() === name.toLowerCase());
+    if (clash !== undefined) {
+      throw awsError(
+        ErrorCodes.groupDuplicate,
+        `The security group '${name}' already exists for VPC '${vpc.id}'`,
+      );
+    }
+    const group: SecurityGroup = {
+      id: g.GroupId,
+      name,
+      description: checkGroupDescription(g.Description),
+      vpcId: vpc.id,
+      ownerId: s.accountId,
+      isDefault: false,
+      tags: checkTags(g.Tags),
+      ingress: [],
+      egress: [],
+    };
+    newPerVpc.set(vpc.id, (newPerVpc.get(vpc.id) ?? 0) + 1);
+    pending.set(g.GroupId, group);
+    created.push(group);
+  }
+  for (const [vpcId, n] of newPerVpc) checkGroupQuota(s, vpcId, n);
+
+  // Phase 2: rules, which may reference any imported or existing group.
+  const lookup = (id: string) => pending.get(id) ?? s.groups.get(id);
+  const plans: { group: SecurityGroup; specs: RuleSpec[] }[] = [];
+  for (const g of imported) {
+    const group = pending.get(g.GroupId);
+    if (group === undefined) continue;
+    const byName = (name: string) =>
+      created.find((c) => c.vpcId === group.vpcId && c.name.toLowerCase() === name.toLowerCase()) ??
+      findGroupByName(s, group.vpcId, name);
+    const ctx = authorizeContext(s, group, lookup, byName);
+    for (const direction of ['ingress', 'egress'] as const) {
+      const perms = direction === 'ingress' ? g.IpPermissions : g.IpPermissionsEgress;
+      if (perms.length === 0) continue;
+      let specs = expandPermissions(perms, direction, ctx);
+      const existing = rulesOf(s, group, direction);
+      if (group.isDefault) {
+        // Re-stating the default group's own default rules is not an error.
+        const have = new Set(existing.map(ruleKey));
+        specs = specs.filter((spec) => !have.has(ruleKey(spec)));
+      }
+      checkNoDuplicates(existing, specs, group.id);
+      checkRuleQuota(s, existing, specs, group.id);
+      plans.push({ group, specs });
+    }
+  }
+
+  // Phase 3: apply (nothing below can throw).
+  for (const group of created) {
+    s.groups.set(group.id, group);
+    s.changes.created('groups', group.id);
+  }
+  const touched = new Map<string, SecurityGroup>(created.map((g) => [g.id, g]));
+  for (const { group, specs } of plans) {
+    const live = s.groups.get(group.id) ?? group;
+    applyRules(s, live, specs);
+    touched.set(live.id, live);
+  }
+  s.rev++;
+  return clone([...touched.values()]);
 }

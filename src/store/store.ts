@@ -14,6 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
+import type { ChangeSet } from '../model/change';
 import type { ModelSnapshot, Quotas } from '../model/types';
 import type { AuditRecord } from '../api/protocol';
 import { OBJECT_KINDS, SCHEMA_SQL, SCHEMA_VERSION, type ObjectKind } from './schema';
@@ -61,9 +62,19 @@ interface AuditRow {
 
 type Identified = { id: string };
 
+/** What stageChange() reads of the model: the singletons and an object by kind and id. */
+export interface ChangedState {
+  readonly accountId: string;
+  readonly region: string;
+  readonly quotas: Quotas;
+  get(kind: ObjectKind, id: string): Identified | undefined;
+}
+
 export class Store {
   private readonly db: Database.Database;
   private staged = false;
+  /** The next row's creation-order number (kept here: MAX(seq) per insert is a table scan). */
+  private nextSeq: number;
 
   private constructor(readonly file: string) {
     this.db = new Database(file);
@@ -77,6 +88,7 @@ export class Store {
     else if (Number(version) !== SCHEMA_VERSION) {
       throw new Error(`${file}: schema version ${version}, this build reads ${SCHEMA_VERSION}`);
     }
+    this.nextSeq = this.maxSeq() + 1;
   }
 
   /** Open (creating if needed) the database in a state directory (mode 0700). */
@@ -121,21 +133,65 @@ export class Store {
    * audit record. Nothing else may touch the store until commit/rollback.
    */
   stage(before: ModelSnapshot | undefined, after: ModelSnapshot, audit: AuditEntry): StagedChange {
+    return this.transaction(audit, () => this.writeDiff(before, after));
+  }
+
+  /**
+   * Stage a change the model reported: only the rows it names are written
+   * (created/modified: the object's JSON as it is now; deleted: the row
+   * removed), plus the quotas when they changed, and its audit record.
+   */
+  stageChange(change: ChangeSet, state: ChangedState, audit: AuditEntry): StagedChange {
+    return this.transaction(audit, () => {
+      if (change.quotas) this.setMeta('quotas', JSON.stringify(state.quotas));
+      const upsert = this.upsertStatement();
+      const remove = this.db.prepare('DELETE FROM objects WHERE kind = ? AND id = ?');
+      for (const kind of OBJECT_KINDS) {
+        const c = change[kind];
+        for (const id of [...c.created, ...c.modified]) {
+          const object = state.get(kind, id);
+          if (object === undefined) throw new Error(`change names ${kind} ${id}, which is gone`);
+          upsert.run(kind, id, this.nextSeq++, JSON.stringify(object));
+        }
+        for (const id of c.deleted) remove.run(kind, id);
+      }
+    });
+  }
+
+  /** BEGIN IMMEDIATE, `write`, the revision and the audit record; commit or rollback later. */
+  private transaction(audit: AuditEntry, write: () => void): StagedChange {
     if (this.staged) throw new Error('a change is already staged');
     this.db.prepare('BEGIN IMMEDIATE').run();
     this.staged = true;
+    const seq = this.nextSeq;
+    const rollback = (): void => {
+      this.finish('ROLLBACK');
+      this.nextSeq = seq;
+    };
     try {
-      this.writeDiff(before, after);
+      write();
       this.setMeta('revision', String(Number(this.getMeta('revision') ?? '0') + 1));
       this.insertAudit(audit);
     } catch (err) {
-      this.finish('ROLLBACK');
+      rollback();
       throw err;
     }
-    return {
-      commit: () => this.finish('COMMIT'),
-      rollback: () => this.finish('ROLLBACK'),
+    return { commit: () => this.finish('COMMIT'), rollback };
+  }
+
+  private upsertStatement(): Database.Statement {
+    // A new row takes the next seq; an existing one keeps its own (creation order).
+    return this.db.prepare(
+      `INSERT INTO objects (kind, id, seq, body) VALUES (?, ?, ?, ?)
+       ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body`,
+    );
+  }
+
+  private maxSeq(): number {
+    const row = this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS m FROM objects').get() as {
+      m: number;
     };
+    return row.m;
   }
 
   /** Stage and commit at once (first start, quota changes at start-up). */
@@ -170,11 +226,7 @@ export class Store {
     const quotas = JSON.stringify(after.quotas);
     if (!before || JSON.stringify(before.quotas) !== quotas) this.setMeta('quotas', quotas);
 
-    const upsert = this.db.prepare(
-      `INSERT INTO objects (kind, id, seq, body)
-       VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM objects), ?)
-       ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body`,
-    );
+    const upsert = this.upsertStatement();
     const remove = this.db.prepare('DELETE FROM objects WHERE kind = ? AND id = ?');
     for (const kind of OBJECT_KINDS) {
       const old = indexById(before ? listOf(before, kind) : []);
@@ -182,7 +234,7 @@ export class Store {
       for (const object of listOf(after, kind)) {
         seen.add(object.id);
         const body = JSON.stringify(object);
-        if (old.get(object.id) !== body) upsert.run(kind, object.id, body);
+        if (old.get(object.id) !== body) upsert.run(kind, object.id, this.nextSeq++, body);
       }
       for (const id of old.keys()) if (!seen.has(id)) remove.run(kind, id);
     }

@@ -32,6 +32,24 @@ export function vpcCommand(): Command {
 
   example(
     vpc
+      .command('delete')
+      .description(
+        'delete a VPC and its default security group (DependencyViolation while it has subnets, ENIs or other groups)',
+      )
+      .argument('<vpc>', 'VPC id'),
+    'eniwall vpc delete vpc-0123456789abcdef0',
+  )
+    .addHelpText(
+      'after',
+      '\nThe default VPC can be deleted too, as in AWS; it is not re-created (a fresh state\n' +
+        'directory starts with one), and commands that default to it then need --vpc.\n',
+    )
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await call(cmd, 'vpc.delete', { id });
+    });
+
+  example(
+    vpc
       .command('describe')
       .description('list VPCs')
       .argument('[vpc...]', 'VPC ids (default: all)')
@@ -68,6 +86,16 @@ export function subnetCommand(): Command {
       name: o.name,
     });
     printLine(created.id);
+  });
+
+  example(
+    subnet
+      .command('delete')
+      .description('delete a subnet (DependencyViolation while ENIs use it)')
+      .argument('<subnet>', 'subnet id'),
+    'eniwall subnet delete subnet-0123456789abcdef0',
+  ).action(async (id: string, _o: unknown, cmd: Command) => {
+    await call(cmd, 'subnet.delete', { id });
   });
 
   example(

@@ -1,7 +1,7 @@
 /** `eniwall prefix-list ...`: customer-managed prefix lists. */
 import { Command } from 'commander';
 import { call, example } from '../context';
-import { printJson, printLine, printTable } from '../output';
+import { dash, printJson, printLine, printTable } from '../output';
 import { parseInteger } from '../parse';
 import { UsageError } from '../fatal';
 
@@ -47,11 +47,15 @@ export function prefixListCommand(): Command {
       .command('describe')
       .description('list prefix lists')
       .argument('[pl...]', 'prefix list ids (default: all)')
-      .option('--json', 'JSON output'),
+      .option(
+        '--json',
+        'the `aws ec2 describe-managed-prefix-lists` JSON shape (entries: `entries`)',
+      ),
     'eniwall prefix-list describe',
   ).action(async (ids: string[], o: { json?: boolean }, cmd: Command) => {
-    const lists = await call(cmd, 'prefix-list.describe', { ids: ids.length ? ids : undefined });
-    if (o.json) return printJson({ PrefixLists: lists });
+    const query = { ids: ids.length ? ids : undefined };
+    if (o.json) return printJson(await call(cmd, 'prefix-list.describe-ec2', query));
+    const lists = await call(cmd, 'prefix-list.describe', query);
     printTable(
       ['PREFIX LIST', 'NAME', 'FAMILY', 'MAX', 'VERSION', 'ENTRIES'],
       lists.map((l) => [
@@ -63,6 +67,32 @@ export function prefixListCommand(): Command {
         l.entries.map((e) => e.cidr).join(','),
       ]),
     );
+  });
+
+  example(
+    pl
+      .command('entries')
+      .description("list a prefix list's entries")
+      .argument('<pl>', 'prefix list id')
+      .option('--json', 'the `aws ec2 get-managed-prefix-list-entries` JSON shape'),
+    'eniwall prefix-list entries pl-0123456789abcdef0 --json',
+  ).action(async (id: string, o: { json?: boolean }, cmd: Command) => {
+    const out = await call(cmd, 'prefix-list.entries', { id });
+    if (o.json) return printJson(out);
+    printTable(
+      ['CIDR', 'DESCRIPTION'],
+      out.Entries.map((e) => [e.Cidr, dash(e.Description)]),
+    );
+  });
+
+  example(
+    pl
+      .command('delete')
+      .description('delete a prefix list (DependencyViolation while a rule references it)')
+      .argument('<pl>', 'prefix list id'),
+    'eniwall prefix-list delete pl-0123456789abcdef0',
+  ).action(async (id: string, _o: unknown, cmd: Command) => {
+    await call(cmd, 'prefix-list.delete', { id });
   });
   return pl;
 }

@@ -2,14 +2,21 @@
 import { Command } from 'commander';
 import { call, example } from '../context';
 import { dash, printJson, printLine, printTable } from '../output';
-import { buildPermission, parseDirection, type RuleSelectorOptions } from '../parse';
-import { UsageError } from '../fatal';
+import {
+  buildPermissions,
+  collect,
+  hasSelectors,
+  parseDirection,
+  type RuleSelectorOptions,
+} from '../parse';
+import { EXIT_ERROR, UsageError } from '../fatal';
 
 interface RuleCommandOptions extends RuleSelectorOptions {
   ingress?: boolean;
   egress?: boolean;
   vpc?: string;
   ruleId?: string[];
+  json?: boolean;
 }
 
 export function sgCommand(): Command {
@@ -93,44 +100,66 @@ export function sgCommand(): Command {
     withSelectors(
       sg
         .command('authorize')
-        .description('add a rule; prints the new rule id')
-        .argument('<group>', 'group id or name'),
+        .description(
+          'add rules, all or nothing (each target of each permission is one rule); prints the new rule ids',
+        )
+        .argument('<group>', 'group id or name')
+        .option('--json', 'the `aws ec2 authorize-security-group-ingress/-egress` JSON shape'),
     ),
     'eniwall sg authorize db --ingress --protocol tcp --port 5432 --source-group web',
+    'eniwall sg authorize web --ingress --protocol tcp --port 443 --cidr 10.0.0.0/8 --cidr 192.168.0.0/16 --ipv6-cidr 2001:db8::/32',
     'eniwall sg authorize web --ingress --protocol icmp --icmp-type 8 --cidr 10.0.0.0/8',
+    `eniwall sg authorize web --ingress --ip-permissions '[{"IpProtocol":"tcp","FromPort":80,"ToPort":80,"IpRanges":[{"CidrIp":"10.0.0.0/8"}]}]'`,
   ).action(async (group: string, o: RuleCommandOptions, cmd: Command) => {
-    const rules = await call(cmd, 'sg.authorize', {
+    const out = await call(cmd, 'sg.authorize-ec2', {
       group,
       vpcId: o.vpc,
       direction: parseDirection(o),
-      permissions: [buildPermission(o)],
+      permissions: buildPermissions(o),
     });
-    for (const rule of rules) printLine(rule.id);
+    if (o.json) return printJson(out);
+    for (const rule of out.SecurityGroupRules) printLine(String(rule['SecurityGroupRuleId']));
   });
 
   example(
     withSelectors(
       sg
         .command('revoke')
-        .description('remove rules, by id or by the same selectors as authorize')
+        .description(
+          'remove rules, by id or by the same selectors as authorize; prints the revoked rule ids',
+        )
         .argument('<group>', 'group id or name')
-        .option('--rule-id <sgr...>', 'rule ids to remove'),
+        .option('--rule-id <sgr...>', 'rule ids to remove')
+        .option('--json', 'the `aws ec2 revoke-security-group-ingress/-egress` JSON shape'),
+    ).addHelpText(
+      'after',
+      '\nA rule that does not exist: InvalidPermission.NotFound and nothing revoked, except in\n' +
+        'the default VPC, where (as in AWS) the rest is revoked and the unmatched permissions come\n' +
+        'back as UnknownIpPermissions: --json prints them (exit 0); otherwise they are listed on\n' +
+        'stderr and the exit status is 1.\n',
     ),
     'eniwall sg revoke web --ingress --rule-id sgr-0123456789abcdef0',
-    'eniwall sg revoke db --ingress --protocol tcp --port 5432 --source-group web',
+    'eniwall sg revoke db --ingress --protocol tcp --port 5432 --source-group web --source-group app',
   ).action(async (group: string, o: RuleCommandOptions, cmd: Command) => {
     const direction = parseDirection(o);
     const byId = o.ruleId !== undefined && o.ruleId.length > 0;
-    const bySelector = [o.protocol, o.port, o.cidr, o.sourceGroup, o.prefixList].some(
-      (v) => v !== undefined,
-    );
+    const bySelector = hasSelectors(o) || (o.ipPermissions?.length ?? 0) > 0;
     if (byId === bySelector) throw new UsageError('give either --rule-id or the rule selectors');
-    await call(cmd, 'sg.revoke', {
+    const out = await call(cmd, 'sg.revoke-ec2', {
       group,
       vpcId: o.vpc,
       direction,
-      ...(byId ? { ruleIds: o.ruleId } : { permissions: [buildPermission(o)] }),
+      ...(byId ? { ruleIds: o.ruleId } : { permissions: buildPermissions(o) }),
     });
+    if (o.json) return printJson(out);
+    for (const rule of out.RevokedSecurityGroupRules)
+      printLine(String(rule['SecurityGroupRuleId']));
+    if (out.UnknownIpPermissions.length > 0) {
+      for (const perm of out.UnknownIpPermissions) {
+        process.stderr.write(`UnknownIpPermissions: no such rule: ${JSON.stringify(perm)}\n`);
+      }
+      process.exitCode = EXIT_ERROR;
+    }
   });
 
   return sg;
@@ -144,10 +173,20 @@ function withSelectors(cmd: Command): Command {
     .option('--port <n|n-m>', 'destination port or range (tcp/udp)')
     .option('--icmp-type <t>', 'ICMP type (-1 = all)')
     .option('--icmp-code <c>', 'ICMP code (-1 = all; default all)')
-    .option('--cidr <cidr>', 'peer IPv4 or IPv6 CIDR')
-    .option('--source-group <group>', 'peer security group (id or name)')
-    .option('--prefix-list <pl>', 'peer prefix list id')
-    .option('--description <text>', 'rule description')
+    .option('--cidr <cidr>', 'peer IPv4 (or IPv6) CIDR; repeat for several', collect)
+    .option('--ipv6-cidr <cidr>', 'peer IPv6 CIDR; repeat for several', collect)
+    .option(
+      '--source-group <group>',
+      'peer security group (id or name); repeat for several',
+      collect,
+    )
+    .option('--prefix-list <pl>', 'peer prefix list id; repeat for several', collect)
+    .option('--description <text>', 'rule description (for every target given by flags)')
+    .option(
+      '--ip-permissions <json>',
+      'IpPermission JSON (one or a list, the EC2 API shape); repeatable, with or without the flags above',
+      collect,
+    )
     .option('--vpc <vpc>', 'VPC to resolve group names in');
 }
 

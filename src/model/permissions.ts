@@ -1,0 +1,336 @@
+/**
+ * Rules: authorize and revoke (by id or by properties), the duplicate and
+ * quota checks, and the apply step that gives each new rule its sgr- id.
+ *
+ * A request carries any number of IpPermissions, each with any number of
+ * targets; it is all-or-nothing like the EC2 API: every target is expanded
+ * and checked (duplicates within the request and against the group, quotas)
+ * before the first rule is added.
+ */
+import { awsError, ErrorCodes, invalidValue, missing } from './errors';
+import { isValidId } from './ids';
+import type { IpPermission, RevokeInput } from './operations';
+import { type RenderContext, renderIpPermissions, renderSecurityGroupRule } from './render';
+import { type ExpandContext, expandPermissions, ruleKey, type RuleSpec, ruleWeight } from './rules';
+import {
+  checkGroupIdFormat,
+  clone,
+  findGroupByName,
+  groupNotFound,
+  notFound,
+  requirePrefixList,
+  resolveGroupRef,
+  rulesOf,
+  type State,
+  uniqueId,
+} from './state';
+import type { Direction, Family, SecurityGroup, SecurityGroupRule, Vpc } from './types';
+
+export function checkDirection(direction: unknown): asserts direction is Direction {
+  if (direction !== 'ingress' && direction !== 'egress') {
+    throw invalidValue(`Invalid value '${String(direction)}' for direction: ingress or egress`);
+  }
+}
+
+function describeTarget(spec: RuleSpec): string {
+  const t = spec.target;
+  switch (t.kind) {
+    case 'cidr4':
+    case 'cidr6':
+      return t.cidr;
+    case 'prefixList':
+      return t.prefixListId;
+    case 'group':
+      return t.groupId;
+  }
+}
+
+/** Egress every new group starts with: all traffic to 0.0.0.0/0, and ::/0 in an IPv6 VPC. */
+export function defaultEgress(vpc: Vpc): RuleSpec[] {
+  const all = { direction: 'egress' as const, protocol: '-1', fromPort: -1, toPort: -1 };
+  const specs: RuleSpec[] = [{ ...all, target: { kind: 'cidr4', cidr: '0.0.0.0/0' } }];
+  if (vpc.ipv6Cidr !== undefined) specs.push({ ...all, target: { kind: 'cidr6', cidr: '::/0' } });
+  return specs;
+}
+
+/** Rejects rules that exist already or repeat within the request (InvalidPermission.Duplicate). */
+export function checkNoDuplicates(
+  existing: SecurityGroupRule[],
+  specs: RuleSpec[],
+  groupId: string,
+): void {
+  const keys = new Set(existing.map(ruleKey));
+  for (const spec of specs) {
+    const key = ruleKey(spec);
+    if (keys.has(key)) {
+      throw awsError(
+        ErrorCodes.permissionDuplicate,
+        `the specified rule "peer: ${describeTarget(spec)}, ${spec.protocol.toUpperCase()}, ` +
+          `from port: ${spec.fromPort}, to port: ${spec.toPort}, ALLOW" already exists in ${groupId}`,
+      );
+    }
+    keys.add(key);
+  }
+}
+
+/** Per group, direction and family: existing + new weights must stay within rulesPerGroup. */
+export function checkRuleQuota(
+  s: State,
+  existing: SecurityGroupRule[],
+  specs: RuleSpec[],
+  groupId: string,
+): void {
+  const totals: Record<Family, number> = { ipv4: 0, ipv6: 0 };
+  const lookup = (id: string) => s.prefixLists.get(id);
+  for (const r of [...existing, ...specs]) {
+    const w = ruleWeight(r.target, lookup);
+    totals.ipv4 += w.ipv4;
+    totals.ipv6 += w.ipv6;
+  }
+  const limit = s.quotas.rulesPerGroup;
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    if (totals[family] > limit) {
+      throw awsError(
+        ErrorCodes.rulesPerGroupLimit,
+        `The maximum number of rules per security group has been reached (${groupId}: ` +
+          `${totals[family]} ${family === 'ipv4' ? 'IPv4' : 'IPv6'} rules > ${limit})`,
+      );
+    }
+  }
+}
+
+/** Apply phase: gives each spec an sgr- id and appends it to its group (records the change). */
+export function applyRules(s: State, group: SecurityGroup, specs: RuleSpec[]): SecurityGroupRule[] {
+  if (specs.length > 0) s.changes.modified('groups', group.id);
+  return specs.map((spec) => {
+    const rule: SecurityGroupRule = {
+      id: uniqueId('rule', (id) => s.rules.has(id)),
+      groupId: group.id,
+      ...clone(spec),
+    };
+    s.rules.set(rule.id, rule);
+    (spec.direction === 'ingress' ? group.ingress : group.egress).push(rule.id);
+    s.changes.created('rules', rule.id);
+    return rule;
+  });
+}
+
+/** Expansion context for authorize: references must exist, in the owner's VPC. */
+export function authorizeContext(
+  s: State,
+  owner: SecurityGroup,
+  lookup: (id: string) => SecurityGroup | undefined,
+  byName: (name: string) => SecurityGroup | undefined,
+): ExpandContext {
+  return {
+    resolveGroupPair: (pair) => {
+      if (pair.GroupId !== undefined) {
+        checkGroupIdFormat(pair.GroupId);
+        const g = lookup(pair.GroupId);
+        if (g === undefined) throw groupNotFound(pair.GroupId);
+        if (g.vpcId !== owner.vpcId) {
+          throw notFound(
+            ErrorCodes.groupNotFound,
+            `You have specified two resources that belong to different networks: ${owner.id} and ${g.id}`,
+          );
+        }
+        return g.id;
+      }
+      const g = byName(pair.GroupName ?? '');
+      if (g === undefined) throw groupNotFound(pair.GroupName ?? '');
+      return g.id;
+    },
+    checkPrefixList: (id) => {
+      requirePrefixList(s, id);
+    },
+  };
+}
+
+export function authorize(
+  s: State,
+  groupRef: string,
+  direction: Direction,
+  permissions: unknown[],
+): SecurityGroupRule[] {
+  const group = resolveGroupRef(s, groupRef);
+  checkDirection(direction);
+  const ctx = authorizeContext(
+    s,
+    group,
+    (id) => s.groups.get(id),
+    (name) => findGroupByName(s, group.vpcId, name),
+  );
+  const specs = expandPermissions(permissions, direction, ctx);
+  const existing = rulesOf(s, group, direction);
+  checkNoDuplicates(existing, specs, group.id);
+  checkRuleQuota(s, existing, specs, group.id);
+  const rules = applyRules(s, group, specs);
+  s.rev++;
+  return clone(rules);
+}
+
+export interface RevokeResult {
+  revoked: SecurityGroupRule[];
+  /** Default VPC only: the requested targets that matched no rule, as IpPermissions. */
+  unknown: IpPermission[];
+}
+
+export function revoke(
+  s: State,
+  groupRef: string,
+  direction: Direction,
+  input: RevokeInput,
+): RevokeResult {
+  const group = resolveGroupRef(s, groupRef);
+  checkDirection(direction);
+  const hasIds = input.ruleIds !== undefined && input.ruleIds.length > 0;
+  const hasPerms = input.permissions !== undefined && input.permissions.length > 0;
+  if (hasIds === hasPerms) {
+    if (hasIds) {
+      throw awsError(
+        ErrorCodes.parameterCombination,
+        'Specify either SecurityGroupRuleIds or IpPermissions, not both',
+      );
+    }
+    throw missing('SecurityGroupRuleIds or IpPermissions');
+  }
+  const own = rulesOf(s, group, direction);
+  const { victims, unmatched } = hasIds
+    ? { victims: rulesByIds(own, input.ruleIds ?? [], group.id, direction), unmatched: [] }
+    : rulesByProperties(s, group, own, direction, input.permissions ?? []);
+  const gone = new Set(victims.map((r) => r.id));
+  for (const id of gone) {
+    s.rules.delete(id);
+    s.changes.deleted('rules', id);
+  }
+  if (gone.size > 0) {
+    if (direction === 'ingress') group.ingress = group.ingress.filter((id) => !gone.has(id));
+    else group.egress = group.egress.filter((id) => !gone.has(id));
+    s.changes.modified('groups', group.id);
+    s.rev++;
+  }
+  const unknown = renderIpPermissions(
+    {
+      accountId: s.accountId,
+      region: s.region,
+      rule: () => undefined,
+      group: (id) => s.groups.get(id),
+    },
+    unmatched.map((spec) => ({ id: '', groupId: group.id, ...spec })),
+  ) as unknown as IpPermission[];
+  return { revoked: clone(victims), unknown };
+}
+
+function rulesByIds(
+  own: SecurityGroupRule[],
+  ids: string[],
+  groupId: string,
+  direction: Direction,
+): SecurityGroupRule[] {
+  const byRuleId = new Map(own.map((r) => [r.id, r]));
+  const picked = new Map<string, SecurityGroupRule>();
+  for (const id of ids) {
+    if (typeof id !== 'string' || !isValidId('rule', id)) {
+      throw awsError(
+        ErrorCodes.ruleIdMalformed,
+        `Invalid id: "${String(id)}" (expecting "sgr-...")`,
+      );
+    }
+    const rule = byRuleId.get(id);
+    if (rule === undefined) {
+      throw notFound(
+        ErrorCodes.ruleIdNotFound,
+        `The security group rule ID '${id}' does not exist as an ${direction} rule of ${groupId}`,
+      );
+    }
+    picked.set(id, rule);
+  }
+  return [...picked.values()];
+}
+
+/**
+ * Property revoke: each target must match an existing rule exactly (description
+ * ignored). Unmatched: InvalidPermission.NotFound and nothing revoked, except
+ * in the default VPC, where AWS revokes the matched part and returns the
+ * unmatched part (UnknownIpPermissions).
+ */
+function rulesByProperties(
+  s: State,
+  group: SecurityGroup,
+  own: SecurityGroupRule[],
+  direction: Direction,
+  permissions: unknown[],
+): { victims: SecurityGroupRule[]; unmatched: RuleSpec[] } {
+  const ctx: ExpandContext = {
+    resolveGroupPair: (pair) => {
+      if (pair.GroupId !== undefined) {
+        checkGroupIdFormat(pair.GroupId);
+        return pair.GroupId;
+      }
+      const g = findGroupByName(s, group.vpcId, pair.GroupName ?? '');
+      if (g === undefined) throw groupNotFound(pair.GroupName ?? '');
+      return g.id;
+    },
+    checkPrefixList: () => {},
+  };
+  const specs = expandPermissions(permissions, direction, ctx);
+  const byKey = new Map(own.map((r) => [ruleKey(r), r]));
+  const vpc = s.vpcs.get(group.vpcId);
+  const picked = new Map<string, SecurityGroupRule>();
+  const unmatched: RuleSpec[] = [];
+  for (const spec of specs) {
+    const rule = byKey.get(ruleKey(spec));
+    if (rule !== undefined) {
+      picked.set(rule.id, rule);
+    } else if (vpc === undefined || !vpc.isDefault) {
+      throw awsError(
+        ErrorCodes.permissionNotFound,
+        `The specified rule does not exist in this security group (${group.id}: ` +
+          `${spec.protocol} ${spec.fromPort}-${spec.toPort} ${describeTarget(spec)})`,
+      );
+    } else {
+      unmatched.push(spec);
+    }
+  }
+  return { victims: [...picked.values()], unmatched };
+}
+
+/** AuthorizeSecurityGroupIngress/Egress's response: the rules added, as DescribeSecurityGroupRules shows them. */
+export function authorizeOutput(
+  ctx: RenderContext,
+  rules: SecurityGroupRule[],
+): { Return: true; SecurityGroupRules: Record<string, unknown>[] } {
+  return { Return: true, SecurityGroupRules: rules.map((r) => renderSecurityGroupRule(ctx, r)) };
+}
+
+/** RevokeSecurityGroupIngress/Egress's response (RevokedSecurityGroupRule shape per rule). */
+export function revokeOutput(
+  ctx: RenderContext,
+  result: RevokeResult,
+): {
+  Return: true;
+  RevokedSecurityGroupRules: Record<string, unknown>[];
+  UnknownIpPermissions: IpPermission[];
+} {
+  return {
+    Return: true,
+    RevokedSecurityGroupRules: result.revoked.map((rule) => {
+      const full = renderSecurityGroupRule(ctx, rule);
+      const out: Record<string, unknown> = {
+        SecurityGroupRuleId: rule.id,
+        GroupId: rule.groupId,
+        IsEgress: rule.direction === 'egress',
+        IpProtocol: rule.protocol,
+        FromPort: rule.fromPort,
+        ToPort: rule.toPort,
+      };
+      for (const key of ['CidrIpv4', 'CidrIpv6', 'PrefixListId'] as const) {
+        if (full[key] !== undefined) out[key] = full[key];
+      }
+      if (rule.target.kind === 'group') out.ReferencedGroupId = rule.target.groupId;
+      if (rule.description !== undefined) out.Description = rule.description;
+      return out;
+    }),
+    UnknownIpPermissions: result.unknown,
+  };
+}
