@@ -402,6 +402,29 @@ bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms) 
     return live;
 }
 
+enum ew_ct_track_result ew_ct_peek(struct ew_ct *ct, const struct ew_ct_key *k, uint8_t tcp_flags,
+                                   uint64_t now_ms, uint8_t *state, bool *reply) {
+    uint32_t b = ew_ct_hash(ct, k) & ct->bucket_mask;
+    ew_spinlock *lock = stripe_of(ct, b);
+    enum ew_ct_track_result r = EW_CT_MISS;
+    ew_spin_lock(lock);
+    for (uint32_t idx = ct->buckets[b]; idx != NIL; idx = ct->entries[idx].next) {
+        const struct ct_entry *e = &ct->entries[idx];
+        int d = expired(e, now_ms) ? -1 : match_dir(e, k);
+        if (d < 0) continue;
+        /* The same rule as ew_ct_track: a closed connection only takes a new SYN. */
+        if (k->proto == EW_PROTO_TCP && reusable(e) &&
+            (e->state == EW_CT_TCP_CLOSE || is_syn_only(tcp_flags)))
+            break;
+        *state = e->state;
+        *reply = d == DIR_REPLY;
+        r = EW_CT_HIT;
+        break;
+    }
+    ew_spin_unlock(lock);
+    return r;
+}
+
 /* ---- housekeeping ---- */
 
 void ew_ct_sweep(struct ew_ct *ct, uint64_t now_ms, uint32_t budget) {
