@@ -417,7 +417,7 @@ enum ew_ct_track_result ew_ct_peek(struct ew_ct *ct, const struct ew_ct_key *k, 
             (e->state == EW_CT_TCP_CLOSE || is_syn_only(tcp_flags)))
             break;
         *state = e->state;
-        *reply = d == DIR_REPLY;
+        *reply = d == (int)DIR_REPLY;
         r = EW_CT_HIT;
         break;
     }

@@ -38,8 +38,7 @@ static inline uint32_t fwd4_find(const struct ew_table_view *t, uint32_t vpc, ui
     return EW_INDEX_NONE;
 }
 
-static inline uint32_t fwd6_find(const struct ew_table_view *t, uint32_t vpc,
-                                 const uint8_t *addr) {
+static inline uint32_t fwd6_find(const struct ew_table_view *t, uint32_t vpc, const uint8_t *addr) {
     uint32_t lo = 0, hi = t->n_fwd6;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -78,8 +77,7 @@ static inline bool sorted6_has(const struct ew_ip6 *a, uint32_t n, const uint8_t
     return lo < n && memcmp(a[lo].b, x, 16) == 0;
 }
 
-static inline bool eni_has_ipv4(const struct ew_table_view *t, const struct ew_eni *e,
-                                uint32_t a) {
+static inline bool eni_has_ipv4(const struct ew_table_view *t, const struct ew_eni *e, uint32_t a) {
     for (uint32_t i = 0; i < e->ipv4_count; i++)
         if (t->eni_ipv4[e->ipv4_off + i] == a) return true;
     return false;
