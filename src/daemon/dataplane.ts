@@ -9,6 +9,7 @@ import { Dataplane, type DataplaneOptions } from '../dataplane/dataplane';
 import { DataplaneDriver } from '../dataplane/driver';
 import type { Eni, ModelSnapshot } from '../model/types';
 import type { NativeEngineStats } from '../dataplane/native.d';
+import type { TraceQuery, TraceResult } from '../dataplane/native';
 import type { EniStats, FlowEntry } from '../api/protocol';
 
 export interface DataplaneHandle {
@@ -16,6 +17,8 @@ export interface DataplaneHandle {
   apply(snapshot: ModelSnapshot): Promise<bigint>;
   stats(eni: Eni): EniStats;
   flows(enis: Eni[], eniId?: string): FlowEntry[];
+  /** `check`: ew_trace against the table in force and the live conntrack. */
+  trace(queries: readonly TraceQuery[]): TraceResult[];
   /** How the engine runs: I/O mode, workers, offloads. */
   engine(): NativeEngineStats;
   close(): Promise<void>;
@@ -83,6 +86,10 @@ class NativeDataplaneHandle implements DataplaneHandle {
       out.push({ ...e, eniId: owner });
     }
     return out;
+  }
+
+  trace(queries: readonly TraceQuery[]): TraceResult[] {
+    return this.dataplane.trace(queries);
   }
 
   async close(): Promise<void> {
