@@ -406,7 +406,8 @@ Napi::Value JS_trace(const Napi::CallbackInfo &info) {
         o[4] = tr.out_port;
         o[5] = tr.reason | static_cast<uint32_t>(tr.action) << 16 |
                static_cast<uint32_t>(tr.path) << 24;
-        o[6] = static_cast<uint32_t>(tr.spoof_checked | tr.routed << 1 | tr.exempt << 2);
+        o[6] = static_cast<uint32_t>(tr.spoof_checked | tr.routed << 1 | tr.router << 2 |
+                                     tr.service << 3);
         PutTraceZone(o + 7, tr.zone[EW_DIR_INGRESS]);
         PutTraceZone(o + 11, tr.zone[EW_DIR_EGRESS]);
     }

@@ -2,7 +2,7 @@
  * The decisions of the per-packet pipeline that ew_process() (process.c) and
  * ew_trace() (trace.c) share, so that `check` explains the verdict with the
  * very code that enforces it: table lookups (forwarding, own addresses, the
- * exempt lists, the subnet router), the broadcast test, the classifier call of
+ * service addresses, the subnet router), the broadcast test, the classifier call of
  * one zone and the untracked decision (aws-security-groups.md section 4.2).
  *
  * All of them only read the immutable table and the parsed packet: no
@@ -109,6 +109,20 @@ static inline bool pipe_is_broadcast(const struct ew_table_view *t, const struct
     uint32_t host_mask = s->ipv4_prefix >= 32 ? 0 : 0xffffffffu >> s->ipv4_prefix;
     return p->dst4 == 0xffffffffu || (p->dst4 >> 28) == 0xeu ||
            (host_mask && p->dst4 == (s->ipv4_net | host_mask));
+}
+
+/* A service address of the VPC (the DNS at base + 2, and the link-local DNS,
+ * metadata and time-sync addresses of table.h's EXEMPT4/EXEMPT6 sections). eniwall does
+ * not provide these services, so traffic to them is dropped with its own
+ * reason. Only the destination counts: a source address never exempts a frame
+ * from the receiver's groups (an ENI with source/dest check off may send from
+ * any address). */
+static inline bool pipe_to_service(const struct ew_table_view *t, const struct ew_eni *e,
+                                   const struct ew_pkt *p) {
+    if (p->family == 4)
+        return p->dst4 == t->vpcs[e->vpc].dns_ipv4 ||
+               sorted4_has(t->exempt4, t->n_exempt4, p->dst4);
+    return sorted6_has(t->exempt6, t->n_exempt6, p->dst);
 }
 
 static inline bool tcp_flags_possible(uint8_t f) {

@@ -244,16 +244,8 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z) {
 
 /* ---- IP data ---- */
 
-static bool exempt(const struct pctx *c) {
-    const struct ew_pkt *p = &c->p;
-    const struct ew_table_view *t = c->t;
-    if (p->family == 4) {
-        uint32_t dns = t->vpcs[c->e->vpc].dns_ipv4;
-        return p->dst4 == dns || p->src4 == dns || sorted4_has(t->exempt4, t->n_exempt4, p->dst4) ||
-               sorted4_has(t->exempt4, t->n_exempt4, p->src4);
-    }
-    return sorted6_has(t->exempt6, t->n_exempt6, p->dst) ||
-           sorted6_has(t->exempt6, t->n_exempt6, p->src);
+static bool to_service(const struct pctx *c) {
+    return pipe_to_service(c->t, c->e, &c->p);
 }
 
 static bool is_broadcast(const struct pctx *c) {
@@ -334,6 +326,10 @@ static void handle_ip(struct pctx *c) {
         handle_router(c, s);
         return;
     }
+    if (to_service(c)) {
+        drop(c, EW_DROP_SERVICE_UNAVAILABLE);
+        return;
+    }
 
     uint32_t fi = p->family == 4 ? fwd4_find(t, e->vpc, p->dst4) : fwd6_find(t, e->vpc, p->dst);
     if (fi == EW_INDEX_NONE) {
@@ -341,6 +337,10 @@ static void handle_ip(struct pctx *c) {
         return;
     }
     const struct ew_eni *f = &t->enis[fi];
+    if (f == e) { /* a VPC does not send an ENI's frame back to it */
+        drop(c, EW_DROP_HAIRPIN);
+        return;
+    }
     bool routed;
     if (memcmp(c->frame, f->mac, 6) == 0 && f->subnet == e->subnet)
         routed = false;
@@ -359,9 +359,7 @@ static void handle_ip(struct pctx *c) {
         return;
     }
 
-    if (exempt(c)) {
-        c->pc->cnt[EW_CNT_EXEMPT]++;
-    } else if (p->frag && !p->frag_first) {
+    if (p->frag && !p->frag_first) {
         struct ew_frag_key fk;
         frag_key(&fk, c);
         if (!ew_frag_allowed(c->w->core->frags, &fk, c->w->now_ms)) {

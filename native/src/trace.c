@@ -115,18 +115,6 @@ static uint32_t owner_of(const struct ew_table_view *t, uint32_t vpc, uint8_t fa
     return family == 4 ? fwd4_find(t, vpc, ew_get32(a)) : fwd6_find(t, vpc, a);
 }
 
-/* Mirrors exempt() in process.c (never-filtered service addresses). */
-static bool trace_exempt(const struct ew_table_view *t, const struct ew_eni *e,
-                         const struct ew_pkt *p) {
-    if (p->family == 4) {
-        uint32_t dns = t->vpcs[e->vpc].dns_ipv4;
-        return p->dst4 == dns || p->src4 == dns || sorted4_has(t->exempt4, t->n_exempt4, p->dst4) ||
-               sorted4_has(t->exempt4, t->n_exempt4, p->src4);
-    }
-    return sorted6_has(t->exempt6, t->n_exempt6, p->dst) ||
-           sorted6_has(t->exempt6, t->n_exempt6, p->src);
-}
-
 /* ---- one zone, as judge() in process.c, read-only ---- */
 
 static void ct_key_of(struct ew_ct_key *k, uint32_t port, uint8_t family, uint8_t proto,
@@ -240,7 +228,8 @@ static void walk(struct tctx *c, uint32_t si) {
         return;
     }
     if (p->family == 4 ? p->dst4 == sn->router_ipv4 : is_router6(sn, p->dst)) {
-        /* handle_router(): the router answers ping and nothing else. */
+        /* handle_router(): the router answers ping and nothing else; no group is asked. */
+        out->router = 1;
         if (p->icmp_kind == EW_ICMP_ECHO_REQUEST && p->icmp_code == 0) {
             finish(out, EW_ACT_REPLY, EW_DROP_NONE);
             return;
@@ -250,6 +239,11 @@ static void walk(struct tctx *c, uint32_t si) {
             return;
         }
     }
+    if (pipe_to_service(t, s, p)) {
+        out->service = 1;
+        finish(out, EW_ACT_DROP, EW_DROP_SERVICE_UNAVAILABLE);
+        return;
+    }
     uint32_t fi = owner_of(t, s->vpc, p->family, p->dst);
     if (fi == EW_INDEX_NONE) {
         finish(out, EW_ACT_DROP, EW_DROP_NO_ROUTE);
@@ -257,16 +251,16 @@ static void walk(struct tctx *c, uint32_t si) {
     }
     const struct ew_eni *f = &t->enis[fi];
     out->receiver = fi;
+    if (fi == si) {
+        finish(out, EW_ACT_DROP, EW_DROP_HAIRPIN);
+        return;
+    }
     out->routed = f->subnet != s->subnet;
     if (f->port_id == EW_PORT_NONE) {
         finish(out, EW_ACT_DROP, EW_DROP_PORT_DOWN);
         return;
     }
     out->out_port = f->port_id;
-    if (out->exempt) {
-        finish(out, EW_ACT_FORWARD, EW_DROP_NONE);
-        return;
-    }
     judge_zone(c, si, EW_DIR_EGRESS, true);
     enum ew_drop_reason r = (enum ew_drop_reason)out->zone[EW_DIR_EGRESS].reason;
     if (r != EW_DROP_NONE) {
@@ -315,7 +309,6 @@ int ew_trace(struct ew_core *core, const struct ew_table_view *t, const struct e
         finish(out, EW_ACT_DROP, r);
         return 0;
     }
-    out->exempt = trace_exempt(t, x, &c.p);
     out->sender = si;
     if (si == EW_INDEX_NONE) {
         out->path = EW_TRACE_PATH_NONE;
@@ -324,7 +317,9 @@ int ew_trace(struct ew_core *core, const struct ew_table_view *t, const struct e
     } else {
         walk(&c, si);
     }
-    /* The asked ENI's zone is always answered, also when the frame never gets there. */
-    if (!out->exempt && !out->zone[q->dir].judged) judge_zone(&c, q->eni, q->dir, false);
+    /* The asked ENI's zone is answered also when the frame never gets there;
+     * not for the router and the service addresses, which no group judges. */
+    if (!out->router && !out->service && !out->zone[q->dir].judged)
+        judge_zone(&c, q->eni, q->dir, false);
     return 0;
 }

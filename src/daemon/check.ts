@@ -2,7 +2,7 @@
  * `check`: what does the table in force do with this packet, and why? The
  * dataplane answers (ew_trace, native/src/trace.c): it builds the frame the
  * sender would write and walks the same decisions as the per-packet path —
- * anti-spoofing, forwarding, exempt addresses, then conntrack and the
+ * anti-spoofing, forwarding (router, service addresses), then conntrack and the
  * classifier in the sender's egress zone and the receiver's ingress zone —
  * against the loaded table and the live conntrack, changing nothing.
  *
@@ -76,6 +76,14 @@ function describePacket(p: Packet, direction: Direction, peer: string): string {
     return `${name} type ${p.icmpType ?? 0} code ${p.icmpCode ?? 0} ${dir} ${peer}`;
   }
   return `protocol ${p.protocol} ${dir} ${peer}`;
+}
+
+function refPacket(p: Packet): { port?: number; icmpType?: number; icmpCode?: number } {
+  return {
+    ...(p.port === undefined ? {} : { port: p.port }),
+    ...(p.icmpType === undefined ? {} : { icmpType: p.icmpType }),
+    ...(p.icmpCode === undefined ? {} : { icmpCode: p.icmpCode }),
+  };
 }
 
 function dropText(name: string): string {
@@ -176,9 +184,7 @@ function explainZone(c: Context, z: TraceZone, dir: Direction): ZoneAnswer | und
     direction: dir,
     protocol: c.packet.protocol,
     peer: other,
-    ...(c.packet.port === undefined ? {} : { port: c.packet.port }),
-    ...(c.packet.icmpType === undefined ? {} : { icmpType: c.packet.icmpType }),
-    ...(c.packet.icmpCode === undefined ? {} : { icmpCode: c.packet.icmpCode }),
+    ...refPacket(c.packet),
   });
   if (!z.allowed) {
     const why = `no ${dir} rule of ${groupsOf(eni)} allows ${packet}`;
@@ -221,7 +227,14 @@ function antiSpoofing(c: Context): CheckStage {
   };
 }
 
-const FORWARDING_DROPS = new Set(['BROADCAST', 'ROUTER_UNHANDLED', 'NO_ROUTE', 'PORT_DOWN']);
+const FORWARDING_DROPS = new Set([
+  'BROADCAST',
+  'ROUTER_UNHANDLED',
+  'SERVICE_UNAVAILABLE',
+  'NO_ROUTE',
+  'HAIRPIN',
+  'PORT_DOWN',
+]);
 
 function forwarding(c: Context): CheckStage {
   const t = c.trace;
@@ -329,19 +342,23 @@ export function runCheck(snapshot: ModelSnapshot, dataplane: Tracer, q: CheckQue
   const c: Context = { snapshot, eni, direction: q.direction, packet, peer, local, trace };
 
   const stages: CheckStage[] = [antiSpoofing(c), forwarding(c)];
-  if (trace.exempt) {
-    // The reference evaluator names which service address it is.
-    const ref = evaluate(snapshot, { eniId: eni.id, direction: q.direction, protocol, peer });
-    const reason = ref.exempt
-      ? ref.reason
-      : `${q.peer} is a never-filtered service address; security groups never filter it`;
-    stages.push({ stage: 'exempt', result: 'pass', detail: reason });
+  // The router and the service addresses are no group's to judge: the
+  // reference evaluator names which one it is and the verdict AWS semantics give.
+  const ref = evaluate(snapshot, {
+    eniId: eni.id,
+    direction: q.direction,
+    protocol,
+    peer,
+    ...refPacket(packet),
+  });
+  if (ref.exempt) {
+    stages.push({ stage: 'exempt', result: ref.allowed ? 'pass' : 'drop', detail: ref.reason });
     return {
-      verdict: 'ALLOW',
+      verdict: ref.allowed ? 'ALLOW' : 'DENY',
       matchedRuleIds: [],
       tracked: false,
       exempt: true,
-      reason,
+      reason: ref.reason,
       generation: trace.generation.toString(),
       stages,
       delivery: delivery(c),

@@ -136,7 +136,8 @@ export interface TraceResult {
   path: 'port' | 'none'; // none: no port could send it; only the asked ENI's zone is judged
   spoofChecked: boolean;
   routed: boolean;
-  exempt: boolean;
+  router: boolean; // to the sender's subnet router: answered (ping) or dropped, no group asked
+  service: boolean; // to a service address: SERVICE_UNAVAILABLE, no group asked
   ingress: TraceZone; // the receiver's zone
   egress: TraceZone; // the sender's zone
 }
@@ -206,7 +207,8 @@ function decodeTrace(w: Uint32Array, at: number): TraceResult | undefined {
     path: (fate >>> 24) & 0xff ? 'none' : 'port',
     spoofChecked: (flags & 1) !== 0,
     routed: (flags & 2) !== 0,
-    exempt: (flags & 4) !== 0,
+    router: (flags & 4) !== 0,
+    service: (flags & 8) !== 0,
     ingress: decodeZone(w, at + 7),
     egress: decodeZone(w, at + 11),
   };

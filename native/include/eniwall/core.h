@@ -8,8 +8,9 @@
  * reads frames in bursts, calls ew_process() for each, and writes the result.
  *
  * Order of work for a frame on port P (ENI e):
- *   parse -> ARP/NDP/router answers -> source/dest check (anti-spoof)
- *   -> forward lookup (dst ENI f, same VPC) -> exempt addresses skip filtering
+ *   parse -> ARP/NDP answers -> source/dest check (anti-spoof) -> router answers
+ *   -> to a service address (DNS, metadata, time sync): SERVICE_UNAVAILABLE
+ *   -> forward lookup (dst ENI f, same VPC; f == e: HAIRPIN)
  *   -> zone e: conntrack hit, or classify EGRESS of e (+ insert if tracked)
  *   -> zone f: conntrack hit, or classify INGRESS of f (+ insert if tracked)
  *   -> routed between subnets: MAC rewrite, TTL/hop limit decrement
@@ -164,8 +165,9 @@ int ew_classify_query(const struct ew_table_view *t, uint32_t eni_index, enum ew
  * The sender is the asked ENI (EGRESS) or the ENI owning the peer address in
  * its VPC (INGRESS); when no ENI owns it, no port could send the frame and only
  * the asked ENI's zone is judged (path EW_TRACE_PATH_NONE). The asked ENI's
- * zone is always judged, even when the frame is dropped before it (its
- * `reached` is then 0), so `check` can answer for its rules. */
+ * zone is judged even when the frame is dropped before it (its `reached` is
+ * then 0), so `check` can answer for its rules; not for frames to the router
+ * or a service address, which no group ever judges. */
 struct ew_trace_query {
     uint32_t eni;      /* table index of the ENI asked about */
     uint8_t dir;       /* enum ew_dir: EGRESS = it sends to peer; INGRESS = peer sends to it */
@@ -225,8 +227,8 @@ struct ew_trace {
     uint8_t path;          /* enum ew_trace_path */
     uint8_t spoof_checked; /* source/dest check on for the sender, and passed */
     uint8_t routed;        /* between subnets (MAC rewrite, TTL decrement) */
-    uint8_t exempt;        /* a never-filtered address: no zone consults its groups */
-    uint8_t pad;
+    uint8_t router;        /* to the sender's subnet router: answered or dropped, never judged */
+    uint8_t service;       /* to a service address: SERVICE_UNAVAILABLE, never judged */
     struct ew_trace_zone
         zone[2]; /* [EW_DIR_INGRESS] the receiver's, [EW_DIR_EGRESS] the sender's */
 };
