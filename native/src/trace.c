@@ -229,7 +229,6 @@ static void walk(struct tctx *c, uint32_t si) {
     }
     if (p->family == 4 ? p->dst4 == sn->router_ipv4 : is_router6(sn, p->dst)) {
         /* handle_router(): the router answers ping and nothing else; no group is asked. */
-        out->router = 1;
         if (p->icmp_kind == EW_ICMP_ECHO_REQUEST && p->icmp_code == 0) {
             finish(out, EW_ACT_REPLY, EW_DROP_NONE);
             return;
@@ -240,7 +239,6 @@ static void walk(struct tctx *c, uint32_t si) {
         }
     }
     if (pipe_to_service(t, s, p)) {
-        out->service = 1;
         finish(out, EW_ACT_DROP, EW_DROP_SERVICE_UNAVAILABLE);
         return;
     }
@@ -309,7 +307,18 @@ int ew_trace(struct ew_core *core, const struct ew_table_view *t, const struct e
         finish(out, EW_ACT_DROP, r);
         return 0;
     }
+    /* The far ends no group judges: the subnet router (its answers come from the
+     * dataplane itself) and, as a destination, a service address. */
+    const struct ew_subnet *xs = &t->subnets[x->subnet];
+    out->router = q->family == 4 ? ew_get32(q->peer) == xs->router_ipv4 : is_router6(xs, q->peer);
+    out->service = egress && pipe_to_service(t, x, &c.p);
     out->sender = si;
+    /* ew_process hands these to handle_nd() before any IP stage. */
+    if (c.p.icmp_kind == EW_ICMP_NDP || c.p.icmp_kind == EW_ICMP_MLD) {
+        out->neighbor = 1;
+        finish(out, EW_ACT_DROP, EW_DROP_NEIGHBOR_NOISE);
+        return 0;
+    }
     if (si == EW_INDEX_NONE) {
         out->path = EW_TRACE_PATH_NONE;
         out->receiver = di;

@@ -369,7 +369,22 @@ export function runCheck(snapshot: ModelSnapshot, dataplane: Tracer, q: CheckQue
   const ingress = explainZone(c, trace.ingress, 'ingress');
   for (const z of [egress, ingress]) if (z !== undefined) stages.push(z.stage);
   const own = q.direction === 'egress' ? egress : ingress;
-  if (own === undefined) throw new Error(`the dataplane did not judge ${eni.id}'s zone`);
+  if (own === undefined) {
+    // Neighbour discovery (and anything else no zone judges) is the dataplane's own.
+    const why = trace.neighbor
+      ? 'ICMPv6 neighbour discovery and MLD are answered or ignored by the dataplane; no group judges them'
+      : `no zone of ${eni.id} judges this frame`;
+    return {
+      verdict: 'DENY',
+      matchedRuleIds: [],
+      tracked: false,
+      exempt: false,
+      reason: why,
+      generation: trace.generation.toString(),
+      stages,
+      delivery: delivery(c),
+    };
+  }
   return {
     verdict: own.allowed ? 'ALLOW' : 'DENY',
     matchedRuleIds: own.allowed ? own.ruleIds : [],

@@ -102,7 +102,7 @@ export interface NativeEngine {
  * Result: TRACE_RESULT_WORDS (16) u32 per query (struct ew_trace):
  *   [0] [1] generation low, high   [2] sender ENI index   [3] receiver ENI index   [4] out port
  *   [5] drop reason | action << 16 | path << 24 (0xffffffff: bad query or no table in force)
- *   [6] spoof checked | routed << 1 | to the router << 2 | to a service address << 3
+ *   [6] spoof checked | routed << 1 | to the router << 2 | to a service address << 3 | neighbour discovery << 4
  *   [7..10] the receiver's (ingress) zone, [11..14] the sender's (egress) zone:
  *     +0 ENI index, +1 port, +2 judged | reached << 1 | classified << 2 | allowed << 3 |
  *     world << 4 | ct reply << 5 | ct << 8 | ct state << 16 | track << 24, +3 drop reason

@@ -138,6 +138,7 @@ export interface TraceResult {
   routed: boolean;
   router: boolean; // to the sender's subnet router: answered (ping) or dropped, no group asked
   service: boolean; // to a service address: SERVICE_UNAVAILABLE, no group asked
+  neighbor: boolean; // ICMPv6 neighbour discovery / MLD: the dataplane's own, no group asked
   ingress: TraceZone; // the receiver's zone
   egress: TraceZone; // the sender's zone
 }
@@ -209,6 +210,7 @@ function decodeTrace(w: Uint32Array, at: number): TraceResult | undefined {
     routed: (flags & 2) !== 0,
     router: (flags & 4) !== 0,
     service: (flags & 8) !== 0,
+    neighbor: (flags & 16) !== 0,
     ingress: decodeZone(w, at + 7),
     egress: decodeZone(w, at + 11),
   };

@@ -227,8 +227,10 @@ struct ew_trace {
     uint8_t path;          /* enum ew_trace_path */
     uint8_t spoof_checked; /* source/dest check on for the sender, and passed */
     uint8_t routed;        /* between subnets (MAC rewrite, TTL decrement) */
-    uint8_t router;        /* to the sender's subnet router: answered or dropped, never judged */
-    uint8_t service;       /* to a service address: SERVICE_UNAVAILABLE, never judged */
+    uint8_t router;        /* the peer is the ENI's subnet router: never judged by groups */
+    uint8_t service;       /* egress to a service address: SERVICE_UNAVAILABLE, never judged */
+    uint8_t neighbor;      /* ICMPv6 neighbour discovery / MLD: answered or ignored, never judged */
+    uint8_t pad[3];
     struct ew_trace_zone
         zone[2]; /* [EW_DIR_INGRESS] the receiver's, [EW_DIR_EGRESS] the sender's */
 };
