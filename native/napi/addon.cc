@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include <cstring>
 #include <string>
@@ -407,12 +408,31 @@ Napi::Value JS_trace(const Napi::CallbackInfo &info) {
         o[5] = tr.reason | static_cast<uint32_t>(tr.action) << 16 |
                static_cast<uint32_t>(tr.path) << 24;
         o[6] = static_cast<uint32_t>(tr.spoof_checked | tr.routed << 1 | tr.router << 2 |
-                                     tr.service << 3);
+                                     tr.service << 3 | tr.neighbor << 4);
         PutTraceZone(o + 7, tr.zone[EW_DIR_INGRESS]);
         PutTraceZone(o + 11, tr.zone[EW_DIR_EGRESS]);
     }
     if (table) ew_table_free(table);
     return out;
+}
+
+// SO_PEERCRED of a connected unix socket: the pid/uid/gid the kernel recorded
+// for the peer at connect(), so nothing the client says. null when fd is not
+// such a socket; pid 0 (peer in a pid namespace we cannot see) becomes null.
+Napi::Value JS_peerCredentials(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber())
+        throw Napi::TypeError::New(env, "fd must be a number");
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred)
+        return env.Null();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("pid", cred.pid > 0 ? Napi::Number::New(env, cred.pid) : env.Null());
+    o.Set("uid", Napi::Number::New(env, cred.uid));
+    o.Set("gid", Napi::Number::New(env, cred.gid));
+    return o;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -422,6 +442,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("validateTable", Napi::Function::New<JS_validateTable>(env, "validateTable"));
     exports.Set("classifyBatch", Napi::Function::New<JS_classifyBatch>(env, "classifyBatch"));
     exports.Set("trace", Napi::Function::New<JS_trace>(env, "trace"));
+    exports.Set("peerCredentials", Napi::Function::New<JS_peerCredentials>(env, "peerCredentials"));
     exports.Set("maxPorts", Napi::Number::New(env, EW_MAX_PORTS));
     exports.Set("counterCount", Napi::Number::New(env, EW_CNT_COUNT));
     exports.Set("dropCount", Napi::Number::New(env, EW_DROP_COUNT));
