@@ -15,6 +15,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 
 import { eniInNamespace, REPO_ROOT, startDaemon, type TestDaemon } from './helpers/daemon';
+import { openTcpSession, tcpListen } from './helpers/traffic';
 
 const GOLDEN_DIR = path.join(REPO_ROOT, 'test', 'golden');
 const UPDATE = process.env['ENIWALL_UPDATE_GOLDEN'] === '1';
@@ -40,6 +41,7 @@ function resolve(arg: string, labels: Labels): string {
 interface Fixture {
   d: TestDaemon;
   labels: Labels;
+  namespaces: Map<string, string>; // ENI label -> its namespace
 }
 
 /**
@@ -65,8 +67,12 @@ async function twoTiers(t: TestContext): Promise<Fixture> {
       await d.ok('sg', 'authorize', group, '--ingress', ...selectors.split(' ')),
       `<sgr:${name}>`,
     );
-  const eni = async (name: string, ip: string) =>
-    label((await eniInNamespace(d, ip, name)).eni, `<eni:${name}>`);
+  const namespaces = new Map<string, string>();
+  const eni = async (name: string, ip: string) => {
+    const e = await eniInNamespace(d, ip, name);
+    namespaces.set(`<eni:${name}>`, e.ns);
+    return label(e.eni, `<eni:${name}>`);
+  };
 
   await group('web');
   await group('db');
@@ -87,7 +93,7 @@ async function twoTiers(t: TestContext): Promise<Fixture> {
   const subnets = await d.json<{ Subnets: { SubnetId: string }[] }>('subnet', 'describe');
   assert.equal(subnets.Subnets.length, 1, 'the default subnet only');
   label(subnets.Subnets[0]?.SubnetId ?? '', '<subnet:default>');
-  return { d, labels };
+  return { d, labels, namespaces };
 }
 
 interface CheckCase {
@@ -185,4 +191,124 @@ test('golden files: every one is used by a case, and none still holds an unlabel
     assert.doesNotMatch(text, /<\w+:\?>/, `${name} names an id the test did not create`);
     assert.doesNotMatch(text, ID_PATTERN, `${name} holds a raw id`);
   }
+});
+
+interface CheckJson {
+  verdict: string;
+  matchedRuleIds: string[];
+  stages: {
+    stage: string;
+    eniId?: string;
+    result: string;
+    conntrack?: { state: string; reply: boolean };
+  }[];
+  delivery: { action: string; drop?: string };
+}
+
+test('eniwall check answers from live conntrack: a reply is allowed only while its connection is tracked', async (t) => {
+  const f = await twoTiers(t);
+  const { d, labels } = f;
+  const id = (label: string): string => resolve(label, labels);
+  const [web, db] = [id('<eni:web>'), id('<eni:db>')];
+  const dbNs = f.namespaces.get('<eni:db>');
+  const webNs = f.namespaces.get('<eni:web>');
+  assert.ok(dbNs !== undefined && webNs !== undefined, 'both ENIs live in namespaces');
+  const server = await tcpListen(dbNs, 5432);
+  t.after(() => server.close());
+  const session = await openTcpSession(webNs, '172.31.0.20', 5432);
+  t.after(() => session.close());
+  assert.ok(await session.echo(), 'web reaches db:5432 (allowed by db-postgres)');
+
+  const flows = await d.json<{ eniId: string; dstPort: number; srcPort: number; state: string }[]>(
+    'flows',
+    '--eni',
+    web,
+  );
+  const conn = flows.find((e) => e.dstPort === 5432 && e.state === 'TCP_ESTABLISHED');
+  assert.ok(conn, `web's zone tracks the connection: ${JSON.stringify(flows)}`);
+  const reply = (port: number) =>
+    d.json<CheckJson>(
+      'check',
+      '--eni',
+      web,
+      '--direction',
+      'ingress',
+      '--protocol',
+      'tcp',
+      '--peer',
+      '172.31.0.20',
+      '--source-port',
+      '5432',
+      '--port',
+      String(port),
+      '--tcp-flags',
+      'ack',
+    );
+  // What a judged packet would move (background neighbour discovery moves RX and NEIGHBOR_NOISE).
+  const judged = async () =>
+    (
+      await d.json<
+        {
+          counters: Record<string, number>;
+          drops: Record<string, number>;
+          conntrack: unknown;
+        }[]
+      >('stats')
+    ).map((s) => ({
+      ct: s.conntrack,
+      counters: ['ACCEPTED', 'CT_HITS', 'CT_NEW', 'UNTRACKED'].map((k) => s.counters[k]),
+      drops: Object.entries(s.drops).filter(([k]) => k.startsWith('SG_') || k.startsWith('CT_')),
+    }));
+  const statsBefore = await judged();
+  const flowsBefore = await d.json<unknown>('flows');
+
+  // The reply direction of the tracked connection: both zones carry it, no rule is consulted.
+  const tracked = await reply(conn.srcPort);
+  assert.equal(tracked.verdict, 'ALLOW', JSON.stringify(tracked));
+  assert.deepEqual(tracked.matchedRuleIds, []);
+  const zones = tracked.stages.filter((s) => s.stage === 'egress' || s.stage === 'ingress');
+  assert.deepEqual(
+    zones.map((s) => [s.stage, s.eniId, s.result, s.conntrack?.state, s.conntrack?.reply]),
+    [
+      ['egress', db, 'pass', 'TCP_ESTABLISHED', true],
+      ['ingress', web, 'pass', 'TCP_ESTABLISHED', true],
+    ],
+  );
+  assert.equal(tracked.delivery.action, 'forward');
+
+  // The same packet to a port no connection uses: web's ingress rules refuse it.
+  const untracked = await reply(conn.srcPort === 65535 ? 65534 : conn.srcPort + 1);
+  assert.equal(untracked.verdict, 'DENY', JSON.stringify(untracked));
+  assert.equal(untracked.delivery.drop, 'SG_INGRESS');
+
+  // check changed nothing: no counter moved, no connection was opened or touched.
+  assert.deepEqual(await judged(), statsBefore);
+  const flowsAfter = await d.json<{ idleSeconds: number }[]>('flows');
+  const strip = (v: unknown) =>
+    (v as { idleSeconds: number }[]).map((e) => ({ ...e, idleSeconds: 0 }));
+  assert.deepEqual(strip(flowsAfter), strip(flowsBefore));
+
+  // Text output names the tracked connection.
+  const text = await d.cli(
+    'check',
+    '--eni',
+    web,
+    '--direction',
+    'ingress',
+    '--protocol',
+    'tcp',
+    '--peer',
+    '172.31.0.20',
+    '--source-port',
+    '5432',
+    '--port',
+    String(conn.srcPort),
+    '--tcp-flags',
+    'ack',
+  );
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(
+    text.stdout,
+    /^ALLOW \(tracked\): tcp port \d+ from 172\.31\.0\.20 is carried by a tracked connection \(TCP_ESTABLISHED, reply direction\)/,
+  );
 });

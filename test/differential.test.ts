@@ -1,297 +1,34 @@
 /**
- * Differential test: the native classifier (classifyBatch over the compiled
- * table) against the pure-TypeScript reference evaluator, on many random
- * rule sets and many random queries each. Both must give the same verdict,
- * and where the reference says so, the same "covered by a literal /0 rule"
- * (world) bit that the untracked decision is built on.
+ * Differential test: the native side against the pure-TypeScript reference
+ * evaluator, on many random rule sets (test/helpers/random-snapshots.ts) and
+ * many random queries each:
+ *  - the classifier alone (classifyBatch over the compiled table): same
+ *    verdict, and where the reference says so, the same "covered by a literal
+ *    /0 rule" (world) bit that the untracked decision is built on;
+ *  - ew_trace, what `check` asks (trace over the same table, no conntrack):
+ *    the asked ENI's zone gives the same verdict and the same untracked
+ *    decision (section 4.2) as the reference.
  *
- * Everything is derived from a seeded PRNG: a failure prints the seed, the
- * case number and the query, and rerunning reproduces it exactly.
- *
- * The random rule sets mix every protocol form (tcp, udp, icmp, icmpv6,
- * numeric, -1), port ranges with their edges (0, 65535, single ports), ICMP
- * type/code with -1 wildcards, IPv4 and IPv6 CIDRs from /0 to /32 and /128
- * (nested and overlapping, centred on the ENIs' own addresses), prefix lists
- * of both families and group references (self and others), across several
- * groups per ENI. Queries probe rule edges (from-1, from, to, to+1), CIDR
- * edges (first-1, first, last, last+1) and random values.
+ * A failure prints the seed, the case number and the query; EW_DIFF_SEED
+ * reruns it.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { AwsError } from '../src/model/errors';
-import { Model } from '../src/model/model';
-import type { IpPermission } from '../src/model/operations';
-import type { Direction, ModelSnapshot } from '../src/model/types';
+import type { ModelSnapshot } from '../src/model/types';
 import { TableCompiler } from '../src/compiler/compile';
 import { evaluate } from '../src/compiler/reference';
-import { native, type ClassifyQuery } from '../src/dataplane/native';
+import { native, type TraceQuery } from '../src/dataplane/native';
+import { buildCase, packetOf, prng, randomQuery, type Query } from './helpers/random-snapshots';
 
 const SEED = Number(process.env.EW_DIFF_SEED ?? 0x5eed);
 const CASES = 250;
 const QUERIES_PER_CASE = 120;
 
-// ------------------------------------------------------------ seeded randomness
-
-/** mulberry32: small, fast, good enough for test data; same seed, same stream. */
-function prng(seed: number) {
-  let s = seed >>> 0;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (lo: number, hi: number): number => lo + Math.floor(next() * (hi - lo + 1));
-  const pick = <T>(items: readonly T[]): T => {
-    const item = items[int(0, items.length - 1)];
-    if (item === undefined) throw new Error('pick from an empty list');
-    return item;
-  };
-  const chance = (p: number): boolean => next() < p;
-  return { int, pick, chance, bigint: (bits: number) => randomBits(int, bits) };
-}
-type Rng = ReturnType<typeof prng>;
-
-function randomBits(int: Rng['int'], bits: number): bigint {
-  let v = 0n;
-  for (let i = 0; i < bits; i += 16) v = (v << 16n) | BigInt(int(0, 0xffff));
-  return v & ((1n << BigInt(bits)) - 1n);
-}
-
-// ------------------------------------------------------------ addresses as numbers
-
-type Fam = 'ipv4' | 'ipv6';
-const BITS: Record<Fam, number> = { ipv4: 32, ipv6: 128 };
-
-function formatAddr(fam: Fam, v: bigint): string {
-  if (fam === 'ipv4') return [24n, 16n, 8n, 0n].map((sh) => String((v >> sh) & 0xffn)).join('.');
-  const groups: string[] = [];
-  for (let sh = 112n; sh >= 0n; sh -= 16n) groups.push(((v >> sh) & 0xffffn).toString(16));
-  return groups.join(':');
-}
-
-function parseAddr(fam: Fam, text: string): bigint {
-  if (fam === 'ipv4') return text.split('.').reduce((acc, part) => (acc << 8n) | BigInt(part), 0n);
-  const [head = '', tail] = text.split('::');
-  const hs = head === '' ? [] : head.split(':');
-  const ts = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = [...hs, ...Array(8 - hs.length - ts.length).fill('0'), ...ts];
-  return groups.reduce((acc: bigint, g: string) => (acc << 16n) | BigInt(`0x${g}`), 0n);
-}
-
-function mask(fam: Fam, prefix: number): bigint {
-  const bits = BigInt(BITS[fam]);
-  return prefix === 0 ? 0n : ((1n << bits) - 1n) ^ ((1n << (bits - BigInt(prefix))) - 1n);
-}
-
-interface Cidr {
-  fam: Fam;
-  first: bigint;
-  last: bigint;
-  text: string;
-}
-
-function cidrAround(fam: Fam, addr: bigint, prefix: number): Cidr {
-  const first = addr & mask(fam, prefix);
-  const last = first | (((1n << BigInt(BITS[fam])) - 1n) ^ mask(fam, prefix));
-  return { fam, first, last, text: `${formatAddr(fam, first)}/${prefix}` };
-}
-
-const PREFIXES: Record<Fam, number[]> = {
-  ipv4: [0, 1, 8, 12, 16, 20, 24, 28, 31, 32],
-  ipv6: [0, 1, 32, 48, 56, 64, 100, 120, 127, 128],
-};
-
-// ------------------------------------------------------------ random state
-
-const V4_SUBNETS = ['10.77.1.0/24', '10.77.2.0/24'];
-const V6_SUBNETS = ['fd00:77:0:1::/64', 'fd00:77:0:2::/64'];
-
-interface Case {
-  snapshot: ModelSnapshot;
-  /** Addresses worth probing, per family: ENI addresses, CIDR edges, random ones. */
-  peers: Record<Fam, bigint[]>;
-  /** Port / ICMP values worth probing: rule edges and their neighbours. */
-  ports: number[];
-  icmpValues: number[];
-  protocols: number[];
-}
-
-/** An address near the interesting ones: an ENI's, inside the VPC, or anywhere. */
-function seedAddress(rng: Rng, fam: Fam, known: bigint[]): bigint {
-  if (known.length > 0 && rng.chance(0.5)) return rng.pick(known);
-  if (rng.chance(0.5)) {
-    const base = parseAddr(fam, fam === 'ipv4' ? '10.77.0.0' : 'fd00:77::');
-    return base | (rng.bigint(BITS[fam]) & ~mask(fam, fam === 'ipv4' ? 16 : 56));
-  }
-  return rng.bigint(BITS[fam]);
-}
-
-function randomPorts(rng: Rng): { FromPort: number; ToPort: number } {
-  const edge = (): number => rng.pick([0, 1, 22, 80, 443, 1023, 1024, 32768, 65534, 65535]);
-  switch (rng.int(0, 3)) {
-    case 0: {
-      const p = rng.chance(0.5) ? edge() : rng.int(0, 65535);
-      return { FromPort: p, ToPort: p };
-    }
-    case 1:
-      return { FromPort: 0, ToPort: 65535 };
-    default: {
-      const a = rng.chance(0.5) ? edge() : rng.int(0, 65535);
-      const b = rng.chance(0.5) ? edge() : rng.int(0, 65535);
-      return { FromPort: Math.min(a, b), ToPort: Math.max(a, b) };
-    }
-  }
-}
-
-function randomIcmp(rng: Rng): { FromPort: number; ToPort: number } {
-  if (rng.chance(0.25)) return { FromPort: -1, ToPort: -1 };
-  const type = rng.pick([0, 3, 8, 11, 128, 129, 135, 255, rng.int(0, 255)]);
-  const code = rng.chance(0.5) ? -1 : rng.pick([0, 1, 4, 255, rng.int(0, 255)]);
-  return { FromPort: type, ToPort: code };
-}
-
-function buildCase(rng: Rng): Case {
-  const model = Model.createDefault();
-  const vpc = model.createVpc({ cidr: '10.77.0.0/16', ipv6Cidr: 'fd00:77::/56' });
-  const subnets = V4_SUBNETS.map(
-    (cidr, i) => model.createSubnet({ vpcId: vpc.id, cidr, ipv6Cidr: V6_SUBNETS[i] }).id,
-  );
-  const groups = Array.from({ length: rng.int(1, 4) }, (_, i) =>
-    model.createSecurityGroup({ name: `g${i}`, description: 'differential', vpcId: vpc.id }),
-  );
-
-  const known: Record<Fam, bigint[]> = { ipv4: [], ipv6: [] };
-  const enis = rng.int(2, 5);
-  for (let i = 0; i < enis; i++) {
-    const sub = rng.int(0, 1);
-    const v4 = `10.77.${sub + 1}.${10 + i}`;
-    const v6 = `fd00:77:0:${sub + 1}::${(0x10 + i).toString(16)}`;
-    const secondary = rng.chance(0.3) ? [`10.77.${sub + 1}.${100 + i}`] : [];
-    const withV6 = rng.chance(0.6);
-    const memberOf = groups.filter(() => rng.chance(0.5)).map((g) => g.id);
-    model.createEni({
-      tap: `ewdiff${i}`,
-      privateIp: v4,
-      secondaryIps: secondary,
-      ...(withV6 ? { ipv6Addresses: [v6] } : {}),
-      subnetId: subnets[sub],
-      groups: memberOf.length > 0 ? memberOf : [rng.pick(groups).id],
-    });
-    known.ipv4.push(parseAddr('ipv4', v4), ...secondary.map((a) => parseAddr('ipv4', a)));
-    if (withV6) known.ipv6.push(parseAddr('ipv6', v6));
-  }
-
-  const cidrs: Cidr[] = [];
-  const randomCidr = (fam: Fam): Cidr => {
-    const c = cidrAround(fam, seedAddress(rng, fam, known[fam]), rng.pick(PREFIXES[fam]));
-    cidrs.push(c);
-    return c;
-  };
-  const prefixLists = (['ipv4', 'ipv6'] as const).map((fam) =>
-    model.createPrefixList({
-      name: `pl-${fam}`,
-      maxEntries: 5,
-      family: fam,
-      entries: [...new Set(Array.from({ length: rng.int(1, 3) }, () => randomCidr(fam).text))].map(
-        (cidr) => ({ cidr }),
-      ),
-    }),
-  );
-
-  const ports = new Set<number>([0, 1, 65534, 65535]);
-  const icmpValues = new Set<number>([0, 0xffff]);
-  const protocols = new Set<number>([0, 1, 6, 17, 58, 47, 132]);
-  const randomPermission = (): IpPermission => {
-    const proto = rng.pick(['tcp', 'udp', 'icmp', 'icmpv6', '-1', '47', '132', '6', '17', '58']);
-    const perm: IpPermission = { IpProtocol: proto };
-    if (proto === 'tcp' || proto === 'udp' || proto === '6' || proto === '17') {
-      Object.assign(perm, randomPorts(rng));
-      for (const p of [perm.FromPort ?? 0, perm.ToPort ?? 0]) {
-        for (const d of [-1, 0, 1]) if (p + d >= 0 && p + d <= 65535) ports.add(p + d);
-      }
-    } else if (proto === 'icmp' || proto === 'icmpv6' || proto === '58') {
-      const tc = randomIcmp(rng);
-      if (proto === 'icmp' || rng.chance(0.7)) Object.assign(perm, tc);
-      const type = Math.max(0, tc.FromPort);
-      const code = Math.max(0, tc.ToPort);
-      for (const d of [-1, 0, 1]) icmpValues.add((((type << 8) | code) + d) & 0xffff);
-      icmpValues.add(type << 8).add((type << 8) | 0xff);
-    } else if (rng.chance(0.3)) {
-      Object.assign(perm, randomPorts(rng)); // ignored by AWS for these protocols
-    }
-    const target = rng.int(0, 9);
-    if (target <= 3) perm.IpRanges = [{ CidrIp: randomCidr('ipv4').text }];
-    else if (target <= 6) perm.Ipv6Ranges = [{ CidrIpv6: randomCidr('ipv6').text }];
-    else if (target === 7) perm.PrefixListIds = [{ PrefixListId: rng.pick(prefixLists).id }];
-    else perm.UserIdGroupPairs = [{ GroupId: rng.pick(groups).id }];
-    return perm;
-  };
-
-  for (const g of groups) {
-    if (rng.chance(0.85)) {
-      // New groups allow all egress; without this most egress queries would be trivially allowed.
-      const egress = model.resolveGroup(g.id).egress;
-      if (egress.length > 0) model.revoke(g.id, 'egress', { ruleIds: [...egress] });
-    }
-    for (const direction of ['ingress', 'egress'] as Direction[]) {
-      for (let n = rng.int(0, 7); n > 0; n--) {
-        try {
-          model.authorize(g.id, direction, [randomPermission()]);
-        } catch (err) {
-          // Duplicates and combinations AWS refuses are part of the random mix.
-          if (!(err instanceof AwsError)) throw err;
-        }
-      }
-    }
-  }
-
-  const peers: Record<Fam, bigint[]> = { ipv4: [...known.ipv4], ipv6: [...known.ipv6] };
-  const top = (fam: Fam): bigint => (1n << BigInt(BITS[fam])) - 1n;
-  for (const c of cidrs) {
-    const around = [c.first - 1n, c.first, c.last, c.last + 1n];
-    peers[c.fam].push(...around.filter((v) => v >= 0n && v <= top(c.fam)));
-  }
-  for (const fam of ['ipv4', 'ipv6'] as const) {
-    for (let i = 0; i < 6; i++) peers[fam].push(seedAddress(rng, fam, known[fam]));
-  }
-  return {
-    snapshot: model.snapshot(),
-    peers,
-    ports: [...ports],
-    icmpValues: [...icmpValues],
-    protocols: [...protocols, rng.int(0, 255)],
-  };
-}
-
-// ------------------------------------------------------------ queries and verdicts
-
-type Query = ClassifyQuery;
-
-function randomQuery(rng: Rng, c: Case): Query {
-  const family: Fam = rng.chance(0.55) ? 'ipv4' : 'ipv6';
-  const protocol = rng.pick(c.protocols);
-  let key = 0;
-  if (protocol === 6 || protocol === 17) {
-    key = rng.chance(0.8) ? rng.pick(c.ports) : rng.int(0, 65535);
-  } else if (protocol === 1 || protocol === 58) {
-    key = rng.chance(0.8) ? rng.pick(c.icmpValues) : rng.int(0, 65535);
-  }
-  return {
-    eniIndex: rng.int(0, c.snapshot.enis.length - 1),
-    direction: rng.chance(0.5) ? 'ingress' : 'egress',
-    family,
-    protocol,
-    key,
-    peer: formatAddr(family, rng.pick(c.peers[family])),
-  };
-}
-
 interface Verdict {
   allowed: boolean;
   world: boolean;
+  untracked: boolean;
 }
 
 const WORLD_CIDRS = new Set(['0.0.0.0/0', '::/0']);
@@ -306,36 +43,74 @@ const WORLD_CIDRS = new Set(['0.0.0.0/0', '::/0']);
 function referenceVerdict(snapshot: ModelSnapshot, q: Query): Verdict | undefined {
   const eni = snapshot.enis[q.eniIndex];
   assert.ok(eni !== undefined);
-  const icmpLike = q.protocol === 1 || q.protocol === 58;
-  const r = evaluate(snapshot, {
-    eniId: eni.id,
-    direction: q.direction,
-    protocol: q.protocol,
-    ...(q.protocol === 6 || q.protocol === 17 ? { port: q.key } : {}),
-    ...(icmpLike ? { icmpType: q.key >> 8, icmpCode: q.key & 0xff } : {}),
-    peer: q.peer,
-  });
+  const r = evaluate(snapshot, { eniId: eni.id, ...packetOf(q) });
   if (r.exempt) return undefined;
   const rules = new Map(snapshot.rules.map((rule) => [rule.id, rule]));
   const world = r.matchedRuleIds.some((id) => {
     const target = rules.get(id)?.target;
     return target !== undefined && 'cidr' in target && WORLD_CIDRS.has(target.cidr);
   });
-  return { allowed: r.allowed, world };
+  return { allowed: r.allowed, world, untracked: r.allowed && !r.tracked };
 }
 
-test('native classifier agrees with the reference evaluator on random rule sets', (t) => {
+/** The trace of the same query, as `check` builds it: from or to the ENI's own address. */
+function traceQuery(snapshot: ModelSnapshot, q: Query): TraceQuery {
+  const eni = snapshot.enis[q.eniIndex];
+  assert.ok(eni !== undefined);
+  const icmp = q.protocol === (q.family === 'ipv4' ? 1 : 58);
+  const local = q.family === 'ipv4' ? eni.privateIp : (eni.ipv6Addresses[0] ?? '::');
+  return {
+    eniIndex: q.eniIndex,
+    direction: q.direction,
+    family: q.family,
+    protocol: q.protocol,
+    tcpFlags: 0x02,
+    icmpType: icmp ? q.key >> 8 : 0,
+    icmpCode: icmp ? q.key & 0xff : 0,
+    sourcePort: 40000,
+    destinationPort: q.protocol === 6 || q.protocol === 17 ? q.key : 0,
+    local,
+    peer: q.peer,
+  };
+}
+
+/**
+ * Queries a frame cannot carry as the reference reads them: ICMP of the other
+ * family (the parser sees an unknown protocol, key 0), IPv6 extension-header
+ * numbers as the upper-layer protocol (0, 43, 44, 60: the parser walks them as
+ * headers), and ICMPv6 neighbour discovery / MLD (the dataplane's own, never
+ * judged by groups).
+ */
+function traceable(q: Query): boolean {
+  if (q.family === 'ipv6' && [0, 43, 44, 60].includes(q.protocol)) return false;
+  if (q.protocol === (q.family === 'ipv4' ? 58 : 1)) return false;
+  if (q.protocol === 58 && q.family === 'ipv6') {
+    const type = q.key >> 8;
+    if ((type >= 130 && type <= 137) || type === 143) return false;
+  }
+  return true;
+}
+
+test('native classifier and trace agree with the reference evaluator on random rule sets', (t) => {
   const rng = prng(SEED);
   const compiler = new TableCompiler();
   let compared = 0;
   let allowed = 0;
   let world = 0;
   let exempt = 0;
+  let traced = 0;
+  let untracked = 0;
   for (let n = 0; n < CASES; n++) {
     const c = buildCase(rng);
     const table = compiler.compile(c.snapshot, new Map(), BigInt(n + 1));
     const queries = Array.from({ length: QUERIES_PER_CASE }, () => randomQuery(rng, c));
     const got = native.classifyBatch(table, queries);
+    const tracedQueries = queries.filter(traceable);
+    const traces = native.trace(
+      table,
+      tracedQueries.map((q) => traceQuery(c.snapshot, q)),
+    );
+    const traceOf = new Map(tracedQueries.map((q, i) => [q, traces[i]]));
     queries.forEach((q, i) => {
       const want = referenceVerdict(c.snapshot, q);
       if (want === undefined) return void exempt++;
@@ -349,12 +124,26 @@ test('native classifier agrees with the reference evaluator on random rule sets'
         allowed++;
         if (want.world) world++;
       }
+      const tr = traceOf.get(q);
+      if (tr === undefined) return;
+      const zone = q.direction === 'egress' ? tr.egress : tr.ingress;
+      assert.ok(zone.judged && zone.eniIndex === q.eniIndex, `trace zone not judged: ${where}`);
+      assert.equal(zone.drop === null, want.allowed, `trace verdict differs: ${where}`);
+      if (q.protocol === 6 || q.protocol === 17) {
+        assert.equal(zone.tracking === 'untracked', want.untracked, `trace untracked: ${where}`);
+        if (want.untracked) untracked++;
+      }
+      traced++;
     });
   }
-  t.diagnostic(`${compared} queries over ${CASES} rule sets (seed ${SEED})`);
-  t.diagnostic(`${allowed} allowed (${world} by a /0 rule), ${compared - allowed} denied`);
-  t.diagnostic(`${exempt} queries skipped: exempt peers are never classified`);
+  t.diagnostic(`${compared} queries over ${CASES} rule sets (seed ${SEED}), ${traced} also traced`);
+  t.diagnostic(
+    `${allowed} allowed (${world} by a /0 rule, ${untracked} untracked), ${compared - allowed} denied`,
+  );
+  t.diagnostic(`${exempt} queries skipped: routers and service addresses are never classified`);
   assert.ok(compared >= 5000, `only ${compared} cases compared`);
+  assert.ok(traced >= compared / 2, `only ${traced} traced`);
+  assert.ok(untracked > 0, 'no untracked case traced');
   // Both outcomes must be well represented, or the test proves little.
   assert.ok(allowed > compared / 20 && allowed < (compared * 19) / 20, `${allowed} allowed`);
 });

@@ -1,8 +1,9 @@
 /**
  * Table-driven verdicts: each scenario is a few rules and rows of
- * (packet, expected). Every row runs against the reference evaluator AND the
- * compiled classifier (TypeScript twin of the native lookup); both must give
- * the expected answer. Exempt rows only check the reference: the dataplane
+ * (packet, expected). Every row runs against every backend: the reference
+ * evaluator, the compiled classifier's TypeScript twin and the native
+ * dataplane (ew_trace over the compiled table, as `check` asks it); all must
+ * give the expected answer. Exempt rows only check the reference: the dataplane
  * never consults the classifier for them.
  */
 import { test } from 'node:test';
@@ -203,8 +204,9 @@ for (const s of scenarios) {
     const snap = w.snapshot();
     const table = compileTable(snap, new Map(), 1n);
     for (const r of s.rows) {
-      const { reference, compiled } = bothVerdicts(snap, eni, r.q, table);
+      const { reference, compiled, native } = bothVerdicts(snap, eni, r.q, table);
       const what = describe(r.q);
+      assert.equal(native.allowed, r.allow, `native: ${what}`);
       assert.equal(reference.allowed, r.allow, `reference: ${what}: ${reference.reason}`);
       assert.equal(reference.exempt, r.exempt === true, `reference exempt: ${what}`);
       if (!reference.exempt) assert.equal(compiled.allowed, r.allow, `compiled: ${what}`);
@@ -229,9 +231,9 @@ test('verdicts: allow-only union across the ENI groups, with matched rule ids', 
     sshRule,
   ]);
   const http = bothVerdicts(snap, eni, P.tcp(80).from('198.51.100.1'));
-  assert.ok(http.reference.allowed && http.compiled.allowed);
+  assert.ok(http.reference.allowed && http.compiled.allowed && http.native.allowed);
   const denied = bothVerdicts(snap, eni, P.tcp(23).from('10.1.2.3'));
-  assert.ok(!denied.reference.allowed && !denied.compiled.allowed);
+  assert.ok(!denied.reference.allowed && !denied.compiled.allowed && !denied.native.allowed);
   assert.match(
     denied.reference.reason,
     /no ingress rule of .* allows tcp port 23 from 10\.1\.2\.3/,
@@ -257,7 +259,8 @@ test('verdicts: referenced group matches members primary, secondary and IPv6 add
     row(P.udp(9).from('10.0.1.20'), DENY),
   ];
   for (const r of rows) {
-    const { reference, compiled } = bothVerdicts(snap, server, r.q, table);
+    const { reference, compiled, native } = bothVerdicts(snap, server, r.q, table);
+    assert.equal(native.allowed, r.allow, `native: ${describe(r.q)}`);
     assert.equal(reference.allowed, r.allow, `reference: ${describe(r.q)}`);
     assert.equal(compiled.allowed, r.allow, `compiled: ${describe(r.q)}`);
   }
@@ -272,10 +275,10 @@ test('verdicts: a membership change flips the verdict', () => {
   const client = w.eni('10.0.1.20', [plain]);
   const q = P.tcp(5432).from('10.0.1.20');
   const before = bothVerdicts(w.snapshot(), server, q);
-  assert.ok(!before.reference.allowed && !before.compiled.allowed);
+  assert.ok(!before.reference.allowed && !before.compiled.allowed && !before.native.allowed);
   w.setGroups(client, [plain, clients]);
   const after = bothVerdicts(w.snapshot(), server, q);
-  assert.ok(after.reference.allowed && after.compiled.allowed);
+  assert.ok(after.reference.allowed && after.compiled.allowed && after.native.allowed);
 });
 
 test('verdicts: prefix lists use their current entries, per family', () => {
@@ -294,14 +297,15 @@ test('verdicts: prefix lists use their current entries, per family', () => {
   const snap = w.snapshot();
   const table = compileTable(snap, new Map(), 1n);
   for (const r of rows) {
-    const { reference, compiled } = bothVerdicts(snap, eni, r.q, table);
+    const { reference, compiled, native } = bothVerdicts(snap, eni, r.q, table);
+    assert.equal(native.allowed, r.allow, `native: ${describe(r.q)}`);
     assert.equal(reference.allowed, r.allow, `reference: ${describe(r.q)}`);
     assert.equal(compiled.allowed, r.allow, `compiled: ${describe(r.q)}`);
   }
   // Editing the list changes the verdict.
   (w.prefixLists[0] as { entries: { cidr: string }[] }).entries.push({ cidr: '203.0.113.0/25' });
   const edited = bothVerdicts(w.snapshot(), eni, P.tcp(22).from('203.0.113.1'));
-  assert.ok(edited.reference.allowed && edited.compiled.allowed);
+  assert.ok(edited.reference.allowed && edited.compiled.allowed && edited.native.allowed);
 });
 
 test('verdicts: an unknown ENI is denied with a reason', () => {

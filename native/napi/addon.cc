@@ -101,7 +101,11 @@ Napi::Object DumpEntry(Napi::Env env, const ew_ct_dump_entry &e) {
     return o;
 }
 
+Napi::Value JS_trace(const Napi::CallbackInfo &info);
+
 class Engine : public Napi::ObjectWrap<Engine> {
+    friend Napi::Value JS_trace(const Napi::CallbackInfo &info);
+
   public:
     static Napi::FunctionReference *Define(Napi::Env env) {
         Napi::Function cls =
@@ -331,6 +335,87 @@ Napi::Value JS_classifyBatch(const Napi::CallbackInfo &info) {
     return out;
 }
 
+// trace(source, queries): ew_trace() for each query. source is an Engine (the
+// table in force and its live conntrack) or a table buffer (loaded once, no
+// conntrack). Layouts: TraceQuery / TRACE_RESULT_WORDS in native.d.ts.
+constexpr uint32_t kTraceQueryWords = 12;
+constexpr uint32_t kTraceResultWords = 16;
+
+void PutTraceZone(uint32_t *w, const ew_trace_zone &z) {
+    w[0] = z.eni;
+    w[1] = z.port;
+    w[2] = static_cast<uint32_t>(z.judged | z.reached << 1 | z.classified << 2 | z.allowed << 3 |
+                                 z.world << 4 | z.ct_reply << 5) |
+           static_cast<uint32_t>(z.ct) << 8 | static_cast<uint32_t>(z.ct_state) << 16 |
+           static_cast<uint32_t>(z.track) << 24;
+    w[3] = z.reason;
+}
+
+Napi::Value JS_trace(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+        throw Napi::TypeError::New(env, "trace(source, queries: Uint32Array)");
+    Napi::Uint32Array q = info[1].As<Napi::Uint32Array>();
+    if (q.ElementLength() % kTraceQueryWords != 0)
+        throw Napi::RangeError::New(env, "queries length must be a multiple of 12");
+    ew_engine *eng = nullptr;
+    ew_table_view *table = nullptr;
+    if (info[0].IsTypedArray()) {
+        Napi::Uint8Array buf = ToBytes(info, 0, "table");
+        char err[kErrLen] = "";
+        table = ew_table_load(buf.Data(), buf.ByteLength(), err, sizeof err);
+        if (!table) throw Napi::Error::New(env, std::string("table rejected: ") + err);
+    } else {
+        auto *data = env.GetInstanceData<AddonData>();
+        if (!info[0].IsObject() ||
+            !info[0].As<Napi::Object>().InstanceOf(data->engine_ctor->Value()))
+            throw Napi::TypeError::New(env, "trace source must be an engine or a Uint8Array table");
+        eng = Engine::Unwrap(info[0].As<Napi::Object>())->Live(env);
+    }
+    size_t n = q.ElementLength() / kTraceQueryWords;
+    Napi::Uint32Array out = Napi::Uint32Array::New(env, n * kTraceResultWords);
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t *w = q.Data() + i * kTraceQueryWords;
+        ew_trace_query tq;
+        std::memset(&tq, 0, sizeof tq);
+        tq.eni = w[0];
+        tq.dir = static_cast<uint8_t>(w[1]);
+        tq.family = static_cast<uint8_t>(w[1] >> 8);
+        tq.proto = static_cast<uint8_t>(w[1] >> 16);
+        tq.tcp_flags = static_cast<uint8_t>(w[1] >> 24);
+        tq.icmp_type = static_cast<uint8_t>(w[2]);
+        tq.icmp_code = static_cast<uint8_t>(w[2] >> 8);
+        tq.sport = static_cast<uint16_t>(w[3]);
+        tq.dport = static_cast<uint16_t>(w[3] >> 16);
+        for (size_t k = 0; k < 4; k++) {
+            uint32_t local = htonl(w[4 + k]), peer = htonl(w[8 + k]);
+            std::memcpy(tq.local + 4 * k, &local, 4);
+            std::memcpy(tq.peer + 4 * k, &peer, 4);
+        }
+        struct ew_trace tr; // the function of the same name hides the tag
+        int r = eng ? ew_engine_trace(eng, &tq, &tr) : ew_trace(nullptr, table, &tq, 0, &tr);
+        uint32_t *o = out.Data() + i * kTraceResultWords;
+        if (r != 0) {
+            o[5] = 0xffffffffu; // bad query, or no table in force
+            continue;
+        }
+        o[0] = static_cast<uint32_t>(tr.generation);
+        o[1] = static_cast<uint32_t>(tr.generation >> 32);
+        o[2] = tr.sender;
+        o[3] = tr.receiver;
+        o[4] = tr.out_port;
+        o[5] = tr.reason | static_cast<uint32_t>(tr.action) << 16 |
+               static_cast<uint32_t>(tr.path) << 24;
+        o[6] = static_cast<uint32_t>(tr.spoof_checked | tr.routed << 1 | tr.router << 2 |
+                                     tr.service << 3 | tr.neighbor << 4);
+        PutTraceZone(o + 7, tr.zone[EW_DIR_INGRESS]);
+        PutTraceZone(o + 11, tr.zone[EW_DIR_EGRESS]);
+    }
+    if (table) ew_table_free(table);
+    return out;
+}
+
 // SO_PEERCRED of a connected unix socket: the pid/uid/gid the kernel recorded
 // for the peer at connect(), so nothing the client says. null when fd is not
 // such a socket; pid 0 (peer in a pid namespace we cannot see) becomes null.
@@ -356,6 +441,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("createEngine", Napi::Function::New<JS_createEngine>(env, "createEngine"));
     exports.Set("validateTable", Napi::Function::New<JS_validateTable>(env, "validateTable"));
     exports.Set("classifyBatch", Napi::Function::New<JS_classifyBatch>(env, "classifyBatch"));
+    exports.Set("trace", Napi::Function::New<JS_trace>(env, "trace"));
     exports.Set("peerCredentials", Napi::Function::New<JS_peerCredentials>(env, "peerCredentials"));
     exports.Set("maxPorts", Napi::Number::New(env, EW_MAX_PORTS));
     exports.Set("counterCount", Napi::Number::New(env, EW_CNT_COUNT));

@@ -299,3 +299,27 @@ bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms) 
     ew_spin_unlock(lock);
     return live;
 }
+
+enum ew_ct_track_result ew_ct_peek(struct ew_ct *ct, const struct ew_ct_key *k, uint8_t tcp_flags,
+                                   uint64_t now_ms, uint8_t *state, bool *reply) {
+    uint32_t b = ew_ct_hash(ct, k) & ct->bucket_mask;
+    ew_spinlock *lock = ew_ct_stripe(ct, b);
+    enum ew_ct_track_result r = EW_CT_MISS;
+    ew_spin_lock(lock);
+    /* A plain walk: expired entries are skipped, not unlinked (that is a change). */
+    for (uint32_t idx = ct->buckets[b]; idx != EW_CT_NIL; idx = ct->entries[idx].next) {
+        const struct ct_entry *e = &ct->entries[idx];
+        int d = ew_ct_expired(e, now_ms) ? -1 : match_dir(e, k);
+        if (d < 0) continue;
+        /* The same rule as ew_ct_track: a closed connection only takes a new SYN. */
+        if (k->proto == EW_PROTO_TCP && reusable(e) &&
+            (e->state == EW_CT_TCP_CLOSE || is_syn_only(tcp_flags)))
+            break;
+        *state = e->state;
+        *reply = d == (int)EW_CT_DIR_REPLY;
+        r = EW_CT_HIT;
+        break;
+    }
+    ew_spin_unlock(lock);
+    return r;
+}

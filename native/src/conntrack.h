@@ -99,6 +99,12 @@ enum ew_ct_insert_result ew_ct_insert(struct ew_ct *ct, const struct ew_ct_key *
 /* A live connection with this key exists (either orientation); nothing updated.
  * Used for ICMP errors (RELATED). */
 bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms);
+/* Read-only twin of ew_ct_track for `check` (trace.c): would a packet with this
+ * key and tcp_flags hit a live entry? Changes nothing (no state, counters,
+ * timers, nor the unlinking of expired entries). On a hit, *state is the
+ * entry's state and *reply whether the packet runs in the reply direction. */
+enum ew_ct_track_result ew_ct_peek(struct ew_ct *ct, const struct ew_ct_key *k, uint8_t tcp_flags,
+                                   uint64_t now_ms, uint8_t *state, bool *reply);
 
 /* Housekeeping (see core.h). */
 void ew_ct_sweep(struct ew_ct *ct, uint64_t now_ms, uint32_t budget);

@@ -273,6 +273,16 @@ uint64_t ew_engine_generation(const struct ew_engine *eng) {
     return atomic_load(&((struct ew_engine *)eng)->generation);
 }
 
+int ew_engine_trace(struct ew_engine *eng, const struct ew_trace_query *q, struct ew_trace *out) {
+    if (!eng->sh.core) return -1;
+    /* Under ctl the table cannot be swapped, so it cannot be freed under us. */
+    pthread_mutex_lock(&eng->ctl);
+    const struct ew_table_view *t = atomic_load(&eng->sh.table);
+    int r = t ? ew_trace(eng->sh.core, t, q, ew_engine_now_ms(eng), out) : -1;
+    pthread_mutex_unlock(&eng->ctl);
+    return r;
+}
+
 /* ---- counters, clock, stats ---- */
 
 void ew_engine_counters(const struct ew_engine *eng, uint32_t port, struct ew_port_counters *out) {

@@ -25,6 +25,7 @@
 #include "core_internal.h"
 #include "fragcache.h"
 #include "parse.h"
+#include "pipeline.h"
 #include "reply.h"
 #include "table_view.h"
 
@@ -58,81 +59,6 @@ static void reply(struct pctx *c, enum ew_port_counter cnt) {
     c->v->action = EW_ACT_REPLY;
     c->v->out_port = c->in_port;
     c->pc->cnt[cnt]++;
-}
-
-/* ---- table lookups ---- */
-
-static uint32_t fwd4_find(const struct ew_table_view *t, uint32_t vpc, uint32_t addr) {
-    uint32_t lo = 0, hi = t->n_fwd4;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        const struct ew_fwd4 *f = &t->fwd4[mid];
-        if (f->vpc < vpc || (f->vpc == vpc && f->addr < addr))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo < t->n_fwd4 && t->fwd4[lo].vpc == vpc && t->fwd4[lo].addr == addr)
-        return t->fwd4[lo].eni;
-    return EW_INDEX_NONE;
-}
-
-static uint32_t fwd6_find(const struct ew_table_view *t, uint32_t vpc, const uint8_t *addr) {
-    uint32_t lo = 0, hi = t->n_fwd6;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        const struct ew_fwd6 *f = &t->fwd6[mid];
-        if (f->vpc < vpc || (f->vpc == vpc && memcmp(f->addr.b, addr, 16) < 0))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo < t->n_fwd6 && t->fwd6[lo].vpc == vpc && memcmp(t->fwd6[lo].addr.b, addr, 16) == 0)
-        return t->fwd6[lo].eni;
-    return EW_INDEX_NONE;
-}
-
-static bool sorted4_has(const uint32_t *a, uint32_t n, uint32_t x) {
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && a[lo] == x;
-}
-
-static bool sorted6_has(const struct ew_ip6 *a, uint32_t n, const uint8_t *x) {
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (memcmp(a[mid].b, x, 16) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && memcmp(a[lo].b, x, 16) == 0;
-}
-
-static bool eni_has_ipv4(const struct ew_table_view *t, const struct ew_eni *e, uint32_t a) {
-    for (uint32_t i = 0; i < e->ipv4_count; i++)
-        if (t->eni_ipv4[e->ipv4_off + i] == a) return true;
-    return false;
-}
-
-static bool eni_has_ipv6(const struct ew_table_view *t, const struct ew_eni *e, const uint8_t *a) {
-    for (uint32_t i = 0; i < e->ipv6_count; i++)
-        if (memcmp(t->eni_ipv6[e->ipv6_off + i].b, a, 16) == 0) return true;
-    return false;
-}
-
-static bool is_router6(const struct ew_subnet *s, const uint8_t *a) {
-    uint8_t ll[16];
-    if (s->ipv6_prefix && memcmp(s->router_ipv6.b, a, 16) == 0) return true;
-    ew_link_local_from_mac(s->router_mac, ll);
-    return memcmp(ll, a, 16) == 0;
 }
 
 /* ---- ARP and NDP ---- */
@@ -242,25 +168,11 @@ struct zone {
 };
 
 static bool classify_pkt(const struct pctx *c, const struct zone *z, uint16_t key, bool *world) {
-    const struct ew_pkt *p = &c->p;
-    enum ew_family fam = p->family == 4 ? EW_FAM_V4 : EW_FAM_V6;
-    const struct ew_classifier *cl = ew_view_classifier(c->t, z->eni, z->dir, fam);
-    bool egress = z->dir == EW_DIR_EGRESS;
-    if (p->family == 4)
-        return ew_classify4(c->t, cl, p->proto, key, egress ? p->dst4 : p->src4, world);
-    return ew_classify6(c->t, cl, p->proto, key, egress ? p->dst : p->src, world);
+    return pipe_classify(c->t, z->eni, z->dir, &c->p, key, world);
 }
 
-/* Section 4.2: a TCP/UDP flow opened by a /0 rule, whose reverse direction has a
- * /0 rule for all ports of the protocol, is not tracked. */
 static bool untracked(const struct pctx *c, const struct zone *z, bool world) {
-    const struct ew_pkt *p = &c->p;
-    if (!world || (p->proto != EW_PROTO_TCP && p->proto != EW_PROTO_UDP)) return false;
-    enum ew_family fam = p->family == 4 ? EW_FAM_V4 : EW_FAM_V6;
-    enum ew_dir rev = z->dir == EW_DIR_EGRESS ? EW_DIR_INGRESS : EW_DIR_EGRESS;
-    uint32_t need =
-        p->proto == EW_PROTO_TCP ? EW_CLS_WORLD_ALL_PORTS_TCP : EW_CLS_WORLD_ALL_PORTS_UDP;
-    return (ew_view_classifier(c->t, z->eni, rev, fam)->flags & need) != 0;
+    return pipe_untracked(c->t, z->eni, z->dir, &c->p, world);
 }
 
 static void ct_key_from(struct ew_ct_key *k, const struct zone *z, uint8_t family, uint8_t proto,
@@ -286,11 +198,6 @@ static enum ew_drop_reason judge_icmp_error(struct pctx *c, const struct zone *z
     }
     bool world;
     return classify_pkt(c, z, p->key, &world) ? EW_DROP_NONE : EW_DROP_ICMP_ERROR_UNRELATED;
-}
-
-static bool tcp_flags_possible(uint8_t f) {
-    if ((f & EW_TCP_SYN) && (f & (EW_TCP_FIN | EW_TCP_RST))) return false;
-    return (f & (EW_TCP_SYN | EW_TCP_ACK | EW_TCP_RST)) != 0;
 }
 
 static enum ew_drop_reason judge(struct pctx *c, const struct zone *z) {
@@ -320,11 +227,7 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z) {
         zc->cnt[EW_CNT_UNTRACKED]++;
         return EW_DROP_NONE;
     }
-    bool can_open = p->proto == EW_PROTO_TCP
-                        ? (p->tcp_flags & (EW_TCP_SYN | EW_TCP_ACK)) == EW_TCP_SYN
-                    : icmp_echo ? p->icmp_kind == EW_ICMP_ECHO_REQUEST
-                                : true;
-    if (!can_open) return EW_DROP_NONE; /* allowed by the rules, nothing to track */
+    if (!pipe_can_open(p)) return EW_DROP_NONE; /* allowed by the rules, nothing to track */
     switch (ew_ct_insert(core->ct, &k, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms)) {
     case EW_CT_INSERTED:
         zc->cnt[EW_CNT_CT_NEW]++;
@@ -341,29 +244,12 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z) {
 
 /* ---- IP data ---- */
 
-/* A service address of the VPC (the DNS at base + 2, and the link-local DNS,
- * metadata and time-sync addresses of table.h's EXEMPT4/EXEMPT6 sections). eniwall does
- * not provide these services, so traffic to them is dropped with its own
- * reason. Only the destination counts: a source address never exempts a frame
- * from the receiver's groups (an ENI with source/dest check off may send from
- * any address). */
 static bool to_service(const struct pctx *c) {
-    const struct ew_pkt *p = &c->p;
-    const struct ew_table_view *t = c->t;
-    if (p->family == 4)
-        return p->dst4 == t->vpcs[c->e->vpc].dns_ipv4 ||
-               sorted4_has(t->exempt4, t->n_exempt4, p->dst4);
-    return sorted6_has(t->exempt6, t->n_exempt6, p->dst);
+    return pipe_to_service(c->t, c->e, &c->p);
 }
 
 static bool is_broadcast(const struct pctx *c) {
-    const struct ew_pkt *p = &c->p;
-    if (c->frame[0] & 1u) return true; /* group bit of the destination MAC */
-    if (p->family == 6) return p->dst[0] == 0xff;
-    const struct ew_subnet *s = &c->t->subnets[c->e->subnet];
-    uint32_t host_mask = s->ipv4_prefix >= 32 ? 0 : 0xffffffffu >> s->ipv4_prefix;
-    return p->dst4 == 0xffffffffu || (p->dst4 >> 28) == 0xeu ||
-           (host_mask && p->dst4 == (s->ipv4_net | host_mask));
+    return pipe_is_broadcast(c->t, c->e, c->frame, &c->p);
 }
 
 static void handle_router(struct pctx *c, const struct ew_subnet *s) {

@@ -123,11 +123,31 @@ export interface CheckQuery {
   protocol: string;
   peer: string;
   port?: number;
+  /** TCP/UDP source port, ICMP echo identifier: names a tracked connection. */
+  sourcePort?: number;
+  /** TCP flags, e.g. 'syn' (the default: a new connection) or 'ack'. */
+  tcpFlags?: string;
   icmpType?: number;
   icmpCode?: number;
 }
 
+/** One stage the frame passes in the dataplane, in pipeline order. */
+export interface CheckStage {
+  stage: 'anti-spoofing' | 'forwarding' | 'exempt' | 'egress' | 'ingress';
+  /** The ENI the stage belongs to (the sender, the receiver, the zone's ENI). */
+  eniId?: string;
+  result: 'pass' | 'drop' | 'skip';
+  detail: string;
+  /** The drop reason (drops.h name) when result is drop. */
+  drop?: string;
+  /** Zones: sgr- ids of the rules that admit the packet. */
+  matchedRuleIds?: string[];
+  /** Zones: the tracked connection that carries the packet. */
+  conntrack?: { state: string; reply: boolean };
+}
+
 export interface CheckResult {
+  /** The asked ENI's answer: its zone, or exempt. */
   verdict: 'ALLOW' | 'DENY';
   /** sgr- ids of every rule that admits the packet (empty on DENY). */
   matchedRuleIds: string[];
@@ -135,6 +155,11 @@ export interface CheckResult {
   exempt?: boolean;
   /** One line: why (the exempt address, the tracking decision, or what is missing). */
   reason: string;
+  /** The table generation that answered (decimal). */
+  generation: string;
+  stages: CheckStage[];
+  /** What the table in force does with the whole frame. */
+  delivery: { action: 'forward' | 'reply' | 'drop' | 'none'; drop?: string; text: string };
 }
 
 export interface AuditRecord {

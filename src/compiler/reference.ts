@@ -164,6 +164,20 @@ function rulesOf(
   return out;
 }
 
+/**
+ * The ids of the ENI's rules in query.direction that admit the packet, exempt
+ * addresses not considered: what `check` names for a classifier match of the
+ * table in force (the table keeps merged intervals, not rule ids).
+ */
+export function matchingRuleIds(snapshot: ModelSnapshot, query: ReferenceQuery): string[] {
+  const eni = snapshot.enis.find((e) => e.id === query.eniId);
+  if (eni === undefined) return [];
+  const peer = parseAddress(query.peer);
+  return rulesOf(snapshot, eni.groupIds, query.direction)
+    .filter((r) => ruleMatches(snapshot, r, query, peer))
+    .map((r) => r.id);
+}
+
 export function evaluate(snapshot: ModelSnapshot, query: ReferenceQuery): ReferenceVerdict {
   const eni = snapshot.enis.find((e) => e.id === query.eniId);
   if (eni === undefined) {

@@ -10,6 +10,7 @@ import { DataplaneDriver } from '../dataplane/driver';
 import type { ChangeSet } from '../model/change';
 import type { Eni, ModelSnapshot } from '../model/types';
 import type { NativeEngineStats } from '../dataplane/native.d';
+import type { TraceQuery, TraceResult } from '../dataplane/native';
 import type { EniStats, FlowEntry } from '../api/protocol';
 
 export interface DataplaneHandle {
@@ -21,6 +22,8 @@ export interface DataplaneHandle {
   apply(snapshot: ModelSnapshot, change?: ChangeSet): Promise<bigint>;
   stats(eni: Eni): EniStats;
   flows(enis: Eni[], eniId?: string): FlowEntry[];
+  /** `check`: ew_trace against the table in force and the live conntrack. */
+  trace(queries: readonly TraceQuery[]): TraceResult[];
   /** How the engine runs: I/O mode, workers, offloads. */
   engine(): NativeEngineStats;
   close(): Promise<void>;
@@ -88,6 +91,10 @@ class NativeDataplaneHandle implements DataplaneHandle {
       out.push({ ...e, eniId: owner });
     }
     return out;
+  }
+
+  trace(queries: readonly TraceQuery[]): TraceResult[] {
+    return this.dataplane.trace(queries);
   }
 
   async close(): Promise<void> {

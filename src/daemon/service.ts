@@ -297,12 +297,14 @@ export class ControlService {
     },
     stats: (q) => this.enisFor(p.optStr(q, 'eniId')).map((eni) => this.dataplane.stats(eni)),
     check: (q) =>
-      runCheck(this.model.snapshot(), {
+      runCheck(this.model.snapshot(), this.dataplane, {
         eniId: p.str(q, 'eniId'),
         direction: p.direction(q),
         protocol: p.str(q, 'protocol'),
         peer: p.str(q, 'peer'),
         port: p.optNum(q, 'port'),
+        sourcePort: p.optNum(q, 'sourcePort'),
+        tcpFlags: p.optStr(q, 'tcpFlags'),
         icmpType: p.optNum(q, 'icmpType'),
         icmpCode: p.optNum(q, 'icmpCode'),
       }),

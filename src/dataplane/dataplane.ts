@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { dropReason, portCounter, type CounterName, type DropName } from './drops';
-import { loadNative } from './native';
+import { loadNative, traceBatch, type TraceQuery, type TraceResult } from './native';
 import type {
   IoMode,
   NativeCtEntry,
@@ -227,6 +227,11 @@ export class Dataplane {
       for (const e of page.entries) yield decodeConnEntry(e);
       cursor = page.cursor;
     } while (cursor !== 0n);
+  }
+
+  /** What the table in force and the live conntrack do with each packet; changes nothing. */
+  trace(queries: readonly TraceQuery[]): TraceResult[] {
+    return traceBatch(this.live, queries);
   }
 
   /** Tests: moves the engine's clock forward (idle timeouts, sweeps). */

@@ -4,5 +4,5 @@ export type { ConnEntry, DataplaneOptions, IoMode, PortCounters } from './datapl
 export { DataplaneDriver, DataplaneApplyError, interfaceConfig } from './driver';
 export type { TableCompilerLike } from './driver';
 export { native, loadNative, addonCandidates, ADDON_ENV } from './native';
-export type { ClassifyQuery, ClassifyVerdict } from './native';
+export type { ClassifyQuery, ClassifyVerdict, TraceQuery, TraceResult, TraceZone } from './native';
 export * as netns from './netns';

@@ -98,8 +98,26 @@ export interface NativePeerCredentials {
  * Result per query: -1 bad ENI index, 0 denied, 1 allowed, 2 allowed by an
  * interval a literal /0 rule covers ("world").
  */
+/**
+ * trace query encoding: TRACE_QUERY_WORDS (12) u32 per query (struct ew_trace_query, core.h).
+ *   [0] ENI index in the table
+ *   [1] direction (0 ingress, 1 egress) | family (4 or 6) << 8 | IP protocol << 16 | TCP flags << 24
+ *   [2] ICMP type | ICMP code << 8
+ *   [3] source port | destination port << 16 (ICMP echo: identifier as source port)
+ *   [4..7] the ENI's own address, [8..11] the peer's: four big-endian u32 words each
+ * Result: TRACE_RESULT_WORDS (16) u32 per query (struct ew_trace):
+ *   [0] [1] generation low, high   [2] sender ENI index   [3] receiver ENI index   [4] out port
+ *   [5] drop reason | action << 16 | path << 24 (0xffffffff: bad query or no table in force)
+ *   [6] spoof checked | routed << 1 | to the router << 2 | to a service address << 3 | neighbour discovery << 4
+ *   [7..10] the receiver's (ingress) zone, [11..14] the sender's (egress) zone:
+ *     +0 ENI index, +1 port, +2 judged | reached << 1 | classified << 2 | allowed << 3 |
+ *     world << 4 | ct reply << 5 | ct << 8 | ct state << 16 | track << 24, +3 drop reason
+ * Index, port and ENI fields hold 0xffffffff for none.
+ */
 export interface NativeAddon {
   createEngine(options: NativeEngineOptions): NativeEngine;
+  /** ew_trace() per query: against an engine's table in force and live conntrack, or a table buffer (no conntrack). */
+  trace(source: NativeEngine | Uint8Array, queries: Uint32Array): Uint32Array;
   /** null when the table loads, else the loader's one-line message. */
   validateTable(table: Uint8Array): string | null;
   classifyBatch(table: Uint8Array, queries: Uint32Array): Int8Array;

@@ -26,6 +26,7 @@ import { compileTable } from '../../src/compiler/compile';
 import { type ReferenceQuery, type ReferenceVerdict, evaluate } from '../../src/compiler/reference';
 import { type ClassifyResult, classifyTable } from '../../src/compiler/table-reader';
 import { packetKey } from '../../src/compiler/rules';
+import { native, type TraceResult } from '../../src/dataplane/native';
 
 let counter = 0;
 /** A fresh id in AWS format: prefix-<17 hex>. */
@@ -293,16 +294,64 @@ export function compiledVerdict(
   );
 }
 
-/** Reference and compiled verdicts for one packet at one ENI. */
+/** The native answer: ew_trace over the compiled table (no conntrack), the asked ENI's zone. */
+export interface NativeVerdict {
+  allowed: boolean;
+  /** Allowed, and section 4.2 leaves it untracked. */
+  untracked: boolean;
+  trace: TraceResult;
+}
+
+/**
+ * What the dataplane does with the packet at this ENI, asked the way `check`
+ * asks (from or to the ENI's own address). The router is answered by the
+ * dataplane (allowed); a service address is dropped (not allowed); otherwise
+ * the ENI's zone decides.
+ */
+export function nativeVerdict(
+  table: Uint8Array,
+  snap: ModelSnapshot,
+  eniId: string,
+  q: PacketSpec,
+): NativeVerdict {
+  const index = snap.enis.findIndex((e) => e.id === eniId);
+  const eni = snap.enis[index];
+  if (eni === undefined) throw new Error(`no ENI ${eniId}`);
+  const family = parseAddress(q.peer).family;
+  const icmp = q.protocol === (family === 'ipv4' ? 1 : 58);
+  const ports = q.protocol === 6 || q.protocol === 17;
+  const [trace] = native.trace(table, [
+    {
+      eniIndex: index,
+      direction: q.direction,
+      family,
+      protocol: q.protocol,
+      tcpFlags: 0x02, // SYN: a new connection
+      icmpType: icmp ? (q.icmpType ?? 0) : 0,
+      icmpCode: icmp ? (q.icmpCode ?? 0) : 0,
+      sourcePort: 40000,
+      destinationPort: ports ? (q.port ?? 0) : 0,
+      local: family === 'ipv4' ? eni.privateIp : (eni.ipv6Addresses[0] ?? '::'),
+      peer: q.peer,
+    },
+  ]);
+  if (trace === undefined) throw new Error('no trace');
+  const zone = q.direction === 'egress' ? trace.egress : trace.ingress;
+  const allowed = trace.router ? true : trace.service ? false : zone.judged && zone.drop === null;
+  return { allowed, untracked: allowed && zone.tracking === 'untracked', trace };
+}
+
+/** Reference, compiled (TypeScript twin) and native verdicts for one packet at one ENI. */
 export function bothVerdicts(
   snap: ModelSnapshot,
   eniId: string,
   q: PacketSpec,
   table: Uint8Array = compileTable(snap, new Map(), 1n),
-): { reference: ReferenceVerdict; compiled: ClassifyResult } {
+): { reference: ReferenceVerdict; compiled: ClassifyResult; native: NativeVerdict } {
   return {
     reference: evaluate(snap, { eniId, ...q }),
     compiled: compiledVerdict(table, snap, eniId, q),
+    native: nativeVerdict(table, snap, eniId, q),
   };
 }
 

@@ -156,6 +156,91 @@ int ew_classify_query(const struct ew_table_view *t, uint32_t eni_index, enum ew
                       enum ew_family family, uint8_t proto, uint16_t key, const uint8_t *peer,
                       bool *world);
 
+/* ---- `check`: what the table in force does with one packet, stage by stage ----
+ * ew_trace() builds the frame the sender would write (Ethernet + IP + L4
+ * header), parses it with ew_parse() and walks the decisions of ew_process()
+ * (pipeline.h holds the shared ones) without side effects: no counters, no
+ * conntrack insert or update (ew_ct_peek), no fragment cache, no answers.
+ *
+ * The sender is the asked ENI (EGRESS) or the ENI owning the peer address in
+ * its VPC (INGRESS); when no ENI owns it, no port could send the frame and only
+ * the asked ENI's zone is judged (path EW_TRACE_PATH_NONE). The asked ENI's
+ * zone is judged even when the frame is dropped before it (its `reached` is
+ * then 0), so `check` can answer for its rules; not for frames to the router
+ * or a service address, which no group ever judges. */
+struct ew_trace_query {
+    uint32_t eni;      /* table index of the ENI asked about */
+    uint8_t dir;       /* enum ew_dir: EGRESS = it sends to peer; INGRESS = peer sends to it */
+    uint8_t family;    /* 4 or 6 */
+    uint8_t proto;     /* IP protocol number */
+    uint8_t tcp_flags; /* TCP only: FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10 */
+    uint8_t icmp_type; /* ICMP / ICMPv6 */
+    uint8_t icmp_code;
+    uint8_t pad[2];
+    uint16_t sport, dport; /* host order, TCP/UDP; ICMP echo: the identifier in sport */
+    uint8_t local[16];     /* the ENI's own address; network order, IPv4 in the first 4 bytes */
+    uint8_t peer[16];      /* the other end */
+};
+
+enum ew_trace_ct {
+    EW_TRACE_CT_UNTRACKABLE = 0, /* never tracked (ICMP other than echo, impossible flags) */
+    EW_TRACE_CT_MISS = 1,        /* no live connection matches */
+    EW_TRACE_CT_HIT = 2,         /* a tracked connection carries it: rules not consulted */
+    EW_TRACE_CT_RELATED = 3      /* an ICMP error about a tracked connection */
+};
+
+enum ew_trace_track {
+    EW_TRACE_TRACK_NONE = 0,      /* not allowed by rules, or never tracked */
+    EW_TRACE_TRACK_OPENS = 1,     /* allowed; would open a tracked connection */
+    EW_TRACE_TRACK_UNTRACKED = 2, /* allowed; untracked (/0 both ways, section 4.2) */
+    EW_TRACE_TRACK_NO_ENTRY = 3   /* allowed, but cannot open one (bare ACK, echo reply) */
+};
+
+enum ew_trace_path {
+    EW_TRACE_PATH_PORT = 0, /* the frame from the sender's port walked the pipeline */
+    EW_TRACE_PATH_NONE = 1  /* no ENI sends it (peer outside the VPC): asked zone only */
+};
+
+struct ew_trace_zone {
+    uint32_t eni;       /* table index; EW_INDEX_NONE when there is no such zone */
+    uint32_t port;      /* its port (the conntrack zone), EW_PORT_NONE when unbound */
+    uint8_t judged;     /* this zone was evaluated */
+    uint8_t reached;    /* the frame got here in the pipeline (else judged for `check` only) */
+    uint8_t ct;         /* enum ew_trace_ct */
+    uint8_t ct_state;   /* enum ew_ct_state on HIT / RELATED */
+    uint8_t ct_reply;   /* the packet runs in the connection's reply direction */
+    uint8_t classified; /* the classifier was asked */
+    uint8_t allowed;    /* its answer */
+    uint8_t world;      /* the matching interval is covered by a literal /0 rule */
+    uint8_t track;      /* enum ew_trace_track */
+    uint8_t pad;
+    uint16_t reason; /* this zone's drop reason, EW_DROP_NONE when it passes */
+};
+
+struct ew_trace {
+    uint64_t generation;
+    uint32_t sender;       /* table ENI index, EW_INDEX_NONE when no ENI sends it */
+    uint32_t receiver;     /* table ENI index, EW_INDEX_NONE when no ENI has the destination */
+    uint32_t out_port;     /* FORWARD: the receiver's port */
+    uint16_t reason;       /* the frame's drop reason; EW_DROP_NONE for FORWARD / REPLY */
+    uint8_t action;        /* enum ew_action */
+    uint8_t path;          /* enum ew_trace_path */
+    uint8_t spoof_checked; /* source/dest check on for the sender, and passed */
+    uint8_t routed;        /* between subnets (MAC rewrite, TTL decrement) */
+    uint8_t router;        /* the peer is the ENI's subnet router: never judged by groups */
+    uint8_t service;       /* egress to a service address: SERVICE_UNAVAILABLE, never judged */
+    uint8_t neighbor;      /* ICMPv6 neighbour discovery / MLD: answered or ignored, never judged */
+    uint8_t pad[3];
+    struct ew_trace_zone
+        zone[2]; /* [EW_DIR_INGRESS] the receiver's, [EW_DIR_EGRESS] the sender's */
+};
+
+/* 0 and *out filled; -1 for a bad query (no table, ENI index, family, dir).
+ * core may be NULL: no conntrack (every lookup misses). now_ms: the clock the
+ * workers use (ew_engine_now_ms). Allocates nothing. */
+int ew_trace(struct ew_core *core, const struct ew_table_view *t, const struct ew_trace_query *q,
+             uint64_t now_ms, struct ew_trace *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -111,6 +111,9 @@ uint64_t ew_engine_now_ms(const struct ew_engine *eng);
 /* Tests: move the clock forward so idle timeouts expire without sleeping. */
 void ew_engine_advance_clock(struct ew_engine *eng, uint64_t ms);
 
+/* ew_trace() against the table in force and the live conntrack, at the engine's
+ * clock (`check`). -1 when no table is loaded, in passthrough mode, or for a bad query. */
+int ew_engine_trace(struct ew_engine *eng, const struct ew_trace_query *q, struct ew_trace *out);
 /* The core, for conntrack queries (NULL in passthrough mode). */
 struct ew_core *ew_engine_core(struct ew_engine *eng);
 void ew_engine_stats(const struct ew_engine *eng, struct ew_engine_stats *out);

@@ -1,6 +1,6 @@
 /** Commands that look rather than change: status, flows, stats, check. */
 import { Command } from 'commander';
-import type { EniStats, FlowEntry } from '../../api/protocol';
+import type { CheckResult, EniStats, FlowEntry } from '../../api/protocol';
 import { call, example } from '../context';
 import { dash, formatDuration, formatTable, printJson, printLine, printTable } from '../output';
 import { parseInteger } from '../parse';
@@ -127,6 +127,8 @@ interface CheckOptions {
   protocol: string;
   peer: string;
   port?: string;
+  sourcePort?: string;
+  tcpFlags?: string;
   icmpType?: string;
   icmpCode?: string;
   json?: boolean;
@@ -135,12 +137,24 @@ interface CheckOptions {
 export function checkCommand(): Command {
   return example(
     new Command('check')
-      .description('would the rules allow this packet? ALLOW with the rule ids, or DENY and why')
+      .description(
+        'what the table in force does with this packet: ALLOW with the rule ids or DENY and why, ' +
+          'then each stage (anti-spoofing, forwarding, conntrack and rules of both zones)',
+      )
       .requiredOption('--eni <eni>', 'the ENI whose rules are asked')
       .requiredOption('--direction <dir>', 'ingress (peer = source) or egress (peer = destination)')
       .requiredOption('--protocol <proto>', 'tcp|udp|icmp|icmpv6|all|-1|<number>')
       .requiredOption('--peer <addr>', 'the remote address')
       .option('--port <n>', 'destination port (tcp/udp)')
+      .option(
+        '--source-port <n>',
+        'source port (tcp/udp) or echo identifier: finds a tracked connection',
+      )
+      .option(
+        '--tcp-flags <flags>',
+        'TCP flags, comma-separated (syn, ack, fin, rst, psh, urg)',
+        'syn',
+      )
       .option('--icmp-type <t>', 'ICMP type')
       .option('--icmp-code <c>', 'ICMP code')
       .option('--json', 'JSON output'),
@@ -155,18 +169,33 @@ export function checkCommand(): Command {
       protocol: o.protocol,
       peer: o.peer,
       port: o.port === undefined ? undefined : parseInteger(o.port, '--port'),
+      sourcePort:
+        o.sourcePort === undefined ? undefined : parseInteger(o.sourcePort, '--source-port'),
+      tcpFlags: o.tcpFlags,
       icmpType: o.icmpType === undefined ? undefined : parseInteger(o.icmpType, '--icmp-type'),
       icmpCode: o.icmpCode === undefined ? undefined : parseInteger(o.icmpCode, '--icmp-code'),
     });
     if (o.json) return printJson(result);
-    if (result.verdict === 'ALLOW') {
-      const how = result.exempt ? 'exempt' : result.tracked === false ? 'untracked' : 'tracked';
-      const rules = result.matchedRuleIds.length ? ` ${result.matchedRuleIds.join(' ')}` : '';
-      printLine(`ALLOW${rules} (${how}): ${result.reason}`);
-    } else {
-      printLine(`DENY: ${result.reason}`);
-    }
+    printLine(formatCheck(result));
   });
+}
+
+/** The verdict line, then one line per stage and what happens to the frame. */
+export function formatCheck(result: CheckResult): string {
+  let head: string;
+  if (result.verdict === 'ALLOW') {
+    const how = result.exempt ? 'exempt' : result.tracked === false ? 'untracked' : 'tracked';
+    const rules = result.matchedRuleIds.length ? ` ${result.matchedRuleIds.join(' ')}` : '';
+    head = `ALLOW${rules} (${how}): ${result.reason}`;
+  } else {
+    head = `DENY: ${result.reason}`;
+  }
+  // One line per stage; no column alignment, so ids can be read (and replaced) as they are.
+  const lines = result.stages.map(
+    (s) => `  ${s.stage}${s.eniId === undefined ? '' : ` ${s.eniId}`}: ${s.result}: ${s.detail}`,
+  );
+  lines.push(`  frame: ${result.delivery.action}: ${result.delivery.text}`);
+  return [head, `  table generation ${result.generation}`, ...lines].join('\n');
 }
 
 export function auditCommand(): Command {
