@@ -128,11 +128,19 @@ export class ControlService {
         throw err;
       }
       const change = this.model.takeChanges();
-      const staged = this.store.stageChange(
-        change,
-        this.model,
-        audit(true, { result: summarize(result) }),
-      );
+      let staged: ReturnType<Store['stageChange']>;
+      try {
+        staged = this.store.stageChange(
+          change,
+          this.model,
+          audit(true, { result: summarize(result) }),
+        );
+      } catch (err) {
+        // Nothing reached the store (its transaction rolled back): the model must not keep it either.
+        this.model = Model.fromSnapshot(before, { adopt: true });
+        this.log.error({ err, action }, 'could not stage the change; rolled back');
+        throw err;
+      }
       try {
         this.generation = await this.dataplane.apply(this.model.view(), change);
       } catch (cause) {
