@@ -228,12 +228,35 @@ static void addr_of(const struct ew_table_view *t, const struct ew_eni *e, uint8
         memcpy(out, t->eni_ipv6[e->ipv6_off].b, 16);
 }
 
+/* One core for all inputs, made fresh before each (see fuzz_process.c): the
+ * clock jumps past the longest timeout a table may set (432,000 s) and a sweep
+ * of every bucket, ending where a new core's cursor starts, frees every entry. */
+#define T_CT_MAX     64u
+#define T_CT_BUCKETS 64u /* conntrack.c: the power of two >= T_CT_MAX */
+static struct ew_core *core;
+static uint64_t now_ms = 1000, swept;
+
+static void sweep(uint64_t at, uint32_t budget) {
+    ew_core_sweep(core, at, budget);
+    swept += budget;
+}
+
+static void fresh_core(void) {
+    if (!core) {
+        struct ew_core_config cfg = {
+            .conntrack_max = T_CT_MAX, .allowance_per_eni = 16, .hash_salt = 1};
+        char err[128];
+        core = ew_core_create(&cfg, err, sizeof err);
+        if (!core) abort();
+        return;
+    }
+    now_ms += 1000000000u;
+    sweep(now_ms, (uint32_t)(2u * T_CT_BUCKETS - swept % T_CT_BUCKETS));
+}
+
 static void frames(const struct ew_table_view *t) {
-    struct ew_core_config cfg = {.conntrack_max = 64, .allowance_per_eni = 16, .hash_salt = 1};
-    char err[128];
-    struct ew_core *core = ew_core_create(&cfg, err, sizeof err);
-    if (!core) abort();
-    struct ew_worker_ctx w = {.core = core, .counters = counters, .now_ms = 1000};
+    fresh_core();
+    struct ew_worker_ctx w = {.core = core, .counters = counters, .now_ms = now_ms};
     uint16_t pair = 0;
     for (uint32_t i = 0; i < t->n_enis && i < MAX_ENIS; i++) {
         const struct ew_eni *a = &t->enis[i];
@@ -284,6 +307,10 @@ static void frames(const struct ew_table_view *t) {
                 d.dport = dport;
                 d.tcp_flags = 0x02;
                 d.payload = (uint16_t)(pair % 3 * 40);
+                /* No live entry may explain the SYN (the check below is about the
+                 * rules): jump past the longest timeout, and sweep the dead out. */
+                w.now_ms += 500000000u;
+                sweep(w.now_ms, 256);
                 struct ew_verdict v = send(&w, t, a->port_id, &d, pair % 5 * 20u);
                 pair++;
                 if (v.action == EW_ACT_FORWARD && !exempt_addr(t, fam, d.src) &&
@@ -327,8 +354,7 @@ static void frames(const struct ew_table_view *t) {
             }
         }
     }
-    ew_core_sweep(core, w.now_ms + 700000, 1u << 20);
-    ew_core_destroy(core);
+    now_ms = w.now_ms;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -337,6 +337,49 @@ static void process_seeds(void) {
     synth(&s, &a);
     SEED("layouts-ports");
 
+    /* Regression: a source/dest-check-off ENI sending from the exempt addresses
+     * (metadata, VPC DNS, fd00:ec2::254) to ports the receiver does not allow. */
+    s.n = 0;
+    a = (struct frame_args){.port = P_NAT,
+                            .family = 4,
+                            .kind = SY_TCP,
+                            .src = SRC_POOL(A_IMDS),
+                            .dst = A_WEB,
+                            .sport = 80,
+                            .dport = 5432,
+                            .flags = 2};
+    synth(&s, &a);
+    a.src = SRC_POOL(A_DNS);
+    a.kind = SY_UDP;
+    synth(&s, &a);
+    a = (struct frame_args){.port = P_NAT,
+                            .family = 6,
+                            .kind = SY_TCP,
+                            .src = SRC_POOL(8),
+                            .dst = A6_DB,
+                            .sport = 80,
+                            .dport = 22,
+                            .flags = 2};
+    synth(&s, &a);
+    SEED("exempt-source");
+
+    /* Regression: an ENI sending to its own address (selector 254 wraps to "own"). */
+    s.n = 0;
+    a = (struct frame_args){.port = P_WEB,
+                            .family = 4,
+                            .kind = SY_UDP,
+                            .dst = 254,
+                            .macs = 0x30,
+                            .sport = 1000,
+                            .dport = 9,
+                            .payload = 4};
+    synth(&s, &a);
+    a.family = 6;
+    a.kind = SY_TCP;
+    a.flags = 2;
+    synth(&s, &a);
+    SEED("hairpin");
+
     /* Raw frames: too short, a VLAN tag, garbage IPv4. */
     s.n = 0;
     static const uint8_t vlan[18] = {2, 0, 0, 0, 0, 11, 2, 0, 0, 0, 0, 10, 0x81, 0, 0, 1, 8, 0};

@@ -28,6 +28,7 @@ enum { W_ENI_WEB = 0, W_ENI_DB, W_ENI_APP, W_ENI_NAT, W_ENI_UNBOUND, W_ENI_OTHER
  * reachable within one input. */
 #define W_CONNTRACK_MAX 24u
 #define W_ALLOWANCE     8u
+#define W_CT_BUCKETS    32u /* conntrack.c: the power of two >= W_CONNTRACK_MAX */
 
 struct w_eni_info {
     uint32_t port; /* EW_PORT_NONE when unbound */
