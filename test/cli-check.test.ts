@@ -84,6 +84,9 @@ async function twoTiers(t: TestContext): Promise<Fixture> {
   }
   await eni('web', '172.31.0.10');
   await eni('db', '172.31.0.20');
+  const subnets = await d.json<{ Subnets: { SubnetId: string }[] }>('subnet', 'describe');
+  assert.equal(subnets.Subnets.length, 1, 'the default subnet only');
+  label(subnets.Subnets[0]?.SubnetId ?? '', '<subnet:default>');
   return { d, labels };
 }
 
@@ -126,12 +129,16 @@ const CASES: CheckCase[] = [
     args: '--eni <eni:web> --direction ingress --protocol icmp --peer 10.9.8.7 --icmp-type 8 --icmp-code 0',
   },
   {
-    golden: 'check-exempt-metadata',
+    golden: 'check-service-metadata',
     args: '--eni <eni:db> --direction egress --protocol tcp --peer 169.254.169.254 --port 80',
   },
   {
-    golden: 'check-exempt-vpc-dns',
+    golden: 'check-service-source-vpc-dns',
     args: '--eni <eni:db> --direction ingress --protocol udp --peer 172.31.0.2 --port 53',
+  },
+  {
+    golden: 'check-exempt-router',
+    args: '--eni <eni:db> --direction egress --protocol icmp --peer 172.31.0.1 --icmp-type 8 --icmp-code 0',
   },
   {
     golden: 'check-json',

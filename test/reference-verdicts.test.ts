@@ -36,6 +36,8 @@ interface Scenario {
 
 const row = (q: PacketSpec, allow: boolean): Row => ({ q, allow });
 const exempt = (q: PacketSpec): Row => ({ q, allow: true, exempt: true });
+/** A service address eniwall does not provide: never filtered, but dropped. */
+const service = (q: PacketSpec): Row => ({ q, allow: false, exempt: true });
 
 const scenarios: Scenario[] = [
   {
@@ -161,21 +163,35 @@ const scenarios: Scenario[] = [
     ],
   },
   {
-    name: 'exempt addresses are never filtered (no rules at all)',
+    name: 'the router is never filtered; service addresses are not provided (no rules at all)',
     rules: [],
     rows: [
-      exempt(P.udp(53).to('169.254.169.253')),
-      exempt(P.tcp(80).to('169.254.169.254')),
-      exempt(P.udp(123).to('169.254.169.123')),
-      exempt(P.tcp(80).to('fd00:ec2::254')),
-      exempt(P.udp(53).to('fd00:ec2::253')),
-      exempt(P.udp(123).to('fd00:ec2::123')),
-      exempt(P.udp(53).to('10.0.0.2')),
+      service(P.udp(53).to('169.254.169.253')),
+      service(P.tcp(80).to('169.254.169.254')),
+      service(P.udp(123).to('169.254.169.123')),
+      service(P.tcp(80).to('fd00:ec2::254')),
+      service(P.udp(53).to('fd00:ec2::253')),
+      service(P.udp(123).to('fd00:ec2::123')),
+      service(P.udp(53).to('10.0.0.2')),
       exempt(P.icmp(8, 0).to('10.0.1.1')),
       exempt(P.icmpv6(128, 0).to('2600:1f18:0:100::1')),
       row(P.udp(53).to('10.0.0.3'), DENY),
       row(P.tcp(80).to('169.254.169.255'), DENY),
       row(P.icmp(8, 0).from('10.0.1.5'), DENY),
+      // Issue 16: a service address as *source* is judged by the rules like any other.
+      row(P.tcp(22).from('169.254.169.254'), DENY),
+      row(P.udp(53).from('10.0.0.2'), DENY),
+      row(P.tcp(22).from('fd00:ec2::254'), DENY),
+    ],
+  },
+  {
+    name: 'a service address as source is matched by the rules, not exempt',
+    rules: [R.tcp(22).from('169.254.0.0/16'), R.tcp(22).from('10.0.0.0/16')],
+    rows: [
+      row(P.tcp(22).from('169.254.169.254'), ALLOW),
+      row(P.tcp(22).from('10.0.0.2'), ALLOW),
+      row(P.tcp(23).from('169.254.169.254'), DENY),
+      row(P.tcp(22).from('fd00:ec2::254'), DENY),
     ],
   },
 ];

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
-import { icmp, scenario, tcp, udp, type ScenarioSpec } from './helpers/scenario';
+import { DROP_REASONS } from '../src/dataplane/drops';
+import { icmp, scenario, tcp, udp, type Scenario, type ScenarioSpec } from './helpers/scenario';
 import { ping, tcpConnect, tcpListen, udpEcho, udpSend } from './helpers/traffic';
 
 const BLOCKED_MS = 1000;
@@ -59,7 +60,13 @@ async function basicChecks(t: TestContext, mode: Mode) {
   const results = await Promise.all(
     Array.from({ length: 8 }, () => tcpConnect(a, s.ip('b'), 8080)),
   );
-  assert.deepEqual(results, Array(8).fill(true));
+  assert.deepEqual(results, Array(8).fill(true), `drops: ${nonZeroDrops(s)}`);
+}
+
+/** The drop reasons that counted anything, for a failure message. */
+function nonZeroDrops(s: Scenario): string {
+  const seen = DROP_REASONS.filter((r) => r.number > 0 && s.drops(r.name) > 0);
+  return seen.map((r) => `${r.name}=${s.drops(r.name)}`).join(' ') || 'none';
 }
 
 interface Mode {

@@ -341,16 +341,19 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z) {
 
 /* ---- IP data ---- */
 
-static bool exempt(const struct pctx *c) {
+/* A service address of the VPC (the DNS at base + 2, and the link-local DNS,
+ * metadata and time-sync addresses of table.h's EXEMPT4/EXEMPT6 sections). eniwall does
+ * not provide these services, so traffic to them is dropped with its own
+ * reason. Only the destination counts: a source address never exempts a frame
+ * from the receiver's groups (an ENI with source/dest check off may send from
+ * any address). */
+static bool to_service(const struct pctx *c) {
     const struct ew_pkt *p = &c->p;
     const struct ew_table_view *t = c->t;
-    if (p->family == 4) {
-        uint32_t dns = t->vpcs[c->e->vpc].dns_ipv4;
-        return p->dst4 == dns || p->src4 == dns || sorted4_has(t->exempt4, t->n_exempt4, p->dst4) ||
-               sorted4_has(t->exempt4, t->n_exempt4, p->src4);
-    }
-    return sorted6_has(t->exempt6, t->n_exempt6, p->dst) ||
-           sorted6_has(t->exempt6, t->n_exempt6, p->src);
+    if (p->family == 4)
+        return p->dst4 == t->vpcs[c->e->vpc].dns_ipv4 ||
+               sorted4_has(t->exempt4, t->n_exempt4, p->dst4);
+    return sorted6_has(t->exempt6, t->n_exempt6, p->dst);
 }
 
 static bool is_broadcast(const struct pctx *c) {
@@ -437,6 +440,10 @@ static void handle_ip(struct pctx *c) {
         handle_router(c, s);
         return;
     }
+    if (to_service(c)) {
+        drop(c, EW_DROP_SERVICE_UNAVAILABLE);
+        return;
+    }
 
     uint32_t fi = p->family == 4 ? fwd4_find(t, e->vpc, p->dst4) : fwd6_find(t, e->vpc, p->dst);
     if (fi == EW_INDEX_NONE) {
@@ -444,6 +451,10 @@ static void handle_ip(struct pctx *c) {
         return;
     }
     const struct ew_eni *f = &t->enis[fi];
+    if (f == e) { /* a VPC does not send an ENI's frame back to it */
+        drop(c, EW_DROP_HAIRPIN);
+        return;
+    }
     bool routed;
     if (memcmp(c->frame, f->mac, 6) == 0 && f->subnet == e->subnet)
         routed = false;
@@ -462,9 +473,7 @@ static void handle_ip(struct pctx *c) {
         return;
     }
 
-    if (exempt(c)) {
-        c->pc->cnt[EW_CNT_EXEMPT]++;
-    } else if (p->frag && !p->frag_first) {
+    if (p->frag && !p->frag_first) {
         struct ew_frag_key fk;
         frag_key(&fk, c);
         if (!ew_frag_allowed(c->w->core->frags, &fk, c->w->now_ms)) {

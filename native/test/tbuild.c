@@ -234,6 +234,11 @@ void tb_exempt4(struct tb *b, const char *ip) {
     b->exempt4[b->n_exempt4++] = tb_ip4(ip);
 }
 
+/* Callers add IPv6 service addresses in ascending order (the loader checks it). */
+void tb_exempt6(struct tb *b, const char *ip) {
+    tb_ip6(ip, b->exempt6[b->n_exempt6++].b);
+}
+
 /* ---- serialisation ---- */
 
 struct buf {

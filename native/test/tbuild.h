@@ -69,6 +69,7 @@ uint32_t tb_addr_set(struct tb *b, enum ew_family fam, const char *cidrs);
 uint32_t tb_eni(struct tb *b, uint32_t subnet, uint32_t ruleset, uint32_t port, const char *ips4,
                 const char *ips6, uint8_t flags);
 void tb_exempt4(struct tb *b, const char *ip);
+void tb_exempt6(struct tb *b, const char *ip);
 
 /* The compiled table (malloc'd). */
 uint8_t *tb_build(const struct tb *b, size_t *len);

@@ -61,8 +61,13 @@ static struct ew_table_view *build(bool web_inbound) {
     tb_eni(&b, SUB_B, open, P_OPEN, "10.0.2.30", "fd00:0:0:1::30", chk);
     tb_eni(&b, SUB_C, open, P_OTHER_VPC, "10.0.1.40", NULL, chk);
     tb_eni(&b, SUB_A, open, EW_PORT_NONE, "10.0.1.50", NULL, chk);
-    tb_eni(&b, SUB_A, open, P_NOCHECK, "10.0.1.60", NULL, 0);
+    tb_eni(&b, SUB_A, open, P_NOCHECK, "10.0.1.60", "fd00::60", 0);
+    tb_exempt4(&b, "169.254.169.123");
+    tb_exempt4(&b, "169.254.169.253");
     tb_exempt4(&b, "169.254.169.254");
+    tb_exempt6(&b, "fd00:ec2::123");
+    tb_exempt6(&b, "fd00:ec2::253");
+    tb_exempt6(&b, "fd00:ec2::254");
     size_t n;
     uint8_t *buf = tb_build(&b, &n);
     char err[256];
@@ -291,8 +296,6 @@ static void test_l2_l3_checks(void) {
          EW_DROP_WRONG_DST_MAC, 0},
         {"other subnet via its mac", P_WEB, mac(E_WEB), mac(E_OPEN), "10.0.1.10", "10.0.2.30",
          EW_DROP_WRONG_DST_MAC, 0},
-        {"exempt address skips groups", P_NOCHECK, mac(E_NOCHECK), mac(E_DB), "169.254.169.254",
-         "10.0.1.20", -1, P_DB},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         len = fr_udp4(f, fr_macs(rows[i].smac, rows[i].dmac), rows[i].src, rows[i].dst, 1000, 7, 4);
@@ -303,12 +306,72 @@ static void test_l2_l3_checks(void) {
             EXPECT_DROP(v, rows[i].want, rows[i].name);
         }
     }
-    CHECK_EQ(cnt(P_NOCHECK, EW_CNT_EXEMPT), 1, "EXEMPT counted");
     /* An ingress refusal is the receiving ENI's verdict: counted on its port. */
     CHECK_EQ(drops(P_DB, EW_DROP_SG_INGRESS), 1, "SG_INGRESS counted on the receiver");
     CHECK_EQ(drops(P_NOCHECK, EW_DROP_SG_INGRESS), 0, "not on the sender");
     len = fr_udp6(f, fr_macs(mac(E_WEB), mac(E_DB)), "fe80::10", "fd00::20", 1, 2, 4);
     EXPECT_DROP(run(P_WEB), EW_DROP_SPOOFED_IP, "link-local source outside NDP");
+}
+
+/* ---- service addresses and hairpin (issue 16) ---- */
+
+/* An ENI with source/dest check off may send from any address; a service
+ * address as source must not skip the receiver's groups. db allows tcp 5432
+ * from web's members only, so each of these SYNs must be refused by db. */
+static void test_service_source_is_filtered(void) {
+    const char *v4[] = {"169.254.169.254", "169.254.169.253", "169.254.169.123", "10.0.0.2",
+                        "10.0.1.1"};
+    const char *v6[] = {"fd00:ec2::254", "fd00:ec2::253", "fd00:ec2::123", "fd00::1"};
+    struct fr_l2 l2 = fr_macs(mac(E_NOCHECK), mac(E_DB));
+    for (size_t i = 0; i < sizeof v4 / sizeof v4[0]; i++) {
+        uint64_t before = drops(P_DB, EW_DROP_SG_INGRESS);
+        len = fr_tcp4(f, l2, v4[i], "10.0.1.20", 40000, 22, EW_TCP_SYN);
+        EXPECT_DROP(run(P_NOCHECK), EW_DROP_SG_INGRESS, v4[i]);
+        CHECK_EQ(drops(P_DB, EW_DROP_SG_INGRESS), before + 1, "counted on the receiver");
+        len = fr_udp4(f, l2, v4[i], "10.0.1.20", 53, 5432, 4);
+        EXPECT_DROP(run(P_NOCHECK), EW_DROP_SG_INGRESS, v4[i]);
+    }
+    for (size_t i = 0; i < sizeof v6 / sizeof v6[0]; i++) {
+        len = fr_tcp6(f, l2, v6[i], "fd00::20", 40000, 22, EW_TCP_SYN);
+        EXPECT_DROP(run(P_NOCHECK), EW_DROP_SG_INGRESS, v6[i]);
+    }
+    /* The allowed case still passes: from web's own address to db:5432. */
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.11", "10.0.1.20", 40100, 5432,
+                  EW_TCP_SYN);
+    EXPECT_FWD(run(P_WEB), P_DB, "web member to db 5432");
+    /* A service source with a rule that admits it: open allows 10.0.0.0/16 in. */
+    len = fr_tcp4(f, fr_macs(mac(E_NOCHECK), rmac(SUB_A)), "10.0.0.2", "10.0.2.30", 40200, 22,
+                  EW_TCP_SYN);
+    EXPECT_FWD(run(P_NOCHECK), P_OPEN, "service source judged by the rules, here allowed");
+    CHECK_EQ(cnt(P_NOCHECK, EW_CNT_EXEMPT), 0, "nothing is exempt by address");
+}
+
+/* Traffic to a service address eniwall does not provide: dropped with its reason,
+ * whatever the groups (open allows all egress). */
+static void test_to_service_dropped(void) {
+    const char *v4[] = {"169.254.169.254", "169.254.169.253", "169.254.169.123", "10.0.0.2"};
+    const char *v6[] = {"fd00:ec2::254", "fd00:ec2::253", "fd00:ec2::123"};
+    uint64_t before = drops(P_OPEN, EW_DROP_SERVICE_UNAVAILABLE);
+    for (size_t i = 0; i < sizeof v4 / sizeof v4[0]; i++) {
+        len = fr_udp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", v4[i], 4000, 53, 4);
+        EXPECT_DROP(run(P_OPEN), EW_DROP_SERVICE_UNAVAILABLE, v4[i]);
+    }
+    for (size_t i = 0; i < sizeof v6 / sizeof v6[0]; i++) {
+        len = fr_tcp6(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "fd00:0:0:1::30", v6[i], 4000, 80,
+                      EW_TCP_SYN);
+        EXPECT_DROP(run(P_OPEN), EW_DROP_SERVICE_UNAVAILABLE, v6[i]);
+    }
+    CHECK_EQ(drops(P_OPEN, EW_DROP_SERVICE_UNAVAILABLE), before + 7, "SERVICE_UNAVAILABLE counted");
+}
+
+static void test_hairpin(void) {
+    len = fr_udp4(f, fr_macs(mac(E_WEB), mac(E_WEB)), "10.0.1.10", "10.0.1.10", 1, 2, 4);
+    EXPECT_DROP(run(P_WEB), EW_DROP_HAIRPIN, "to own primary address");
+    len = fr_udp4(f, fr_macs(mac(E_WEB), mac(E_WEB)), "10.0.1.10", "10.0.1.11", 1, 2, 4);
+    EXPECT_DROP(run(P_WEB), EW_DROP_HAIRPIN, "to own secondary address");
+    len = fr_tcp6(f, fr_macs(mac(E_WEB), mac(E_WEB)), "fd00::10", "fd00::10", 1, 80, EW_TCP_SYN);
+    EXPECT_DROP(run(P_WEB), EW_DROP_HAIRPIN, "to own IPv6 address");
+    CHECK_EQ(drops(P_WEB, EW_DROP_HAIRPIN), 3, "HAIRPIN counted");
 }
 
 /* ---- SG + conntrack within a subnet ---- */
@@ -524,6 +587,9 @@ int main(void) {
     test_nd();
     test_router_ping();
     test_l2_l3_checks();
+    test_service_source_is_filtered();
+    test_to_service_dropped();
+    test_hairpin();
     test_subnet_conntrack();
     test_routing();
     test_tracking_and_swap();

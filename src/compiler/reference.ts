@@ -7,16 +7,23 @@
  * Semantics (aws-security-groups.md): allow-only union over the ENI's groups;
  * IPv4 and IPv6 rules never cross; ports are destination ports; ICMP matches
  * type/code with -1 wildcards; other protocol numbers ignore ports; '-1'
- * matches everything. Exempt peers are never filtered. Tracking follows 4.2.
+ * matches everything. The router is never filtered (eniwall answers it);
+ * service addresses are never filtered but not provided (dropped). Tracking
+ * follows 4.2.
  *
  * Choices where the reference is unconfirmed [U]:
  *  - A group reference matches every private IPv4 (primary + secondary) and
  *    every IPv6 address of every ENI carrying the group.
  *  - Only a literal 0.0.0.0/0 or ::/0 is "all traffic" for the untracked test;
  *    the two rules may come from different groups of the ENI.
- *  - Exempt: the link-local DNS / IMDS / time-sync addresses (both families),
- *    the VPC's DNS (primary CIDR base + 2) and the router (base + 1) of every
- *    subnet of the ENI's VPC, IPv4 and IPv6.
+ *  - Exempt, and only as the far end the ENI talks to: the router (base + 1)
+ *    of every subnet of the ENI's VPC, IPv4 and IPv6, is answered by eniwall
+ *    whatever the groups (egress to it, and ingress of its answers). The
+ *    service addresses (link-local DNS / IMDS / time sync in both families,
+ *    the VPC DNS at base + 2) are exempt egress destinations that eniwall does
+ *    not provide: allowed = false, dropped as SERVICE_UNAVAILABLE.
+ *    An ingress packet whose source is a service address can only come from
+ *    another ENI with source/dest check off: the rules judge it like any other.
  *  - A denied or exempt packet reports tracked = false (no flow is created).
  */
 import type { Direction, Family, ModelSnapshot, SecurityGroupRule } from '../model/types';
@@ -70,26 +77,30 @@ function describePacket(q: ReferenceQuery): string {
   return `protocol ${q.protocol} ${dir} ${q.peer}`;
 }
 
-/** Why `peer` is exempt from filtering for this ENI, or undefined. */
-function exemptReason(
+/** What an exempt peer is (router or service), or undefined. */
+type ExemptPeer = { kind: 'router' | 'service'; what: string };
+
+function exemptPeer(
   snapshot: ModelSnapshot,
   vpcId: string,
   peer: ParsedAddress,
-): string | undefined {
+): ExemptPeer | undefined {
   const same = (text: string): boolean => {
     const a = parseAddress(text);
     return a.family === peer.family && a.value === peer.value;
   };
   const linkLocal = peer.family === 'ipv4' ? EXEMPT_IPV4 : EXEMPT_IPV6;
-  if (linkLocal.some(same)) return 'link-local DNS, metadata or time-sync address';
+  if (linkLocal.some(same))
+    return { kind: 'service', what: 'the link-local DNS, metadata or time-sync address' };
   const vpc = snapshot.vpcs.find((v) => v.id === vpcId);
   if (vpc !== undefined && same(cidrOffset(vpc.cidr, DNS_OFFSET)))
-    return 'the VPC DNS address (base + 2)';
+    return { kind: 'service', what: 'the VPC DNS address (base + 2)' };
   for (const s of snapshot.subnets) {
     if (s.vpcId !== vpcId) continue;
-    if (same(cidrOffset(s.cidr, ROUTER_OFFSET))) return `the router of ${s.id} (base + 1)`;
+    if (same(cidrOffset(s.cidr, ROUTER_OFFSET)))
+      return { kind: 'router', what: `the router of ${s.id} (base + 1)` };
     if (s.ipv6Cidr !== undefined && same(cidrOffset(s.ipv6Cidr, ROUTER_OFFSET))) {
-      return `the IPv6 router of ${s.id} (base + 1)`;
+      return { kind: 'router', what: `the IPv6 router of ${s.id} (base + 1)` };
     }
   }
   return undefined;
@@ -165,14 +176,25 @@ export function evaluate(snapshot: ModelSnapshot, query: ReferenceQuery): Refere
     };
   }
   const peer = parseAddress(query.peer);
-  const exempt = exemptReason(snapshot, eni.vpcId, peer);
-  if (exempt !== undefined) {
+  const ex = exemptPeer(snapshot, eni.vpcId, peer);
+  if (ex?.kind === 'router') {
     return {
       allowed: true,
       matchedRuleIds: [],
       exempt: true,
       tracked: false,
-      reason: `${query.peer} is ${exempt}; security groups never filter it`,
+      reason: `${query.peer} is ${ex.what}; eniwall answers it and security groups never filter it`,
+    };
+  }
+  if (ex?.kind === 'service' && query.direction === 'egress') {
+    return {
+      allowed: false,
+      matchedRuleIds: [],
+      exempt: true,
+      tracked: false,
+      reason:
+        `${query.peer} is ${ex.what}; security groups never filter it, but eniwall does not ` +
+        'provide the service: dropped (SERVICE_UNAVAILABLE)',
     };
   }
 

@@ -8,8 +8,9 @@
  * reads frames in bursts, calls ew_process() for each, and writes the result.
  *
  * Order of work for a frame on port P (ENI e):
- *   parse -> ARP/NDP/router answers -> source/dest check (anti-spoof)
- *   -> forward lookup (dst ENI f, same VPC) -> exempt addresses skip filtering
+ *   parse -> ARP/NDP answers -> source/dest check (anti-spoof) -> router answers
+ *   -> to a service address (DNS, metadata, time sync): SERVICE_UNAVAILABLE
+ *   -> forward lookup (dst ENI f, same VPC; f == e: HAIRPIN)
  *   -> zone e: conntrack hit, or classify EGRESS of e (+ insert if tracked)
  *   -> zone f: conntrack hit, or classify INGRESS of f (+ insert if tracked)
  *   -> routed between subnets: MAC rewrite, TTL/hop limit decrement

@@ -54,7 +54,7 @@ enum ew_section_id {
     EW_SEC_ENI_IPV6,        /* struct ew_ip6[]: ENI IPv6 addresses */
     EW_SEC_FWD4,            /* struct ew_fwd4[] sorted by (vpc, addr) */
     EW_SEC_FWD6,            /* struct ew_fwd6[] sorted by (vpc, addr) */
-    EW_SEC_EXEMPT4,         /* uint32_t[] sorted: never filtered (IMDS, DNS, time sync) */
+    EW_SEC_EXEMPT4,         /* uint32_t[] sorted: service addresses (DNS, IMDS, time sync) */
     EW_SEC_EXEMPT6,         /* struct ew_ip6[] sorted */
     EW_SEC_RULESETS,        /* struct ew_ruleset[] */
     EW_SEC_CLASSIFIER_BLOB, /* bytes (count = byte length): classifier blobs */
@@ -87,14 +87,14 @@ struct ew_vpc {
     uint8_t ipv4_prefix; /* 16..28 */
     uint8_t ipv6_prefix; /* 0 = no IPv6 CIDR */
     uint8_t pad[2];
-    uint32_t dns_ipv4; /* VPC base + 2: Amazon DNS, exempt from filtering */
+    uint32_t dns_ipv4; /* VPC base + 2: Amazon DNS, a service address (not provided) */
     struct ew_ip6 ipv6_net;
 };
 
 struct ew_subnet {
     uint32_t vpc;         /* index into VPCS */
     uint32_t ipv4_net;    /* host order */
-    uint32_t router_ipv4; /* base + 1: answers ARP and ping, exempt */
+    uint32_t router_ipv4; /* base + 1: answers ARP and ping, never filtered */
     uint8_t ipv4_prefix;
     uint8_t ipv6_prefix;   /* 0 = no IPv6 CIDR */
     uint8_t router_mac[6]; /* the MAC the router answers ARP/NS with */
