@@ -567,7 +567,6 @@ const char *o_check_forward(struct oracle *o, uint32_t in_port, uint32_t out_por
 
 const char *w_check_verdict(const struct ew_verdict *v, uint32_t in_port, uint32_t len,
                             uint32_t cap, bool port_bound, bool out_port_bound) {
-    (void)in_port;
     if (len > cap) return "frame length exceeds the buffer capacity";
     if (v->reason >= EW_DROP_COUNT) return "drop reason out of range";
     switch (v->action) {
@@ -578,7 +577,8 @@ const char *w_check_verdict(const struct ew_verdict *v, uint32_t in_port, uint32
         if (!port_bound) return "forward from a port without an ENI";
         if (v->out_port >= EW_MAX_PORTS || !out_port_bound)
             return "forward to a port without an ENI";
-        return NULL;
+        /* A VPC never sends an ENI's frame back to it (hairpin). */
+        return v->out_port == in_port ? "forwarded back to the input port (hairpin)" : NULL;
     case EW_ACT_REPLY:
         if (v->reason != EW_DROP_NONE) return "reply carrying a drop reason";
         if (!port_bound) return "reply on a port without an ENI";
