@@ -42,6 +42,7 @@ build-ts: npm-deps
 native-test: apt-deps
 	$(MAKE) -C native test
 	$(MAKE) -C native test-sanitize
+	$(MAKE) -C native test-tsan
 	$(MAKE) -C native fuzz-replay
 	$(MAKE) -C native fuzz-smoke
 
@@ -60,7 +61,7 @@ format: npm-deps
 	node_modules/.bin/prettier --write .
 	$(MAKE) -C native format
 
-# The test command (README, .ci/run): native unit tests (plain and sanitized),
+# The test command (README, .ci/run): native unit tests (plain, ASan+UBSan, TSan),
 # then every TypeScript test, including the real-traffic ones in namespaces.
 test: build native-test test-ts
 

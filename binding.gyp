@@ -19,7 +19,7 @@
         "-fvisibility=hidden", "-D_GNU_SOURCE"
       ],
       "cflags_cc": [
-        "-O2", "-g", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-fexceptions",
+        "-O2", "-g", "-std=c++17", "-Wall", "-Wextra", "-Wconversion", "-Werror", "-fexceptions",
         "-fvisibility=hidden", "-D_GNU_SOURCE"
       ]
     }

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include <cstring>
 #include <string>
@@ -330,12 +331,32 @@ Napi::Value JS_classifyBatch(const Napi::CallbackInfo &info) {
     return out;
 }
 
+// SO_PEERCRED of a connected unix socket: the pid/uid/gid the kernel recorded
+// for the peer at connect(), so nothing the client says. null when fd is not
+// such a socket; pid 0 (peer in a pid namespace we cannot see) becomes null.
+Napi::Value JS_peerCredentials(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsNumber())
+        throw Napi::TypeError::New(env, "fd must be a number");
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred)
+        return env.Null();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("pid", cred.pid > 0 ? Napi::Number::New(env, cred.pid) : env.Null());
+    o.Set("uid", Napi::Number::New(env, cred.uid));
+    o.Set("gid", Napi::Number::New(env, cred.gid));
+    return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
     auto *data = new AddonData{Engine::Define(env)};
     env.SetInstanceData<AddonData>(data);
     exports.Set("createEngine", Napi::Function::New<JS_createEngine>(env, "createEngine"));
     exports.Set("validateTable", Napi::Function::New<JS_validateTable>(env, "validateTable"));
     exports.Set("classifyBatch", Napi::Function::New<JS_classifyBatch>(env, "classifyBatch"));
+    exports.Set("peerCredentials", Napi::Function::New<JS_peerCredentials>(env, "peerCredentials"));
     exports.Set("maxPorts", Napi::Number::New(env, EW_MAX_PORTS));
     exports.Set("counterCount", Napi::Number::New(env, EW_CNT_COUNT));
     exports.Set("dropCount", Napi::Number::New(env, EW_DROP_COUNT));

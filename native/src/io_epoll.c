@@ -1,19 +1,20 @@
 /*
  * epoll backend: level-triggered epoll over this worker's queue fd of every
- * port plus its wake eventfd. Each ready port is drained in bursts of up to
- * EW_BURST frames (read() until EAGAIN), each frame judged and written with one
- * write() to the destination's queue fd owned by this same worker.
+ * port plus its wake eventfd. Each wakeup reads up to EW_BURST frames from every
+ * ready port (stopping early at EAGAIN; a port with more is reported ready
+ * again), each frame judged and written with one write() to the destination's
+ * queue fd owned by this same worker.
  * The portable fallback when io_uring is unavailable: one syscall per frame.
  */
-#define EW_ENGINE_INTERNAL
-#include "eniwall/engine.h"
-
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
+
+#include "io_backend.h"
+#include "io_worker.h"
 
 #define WAKE_TOKEN EW_MAX_PORTS /* epoll data for the eventfd; ports use their id */
 #define MAX_EVENTS 64
@@ -49,30 +50,30 @@ static void forward(struct ew_worker *w, struct epoll_worker *st, uint32_t in_po
                     uint32_t out_port, uint32_t frame_len) {
     int out_fd = st->fds[out_port];
     if (out_fd < 0) {
-        ew_io_count_drop(w, in_port, EW_DROP_PORT_DOWN);
+        ew_worker_count_drop(w, in_port, EW_DROP_PORT_DOWN);
         return;
     }
-    size_t total = (size_t)w->eng->hdr_len + frame_len;
+    size_t total = (size_t)w->sh->hdr_len + frame_len;
     if (write(out_fd, st->buf, total) == (ssize_t)total)
-        ew_io_count_tx(w, out_port, frame_len);
+        ew_worker_count_tx(w, out_port, frame_len);
     else
-        ew_io_count_drop(w, in_port, EW_DROP_TX_FAILED);
+        ew_worker_count_drop(w, in_port, EW_DROP_TX_FAILED);
 }
 
 static void drain_port(struct ew_worker *w, struct epoll_worker *st, const struct ew_table_view *t,
                        uint32_t port) {
-    const uint32_t hdr = w->eng->hdr_len, cap = w->eng->buf_size - hdr;
+    const uint32_t hdr = w->sh->hdr_len, cap = w->sh->buf_size - hdr;
     for (uint32_t i = 0; i < EW_BURST; i++) {
         int fd = st->fds[port];
         if (fd < 0) return;
-        ssize_t n = read(fd, st->buf, w->eng->buf_size);
+        ssize_t n = read(fd, st->buf, w->sh->buf_size);
         if (n < 0) return; /* EAGAIN: drained (errors: retried on the next wakeup) */
         if ((size_t)n < hdr) {
-            ew_io_count_drop(w, port, EW_DROP_TRUNCATED_ETH);
+            ew_worker_count_drop(w, port, EW_DROP_TRUNCATED_ETH);
             continue;
         }
         uint32_t len = (uint32_t)n - hdr;
-        uint32_t out = ew_io_judge(w, t, port, st->buf, &len, cap);
+        uint32_t out = ew_worker_judge(w, t, port, st->buf, &len, cap);
         if (out != EW_PORT_NONE) forward(w, st, port, out, len);
     }
 }
@@ -85,11 +86,10 @@ static void drain_wake(struct ew_worker *w) {
 
 static void run(struct ew_worker *w, struct epoll_worker *st) {
     struct epoll_event events[MAX_EVENTS];
-    while (!atomic_load_explicit(&w->eng->stop, memory_order_relaxed)) {
+    while (!ew_worker_stopping(w)) {
         int n = epoll_wait(st->ep, events, MAX_EVENTS, (int)EW_SWEEP_EVERY);
-        if (atomic_load_explicit(&w->cmd_pending, memory_order_acquire))
-            ew_worker_cmd_finish(w, handle_command(w, st));
-        const struct ew_table_view *t = ew_io_burst_begin(w);
+        if (ew_worker_cmd_pending(w)) ew_worker_cmd_finish(w, handle_command(w, st));
+        const struct ew_table_view *t = ew_worker_burst_begin(w);
         for (int i = 0; i < n; i++) {
             uint32_t token = events[i].data.u32;
             if (token == WAKE_TOKEN)
@@ -97,11 +97,11 @@ static void run(struct ew_worker *w, struct epoll_worker *st) {
             else
                 drain_port(w, st, t, token);
         }
-        ew_io_burst_end(w);
+        ew_worker_burst_end(w);
     }
 }
 
-void *ew_epoll_worker_main(void *arg) {
+static void *worker_main(void *arg) {
     struct ew_worker *w = arg;
     struct epoll_worker *st = calloc(1, sizeof *st);
     if (!st) {
@@ -110,7 +110,7 @@ void *ew_epoll_worker_main(void *arg) {
     }
     for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
         st->fds[p] = -1;
-    st->buf = malloc(w->eng->buf_size);
+    st->buf = malloc(w->sh->buf_size);
     st->ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WAKE_TOKEN};
     if (!st->buf || st->ep < 0 || epoll_ctl(st->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
@@ -131,3 +131,14 @@ void *ew_epoll_worker_main(void *arg) {
     w->backend = NULL;
     return NULL;
 }
+
+static bool available(void) {
+    return true;
+}
+
+const struct ew_backend ew_backend_epoll = {
+    .mode = EW_IO_EPOLL,
+    .nonblocking_fds = true,
+    .available = available,
+    .worker_main = worker_main,
+};

@@ -5,8 +5,7 @@
  * MTU-sized segments. Devices are not persistent: they vanish when the last
  * queue fd is closed, while their kernel side may live in another namespace.
  */
-#define EW_ENGINE_INTERNAL
-#include "eniwall/engine.h"
+#include "io_backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +15,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+
+#include "io_worker.h" /* EW_VNET_HDR_LEN */
 
 #ifndef TUN_F_USO4
 #define TUN_F_USO4 0x20

@@ -15,9 +15,6 @@
  * the other ports until the requests touching its fd or buffers are gone, then
  * release fd and buffers and ack the command.
  */
-#define EW_ENGINE_INTERNAL
-#include "eniwall/engine.h"
-
 #include <errno.h>
 #include <liburing.h>
 #include <stdio.h>
@@ -25,6 +22,9 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "io_backend.h"
+#include "io_worker.h"
 
 #define READS_PER_PORT 32u
 #define SQ_ENTRIES     1024u
@@ -67,7 +67,7 @@ static inline uint32_t slot_of(uint64_t ud) {
     return (uint32_t)ud & 0xffffffu;
 }
 
-bool ew_uring_available(void) {
+static bool available(void) {
     struct io_uring ring;
     if (io_uring_queue_init(8, &ring, 0) != 0) return false;
     io_uring_queue_exit(&ring);
@@ -89,18 +89,18 @@ static void target_port(struct uring_worker *uw, struct io_uring_sqe *sqe, uint3
     }
 }
 
-static uint8_t *slot_buf(const struct ew_engine *eng, struct uport *up, uint32_t slot) {
-    return up->bufs + (size_t)slot * eng->buf_size;
+static uint8_t *slot_buf(const struct ew_shared *sh, struct uport *up, uint32_t slot) {
+    return up->bufs + (size_t)slot * sh->buf_size;
 }
 
 static void arm_read(struct ew_worker *w, struct uring_worker *uw, uint32_t port, uint32_t slot) {
     struct uport *up = &uw->ports[port];
     struct io_uring_sqe *sqe = get_sqe(uw);
-    uint8_t *buf = slot_buf(w->eng, up, slot);
+    uint8_t *buf = slot_buf(w->sh, up, slot);
     if (uw->fixed_bufs)
-        io_uring_prep_read_fixed(sqe, up->fd, buf, w->eng->buf_size, 0, (int)port);
+        io_uring_prep_read_fixed(sqe, up->fd, buf, w->sh->buf_size, 0, (int)port);
     else
-        io_uring_prep_read(sqe, up->fd, buf, w->eng->buf_size, 0);
+        io_uring_prep_read(sqe, up->fd, buf, w->sh->buf_size, 0);
     target_port(uw, sqe, port);
     io_uring_sqe_set_data64(sqe, pack(OP_READ, port, slot));
     up->inflight++;
@@ -111,8 +111,8 @@ static void arm_write(struct ew_worker *w, struct uring_worker *uw, uint32_t por
                       uint32_t out_port, uint32_t frame_len) {
     struct uport *up = &uw->ports[port], *dst = &uw->ports[out_port];
     struct io_uring_sqe *sqe = get_sqe(uw);
-    uint8_t *buf = slot_buf(w->eng, up, slot);
-    unsigned total = w->eng->hdr_len + frame_len;
+    uint8_t *buf = slot_buf(w->sh, up, slot);
+    unsigned total = w->sh->hdr_len + frame_len;
     if (uw->fixed_bufs)
         io_uring_prep_write_fixed(sqe, dst->fd, buf, total, 0, (int)port);
     else
@@ -148,19 +148,19 @@ static void on_read(struct ew_worker *w, struct uring_worker *uw, const struct e
         if (read_error_is_transient(res)) arm_read(w, uw, port, slot);
         return;
     }
-    const uint32_t hdr = w->eng->hdr_len;
+    const uint32_t hdr = w->sh->hdr_len;
     if ((uint32_t)res < hdr) {
-        ew_io_count_drop(w, port, EW_DROP_TRUNCATED_ETH);
+        ew_worker_count_drop(w, port, EW_DROP_TRUNCATED_ETH);
         arm_read(w, uw, port, slot);
         return;
     }
     uint32_t len = (uint32_t)res - hdr;
     uint32_t out =
-        ew_io_judge(w, t, port, slot_buf(w->eng, up, slot), &len, w->eng->buf_size - hdr);
+        ew_worker_judge(w, t, port, slot_buf(w->sh, up, slot), &len, w->sh->buf_size - hdr);
     if (out == EW_PORT_NONE) {
         arm_read(w, uw, port, slot);
     } else if (uw->ports[out].state != PORT_OPEN) {
-        ew_io_count_drop(w, port, EW_DROP_PORT_DOWN);
+        ew_worker_count_drop(w, port, EW_DROP_PORT_DOWN);
         arm_read(w, uw, port, slot);
     } else {
         arm_write(w, uw, port, slot, out, len);
@@ -173,10 +173,10 @@ static void on_write(struct ew_worker *w, struct uring_worker *uw, uint32_t port
     uint32_t out = up->out_port[slot], len = up->frame_len[slot];
     up->inflight--;
     uw->ports[out].inflight--;
-    if (res == (int)(w->eng->hdr_len + len))
-        ew_io_count_tx(w, out, len);
+    if (res == (int)(w->sh->hdr_len + len))
+        ew_worker_count_tx(w, out, len);
     else
-        ew_io_count_drop(w, port, res == -ECANCELED ? EW_DROP_PORT_DOWN : EW_DROP_TX_FAILED);
+        ew_worker_count_drop(w, port, res == -ECANCELED ? EW_DROP_PORT_DOWN : EW_DROP_TX_FAILED);
     if (up->state == PORT_OPEN) arm_read(w, uw, port, slot);
 }
 
@@ -194,7 +194,7 @@ static void on_cqe(struct ew_worker *w, struct uring_worker *uw, const struct ew
         break;
     case OP_WAKE:
         uw->total_inflight--;
-        if (!atomic_load_explicit(&w->eng->stop, memory_order_relaxed)) arm_wake(w, uw);
+        if (!ew_worker_stopping(w)) arm_wake(w, uw);
         break;
     case OP_CANCEL:
         uw->total_inflight--;
@@ -207,7 +207,7 @@ static void on_cqe(struct ew_worker *w, struct uring_worker *uw, const struct ew
 static int open_port(struct ew_worker *w, struct uring_worker *uw, uint32_t port, int fd) {
     struct uport *up = &uw->ports[port];
     void *mem = NULL;
-    size_t bytes = (size_t)READS_PER_PORT * w->eng->buf_size;
+    size_t bytes = (size_t)READS_PER_PORT * w->sh->buf_size;
     if (posix_memalign(&mem, 4096, bytes) != 0) {
         close(fd);
         return -ENOMEM;
@@ -308,14 +308,14 @@ static void process_completions(struct ew_worker *w, struct uring_worker *uw,
 
 static void run(struct ew_worker *w, struct uring_worker *uw) {
     struct __kernel_timespec tick = {.tv_sec = 0, .tv_nsec = (long long)EW_SWEEP_EVERY * 1000000};
-    while (!atomic_load_explicit(&w->eng->stop, memory_order_relaxed)) {
-        if (atomic_load_explicit(&w->cmd_pending, memory_order_acquire)) handle_command(w, uw);
+    while (!ew_worker_stopping(w)) {
+        if (ew_worker_cmd_pending(w)) handle_command(w, uw);
         struct io_uring_cqe *cqe = NULL;
         io_uring_submit_and_wait_timeout(&uw->ring, &cqe, 1, &tick, NULL);
-        const struct ew_table_view *t = ew_io_burst_begin(w);
+        const struct ew_table_view *t = ew_worker_burst_begin(w);
         process_completions(w, uw, t);
         try_finish_close(w, uw);
-        ew_io_burst_end(w);
+        ew_worker_burst_end(w);
     }
 }
 
@@ -332,8 +332,7 @@ static void drain_all(struct ew_worker *w, struct uring_worker *uw) {
     for (uint32_t waited = 0; uw->total_inflight > 0 && waited < STOP_DRAIN_MS; waited += 10) {
         struct io_uring_cqe *cqe = NULL;
         io_uring_submit_and_wait_timeout(&uw->ring, &cqe, 1, &tick, NULL);
-        w->ctx.now_ms = ew_engine_now_ms(w->eng);
-        process_completions(w, uw, atomic_load(&w->eng->table));
+        process_completions(w, uw, ew_worker_burst_begin(w));
     }
 }
 
@@ -358,7 +357,7 @@ static int setup_ring(struct uring_worker *uw, char *err, size_t errlen) {
     return 0;
 }
 
-void *ew_uring_worker_main(void *arg) {
+static void *worker_main(void *arg) {
     struct ew_worker *w = arg;
     struct uring_worker *uw = calloc(1, sizeof *uw);
     char err[128];
@@ -376,8 +375,8 @@ void *ew_uring_worker_main(void *arg) {
         return NULL;
     }
     if (w->index == 0) {
-        w->eng->fixed_files = uw->fixed_files;
-        w->eng->fixed_buffers = uw->fixed_bufs;
+        w->sh->fixed_files = uw->fixed_files;
+        w->sh->fixed_buffers = uw->fixed_bufs;
     }
     w->backend = uw;
     arm_wake(w, uw);
@@ -391,3 +390,10 @@ void *ew_uring_worker_main(void *arg) {
     w->backend = NULL;
     return NULL;
 }
+
+const struct ew_backend ew_backend_uring = {
+    .mode = EW_IO_URING,
+    .nonblocking_fds = false,
+    .available = available,
+    .worker_main = worker_main,
+};

@@ -8,6 +8,8 @@
  */
 import * as net from 'node:net';
 import {
+  CONNECTION_ERROR_ID,
+  MAX_REQUEST_BYTES,
   ProtocolErrorCode,
   type ApiMethod,
   type ApiRequest,
@@ -66,9 +68,19 @@ export class EniwallClient {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
     const request: ApiRequest = { id, method, params };
+    const line = JSON.stringify(request);
+    // The daemon would refuse it and close the connection; say so without sending it.
+    if (Buffer.byteLength(line) > MAX_REQUEST_BYTES) {
+      return Promise.reject(
+        new ApiError(
+          ProtocolErrorCode.BadRequest,
+          `request is larger than the daemon accepts (${MAX_REQUEST_BYTES} bytes)`,
+        ),
+      );
+    }
     return new Promise<ResultOf<M>>((resolve, reject) => {
       this.pending.set(id, { resolve: (v) => resolve(v as ResultOf<M>), reject });
-      this.socket.write(`${JSON.stringify(request)}\n`);
+      this.socket.write(`${line}\n`);
     });
   }
 
@@ -95,6 +107,11 @@ export class EniwallClient {
       this.failAll(
         new ApiError(ProtocolErrorCode.BadRequest, 'daemon sent a line that is not JSON'),
       );
+      return;
+    }
+    // Not an answer to one call: the daemon refused or is closing the connection.
+    if (response.id === CONNECTION_ERROR_ID && !response.ok) {
+      this.failAll(new ApiError(response.error.code, response.error.message));
       return;
     }
     const waiter = this.pending.get(response.id);

@@ -2,7 +2,8 @@
  * The daemon's local JSON API: newline-delimited JSON over a unix socket.
  *
  * One line per request, one line per response, matched by `id`; a connection
- * may carry any number of requests (the CLI sends one, `stats --watch` many).
+ * may carry any number of requests (the CLI sends one per connection); the
+ * daemon's limits on lines, idle time and connections are in src/daemon/server.ts.
  * The method table below is the single source of truth for both ends: the
  * server dispatches on it and the client's `call()` is typed by it.
  *
@@ -56,7 +57,30 @@ export const ProtocolErrorCode = {
   Internal: 'InternalError', // a bug; a change that hit it was rolled back
   Dataplane: 'DataplaneError', // the dataplane could not put a change in force; rolled back
   Unavailable: 'DaemonUnavailable', // the client could not reach the daemon
+  TooManyConnections: 'RequestLimitExceeded', // EC2's throttling code; retry when one closes
+  Timeout: 'RequestTimeout', // idle connection, or a request line that never completed
 } as const;
+
+/**
+ * Longest request line the daemon reads (bytes, without the newline). The
+ * client refuses a longer request itself, so a caller gets InvalidRequest
+ * instead of a connection torn down mid-write.
+ */
+export const MAX_REQUEST_BYTES = 1 << 20;
+
+/**
+ * Deepest nesting of objects and arrays in a request (the request object is
+ * level 1; an `import` document needs about 10). Deeper input would overflow
+ * the stack wherever it is serialised again (the audit record).
+ */
+export const MAX_REQUEST_DEPTH = 64;
+
+/**
+ * `id` of a response that answers no request: the connection itself was
+ * refused or closed (too many connections, a line too long, a timeout). The
+ * client fails every pending call with it; request ids start at 1.
+ */
+export const CONNECTION_ERROR_ID = 0;
 
 export interface StatusResult {
   version: string;

@@ -82,6 +82,12 @@ export interface NativeEngine {
   close(): void;
 }
 
+export interface NativePeerCredentials {
+  pid: number | null;
+  uid: number;
+  gid: number;
+}
+
 /**
  * classifyBatch query encoding: CLASSIFY_QUERY_WORDS (8) u32 per query.
  *   [0] ENI index in the table (snapshot.enis order)
@@ -97,6 +103,12 @@ export interface NativeAddon {
   /** null when the table loads, else the loader's one-line message. */
   validateTable(table: Uint8Array): string | null;
   classifyBatch(table: Uint8Array, queries: Uint32Array): Int8Array;
+  /**
+   * SO_PEERCRED of a connected unix socket's fd: the peer's pid/uid/gid as the
+   * kernel recorded them at connect(). null when fd is not such a socket; pid
+   * null when the peer's pid namespace hides it.
+   */
+  peerCredentials(fd: number): NativePeerCredentials | null;
   readonly maxPorts: number;
   readonly counterCount: number;
   readonly dropCount: number;

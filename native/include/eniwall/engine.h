@@ -12,10 +12,11 @@
  *    with IFF_MULTI_QUEUE and worker i owns queue i of every port. A worker only
  *    ever writes to its own queue fd of the destination port, so no fd, buffer
  *    or counter is shared between workers.
- *  - Two I/O backends with the same pipeline (read burst -> ew_process() ->
- *    write): io_uring (io_uring.c: many READs in flight per port, WRITE of the
- *    same buffer, re-armed READ on write completion) and epoll (io_epoll.c:
- *    read until EAGAIN in bursts of 32, write()).
+ *  - Two I/O backends with the same pipeline (read -> ew_process() -> write),
+ *    a "burst" being one turn of the worker loop: io_uring (io_uring.c: 32
+ *    READs in flight per port, WRITE of the same buffer, re-armed READ on write
+ *    completion; a burst is every completion ready after one wait) and epoll
+ *    (io_epoll.c: a burst reads up to 32 frames from each ready port, write()).
  *  - Table publication: the new table pointer is stored atomically; every
  *    worker bumps an epoch counter at each burst boundary and is woken through
  *    its eventfd, so once every epoch moved past the value read after the
@@ -23,11 +24,16 @@
  *    lives in the core and survives swaps.
  *  - Port set changes go through a per-worker mailbox (control thread posts,
  *    wakes the worker, waits for the ack); the worker applies them between
- *    bursts. The per-packet path takes no lock.
+ *    bursts. The per-packet path takes no engine lock (conntrack's striped
+ *    bucket locks are the only ones, see conntrack.h).
+ *  - Files: engine.c (this API) -> io_uring.c / io_epoll.c / io_tap.c
+ *    (src/io_backend.h) -> io_worker.c (src/io_worker.h: mailbox, clock,
+ *    burst boundary, verdict); calls go that way only.
  *
- * Thread safety: all ew_engine_* calls are control-plane calls, serialised by
- * an engine mutex; they may be made from any one thread at a time or several.
- * Counter reads are racy by design (64-bit aligned loads, summed over workers).
+ * Thread safety: open/close/load are serialised by an engine mutex and may be
+ * called from any thread. Counter reads are racy by design (64-bit aligned
+ * loads, summed over workers, while the workers add to them); the clock and
+ * generation reads are atomic. ew_engine_destroy must not race any other call.
  */
 #ifndef ENIWALL_ENGINE_H
 #define ENIWALL_ENGINE_H
@@ -85,7 +91,8 @@ int ew_engine_open_tap(struct ew_engine *eng, const char *name, uint32_t *port, 
 /* Stop serving a port, close its queues (the TAP disappears) and forget its
  * connections. Returns -1 when the port is not open. */
 int ew_engine_close_port(struct ew_engine *eng, uint32_t port);
-/* Name of an open port, or NULL. */
+/* Name of an open port, or NULL. Not synchronised with open/close: call it
+ * from the thread that opens and closes ports. */
 const char *ew_engine_port_name(const struct ew_engine *eng, uint32_t port);
 
 /* Load, validate and publish a compiled table whose header must carry
@@ -107,91 +114,6 @@ void ew_engine_advance_clock(struct ew_engine *eng, uint64_t ms);
 /* The core, for conntrack queries (NULL in passthrough mode). */
 struct ew_core *ew_engine_core(struct ew_engine *eng);
 void ew_engine_stats(const struct ew_engine *eng, struct ew_engine_stats *out);
-
-#ifdef EW_ENGINE_INTERNAL
-/* ---- internal: shared by engine.c and the io_*.c backends only ---- */
-#include <pthread.h>
-#include <stdatomic.h>
-
-#define EW_BURST        32u /* frames per burst, as in DPDK / OVS */
-#define EW_SWEEP_EVERY  10u /* ms between conntrack sweep slices */
-#define EW_VNET_HDR_LEN 12u /* struct virtio_net_hdr_v1 (mergeable-buffer layout) */
-#define EW_BUF_PLAIN    2048u
-#define EW_BUF_GSO      (65536u + 1024u) /* 64 KB GSO frame + Ethernet + vnet header */
-
-enum ew_cmd_kind { EW_CMD_NONE = 0, EW_CMD_OPEN, EW_CMD_CLOSE };
-
-struct ew_worker {
-    struct ew_engine *eng;
-    uint32_t index;
-    pthread_t thread;
-    int wake_fd;                       /* eventfd: table swaps, commands, stop */
-    struct ew_worker_ctx ctx;          /* core, counters, now_ms */
-    struct ew_port_counters *counters; /* [EW_MAX_PORTS] */
-    _Atomic uint64_t epoch;            /* burst boundaries passed */
-    uint64_t last_sweep_ms;
-    void *backend; /* io_uring.c / io_epoll.c private state */
-
-    /* mailbox: written by the control thread under mu, applied by the worker */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    _Atomic int cmd_pending; /* checked once per burst without the lock */
-    enum ew_cmd_kind cmd;
-    uint32_t cmd_port;
-    int cmd_fd;
-    bool cmd_done;
-    int cmd_result;
-
-    /* startup handshake */
-    bool started;
-    int start_result;
-    char start_err[160];
-};
-
-struct ew_engine {
-    struct ew_engine_config cfg;
-    enum ew_io_mode mode; /* resolved: URING or EPOLL */
-    uint32_t hdr_len;     /* vnet header bytes in front of each frame (0 or 12) */
-    uint32_t buf_size;    /* bytes per frame buffer, header included */
-    struct ew_core *core;
-    _Atomic(struct ew_table_view *) table;
-    _Atomic int64_t clock_offset_ms;
-    _Atomic bool stop;
-    atomic_flag sweeping; /* one sweep slice at a time across workers */
-    bool fixed_buffers;   /* reported by io_uring workers */
-    bool fixed_files;
-    pthread_mutex_t ctl; /* serialises control calls */
-    struct ew_worker *workers;
-    uint32_t nworkers;
-    bool port_open[EW_MAX_PORTS];
-    char port_name[EW_MAX_PORTS][EW_IFNAME_MAX];
-};
-
-/* io_tap.c: open one queue of a TAP; returns the fd or -1 with err. */
-int ew_tap_open_queue(const char *name, bool multi_queue, bool vnet_hdr, bool nonblock,
-                      char *ifname_out, char *err, size_t errlen);
-
-/* io_frame.c: what to do with one frame read on in_port. Returns the port to
- * write it to (in_port itself for a reply, whose vnet header is then zeroed) or
- * EW_PORT_NONE when it was dropped (already counted). */
-uint32_t ew_io_judge(struct ew_worker *w, const struct ew_table_view *t, uint32_t in_port,
-                     uint8_t *buf, uint32_t *frame_len, uint32_t cap);
-/* Start of a burst: clock and table for this burst. */
-const struct ew_table_view *ew_io_burst_begin(struct ew_worker *w);
-/* End of a burst: epoch bump (table quiescence) and the periodic sweep slice. */
-void ew_io_burst_end(struct ew_worker *w);
-void ew_io_count_tx(struct ew_worker *w, uint32_t port, uint32_t frame_len);
-void ew_io_count_drop(struct ew_worker *w, uint32_t port, enum ew_drop_reason reason);
-/* Worker side of the mailbox: finish the pending command. */
-void ew_worker_cmd_finish(struct ew_worker *w, int result);
-void ew_worker_started(struct ew_worker *w, int result, const char *err);
-
-/* Backends: the worker thread bodies. */
-void *ew_uring_worker_main(void *arg);
-void *ew_epoll_worker_main(void *arg);
-/* Can this kernel set up a ring at all (auto mode)? */
-bool ew_uring_available(void);
-#endif /* EW_ENGINE_INTERNAL */
 
 #ifdef __cplusplus
 }

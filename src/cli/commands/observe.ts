@@ -1,8 +1,7 @@
 /** Commands that look rather than change: status, flows, stats, check. */
 import { Command } from 'commander';
-import { EniwallClient } from '../../api/client';
 import type { EniStats, FlowEntry } from '../../api/protocol';
-import { call, example, socketOf } from '../context';
+import { call, example } from '../context';
 import { dash, formatDuration, formatTable, printJson, printLine, printTable } from '../output';
 import { parseInteger } from '../parse';
 import { UsageError } from '../fatal';
@@ -87,9 +86,9 @@ export function statsCommand(): Command {
       }
       const seconds = parseInteger(o.interval, '--interval');
       if (seconds < 1) throw new UsageError('--interval must be at least 1');
-      const client = await EniwallClient.connect(socketOf(cmd));
+      // A connection per refresh: the daemon closes connections idle for 60 s.
       for (;;) {
-        const stats = await client.call('stats', { eniId: o.eni });
+        const stats = await call(cmd, 'stats', { eniId: o.eni });
         if (o.json) process.stdout.write(`${JSON.stringify(stats)}\n`);
         else
           process.stdout.write(`\x1b[H\x1b[2J${new Date().toISOString()}\n${formatStats(stats)}\n`);

@@ -1,0 +1,149 @@
+/* Connection tracking, the admin half: create, sweep, flush, counts and dump
+ * (off the per-packet path; see conntrack.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conntrack_internal.h"
+
+#define MAX_STRIPES 65536u
+
+static uint32_t pow2_at_least(uint32_t n) {
+    uint32_t p = 1;
+    while (p < n && p < 0x80000000u)
+        p <<= 1;
+    return p;
+}
+
+struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt) {
+    if (capacity == 0 || capacity >= EW_CT_NIL) return NULL;
+    struct ew_ct *ct = calloc(1, sizeof *ct);
+    if (!ct) return NULL;
+    uint32_t nb = pow2_at_least(capacity);
+    uint32_t ns = nb < MAX_STRIPES ? nb : MAX_STRIPES;
+    /* calloc of large blocks maps zero pages lazily: untouched entries cost nothing. */
+    ct->entries = calloc(capacity, sizeof *ct->entries);
+    ct->buckets = malloc((size_t)nb * sizeof *ct->buckets);
+    ct->stripes = calloc(ns, sizeof *ct->stripes);
+    if (!ct->entries || !ct->buckets || !ct->stripes) {
+        ew_ct_destroy(ct);
+        return NULL;
+    }
+    memset(ct->buckets, 0xff, (size_t)nb * sizeof *ct->buckets); /* all EW_CT_NIL */
+    for (uint32_t i = 0; i < ns; i++)
+        atomic_flag_clear(&ct->stripes[i]);
+    atomic_flag_clear(&ct->free_lock);
+    ct->capacity = capacity;
+    ct->bucket_mask = nb - 1;
+    ct->stripe_mask = ns - 1;
+    ct->allowance = allowance ? allowance : capacity;
+    ct->salt = salt;
+    ct->free_head = EW_CT_NIL;
+    ct->fresh = 0;
+    return ct;
+}
+
+void ew_ct_destroy(struct ew_ct *ct) {
+    if (!ct) return;
+    free(ct->entries);
+    free(ct->buckets);
+    free(ct->stripes);
+    free(ct);
+}
+
+size_t ew_ct_memory_bytes(const struct ew_ct *ct) {
+    return (size_t)ct->capacity * sizeof(struct ct_entry) +
+           ((size_t)ct->bucket_mask + 1) * sizeof(uint32_t) +
+           ((size_t)ct->stripe_mask + 1) * sizeof(ew_spinlock);
+}
+
+/* ---- housekeeping ---- */
+
+static enum ew_ct_walk sweep_judge(const struct ct_entry *e, void *arg) {
+    return ew_ct_expired(e, *(const uint64_t *)arg) ? EW_CT_UNLINK : EW_CT_KEEP;
+}
+
+void ew_ct_sweep(struct ew_ct *ct, uint64_t now_ms, uint32_t budget) {
+    uint64_t start = atomic_fetch_add_explicit(&ct->sweep_pos, budget, memory_order_relaxed);
+    uint64_t n = budget;
+    if (n > (uint64_t)ct->bucket_mask + 1) n = (uint64_t)ct->bucket_mask + 1;
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t b = (uint32_t)((start + i) & ct->bucket_mask);
+        ew_spinlock *lock = ew_ct_stripe(ct, b);
+        ew_spin_lock(lock);
+        ew_ct_walk(ct, b, sweep_judge, &now_ms);
+        ew_spin_unlock(lock);
+    }
+}
+
+static enum ew_ct_walk flush_judge(const struct ct_entry *e, void *arg) {
+    return e->key.zone == *(const uint32_t *)arg ? EW_CT_UNLINK : EW_CT_KEEP;
+}
+
+void ew_ct_flush_zone(struct ew_ct *ct, uint32_t zone) {
+    for (uint32_t b = 0; b <= ct->bucket_mask; b++) {
+        /* Unlocked peek (heads are stored atomically): an entry linked after
+         * it is missed, which is fine for a port that no longer reads. */
+        if (__atomic_load_n(&ct->buckets[b], __ATOMIC_RELAXED) == EW_CT_NIL) continue;
+        ew_spinlock *lock = ew_ct_stripe(ct, b);
+        ew_spin_lock(lock);
+        ew_ct_walk(ct, b, flush_judge, &zone);
+        ew_spin_unlock(lock);
+    }
+}
+
+uint32_t ew_ct_zone_count(const struct ew_ct *ct, uint32_t zone) {
+    if (zone >= EW_MAX_PORTS) return 0;
+    return atomic_load_explicit(&ct->zone_count[zone], memory_order_relaxed);
+}
+
+uint64_t ew_ct_zone_exceeded(const struct ew_ct *ct, uint32_t zone) {
+    if (zone >= EW_MAX_PORTS) return 0;
+    return atomic_load_explicit(&ct->zone_exceeded[zone], memory_order_relaxed);
+}
+
+static void dump_one(const struct ct_entry *e, struct ew_ct_dump_entry *o, uint64_t now_ms) {
+    memset(o, 0, sizeof *o);
+    o->zone = e->key.zone;
+    o->family = e->key.family;
+    o->proto = e->key.proto;
+    o->state = e->state;
+    memcpy(o->src, e->key.src, 16);
+    memcpy(o->dst, e->key.dst, 16);
+    o->sport = e->key.sport;
+    o->dport = e->key.dport;
+    uint64_t idle = now_ms > e->last_ms ? now_ms - e->last_ms : 0;
+    o->idle_ms = idle > UINT32_MAX ? UINT32_MAX : (uint32_t)idle;
+    o->timeout_ms = e->timeout_ms;
+    o->packets_orig = e->packets[EW_CT_DIR_ORIG];
+    o->packets_reply = e->packets[EW_CT_DIR_REPLY];
+    o->bytes_orig = e->bytes[EW_CT_DIR_ORIG];
+    o->bytes_reply = e->bytes[EW_CT_DIR_REPLY];
+}
+
+/* Cursor: bucket index << 32 | position in that bucket's chain. Exact when the
+ * table is quiet; under concurrent changes an entry may be missed or repeated. */
+uint32_t ew_ct_dump(struct ew_ct *ct, uint64_t *cursor, struct ew_ct_dump_entry *out, uint32_t max,
+                    uint64_t now_ms) {
+    uint64_t b = *cursor >> 32;
+    uint32_t pos = (uint32_t)*cursor;
+    uint32_t n = 0;
+    if (max == 0) return 0;
+    for (; b <= ct->bucket_mask; b++, pos = 0) {
+        ew_spinlock *lock = ew_ct_stripe(ct, (uint32_t)b);
+        ew_spin_lock(lock);
+        uint32_t i = 0;
+        for (uint32_t idx = ct->buckets[b]; idx != EW_CT_NIL; idx = ct->entries[idx].next, i++) {
+            if (i < pos) continue;
+            if (n == max) {
+                ew_spin_unlock(lock);
+                *cursor = b << 32 | i;
+                return n;
+            }
+            const struct ct_entry *e = &ct->entries[idx];
+            if (!ew_ct_expired(e, now_ms)) dump_one(e, &out[n++], now_ms);
+        }
+        ew_spin_unlock(lock);
+    }
+    *cursor = 0;
+    return n;
+}

@@ -1,0 +1,99 @@
+/*
+ * Conntrack internals shared by the per-packet half (conntrack.c: hash, state
+ * machine, track/insert/exists) and the admin half (conntrack_admin.c: create,
+ * sweep, flush, counts, dump). See conntrack.h for the design and lock order.
+ */
+#ifndef ENIWALL_CONNTRACK_INTERNAL_H
+#define ENIWALL_CONNTRACK_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "conntrack.h"
+#include "spinlock.h"
+
+#define EW_CT_NIL       0xffffffffu
+#define EW_CT_DIR_ORIG  0u
+#define EW_CT_DIR_REPLY 1u
+
+struct ct_entry {
+    struct ew_ct_key key; /* originator orientation */
+    uint64_t last_ms;     /* time of the last packet */
+    uint64_t packets[2];  /* [EW_CT_DIR_ORIG], [EW_CT_DIR_REPLY] */
+    uint64_t bytes[2];
+    uint32_t next;       /* bucket chain or free list; EW_CT_NIL ends */
+    uint32_t timeout_ms; /* idle time allowed in the current state */
+    uint32_t hash;
+    uint8_t state;     /* enum ew_ct_state; EW_CT_NONE when free */
+    uint8_t fin_dir;   /* TCP: direction of the first FIN */
+    uint8_t last_dir;  /* UDP: direction of the previous packet */
+    uint8_t exchanges; /* UDP: request-response exchanges seen (saturating) */
+};
+_Static_assert(sizeof(struct ct_entry) == 96, "ct_entry size (memory budget 128 B/entry)");
+
+struct ew_ct {
+    struct ct_entry *entries;
+    uint32_t *buckets; /* heads; stored atomically so flush may peek without the lock */
+    ew_spinlock *stripes;
+    uint32_t capacity, bucket_mask, stripe_mask, allowance;
+    uint64_t salt;
+    ew_spinlock free_lock;
+    uint32_t free_head;         /* under free_lock */
+    uint32_t fresh;             /* next never-used entry, under free_lock */
+    _Atomic uint64_t sweep_pos; /* next bucket to sweep */
+    _Atomic uint32_t zone_count[EW_MAX_PORTS];
+    _Atomic uint64_t zone_exceeded[EW_MAX_PORTS];
+};
+
+static inline ew_spinlock *ew_ct_stripe(struct ew_ct *ct, uint32_t bucket) {
+    return &ct->stripes[bucket & ct->stripe_mask];
+}
+
+static inline bool ew_ct_expired(const struct ct_entry *e, uint64_t now_ms) {
+    return now_ms > e->last_ms && now_ms - e->last_ms > e->timeout_ms;
+}
+
+/* Chain links change under the stripe lock but are stored atomically (relaxed,
+ * a plain store on x86): flush peeks at bucket heads without the lock. */
+static inline void ew_ct_set_link(uint32_t *link, uint32_t idx) {
+    __atomic_store_n(link, idx, __ATOMIC_RELAXED);
+}
+
+static inline void ew_ct_free_entry(struct ew_ct *ct, uint32_t idx) {
+    struct ct_entry *e = &ct->entries[idx];
+    atomic_fetch_sub_explicit(&ct->zone_count[e->key.zone % EW_MAX_PORTS], 1, memory_order_relaxed);
+    e->state = EW_CT_NONE;
+    ew_spin_lock(&ct->free_lock);
+    e->next = ct->free_head;
+    ct->free_head = idx;
+    ew_spin_unlock(&ct->free_lock);
+}
+
+enum ew_ct_walk { EW_CT_KEEP, EW_CT_UNLINK, EW_CT_STOP };
+
+/* The one chain-unlink loop (caller holds bucket b's stripe lock): asks judge
+ * about each entry in turn; UNLINK frees it, STOP ends the walk and returns its
+ * index, KEEP moves on. EW_CT_NIL when the chain ran out. Inlined with each
+ * constant judge, so the per-packet lookup pays no indirect call. */
+static inline uint32_t ew_ct_walk(struct ew_ct *ct, uint32_t b,
+                                  enum ew_ct_walk (*judge)(const struct ct_entry *e, void *arg),
+                                  void *arg) {
+    uint32_t *link = &ct->buckets[b];
+    uint32_t idx;
+    while ((idx = *link) != EW_CT_NIL) {
+        struct ct_entry *e = &ct->entries[idx];
+        switch (judge(e, arg)) {
+        case EW_CT_UNLINK:
+            ew_ct_set_link(link, e->next);
+            ew_ct_free_entry(ct, idx);
+            break;
+        case EW_CT_STOP:
+            return idx;
+        case EW_CT_KEEP:
+            link = &e->next;
+            break;
+        }
+    }
+    return EW_CT_NIL;
+}
+
+#endif /* ENIWALL_CONNTRACK_INTERNAL_H */

@@ -1,0 +1,177 @@
+/*
+ * The worker module (io_worker.h): mailbox, startup handshake, clock, burst
+ * boundary (epoch bump for table quiescence + the periodic sweep slice), the
+ * per-frame verdict (core or passthrough) and TX/drop counting. Calls the core
+ * only; the engine and the backends call in.
+ */
+#include "io_worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- lifecycle ---- */
+
+int ew_worker_init(struct ew_worker *w, struct ew_shared *sh, uint32_t index) {
+    w->sh = sh;
+    w->index = index;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    atomic_init(&w->epoch, 0);
+    atomic_init(&w->cmd_pending, 0);
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->counters = calloc(EW_MAX_PORTS, sizeof *w->counters);
+    w->ctx.core = sh->core;
+    w->ctx.counters = w->counters;
+    if (w->wake_fd < 0 || !w->counters) {
+        if (!w->counters) errno = ENOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+void ew_worker_fini(struct ew_worker *w) {
+    if (w->wake_fd >= 0) close(w->wake_fd);
+    w->wake_fd = -1;
+    free(w->counters);
+    w->counters = NULL;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+int ew_worker_start(struct ew_worker *w, void *(*body)(void *), char *err, size_t errlen) {
+    int rc = pthread_create(&w->thread, NULL, body, w);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start worker thread: %s", strerror(rc));
+        return -1;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (!w->started)
+        pthread_cond_wait(&w->cv, &w->mu);
+    int result = w->start_result;
+    pthread_mutex_unlock(&w->mu);
+    if (result != 0) {
+        pthread_join(w->thread, NULL);
+        snprintf(err, errlen, "worker %u: %s", w->index, w->start_err);
+        return -1;
+    }
+    return 0;
+}
+
+void ew_worker_wake(struct ew_worker *w) {
+    uint64_t one = 1;
+    /* A full eventfd counter still wakes the worker: ignore EAGAIN. */
+    ssize_t n = write(w->wake_fd, &one, sizeof one);
+    (void)n;
+}
+
+void ew_worker_started(struct ew_worker *w, int result, const char *err) {
+    pthread_mutex_lock(&w->mu);
+    w->start_result = result;
+    if (err) snprintf(w->start_err, sizeof w->start_err, "%s", err);
+    w->started = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- mailbox ---- */
+
+int ew_worker_post(struct ew_worker *w, enum ew_cmd_kind kind, uint32_t port, int fd) {
+    pthread_mutex_lock(&w->mu);
+    w->cmd = kind;
+    w->cmd_port = port;
+    w->cmd_fd = fd;
+    w->cmd_done = false;
+    atomic_store(&w->cmd_pending, 1);
+    pthread_mutex_unlock(&w->mu);
+    ew_worker_wake(w);
+    pthread_mutex_lock(&w->mu);
+    while (!w->cmd_done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    int result = w->cmd_result;
+    w->cmd = EW_CMD_NONE;
+    pthread_mutex_unlock(&w->mu);
+    return result;
+}
+
+void ew_worker_cmd_finish(struct ew_worker *w, int result) {
+    pthread_mutex_lock(&w->mu);
+    atomic_store(&w->cmd_pending, 0);
+    w->cmd_result = result;
+    w->cmd_done = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- clock ---- */
+
+uint64_t ew_clock_now_ms(const struct ew_shared *sh) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    int64_t off = atomic_load(&((struct ew_shared *)sh)->clock_offset_ms);
+    return ms + (uint64_t)off;
+}
+
+/* ---- burst boundary ---- */
+
+const struct ew_table_view *ew_worker_burst_begin(struct ew_worker *w) {
+    w->ctx.now_ms = ew_clock_now_ms(w->sh);
+    /* seq_cst (a plain load on x86): ordered after the previous epoch bump, so
+     * a table published before the engine read that epoch is seen here. */
+    return atomic_load(&w->sh->table);
+}
+
+void ew_worker_burst_end(struct ew_worker *w) {
+    struct ew_shared *sh = w->sh;
+    /* seq_cst: pairs with the exchange + epoch read in ew_engine_load_table */
+    atomic_fetch_add(&w->epoch, 1);
+    if (!sh->core || w->ctx.now_ms - w->last_sweep_ms < EW_SWEEP_EVERY) return;
+    w->last_sweep_ms = w->ctx.now_ms;
+    /* The sweep cursor lives in the core: one slice at a time, whoever is free. */
+    if (atomic_flag_test_and_set(&sh->sweeping)) return;
+    ew_core_sweep(sh->core, w->ctx.now_ms, sh->sweep_budget);
+    atomic_flag_clear(&sh->sweeping);
+}
+
+/* ---- per frame ---- */
+
+void ew_worker_count_tx(struct ew_worker *w, uint32_t port, uint32_t frame_len) {
+    struct ew_port_counters *c = &w->counters[port];
+    c->cnt[EW_CNT_TX_PACKETS]++;
+    c->cnt[EW_CNT_TX_BYTES] += frame_len;
+}
+
+void ew_worker_count_drop(struct ew_worker *w, uint32_t port, enum ew_drop_reason reason) {
+    w->counters[port].drop[reason]++;
+}
+
+uint32_t ew_worker_judge(struct ew_worker *w, const struct ew_table_view *t, uint32_t in_port,
+                         uint8_t *buf, uint32_t *frame_len, uint32_t cap) {
+    const struct ew_shared *sh = w->sh;
+    if (sh->passthrough) {
+        struct ew_port_counters *c = &w->counters[in_port];
+        c->cnt[EW_CNT_RX_PACKETS]++;
+        c->cnt[EW_CNT_RX_BYTES] += *frame_len;
+        return in_port ^ 1u;
+    }
+    struct ew_verdict v;
+    ew_process(&w->ctx, t, in_port, buf + sh->hdr_len, frame_len, cap, &v);
+    switch (v.action) {
+    case EW_ACT_FORWARD:
+        if (v.out_port < EW_MAX_PORTS) return v.out_port;
+        ew_worker_count_drop(w, in_port, EW_DROP_PORT_DOWN);
+        return EW_PORT_NONE;
+    case EW_ACT_REPLY:
+        /* An answer built by the core carries no offload state. */
+        memset(buf, 0, sh->hdr_len);
+        return in_port;
+    case EW_ACT_DROP:
+        break;
+    }
+    return EW_PORT_NONE;
+}
