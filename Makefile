@@ -2,7 +2,7 @@
 # fresh Debian machine needs (as root): each installs what is missing first.
 
 APT_PACKAGES := build-essential python3 liburing-dev clang-format iproute2 nftables \
-                iputils-ping netcat-openbsd socat iperf3 procps
+                iputils-ping netcat-openbsd socat iperf3 procps clang libclang-rt-14-dev
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
 # Build the addon against the installed Node headers (Debian ships them under
@@ -10,7 +10,7 @@ TSC := node_modules/.bin/tsc
 NODEDIR_FLAG := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
 .PHONY: all deps apt-deps npm-deps build build-native build-ts native-test lint format test \
-        test-ts clean demo bench bench-quick bench-compile bench-deps install
+        test-ts clean demo bench bench-quick bench-compile bench-deps install fuzz
 
 all: build
 
@@ -43,6 +43,14 @@ native-test: apt-deps
 	$(MAKE) -C native test
 	$(MAKE) -C native test-sanitize
 	$(MAKE) -C native test-tsan
+	$(MAKE) -C native fuzz-replay
+	$(MAKE) -C native fuzz-smoke
+
+# libFuzzer runs of every harness (native/fuzz/), FUZZ_SECONDS each (default
+# 600), with the new coverage merged back into native/fuzz/corpus.
+FUZZ_SECONDS ?= 600
+fuzz: apt-deps
+	$(MAKE) -C native fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 lint: deps
 	node_modules/.bin/eslint .
