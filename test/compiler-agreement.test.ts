@@ -14,7 +14,7 @@ import { TableCompiler, compileTable } from '../src/compiler/compile';
 import { evaluate } from '../src/compiler/reference';
 import { readTable } from '../src/compiler/table-reader';
 import { parseAddress } from '../src/compiler/addr';
-import { CLS_WORLD_ALL_PORTS_TCP, CLS_WORLD_ALL_PORTS_UDP } from '../src/compiler/layout';
+import { CLS_WORLD_ALL_PORTS_TCP, CLS_WORLD_ALL_PORTS_UDP } from '../src/abi/layout';
 import { type PacketSpec, compiledVerdict, describe } from './helpers/snapshot-builders';
 import { buildCase, packetOf, prng, randomQuery } from './helpers/random-snapshots';
 

@@ -13,7 +13,7 @@ import {
   PORT_NONE,
   SECTION,
   sectionDescriptorOffset,
-} from '../src/compiler/layout';
+} from '../src/abi/layout';
 import { TableError, readTable } from '../src/compiler/table-reader';
 import { R, World } from './helpers/snapshot-builders';
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
-import { DROP_REASONS } from '../src/dataplane/drops';
+import { DROP_REASONS } from '../src/abi/drops';
 import { icmp, scenario, tcp, udp, type Scenario, type ScenarioSpec } from './helpers/scenario';
 import { ping, tcpConnect, tcpListen, udpEcho, udpSend } from './helpers/traffic';
 

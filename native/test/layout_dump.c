@@ -1,7 +1,7 @@
 /*
  * layout_dump — prints the C truth of table.h as JSON: sizeof and offsetof of
- * every struct and field, and every constant. test/layout.test.ts compiles it
- * and compares the output with src/compiler/layout.ts field by field.
+ * every struct and field, and every constant. test/abi-contract.test.ts compiles it
+ * and compares the output with src/abi/layout.ts field by field.
  * Array fields report the offset of their first element.
  */
 #include <stdio.h>

@@ -6,7 +6,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { Family } from '../model/types';
-import { FAM_V4, FAM_V6, type FamIndex } from './layout';
+import { FAM_V4, FAM_V6, type FamIndex } from '../abi/layout';
 
 export interface AddrRange {
   lo: bigint;

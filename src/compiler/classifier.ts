@@ -28,7 +28,7 @@ import {
   RANGE4,
   RANGE6,
   U32_SIZE,
-} from './layout';
+} from '../abi/layout';
 import { KEY_MAX, KEY_MIN, PROTO_ANY, PROTO_TCP, PROTO_UDP } from './rules';
 
 /** A rule's target as the classifier sees it: an address range, or an address-set index. */

@@ -40,7 +40,7 @@ import { AddressSetCache } from './address-sets';
 import { buildClassifier } from './classifier';
 import { EXEMPT_IPV4, EXEMPT_IPV6 } from './exempt';
 import { type GroupPart, GroupPartCache } from './group-parts';
-import { FAM_V4, FAM_V6 } from './layout';
+import { FAM_V4, FAM_V6 } from '../abi/layout';
 import {
   type SectionBytes,
   assembleTable,

@@ -16,7 +16,7 @@ import type { Direction, SecurityGroupRule } from '../model/types';
 import type { AddrRange, ParseMemo } from './addr';
 import type { AddressPlan } from './address-sets';
 import { type ClassifierRule, encodeRange } from './classifier';
-import { DIR_EGRESS, DIR_INGRESS, FAM_V4, FAM_V6, type FamIndex } from './layout';
+import { DIR_EGRESS, DIR_INGRESS, FAM_V4, FAM_V6, type FamIndex } from '../abi/layout';
 import { protocolNumber, ruleKeyRange } from './rules';
 
 /** One rule as the compiler needs it, plus the raw fields it was derived from. */

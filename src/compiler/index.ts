@@ -8,4 +8,4 @@ export {
   classifyTable,
   type ClassifyResult,
 } from './table-reader';
-export * as layout from './layout';
+export * as layout from '../abi/layout';

@@ -29,6 +29,7 @@
 import type { Direction, Family, ModelSnapshot, SecurityGroupRule } from '../model/types';
 import { type ParsedAddress, cidrOffset, parseAddress, parseCidr } from './addr';
 import { eniAddresses } from './compile';
+import { protocolName } from '../model/protocol';
 import { DNS_OFFSET, EXEMPT_IPV4, EXEMPT_IPV6, ROUTER_OFFSET } from './exempt';
 import {
   PROTO_TCP,
@@ -65,16 +66,19 @@ function reverse(d: Direction): Direction {
   return d === 'ingress' ? 'egress' : 'ingress';
 }
 
-function describePacket(q: ReferenceQuery): string {
-  const dir = q.direction === 'ingress' ? 'from' : 'to';
-  if (hasPorts(q.protocol)) {
-    return `${q.protocol === PROTO_TCP ? 'tcp' : 'udp'} port ${q.port ?? 0} ${dir} ${q.peer}`;
-  }
+/** A packet in words, e.g. "tcp port 22 from 10.0.0.1" (the reference and `check` share it). */
+export function describePacket(
+  q: Pick<ReferenceQuery, 'protocol' | 'port' | 'icmpType' | 'icmpCode'>,
+  direction: Direction,
+  peer: string,
+): string {
+  const dir = direction === 'ingress' ? 'from' : 'to';
+  const name = protocolName(q.protocol);
+  if (hasPorts(q.protocol)) return `${name} port ${q.port ?? 0} ${dir} ${peer}`;
   if (isIcmp(q.protocol)) {
-    const name = q.protocol === 1 ? 'icmp' : 'icmpv6';
-    return `${name} type ${q.icmpType ?? 0} code ${q.icmpCode ?? 0} ${dir} ${q.peer}`;
+    return `${name} type ${q.icmpType ?? 0} code ${q.icmpCode ?? 0} ${dir} ${peer}`;
   }
-  return `protocol ${q.protocol} ${dir} ${q.peer}`;
+  return `protocol ${q.protocol} ${dir} ${peer}`;
 }
 
 /** What an exempt peer is (router or service), or undefined. */
@@ -215,7 +219,7 @@ export function evaluate(snapshot: ModelSnapshot, query: ReferenceQuery): Refere
   const matched = rulesOf(snapshot, eni.groupIds, query.direction).filter((r) =>
     ruleMatches(snapshot, r, query, peer),
   );
-  const packet = describePacket(query);
+  const packet = describePacket(query, query.direction, query.peer);
   if (matched.length === 0) {
     const groups = [...new Set(eni.groupIds)].join(', ') || 'no groups';
     return {

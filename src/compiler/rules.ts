@@ -3,43 +3,23 @@
  * both read a SecurityGroupRule the same way: protocol numbers, the key range
  * a rule covers, the family of its target, and what counts as "the world".
  */
-import type { Family, PrefixList, Protocol, RuleTarget, SecurityGroupRule } from '../model/types';
+import type { Family, PrefixList, RuleTarget, SecurityGroupRule } from '../model/types';
 import { parseCidr } from './addr';
+import { PROTO_ANY, hasPorts, isIcmp, protocolNumber } from '../model/protocol';
 
-export const PROTO_ANY = -1;
-export const PROTO_ICMP = 1;
-export const PROTO_TCP = 6;
-export const PROTO_UDP = 17;
-export const PROTO_ICMPV6 = 58;
+export {
+  PROTO_ANY,
+  PROTO_ICMP,
+  PROTO_ICMPV6,
+  PROTO_TCP,
+  PROTO_UDP,
+  hasPorts,
+  isIcmp,
+  protocolNumber,
+} from '../model/protocol';
 
 export const KEY_MIN = 0;
 export const KEY_MAX = 0xffff;
-
-const PROTOCOL_NAMES: Readonly<Record<string, number>> = {
-  tcp: PROTO_TCP,
-  udp: PROTO_UDP,
-  icmp: PROTO_ICMP,
-  icmpv6: PROTO_ICMPV6,
-  all: PROTO_ANY,
-  '-1': PROTO_ANY,
-};
-
-/** IP protocol number of a normalised IpProtocol; -1 = every protocol. */
-export function protocolNumber(protocol: Protocol): number {
-  const named = PROTOCOL_NAMES[protocol.toLowerCase()];
-  if (named !== undefined) return named;
-  const n = Number(protocol);
-  if (!Number.isInteger(n) || n < 0 || n > 255) throw new Error(`bad protocol ${protocol}`);
-  return n;
-}
-
-export function hasPorts(proto: number): boolean {
-  return proto === PROTO_TCP || proto === PROTO_UDP;
-}
-
-export function isIcmp(proto: number): boolean {
-  return proto === PROTO_ICMP || proto === PROTO_ICMPV6;
-}
 
 /** ICMP lookup key: type in the high byte, code in the low byte. */
 export function icmpKey(type: number, code: number): number {

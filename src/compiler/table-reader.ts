@@ -38,7 +38,7 @@ import {
   U32_SIZE,
   rulesetClassifierOffset,
   sectionDescriptorOffset,
-} from './layout';
+} from '../abi/layout';
 import { splitEniId } from './compile';
 
 export class TableError extends Error {}

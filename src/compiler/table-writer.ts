@@ -33,7 +33,7 @@ import {
   U32_SIZE,
   VPC,
   sectionDescriptorOffset,
-} from './layout';
+} from '../abi/layout';
 
 export interface VpcRecord {
   ipv4Net: number;

@@ -13,7 +13,7 @@ import { type ChangeSet, touches } from '../model/change';
 import type { Eni, ModelSnapshot, Subnet, Vpc } from '../model/types';
 import { type ParseMemo, compareBigint } from './addr';
 import { DNS_OFFSET, ROUTER_OFFSET } from './exempt';
-import { ENI_SRC_DST_CHECK, PORT_NONE } from './layout';
+import { ENI_SRC_DST_CHECK, PORT_NONE } from '../abi/layout';
 import {
   type EniRecord,
   type Fwd4Record,

@@ -17,12 +17,18 @@
  * stage says so instead of inventing an answer.
  */
 import ipaddr from 'ipaddr.js';
-import { evaluate, matchingRuleIds } from '../compiler/reference';
-import { CT_STATES } from '../dataplane/dataplane';
-import { DROP_REASONS } from '../dataplane/drops';
+import { describePacket, evaluate, matchingRuleIds } from '../compiler/reference';
+import { CT_STATES } from '../abi/ct-states';
+import { DROP_REASONS } from '../abi/drops';
 import { TCP_FLAGS, type TraceQuery, type TraceResult, type TraceZone } from '../dataplane/native';
 import { AwsError, ErrorCodes, invalidValue, missing } from '../model/errors';
-import { normalizeProtocol, protocolNumber } from '../model/protocol';
+import {
+  PROTO_TCP,
+  PROTO_UDP,
+  hasPorts,
+  normalizeProtocol,
+  protocolNumber,
+} from '../model/protocol';
 import type { Direction, Eni, Family, ModelSnapshot } from '../model/types';
 import type { CheckQuery, CheckResult, CheckStage } from '../api/protocol';
 
@@ -30,9 +36,6 @@ import type { CheckQuery, CheckResult, CheckStage } from '../api/protocol';
 export interface Tracer {
   trace(queries: readonly TraceQuery[]): TraceResult[];
 }
-
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
 
 interface Packet {
   protocol: number;
@@ -65,17 +68,6 @@ function validPort(what: string, v: number | undefined): void {
 function validByte(what: string, v: number | undefined): void {
   if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 255))
     throw invalidValue(`Invalid ${what} ${v}: 0..255`);
-}
-
-function describePacket(p: Packet, direction: Direction, peer: string): string {
-  const dir = direction === 'ingress' ? 'from' : 'to';
-  if (p.protocol === PROTO_TCP || p.protocol === PROTO_UDP)
-    return `${p.protocol === PROTO_TCP ? 'tcp' : 'udp'} port ${p.port ?? 0} ${dir} ${peer}`;
-  if (p.protocol === 1 || p.protocol === 58) {
-    const name = p.protocol === 1 ? 'icmp' : 'icmpv6';
-    return `${name} type ${p.icmpType ?? 0} code ${p.icmpCode ?? 0} ${dir} ${peer}`;
-  }
-  return `protocol ${p.protocol} ${dir} ${peer}`;
 }
 
 function refPacket(p: Packet): { port?: number; icmpType?: number; icmpCode?: number } {
@@ -307,7 +299,7 @@ export function runCheck(snapshot: ModelSnapshot, dataplane: Tracer, q: CheckQue
   const protocol = protocolNumber(normalizeProtocol(q.protocol));
   if (protocol < 0)
     throw invalidValue('A packet has one protocol: give tcp, udp, icmp, ... not all');
-  const needsPort = protocol === PROTO_TCP || protocol === PROTO_UDP;
+  const needsPort = hasPorts(protocol);
   if (needsPort && q.port === undefined) throw missing('port');
   validPort('port', q.port);
   validPort('source port', q.sourcePort);

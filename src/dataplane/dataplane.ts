@@ -1,11 +1,13 @@
 /**
  * Typed wrapper of one native engine: checks arguments before they cross into
- * C, decodes counters into names (drops.ts) and conntrack entries into plain
+ * C, decodes counters into names (src/abi/drops.ts) and conntrack entries into plain
  * JSON-friendly objects. Every call is coarse; nothing here runs per packet.
  */
 import { randomBytes } from 'node:crypto';
 
-import { dropReason, portCounter, type CounterName, type DropName } from './drops';
+import { CT_STATES } from '../abi/ct-states';
+import { protocolName } from '../model/protocol';
+import { dropReason, portCounter, type CounterName, type DropName } from '../abi/drops';
 import { loadNative, traceBatch, type TraceQuery, type TraceResult } from './native';
 import type {
   IoMode,
@@ -65,33 +67,6 @@ export interface ConnEntry {
   bytesReply: number;
 }
 
-/**
- * enum ew_ct_state (native/include/eniwall/core.h), by number, without the
- * EW_CT_ prefix. test/ct-states.test.ts checks it against the header.
- */
-export const CT_STATES = [
-  'NONE',
-  'TCP_SYN_SENT',
-  'TCP_SYN_RECV',
-  'TCP_ESTABLISHED',
-  'TCP_FIN_WAIT',
-  'TCP_CLOSE_WAIT',
-  'TCP_LAST_ACK',
-  'TCP_TIME_WAIT',
-  'TCP_CLOSE',
-  'UDP_SINGLE',
-  'UDP_STREAM',
-  'ICMP_ECHO',
-  'OTHER',
-] as const;
-
-const PROTOCOL_NAMES: Readonly<Record<number, string>> = {
-  1: 'icmp',
-  6: 'tcp',
-  17: 'udp',
-  58: 'icmpv6',
-};
-
 function checkInt(what: string, v: number, lo: number, hi: number): void {
   if (!Number.isInteger(v) || v < lo || v > hi) {
     throw new RangeError(`${what} must be an integer in ${lo}..${hi}, got ${v}`);
@@ -112,7 +87,7 @@ export function decodeConnEntry(e: NativeCtEntry): ConnEntry {
   return {
     zone: e.zone,
     family: e.family === 6 ? 6 : 4,
-    protocol: PROTOCOL_NAMES[e.proto] ?? String(e.proto),
+    protocol: protocolName(e.proto),
     src: e.src,
     dst: e.dst,
     srcPort: e.sport,

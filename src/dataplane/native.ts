@@ -10,7 +10,7 @@ import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 
 import type { Direction, Family } from '../model/types';
-import { dropReason, type DropName } from './drops';
+import { dropReason, type DropName } from '../abi/drops';
 import type { NativeAddon, NativeEngine } from './native.d';
 
 /** Environment variable naming an addon to load instead of the built one. */

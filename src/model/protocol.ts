@@ -13,16 +13,37 @@
 import { invalidValue } from './errors';
 import type { Protocol } from './types';
 
+/** The one home of protocol numbers (model, compiler, dataplane, CLI import these). */
+export const PROTO_ANY = -1;
+export const PROTO_ICMP = 1;
+export const PROTO_TCP = 6;
+export const PROTO_UDP = 17;
+export const PROTO_ICMPV6 = 58;
+
 export const PROTOCOL_NUMBERS: Readonly<Record<string, number>> = {
-  icmp: 1,
-  tcp: 6,
-  udp: 17,
-  icmpv6: 58,
+  icmp: PROTO_ICMP,
+  tcp: PROTO_TCP,
+  udp: PROTO_UDP,
+  icmpv6: PROTO_ICMPV6,
 };
 
 const NAMES_BY_NUMBER: ReadonlyMap<number, string> = new Map(
   Object.entries(PROTOCOL_NUMBERS).map(([name, num]) => [num, name]),
 );
+
+/** The name AWS shows for an IP protocol number ("tcp", or the decimal "47"). */
+export function protocolName(proto: number): string {
+  return NAMES_BY_NUMBER.get(proto) ?? String(proto);
+}
+
+/** Protocol numbers whose packets carry ports (TCP, UDP). */
+export function hasPorts(proto: number): boolean {
+  return proto === PROTO_TCP || proto === PROTO_UDP;
+}
+
+export function isIcmp(proto: number): boolean {
+  return proto === PROTO_ICMP || proto === PROTO_ICMPV6;
+}
 
 const DECIMAL = /^-?[0-9]+$/;
 
@@ -43,7 +64,7 @@ export function normalizeProtocol(input: unknown): Protocol {
 
 /** IANA protocol number of a normalised protocol; -1 for all protocols. */
 export function protocolNumber(protocol: Protocol): number {
-  if (protocol === '-1') return -1;
+  if (protocol === '-1') return PROTO_ANY;
   return PROTOCOL_NUMBERS[protocol] ?? Number(protocol);
 }
 

@@ -106,7 +106,7 @@ uint64_t ew_core_ct_allowance_exceeded(const struct ew_core *core, uint32_t port
 
 /* Conntrack entry states, as dumped in ew_ct_dump_entry.state. A contract:
  * append-only, numbers never change (src/dataplane/dataplane.ts names them and
- * test/ct-states.test.ts checks it against this list). */
+ * test/abi-contract.test.ts checks it against this list). */
 enum ew_ct_state {
     EW_CT_NONE = 0, /* free entry */
     EW_CT_TCP_SYN_SENT = 1,

@@ -1,6 +1,6 @@
 /*
  * Drop reasons and per-port counters: one numbered, append-only list shared by
- * the C dataplane and TypeScript (src/dataplane/drops.ts mirrors it; a test
+ * the C dataplane and TypeScript (src/abi/drops.ts mirrors it; a test
  * parses this file and compares). Never renumber or reuse a number: counters,
  * logs and dashboards key on them. Text for humans lives on the TypeScript side.
  */

@@ -1,6 +1,6 @@
 /*
  * eniwall compiled table — the one binary layout shared by the TypeScript
- * compiler (src/compiler/layout.ts mirrors it) and the C dataplane.
+ * compiler (src/abi/layout.ts mirrors it) and the C dataplane.
  *
  * What: the whole desired state (VPCs, subnets, ENIs, security groups, prefix
  * lists) flattened into one immutable, versioned buffer. The control plane
@@ -211,7 +211,7 @@ struct ew_addr_set {
 #define EW_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif
 
-/* Layout assumptions the TypeScript mirror relies on (test/layout.test.ts
+/* Layout assumptions the TypeScript mirror relies on (test/abi-contract.test.ts
  * compiles native/test/layout_dump.c and compares these numbers). */
 EW_STATIC_ASSERT(sizeof(struct ew_section) == 8, "ew_section");
 EW_STATIC_ASSERT(sizeof(struct ew_table_header) == 24 + 8 * EW_SEC_COUNT, "header");

@@ -2,7 +2,7 @@
  * Mirror of native/include/eniwall/drops.h: drop reasons and per-port
  * counters, by number, with the human text the C side deliberately lacks.
  * Append-only, like the header: never renumber or reuse a number.
- * test/drops.test.ts parses drops.h and checks that names and numbers agree.
+ * test/abi-contract.test.ts parses drops.h and checks that names and numbers agree.
  */
 
 export interface CodeInfo {

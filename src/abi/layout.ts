@@ -1,6 +1,6 @@
 /**
  * The TypeScript mirror of native/include/eniwall/table.h — defined once here
- * and nowhere else on the TypeScript side. test/layout.test.ts compiles
+ * and nowhere else on the TypeScript side. test/abi-contract.test.ts compiles
  * native/test/layout_dump.c and compares every number below with the C truth
  * (sizeof / offsetof / constants), field by field.
  *
