@@ -23,6 +23,7 @@
  *
  * Run: node_modules/.bin/tsc -p tsconfig.json && node dist/bench/compile.js
  */
+import { DEFAULT_QUOTAS } from '../src/model';
 import type {
   Eni,
   ModelSnapshot,
@@ -31,7 +32,7 @@ import type {
   SecurityGroupRule,
 } from '../src/model/types';
 import { TableCompiler } from '../src/compiler/compile';
-import { readTable } from '../src/compiler/table-reader';
+import { readTable } from '../test/helpers/table-reader';
 import { Model } from '../src/model/model';
 import { Store, type AuditEntry } from '../src/store/store';
 import * as fs from 'node:fs';
@@ -159,13 +160,7 @@ export function buildState(): ModelSnapshot {
   return {
     accountId: '123456789012',
     region: 'us-east-1',
-    quotas: {
-      rulesPerGroup: 60,
-      groupsPerEni: 5,
-      groupsPerVpc: 2500,
-      prefixLists: 100,
-      entriesPerPrefixList: 1000,
-    },
+    quotas: { ...DEFAULT_QUOTAS },
     vpcs: [
       {
         id: hex('vpc', 1),
@@ -189,6 +184,7 @@ export function buildState(): ModelSnapshot {
     rules,
     prefixLists,
     enis,
+    networkAcls: [],
   };
 }
 

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import type { ModelSnapshot } from '../src/model/types';
 import { TableCompiler, compileTable } from '../src/compiler/compile';
 import { evaluate } from '../src/compiler/reference';
-import { readTable } from '../src/compiler/table-reader';
+import { readTable } from './helpers/table-reader';
 import { parseAddress } from '../src/compiler/addr';
 import { CLS_WORLD_ALL_PORTS_TCP, CLS_WORLD_ALL_PORTS_UDP } from '../src/abi/layout';
 import { type PacketSpec, compiledVerdict, describe } from './helpers/snapshot-builders';

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TableCompiler, compileTable } from '../src/compiler/compile';
-import { readTable } from '../src/compiler/table-reader';
+import { readTable } from './helpers/table-reader';
 import { P, R, World, bothVerdicts } from './helpers/snapshot-builders';
 
 const DIRS = ['ingress', 'egress'] as const;

@@ -14,7 +14,7 @@ import {
   SECTION,
   sectionDescriptorOffset,
 } from '../src/abi/layout';
-import { TableError, readTable } from '../src/compiler/table-reader';
+import { TableError, readTable } from './helpers/table-reader';
 import { R, World } from './helpers/snapshot-builders';
 
 function twoSubnetWorld() {

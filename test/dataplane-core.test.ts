@@ -5,6 +5,7 @@
  * TCP 5001 is dropped and counted as SG_INGRESS; conntrack entries exist and
  * expire when the engine's clock is moved past their idle timeout.
  */
+import { DEFAULT_QUOTAS } from '../src/model';
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
@@ -67,13 +68,7 @@ function snapshotWith(enis: Eni[]): ModelSnapshot {
   return {
     accountId: ACCOUNT,
     region: 'us-east-1',
-    quotas: {
-      rulesPerGroup: 60,
-      groupsPerEni: 5,
-      groupsPerVpc: 2500,
-      prefixLists: 100,
-      entriesPerPrefixList: 1000,
-    },
+    quotas: { ...DEFAULT_QUOTAS },
     vpcs: [{ id: VPC, cidr: VPC_CIDR, isDefault: false, tags: [] }],
     subnets: [{ id: SUBNET, vpcId: VPC, cidr: '10.203.1.0/24', isDefault: false, tags: [] }],
     groups: [
@@ -92,6 +87,7 @@ function snapshotWith(enis: Eni[]): ModelSnapshot {
     rules,
     prefixLists: [],
     enis,
+    networkAcls: [],
   };
 }
 

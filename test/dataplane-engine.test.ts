@@ -3,6 +3,7 @@
  * generation in force, "returned" means "in force"), port ids and TAP
  * lifetime, the loader, and port-set changes while traffic flows.
  */
+import { DEFAULT_QUOTAS } from '../src/model';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -18,13 +19,7 @@ function emptySnapshot(): ModelSnapshot {
   return {
     accountId: '123456789012',
     region: 'us-east-1',
-    quotas: {
-      rulesPerGroup: 60,
-      groupsPerEni: 5,
-      groupsPerVpc: 2500,
-      prefixLists: 100,
-      entriesPerPrefixList: 1000,
-    },
+    quotas: { ...DEFAULT_QUOTAS },
     vpcs: [{ id: 'vpc-0b000000000000001', cidr: '10.204.0.0/16', isDefault: false, tags: [] }],
     subnets: [
       {
@@ -39,6 +34,7 @@ function emptySnapshot(): ModelSnapshot {
     rules: [],
     prefixLists: [],
     enis: [],
+    networkAcls: [],
   };
 }
 

@@ -246,6 +246,8 @@ test('quota changes', () => {
     groupsPerVpc: 2500,
     prefixLists: 100,
     entriesPerPrefixList: 1000,
+    naclEntriesPerDirection: 20,
+    naclsPerVpc: 200,
   });
   assert.equal(applyQuotaChange(DEFAULT_QUOTAS, { rulesPerGroup: 200 }).rulesPerGroup, 200);
   assert.equal(

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { ModelSnapshot } from '../src/model/types';
 import { compileTable } from '../src/compiler/compile';
 import { CLS_WORLD_ALL_PORTS_TCP, CLS_WORLD_ALL_PORTS_UDP } from '../src/abi/layout';
-import { readTable } from '../src/compiler/table-reader';
+import { readTable } from './helpers/table-reader';
 import { parseAddress } from '../src/compiler/addr';
 import { type PacketSpec, P, R, World, bothVerdicts, describe } from './helpers/snapshot-builders';
 

@@ -14,8 +14,10 @@
  *    never tracked; ICMP echo is tracked by identifier.
  *  - A segment with impossible TCP flags (SYN+FIN, SYN+RST, none of
  *    SYN/ACK/RST) is dropped as CT_INVALID.
- *  - All drops are counted on the input port (so RX = accepted + replies +
- *    drops per port); CT_HITS / CT_NEW / UNTRACKED on the zone's own port.
+ *  - Drops are counted on the input port, except the receiving ENI's ingress
+ *    verdicts, which count on the receiver's port (drop_at(): AWS reports an
+ *    ingress REJECT on the receiving ENI); CT_HITS / CT_NEW / UNTRACKED on the
+ *    zone's own port.
  */
 #include <string.h>
 

@@ -11,6 +11,8 @@ export const DEFAULT_QUOTAS: Readonly<Quotas> = Object.freeze({
   groupsPerVpc: 2500,
   prefixLists: 100,
   entriesPerPrefixList: 1000,
+  naclEntriesPerDirection: 20,
+  naclsPerVpc: 200,
 });
 
 export const MAX_GROUPS_PER_ENI = 16;

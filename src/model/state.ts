@@ -14,6 +14,7 @@ import { hasIdPrefix, type IdKind, isValidId, newId } from './ids';
 import type {
   Eni,
   ModelSnapshot,
+  NetworkAcl,
   PrefixList,
   Quotas,
   SecurityGroup,
@@ -43,6 +44,7 @@ export interface State {
   rules: Map<string, SecurityGroupRule>;
   prefixLists: Map<string, PrefixList>;
   enis: Map<string, Eni>;
+  networkAcls: Map<string, NetworkAcl>;
   /** Bumped by every successful mutation. */
   rev: number;
   /** What the mutations since the last take() changed. */
@@ -66,6 +68,7 @@ export function emptyState(accountId: string, region: string, quotas: Quotas): S
     rules: new Map(),
     prefixLists: new Map(),
     enis: new Map(),
+    networkAcls: new Map(),
     rev: 0,
     changes: new ChangeRecorder(),
   };
@@ -81,6 +84,7 @@ export function stateFromSnapshot(snapshot: ModelSnapshot, quotas: Quotas, adopt
     rules: byId(snapshot.rules, !adopt),
     prefixLists: byId(snapshot.prefixLists, !adopt),
     enis: byId(snapshot.enis, !adopt),
+    networkAcls: byId(snapshot.networkAcls, !adopt),
   };
 }
 
@@ -96,6 +100,7 @@ export function viewOf(s: State): ModelSnapshot {
     rules: [...s.rules.values()],
     prefixLists: [...s.prefixLists.values()],
     enis: [...s.enis.values()],
+    networkAcls: [...s.networkAcls.values()],
   };
 }
 

@@ -108,12 +108,48 @@ export interface Eni {
   tags: Tag[];
 }
 
+/** A network ACL entry as stored: one numbered, stateless allow/deny rule of one direction. */
+export interface NetworkAclEntry {
+  /** 1..32766. The catch-all `*` deny (shown as 32767 for IPv4, 32768 for IPv6) is implicit, never stored. */
+  ruleNumber: number;
+  egress: boolean;
+  /** '-1' (all) or the decimal IP protocol number ('6', '17', '1', '58', ...), as AWS returns it. */
+  protocol: string;
+  action: 'allow' | 'deny';
+  /** Canonical IPv4 or IPv6 CIDR; matched against the source (ingress) or destination (egress). */
+  cidr: string;
+  family: Family;
+  /** Protocol 6 and 17 only: the packet's destination port range, inclusive. */
+  portRange?: { from: number; to: number };
+  /** Protocol 1, and 58 with an IPv6 CIDR: ICMP type and code, -1 = all. */
+  icmpTypeCode?: { type: number; code: number };
+}
+
+export interface NetworkAclAssociation {
+  id: string; // aclassoc-<17 hex>
+  subnetId: string;
+}
+
+export interface NetworkAcl {
+  id: string; // acl-<17 hex>
+  vpcId: string;
+  ownerId: string;
+  isDefault: boolean; // the VPC's default NACL: cannot be deleted
+  /** Sorted by (egress, ruleNumber); rule numbers are unique per direction. */
+  entries: NetworkAclEntry[];
+  /** The subnets this NACL serves; every subnet appears in exactly one NACL of its VPC. */
+  associations: NetworkAclAssociation[];
+  tags: Tag[];
+}
+
 export interface Quotas {
   rulesPerGroup: number; // per direction and per family; default 60
   groupsPerEni: number; // default 5, max 16
   groupsPerVpc: number; // default 2500
   prefixLists: number; // default 100
   entriesPerPrefixList: number; // default 1000
+  naclEntriesPerDirection: number; // per NACL and direction, both families together; default 20, max 40
+  naclsPerVpc: number; // default 200
 }
 
 /** Everything the compiler and the store need; plain JSON-serialisable data. */
@@ -127,4 +163,6 @@ export interface ModelSnapshot {
   rules: SecurityGroupRule[];
   prefixLists: PrefixList[];
   enis: Eni[];
+  /** A subnet that no NACL names is not filtered at its boundary (the model always associates one). */
+  networkAcls: NetworkAcl[];
 }

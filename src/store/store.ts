@@ -115,6 +115,7 @@ export class Store {
       rules: [],
       prefixLists: [],
       enis: [],
+      networkAcls: [],
     };
     const rows = this.db.prepare('SELECT kind, body FROM objects ORDER BY seq').all() as {
       kind: string;

@@ -10,6 +10,7 @@
  * R.* are rules (`from` = ingress source, `to` = egress destination); P.* are
  * packets as seen by one ENI (`from` = arriving, `to` = leaving).
  */
+import { DEFAULT_QUOTAS } from '../../src/model';
 import type {
   Direction,
   Eni,
@@ -24,7 +25,7 @@ import type {
 import { addressBytes, parseAddress } from '../../src/compiler/addr';
 import { compileTable } from '../../src/compiler/compile';
 import { type ReferenceQuery, type ReferenceVerdict, evaluate } from '../../src/compiler/reference';
-import { type ClassifyResult, classifyTable } from '../../src/compiler/table-reader';
+import { type ClassifyResult, classifyTable } from './table-reader';
 import { packetKey } from '../../src/compiler/rules';
 import { native, type TraceResult } from '../../src/dataplane/native';
 
@@ -255,19 +256,14 @@ export class World {
     return structuredClone({
       accountId: '123456789012',
       region: 'us-east-1',
-      quotas: {
-        rulesPerGroup: 60,
-        groupsPerEni: 5,
-        groupsPerVpc: 2500,
-        prefixLists: 100,
-        entriesPerPrefixList: 1000,
-      },
+      quotas: { ...DEFAULT_QUOTAS },
       vpcs: this.vpcs,
       subnets: this.subnets,
       groups: this.groups,
       rules: this.rules,
       prefixLists: this.prefixLists,
       enis: this.enis,
+      networkAcls: [],
     });
   }
 }

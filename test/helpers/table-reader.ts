@@ -6,8 +6,8 @@
  * This is the TypeScript twin of the native lookup, used to test the compiler
  * against the reference evaluator without the addon; it is not a fast path.
  */
-import type { Direction, Family } from '../model/types';
-import { bytesToValue, parseAddress } from './addr';
+import type { Direction, Family } from '../../src/model/types';
+import { bytesToValue, parseAddress } from '../../src/compiler/addr';
 import {
   ADDR_SET,
   CLASSIFIER,
@@ -38,8 +38,8 @@ import {
   U32_SIZE,
   rulesetClassifierOffset,
   sectionDescriptorOffset,
-} from '../abi/layout';
-import { splitEniId } from './compile';
+} from '../../src/abi/layout';
+import { splitEniId } from '../../src/compiler/compile';
 
 export class TableError extends Error {}
 
