@@ -14,7 +14,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 
-import { eniInNamespace, REPO_ROOT, startDaemon, type TestDaemon } from './helpers/daemon';
+import { eniInNamespace, REPO_ROOT, startDaemon, type TestDaemon, words } from './helpers/daemon';
 import { openTcpSession, tcpListen } from './helpers/traffic';
 
 const GOLDEN_DIR = path.join(REPO_ROOT, 'test', 'golden');
@@ -228,21 +228,7 @@ test('eniwall check answers from live conntrack: a reply is allowed only while i
   assert.ok(conn, `web's zone tracks the connection: ${JSON.stringify(flows)}`);
   const reply = (port: number) =>
     d.json<CheckJson>(
-      'check',
-      '--eni',
-      web,
-      '--direction',
-      'ingress',
-      '--protocol',
-      'tcp',
-      '--peer',
-      '172.31.0.20',
-      '--source-port',
-      '5432',
-      '--port',
-      String(port),
-      '--tcp-flags',
-      'ack',
+      ...words`check --eni ${web} --direction ingress --protocol tcp --peer 172.31.0.20 --source-port 5432 --port ${port} --tcp-flags ack`,
     );
   // What a judged packet would move (background neighbour discovery moves RX and NEIGHBOR_NOISE).
   const judged = async () =>
@@ -290,21 +276,7 @@ test('eniwall check answers from live conntrack: a reply is allowed only while i
 
   // Text output names the tracked connection.
   const text = await d.cli(
-    'check',
-    '--eni',
-    web,
-    '--direction',
-    'ingress',
-    '--protocol',
-    'tcp',
-    '--peer',
-    '172.31.0.20',
-    '--source-port',
-    '5432',
-    '--port',
-    String(conn.srcPort),
-    '--tcp-flags',
-    'ack',
+    ...words`check --eni ${web} --direction ingress --protocol tcp --peer 172.31.0.20 --source-port 5432 --port ${conn.srcPort} --tcp-flags ack`,
   );
   assert.equal(text.code, 0, text.stderr);
   assert.match(

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startDaemon, runCli, type TestDaemon } from './helpers/daemon';
+import { startDaemon, runCli, type TestDaemon, webAndDbGroups, words } from './helpers/daemon';
 import { createNamespace, inNsOk, links, uniqueName } from './helpers/traffic';
 
 const ID = {
@@ -172,48 +172,19 @@ test('sg create/describe/rules: the describe-security-groups and -rules JSON sha
 
 test('authorize with every kind of target; revoke by selectors and by rule id', async (t) => {
   const d = await startDaemon(t);
-  await createGroup(d, 'web');
-  const db = await createGroup(d, 'db');
+  const { db, postgres: byGroup } = await webAndDbGroups(d);
   const pl = await d.ok(
-    'prefix-list',
-    'create',
-    '--name',
-    'corp',
-    '--max-entries',
-    '4',
-    '--cidr',
-    '10.1.0.0/16',
-    '--cidr',
-    '10.2.0.0/16',
+    ...words`prefix-list create --name corp --max-entries 4 --cidr 10.1.0.0/16 --cidr 10.2.0.0/16`,
   );
   assert.match(pl, ID.pl);
 
-  const byGroup = await d.ok(...tcpRule('db', '5432', ['--source-group', 'web']));
   const byPl = await d.ok(...tcpRule('db', '22', ['--prefix-list', pl]));
   const byV6 = await d.ok(...tcpRule('db', '5432-5433', ['--cidr', 'fd00::/8']));
   const icmp = await d.ok(
-    'sg',
-    'authorize',
-    'db',
-    '--ingress',
-    '--protocol',
-    'icmp',
-    '--icmp-type',
-    '8',
-    '--cidr',
-    '172.31.0.0/16',
+    ...words`sg authorize db --ingress --protocol icmp --icmp-type 8 --cidr 172.31.0.0/16`,
   );
   const egress = await d.ok(
-    'sg',
-    'authorize',
-    'db',
-    '--egress',
-    '--protocol',
-    'udp',
-    '--port',
-    '53',
-    '--cidr',
-    '10.0.0.2/32',
+    ...words`sg authorize db --egress --protocol udp --port 53 --cidr 10.0.0.2/32`,
   );
   for (const id of [byGroup, byPl, byV6, icmp, egress]) assert.match(id, ID.sgr);
 
@@ -235,18 +206,7 @@ test('authorize with every kind of target; revoke by selectors and by rule id', 
   assert.equal(find(egress)?.['IsEgress'], true);
 
   // Revoke by the same selectors as authorize, then by id.
-  await d.ok(
-    'sg',
-    'revoke',
-    'db',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '5432',
-    '--source-group',
-    'web',
-  );
+  await d.ok(...words`sg revoke db --ingress --protocol tcp --port 5432 --source-group web`);
   await d.ok('sg', 'revoke', db, '--ingress', '--rule-id', byPl, byV6);
   const left = (await rulesOf(d, 'db')).map((r) => r['SecurityGroupRuleId']);
   assert.ok(!left.includes(byGroup) && !left.includes(byPl) && !left.includes(byV6));
@@ -272,18 +232,7 @@ test('eni create/modify/describe/delete: the TAP appears in the namespace and go
   await createGroup(d, 'ssh');
   const tap = uniqueName('t');
   const eni = await d.ok(
-    'eni',
-    'create',
-    '--tap',
-    tap,
-    '--ip',
-    '172.31.0.10',
-    '--secondary-ip',
-    '172.31.0.11',
-    '--netns',
-    ns,
-    '--mac',
-    '02:aa:bb:cc:dd:01',
+    ...words`eni create --tap ${tap} --ip 172.31.0.10 --secondary-ip 172.31.0.11 --netns ${ns} --mac 02:aa:bb:cc:dd:01`,
   );
   assert.match(eni, ID.eni);
   assert.deepEqual(await links(ns), [tap]);
@@ -307,17 +256,7 @@ test('eni create/modify/describe/delete: the TAP appears in the namespace and go
   );
 
   await d.ok(
-    'eni',
-    'modify',
-    eni,
-    '--groups',
-    'web,ssh',
-    '--source-dest-check',
-    'off',
-    '--udp-timeout',
-    '60',
-    '--tcp-established-timeout',
-    '3600',
+    ...words`eni modify ${eni} --groups web,ssh --source-dest-check off --udp-timeout 60 --tcp-established-timeout 3600`,
   );
   described = await d.json('eni', 'describe', eni);
   ni = described.NetworkInterfaces[0];

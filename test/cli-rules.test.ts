@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startDaemon, type TestDaemon } from './helpers/daemon';
+import { startDaemon, type TestDaemon, words } from './helpers/daemon';
 import { uniqueName } from './helpers/traffic';
 
 interface RulesJson {
@@ -36,41 +36,11 @@ test('repeated targets and several permissions: one all-or-nothing authorize, EC
   await d.ok('sg', 'create', '--name', 'web', '--description', 'web');
   await d.ok('sg', 'create', '--name', 'app', '--description', 'app');
   const pl = await d.ok(
-    'prefix-list',
-    'create',
-    '--name',
-    'corp',
-    '--max-entries',
-    '2',
-    '--cidr',
-    '192.0.2.0/24',
+    ...words`prefix-list create --name corp --max-entries 2 --cidr 192.0.2.0/24`,
   );
   const before = await ruleCount(d, 'web');
   const out = await d.json<{ Return: boolean; SecurityGroupRules: Record<string, unknown>[] }>(
-    'sg',
-    'authorize',
-    'web',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '443',
-    '--cidr',
-    '10.0.0.0/8',
-    '--cidr',
-    '192.168.0.0/16',
-    '--ipv6-cidr',
-    '2001:db8::/32',
-    '--ipv6-cidr',
-    '2001:db9::/32',
-    '--source-group',
-    'app',
-    '--source-group',
-    'default',
-    '--prefix-list',
-    pl,
-    '--ip-permissions',
-    '[{"IpProtocol":"udp","FromPort":53,"ToPort":53,"IpRanges":[{"CidrIp":"10.9.0.0/16"}]}]',
+    ...words`sg authorize web --ingress --protocol tcp --port 443 --cidr 10.0.0.0/8 --cidr 192.168.0.0/16 --ipv6-cidr 2001:db8::/32 --ipv6-cidr 2001:db9::/32 --source-group app --source-group default --prefix-list ${pl} --ip-permissions [{"IpProtocol":"udp","FromPort":53,"ToPort":53,"IpRanges":[{"CidrIp":"10.9.0.0/16"}]}]`,
   );
   assert.equal(out.Return, true);
   const peers = out.SecurityGroupRules.map((r) =>
@@ -135,18 +105,7 @@ test('repeated targets and several permissions: one all-or-nothing authorize, EC
   // Plain output: one rule id per line.
   const ids = (
     await d.ok(
-      'sg',
-      'authorize',
-      'web',
-      '--egress',
-      '--protocol',
-      'tcp',
-      '--port',
-      '25',
-      '--cidr',
-      '10.3.0.0/16',
-      '--cidr',
-      '10.4.0.0/16',
+      ...words`sg authorize web --egress --protocol tcp --port 25 --cidr 10.3.0.0/16 --cidr 10.4.0.0/16`,
     )
   ).split('\n');
   assert.equal(ids.length, 2);
@@ -232,27 +191,9 @@ test('vpc, subnet and prefix-list delete: dependency rules, codes, and they surv
   ).NetworkInterfaces.find((e) => e.SubnetId === subnet)?.NetworkInterfaceId;
   assert.ok(eni);
   const pl = await d.ok(
-    'prefix-list',
-    'create',
-    '--name',
-    'corp',
-    '--max-entries',
-    '2',
-    '--cidr',
-    '192.0.2.0/24',
+    ...words`prefix-list create --name corp --max-entries 2 --cidr 192.0.2.0/24`,
   );
-  await d.ok(
-    'sg',
-    'authorize',
-    'default',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '22',
-    '--prefix-list',
-    pl,
-  );
+  await d.ok(...words`sg authorize default --ingress --protocol tcp --port 22 --prefix-list ${pl}`);
 
   await fails(d, 'DependencyViolation', 'vpc', 'delete', vpc);
   await fails(d, 'DependencyViolation', 'subnet', 'delete', subnet);
@@ -266,18 +207,7 @@ test('vpc, subnet and prefix-list delete: dependency rules, codes, and they surv
   await fails(d, 'DependencyViolation', 'vpc', 'delete', vpc); // group app
   await d.ok('sg', 'delete', 'app', '--vpc', vpc);
   await d.ok('vpc', 'delete', vpc);
-  await d.ok(
-    'sg',
-    'revoke',
-    'default',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '22',
-    '--prefix-list',
-    pl,
-  );
+  await d.ok(...words`sg revoke default --ingress --protocol tcp --port 22 --prefix-list ${pl}`);
   await d.ok('prefix-list', 'delete', pl);
 
   const described = async (x: TestDaemon) => ({

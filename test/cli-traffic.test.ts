@@ -8,28 +8,15 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import type { CheckResult, EniStats, FlowEntry } from '../src/api/protocol';
-import { eniInNamespace, startDaemon } from './helpers/daemon';
+import { eniInNamespace, startDaemon, webAndDbGroups, words } from './helpers/daemon';
 import { tcpConnect, tcpListen } from './helpers/traffic';
 
 const BLOCKED = { timeoutMs: 1000 };
 
 async function webAndDb(t: TestContext) {
   const d = await startDaemon(t);
-  for (const name of ['web', 'db', 'other']) {
-    await d.ok('sg', 'create', '--name', name, '--description', `${name} tier`);
-  }
-  const postgres = await d.ok(
-    'sg',
-    'authorize',
-    'db',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '5432',
-    '--source-group',
-    'web',
-  );
+  const { postgres } = await webAndDbGroups(d);
+  await d.ok('sg', 'create', '--name', 'other', '--description', 'other tier');
   const [web, db, other] = await Promise.all([
     eniInNamespace(d, '172.31.0.10', 'web'),
     eniInNamespace(d, '172.31.0.20', 'db'),
@@ -69,48 +56,18 @@ test('a --source-group rule admits the group members only, and stats/flows/check
   );
 
   const allow = await d.json<CheckResult>(
-    'check',
-    '--eni',
-    db.eni,
-    '--direction',
-    'ingress',
-    '--protocol',
-    'tcp',
-    '--peer',
-    web.ip,
-    '--port',
-    '5432',
+    ...words`check --eni ${db.eni} --direction ingress --protocol tcp --peer ${web.ip} --port 5432`,
   );
   assert.deepEqual(
     [allow.verdict, allow.matchedRuleIds, allow.tracked],
     ['ALLOW', [postgres], true],
   );
   const deny = await d.ok(
-    'check',
-    '--eni',
-    db.eni,
-    '--direction',
-    'ingress',
-    '--protocol',
-    'tcp',
-    '--peer',
-    other.ip,
-    '--port',
-    '5432',
+    ...words`check --eni ${db.eni} --direction ingress --protocol tcp --peer ${other.ip} --port 5432`,
   );
   assert.match(deny, /^DENY: no ingress rule/);
   const human = await d.ok(
-    'check',
-    '--eni',
-    db.eni,
-    '--direction',
-    'ingress',
-    '--protocol',
-    'tcp',
-    '--peer',
-    web.ip,
-    '--port',
-    '5432',
+    ...words`check --eni ${db.eni} --direction ingress --protocol tcp --peer ${web.ip} --port 5432`,
   );
   assert.equal(human.split('\n')[0]?.startsWith(`ALLOW ${postgres} (tracked)`), true, human);
 });
@@ -126,18 +83,7 @@ test('return traffic is stateful: db answers with no egress rules but cannot ope
   ).SecurityGroupRules.filter((r) => r.IsEgress);
   assert.ok(egressAll);
   await d.ok('sg', 'revoke', 'db', '--egress', '--rule-id', egressAll.SecurityGroupRuleId);
-  await d.ok(
-    'sg',
-    'authorize',
-    'web',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '8080',
-    '--source-group',
-    'db',
-  );
+  await d.ok(...words`sg authorize web --ingress --protocol tcp --port 8080 --source-group db`);
   const webServer = await tcpListen(web.ns, 8080);
   t.after(() => webServer.close());
 
@@ -158,31 +104,9 @@ test('an ENI that joins a group is admitted by the peer rule; a revoke blocks ne
   await d.ok('eni', 'modify', other.eni, '--groups', 'other,web');
   assert.equal(await tcpConnect(other.ns, db.ip, 5432), true, 'after joining web');
 
-  await d.ok(
-    'sg',
-    'revoke',
-    'db',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '5432',
-    '--source-group',
-    'web',
-  );
+  await d.ok(...words`sg revoke db --ingress --protocol tcp --port 5432 --source-group web`);
   assert.equal(await tcpConnect(other.ns, db.ip, 5432, BLOCKED), false, 'after the revoke');
 
-  await d.ok(
-    'sg',
-    'authorize',
-    'db',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '5432',
-    '--cidr',
-    `${other.ip}/32`,
-  );
+  await d.ok(...words`sg authorize db --ingress --protocol tcp --port 5432 --cidr ${other.ip}/32`);
   assert.equal(await tcpConnect(other.ns, db.ip, 5432), true, 'a CIDR rule admits it again');
 });

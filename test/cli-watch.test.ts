@@ -6,13 +6,17 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { CLI, startDaemon } from './helpers/daemon';
+import { killAtEnd } from './helpers/traffic';
 
 test('stats --watch --json prints a fresh snapshot every interval until stopped', async (t) => {
   const d = await startDaemon(t);
-  const child = spawn(process.execPath, [CLI, 'stats', '--watch', '--json', '--interval', '1'], {
-    env: { ...process.env, ENIWALL_SOCKET: d.socket },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = killAtEnd(
+    t,
+    spawn(process.execPath, [CLI, 'stats', '--watch', '--json', '--interval', '1'], {
+      env: { ...process.env, ENIWALL_SOCKET: d.socket },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise((resolve) => child.on('exit', resolve));

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EniwallClient } from '../src/api/client';
-import { startDaemon } from './helpers/daemon';
+import { startDaemon, words } from './helpers/daemon';
 
 const PARALLEL = 20;
 
@@ -23,18 +23,7 @@ test(`${PARALLEL} parallel authorizes -> ${PARALLEL} distinct rules, consistent 
   const ports = Array.from({ length: PARALLEL }, (_, i) => String(10000 + i));
   const ids = await Promise.all(
     ports.map((port) =>
-      d.ok(
-        'sg',
-        'authorize',
-        'web',
-        '--ingress',
-        '--protocol',
-        'tcp',
-        '--port',
-        port,
-        '--cidr',
-        '10.0.0.0/8',
-      ),
+      d.ok(...words`sg authorize web --ingress --protocol tcp --port ${port} --cidr 10.0.0.0/8`),
     ),
   );
   assert.equal(new Set(ids).size, PARALLEL);
@@ -66,18 +55,7 @@ test('the same rule authorized in parallel exists once; the others get InvalidPe
   await d.ok('sg', 'create', '--name', 'web', '--description', 'web');
   const results = await Promise.all(
     Array.from({ length: 8 }, () =>
-      d.cli(
-        'sg',
-        'authorize',
-        'web',
-        '--ingress',
-        '--protocol',
-        'tcp',
-        '--port',
-        '443',
-        '--cidr',
-        '0.0.0.0/0',
-      ),
+      d.cli(...words`sg authorize web --ingress --protocol tcp --port 443 --cidr 0.0.0.0/0`),
     ),
   );
   assert.equal(results.filter((r) => r.code === 0).length, 1);

@@ -8,15 +8,15 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { test, type TestContext } from 'node:test';
-import { runCli, startDaemon, type TestDaemon } from './helpers/daemon';
 import {
-  createNamespace,
-  links,
-  namespaceExists,
-  tcpConnect,
-  tcpListen,
-  uniqueName,
-} from './helpers/traffic';
+  eniInNamespace,
+  runCli,
+  startDaemon,
+  type TestDaemon,
+  webAndDbGroups,
+  words,
+} from './helpers/daemon';
+import { links, namespaceExists, tcpConnect, tcpListen } from './helpers/traffic';
 
 const BLOCKED = { timeoutMs: 1000 };
 
@@ -42,76 +42,19 @@ async function everything(d: TestDaemon): Promise<string[]> {
 }
 
 async function webDb(t: TestContext, d: TestDaemon) {
-  await d.ok('sg', 'create', '--name', 'web', '--description', 'web');
-  await d.ok('sg', 'create', '--name', 'db', '--description', 'db');
-  await d.ok(
-    'sg',
-    'authorize',
-    'db',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '5432',
-    '--source-group',
-    'web',
-  );
+  await webAndDbGroups(d);
   const pl = await d.ok(
-    'prefix-list',
-    'create',
-    '--name',
-    'ops',
-    '--max-entries',
-    '2',
-    '--cidr',
-    '172.31.0.30/32',
+    ...words`prefix-list create --name ops --max-entries 2 --cidr 172.31.0.30/32`,
   );
-  await d.ok(
-    'sg',
-    'authorize',
-    'db',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '22',
-    '--prefix-list',
-    pl,
-  );
-  const [webNs, dbNs, otherNs] = await Promise.all([
-    createNamespace(),
-    createNamespace(),
-    createNamespace(),
+  await d.ok(...words`sg authorize db --ingress --protocol tcp --port 22 --prefix-list ${pl}`);
+  const [web, db, other] = await Promise.all([
+    eniInNamespace(d, '172.31.0.10', 'web'),
+    eniInNamespace(d, '172.31.0.20', 'db'),
+    eniInNamespace(d, '172.31.0.40'),
   ]);
-  const [webTap, dbTap, otherTap] = [uniqueName('t'), uniqueName('t'), uniqueName('t')];
-  await d.ok(
-    'eni',
-    'create',
-    '--tap',
-    webTap,
-    '--ip',
-    '172.31.0.10',
-    '--netns',
-    webNs,
-    '--groups',
-    'web',
-  );
-  await d.ok(
-    'eni',
-    'create',
-    '--tap',
-    dbTap,
-    '--ip',
-    '172.31.0.20',
-    '--netns',
-    dbNs,
-    '--groups',
-    'db',
-  );
-  await d.ok('eni', 'create', '--tap', otherTap, '--ip', '172.31.0.40', '--netns', otherNs);
-  const servers = await Promise.all([tcpListen(dbNs, 5432), tcpListen(dbNs, 22)]);
+  const servers = await Promise.all([tcpListen(db.ns, 5432), tcpListen(db.ns, 22)]);
   t.after(() => Promise.all(servers.map((s) => s.close())));
-  return { webNs, dbNs, otherNs, dbTap };
+  return { webNs: web.ns, dbNs: db.ns, otherNs: other.ns, dbTap: db.tap };
 }
 
 test('kill -9, then restart: every object is back and enforced on real traffic', async (t) => {
@@ -159,8 +102,7 @@ async function prefixListId(d: TestDaemon): Promise<string> {
 
 test('SIGTERM: exit 0, socket removed, TAPs closed, the user namespaces kept', async (t) => {
   const d = await startDaemon(t);
-  const ns = await createNamespace();
-  await d.ok('eni', 'create', '--tap', uniqueName('t'), '--ip', '172.31.0.50', '--netns', ns);
+  const { ns } = await eniInNamespace(d, '172.31.0.50');
   assert.equal((await links(ns)).length, 1);
   assert.equal(fs.statSync(d.socket).mode & 0o777, 0o600, 'socket mode');
 
@@ -193,8 +135,7 @@ test('a change the dataplane cannot apply is rolled back: not stored, not in for
   );
 
   // Still healthy: the next change goes through, and nothing of the failed one comes back on restart.
-  const ns = await createNamespace();
-  await d.ok('eni', 'create', '--tap', uniqueName('t'), '--ip', '172.31.0.60', '--netns', ns);
+  await eniInNamespace(d, '172.31.0.60');
   await d.kill9();
   const again = await startDaemon(t, { stateDir: d.stateDir });
   const enis = await again.json<{ NetworkInterfaces: { PrivateIpAddress: string }[] }>(

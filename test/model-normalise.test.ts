@@ -16,19 +16,10 @@ import {
   reservedSubnetAddresses,
   subnetRouterAddress,
 } from '../src/model/cidr';
-import { AwsError } from '../src/model/errors';
+import { codeOf } from './helpers/errors';
 import { isValidId, newId } from '../src/model/ids';
 import { normalizePorts, normalizeProtocol, protocolNumber } from '../src/model/protocol';
 import { applyQuotaChange, DEFAULT_QUOTAS } from '../src/model/quotas';
-
-const codeOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-    return undefined;
-  } catch (e) {
-    return e instanceof AwsError ? e.code : `not an AwsError: ${String(e)}`;
-  }
-};
 
 test('IpProtocol normalisation', () => {
   const rows: [unknown, string][] = [

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { AwsError } from '../src/model/errors';
+import { codeOf } from './helpers/errors';
 import { DEFAULT_GROUP_ID, DEFAULT_SUBNET_ID, DEFAULT_VPC_ID, Model } from '../src/model/model';
 import type { IpPermission } from '../src/model/operations';
 import type { SecurityGroupRule } from '../src/model/types';
@@ -43,14 +43,6 @@ const rulesOf = (m: Model, group: string) => {
     assert.ok(rule, `rule ${id} of ${group} missing`);
     return brief(rule);
   });
-};
-const codeOf = (fn: () => unknown): string | undefined => {
-  try {
-    fn();
-    return undefined;
-  } catch (e) {
-    return e instanceof AwsError ? e.code : `not an AwsError: ${String(e)}`;
-  }
 };
 
 // ------------------------------------------------------------------ defaults

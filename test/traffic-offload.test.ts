@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 
 import { scenario, tcp, type Scenario } from './helpers/scenario';
-import { inNs, tcpConnect, tcpListen } from './helpers/traffic';
+import { inNs, killAtEnd, tcpConnect, tcpListen } from './helpers/traffic';
 
 const ALLOWED_PORT = 5201;
 const BLOCKED_PORT = 5202;
@@ -48,15 +48,10 @@ s.on('error', (e) => { process.stderr.write(String(e) + '\\n'); process.exit(1);
 `;
 
 async function hashServer(t: TestContext, ns: string, port: number): Promise<void> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', HASH_SERVER, `${port}`]);
-  const kill = (): void => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  process.once('exit', kill);
-  t.after(() => {
-    kill();
-    process.off('exit', kill);
-  });
+  const child = killAtEnd(
+    t,
+    spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', HASH_SERVER, `${port}`]),
+  );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('hash server did not start')), 5000);
     child.stdout.setEncoding('utf8').on('data', (d: string) => {

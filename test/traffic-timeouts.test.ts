@@ -14,13 +14,13 @@
  * "still alive" check therefore stays SLACK_S below the timeout.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 
 import type { ConnEntry } from '../src/dataplane/dataplane';
 import type { ConnectionTracking } from '../src/model/types';
 import { icmp, scenario, tcp, udp, type Scenario } from './helpers/scenario';
-import { openTcpSession, ping, tcpListen } from './helpers/traffic';
+import { killAtEnd, openTcpSession, ping, tcpListen } from './helpers/traffic';
 
 const SLACK_S = 5;
 const BLOCKED_MS = 1000;
@@ -42,17 +42,10 @@ interface Probe {
 }
 
 async function startProbe(t: TestContext, ns: string, file: string, args: string[]) {
-  const child: ChildProcess = spawn('ip', ['netns', 'exec', ns, file, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const kill = (): void => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  process.once('exit', kill);
-  t.after(() => {
-    kill();
-    process.off('exit', kill);
-  });
+  const child = killAtEnd(
+    t,
+    spawn('ip', ['netns', 'exec', ns, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'] }),
+  );
   let out = '';
   let err = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));

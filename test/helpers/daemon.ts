@@ -115,6 +115,23 @@ export async function startDaemon(t: TestContext, opts: DaemonOptions = {}): Pro
   };
 }
 
+/**
+ * CLI arguments written as one line: d.ok(...words`sg authorize ${db} --port 5432`).
+ * Split on white space; an interpolated value must be exactly one word (an id,
+ * an address), so a value that is empty or has spaces fails loudly instead of
+ * silently shifting the arguments.
+ */
+export function words(text: TemplateStringsArray | string, ...values: unknown[]): string[] {
+  let line = typeof text === 'string' ? text : (text[0] ?? '');
+  values.forEach((v, i) => {
+    const word = String(v);
+    if (word === '' || /\s/.test(word))
+      throw new Error(`words: ${JSON.stringify(word)} is not one word`);
+    line += word + ((text as TemplateStringsArray)[i + 1] ?? '');
+  });
+  return line.trim().split(/\s+/);
+}
+
 export function runCli(socket: string, args: string[], timeoutMs = 20000): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = execFile(
@@ -159,31 +176,43 @@ async function terminate(child: ChildProcess, exited: Promise<number | null>): P
   clearTimeout(timer);
 }
 
+/** The two tiers most daemon tests start from: groups web and db, db admitting TCP 5432 from web. */
+export interface WebAndDb {
+  web: string; // group ids
+  db: string;
+  postgres: string; // the rule id of db's 5432-from-web rule
+}
+
+export async function webAndDbGroups(d: TestDaemon): Promise<WebAndDb> {
+  const tier = (name: string) =>
+    d.ok('sg', 'create', '--name', name, '--description', `${name} tier`);
+  const web = await tier('web');
+  const db = await tier('db');
+  const postgres = await d.ok(
+    ...words`sg authorize db --ingress --protocol tcp --port 5432 --source-group web`,
+  );
+  return { web, db, postgres };
+}
+
 /** An ENI of the default subnet whose TAP's kernel side lives in a fresh namespace. */
 export interface EniInNamespace {
   ns: string;
   eni: string;
   ip: string;
+  tap: string;
 }
 
+/** `groups` is the comma-separated --groups value; without it the ENI is in the default group. */
 export async function eniInNamespace(
   d: TestDaemon,
   ip: string,
-  groups: string,
+  groups?: string,
 ): Promise<EniInNamespace> {
   const ns = await createNamespace();
   const tap = uniqueName('t');
   const eni = await d.ok(
-    'eni',
-    'create',
-    '--tap',
-    tap,
-    '--ip',
-    ip,
-    '--netns',
-    ns,
-    '--groups',
-    groups,
+    ...words`eni create --tap ${tap} --ip ${ip} --netns ${ns}`,
+    ...(groups === undefined ? [] : ['--groups', groups]),
   );
-  return { ns, eni, ip };
+  return { ns, eni, ip, tap };
 }

@@ -15,6 +15,7 @@
  * namespaces, so a failed test does not leave state behind.
  */
 import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import type { TestContext } from 'node:test';
 
 /** Result of one command run inside a namespace. */
 export interface RunResult {
@@ -67,6 +68,20 @@ export function namespaceExists(ns: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * A child the test started itself: SIGKILLed when the test ends, or by
+ * cleanupAll when this process exits first (a failing test leaves no probe behind).
+ */
+export function killAtEnd<C extends ChildProcess>(t: TestContext, child: C): C {
+  liveProcesses.add(child);
+  child.once('exit', () => liveProcesses.delete(child));
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    liveProcesses.delete(child);
+  });
+  return child;
 }
 
 /** Kill every process started here and delete every owned namespace (synchronous: safe on exit). */
