@@ -23,7 +23,6 @@
  *
  * Run: node_modules/.bin/tsc -p tsconfig.json && node dist/bench/compile.js
  */
-import { DEFAULT_QUOTAS } from '../src/model';
 import type {
   Eni,
   ModelSnapshot,
@@ -32,6 +31,7 @@ import type {
   SecurityGroupRule,
 } from '../src/model/types';
 import { TableCompiler } from '../src/compiler/compile';
+import { snapshotOf } from '../test/helpers/snapshot-builders';
 import { readTable } from '../test/helpers/table-reader';
 import { Model } from '../src/model/model';
 import { Store, type AuditEntry } from '../src/store/store';
@@ -157,10 +157,7 @@ export function buildState(): ModelSnapshot {
     tap: `ewb${i}`,
     tags: [],
   }));
-  return {
-    accountId: '123456789012',
-    region: 'us-east-1',
-    quotas: { ...DEFAULT_QUOTAS },
+  return snapshotOf({
     vpcs: [
       {
         id: hex('vpc', 1),
@@ -184,8 +181,7 @@ export function buildState(): ModelSnapshot {
     rules,
     prefixLists,
     enis,
-    networkAcls: [],
-  };
+  });
 }
 
 /** One timed run: wall-clock ms and this process's CPU ms (the machine is shared and noisy). */

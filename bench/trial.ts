@@ -166,6 +166,40 @@ async function ppsRuns(
   return { values, checks, runs };
 }
 
+/**
+ * Primes `stream` from A, pass after pass (4 at most) until `tracked()` counts every flow (a
+ * priming frame lost to a full queue is re-sent by the next pass; established ones are hits),
+ * then its reverse from B, so every flow is established before the measurement. Returns A's passes.
+ */
+async function primeBothWays(
+  a: { ns: string },
+  b: { ns: string; dev: string },
+  stream: Stream,
+  o: { rate: number; flows: number; settleMs: number; tracked: () => number | Promise<number> },
+): Promise<number> {
+  let passes = 0;
+  while (passes < 4 && (await o.tracked()) < o.flows) {
+    await prime(a.ns, [stream], o.rate);
+    await sleep(o.settleMs);
+    passes++;
+  }
+  await prime(b.ns, [reverse(stream, b.dev)], o.rate);
+  await sleep(o.settleMs);
+  return passes;
+}
+
+/** B's received packets since the previous call (the first call: since this one was made). */
+async function rxCounter(b: { ns: string; dev: string }): Promise<() => number> {
+  const pid = await anchor(b.ns);
+  let last = devStats(pid, b.dev).rxPackets;
+  return () => {
+    const now = devStats(pid, b.dev).rxPackets;
+    const grew = now - last;
+    last = now;
+    return grew;
+  };
+}
+
 // ------------------------------------------------------------------ scenarios
 
 async function scenarioN(ctx: Ctx): Promise<TrialOutcome> {
@@ -280,18 +314,15 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
   const setupMs = performance.now() - t0;
   const [a, b] = p.enis as [Endpoint, Endpoint];
   const stream = flowStream(a, b, flows);
-  // A priming frame lost to a full TAP queue is re-sent by the next pass (established ones are hits).
   // A million flows are primed faster so that the first ones have not idled out (UdpTimeout)
   // before the reverse pass turns them into streams.
-  const primeRate = flows > 100_000 ? 100_000 : flows > 1000 ? 25_000 : 200_000;
-  let passes = 0;
-  while (passes < 4 && p.dp.ctCount(a.port) < flows) {
-    await prime(a.ns, [stream], primeRate);
-    await sleep(200);
-    passes++;
-  }
-  await prime(b.ns, [reverse(stream, b.dev)], primeRate);
-  await sleep(200);
+  const rate = flows > 100_000 ? 100_000 : flows > 1000 ? 25_000 : 200_000;
+  const passes = await primeBothWays(a, b, stream, {
+    rate,
+    flows,
+    settleMs: 200,
+    tracked: () => p.dp.ctCount(a.port),
+  });
   const checks: Check[] = [
     atLeast('every flow is tracked in A’s zone after priming', p.dp.ctCount(a.port), flows * 0.99),
   ];
@@ -352,23 +383,19 @@ async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
     addresses: ctx.trial.sink === 'stack',
   });
   const stream = flowStream(k.a, k.b, flows);
-  const primeRate = flows > 1000 ? 50_000 : 200_000;
-  // As E: a priming frame lost on the way (a full backlog) is re-sent by the next pass. The allow
-  // rule only sees NEW packets (established ones stop at the first rule), so it counts tracked flows.
-  let passes = 0;
-  while (passes < 4 && (await k.nftCounters()).allowed < flows) {
-    await prime(k.a.ns, [stream], primeRate);
-    await sleep(200);
-    passes++;
-  }
-  await prime(k.b.ns, [reverse(stream, k.b.dev)], primeRate);
-  await sleep(200);
+  // The allow rule only sees NEW packets (established ones stop at the first rule), so it
+  // counts tracked flows.
+  const passes = await primeBothWays(k.a, k.b, stream, {
+    rate: flows > 1000 ? 50_000 : 200_000,
+    flows,
+    settleMs: 200,
+    tracked: async () => (await k.nftCounters()).allowed,
+  });
   let last = await k.nftCounters();
   const checks: Check[] = [
     atLeast('the allow rule saw every primed flow', last.allowed, flows * 0.99),
   ];
-  const anchorB = await anchor(k.b.ns);
-  let rxLast = devStats(anchorB, k.b.dev).rxPackets;
+  const rxGrowth = await rxCounter(k.b);
   const r = await ppsRuns(ctx, {
     genNs: k.a.ns,
     streams: [stream],
@@ -389,12 +416,10 @@ async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
     ],
     between: async () => {
       const now = await k.nftCounters();
-      const rx = devStats(anchorB, k.b.dev).rxPackets;
       const est = now.established - last.established;
       const allowed = now.allowed - last.allowed;
-      const rxGrew = rx - rxLast;
+      const rxGrew = rxGrowth();
       last = now;
-      rxLast = rx;
       return [
         near('`ct state established accept` passed what B received', est, rxGrew, 0.02),
         atMost('established: the allow rule (a NEW packet) was not needed', allowed, rxGrew * 0.01),
@@ -416,15 +441,12 @@ async function scenarioO(ctx: Ctx): Promise<TrialOutcome> {
     specials: [udpFromSubnet(DPORT, DPORT + 1)],
   });
   const stream = flowStream(o.a, o.b, flows);
-  const primeRate = flows > 1000 ? 25_000 : 100_000;
-  let passes = 0;
-  while (passes < 4 && (await o.conntrackCount()) < flows) {
-    await prime(o.a.ns, [stream], primeRate);
-    await sleep(300);
-    passes++;
-  }
-  await prime(o.b.ns, [reverse(stream, o.b.dev)], primeRate);
-  await sleep(300);
+  const passes = await primeBothWays(o.a, o.b, stream, {
+    rate: flows > 1000 ? 25_000 : 100_000,
+    flows,
+    settleMs: 300,
+    tracked: () => o.conntrackCount(),
+  });
   const primed = await o.conntrackCount();
   let last = await o.flowCounters();
   const cpus = o.vswitchdCpus();
@@ -433,8 +455,7 @@ async function scenarioO(ctx: Ctx): Promise<TrialOutcome> {
     atLeast('OVS conntrack holds every primed flow', primed, flows * 0.99),
     atLeast('the reply direction hit the +est flow', last.estBA, flows * 0.99),
   ];
-  const anchorB = await anchor(o.b.ns);
-  let rxLast = devStats(anchorB, o.b.dev).rxPackets;
+  const rxGrowth = await rxCounter(o.b);
   const r = await ppsRuns(ctx, {
     genNs: o.a.ns,
     streams: [stream],
@@ -442,12 +463,10 @@ async function scenarioO(ctx: Ctx): Promise<TrialOutcome> {
     sinkKind: ctx.trial.sink ?? 'drop',
     between: async () => {
       const now = await o.flowCounters();
-      const rx = devStats(anchorB, o.b.dev).rxPackets;
       const est = now.estAB - last.estAB;
       const committed = now.committed - last.committed;
-      const rxGrew = rx - rxLast;
+      const rxGrew = rxGrowth();
       last = now;
-      rxLast = rx;
       return [
         near('the ct() pipeline’s +est flow passed what B received', est, rxGrew, 0.02),
         atMost('established: the commit (NEW) flows were not needed', committed, rxGrew * 0.01),

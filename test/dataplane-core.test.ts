@@ -5,7 +5,6 @@
  * TCP 5001 is dropped and counted as SG_INGRESS; conntrack entries exist and
  * expire when the engine's clock is moved past their idle timeout.
  */
-import { DEFAULT_QUOTAS } from '../src/model';
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
@@ -14,6 +13,7 @@ import { Dataplane, type DataplaneOptions } from '../src/dataplane/dataplane';
 import { DataplaneDriver } from '../src/dataplane/driver';
 import type { Eni, ModelSnapshot, SecurityGroupRule } from '../src/model/types';
 import { namespaces, ping, sleep, tcpConnects, uniqueName } from './helpers/netns';
+import { snapshotOf } from './helpers/snapshot-builders';
 
 const ACCOUNT = '123456789012';
 const VPC = 'vpc-0a000000000000001';
@@ -65,10 +65,7 @@ function snapshotWith(enis: Eni[]): ModelSnapshot {
     rule(2, 'ingress', 'tcp', 5000, 5000, VPC_CIDR),
     rule(3, 'egress', '-1', -1, -1, '0.0.0.0/0'),
   ];
-  return {
-    accountId: ACCOUNT,
-    region: 'us-east-1',
-    quotas: { ...DEFAULT_QUOTAS },
+  return snapshotOf({
     vpcs: [{ id: VPC, cidr: VPC_CIDR, isDefault: false, tags: [] }],
     subnets: [{ id: SUBNET, vpcId: VPC, cidr: '10.203.1.0/24', isDefault: false, tags: [] }],
     groups: [
@@ -85,10 +82,8 @@ function snapshotWith(enis: Eni[]): ModelSnapshot {
       },
     ],
     rules,
-    prefixLists: [],
     enis,
-    networkAcls: [],
-  };
+  });
 }
 
 async function setup(t: TestContext, opts: Partial<DataplaneOptions>) {

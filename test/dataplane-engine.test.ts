@@ -3,7 +3,6 @@
  * generation in force, "returned" means "in force"), port ids and TAP
  * lifetime, the loader, and port-set changes while traffic flows.
  */
-import { DEFAULT_QUOTAS } from '../src/model';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
@@ -13,29 +12,17 @@ import { addonCandidates, native } from '../src/dataplane/native';
 import { linkExists, wireIntoNamespace } from '../src/dataplane/netns';
 import type { ModelSnapshot } from '../src/model/types';
 import { namespaces, ping, sleep, startInNs, uniqueName } from './helpers/netns';
+import { snapshotOf } from './helpers/snapshot-builders';
 
 /** A valid snapshot with no ENIs: enough for a table the loader accepts. */
 function emptySnapshot(): ModelSnapshot {
-  return {
-    accountId: '123456789012',
-    region: 'us-east-1',
-    quotas: { ...DEFAULT_QUOTAS },
-    vpcs: [{ id: 'vpc-0b000000000000001', cidr: '10.204.0.0/16', isDefault: false, tags: [] }],
+  const vpcId = 'vpc-0b000000000000001';
+  return snapshotOf({
+    vpcs: [{ id: vpcId, cidr: '10.204.0.0/16', isDefault: false, tags: [] }],
     subnets: [
-      {
-        id: 'subnet-0b000000000000001',
-        vpcId: 'vpc-0b000000000000001',
-        cidr: '10.204.1.0/24',
-        isDefault: false,
-        tags: [],
-      },
+      { id: 'subnet-0b000000000000001', vpcId, cidr: '10.204.1.0/24', isDefault: false, tags: [] },
     ],
-    groups: [],
-    rules: [],
-    prefixLists: [],
-    enis: [],
-    networkAcls: [],
-  };
+  });
 }
 
 const compiler = new TableCompiler();

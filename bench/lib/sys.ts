@@ -20,14 +20,16 @@ export function uniqueName(prefix: string): string {
   return name;
 }
 
-/** Runs a command to completion; rejects with its stderr on a non-zero exit. */
+/** Runs a command to completion (in `env`, this process's by default); rejects with its stderr on a non-zero exit. */
 export async function sh(
   cmd: string,
   args: readonly string[],
   timeoutMs = 60_000,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<string> {
   try {
     const { stdout } = await execFileAsync(cmd, [...args], {
+      env,
       encoding: 'utf8',
       timeout: timeoutMs,
       maxBuffer: 64 * 1024 * 1024,

@@ -18,18 +18,14 @@
  * created in the switch namespace and moved into A's and B's namespaces; OVS
  * keeps using them through its TAP file descriptors.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 
 import { createNamespace, macOf, onCleanup, sh, sleep, uniqueName } from '../lib/sys';
 import { filler } from './eniwall';
 import type { Endpoint } from './eniwall';
 import type { IpPermission } from '../../src/model/operations';
-
-const execFileAsync = promisify(execFile);
 
 export const OVS_CPU = '1';
 const ZONE = 1;
@@ -109,21 +105,9 @@ export async function setupOvs(spec: OvsSpec): Promise<OvsPath> {
     await sleep(100);
     rmSync(dir, { recursive: true, force: true });
   });
-  const run = async (cmd: string, args: string[], timeoutMs = 60_000): Promise<string> => {
-    try {
-      const { stdout } = await execFileAsync(cmd, args, {
-        env,
-        encoding: 'utf8',
-        timeout: timeoutMs,
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      return stdout;
-    } catch (err) {
-      const e = err as { stderr?: unknown; message?: unknown };
-      const detail = typeof e.stderr === 'string' && e.stderr !== '' ? e.stderr : String(e.message);
-      throw new Error(`${cmd} ${args.join(' ')}: ${detail.trim()}`);
-    }
-  };
+  // Every OVS tool of this instance finds its own run/db/log directory through env.
+  const run = (cmd: string, args: string[], timeoutMs?: number): Promise<string> =>
+    sh(cmd, args, timeoutMs, env);
   const sw = await createNamespace();
   const nsA = await createNamespace();
   const nsB = await createNamespace();

@@ -2,7 +2,10 @@
  * The reference evaluator: security-group semantics computed straight from a
  * ModelSnapshot, rule by rule, with no compiled table. It is deliberately
  * simple (linear in rules) so it can be trusted as the oracle the compiled
- * classifier is tested against, and so `check` can explain a verdict.
+ * classifier is tested against. `check` takes its stages and verdict from the
+ * native trace (ew_trace) and only what the table cannot tell from here: the
+ * rule ids behind a classifier match (matchingRuleIds), the router or service
+ * address a packet is for (evaluate), and the packet in words (describePacket).
  *
  * Semantics (aws-security-groups.md): allow-only union over the ENI's groups;
  * IPv4 and IPv6 rules never cross; ports are destination ports; ICMP matches

@@ -1,8 +1,10 @@
 /**
  * Loads the native addon (build/Release/eniwall.node) once, and says every
- * place it looked when it cannot. Also the typed front of the addon's two
- * engine-less calls (table validation and batched classifier queries), which
- * differential tests and `check` use.
+ * place it looked when it cannot. Also the typed front of the addon's
+ * engine-less calls (table validation, batched classifier queries, ew_trace on
+ * a compiled table), which the differential tests use, and of traceBatch:
+ * ew_trace against an engine's table in force and live conntrack, which is
+ * where `check` gets its stages (src/daemon/check.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -29,6 +29,23 @@ import { type ClassifyResult, classifyTable } from './table-reader';
 import { packetKey } from '../../src/compiler/rules';
 import { native, type TraceResult } from '../../src/dataplane/native';
 
+/** A valid snapshot of the test account: what `parts` gives, empty lists and the default quotas for the rest. */
+export function snapshotOf(parts: Partial<ModelSnapshot> = {}): ModelSnapshot {
+  return {
+    accountId: '123456789012',
+    region: 'us-east-1',
+    quotas: { ...DEFAULT_QUOTAS },
+    vpcs: [],
+    subnets: [],
+    groups: [],
+    rules: [],
+    prefixLists: [],
+    enis: [],
+    networkAcls: [],
+    ...parts,
+  };
+}
+
 let counter = 0;
 /** A fresh id in AWS format: prefix-<17 hex>. */
 export function freshId(prefix: string): string {
@@ -253,18 +270,8 @@ export class World {
   }
 
   snapshot(): ModelSnapshot {
-    return structuredClone({
-      accountId: '123456789012',
-      region: 'us-east-1',
-      quotas: { ...DEFAULT_QUOTAS },
-      vpcs: this.vpcs,
-      subnets: this.subnets,
-      groups: this.groups,
-      rules: this.rules,
-      prefixLists: this.prefixLists,
-      enis: this.enis,
-      networkAcls: [],
-    });
+    const { vpcs, subnets, groups, rules, prefixLists, enis } = this;
+    return structuredClone(snapshotOf({ vpcs, subnets, groups, rules, prefixLists, enis }));
   }
 }
 

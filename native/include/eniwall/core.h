@@ -147,7 +147,8 @@ struct ew_ct_dump_entry {
 uint32_t ew_core_ct_dump(struct ew_core *core, uint64_t *cursor, struct ew_ct_dump_entry *out,
                          uint32_t max, uint64_t now_ms);
 
-/* ---- for tests and `check`: one classifier query against a loaded table ---- */
+/* ---- for tests: one classifier query against a loaded table (the differential
+ * tests compare it with the reference evaluator; `check` uses ew_trace below) ---- */
 /* Returns 1 when the rules of the ENI at table index eni_index allow
  * (dir, family, proto, key, peer), 0 when not, -1 for a bad eni_index.
  * peer: IPv4 as 4 bytes or IPv6 as 16 bytes, network order. *world is set when

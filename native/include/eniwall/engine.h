@@ -13,10 +13,12 @@
  *    ever writes to its own queue fd of the destination port, so no fd, buffer
  *    or counter is shared between workers.
  *  - Two I/O backends with the same pipeline (read -> ew_process() -> write),
- *    a "burst" being one turn of the worker loop: io_uring (io_uring.c: 32
- *    READs in flight per port, WRITE of the same buffer, re-armed READ on write
- *    completion; a burst is every completion ready after one wait) and epoll
- *    (io_epoll.c: a burst reads up to 32 frames from each ready port, write()).
+ *    a "burst" being one turn of the worker loop: io_uring (io_uring.c:
+ *    READS_PER_PORT (32) READs in flight per port, WRITE of the same buffer,
+ *    re-armed READ on write completion; a burst is every completion ready after
+ *    one wait, peeked CQE_BATCH (256) at a time) and epoll (io_epoll.c: a burst
+ *    reads up to EW_BURST (32, io_worker.h) frames from each ready port, one
+ *    write() each).
  *  - Table publication: the new table pointer is stored atomically; every
  *    worker bumps an epoch counter at each burst boundary and is woken through
  *    its eventfd, so once every epoch moved past the value read after the
