@@ -166,6 +166,15 @@ async function ppsRuns(
   return { values, checks, runs };
 }
 
+/** A pps trial's outcome: ppsRuns' values, the trial's own checks then each run's. */
+function ppsOutcome(
+  r: { values: number[]; checks: Check[] },
+  checks: Check[],
+  extra: TrialOutcome['extra'],
+): TrialOutcome {
+  return { unit: 'pps', values: r.values, checks: [...checks, ...r.checks], extra };
+}
+
 /**
  * Primes `stream` from A, pass after pass (4 at most) until `tracked()` counts every flow (a
  * priming frame lost to a full queue is re-sent by the next pass; established ones are hits),
@@ -231,12 +240,7 @@ async function scenarioN(ctx: Ctx): Promise<TrialOutcome> {
       },
     ],
   });
-  return {
-    unit: 'pps',
-    values: r.values,
-    checks: [...checks, ...r.checks],
-    extra: { io: stats.io },
-  };
+  return ppsOutcome(r, checks, { io: stats.io });
 }
 
 /** ENI path counters sampled in the window: what E-like trials cross-check. */
@@ -361,17 +365,12 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
       ),
     ],
   });
-  return {
-    unit: 'pps',
-    values: r.values,
-    checks: [...checks, ...r.checks],
-    extra: {
-      setupMs: Math.round(setupMs),
-      primingPasses: passes,
-      ctEntries: p.dp.ctCount(a.port) + p.dp.ctCount(b.port),
-      ...(profile === undefined ? {} : { profile }),
-    },
-  };
+  return ppsOutcome(r, checks, {
+    setupMs: Math.round(setupMs),
+    primingPasses: passes,
+    ctEntries: p.dp.ctCount(a.port) + p.dp.ctCount(b.port),
+    ...(profile === undefined ? {} : { profile }),
+  });
 }
 
 async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
@@ -426,12 +425,7 @@ async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
       ];
     },
   });
-  return {
-    unit: 'pps',
-    values: r.values,
-    checks: [...checks, ...r.checks],
-    extra: { primingPasses: passes },
-  };
+  return ppsOutcome(r, checks, { primingPasses: passes });
 }
 
 async function scenarioO(ctx: Ctx): Promise<TrialOutcome> {
@@ -474,12 +468,7 @@ async function scenarioO(ctx: Ctx): Promise<TrialOutcome> {
       ];
     },
   });
-  return {
-    unit: 'pps',
-    values: r.values,
-    checks: [...checks, ...r.checks],
-    extra: { primingPasses: passes, conntrack: primed },
-  };
+  return ppsOutcome(r, checks, { primingPasses: passes, conntrack: primed });
 }
 
 async function scenarioNew(ctx: Ctx): Promise<TrialOutcome> {

@@ -68,37 +68,13 @@ test('repeated targets and several permissions: one all-or-nothing authorize, EC
   await fails(
     d,
     'InvalidPermission.Duplicate',
-    'sg',
-    'authorize',
-    'web',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '8080',
-    '--cidr',
-    '10.1.0.0/16',
-    '--cidr',
-    '10.0.0.0/8',
-    '--ip-permissions',
-    '{"IpProtocol":"tcp","FromPort":443,"ToPort":443,"IpRanges":[{"CidrIp":"10.0.0.0/8"}]}',
+    ...words`sg authorize web --ingress --protocol tcp --port 8080 --cidr 10.1.0.0/16 --cidr 10.0.0.0/8 --ip-permissions {"IpProtocol":"tcp","FromPort":443,"ToPort":443,"IpRanges":[{"CidrIp":"10.0.0.0/8"}]}`,
   );
   // One invalid permission after a valid one: nothing is added.
   await fails(
     d,
     'InvalidPermission.Malformed',
-    'sg',
-    'authorize',
-    'web',
-    '--ingress',
-    '--protocol',
-    'tcp',
-    '--port',
-    '8081',
-    '--cidr',
-    '10.2.0.0/16',
-    '--ip-permissions',
-    '{"IpProtocol":"tcp","FromPort":1,"ToPort":1,"IpRanges":[{"CidrIp":"10.0.0.0/33"}]}',
+    ...words`sg authorize web --ingress --protocol tcp --port 8081 --cidr 10.2.0.0/16 --ip-permissions {"IpProtocol":"tcp","FromPort":1,"ToPort":1,"IpRanges":[{"CidrIp":"10.0.0.0/33"}]}`,
   );
   assert.equal(await ruleCount(d, 'web'), before + 8);
 

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { icmp, scenario, tcp, udp, type Scenario } from './helpers/scenario';
+import { clientAndServer, icmp, scenario, tcp, udp, type Scenario } from './helpers/scenario';
 import {
   addAddress,
   inNsOk,
@@ -95,16 +95,7 @@ test('TCP and UDP: allowed ports pass, other ports are dropped as SG_INGRESS', a
 });
 
 test('stateful: replies to allowed flows pass with no inbound rule on the client', async (t) => {
-  const s = await scenario(t, {
-    enis: {
-      a: { ip: '10.77.1.10', groups: ['client'] },
-      b: { ip: '10.77.1.11', groups: ['server'] },
-    },
-  });
-  // The client group has no ingress rules at all.
-  const client = `${s.ip('a')}/32`;
-  s.authorize('server', 'ingress', tcp(8080, client), udp(5353, client), icmp(client));
-  await s.apply();
+  const s = await clientAndServer(t); // the client group has no ingress rules at all
   const [a, b] = [s.ns('a'), s.ns('b')];
   const servers = await Promise.all([
     tcpListen(b, 8080),

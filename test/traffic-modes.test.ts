@@ -7,26 +7,17 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
 import { DROP_REASONS } from '../src/abi/drops';
-import { icmp, scenario, tcp, udp, type Scenario, type ScenarioSpec } from './helpers/scenario';
+import { clientAndServer, type Scenario, type ScenarioSpec } from './helpers/scenario';
 import { ping, tcpConnect, tcpListen, udpEcho, udpSend } from './helpers/traffic';
 
 const BLOCKED_MS = 1000;
 
 async function basicChecks(t: TestContext, mode: Mode) {
-  const s = await scenario(t, {
-    enis: {
-      a: { ip: '10.77.1.10', groups: ['client'] },
-      b: { ip: '10.77.1.11', groups: ['server'] },
-    },
-    dataplane: mode.dataplane,
-  });
+  const s = await clientAndServer(t, mode.dataplane);
   // The engine runs the configuration this test claims to check.
   const stats = s.dataplane.stats();
   assert.equal(stats.workers, mode.dataplane?.workers ?? 1);
   if (mode.io !== undefined) assert.equal(stats.io, mode.io);
-  const client = `${s.ip('a')}/32`;
-  s.authorize('server', 'ingress', tcp(8080, client), udp(5353, client), icmp(client));
-  await s.apply();
   const [a, b] = [s.ns('a'), s.ns('b')];
   const servers = await Promise.all([
     tcpListen(b, 8080),

@@ -8,17 +8,12 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 
+import { uniqueName } from '../../test/helpers/netns';
+
 const execFileAsync = promisify(execFile);
 
-let serial = 0;
-
-/** A name unique to this process, <= 15 characters (IFNAMSIZ - 1). */
-export function uniqueName(prefix: string): string {
-  serial += 1;
-  const name = `${prefix}${process.pid.toString(36)}${serial.toString(36)}`;
-  if (name.length > 15) throw new Error(`name too long for an interface: ${name}`);
-  return name;
-}
+// Names unique to this process (<prefix><pid><n>, <= 15 characters), as the dataplane tests make them.
+export { uniqueName };
 
 /** Runs a command to completion (in `env`, this process's by default); rejects with its stderr on a non-zero exit. */
 export async function sh(

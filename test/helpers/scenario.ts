@@ -244,3 +244,25 @@ export async function scenario(t: TestContext, spec: ScenarioSpec): Promise<Scen
   t.after(() => s.close());
   return s;
 }
+
+/**
+ * The basic pair: client `a` (10.77.1.10, group client, no ingress rules) and
+ * server `b` (10.77.1.11, group server) admitting TCP 8080, UDP 5353 and ICMP
+ * from a; applied.
+ */
+export async function clientAndServer(
+  t: TestContext,
+  dataplane?: ScenarioSpec['dataplane'],
+): Promise<Scenario> {
+  const s = await scenario(t, {
+    enis: {
+      a: { ip: '10.77.1.10', groups: ['client'] },
+      b: { ip: '10.77.1.11', groups: ['server'] },
+    },
+    dataplane,
+  });
+  const client = `${s.ip('a')}/32`;
+  s.authorize('server', 'ingress', tcp(8080, client), udp(5353, client), icmp(client));
+  await s.apply();
+  return s;
+}
