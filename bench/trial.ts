@@ -166,6 +166,47 @@ async function ppsRuns(
   return { values, checks, runs };
 }
 
+/**
+ * The K and O measurement: pps runs from A to B; after each run the path's own count of
+ * established packets must have grown by what B received, and its count of NEW ones (the
+ * rule or flow that admits a new connection) must have stayed still.
+ */
+async function establishedRuns(
+  ctx: Ctx,
+  o: {
+    a: { ns: string };
+    b: Endpoint;
+    stream: Stream;
+    counters: () => Promise<{ established: number; fresh: number }>;
+    said: { established: string; fresh: string };
+    sample?: () => Sample;
+    checkRun?: (r: PpsRun) => Check[];
+    more?: () => Promise<Check[]>;
+  },
+): Promise<{ values: number[]; checks: Check[] }> {
+  let last = await o.counters();
+  const rxGrowth = await rxCounter(o.b);
+  return ppsRuns(ctx, {
+    genNs: o.a.ns,
+    streams: [o.stream],
+    b: o.b,
+    sinkKind: ctx.trial.sink ?? 'drop',
+    sample: o.sample,
+    checkRun: o.checkRun,
+    between: async () => {
+      const now = await o.counters();
+      const rxGrew = rxGrowth();
+      const checks = [
+        near(o.said.established, now.established - last.established, rxGrew, 0.02),
+        atMost(o.said.fresh, now.fresh - last.fresh, rxGrew * 0.01),
+        ...((await o.more?.()) ?? []),
+      ];
+      last = now;
+      return checks;
+    },
+  });
+}
+
 /** A pps trial's outcome: ppsRuns' values, the trial's own checks then each run's. */
 function ppsOutcome(
   r: { values: number[]; checks: Check[] },
@@ -390,16 +431,21 @@ async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
     settleMs: 200,
     tracked: async () => (await k.nftCounters()).allowed,
   });
-  let last = await k.nftCounters();
   const checks: Check[] = [
-    atLeast('the allow rule saw every primed flow', last.allowed, flows * 0.99),
+    atLeast('the allow rule saw every primed flow', (await k.nftCounters()).allowed, flows * 0.99),
   ];
-  const rxGrowth = await rxCounter(k.b);
-  const r = await ppsRuns(ctx, {
-    genNs: k.a.ns,
-    streams: [stream],
+  const r = await establishedRuns(ctx, {
+    a: k.a,
     b: k.b,
-    sinkKind: ctx.trial.sink ?? 'drop',
+    stream,
+    counters: async () => {
+      const now = await k.nftCounters();
+      return { established: now.established, fresh: now.allowed };
+    },
+    said: {
+      established: '`ct state established accept` passed what B received',
+      fresh: 'established: the allow rule (a NEW packet) was not needed',
+    },
     sample: () => {
       const [cpu0 = 0, cpu1 = 0] = softnetProcessed();
       return { cpu0, cpu1 };
@@ -413,17 +459,6 @@ async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
       ),
       atMost('… and not on the generator’s CPU 0', run.delta.cpu0 ?? 0, run.delivered * 0.05),
     ],
-    between: async () => {
-      const now = await k.nftCounters();
-      const est = now.established - last.established;
-      const allowed = now.allowed - last.allowed;
-      const rxGrew = rxGrowth();
-      last = now;
-      return [
-        near('`ct state established accept` passed what B received', est, rxGrew, 0.02),
-        atMost('established: the allow rule (a NEW packet) was not needed', allowed, rxGrew * 0.01),
-      ];
-    },
   });
   return ppsOutcome(r, checks, { primingPasses: passes });
 }
@@ -442,31 +477,27 @@ async function scenarioO(ctx: Ctx): Promise<TrialOutcome> {
     tracked: () => o.conntrackCount(),
   });
   const primed = await o.conntrackCount();
-  let last = await o.flowCounters();
   const cpus = o.vswitchdCpus();
   const checks: Check[] = [
     { name: 'ovs-vswitchd forwards on CPU 1 alone', ok: cpus === '1', detail: cpus },
     atLeast('OVS conntrack holds every primed flow', primed, flows * 0.99),
-    atLeast('the reply direction hit the +est flow', last.estBA, flows * 0.99),
+    atLeast('the reply direction hit the +est flow', (await o.flowCounters()).estBA, flows * 0.99),
   ];
-  const rxGrowth = await rxCounter(o.b);
-  const r = await ppsRuns(ctx, {
-    genNs: o.a.ns,
-    streams: [stream],
+  const r = await establishedRuns(ctx, {
+    a: o.a,
     b: o.b,
-    sinkKind: ctx.trial.sink ?? 'drop',
-    between: async () => {
+    stream,
+    counters: async () => {
       const now = await o.flowCounters();
-      const est = now.estAB - last.estAB;
-      const committed = now.committed - last.committed;
-      const rxGrew = rxGrowth();
-      last = now;
-      return [
-        near('the ct() pipeline’s +est flow passed what B received', est, rxGrew, 0.02),
-        atMost('established: the commit (NEW) flows were not needed', committed, rxGrew * 0.01),
-        atLeast('conntrack still holds every flow', await o.conntrackCount(), flows * 0.99),
-      ];
+      return { established: now.estAB, fresh: now.committed };
     },
+    said: {
+      established: 'the ct() pipeline’s +est flow passed what B received',
+      fresh: 'established: the commit (NEW) flows were not needed',
+    },
+    more: async () => [
+      atLeast('conntrack still holds every flow', await o.conntrackCount(), flows * 0.99),
+    ],
   });
   return ppsOutcome(r, checks, { primingPasses: passes, conntrack: primed });
 }
