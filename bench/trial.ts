@@ -173,10 +173,9 @@ async function ppsRuns(
  */
 async function establishedRuns(
   ctx: Ctx,
+  path: { a: { ns: string }; b: Endpoint },
+  stream: Stream,
   o: {
-    a: { ns: string };
-    b: Endpoint;
-    stream: Stream;
     counters: () => Promise<{ established: number; fresh: number }>;
     said: { established: string; fresh: string };
     sample?: () => Sample;
@@ -185,11 +184,11 @@ async function establishedRuns(
   },
 ): Promise<{ values: number[]; checks: Check[] }> {
   let last = await o.counters();
-  const rxGrowth = await rxCounter(o.b);
+  const rxGrowth = await rxCounter(path.b);
   return ppsRuns(ctx, {
-    genNs: o.a.ns,
-    streams: [o.stream],
-    b: o.b,
+    genNs: path.a.ns,
+    streams: [stream],
+    b: path.b,
     sinkKind: ctx.trial.sink ?? 'drop',
     sample: o.sample,
     checkRun: o.checkRun,
@@ -434,14 +433,8 @@ async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
   const checks: Check[] = [
     atLeast('the allow rule saw every primed flow', (await k.nftCounters()).allowed, flows * 0.99),
   ];
-  const r = await establishedRuns(ctx, {
-    a: k.a,
-    b: k.b,
-    stream,
-    counters: async () => {
-      const now = await k.nftCounters();
-      return { established: now.established, fresh: now.allowed };
-    },
+  const r = await establishedRuns(ctx, k, stream, {
+    counters: () => k.nftCounters().then((n) => ({ established: n.established, fresh: n.allowed })),
     said: {
       established: '`ct state established accept` passed what B received',
       fresh: 'established: the allow rule (a NEW packet) was not needed',
@@ -483,14 +476,8 @@ async function scenarioO(ctx: Ctx): Promise<TrialOutcome> {
     atLeast('OVS conntrack holds every primed flow', primed, flows * 0.99),
     atLeast('the reply direction hit the +est flow', (await o.flowCounters()).estBA, flows * 0.99),
   ];
-  const r = await establishedRuns(ctx, {
-    a: o.a,
-    b: o.b,
-    stream,
-    counters: async () => {
-      const now = await o.flowCounters();
-      return { established: now.estAB, fresh: now.committed };
-    },
+  const r = await establishedRuns(ctx, o, stream, {
+    counters: () => o.flowCounters().then((n) => ({ established: n.estAB, fresh: n.committed })),
     said: {
       established: 'the ct() pipeline’s +est flow passed what B received',
       fresh: 'established: the commit (NEW) flows were not needed',
