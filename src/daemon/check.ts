@@ -18,7 +18,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { describePacket, evaluate, matchingRuleIds } from '../compiler/reference';
-import { CT_STATES } from '../abi/ct-states';
+import { ctStateName } from '../abi/ct-states';
 import { DROP_REASONS } from '../abi/drops';
 import { TCP_FLAGS, type TraceQuery, type TraceResult, type TraceZone } from '../dataplane/native';
 import { AwsError, ErrorCodes, invalidValue, missing } from '../model/errors';
@@ -149,7 +149,7 @@ function explainZone(c: Context, z: TraceZone, dir: Direction): ZoneAnswer | und
     const tracked = z.conntrack === 'hit' || z.conntrack === 'related' || z.tracking === 'opens';
     return { stage, allowed, ruleIds: ids, tracked: allowed && tracked, reason };
   };
-  const state = CT_STATES[z.ctState] ?? String(z.ctState);
+  const state = ctStateName(z.ctState);
   if (z.conntrack === 'hit') {
     stage.conntrack = { state, reply: z.ctReply };
     const how = `a tracked connection (${state}, ${z.ctReply ? 'reply' : 'original'} direction)`;

@@ -116,7 +116,7 @@ export interface TraceZone {
   judged: boolean;
   reached: boolean; // the frame gets this far (else judged only to answer for the asked ENI)
   conntrack: (typeof TRACE_CT)[number];
-  ctState: number; // enum ew_ct_state on hit / related (CT_STATES in dataplane.ts names it)
+  ctState: number; // enum ew_ct_state on hit / related (ctStateName in src/abi/ct-states.ts names it)
   ctReply: boolean; // the packet is the tracked connection's reply direction
   classified: boolean;
   allowed: boolean;
