@@ -53,7 +53,9 @@ export function defaultAllowance(conntrackMax: number): number {
 }
 
 /** Every option the addon needs, explicit: defaults filled in, salt drawn. */
-export function resolveOptions(options: Partial<DataplaneOptions> = {}): Required<DataplaneOptions> {
+export function resolveOptions(
+  options: Partial<DataplaneOptions> = {},
+): Required<DataplaneOptions> {
   // An option given as undefined takes its default too.
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   const o: DataplaneOptions = { ...DEFAULT_OPTIONS, ...given };
