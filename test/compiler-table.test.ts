@@ -61,10 +61,7 @@ test('VPCs and subnets: DNS base+2, router base+1, 06: router MACs', () => {
   assert.notDeepEqual(Array.from(mac0), Array.from(mac1));
   // Router IPv6 = base + 1 of the subnet's IPv6 CIDR.
   const router6 = table(view).subarray(sub0 + 36, sub0 + 52);
-  assert.equal(
-    readPeerAddress(router6),
-    '2600:1f18:0:100::1',
-  );
+  assert.equal(readPeerAddress(router6), '2600:1f18:0:100::1');
 });
 
 function table(view: ReturnType<typeof readTable>): Uint8Array {

@@ -22,21 +22,30 @@ constexpr uint32_t kQueryWords = 8; // see ClassifyQuery in native.d.ts
 
 // Engine options are all required: the defaults live in one place, DEFAULT_OPTIONS in
 // src/dataplane/dataplane.ts, and a missing one here is a caller's bug, not a default.
-Napi::Value Required(const Napi::Object &o, const char *key, bool ok(const Napi::Value &),
+bool IsNumber(const Napi::Value &v) {
+    return v.IsNumber();
+}
+bool IsBoolean(const Napi::Value &v) {
+    return v.IsBoolean();
+}
+bool IsString(const Napi::Value &v) {
+    return v.IsString();
+}
+bool IsBigInt(const Napi::Value &v) {
+    return v.IsBigInt();
+}
+
+Napi::Value Required(const Napi::Object &o, const char *key, bool (*ok)(const Napi::Value &),
                      const char *type) {
     Napi::Value v = o.Get(key);
-    if (!ok(v))
-        throw Napi::TypeError::New(o.Env(), std::string("engine option ") + key + " is missing" +
-                                                (v.IsUndefined() ? "" : " or not " +
-                                                                            std::string(type)));
-    return v;
+    if (ok(v)) return v;
+    std::string msg = std::string("engine option ") + key + " is missing";
+    if (!v.IsUndefined()) msg += std::string(" or not ") + type;
+    throw Napi::TypeError::New(o.Env(), msg);
 }
 
 uint32_t ReqUint(const Napi::Object &o, const char *key) {
-    double d = Required(
-                   o, key, [](const Napi::Value &v) { return v.IsNumber(); }, "a number")
-                   .As<Napi::Number>()
-                   .DoubleValue();
+    double d = Required(o, key, IsNumber, "a number").As<Napi::Number>().DoubleValue();
     if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d)))
         throw Napi::RangeError::New(o.Env(), std::string("engine option ") + key +
                                                  " must be an integer in 0..4294967295");
@@ -44,10 +53,7 @@ uint32_t ReqUint(const Napi::Object &o, const char *key) {
 }
 
 bool ReqBool(const Napi::Object &o, const char *key) {
-    return Required(
-               o, key, [](const Napi::Value &v) { return v.IsBoolean(); }, "a boolean")
-        .As<Napi::Boolean>()
-        .Value();
+    return Required(o, key, IsBoolean, "a boolean").As<Napi::Boolean>().Value();
 }
 
 uint64_t ToU64(const Napi::Value &v, const char *what) {
@@ -86,11 +92,7 @@ const char *ModeName(ew_io_mode m) {
 }
 
 ew_io_mode ParseMode(Napi::Env env, const Napi::Object &o) {
-    std::string s =
-        Required(
-            o, "io", [](const Napi::Value &v) { return v.IsString(); }, "a string")
-            .As<Napi::String>()
-            .Utf8Value();
+    std::string s = Required(o, "io", IsString, "a string").As<Napi::String>().Utf8Value();
     if (s == "auto") return EW_IO_AUTO;
     if (s == "uring") return EW_IO_URING;
     if (s == "epoll") return EW_IO_EPOLL;
@@ -160,10 +162,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
         cfg.sweep_budget = ReqUint(o, "sweepBudget");
         cfg.core.conntrack_max = ReqUint(o, "conntrackMax");
         cfg.core.allowance_per_eni = ReqUint(o, "allowancePerEni");
-        cfg.core.hash_salt = ToU64(
-            Required(
-                o, "hashSalt", [](const Napi::Value &v) { return v.IsBigInt(); }, "a bigint"),
-            "hashSalt");
+        cfg.core.hash_salt = ToU64(Required(o, "hashSalt", IsBigInt, "a bigint"), "hashSalt");
         char err[kErrLen] = "";
         eng_ = ew_engine_create(&cfg, err, sizeof err);
         if (!eng_) throw Napi::Error::New(env, std::string("cannot create engine: ") + err);
