@@ -1,7 +1,8 @@
 /**
  * The contracts between TypeScript and C, each mirror in src/abi/ checked
  * against its header: the table layout (table.h, through a compiled C dump),
- * drop reasons and counters (drops.h), conntrack states (core.h).
+ * drop reasons and counters (drops.h), conntrack states (core.h); and the
+ * engine options, which the addon requires and C refuses as zeros.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,11 +11,17 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { CT_STATES } from '../src/abi/ct-states';
+import { CT_STATES, ctStateName } from '../src/abi/ct-states';
 import { COUNTER, DROP, DROP_REASONS, PORT_COUNTERS, dropReason } from '../src/abi/drops';
 import { CONSTANTS, STRUCTS } from '../src/abi/layout';
-import { decodeConnEntry } from '../src/dataplane/dataplane';
-import type { NativeCtEntry } from '../src/dataplane/native.d';
+import {
+  ALLOWANCE_SHARE,
+  DEFAULT_OPTIONS,
+  decodeConnEntry,
+  resolveOptions,
+} from '../src/dataplane/dataplane';
+import { loadNative } from '../src/dataplane/native';
+import type { NativeCtEntry, NativeEngineOptions } from '../src/dataplane/native.d';
 
 // ---- layout ----
 //
@@ -205,5 +212,81 @@ const decodeCases = [
 for (const { state, name } of decodeCases) {
   test(`decodeConnEntry names state ${state} ${name}`, () => {
     assert.equal(decodeConnEntry(entryInState(state)).state, name);
+  });
+}
+
+test('ctStateName: the name every printer uses; an unknown number stays visible', () => {
+  assert.equal(ctStateName(3), 'TCP_ESTABLISHED');
+  assert.equal(ctStateName(0), 'NONE');
+  assert.equal(ctStateName(CT_STATES.length), `STATE_${CT_STATES.length}`);
+});
+
+// ---- engine options ----
+//
+// The defaults live in DEFAULT_OPTIONS only: the addon takes no option for
+// granted and C refuses the zeros it used to read as "default".
+
+const ENGINE_KEYS = [
+  'workers',
+  'io',
+  'vnetHdr',
+  'passthrough',
+  'conntrackMax',
+  'allowancePerEni',
+  'sweepBudget',
+  'hashSalt',
+] as const;
+
+test('resolveOptions gives the addon every option, from DEFAULT_OPTIONS', () => {
+  const o = resolveOptions();
+  assert.deepEqual(Object.keys(o).sort(), [...ENGINE_KEYS].sort());
+  assert.equal(o.conntrackMax, DEFAULT_OPTIONS.conntrackMax);
+  assert.equal(o.sweepBudget, DEFAULT_OPTIONS.sweepBudget);
+  assert.equal(o.allowancePerEni, DEFAULT_OPTIONS.conntrackMax / ALLOWANCE_SHARE);
+  assert.equal(resolveOptions({ conntrackMax: 4096 }).allowancePerEni, 4096 / ALLOWANCE_SHARE);
+  assert.equal(resolveOptions({ conntrackMax: 3 }).allowancePerEni, 1, 'never 0');
+  assert.equal(resolveOptions({ allowancePerEni: undefined }).allowancePerEni, o.allowancePerEni);
+  assert.equal(typeof o.hashSalt, 'bigint');
+});
+
+for (const key of ENGINE_KEYS) {
+  test(`the addon refuses an engine without ${key} (TypeError naming it)`, () => {
+    const options: Record<string, unknown> = { ...resolveOptions(), io: 'epoll' };
+    delete options[key];
+    assert.throws(
+      () => loadNative().createEngine(options as unknown as NativeEngineOptions),
+      (e: unknown) => e instanceof TypeError && e.message.includes(key),
+    );
+  });
+}
+
+test('the addon refuses an option of the wrong type or range', () => {
+  const base = { ...resolveOptions(), io: 'epoll' as const };
+  const bad: [Record<string, unknown>, ErrorConstructor | TypeErrorConstructor][] = [
+    [{ workers: '2' }, TypeError],
+    [{ vnetHdr: 1 }, TypeError],
+    [{ hashSalt: 7 }, TypeError],
+    [{ conntrackMax: -1 }, RangeError],
+    [{ sweepBudget: 1.5 }, RangeError],
+  ];
+  for (const [change, type] of bad) {
+    const options = { ...base, ...change } as unknown as NativeEngineOptions;
+    assert.throws(() => loadNative().createEngine(options), type, JSON.stringify(change));
+  }
+});
+
+for (const key of ['workers', 'sweepBudget', 'conntrackMax', 'allowancePerEni'] as const) {
+  test(`C refuses ${key} 0 (no default behind a zero)`, () => {
+    const options = { ...resolveOptions(), io: 'epoll' as const, [key]: 0 };
+    const field = {
+      workers: 'workers',
+      sweepBudget: 'sweep_budget',
+      conntrackMax: 'conntrack_max',
+      allowancePerEni: 'allowance_per_eni',
+    }[key];
+    assert.throws(
+      () => loadNative().createEngine(options),
+      (e: unknown) => e instanceof Error && e.message.includes(field),
+    );
   });
 }

@@ -13,7 +13,7 @@ import type { ModelSnapshot } from '../src/model/types';
 import { TableCompiler, compileTable } from '../src/compiler/compile';
 import { evaluate } from '../src/compiler/reference';
 import { readTable } from './helpers/table-reader';
-import { parseAddress } from '../src/compiler/addr';
+import { addressValue } from '../src/model/cidr';
 import { CLS_WORLD_ALL_PORTS_TCP, CLS_WORLD_ALL_PORTS_UDP } from '../src/abi/layout';
 import { type PacketSpec, compiledVerdict, describe } from './helpers/snapshot-builders';
 import { buildCase, packetOf, prng, randomQuery } from './helpers/random-snapshots';
@@ -31,7 +31,7 @@ function compiledUntracked(
   const c = compiledVerdict(table, snap, eniId, q);
   if (!c.allowed || (q.protocol !== 6 && q.protocol !== 17)) return false;
   const reverse = q.direction === 'ingress' ? 'egress' : 'ingress';
-  const flags = readTable(table).classifierFlags(eniIndex, reverse, parseAddress(q.peer).family);
+  const flags = readTable(table).classifierFlags(eniIndex, reverse, addressValue(q.peer).family);
   return (
     c.world &&
     (flags & (q.protocol === 6 ? CLS_WORLD_ALL_PORTS_TCP : CLS_WORLD_ALL_PORTS_UDP)) !== 0

@@ -10,7 +10,7 @@ import type { ModelSnapshot } from '../src/model/types';
 import { compileTable } from '../src/compiler/compile';
 import { CLS_WORLD_ALL_PORTS_TCP, CLS_WORLD_ALL_PORTS_UDP } from '../src/abi/layout';
 import { readTable } from './helpers/table-reader';
-import { parseAddress } from '../src/compiler/addr';
+import { addressValue } from '../src/model/cidr';
 import { type PacketSpec, P, R, World, bothVerdicts, describe } from './helpers/snapshot-builders';
 
 const TRACKED = true;
@@ -27,7 +27,7 @@ function compiledUntracked(
   const { compiled } = bothVerdicts(snap, eniId, q, table);
   if (!compiled.allowed || (q.protocol !== 6 && q.protocol !== 17)) return false;
   const reverse = q.direction === 'ingress' ? 'egress' : 'ingress';
-  const flags = readTable(table).classifierFlags(index, reverse, parseAddress(q.peer).family);
+  const flags = readTable(table).classifierFlags(index, reverse, addressValue(q.peer).family);
   const bit = q.protocol === 6 ? CLS_WORLD_ALL_PORTS_TCP : CLS_WORLD_ALL_PORTS_UDP;
   return compiled.world && (flags & bit) !== 0;
 }

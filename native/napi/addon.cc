@@ -6,7 +6,6 @@
 #include <napi.h>
 
 #include <arpa/inet.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -21,14 +20,40 @@ constexpr size_t kErrLen = 256;
 constexpr uint32_t kMaxDumpPage = 1024;
 constexpr uint32_t kQueryWords = 8; // see ClassifyQuery in native.d.ts
 
-uint32_t OptUint(const Napi::Object &o, const char *key, uint32_t def) {
-    Napi::Value v = o.Get(key);
-    return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : def;
+// Engine options are all required: the defaults live in one place, DEFAULT_OPTIONS in
+// src/dataplane/dataplane.ts, and a missing one here is a caller's bug, not a default.
+bool IsNumber(const Napi::Value &v) {
+    return v.IsNumber();
+}
+bool IsBoolean(const Napi::Value &v) {
+    return v.IsBoolean();
+}
+bool IsString(const Napi::Value &v) {
+    return v.IsString();
+}
+bool IsBigInt(const Napi::Value &v) {
+    return v.IsBigInt();
 }
 
-bool OptBool(const Napi::Object &o, const char *key, bool def) {
+Napi::Value Required(const Napi::Object &o, const char *key, bool (*ok)(const Napi::Value &),
+                     const char *type) {
     Napi::Value v = o.Get(key);
-    return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
+    if (ok(v)) return v;
+    std::string msg = std::string("engine option ") + key + " is missing";
+    if (!v.IsUndefined()) msg += std::string(" or not ") + type;
+    throw Napi::TypeError::New(o.Env(), msg);
+}
+
+uint32_t ReqUint(const Napi::Object &o, const char *key) {
+    double d = Required(o, key, IsNumber, "a number").As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d <= 4294967295.0) || d != static_cast<double>(static_cast<uint32_t>(d)))
+        throw Napi::RangeError::New(o.Env(), std::string("engine option ") + key +
+                                                 " must be an integer in 0..4294967295");
+    return static_cast<uint32_t>(d);
+}
+
+bool ReqBool(const Napi::Object &o, const char *key) {
+    return Required(o, key, IsBoolean, "a boolean").As<Napi::Boolean>().Value();
 }
 
 uint64_t ToU64(const Napi::Value &v, const char *what) {
@@ -67,9 +92,7 @@ const char *ModeName(ew_io_mode m) {
 }
 
 ew_io_mode ParseMode(Napi::Env env, const Napi::Object &o) {
-    Napi::Value v = o.Get("io");
-    if (!v.IsString()) return EW_IO_AUTO;
-    std::string s = v.As<Napi::String>().Utf8Value();
+    std::string s = Required(o, "io", IsString, "a string").As<Napi::String>().Utf8Value();
     if (s == "auto") return EW_IO_AUTO;
     if (s == "uring") return EW_IO_URING;
     if (s == "epoll") return EW_IO_EPOLL;
@@ -132,20 +155,14 @@ class Engine : public Napi::ObjectWrap<Engine> {
                                                                  : Napi::Object::New(env);
         ew_engine_config cfg;
         std::memset(&cfg, 0, sizeof cfg);
-        cfg.workers = OptUint(o, "workers", 1);
+        cfg.workers = ReqUint(o, "workers");
         cfg.io_mode = ParseMode(env, o);
-        cfg.vnet_hdr = OptBool(o, "vnetHdr", false);
-        cfg.passthrough = OptBool(o, "passthrough", false);
-        cfg.sweep_budget = OptUint(o, "sweepBudget", 0);
-        cfg.core.conntrack_max = OptUint(o, "conntrackMax", 1000000);
-        cfg.core.allowance_per_eni = OptUint(o, "allowancePerEni", 0);
-        Napi::Value salt = o.Get("hashSalt");
-        if (salt.IsBigInt()) {
-            cfg.core.hash_salt = ToU64(salt, "hashSalt");
-        } else if (getrandom(&cfg.core.hash_salt, sizeof cfg.core.hash_salt, 0) !=
-                   static_cast<ssize_t>(sizeof cfg.core.hash_salt)) {
-            throw Napi::Error::New(env, "getrandom failed: cannot seed the conntrack hash");
-        }
+        cfg.vnet_hdr = ReqBool(o, "vnetHdr");
+        cfg.passthrough = ReqBool(o, "passthrough");
+        cfg.sweep_budget = ReqUint(o, "sweepBudget");
+        cfg.core.conntrack_max = ReqUint(o, "conntrackMax");
+        cfg.core.allowance_per_eni = ReqUint(o, "allowancePerEni");
+        cfg.core.hash_salt = ToU64(Required(o, "hashSalt", IsBigInt, "a bigint"), "hashSalt");
         char err[kErrLen] = "";
         eng_ = ew_engine_create(&cfg, err, sizeof err);
         if (!eng_) throw Napi::Error::New(env, std::string("cannot create engine: ") + err);

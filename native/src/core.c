@@ -5,11 +5,15 @@
 #include "core_internal.h"
 
 struct ew_core *ew_core_create(const struct ew_core_config *cfg, char *err, size_t errlen) {
-    struct ew_core_config c = {0};
-    if (cfg) c = *cfg;
-    if (c.conntrack_max == 0) c.conntrack_max = EW_DEFAULT_CONNTRACK_MAX;
-    if (c.allowance_per_eni == 0)
-        c.allowance_per_eni = c.conntrack_max / 4 ? c.conntrack_max / 4 : 1;
+    /* The defaults live in the control plane (DEFAULT_OPTIONS, src/dataplane/dataplane.ts):
+     * a zero here is a caller that forgot a field, not a request for a default. */
+    if (!cfg || cfg->conntrack_max == 0 || cfg->allowance_per_eni == 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s must be at least 1",
+                     !cfg || cfg->conntrack_max == 0 ? "conntrack_max" : "allowance_per_eni");
+        return NULL;
+    }
+    struct ew_core_config c = *cfg;
     struct ew_core *core = calloc(1, sizeof *core);
     if (!core) goto oom;
     core->cfg = c;

@@ -6,10 +6,8 @@
 #include "eniwall/core.h"
 #include "fragcache.h"
 
-#define EW_DEFAULT_CONNTRACK_MAX 1000000u
-
 struct ew_core {
-    struct ew_core_config cfg; /* with defaults filled in */
+    struct ew_core_config cfg; /* as given: every field explicit */
     struct ew_ct *ct;
     struct ew_frag_cache *frags;
 };

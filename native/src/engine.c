@@ -17,8 +17,6 @@
 #include "io_backend.h"
 #include "io_worker.h"
 
-#define DEFAULT_SWEEP_BUDGET 16384u /* ~1 s per pass over 2M buckets at one slice per 10 ms */
-
 struct ew_engine {
     struct ew_engine_config cfg;
     const struct ew_backend *backend; /* resolved from cfg.io_mode */
@@ -87,13 +85,17 @@ struct ew_engine *ew_engine_create(const struct ew_engine_config *cfg, char *err
         return NULL;
     }
     eng->cfg = *cfg;
-    if (eng->cfg.workers == 0) eng->cfg.workers = 1;
-    if (eng->cfg.workers > EW_MAX_WORKERS) {
+    /* No defaults here (DEFAULT_OPTIONS in src/dataplane/dataplane.ts owns them): 0 is refused. */
+    if (eng->cfg.workers == 0 || eng->cfg.workers > EW_MAX_WORKERS) {
         set_err(err, errlen, "workers must be 1..%u, got %u", EW_MAX_WORKERS, eng->cfg.workers);
         free(eng);
         return NULL;
     }
-    if (eng->cfg.sweep_budget == 0) eng->cfg.sweep_budget = DEFAULT_SWEEP_BUDGET;
+    if (eng->cfg.sweep_budget == 0) {
+        set_err(err, errlen, "sweep_budget must be at least 1");
+        free(eng);
+        return NULL;
+    }
     struct ew_shared *sh = &eng->sh;
     sh->hdr_len = eng->cfg.vnet_hdr ? EW_VNET_HDR_LEN : 0;
     sh->buf_size = eng->cfg.vnet_hdr ? EW_BUF_GSO : EW_BUF_PLAIN;

@@ -446,6 +446,7 @@ static bool run_config(enum ew_io_mode mode, uint32_t workers, bool vnet_hdr, co
     cfg.io_mode = mode;
     cfg.vnet_hdr = vnet_hdr;
     cfg.core.conntrack_max = 65536;
+    cfg.core.allowance_per_eni = 16384;
     cfg.core.hash_salt = 0x1234567u;
     cfg.sweep_budget = 4096; /* a full pass every 16 slices (~160 ms) */
     char err[256] = "";
@@ -571,8 +572,33 @@ static bool run_config(enum ew_io_mode mode, uint32_t workers, bool vnet_hdr, co
     return true;
 }
 
+/* No defaults in C: 0 workers or a 0 sweep budget is refused before any thread
+ * or TAP exists, with a message naming the field. */
+static void test_config_refuses_zero(void) {
+    struct ew_engine_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.io_mode = EW_IO_EPOLL;
+    cfg.core.conntrack_max = 64;
+    cfg.core.allowance_per_eni = 16;
+    cfg.sweep_budget = 64;
+    char err[256] = "";
+    CHECK(ew_engine_create(&cfg, err, sizeof err) == NULL, "workers 0 refused");
+    CHECK(strstr(err, "workers") != NULL, "the message names workers");
+    cfg.workers = 1;
+    cfg.sweep_budget = 0;
+    err[0] = '\0';
+    CHECK(ew_engine_create(&cfg, err, sizeof err) == NULL, "sweep_budget 0 refused");
+    CHECK(strstr(err, "sweep_budget") != NULL, "the message names sweep_budget");
+    cfg.sweep_budget = 64;
+    cfg.core.allowance_per_eni = 0;
+    err[0] = '\0';
+    CHECK(ew_engine_create(&cfg, err, sizeof err) == NULL, "allowance_per_eni 0 refused");
+    CHECK(strstr(err, "allowance_per_eni") != NULL, "the core's refusal reaches the caller");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    test_config_refuses_zero();
     enter_private_netns();
     build_frames();
     CHECK(run_config(EW_IO_URING, 2, false, "io_uring, 2 workers"), "io_uring run");

@@ -63,7 +63,7 @@ int main(void) {
     size_t n;
     uint8_t *buf = tb_build(&b, &n);
     struct ew_table_view *t = ew_table_load(buf, n, NULL, 0);
-    struct ew_core_config cfg = {.conntrack_max = 4096, .hash_salt = 11};
+    struct ew_core_config cfg = {.conntrack_max = 4096, .allowance_per_eni = 1024, .hash_salt = 11};
     struct ew_core *core = ew_core_create(&cfg, NULL, 0);
     struct ew_port_counters *pcs = calloc(EW_MAX_PORTS, sizeof *pcs);
     CHECK(t && core && pcs, "setup");

@@ -574,8 +574,27 @@ static void test_allowance(void) {
     ew_core_destroy(small);
 }
 
+/* No defaults in C: a zero conntrack_max or allowance is refused with a message
+ * naming the field (the control plane's DEFAULT_OPTIONS owns the defaults). */
+static void test_config_refuses_zero(void) {
+    char err[128] = "";
+    struct ew_core_config no_max = {.conntrack_max = 0, .allowance_per_eni = 16, .hash_salt = 1};
+    CHECK(ew_core_create(&no_max, err, sizeof err) == NULL, "conntrack_max 0 refused");
+    CHECK(strstr(err, "conntrack_max") != NULL, "the message names conntrack_max");
+    err[0] = '\0';
+    struct ew_core_config no_allow = {.conntrack_max = 64, .allowance_per_eni = 0, .hash_salt = 1};
+    CHECK(ew_core_create(&no_allow, err, sizeof err) == NULL, "allowance_per_eni 0 refused");
+    CHECK(strstr(err, "allowance_per_eni") != NULL, "the message names allowance_per_eni");
+    CHECK(ew_core_create(NULL, NULL, 0) == NULL, "no config refused");
+    struct ew_core_config ok = {.conntrack_max = 64, .allowance_per_eni = 1, .hash_salt = 1};
+    struct ew_core *c = ew_core_create(&ok, err, sizeof err);
+    CHECK(c != NULL, "explicit minimum values accepted");
+    ew_core_destroy(c);
+}
+
 int main(void) {
-    struct ew_core_config cfg = {.conntrack_max = 65536, .hash_salt = 0xabcdef};
+    struct ew_core_config cfg = {
+        .conntrack_max = 65536, .allowance_per_eni = 16384, .hash_salt = 0xabcdef};
     char err[128];
     core = ew_core_create(&cfg, err, sizeof err);
     pcs = calloc(EW_MAX_PORTS, sizeof *pcs);
@@ -596,6 +615,7 @@ int main(void) {
     test_icmp_echo_and_fragments();
     test_no_table_and_unbound();
     test_allowance();
+    test_config_refuses_zero();
     uint64_t dumped = 0, cursor = 0;
     struct ew_ct_dump_entry page[16];
     do

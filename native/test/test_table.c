@@ -369,7 +369,7 @@ static void exercise(const struct ew_table_view *t, struct ew_core *core,
 }
 
 static void test_random_mutations(void) {
-    struct ew_core_config cfg = {.conntrack_max = 1024, .hash_salt = 7};
+    struct ew_core_config cfg = {.conntrack_max = 1024, .allowance_per_eni = 256, .hash_salt = 7};
     struct ew_core *core = ew_core_create(&cfg, NULL, 0);
     struct ew_port_counters *pcs = calloc(EW_MAX_PORTS, sizeof *pcs);
     uint8_t *copy = malloc(valid_len);

@@ -231,7 +231,8 @@ static void test_bad_queries(void) {
 }
 
 int main(void) {
-    struct ew_core_config cfg = {.conntrack_max = 4096, .hash_salt = 0x1234};
+    struct ew_core_config cfg = {
+        .conntrack_max = 4096, .allowance_per_eni = 1024, .hash_salt = 0x1234};
     char err[128];
     core = ew_core_create(&cfg, err, sizeof err);
     pcs = calloc(EW_MAX_PORTS, sizeof *pcs);

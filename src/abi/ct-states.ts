@@ -17,3 +17,8 @@ export const CT_STATES = [
   'ICMP_ECHO',
   'OTHER',
 ] as const;
+
+/** The name a conntrack state is printed with (CLI flows, check); an unknown number stays visible. */
+export function ctStateName(state: number): string {
+  return CT_STATES[state] ?? `STATE_${state}`;
+}

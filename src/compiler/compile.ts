@@ -35,7 +35,8 @@
  */
 import { type ChangeSet, touches } from '../model/change';
 import type { Eni, Family, ModelSnapshot } from '../model/types';
-import { ParseMemo, compareBigint, parseAddress } from './addr';
+import { ParseMemo, compareBigint } from './addr';
+import { addressValue as parseAddress } from '../model/cidr';
 import { AddressSetCache } from './address-sets';
 import { buildClassifier } from './classifier';
 import { EXEMPT_IPV4, EXEMPT_IPV6 } from './exempt';

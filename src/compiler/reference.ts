@@ -30,7 +30,12 @@
  *  - A denied or exempt packet reports tracked = false (no flow is created).
  */
 import type { Direction, Family, ModelSnapshot, SecurityGroupRule } from '../model/types';
-import { type ParsedAddress, cidrOffset, parseAddress, parseCidr } from './addr';
+import {
+  type AddressValue as ParsedAddress,
+  addressValue as parseAddress,
+  cidrBounds as parseCidr,
+  cidrOffset,
+} from '../model/cidr';
 import { eniAddresses } from './compile';
 import { protocolName } from '../model/protocol';
 import { DNS_OFFSET, EXEMPT_IPV4, EXEMPT_IPV6, ROUTER_OFFSET } from './exempt';

@@ -4,7 +4,7 @@
  * a rule covers, the family of its target, and what counts as "the world".
  */
 import type { Family, PrefixList, RuleTarget, SecurityGroupRule } from '../model/types';
-import { parseCidr } from './addr';
+import { cidrBounds } from '../model/cidr';
 import { PROTO_ANY, hasPorts, isIcmp, protocolNumber } from '../model/protocol';
 
 export {
@@ -65,7 +65,7 @@ export function packetKey(
  */
 export function isWorldTarget(target: RuleTarget): boolean {
   if (target.kind !== 'cidr4' && target.kind !== 'cidr6') return false;
-  return parseCidr(target.cidr).prefix === 0;
+  return cidrBounds(target.cidr).prefix === 0;
 }
 
 /**
@@ -100,7 +100,7 @@ export function opensAllPortsToWorld(
   const rp = protocolNumber(rule.protocol);
   if (rp !== PROTO_ANY && rp !== proto) return false;
   if (!isWorldTarget(rule.target)) return false;
-  if (parseCidr((rule.target as { cidr: string }).cidr).family !== family) return false;
+  if (cidrBounds((rule.target as { cidr: string }).cidr).family !== family) return false;
   const [lo, hi] = ruleKeyRange(rp, rule.fromPort, rule.toPort);
   return lo === KEY_MIN && hi === KEY_MAX;
 }

@@ -16,11 +16,11 @@
  * every change, so that is the model's snapshot). When the two disagree the
  * stage says so instead of inventing an answer.
  */
-import ipaddr from 'ipaddr.js';
 import { describePacket, evaluate, matchingRuleIds } from '../compiler/reference';
-import { CT_STATES } from '../abi/ct-states';
+import { ctStateName } from '../abi/ct-states';
 import { DROP_REASONS } from '../abi/drops';
 import { TCP_FLAGS, type TraceQuery, type TraceResult, type TraceZone } from '../dataplane/native';
+import { addressFamily, canonicalPeer } from '../model/cidr';
 import { AwsError, ErrorCodes, invalidValue, missing } from '../model/errors';
 import {
   PROTO_TCP,
@@ -149,7 +149,7 @@ function explainZone(c: Context, z: TraceZone, dir: Direction): ZoneAnswer | und
     const tracked = z.conntrack === 'hit' || z.conntrack === 'related' || z.tracking === 'opens';
     return { stage, allowed, ruleIds: ids, tracked: allowed && tracked, reason };
   };
-  const state = CT_STATES[z.ctState] ?? String(z.ctState);
+  const state = ctStateName(z.ctState);
   if (z.conntrack === 'hit') {
     stage.conntrack = { state, reply: z.ctReply };
     const how = `a tracked connection (${state}, ${z.ctReply ? 'reply' : 'original'} direction)`;
@@ -293,9 +293,11 @@ export function runCheck(snapshot: ModelSnapshot, dataplane: Tracer, q: CheckQue
       `The networkInterface ID '${q.eniId}' does not exist`,
     );
   }
-  if (!ipaddr.isValid(q.peer)) throw invalidValue(`Invalid peer address '${q.peer}'`);
-  const peer = ipaddr.process(q.peer).toString();
-  const family: Family = ipaddr.parse(peer).kind() === 'ipv6' ? 'ipv6' : 'ipv4';
+  const peer = canonicalPeer(q.peer);
+  const family = peer === undefined ? undefined : addressFamily(peer);
+  if (peer === undefined || family === undefined) {
+    throw invalidValue(`Invalid peer address '${q.peer}'`);
+  }
   const protocol = protocolNumber(normalizeProtocol(q.protocol));
   if (protocol < 0)
     throw invalidValue('A packet has one protocol: give tcp, udp, icmp, ... not all');

@@ -34,9 +34,8 @@ export type DataplaneHandleOptions = Partial<
 >;
 
 export async function openDataplane(options: DataplaneHandleOptions): Promise<DataplaneHandle> {
-  // Options left undefined take the dataplane's defaults.
-  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  const dataplane = await Dataplane.create(given);
+  // Options left undefined take the dataplane's defaults (DEFAULT_OPTIONS).
+  const dataplane = await Dataplane.create(options);
   const driver = new DataplaneDriver(dataplane, new TableCompiler());
   return new NativeDataplaneHandle(dataplane, driver);
 }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import { CT_STATES } from '../abi/ct-states';
+import { ctStateName } from '../abi/ct-states';
 import { protocolName } from '../model/protocol';
 import { dropReason, portCounter, type CounterName, type DropName } from '../abi/drops';
 import { loadNative, traceBatch, type TraceQuery, type TraceResult } from './native';
@@ -25,20 +25,46 @@ export interface DataplaneOptions {
   vnetHdr: boolean;
   passthrough: boolean;
   conntrackMax: number;
-  allowancePerEni: number; // 0 = conntrackMax / 4
-  sweepBudget: number; // 0 = native default
-  hashSalt?: bigint; // random when absent
+  allowancePerEni?: number; // absent: conntrackMax / ALLOWANCE_SHARE
+  sweepBudget: number;
+  hashSalt?: bigint; // absent: random per engine
 }
 
-export const DEFAULT_OPTIONS: DataplaneOptions = {
+/**
+ * The one home of the dataplane's defaults: the C side has none (it refuses
+ * 0) and the addon requires every option, so what an engine runs with is
+ * decided here; the daemon's flags and their --help read these values.
+ */
+export const DEFAULT_OPTIONS: Readonly<DataplaneOptions> = Object.freeze({
   workers: 1,
   io: 'auto',
   vnetHdr: false,
   passthrough: false,
   conntrackMax: 1_000_000,
-  allowancePerEni: 0,
-  sweepBudget: 0,
-};
+  // ~1 s per pass over the 2M buckets of 1M entries, at one slice per 10 ms.
+  sweepBudget: 16_384,
+});
+
+/** Without an explicit allowance one ENI may hold this share (1/n) of the conntrack table. */
+export const ALLOWANCE_SHARE = 4;
+
+export function defaultAllowance(conntrackMax: number): number {
+  return Math.max(1, Math.floor(conntrackMax / ALLOWANCE_SHARE));
+}
+
+/** Every option the addon needs, explicit: defaults filled in, salt drawn. */
+export function resolveOptions(
+  options: Partial<DataplaneOptions> = {},
+): Required<DataplaneOptions> {
+  // An option given as undefined takes its default too.
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const o: DataplaneOptions = { ...DEFAULT_OPTIONS, ...given };
+  return {
+    ...o,
+    allowancePerEni: o.allowancePerEni ?? defaultAllowance(o.conntrackMax),
+    hashSalt: o.hashSalt ?? randomBytes(8).readBigUInt64LE(0),
+  };
+}
 
 const MAX_WORKERS = 16;
 const MAX_TAP_NAME = 15; // IFNAMSIZ - 1
@@ -73,14 +99,14 @@ function checkInt(what: string, v: number, lo: number, hi: number): void {
   }
 }
 
-function checkOptions(o: DataplaneOptions): void {
+function checkOptions(o: Required<DataplaneOptions>): void {
   checkInt('workers', o.workers, 1, MAX_WORKERS);
   if (!['auto', 'uring', 'epoll'].includes(o.io)) {
     throw new RangeError(`io must be 'auto', 'uring' or 'epoll', got ${String(o.io)}`);
   }
   checkInt('conntrackMax', o.conntrackMax, 1, 0xffffffff);
-  checkInt('allowancePerEni', o.allowancePerEni, 0, 0xffffffff);
-  checkInt('sweepBudget', o.sweepBudget, 0, 0xffffffff);
+  checkInt('allowancePerEni', o.allowancePerEni, 1, 0xffffffff);
+  checkInt('sweepBudget', o.sweepBudget, 1, 0xffffffff);
 }
 
 export function decodeConnEntry(e: NativeCtEntry): ConnEntry {
@@ -92,7 +118,7 @@ export function decodeConnEntry(e: NativeCtEntry): ConnEntry {
     dst: e.dst,
     srcPort: e.sport,
     dstPort: e.dport,
-    state: CT_STATES[e.state] ?? `STATE_${e.state}`,
+    state: ctStateName(e.state),
     idleSeconds: Math.floor(e.idleMs / 1000),
     timeoutSeconds: Math.floor(e.timeoutMs / 1000),
     packetsOrig: Number(e.packetsOrig),
@@ -120,13 +146,10 @@ export class Dataplane {
 
   /** Starts the native workers. Async so callers need not change if startup ever waits. */
   static async create(options: Partial<DataplaneOptions> = {}): Promise<Dataplane> {
-    const o: DataplaneOptions = { ...DEFAULT_OPTIONS, ...options };
+    const o = resolveOptions(options);
     checkOptions(o);
     const addon = loadNative();
-    const engine = addon.createEngine({
-      ...o,
-      hashSalt: o.hashSalt ?? randomBytes(8).readBigUInt64LE(0),
-    });
+    const engine = addon.createEngine(o);
     return new Dataplane(engine, o, addon.maxPorts, addon.counterCount);
   }
 

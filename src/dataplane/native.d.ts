@@ -7,23 +7,27 @@
 
 export type IoMode = 'auto' | 'uring' | 'epoll';
 
+/**
+ * Every option is required (the addon throws a TypeError naming a missing one):
+ * the defaults have one home, DEFAULT_OPTIONS in dataplane.ts.
+ */
 export interface NativeEngineOptions {
-  /** Worker threads = queues per TAP (IFF_MULTI_QUEUE when > 1); 1..16, default 1. */
-  workers?: number;
-  /** I/O backend; 'auto' (default) picks io_uring when the kernel allows it. */
-  io?: IoMode;
-  /** IFF_VNET_HDR + TSO/USO offloads: TCP moves as 64 KB GSO frames. Default false. */
-  vnetHdr?: boolean;
-  /** Benchmark null forwarder: no core, port 2k <-> 2k+1. Default false. */
-  passthrough?: boolean;
-  /** Total conntrack entries, default 1,000,000. */
-  conntrackMax?: number;
-  /** Entries one ENI's zone may hold; 0 (default) = conntrackMax / 4. */
-  allowancePerEni?: number;
-  /** Conntrack hash salt; random per process when absent. */
-  hashSalt?: bigint;
-  /** Conntrack buckets per sweep slice (every 10 ms); 0 = default (16384). */
-  sweepBudget?: number;
+  /** Worker threads = queues per TAP (IFF_MULTI_QUEUE when > 1); 1..16. */
+  workers: number;
+  /** I/O backend; 'auto' picks io_uring when the kernel allows it. */
+  io: IoMode;
+  /** IFF_VNET_HDR + TSO/USO offloads: TCP moves as 64 KB GSO frames. */
+  vnetHdr: boolean;
+  /** Benchmark null forwarder: no core, port 2k <-> 2k+1. */
+  passthrough: boolean;
+  /** Total conntrack entries, >= 1 (C refuses 0). */
+  conntrackMax: number;
+  /** Entries one ENI's zone may hold, >= 1 (C refuses 0). */
+  allowancePerEni: number;
+  /** Conntrack hash salt (keeps the hash unpredictable). */
+  hashSalt: bigint;
+  /** Conntrack buckets per sweep slice (every 10 ms), >= 1 (C refuses 0). */
+  sweepBudget: number;
 }
 
 export interface NativeOpenedTap {

@@ -9,9 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import ipaddr from 'ipaddr.js';
-
 import type { Direction, Family } from '../model/types';
+import { addressBytes } from '../model/cidr';
 import { dropReason, type DropName } from '../abi/drops';
 import type { NativeAddon, NativeEngine } from './native.d';
 
@@ -72,21 +71,13 @@ export interface ClassifyVerdict {
 export const CLASSIFY_QUERY_WORDS = 8;
 
 function encodeQuery(q: ClassifyQuery, out: Uint32Array, at: number): void {
-  const addr = ipaddr.parse(q.peer);
-  const bytes = addr.toByteArray();
-  const wantBytes = q.family === 'ipv4' ? 4 : 16;
-  if (bytes.length !== wantBytes) throw new Error(`peer ${q.peer} is not an ${q.family} address`);
   out[at] = q.eniIndex;
   out[at + 1] =
     (q.direction === 'egress' ? 1 : 0) |
     ((q.family === 'ipv6' ? 1 : 0) << 8) |
     ((q.protocol & 0xff) << 16);
   out[at + 2] = q.key & 0xffff;
-  for (let w = 0; w < bytes.length / 4; w++) {
-    const b = bytes.slice(w * 4, w * 4 + 4);
-    out[at + 4 + w] =
-      (((b[0] ?? 0) << 24) | ((b[1] ?? 0) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0)) >>> 0;
-  }
+  addressWords(q.peer, q.family, out, at + 4);
 }
 
 /** One packet for ew_trace() (core.h, struct ew_trace_query). */
@@ -118,7 +109,7 @@ export interface TraceZone {
   judged: boolean;
   reached: boolean; // the frame gets this far (else judged only to answer for the asked ENI)
   conntrack: (typeof TRACE_CT)[number];
-  ctState: number; // enum ew_ct_state on hit / related (CT_STATES in dataplane.ts names it)
+  ctState: number; // enum ew_ct_state on hit / related (ctStateName in src/abi/ct-states.ts names it)
   ctReply: boolean; // the packet is the tracked connection's reply direction
   classified: boolean;
   allowed: boolean;
@@ -149,8 +140,9 @@ export const TRACE_QUERY_WORDS = 12;
 export const TRACE_RESULT_WORDS = 16;
 const NONE = 0xffffffff;
 
+/** The address as big-endian 32-bit words (1 or 4) at out[at]; throws when not of `family`. */
 function addressWords(addr: string, family: Family, out: Uint32Array, at: number): void {
-  const bytes = ipaddr.parse(addr).toByteArray();
+  const bytes = addressBytes(addr);
   if (bytes.length !== (family === 'ipv4' ? 4 : 16))
     throw new Error(`${addr} is not an ${family} address`);
   for (let w = 0; w < bytes.length / 4; w++) {

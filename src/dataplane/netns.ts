@@ -6,6 +6,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
+import { addressValue } from '../model/cidr';
+
 const execFileAsync = promisify(execFile);
 
 export class IpCommandError extends Error {
@@ -89,14 +91,14 @@ export function addAddress(
   prefix: number,
   ns?: string,
 ): Promise<string> {
-  const v6 = addr.includes(':');
+  const v6 = addressValue(addr).family === 'ipv6';
   const args = [...(v6 ? ['-6'] : []), 'addr', 'add', `${addr}/${prefix}`, 'dev', ifname];
   return inNs(ns, v6 ? [...args, 'nodad'] : args);
 }
 
 /** Replaces the default route of the address family of `via`. */
 export function setDefaultRoute(ifname: string, via: string, ns?: string): Promise<string> {
-  const family = via.includes(':') ? '-6' : '-4';
+  const family = addressValue(via).family === 'ipv6' ? '-6' : '-4';
   return inNs(ns, [family, 'route', 'replace', 'default', 'via', via, 'dev', ifname]);
 }
 

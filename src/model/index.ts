@@ -19,7 +19,15 @@ export {
   reservedSubnetAddresses,
   isReservedSubnetAddress,
   subnetRouterAddress,
+  addressValue,
+  addressBytes,
+  cidrBounds,
+  cidrOffset,
+  canonicalPeer,
+  readPeerAddress,
   type ParsedCidr,
+  type AddressValue,
+  type CidrBounds,
 } from './cidr';
 export {
   normalizeProtocol,

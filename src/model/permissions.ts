@@ -11,7 +11,14 @@ import { awsError, ErrorCodes, invalidValue, missing } from './errors';
 import { isValidId } from './ids';
 import type { IpPermission, RevokeInput } from './operations';
 import { type RenderContext, renderIpPermissions, renderSecurityGroupRule } from './render';
-import { type ExpandContext, expandPermissions, ruleKey, type RuleSpec, ruleWeight } from './rules';
+import {
+  type ExpandContext,
+  expandPermissions,
+  ruleKey,
+  type RuleSpec,
+  ruleWeight,
+  targetText,
+} from './rules';
 import {
   checkGroupIdFormat,
   clone,
@@ -29,19 +36,6 @@ import type { Direction, Family, SecurityGroup, SecurityGroupRule, Vpc } from '.
 export function checkDirection(direction: unknown): asserts direction is Direction {
   if (direction !== 'ingress' && direction !== 'egress') {
     throw invalidValue(`Invalid value '${String(direction)}' for direction: ingress or egress`);
-  }
-}
-
-function describeTarget(spec: RuleSpec): string {
-  const t = spec.target;
-  switch (t.kind) {
-    case 'cidr4':
-    case 'cidr6':
-      return t.cidr;
-    case 'prefixList':
-      return t.prefixListId;
-    case 'group':
-      return t.groupId;
   }
 }
 
@@ -65,7 +59,7 @@ export function checkNoDuplicates(
     if (keys.has(key)) {
       throw awsError(
         ErrorCodes.permissionDuplicate,
-        `the specified rule "peer: ${describeTarget(spec)}, ${spec.protocol.toUpperCase()}, ` +
+        `the specified rule "peer: ${targetText(spec.target)}, ${spec.protocol.toUpperCase()}, ` +
           `from port: ${spec.fromPort}, to port: ${spec.toPort}, ALLOW" already exists in ${groupId}`,
       );
     }
@@ -286,7 +280,7 @@ function rulesByProperties(
       throw awsError(
         ErrorCodes.permissionNotFound,
         `The specified rule does not exist in this security group (${group.id}: ` +
-          `${spec.protocol} ${spec.fromPort}-${spec.toPort} ${describeTarget(spec)})`,
+          `${spec.protocol} ${spec.fromPort}-${spec.toPort} ${targetText(spec.target)})`,
       );
     } else {
       unmatched.push(spec);

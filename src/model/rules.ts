@@ -153,6 +153,23 @@ export function expandPermissions(
   return specs;
 }
 
+/**
+ * The one text of a rule target, wherever a target is printed (CLI rule
+ * lists, error messages): the CIDR, the prefix-list id, or the group id —
+ * as `account/sg-...` when the reference names another account explicitly.
+ */
+export function targetText(target: RuleTarget): string {
+  switch (target.kind) {
+    case 'cidr4':
+    case 'cidr6':
+      return target.cidr;
+    case 'prefixList':
+      return target.prefixListId;
+    case 'group':
+      return target.userId === undefined ? target.groupId : `${target.userId}/${target.groupId}`;
+  }
+}
+
 export function targetKey(target: RuleTarget): string {
   switch (target.kind) {
     case 'cidr4':

@@ -22,7 +22,7 @@ import type {
   Subnet,
   Vpc,
 } from '../../src/model/types';
-import { addressBytes, parseAddress } from '../../src/compiler/addr';
+import { addressBytes, addressValue } from '../../src/model/cidr';
 import { compileTable } from '../../src/compiler/compile';
 import { type ReferenceQuery, type ReferenceVerdict, evaluate } from '../../src/compiler/reference';
 import { type ClassifyResult, classifyTable } from './table-reader';
@@ -284,7 +284,7 @@ export function compiledVerdict(
 ): ClassifyResult {
   const index = snap.enis.findIndex((e) => e.id === eniId);
   if (index < 0) throw new Error(`no ENI ${eniId}`);
-  const peer = parseAddress(q.peer);
+  const peer = addressValue(q.peer);
   const key = packetKey(q.protocol, q.port, q.icmpType, q.icmpCode);
   return classifyTable(
     table,
@@ -320,7 +320,7 @@ export function nativeVerdict(
   const index = snap.enis.findIndex((e) => e.id === eniId);
   const eni = snap.enis[index];
   if (eni === undefined) throw new Error(`no ENI ${eniId}`);
-  const family = parseAddress(q.peer).family;
+  const family = addressValue(q.peer).family;
   const icmp = q.protocol === (family === 'ipv4' ? 1 : 58);
   const ports = q.protocol === 6 || q.protocol === 17;
   const [trace] = native.trace(table, [

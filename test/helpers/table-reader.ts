@@ -7,7 +7,7 @@
  * against the reference evaluator without the addon; it is not a fast path.
  */
 import type { Direction, Family } from '../../src/model/types';
-import { bytesToValue, parseAddress } from '../../src/compiler/addr';
+import { addressValue, bytesToValue } from '../../src/model/cidr';
 import {
   ADDR_SET,
   CLASSIFIER,
@@ -281,7 +281,7 @@ export class TableView {
 
   /** Binary search of FWD4/FWD6 for (vpc, address): the ENI index that owns it. */
   forward(vpc: number, address: string): number | undefined {
-    const a = parseAddress(address);
+    const a = addressValue(address);
     const v4 = a.family === 'ipv4';
     const name: SectionName = v4 ? 'FWD4' : 'FWD6';
     let lo = 0;

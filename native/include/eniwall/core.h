@@ -45,8 +45,8 @@ struct ew_core;
 struct ew_table_view; /* a validated, loaded table (opaque) */
 
 struct ew_core_config {
-    uint32_t conntrack_max;     /* total tracked connections (entries), >= 1,000,000 by default */
-    uint32_t allowance_per_eni; /* max entries one ENI's zone may hold; 0 = conntrack_max / 4 */
+    uint32_t conntrack_max;     /* total tracked connections (entries), >= 1 */
+    uint32_t allowance_per_eni; /* max entries one ENI's zone may hold, >= 1 */
     uint64_t hash_salt;         /* random per process: keeps the hash unpredictable */
 };
 
@@ -76,6 +76,8 @@ struct ew_verdict {
 };
 
 /* ---- lifecycle (control plane; may allocate) ---- */
+/* NULL and a one-line message in err on failure, also when conntrack_max or
+ * allowance_per_eni is 0 (there are no defaults in C: the control plane owns them). */
 struct ew_core *ew_core_create(const struct ew_core_config *cfg, char *err, size_t errlen);
 void ew_core_destroy(struct ew_core *core);
 

@@ -60,12 +60,12 @@ enum ew_io_mode {
 };
 
 struct ew_engine_config {
-    uint32_t workers;        /* worker threads = queues per TAP, 1..EW_MAX_WORKERS; 0 = 1 */
+    uint32_t workers;        /* worker threads = queues per TAP, 1..EW_MAX_WORKERS */
     enum ew_io_mode io_mode; /* requested mode */
     bool vnet_hdr;           /* IFF_VNET_HDR + offloads: TCP moves as 64 KB GSO frames */
     bool passthrough;        /* benchmark null forwarder: no core, port 2k <-> 2k+1 */
     struct ew_core_config core;
-    uint32_t sweep_budget; /* conntrack buckets per sweep slice; 0 = default */
+    uint32_t sweep_budget; /* conntrack buckets per sweep slice, >= 1 */
 };
 
 struct ew_engine_stats {
@@ -80,7 +80,8 @@ struct ew_engine_stats {
 
 struct ew_engine;
 
-/* Starts the workers. NULL and a one-line message in err on failure. */
+/* Starts the workers. NULL and a one-line message in err on failure, also when
+ * workers or sweep_budget is 0 (no defaults in C; the control plane owns them). */
 struct ew_engine *ew_engine_create(const struct ew_engine_config *cfg, char *err, size_t errlen);
 /* Stops the workers, closes every port (the TAPs disappear), frees everything. */
 void ew_engine_destroy(struct ew_engine *eng);

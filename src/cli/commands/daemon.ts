@@ -2,7 +2,8 @@
 import { Command } from 'commander';
 import { runDaemon } from '../../daemon/main';
 import { example } from '../context';
-import type { IoMode } from '../../dataplane/dataplane';
+import { ALLOWANCE_SHARE, DEFAULT_OPTIONS, type IoMode } from '../../dataplane/dataplane';
+import { DEFAULT_QUOTAS, MAX_GROUPS_PER_ENI } from '../../model/quotas';
 import { UsageError } from '../fatal';
 import { parseInteger, parseOnOff } from '../parse';
 
@@ -40,22 +41,31 @@ export function daemonCommand(): Command {
         '--socket <path>',
         'API socket (env ENIWALL_SOCKET; default /run/eniwall/eniwall.sock)',
       )
-      .option('--workers <n>', 'dataplane worker threads')
-      .option('--conntrack-max <n>', 'tracked connections, all ENIs together (default 1000000)')
+      .option('--workers <n>', `dataplane worker threads (default ${DEFAULT_OPTIONS.workers})`)
+      .option(
+        '--conntrack-max <n>',
+        `tracked connections, all ENIs together (default ${DEFAULT_OPTIONS.conntrackMax})`,
+      )
       .option(
         '--conntrack-allowance <n>',
-        'tracked connections one ENI may hold (default a quarter of --conntrack-max)',
+        `tracked connections one ENI may hold (default 1/${ALLOWANCE_SHARE} of --conntrack-max)`,
       )
-      .option('--io <mode>', 'auto|uring|epoll: how TAPs are read and written (default auto)')
+      .option(
+        '--io <mode>',
+        `auto|uring|epoll: how TAPs are read and written (default ${DEFAULT_OPTIONS.io})`,
+      )
       .option(
         '--offload <on|off>',
         'virtio-net headers with TSO/checksum offload: TCP moves as 64 KB segments (default on)',
       )
       .option(
         '--quota-rules-per-group <n>',
-        'rules per group, per direction and family (default 60)',
+        `rules per group, per direction and family (default ${DEFAULT_QUOTAS.rulesPerGroup})`,
       )
-      .option('--quota-groups-per-eni <n>', 'security groups per ENI (default 5, max 16)')
+      .option(
+        '--quota-groups-per-eni <n>',
+        `security groups per ENI (default ${DEFAULT_QUOTAS.groupsPerEni}, max ${MAX_GROUPS_PER_ENI})`,
+      )
       .option(
         '--log-level <level>',
         'fatal|error|warn|info|debug (env ENIWALL_LOG_LEVEL; default warn)',

@@ -9,6 +9,8 @@ import {
   parseDirection,
   type RuleSelectorOptions,
 } from '../parse';
+import { targetText } from '../../model/rules';
+import type { RuleTarget } from '../../model/types';
 import { EXIT_ERROR, UsageError } from '../fatal';
 
 interface RuleCommandOptions extends RuleSelectorOptions {
@@ -212,9 +214,24 @@ function formatPorts(protocol: unknown, from: unknown, to: unknown): string {
   return from === to ? String(from) : `${String(from)}-${String(to)}`;
 }
 
+/** A describe-security-group-rules entry's target, back in the model's terms. */
+function ruleTarget(rule: Record<string, unknown>): RuleTarget | undefined {
+  const text = (key: string): string | undefined =>
+    typeof rule[key] === 'string' ? rule[key] : undefined;
+  const v4 = text('CidrIpv4');
+  if (v4 !== undefined) return { kind: 'cidr4', cidr: v4 };
+  const v6 = text('CidrIpv6');
+  if (v6 !== undefined) return { kind: 'cidr6', cidr: v6 };
+  const list = text('PrefixListId');
+  if (list !== undefined) return { kind: 'prefixList', prefixListId: list };
+  const ref = rule['ReferencedGroupInfo'] as { GroupId?: string; UserId?: string } | undefined;
+  if (typeof ref?.GroupId !== 'string') return undefined;
+  // The render fills in the owner's account; only another account is worth printing.
+  const other = ref.UserId !== undefined && ref.UserId !== rule['GroupOwnerId'];
+  return { kind: 'group', groupId: ref.GroupId, ...(other ? { userId: ref.UserId } : {}) };
+}
+
 function formatPeer(rule: Record<string, unknown>): string {
-  const ref = rule['ReferencedGroupInfo'] as { GroupId?: string } | undefined;
-  return String(
-    rule['CidrIpv4'] ?? rule['CidrIpv6'] ?? rule['PrefixListId'] ?? ref?.GroupId ?? '-',
-  );
+  const target = ruleTarget(rule);
+  return target === undefined ? '-' : targetText(target);
 }
