@@ -15,13 +15,7 @@
 import { parseCidr } from './cidr';
 import { AwsError, awsError, ErrorCodes, invalidValue, missing } from './errors';
 import { isValidId } from './ids';
-import {
-  PROTO_ICMP,
-  PROTO_ICMPV6,
-  PROTO_TCP,
-  PROTO_UDP,
-  PROTOCOL_NUMBERS,
-} from './protocol';
+import { PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PROTOCOL_NUMBERS } from './protocol';
 import {
   clone,
   DEFAULT_NACL_ASSOCIATION_ID,
@@ -168,11 +162,19 @@ export function newNaclId(s: State): string {
 }
 
 export function newAssociationId(s: State, alsoTaken?: Set<string>): string {
-  return uniqueId('naclAssociation', (id) => associationTaken(s, id) || alsoTaken?.has(id) === true);
+  return uniqueId(
+    'naclAssociation',
+    (id) => associationTaken(s, id) || alsoTaken?.has(id) === true,
+  );
 }
 
 /** Apply phase of a new subnet: associate it with its VPC's default NACL. */
-export function applyNewSubnetAssociation(s: State, vpcId: string, subnetId: string, id?: string): void {
+export function applyNewSubnetAssociation(
+  s: State,
+  vpcId: string,
+  subnetId: string,
+  id?: string,
+): void {
   const acl = defaultNaclOf(s, vpcId);
   if (acl === undefined) return; // a state built without NACLs: the subnet stays unfiltered
   acl.associations.push({ id: id ?? newAssociationId(s), subnetId });
