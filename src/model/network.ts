@@ -68,7 +68,12 @@ function parseIpv6Cidr(text: unknown, field: string): string | undefined {
 }
 
 /** Apply phase of a new VPC: the VPC, its default group with AWS's default rules, its default NACL. */
-export function applyNewVpc(s: State, vpc: Vpc, defaultGroupId: string, defaultAclId: string): void {
+export function applyNewVpc(
+  s: State,
+  vpc: Vpc,
+  defaultGroupId: string,
+  defaultAclId: string,
+): void {
   s.vpcs.set(vpc.id, vpc);
   s.changes.created('vpcs', vpc.id);
   applyDefaultNacl(s, vpc, defaultAclId);
