@@ -560,7 +560,13 @@ test('restart after SIGTERM and after kill -9: every NACL, entry and association
   await first.stop();
   const second = await startDaemon(t, { stateDir: first.stateDir });
   assert.equal(await second.ok('nacl', 'describe', '--json'), before);
+  const status = () => second.json<{ revision: number; generation: string }>('status');
+  const st0 = await status();
   await second.ok('nacl', 'entry', 'delete', '--nacl', acl, '--rule-number', '5', '--ingress');
+  // One committed revision and a new table generation in force when the command returned.
+  const st1 = await status();
+  assert.equal(st1.revision, st0.revision + 1);
+  assert.ok(BigInt(st1.generation) > BigInt(st0.generation), 'a new table generation');
   const changed = await second.ok('nacl', 'describe', '--json');
   assert.notEqual(changed, before);
 
