@@ -485,6 +485,13 @@ test('usage errors exit 2 before anything is sent; --help shows an example', asy
     ['stats'],
     ['check'],
     ['import'],
+    ['nacl', 'create'],
+    ['nacl', 'delete'],
+    ['nacl', 'describe'],
+    ['nacl', 'entry', 'add'],
+    ['nacl', 'entry', 'replace'],
+    ['nacl', 'entry', 'delete'],
+    ['nacl', 'associate'],
   ];
   for (const path of commands) {
     const r = await d.cli(...path, '--help');

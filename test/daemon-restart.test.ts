@@ -38,6 +38,7 @@ async function everything(d: TestDaemon): Promise<string[]> {
     d.ok('sg', 'rules', 'db', '--json'),
     d.ok('prefix-list', 'describe', '--json'),
     d.ok('eni', 'describe', '--json'),
+    d.ok('nacl', 'describe', '--json'),
   ]);
 }
 

@@ -26,6 +26,7 @@ import type {
 import type {
   Direction,
   Eni,
+  NetworkAcl,
   PrefixList,
   SecurityGroup,
   SecurityGroupRule,
@@ -33,6 +34,12 @@ import type {
   Vpc,
 } from '../model/types';
 import type { ConnEntry } from '../dataplane/dataplane';
+import type {
+  CreateNetworkAclInput,
+  DeleteNetworkAclEntryInput,
+  NetworkAclEntryInput,
+  ReplaceNetworkAclAssociationInput,
+} from '../model/network-acls';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -99,6 +106,7 @@ export interface StatusResult {
     rules: number;
     prefixLists: number;
     enis: number;
+    networkAcls: number;
   };
 }
 
@@ -239,7 +247,26 @@ export interface ApiMethods {
   flows: { params: { eniId?: string }; result: FlowEntry[] };
   stats: { params: { eniId?: string }; result: EniStats[] };
   check: { params: CheckQuery; result: CheckResult };
-  import: { params: { document: unknown; vpcId?: string }; result: SecurityGroup[] };
+  /** describe-security-groups and/or describe-network-acls JSON; the groups and NACLs written. */
+  import: {
+    params: { document: unknown; vpcId?: string };
+    result: (SecurityGroup | NetworkAcl)[];
+  };
+  'nacl.create': { params: CreateNetworkAclInput; result: NetworkAcl };
+  'nacl.delete': { params: { id: string }; result: NetworkAcl };
+  'nacl.entry-create': { params: NetworkAclEntryInput; result: NetworkAcl };
+  'nacl.entry-replace': { params: NetworkAclEntryInput; result: NetworkAcl };
+  'nacl.entry-delete': { params: DeleteNetworkAclEntryInput; result: NetworkAcl };
+  /** ReplaceNetworkAclAssociation by associationId, or by subnetId (its current association). */
+  'nacl.associate': {
+    params: ReplaceNetworkAclAssociationInput;
+    result: { NewAssociationId: string };
+  };
+  /** The DescribeNetworkAcls shape; filters ANDed, each one's values ORed. */
+  'nacl.describe': {
+    params: { ids?: string[]; vpcIds?: string[]; subnetIds?: string[]; isDefault?: boolean };
+    result: { NetworkAcls: Record<string, unknown>[] };
+  };
   audit: { params: { limit?: number }; result: AuditRecord[] };
 }
 
@@ -266,6 +293,12 @@ export const MUTATIONS: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
   'vpc.delete',
   'subnet.delete',
   'prefix-list.delete',
+  'nacl.create',
+  'nacl.delete',
+  'nacl.entry-create',
+  'nacl.entry-replace',
+  'nacl.entry-delete',
+  'nacl.associate',
 ]);
 
 export function isApiMethod(name: string, known: Record<string, unknown>): name is ApiMethod {

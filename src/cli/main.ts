@@ -8,6 +8,7 @@ import { packageVersion } from '../api/version';
 import { daemonCommand } from './commands/daemon';
 import { eniCommand } from './commands/eni';
 import { importCommand } from './commands/import';
+import { naclCommand } from './commands/nacl';
 import { subnetCommand, vpcCommand } from './commands/network';
 import {
   auditCommand,
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
     vpcCommand(),
     subnetCommand(),
     sgCommand(),
+    naclCommand(),
     prefixListCommand(),
     eniCommand(),
     flowsCommand(),

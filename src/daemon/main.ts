@@ -66,14 +66,21 @@ export function loadModel(
     return { model, revision: 1 };
   }
   const model = Model.fromSnapshot(stored.snapshot);
+  let revision = stored.revision;
+  // A store written before NACLs existed: default NACLs and associations, persisted at once.
+  if (model.ensureDefaultNetworkAcls()) {
+    const change = model.takeChanges();
+    store.stageChange(change, model, selfAudit('daemon.default-network-acls', {})).commit();
+    revision++;
+  }
   const changed = Object.entries(quotas).some(
     ([key, value]) => value !== undefined && stored.snapshot.quotas[key as keyof Quotas] !== value,
   );
-  if (!changed) return { model, revision: stored.revision };
+  if (!changed) return { model, revision };
   const before = model.snapshot();
   model.setQuotas(quotas);
   store.save(before, model.snapshot(), selfAudit('daemon.quotas', { quotas }));
-  return { model, revision: stored.revision + 1 };
+  return { model, revision: revision + 1 };
 }
 
 export async function runDaemon(options: DaemonOptions): Promise<void> {

@@ -46,6 +46,12 @@ export function optBool(p: Params, key: string): boolean | undefined {
   return value;
 }
 
+export function bool(p: Params, key: string): boolean {
+  const value = optBool(p, key);
+  if (value === undefined) throw missing(key);
+  return value;
+}
+
 export function optStrArray(p: Params, key: string): string[] | undefined {
   const value = p[key];
   if (value === undefined || value === null) return undefined;

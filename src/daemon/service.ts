@@ -19,7 +19,8 @@ import type { Logger } from 'pino';
 import { Model } from '../model/model';
 import { AwsError, ErrorCodes, isAwsError } from '../model/errors';
 import type { IpPermission } from '../model/operations';
-import type { ConnectionTracking, Eni, ModelSnapshot } from '../model/types';
+import type { NetworkAclEntryInput } from '../model/network-acls';
+import type { ConnectionTracking, Eni, ModelSnapshot, Tag } from '../model/types';
 import {
   MUTATIONS,
   PROTOCOL_VERSION,
@@ -318,14 +319,69 @@ export class ControlService {
       }),
     import: (q) => {
       if (q['document'] === undefined) throw new AwsError(ErrorCodes.missingParameter, 'document');
-      return this.model.importSecurityGroups(q['document'], { vpcId: p.optStr(q, 'vpcId') });
+      const done = this.model.importDocument(q['document'], { vpcId: p.optStr(q, 'vpcId') });
+      return [...done.groups, ...done.networkAcls];
     },
+    'nacl.create': (q) =>
+      this.model.createNetworkAcl({
+        vpcId: p.str(q, 'vpcId'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
+      }),
+    'nacl.delete': (q) => this.model.deleteNetworkAcl(p.str(q, 'id')),
+    'nacl.entry-create': (q) => this.model.createNetworkAclEntry(naclEntry(q)),
+    'nacl.entry-replace': (q) => this.model.replaceNetworkAclEntry(naclEntry(q)),
+    'nacl.entry-delete': (q) =>
+      this.model.deleteNetworkAclEntry({
+        networkAclId: p.str(q, 'networkAclId'),
+        ruleNumber: p.num(q, 'ruleNumber'),
+        egress: p.bool(q, 'egress'),
+      }),
+    'nacl.associate': (q) =>
+      this.model.replaceNetworkAclAssociation({
+        associationId: p.optStr(q, 'associationId'),
+        subnetId: p.optStr(q, 'subnetId'),
+        networkAclId: p.str(q, 'networkAclId'),
+      }),
+    'nacl.describe': (q) =>
+      this.model.describeNetworkAcls({
+        ids: p.optStrArray(q, 'ids'),
+        filters: {
+          vpcId: p.optStrArray(q, 'vpcIds'),
+          subnetId: p.optStrArray(q, 'subnetIds'),
+          isDefault: p.optBool(q, 'isDefault'),
+        },
+      }),
     audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
   };
 
   private groupId(q: p.Params): string {
     return this.model.resolveGroup(p.str(q, 'group'), p.optStr(q, 'vpcId')).id;
   }
+}
+
+/** CreateNetworkAclEntry / ReplaceNetworkAclEntry params: types here, values in the model. */
+function naclEntry(q: p.Params): NetworkAclEntryInput {
+  const protocol = q['protocol'];
+  if (protocol === undefined || protocol === null) {
+    throw new AwsError(
+      ErrorCodes.missingParameter,
+      'The request must contain the parameter protocol',
+    );
+  }
+  if (typeof protocol !== 'string' && typeof protocol !== 'number') {
+    throw new AwsError(ErrorCodes.parameterValue, 'Parameter protocol must be a string or number');
+  }
+  return {
+    networkAclId: p.str(q, 'networkAclId'),
+    ruleNumber: p.num(q, 'ruleNumber'),
+    protocol,
+    ruleAction: p.str(q, 'ruleAction'),
+    egress: p.bool(q, 'egress'),
+    cidrBlock: p.optStr(q, 'cidrBlock'),
+    ipv6CidrBlock: p.optStr(q, 'ipv6CidrBlock'),
+    portRange: p.optObject<{ from?: number; to?: number }>(q, 'portRange'),
+    icmpTypeCode: p.optObject<{ type?: number; code?: number }>(q, 'icmpTypeCode'),
+  };
 }
 
 /** Reads that need no consistency with an in-flight change. */

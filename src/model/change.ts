@@ -9,9 +9,19 @@
  *
  * A group whose rules change is reported modified as well as the rules: its
  * ingress/egress id lists changed, and the compiler keys its caches by group.
+ * NACL entry and association changes are modifications of their NACL
+ * ('networkAcls'): a NACL carries its entries and associations.
  */
 
-export const CHANGE_KINDS = ['vpcs', 'subnets', 'groups', 'rules', 'prefixLists', 'enis'] as const;
+export const CHANGE_KINDS = [
+  'vpcs',
+  'subnets',
+  'groups',
+  'rules',
+  'prefixLists',
+  'enis',
+  'networkAcls',
+] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 export interface KindChange {
@@ -37,6 +47,7 @@ export const EMPTY_CHANGE: ChangeSet = {
   rules: NONE,
   prefixLists: NONE,
   enis: NONE,
+  networkAcls: NONE,
   quotas: false,
 };
 

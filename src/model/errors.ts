@@ -51,6 +51,14 @@ export const ErrorCodes = {
   subnetConflict: 'InvalidSubnet.Conflict',
   eniNotFound: 'InvalidNetworkInterfaceID.NotFound',
   ipInUse: 'InvalidIPAddress.InUse',
+  naclNotFound: 'InvalidNetworkAclID.NotFound',
+  // [U] AWS documents no Malformed code for acl- ids; named like the other id kinds.
+  naclIdMalformed: 'InvalidNetworkAclId.Malformed',
+  naclEntryExists: 'NetworkAclEntryAlreadyExists',
+  naclEntryNotFound: 'InvalidNetworkAclEntry.NotFound',
+  naclEntryLimit: 'NetworkAclEntryLimitExceeded',
+  naclLimit: 'NetworkAclLimitExceeded',
+  associationNotFound: 'InvalidAssociationID.NotFound',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -12,6 +12,8 @@ export const ID_PREFIXES = {
   rule: 'sgr',
   prefixList: 'pl',
   eni: 'eni',
+  networkAcl: 'acl',
+  naclAssociation: 'aclassoc',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;
@@ -30,6 +32,8 @@ const idPatterns: Record<IdKind, RegExp> = {
   rule: /^sgr-[0-9a-f]{17}$/,
   prefixList: /^pl-[0-9a-f]{17}$/,
   eni: /^eni-[0-9a-f]{17}$/,
+  networkAcl: /^acl-[0-9a-f]{17}$/,
+  naclAssociation: /^aclassoc-[0-9a-f]{17}$/,
 };
 
 // Imported ids from older accounts may use the short 8-digit form.

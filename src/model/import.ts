@@ -6,6 +6,10 @@
  * Groups go into options.vpcId, else their own VpcId when that VPC exists
  * here, else the default VPC; a group named `default` is merged into the
  * target VPC's default group (its id maps to that group).
+ *
+ * importDocument() also takes `aws ec2 describe-network-acls` output, alone
+ * or in the same object as SecurityGroups (see network-acls.ts for how NACLs
+ * are placed); the whole document is all or nothing.
  */
 import { awsError, ErrorCodes, invalidValue, missing } from './errors';
 import { checkGroupQuota } from './groups';
@@ -23,7 +27,8 @@ import {
   rulesOf,
   type State,
 } from './state';
-import type { SecurityGroup, Vpc } from './types';
+import { applyNetworkAclImport, planNetworkAclImport } from './network-acls';
+import type { NetworkAcl, SecurityGroup, Vpc } from './types';
 import { checkGroupDescription, checkGroupName, checkTags } from './validate';
 
 export interface ImportedGroup {
@@ -180,4 +185,27 @@ export function importSecurityGroups(
   }
   s.rev++;
   return clone([...touched.values()]);
+}
+
+/** SecurityGroups and/or NetworkAcls from one document, all or nothing. */
+export function importDocument(
+  s: State,
+  json: unknown,
+  options: { vpcId?: string } = {},
+): { groups: SecurityGroup[]; networkAcls: NetworkAcl[] } {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw invalidValue(
+      'Import expects the JSON object printed by aws ec2 describe-security-groups or describe-network-acls',
+    );
+  }
+  const doc = json as { SecurityGroups?: unknown; NetworkAcls?: unknown };
+  const hasGroups = doc.SecurityGroups !== undefined;
+  const hasAcls = doc.NetworkAcls !== undefined;
+  if (!hasGroups && !hasAcls) throw missing('SecurityGroups or NetworkAcls');
+  // Validate the NACL part before anything is applied; it does not depend on the groups.
+  const plan = hasAcls ? planNetworkAclImport(s, json, options) : undefined;
+  const groups = hasGroups ? importSecurityGroups(s, json, options) : [];
+  const networkAcls = plan === undefined ? [] : applyNetworkAclImport(s, plan);
+  if (!hasGroups) s.rev++;
+  return { groups, networkAcls };
 }

@@ -41,6 +41,7 @@ export {
   DEFAULT_QUOTAS,
   MAX_GROUPS_PER_ENI,
   MAX_RULES_TIMES_GROUPS,
+  MAX_NACL_ENTRIES_PER_DIRECTION,
   applyQuotaChange,
 } from './quotas';
 export { ruleKey, ruleWeight, type RuleSpec } from './rules';
@@ -53,6 +54,9 @@ export {
   DEFAULT_VPC_ID,
   DEFAULT_SUBNET_ID,
   DEFAULT_GROUP_ID,
+  DEFAULT_NACL_ID,
+  DEFAULT_NACL_ASSOCIATION_ID,
   DEFAULT_VPC_CIDR,
   DEFAULT_SUBNET_CIDR,
 } from './model';
+export * from './network-acls';

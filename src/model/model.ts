@@ -19,8 +19,9 @@ import type { ChangeKind, ChangeSet } from './change';
 import { invalidValue } from './errors';
 import * as groups from './groups';
 import { ACCOUNT_ID_PATTERN } from './ids';
-import { importSecurityGroups } from './import';
+import { importDocument, importSecurityGroups } from './import';
 import * as network from './network';
+import * as nacls from './network-acls';
 import type {
   CreateEniInput,
   CreatePrefixListInput,
@@ -42,6 +43,8 @@ import {
   clone,
   DEFAULT_ACCOUNT_ID,
   DEFAULT_GROUP_ID,
+  DEFAULT_NACL_ASSOCIATION_ID,
+  DEFAULT_NACL_ID,
   DEFAULT_REGION,
   DEFAULT_SUBNET_CIDR,
   DEFAULT_SUBNET_ID,
@@ -57,6 +60,7 @@ import type {
   Direction,
   Eni,
   ModelSnapshot,
+  NetworkAcl,
   PrefixList,
   Quotas,
   SecurityGroup,
@@ -71,6 +75,8 @@ export {
   DEFAULT_VPC_ID,
   DEFAULT_SUBNET_ID,
   DEFAULT_GROUP_ID,
+  DEFAULT_NACL_ID,
+  DEFAULT_NACL_ASSOCIATION_ID,
   DEFAULT_VPC_CIDR,
   DEFAULT_SUBNET_CIDR,
   DEFAULT_GROUP_NAME,
@@ -98,7 +104,7 @@ export class Model implements ModelOperations {
       applyQuotaChange({ ...DEFAULT_QUOTAS }, opts.quotas ?? {}),
     );
     const vpc: Vpc = { id: DEFAULT_VPC_ID, cidr: DEFAULT_VPC_CIDR, isDefault: true, tags: [] };
-    network.applyNewVpc(s, vpc, DEFAULT_GROUP_ID);
+    network.applyNewVpc(s, vpc, DEFAULT_GROUP_ID, DEFAULT_NACL_ID);
     s.subnets.set(DEFAULT_SUBNET_ID, {
       id: DEFAULT_SUBNET_ID,
       vpcId: vpc.id,
@@ -107,6 +113,7 @@ export class Model implements ModelOperations {
       tags: [],
     });
     s.changes.created('subnets', DEFAULT_SUBNET_ID);
+    nacls.applyNewSubnetAssociation(s, vpc.id, DEFAULT_SUBNET_ID, DEFAULT_NACL_ASSOCIATION_ID);
     return new Model(s);
   }
 
@@ -165,7 +172,10 @@ export class Model implements ModelOperations {
   }
 
   /** Counts of each kind, without copying anything (status). */
-  counts(): Record<'vpcs' | 'subnets' | 'groups' | 'rules' | 'prefixLists' | 'enis', number> {
+  counts(): Record<
+    'vpcs' | 'subnets' | 'groups' | 'rules' | 'prefixLists' | 'enis' | 'networkAcls',
+    number
+  > {
     const s = this.s;
     return {
       vpcs: s.vpcs.size,
@@ -174,7 +184,17 @@ export class Model implements ModelOperations {
       rules: s.rules.size,
       prefixLists: s.prefixLists.size,
       enis: s.enis.size,
+      networkAcls: s.networkAcls.size,
     };
+  }
+
+  /**
+   * A state loaded from a store written before NACLs existed: every VPC gets
+   * its default NACL and every unassociated subnet its association. Returns
+   * whether anything changed (the caller persists takeChanges()).
+   */
+  ensureDefaultNetworkAcls(): boolean {
+    return nacls.ensureDefaultNetworkAcls(this.s);
   }
 
   setQuotas(change: Partial<Quotas>): Quotas {
@@ -242,6 +262,19 @@ export class Model implements ModelOperations {
     return importSecurityGroups(this.s, json, options);
   }
 
+  /**
+   * Import a document holding `SecurityGroups` (describe-security-groups),
+   * `NetworkAcls` (describe-network-acls) or both, all or nothing: the NACL
+   * part is validated first, then the groups are imported (validated and
+   * applied, or nothing), then the NACL part is applied (cannot fail).
+   */
+  importDocument(
+    json: unknown,
+    options: { vpcId?: string } = {},
+  ): { groups: SecurityGroup[]; networkAcls: NetworkAcl[] } {
+    return importDocument(this.s, json, options);
+  }
+
   // -------------------------------------------------------------------- rules
 
   authorize(groupRef: string, direction: Direction, perms: unknown[]): SecurityGroupRule[] {
@@ -280,6 +313,47 @@ export class Model implements ModelOperations {
   ): ReturnType<typeof permissions.revokeOutput> {
     const result = permissions.revoke(this.s, groupRef, direction, input);
     return permissions.revokeOutput(groups.renderContext(this.s), result);
+  }
+
+  // ------------------------------------------------------------ network ACLs
+
+  createNetworkAcl(input: nacls.CreateNetworkAclInput): NetworkAcl {
+    return nacls.createNetworkAcl(this.s, input);
+  }
+
+  /** InvalidParameterValue for the default NACL; DependencyViolation while associated. */
+  deleteNetworkAcl(id: string): NetworkAcl {
+    return nacls.deleteNetworkAcl(this.s, id);
+  }
+
+  createNetworkAclEntry(input: nacls.NetworkAclEntryInput): NetworkAcl {
+    return nacls.createNetworkAclEntry(this.s, input);
+  }
+
+  replaceNetworkAclEntry(input: nacls.NetworkAclEntryInput): NetworkAcl {
+    return nacls.replaceNetworkAclEntry(this.s, input);
+  }
+
+  deleteNetworkAclEntry(input: nacls.DeleteNetworkAclEntryInput): NetworkAcl {
+    return nacls.deleteNetworkAclEntry(this.s, input);
+  }
+
+  /** The subnet moves to the NACL under a new association id (as AWS gives one). */
+  replaceNetworkAclAssociation(input: nacls.ReplaceNetworkAclAssociationInput): {
+    NewAssociationId: string;
+  } {
+    return nacls.replaceNetworkAclAssociation(this.s, input);
+  }
+
+  /** The DescribeNetworkAcls shape, `*` rules included. */
+  describeNetworkAcls(input: nacls.DescribeNetworkAclsInput = {}): {
+    NetworkAcls: Record<string, unknown>[];
+  } {
+    return nacls.describeNetworkAcls(this.s, input);
+  }
+
+  listNetworkAcls(input: nacls.DescribeNetworkAclsInput = {}): NetworkAcl[] {
+    return clone(nacls.listNetworkAcls(this.s, input));
   }
 
   // -------------------------------------------------------------- prefix lists

@@ -4,7 +4,8 @@
  *
  * Deleting follows AWS's dependency rules: a VPC with subnets, ENIs or
  * security groups other than its default group, or a subnet with ENIs, is a
- * DependencyViolation and nothing changes. The default VPC and default subnet
+ * DependencyViolation and nothing changes (custom network ACLs count too;
+ * the default NACL goes with its VPC, a subnet's association with the subnet). The default VPC and default subnet
  * can be deleted as in AWS; there is no CreateDefaultVpc here, so once gone
  * they stay gone (a new state directory starts with them again), and
  * commands that fall back to the default VPC then need an explicit VPC.
@@ -12,6 +13,14 @@
 import { cidrContains, cidrsOverlap, parseCidr } from './cidr';
 import { awsError, ErrorCodes, invalidValue, missing } from './errors';
 import { removeGroup } from './groups';
+import {
+  applyDefaultNacl,
+  applyNewSubnetAssociation,
+  applySubnetDeleted,
+  applyVpcDeleted,
+  customNaclsOf,
+  newNaclId,
+} from './network-acls';
 import type { CreateSubnetInput, CreateVpcInput } from './operations';
 import { applyRules, defaultEgress } from './permissions';
 import type { RuleSpec } from './rules';
@@ -58,10 +67,16 @@ function parseIpv6Cidr(text: unknown, field: string): string | undefined {
   return parsed.canonical;
 }
 
-/** Apply phase of a new VPC: the VPC and its default group with AWS's default rules. */
-export function applyNewVpc(s: State, vpc: Vpc, defaultGroupId: string): void {
+/** Apply phase of a new VPC: the VPC, its default group with AWS's default rules, its default NACL. */
+export function applyNewVpc(
+  s: State,
+  vpc: Vpc,
+  defaultGroupId: string,
+  defaultAclId: string,
+): void {
   s.vpcs.set(vpc.id, vpc);
   s.changes.created('vpcs', vpc.id);
+  applyDefaultNacl(s, vpc, defaultAclId);
   const group: SecurityGroup = {
     id: defaultGroupId,
     name: DEFAULT_GROUP_NAME,
@@ -104,6 +119,7 @@ export function createVpc(s: State, input: CreateVpcInput): Vpc {
     s,
     vpc,
     uniqueId('group', (id) => s.groups.has(id)),
+    newNaclId(s),
   );
   s.rev++;
   return clone(vpc);
@@ -156,6 +172,7 @@ export function createSubnet(s: State, input: CreateSubnetInput): Subnet {
   }
   s.subnets.set(subnet.id, subnet);
   s.changes.created('subnets', subnet.id);
+  applyNewSubnetAssociation(s, vpc.id, subnet.id);
   s.rev++;
   return clone(subnet);
 }
@@ -166,6 +183,7 @@ export function deleteVpc(s: State, id: string): Vpc {
   for (const sub of s.subnets.values()) if (sub.vpcId === vpc.id) dependents.push(sub.id);
   for (const eni of s.enis.values()) if (eni.vpcId === vpc.id) dependents.push(eni.id);
   for (const g of s.groups.values()) if (g.vpcId === vpc.id && !g.isDefault) dependents.push(g.id);
+  dependents.push(...customNaclsOf(s, vpc.id));
   if (dependents.length > 0) {
     throw awsError(
       ErrorCodes.dependencyViolation,
@@ -173,6 +191,7 @@ export function deleteVpc(s: State, id: string): Vpc {
     );
   }
   for (const g of [...s.groups.values()]) if (g.vpcId === vpc.id) removeGroup(s, g);
+  applyVpcDeleted(s, vpc.id);
   s.vpcs.delete(vpc.id);
   s.changes.deleted('vpcs', vpc.id);
   s.rev++;
@@ -190,6 +209,7 @@ export function deleteSubnet(s: State, id: string): Subnet {
   }
   s.subnets.delete(subnet.id);
   s.changes.deleted('subnets', subnet.id);
+  applySubnetDeleted(s, subnet.id);
   s.rev++;
   return clone(subnet);
 }

@@ -16,6 +16,8 @@ export const DEFAULT_QUOTAS: Readonly<Quotas> = Object.freeze({
 });
 
 export const MAX_GROUPS_PER_ENI = 16;
+/** AWS: entries per NACL and direction can be raised to at most 40. */
+export const MAX_NACL_ENTRIES_PER_DIRECTION = 40;
 /** AWS: rules-per-group quota x groups-per-ENI quota must not exceed 1,000. */
 export const MAX_RULES_TIMES_GROUPS = 1000;
 
@@ -39,6 +41,11 @@ export function applyQuotaChange(base: Quotas, change: Partial<Quotas>): Quotas 
   if (next.groupsPerEni > MAX_GROUPS_PER_ENI) {
     throw invalidValue(
       `Invalid value '${next.groupsPerEni}' for quota groupsPerEni: the maximum is ${MAX_GROUPS_PER_ENI}`,
+    );
+  }
+  if (next.naclEntriesPerDirection > MAX_NACL_ENTRIES_PER_DIRECTION) {
+    throw invalidValue(
+      `Invalid value '${next.naclEntriesPerDirection}' for quota naclEntriesPerDirection: the maximum is ${MAX_NACL_ENTRIES_PER_DIRECTION}`,
     );
   }
   if (next.rulesPerGroup * next.groupsPerEni > MAX_RULES_TIMES_GROUPS) {

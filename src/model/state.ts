@@ -29,6 +29,8 @@ export const DEFAULT_REGION = 'us-east-1';
 export const DEFAULT_VPC_ID = 'vpc-00000000000000001';
 export const DEFAULT_SUBNET_ID = 'subnet-00000000000000001';
 export const DEFAULT_GROUP_ID = 'sg-00000000000000001';
+export const DEFAULT_NACL_ID = 'acl-00000000000000001';
+export const DEFAULT_NACL_ASSOCIATION_ID = 'aclassoc-00000000000000001';
 export const DEFAULT_VPC_CIDR = '172.31.0.0/16';
 export const DEFAULT_SUBNET_CIDR = '172.31.0.0/20';
 export const DEFAULT_GROUP_NAME = 'default';
@@ -84,7 +86,8 @@ export function stateFromSnapshot(snapshot: ModelSnapshot, quotas: Quotas, adopt
     rules: byId(snapshot.rules, !adopt),
     prefixLists: byId(snapshot.prefixLists, !adopt),
     enis: byId(snapshot.enis, !adopt),
-    networkAcls: byId(snapshot.networkAcls, !adopt),
+    // A snapshot from before NACLs existed has no such list.
+    networkAcls: byId(snapshot.networkAcls ?? [], !adopt),
   };
 }
 

@@ -35,6 +35,18 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 `;
 
-/** The ModelSnapshot arrays stored as rows, in load order. */
-export const OBJECT_KINDS = ['vpcs', 'subnets', 'prefixLists', 'groups', 'rules', 'enis'] as const;
+/**
+ * The ModelSnapshot arrays stored as rows, in load order. A store written
+ * before networkAcls existed simply has no such rows (same schema version):
+ * the daemon gives it default NACLs on load (src/daemon/main.ts).
+ */
+export const OBJECT_KINDS = [
+  'vpcs',
+  'subnets',
+  'prefixLists',
+  'groups',
+  'rules',
+  'enis',
+  'networkAcls',
+] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];

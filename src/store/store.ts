@@ -108,6 +108,7 @@ export class Store {
     const snapshot: ModelSnapshot = {
       accountId,
       region: this.getMeta('region') ?? '',
+      // Keys a newer build added (e.g. the NACL quotas) fall back to defaults in Model.fromSnapshot.
       quotas: JSON.parse(this.getMeta('quotas') ?? '{}') as Quotas,
       vpcs: [],
       subnets: [],

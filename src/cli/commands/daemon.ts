@@ -17,6 +17,7 @@ interface DaemonCommandOptions {
   offload?: string;
   quotaRulesPerGroup?: string;
   quotaGroupsPerEni?: string;
+  quotaNaclEntriesPerDirection?: string;
   logLevel?: string;
 }
 
@@ -67,6 +68,10 @@ export function daemonCommand(): Command {
         `security groups per ENI (default ${DEFAULT_QUOTAS.groupsPerEni}, max ${MAX_GROUPS_PER_ENI})`,
       )
       .option(
+        '--quota-nacl-entries-per-direction <n>',
+        'network ACL entries per NACL and direction, IPv4 and IPv6 together (default 20, max 40)',
+      )
+      .option(
         '--log-level <level>',
         'fatal|error|warn|info|debug (env ENIWALL_LOG_LEVEL; default warn)',
       ),
@@ -85,6 +90,10 @@ export function daemonCommand(): Command {
       quotas: {
         rulesPerGroup: optionalInt(o.quotaRulesPerGroup, '--quota-rules-per-group'),
         groupsPerEni: optionalInt(o.quotaGroupsPerEni, '--quota-groups-per-eni'),
+        naclEntriesPerDirection: optionalInt(
+          o.quotaNaclEntriesPerDirection,
+          '--quota-nacl-entries-per-direction',
+        ),
       },
       logLevel: o.logLevel,
     });

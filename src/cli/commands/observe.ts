@@ -26,7 +26,7 @@ export function statusCommand(): Command {
     );
     printLine(
       `${c.vpcs} vpcs, ${c.subnets} subnets, ${c.groups} groups, ${c.rules} rules, ` +
-        `${c.prefixLists} prefix lists, ${c.enis} enis`,
+        `${c.prefixLists} prefix lists, ${c.enis} enis, ${c.networkAcls} network acls`,
     );
   });
 }
