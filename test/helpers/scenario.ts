@@ -20,6 +20,7 @@
 import type { TestContext } from 'node:test';
 
 import { Model } from '../../src/model/model';
+import type { NetworkAclEntryInput } from '../../src/model/network-acls';
 import type { IpPermission } from '../../src/model/operations';
 import type { Direction, Eni } from '../../src/model/types';
 import { TableCompiler } from '../../src/compiler/compile';
@@ -97,6 +98,31 @@ export function allTraffic(target: Target): IpPermission {
 
 // ------------------------------------------------------------ the scenario
 
+/** A NACL entry in a line: protocol '-1' unless tcp ports or an ICMP type/code are given. */
+export interface NaclEntrySpec {
+  rule: number;
+  action: 'allow' | 'deny';
+  ingress: boolean;
+  cidr: string;
+  protocol?: string;
+  tcp?: readonly [number, number];
+  icmp?: readonly [number, number];
+}
+
+function naclEntryInput(networkAclId: string, e: NaclEntrySpec): NetworkAclEntryInput {
+  const v6 = e.cidr.includes(':');
+  return {
+    networkAclId,
+    ruleNumber: e.rule,
+    ruleAction: e.action,
+    egress: !e.ingress,
+    protocol: e.protocol ?? (e.tcp ? '6' : e.icmp ? (v6 ? '58' : '1') : '-1'),
+    ...(v6 ? { ipv6CidrBlock: e.cidr } : { cidrBlock: e.cidr }),
+    ...(e.tcp ? { portRange: { from: e.tcp[0], to: e.tcp[1] } } : {}),
+    ...(e.icmp ? { icmpTypeCode: { type: e.icmp[0], code: e.icmp[1] } } : {}),
+  };
+}
+
 export interface Scenario {
   readonly model: Model;
   readonly dataplane: Dataplane;
@@ -117,6 +143,12 @@ export interface Scenario {
   createPrefixList(cidrs: string[]): string;
   addToPrefixList(id: string, cidrs: string[]): void;
   removeFromPrefixList(id: string, cidrs: string[]): void;
+  /** A custom NACL of the scenario's VPC (only the `*` deny), associated with the named subnets. */
+  createNacl(subnets: string[]): string;
+  naclEntry(aclId: string, entry: NaclEntrySpec): void;
+  replaceNaclEntry(aclId: string, entry: NaclEntrySpec): void;
+  deleteNaclEntry(aclId: string, entry: { rule: number; ingress: boolean }): void;
+
   /** Push the model to the dataplane; resolves when the new table is in force. */
   apply(): Promise<void>;
   /** A drop reason's count summed over the scenario's ENIs (or one ENI). */
@@ -223,6 +255,25 @@ export async function scenario(t: TestContext, spec: ScenarioSpec): Promise<Scen
     },
     removeFromPrefixList: (id, cidrs) => {
       model.modifyPrefixList(id, { remove: cidrs });
+    },
+    createNacl: (subnets) => {
+      const acl = model.createNetworkAcl({ vpcId: vpc.id });
+      for (const name of subnets) {
+        model.replaceNetworkAclAssociation({
+          subnetId: must(subnetIds.get(name), `subnet ${name}`),
+          networkAclId: acl.id,
+        });
+      }
+      return acl.id;
+    },
+    naclEntry: (aclId, e) => {
+      model.createNetworkAclEntry(naclEntryInput(aclId, e));
+    },
+    replaceNaclEntry: (aclId, e) => {
+      model.replaceNetworkAclEntry(naclEntryInput(aclId, e));
+    },
+    deleteNaclEntry: (aclId, e) => {
+      model.deleteNetworkAclEntry({ networkAclId: aclId, ruleNumber: e.rule, egress: !e.ingress });
     },
     apply: async () => {
       await driver.apply(model.snapshot());
