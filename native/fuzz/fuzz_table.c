@@ -249,8 +249,8 @@ static void nacl_query(const struct ew_table_view *t, uint32_t nacl, enum ew_dir
 }
 
 static void nacl_query_intervals(const struct ew_table_view *t, uint32_t nacl, enum ew_dir d,
-                           enum ew_family fam, uint8_t proto, const uint8_t *list,
-                           const struct ew_nacl_interval *iv, uint32_t n) {
+                                 enum ew_family fam, uint8_t proto, const uint8_t *list,
+                                 const struct ew_nacl_interval *iv, uint32_t n) {
     uint32_t rsize =
         fam == EW_FAM_V4 ? sizeof(struct ew_nacl_range4) : sizeof(struct ew_nacl_range6);
     for (uint32_t i = 0; i < n && queries < MAX_QUERIES; i++) {
@@ -287,19 +287,19 @@ static void check_nacls(const struct ew_table_view *t) {
     for (uint32_t a = 0; a < t->n_nacls && a < 8; a++)
         for (int d = 0; d < 2; d++)
             for (int f = 0; f < 2; f++) {
-                const uint8_t *list = (const uint8_t *)ew_view_nacl_list(
-                    t, a, (enum ew_dir)d, (enum ew_family)f);
+                const uint8_t *list =
+                    (const uint8_t *)ew_view_nacl_list(t, a, (enum ew_dir)d, (enum ew_family)f);
                 const struct ew_nacl_list *h = (const void *)list;
                 const struct ew_nacl_proto *pe = (const void *)(list + h->proto_off);
                 for (uint32_t i = 0; i < h->proto_count; i++)
                     nacl_query_intervals(t, a, (enum ew_dir)d, (enum ew_family)f, pe[i].proto, list,
-                                   (const void *)(list + pe[i].interval_off),
-                                   pe[i].interval_count);
+                                         (const void *)(list + pe[i].interval_off),
+                                         pe[i].interval_count);
                 uint8_t other = 0;
                 for (uint32_t i = 0; i < h->proto_count; i++)
                     if (pe[i].proto == other) other = (uint8_t)(other + 1);
                 nacl_query_intervals(t, a, (enum ew_dir)d, (enum ew_family)f, other, list,
-                               (const void *)(list + h->default_off), h->default_count);
+                                     (const void *)(list + h->default_off), h->default_count);
             }
 }
 

@@ -515,7 +515,8 @@ static void table_seeds(void) {
         char cidr[32];
         snprintf(cidr, sizeof cidr, "10.9.%u.%u/%u", p % 2, 16 * p, 28 + p % 4);
         tb_nacl_entry(&b, na, EW_DIR_INGRESS, (uint16_t)(10 + p), 6, (uint16_t)(1000 + 7 * p),
-                      (uint16_t)(1010 + 7 * p), cidr, (uint8_t)(p % 2 ? EW_NACL_DENY : EW_NACL_ALLOW));
+                      (uint16_t)(1010 + 7 * p), cidr,
+                      (uint8_t)(p % 2 ? EW_NACL_DENY : EW_NACL_ALLOW));
     }
     tb_nacl_entry(&b, na, EW_DIR_INGRESS, 100, TB_ANY, 0, 0, "10.9.0.0/16", EW_NACL_ALLOW);
     tb_nacl_entry(&b, na, EW_DIR_INGRESS, 90, 1, 0x0300, 0x03ff, "0.0.0.0/0", EW_NACL_DENY);

@@ -161,9 +161,10 @@ static inline bool pipe_untracked(const struct ew_table_view *t, const struct ew
 /* The key intervals of protocol proto in a NACL list: its own entry, else the
  * default intervals (built from the "-1" entries alone). */
 static inline const struct ew_nacl_interval *pipe_nacl_intervals(const uint8_t *list, uint8_t proto,
-                                                            uint32_t *count) {
+                                                                 uint32_t *count) {
     const struct ew_nacl_list *h = (const struct ew_nacl_list *)(const void *)list;
-    const struct ew_nacl_proto *pe = (const struct ew_nacl_proto *)(const void *)(list + h->proto_off);
+    const struct ew_nacl_proto *pe =
+        (const struct ew_nacl_proto *)(const void *)(list + h->proto_off);
     uint32_t lo = 0, hi = h->proto_count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
