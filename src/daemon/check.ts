@@ -478,16 +478,17 @@ export function runCheck(snapshot: ModelSnapshot, dataplane: Tracer, q: CheckQue
     };
   }
   if (naclDeny !== undefined) {
-    // Stateless and between the two zones: the packet never gets through.
-    const groups = own.allowed
-      ? ` although the security group allows it (${own.ruleIds.join(', ') || 'by the table in force'})`
-      : `; the security groups refuse it too: ${own.reason}`;
+    // Stateless and between the two zones: the packet never gets through. When
+    // the asked ENI's groups refuse it as well, their reason leads.
+    const reason = own.allowed
+      ? `${naclDeny.text} although the security group allows it (${own.ruleIds.join(', ') || 'by the table in force'})`
+      : `${own.reason}; ${naclDeny.text.replace('denies it', 'would deny it')} too`;
     return {
       verdict: 'DENY',
       matchedRuleIds: [],
       tracked: false,
       exempt: false,
-      reason: `${naclDeny.text}${groups}`,
+      reason,
       generation: trace.generation.toString(),
       stages,
       delivery: delivery(c),
