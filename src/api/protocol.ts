@@ -138,6 +138,7 @@ export interface CheckStage {
     | 'forwarding'
     | 'exempt'
     | 'egress'
+    | 'nacl' // both ENIs in one subnet: no network ACL is crossed
     | 'nacl-egress'
     | 'nacl-ingress'
     | 'ingress';

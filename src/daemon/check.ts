@@ -233,7 +233,7 @@ function naclIdOf(c: Context, n: TraceNacl): string {
 interface NaclAnswer {
   stage: CheckStage;
   denies: boolean; // evaluated and denied
-  text: string; // "the network ACL acl-… of subnet-… denies it (rule 90)"
+  text: string; // "the network ACL acl-… denies it entering subnet-… (rule 90)"
 }
 
 /** One network ACL stage in words; undefined when the frame takes no ENI-to-ENI path. */
@@ -245,7 +245,7 @@ function explainNacl(c: Context, n: TraceNacl, dir: Direction): NaclAnswer | und
   if (n.status === 'same-subnet')
     return {
       stage: {
-        stage,
+        stage: 'nacl', // one line for both lists: neither is crossed
         result: 'skip',
         detail: `both ENIs are in ${subnet}: no network ACL is crossed`,
       },
@@ -457,7 +457,11 @@ export function runCheck(snapshot: ModelSnapshot, dataplane: Tracer, q: CheckQue
     explainNacl(c, trace.naclIngress, 'ingress'),
   ];
   if (egress !== undefined) stages.push(egress.stage);
-  for (const n of nacls) if (n !== undefined) stages.push(n.stage);
+  for (const n of nacls) {
+    const last = stages[stages.length - 1];
+    if (n !== undefined && !(n.stage.stage === 'nacl' && last?.stage === 'nacl'))
+      stages.push(n.stage);
+  }
   if (ingress !== undefined) stages.push(ingress.stage);
   const naclDeny = nacls.find((n) => n?.denies === true);
   const own = q.direction === 'egress' ? egress : ingress;
