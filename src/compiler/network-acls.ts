@@ -19,7 +19,7 @@
  *   ew_nacl_list | ew_nacl_proto[P] | ew_nacl_interval[] (per protocol, then
  *   default) | ew_nacl_range4[] or ew_nacl_range6[] (identical piece lists shared)
  */
-import type { ChangeSet, KindChange } from '../model/change';
+import type { ChangeSet } from '../model/change';
 import type { Family, ModelSnapshot, NetworkAclEntry } from '../model/types';
 import type { AddrRange, ParseMemo } from './addr';
 import { cidrBounds as parseCidr } from '../model/cidr';
@@ -325,8 +325,7 @@ export interface NaclSections {
  * Keeps the compiled lists between compiles, keyed by their content, so a
  * change to one NACL recompiles only that NACL's changed lists. When the
  * change set names no NACL (kind 'networkAcls'), the sections are reused
- * without looking; a change set without that kind (an older model) is
- * treated as naming every NACL, i.e. the content keys decide.
+ * without looking; otherwise (or with no change set) the content keys decide.
  */
 export class NaclCache {
   private lists = new Map<string, Uint8Array>();
@@ -337,7 +336,7 @@ export class NaclCache {
   build(snapshot: ModelSnapshot, change?: ChangeSet): NaclSections {
     const acls = snapshot.networkAcls;
     const subnetNacls = subnetNaclIndices(snapshot);
-    const kind = change === undefined ? undefined : naclChange(change);
+    const kind = change?.networkAcls;
     if (
       this.last !== undefined &&
       kind !== undefined &&
@@ -395,10 +394,6 @@ export class NaclCache {
   }
 }
 
-/** The 'networkAcls' entry of a change set, or undefined when the model does not report it. */
-function naclChange(change: ChangeSet): KindChange | undefined {
-  return (change as unknown as Record<string, KindChange | undefined>)['networkAcls'];
-}
 
 /** Each subnet's NACL: the first NACL whose associations name it, else INDEX_NONE. */
 export function subnetNaclIndices(snapshot: ModelSnapshot): Uint32Array {
