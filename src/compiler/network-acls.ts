@@ -394,7 +394,6 @@ export class NaclCache {
   }
 }
 
-
 /** Each subnet's NACL: the first NACL whose associations name it, else INDEX_NONE. */
 export function subnetNaclIndices(snapshot: ModelSnapshot): Uint32Array {
   const bySubnet = new Map<string, number>();

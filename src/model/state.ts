@@ -14,6 +14,7 @@ import { hasIdPrefix, type IdKind, isValidId, newId } from './ids';
 import type {
   Eni,
   ModelSnapshot,
+  FlowLog,
   NetworkAcl,
   PrefixList,
   Quotas,
@@ -47,6 +48,7 @@ export interface State {
   prefixLists: Map<string, PrefixList>;
   enis: Map<string, Eni>;
   networkAcls: Map<string, NetworkAcl>;
+  flowLogs: Map<string, FlowLog>;
   /** Bumped by every successful mutation. */
   rev: number;
   /** What the mutations since the last take() changed. */
@@ -71,6 +73,7 @@ export function emptyState(accountId: string, region: string, quotas: Quotas): S
     prefixLists: new Map(),
     enis: new Map(),
     networkAcls: new Map(),
+    flowLogs: new Map(),
     rev: 0,
     changes: new ChangeRecorder(),
   };
@@ -88,6 +91,7 @@ export function stateFromSnapshot(snapshot: ModelSnapshot, quotas: Quotas, adopt
     enis: byId(snapshot.enis, !adopt),
     // A snapshot from before NACLs existed has no such list.
     networkAcls: byId(snapshot.networkAcls ?? [], !adopt),
+    flowLogs: byId(snapshot.flowLogs ?? [], !adopt),
   };
 }
 
@@ -104,6 +108,7 @@ export function viewOf(s: State): ModelSnapshot {
     prefixLists: [...s.prefixLists.values()],
     enis: [...s.enis.values()],
     networkAcls: [...s.networkAcls.values()],
+    flowLogs: [...s.flowLogs.values()],
   };
 }
 

@@ -142,6 +142,24 @@ export interface NetworkAcl {
   tags: Tag[];
 }
 
+/** A VPC flow log (CreateFlowLogs): which traffic of which resource is recorded, and where. */
+export interface FlowLog {
+  id: string; // fl-<17 hex>
+  resourceType: 'NetworkInterface' | 'Subnet' | 'VPC';
+  resourceId: string; // eni-… / subnet-… / vpc-…
+  trafficType: 'ACCEPT' | 'REJECT' | 'ALL';
+  maxAggregationInterval: 60 | 600; // seconds: the capture window
+  /** The record format as given ('${version} ${account-id} …'); the default is the 14 version-2 fields. */
+  logFormat: string;
+  /** Where records go; the local-file type writes into a directory (see README "Flow logs"). */
+  logDestinationType: string;
+  logDestination: string;
+  deliverLogsStatus: 'SUCCESS' | 'FAILED';
+  deliverLogsErrorMessage?: string;
+  creationTime: string; // ISO 8601
+  tags: Tag[];
+}
+
 export interface Quotas {
   rulesPerGroup: number; // per direction and per family; default 60
   groupsPerEni: number; // default 5, max 16
@@ -165,4 +183,6 @@ export interface ModelSnapshot {
   enis: Eni[];
   /** A subnet that no NACL names is not filtered at its boundary (the model always associates one). */
   networkAcls: NetworkAcl[];
+  /** Flow logs; an ENI covered by one (itself, its subnet or its VPC) has its flows sampled. */
+  flowLogs: FlowLog[];
 }

@@ -117,6 +117,7 @@ export class Store {
       prefixLists: [],
       enis: [],
       networkAcls: [],
+      flowLogs: [],
     };
     const rows = this.db.prepare('SELECT kind, body FROM objects ORDER BY seq').all() as {
       kind: string;

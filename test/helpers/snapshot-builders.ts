@@ -54,6 +54,7 @@ export function snapshotOf(parts: Partial<ModelSnapshot> = {}): ModelSnapshot {
     prefixLists: [],
     enis: [],
     networkAcls: [],
+    flowLogs: [],
     ...parts,
   };
 }
