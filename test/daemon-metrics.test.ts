@@ -196,7 +196,10 @@ test('--metrics-listen: bad values are usage errors, an address in use fails the
   const taken = (holder.address() as net.AddressInfo).port;
   const r = await daemon(`127.0.0.1:${taken}`);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, new RegExp(`MetricsListenFailed: --metrics-listen 127\\.0\\.0\\.1:${taken}`));
+  assert.match(
+    r.stderr,
+    new RegExp(`MetricsListenFailed: --metrics-listen 127\\.0\\.0\\.1:${taken}`),
+  );
   assert.match(r.stderr, /EADDRINUSE/);
   assert.equal(fs.existsSync(`${stateDir}/s.sock`), false, 'no API socket left behind');
 });
@@ -224,7 +227,10 @@ test('the exposition passes promtool, and counters move with real traffic', asyn
 
   const grew = (name: string, labels: Record<string, string>): number =>
     value(after, name, labels) - value(before, name, labels);
-  assert.ok(grew('eniwall_accepted_packets_total', { eni: web.eni }) >= 3, 'web sent SYN, ACK, data');
+  assert.ok(
+    grew('eniwall_accepted_packets_total', { eni: web.eni }) >= 3,
+    'web sent SYN, ACK, data',
+  );
   assert.ok(grew('eniwall_accepted_packets_total', { eni: db.eni }) >= 2, 'db answered');
   assert.ok(grew('eniwall_rx_packets_total', { eni: web.eni }) >= 3);
   assert.ok(grew('eniwall_rx_bytes_total', { eni: web.eni }) >= 3 * 54);
@@ -240,7 +246,10 @@ test('the exposition passes promtool, and counters move with real traffic', asyn
   for (const eni of [web.eni, db.eni, other.eni]) {
     const entries = value(after, 'eniwall_conntrack_entries', { eni });
     assert.ok(entries >= 1, `${eni} entries ${entries}`);
-    assert.equal(value(after, 'eniwall_conntrack_allowance_available', { eni }), allowance - entries);
+    assert.equal(
+      value(after, 'eniwall_conntrack_allowance_available', { eni }),
+      allowance - entries,
+    );
     assert.equal(value(after, 'eniwall_conntrack_allowance_exceeded_total', { eni }), 0);
   }
   assert.equal(value(after, 'eniwall_untracked_packets_total', { eni: web.eni }), 0);
@@ -351,7 +360,9 @@ test('the Grafana dashboard is valid JSON and names only metrics of the expositi
   const names = new Set([...samples.keys()].map((k) => k.replace(/\{.*$/, '')));
   const templating = JSON.stringify((dashboard as { templating?: unknown }).templating ?? {});
   const referenced = new Set(
-    [...exprs, templating].flatMap((e) => [...e.matchAll(/\beniwall_[a-z0-9_]+/g)].map((m) => m[0])),
+    [...exprs, templating].flatMap((e) =>
+      [...e.matchAll(/\beniwall_[a-z0-9_]+/g)].map((m) => m[0]),
+    ),
   );
   assert.ok(referenced.size >= 12, [...referenced].join(' '));
   for (const name of referenced) assert.ok(names.has(name), `dashboard names ${name}, not exposed`);

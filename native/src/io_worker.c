@@ -121,7 +121,9 @@ static uint64_t clock_ms_at(const struct ew_shared *sh, uint64_t ns) {
     return ns / 1000000u + (uint64_t)off;
 }
 
-uint64_t ew_clock_now_ms(const struct ew_shared *sh) { return clock_ms_at(sh, monotonic_ns()); }
+uint64_t ew_clock_now_ms(const struct ew_shared *sh) {
+    return clock_ms_at(sh, monotonic_ns());
+}
 
 /* ---- burst boundary ---- */
 
