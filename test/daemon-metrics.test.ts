@@ -111,9 +111,12 @@ function promtool(args: string[], input?: string): Promise<{ code: number; out: 
   });
 }
 
-async function metricsDaemon(t: TestContext): Promise<{ d: TestDaemon; port: number }> {
+async function metricsDaemon(
+  t: TestContext,
+  args: string[] = [],
+): Promise<{ d: TestDaemon; port: number }> {
   const port = await freePort();
-  const d = await startDaemon(t, { args: ['--metrics-listen', String(port)] });
+  const d = await startDaemon(t, { args: ['--metrics-listen', String(port), ...args] });
   return { d, port };
 }
 
@@ -308,8 +311,12 @@ test('scraping in a loop during traffic does not disturb it', async (t) => {
 });
 
 test('apply latency counts each mutation; API requests are counted by method and result', async (t) => {
-  const { d, port } = await metricsDaemon(t);
+  const { d, port } = await metricsDaemon(t, ['--workers', '2']); // the last --workers counts
   const s0 = (await scrape(port)).samples;
+  for (const worker of [0, 1]) {
+    assert.ok(value(s0, 'eniwall_worker_busy_seconds_total', { worker }) > 0, `worker ${worker}`);
+  }
+  assert.equal(s0.has('eniwall_worker_busy_seconds_total{worker="2"}'), false);
   const count0 = value(s0, 'eniwall_apply_duration_seconds_count');
   const gen0 = value(s0, 'eniwall_table_generation');
 
