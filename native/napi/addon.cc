@@ -144,6 +144,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
                             InstanceMethod<&Engine::JS_ctDump>("ctDump"),
                             InstanceMethod<&Engine::JS_advanceClock>("advanceClock"),
                             InstanceMethod<&Engine::JS_stats>("stats"),
+                            InstanceMethod<&Engine::JS_workerBusyNs>("workerBusyNs"),
                             InstanceMethod<&Engine::JS_close>("close"),
                         });
         return new Napi::FunctionReference(Napi::Persistent(cls));
@@ -288,6 +289,16 @@ class Engine : public Napi::ObjectWrap<Engine> {
         o.Set("fixedFiles", s.fixed_files);
         o.Set("portsOpen", s.ports_open);
         return o;
+    }
+
+    Napi::Value JS_workerBusyNs(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        uint64_t busy[EW_MAX_WORKERS];
+        uint32_t n = ew_engine_worker_busy_ns(Live(env), busy, EW_MAX_WORKERS);
+        Napi::BigUint64Array out = Napi::BigUint64Array::New(env, n);
+        for (uint32_t i = 0; i < n; i++)
+            out[i] = busy[i];
+        return out;
     }
 
     Napi::Value JS_close(const Napi::CallbackInfo &info) {

@@ -326,3 +326,10 @@ void ew_engine_stats(const struct ew_engine *eng, struct ew_engine_stats *out) {
         n += eng->port_open[p] ? 1u : 0u;
     out->ports_open = n;
 }
+
+uint32_t ew_engine_worker_busy_ns(const struct ew_engine *eng, uint64_t *out, uint32_t max) {
+    uint32_t n = eng->nworkers < max ? eng->nworkers : max;
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = atomic_load_explicit(&eng->workers[i].busy_ns, memory_order_relaxed);
+    return n;
+}

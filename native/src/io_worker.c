@@ -22,6 +22,7 @@ int ew_worker_init(struct ew_worker *w, struct ew_shared *sh, uint32_t index) {
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     atomic_init(&w->epoch, 0);
+    atomic_init(&w->busy_ns, 0);
     atomic_init(&w->cmd_pending, 0);
     w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->counters = calloc(EW_MAX_PORTS, sizeof *w->counters);
@@ -109,33 +110,54 @@ void ew_worker_cmd_finish(struct ew_worker *w, int result) {
 
 /* ---- clock ---- */
 
-uint64_t ew_clock_now_ms(const struct ew_shared *sh) {
+static uint64_t monotonic_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t clock_ms_at(const struct ew_shared *sh, uint64_t ns) {
     int64_t off = atomic_load(&((struct ew_shared *)sh)->clock_offset_ms);
-    return ms + (uint64_t)off;
+    return ns / 1000000u + (uint64_t)off;
+}
+
+uint64_t ew_clock_now_ms(const struct ew_shared *sh) {
+    return clock_ms_at(sh, monotonic_ns());
 }
 
 /* ---- burst boundary ---- */
 
 const struct ew_table_view *ew_worker_burst_begin(struct ew_worker *w) {
-    w->ctx.now_ms = ew_clock_now_ms(w->sh);
+    w->burst_start_ns = monotonic_ns();
+    w->ctx.now_ms = clock_ms_at(w->sh, w->burst_start_ns);
     /* seq_cst (a plain load on x86): ordered after the previous epoch bump, so
      * a table published before the engine read that epoch is seen here. */
     return atomic_load(&w->sh->table);
+}
+
+/* Busy time of the burst that ends now: one clock read per burst, a relaxed
+ * store (single writer), so a metrics read costs the workers nothing. */
+static void account_busy(struct ew_worker *w) {
+    uint64_t busy = atomic_load_explicit(&w->busy_ns, memory_order_relaxed);
+    atomic_store_explicit(&w->busy_ns, busy + (monotonic_ns() - w->burst_start_ns),
+                          memory_order_relaxed);
 }
 
 void ew_worker_burst_end(struct ew_worker *w) {
     struct ew_shared *sh = w->sh;
     /* seq_cst: pairs with the exchange + epoch read in ew_engine_load_table */
     atomic_fetch_add(&w->epoch, 1);
-    if (!sh->core || w->ctx.now_ms - w->last_sweep_ms < EW_SWEEP_EVERY) return;
+    if (!sh->core || w->ctx.now_ms - w->last_sweep_ms < EW_SWEEP_EVERY) {
+        account_busy(w);
+        return;
+    }
     w->last_sweep_ms = w->ctx.now_ms;
     /* The sweep cursor lives in the core: one slice at a time, whoever is free. */
-    if (atomic_flag_test_and_set(&sh->sweeping)) return;
-    ew_core_sweep(sh->core, w->ctx.now_ms, sh->sweep_budget);
-    atomic_flag_clear(&sh->sweeping);
+    if (!atomic_flag_test_and_set(&sh->sweeping)) {
+        ew_core_sweep(sh->core, w->ctx.now_ms, sh->sweep_budget);
+        atomic_flag_clear(&sh->sweeping);
+    }
+    account_busy(w);
 }
 
 /* ---- per frame ---- */

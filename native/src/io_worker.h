@@ -53,6 +53,10 @@ struct ew_worker {
     struct ew_worker_ctx ctx;          /* core, counters, now_ms */
     struct ew_port_counters *counters; /* [EW_MAX_PORTS] */
     _Atomic uint64_t epoch;            /* burst boundaries passed */
+    /* Metrics: monotonic ns spent between a wait's return and the end of its
+     * burst (sweep included); written by this worker only, read racily. */
+    _Atomic uint64_t busy_ns;
+    uint64_t burst_start_ns;
     uint64_t last_sweep_ms;
     void *backend; /* io_uring.c / io_epoll.c private state */
 

@@ -439,6 +439,12 @@ static void check_accounting(struct run *r, const struct totals *t, const char *
     }
 }
 
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static bool run_config(enum ew_io_mode mode, uint32_t workers, bool vnet_hdr, const char *name) {
     struct ew_engine_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -454,6 +460,7 @@ static bool run_config(enum ew_io_mode mode, uint32_t workers, bool vnet_hdr, co
     memset(&r, 0, sizeof r);
     memset(&banked_d, 0, sizeof banked_d);
     d_bound = true;
+    uint64_t created_ns = mono_ns();
     r.eng = ew_engine_create(&cfg, err, sizeof err);
     if (!r.eng) {
         if (mode == EW_IO_URING && strstr(err, "refuses")) {
@@ -560,6 +567,19 @@ static bool run_config(enum ew_io_mode mode, uint32_t workers, bool vnet_hdr, co
     CHECK_EQ(st.io_mode, mode, "io mode in use");
     CHECK_EQ(st.workers, workers, "workers");
     CHECK_EQ(st.ports_open, 3, "ports open (E stays closed)");
+    {
+        /* Busy time (metrics): every worker moved frames, and no worker was
+         * busy longer than the engine has existed. */
+        uint64_t busy[EW_MAX_WORKERS];
+        uint64_t alive = mono_ns() - created_ns;
+        CHECK_EQ(ew_engine_worker_busy_ns(r.eng, busy, EW_MAX_WORKERS), workers, "busy per worker");
+        CHECK_EQ(ew_engine_worker_busy_ns(r.eng, busy, 1), 1, "max bounds the copy");
+        ew_engine_worker_busy_ns(r.eng, busy, EW_MAX_WORKERS);
+        for (uint32_t i = 0; i < workers; i++) {
+            CHECK(busy[i] > 0 && busy[i] <= alive, "worker %u busy %llu ns of %llu", i,
+                  (unsigned long long)busy[i], (unsigned long long)alive);
+        }
+    }
     close_link_sockets(&r.a);
     close_link_sockets(&r.b);
     close_link_sockets(&r.d);

@@ -26,7 +26,17 @@ export interface DataplaneHandle {
   trace(queries: readonly TraceQuery[]): TraceResult[];
   /** How the engine runs: I/O mode, workers, offloads. */
   engine(): NativeEngineStats;
+  /** Read at each metrics scrape: table generation in force, allowance, worker busy time. */
+  engineMetrics(): EngineMetrics;
   close(): Promise<void>;
+}
+
+export interface EngineMetrics {
+  generation: bigint;
+  /** Conntrack entries one ENI may hold (the same for every ENI). */
+  allowancePerEni: number;
+  /** Per worker (index = worker id): seconds spent in bursts since start. */
+  workerBusySeconds: number[];
 }
 
 export type DataplaneHandleOptions = Partial<
@@ -52,6 +62,14 @@ class NativeDataplaneHandle implements DataplaneHandle {
 
   engine(): NativeEngineStats {
     return this.dataplane.stats();
+  }
+
+  engineMetrics(): EngineMetrics {
+    return {
+      generation: this.dataplane.generation(),
+      allowancePerEni: this.dataplane.options.allowancePerEni ?? 0,
+      workerBusySeconds: this.dataplane.workerBusySeconds(),
+    };
   }
 
   stats(eni: Eni): EniStats {

@@ -21,6 +21,8 @@ import { acquirePidFile, releasePidFile } from './pidfile';
 import { ApiServer, assertNoLiveDaemon } from './server';
 import { ControlService } from './service';
 import type { IoMode } from '../dataplane/dataplane';
+import { DaemonMetrics, MetricsServer, type ListenAddress } from './metrics';
+import type { EniStats } from '../api/protocol';
 
 export interface DaemonOptions {
   stateDir?: string;
@@ -32,6 +34,8 @@ export interface DaemonOptions {
   vnetHdr?: boolean;
   quotas?: Partial<Quotas>;
   logLevel?: string;
+  /** Serve Prometheus metrics at http://ADDR:PORT/metrics (off when absent). */
+  metricsListen?: ListenAddress;
 }
 
 export function createLogger(level?: string): Logger {
@@ -102,18 +106,41 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     io: options.io,
     vnetHdr: options.vnetHdr,
   });
-  const service = new ControlService(model, store, dataplane, log, { stateDir, socket }, revision);
+  // The collectors read the service's ENIs at scrape time; the service feeds the apply histogram.
+  const metrics: DaemonMetrics | undefined =
+    options.metricsListen === undefined
+      ? undefined
+      : new DaemonMetrics({
+          enis: (): EniStats[] => service.eniStats(),
+          engine: () => dataplane.engineMetrics(),
+        });
+  const service = new ControlService(
+    model,
+    store,
+    dataplane,
+    log,
+    { stateDir, socket, onApplied: metrics?.observeApply },
+    revision,
+  );
   let server: ApiServer | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
     await service.start();
-    server = await ApiServer.listen(socket, service.handle, log);
+    if (metrics && options.metricsListen) {
+      metricsServer = await MetricsServer.listen(options.metricsListen, metrics, (err) =>
+        log.warn({ err }, 'metrics request failed'),
+      );
+    }
+    const handle = metrics ? metrics.countRequests(service.handle) : service.handle;
+    server = await ApiServer.listen(socket, handle, log);
   } catch (err) {
+    await metricsServer?.close();
     await dataplane.close();
     store.close();
     releasePidFile(pidFile);
     throw err;
   }
-  log.info({ stateDir, socket, revision }, 'eniwall daemon ready');
+  log.info({ stateDir, socket, revision, metrics: options.metricsListen }, 'eniwall daemon ready');
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
@@ -124,6 +151,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     process.once('SIGINT', stop);
   });
   await server.close();
+  await metricsServer?.close();
   await service.drain();
   await dataplane.close();
   store.close();

@@ -28,6 +28,7 @@ import {
   isApiMethod,
   type ApiMethod,
   type ApiMethods,
+  type EniStats,
   type StatusResult,
 } from '../api/protocol';
 import { packageVersion } from '../api/version';
@@ -47,6 +48,8 @@ const START_RETRY_MS = 250;
 export interface ServiceOptions {
   stateDir: string;
   socket: string;
+  /** Metrics: a mutation's table generation is in force, `seconds` after its call arrived. */
+  onApplied?: (seconds: number) => void;
 }
 
 export class ControlService {
@@ -109,6 +112,7 @@ export class ControlService {
     caller: PeerCredentials,
     impl: MethodImpl,
   ): Promise<unknown> {
+    const called = process.hrtime.bigint();
     return this.queue.run(async () => {
       const audit = (ok: boolean, extra: Partial<AuditEntry>): AuditEntry => ({
         time: new Date(),
@@ -153,6 +157,7 @@ export class ControlService {
         await this.reapply(this.model.view());
         throw err;
       }
+      this.options.onApplied?.(Number(process.hrtime.bigint() - called) / 1e9);
       staged.commit();
       this.revision++;
       return result;
@@ -194,6 +199,11 @@ export class ControlService {
       },
       counts: this.model.counts(),
     };
+  }
+
+  /** Every ENI's counters, unqueued like `stats` (the metrics scrape). */
+  eniStats(): EniStats[] {
+    return this.model.listEnis().map((eni) => this.dataplane.stats(eni));
   }
 
   private enisFor(eniId: string | undefined): Eni[] {

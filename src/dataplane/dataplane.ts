@@ -242,6 +242,11 @@ export class Dataplane {
     return this.live.stats();
   }
 
+  /** Per worker (index = worker): seconds spent in bursts since start; its rate is the busy ratio. */
+  workerBusySeconds(): number[] {
+    return Array.from(this.live.workerBusyNs(), (ns) => Number(ns) / 1e9);
+  }
+
   get closed(): boolean {
     return this.engine === undefined;
   }

@@ -82,6 +82,8 @@ export interface NativeEngine {
   /** Tests: move the engine's clock forward so idle timeouts expire without sleeping. */
   advanceClock(ms: number): void;
   stats(): NativeEngineStats;
+  /** Per worker: ns spent in bursts (from a wait's return to the burst's end), since start. */
+  workerBusyNs(): BigUint64Array;
   /** Stops the workers and closes every TAP. Idempotent. */
   close(): void;
 }

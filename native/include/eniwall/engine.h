@@ -120,6 +120,9 @@ int ew_engine_trace(struct ew_engine *eng, const struct ew_trace_query *q, struc
 /* The core, for conntrack queries (NULL in passthrough mode). */
 struct ew_core *ew_engine_core(struct ew_engine *eng);
 void ew_engine_stats(const struct ew_engine *eng, struct ew_engine_stats *out);
+/* Metrics: each worker's busy time in ns (from a wait's return to the end of
+ * its burst) into out[0..max); returns how many were written (min(workers, max)). */
+uint32_t ew_engine_worker_busy_ns(const struct ew_engine *eng, uint64_t *out, uint32_t max);
 
 #ifdef __cplusplus
 }

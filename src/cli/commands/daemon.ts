@@ -6,6 +6,7 @@ import { ALLOWANCE_SHARE, DEFAULT_OPTIONS, type IoMode } from '../../dataplane/d
 import { DEFAULT_QUOTAS, MAX_GROUPS_PER_ENI } from '../../model/quotas';
 import { UsageError } from '../fatal';
 import { parseInteger, parseOnOff } from '../parse';
+import { DEFAULT_METRICS_HOST, parseMetricsListen, type ListenAddress } from '../../daemon/metrics';
 
 interface DaemonCommandOptions {
   stateDir?: string;
@@ -19,6 +20,7 @@ interface DaemonCommandOptions {
   quotaGroupsPerEni?: string;
   quotaNaclEntriesPerDirection?: string;
   logLevel?: string;
+  metricsListen?: string;
 }
 
 const optionalInt = (value: string | undefined, flag: string): number | undefined =>
@@ -28,6 +30,15 @@ function parseIoMode(value: string | undefined): IoMode | undefined {
   if (value === undefined || value === 'auto' || value === 'uring' || value === 'epoll')
     return value;
   throw new UsageError(`--io must be auto, uring or epoll, not '${value}'`);
+}
+
+function parseListen(value: string | undefined): ListenAddress | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseMetricsListen(value);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 export function daemonCommand(): Command {
@@ -72,6 +83,10 @@ export function daemonCommand(): Command {
         'network ACL entries per NACL and direction, IPv4 and IPv6 together (default 20, max 40)',
       )
       .option(
+        '--metrics-listen <addr:port>',
+        `serve Prometheus metrics at http://ADDR:PORT/metrics; a bare port listens on ${DEFAULT_METRICS_HOST} (default off)`,
+      )
+      .option(
         '--log-level <level>',
         'fatal|error|warn|info|debug (env ENIWALL_LOG_LEVEL; default warn)',
       ),
@@ -96,6 +111,7 @@ export function daemonCommand(): Command {
         ),
       },
       logLevel: o.logLevel,
+      metricsListen: parseListen(o.metricsListen),
     });
   });
 }
