@@ -21,7 +21,7 @@ namespace {
 constexpr size_t kErrLen = 256;
 constexpr uint32_t kMaxDumpPage = 1024;
 constexpr uint32_t kFlowCtPerDrain = 65536; // conntrack deltas per drain (5 MB of records)
-constexpr uint32_t kQueryWords = 8; // see ClassifyQuery in native.d.ts
+constexpr uint32_t kQueryWords = 8;         // see ClassifyQuery in native.d.ts
 
 // Engine options are all required: the defaults live in one place, DEFAULT_OPTIONS in
 // src/dataplane/dataplane.ts, and a missing one here is a caller's bug, not a default.
@@ -329,8 +329,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
     }
 
     ew_engine *eng_ = nullptr;
-    uint32_t flow_max_ = 0;                 // records per flow drain
-    std::vector<ew_flow_sample> flow_buf_;  // the drain's buffer, kept between drains
+    uint32_t flow_max_ = 0;                // records per flow drain
+    std::vector<ew_flow_sample> flow_buf_; // the drain's buffer, kept between drains
 };
 
 struct AddonData {

@@ -15,10 +15,10 @@ struct fl_ent {
 
 struct ew_fl_table {
     uint32_t max, count, mask;
-    uint32_t *index;      /* [mask + 1]: entry number + 1, 0 = empty */
-    struct fl_ent *ents;  /* [max] */
+    uint32_t *index;     /* [mask + 1]: entry number + 1, 0 = empty */
+    struct fl_ent *ents; /* [max] */
     uint64_t lost[EW_MAX_PORTS];
-    uint32_t lost_ports;  /* non-zero when any lost[] moved since the drain */
+    uint32_t lost_ports; /* non-zero when any lost[] moved since the drain */
 };
 
 struct ew_fl_table *ew_fl_create(uint32_t max_entries) {

@@ -30,12 +30,12 @@
 /* What every worker reads from the engine. The plain fields are set before the
  * workers start and never change; the atomics are the engine's levers. */
 struct ew_shared {
-    uint32_t hdr_len;      /* vnet header bytes in front of each frame (0 or 12) */
-    uint32_t buf_size;     /* bytes per frame buffer, header included */
-    uint32_t sweep_budget; /* conntrack buckets per sweep slice */
+    uint32_t hdr_len;         /* vnet header bytes in front of each frame (0 or 12) */
+    uint32_t buf_size;        /* bytes per frame buffer, header included */
+    uint32_t sweep_budget;    /* conntrack buckets per sweep slice */
     uint32_t flow_table_size; /* flow-sample entries per aggregation table, 0 = none */
-    bool passthrough;      /* benchmark null forwarder: port 2k <-> 2k+1, no core */
-    struct ew_core *core;  /* NULL in passthrough mode */
+    bool passthrough;         /* benchmark null forwarder: port 2k <-> 2k+1, no core */
+    struct ew_core *core;     /* NULL in passthrough mode */
     _Atomic(struct ew_table_view *) table;
     _Atomic int64_t clock_offset_ms;
     _Atomic bool stop;
@@ -57,7 +57,7 @@ struct ew_worker {
     _Atomic uint64_t epoch;            /* burst boundaries passed */
     uint64_t last_sweep_ms;
     struct ew_fl_worker fl; /* flow-sample double buffer (flowlog.h, io_flow.c) */
-    void *backend; /* io_uring.c / io_epoll.c private state */
+    void *backend;          /* io_uring.c / io_epoll.c private state */
 
     /* mailbox: written by the control thread under mu, applied by the worker */
     pthread_mutex_t mu;

@@ -207,8 +207,7 @@ static enum ew_drop_reason judge_icmp_error(struct pctx *c, const struct zone *z
 
 /* sample: the zone's ENI has a flow log and this packet's verdict for it is
  * ACCEPT if the zone passes it; *counted is set when conntrack took the sample. */
-static enum ew_drop_reason judge(struct pctx *c, const struct zone *z, bool sample,
-                                 bool *counted) {
+static enum ew_drop_reason judge(struct pctx *c, const struct zone *z, bool sample, bool *counted) {
     const struct ew_pkt *p = &c->p;
     struct ew_core *core = c->w->core;
     struct ew_port_counters *zc = &c->w->counters[z->port];

@@ -270,8 +270,8 @@ static void test_untracked(void) {
 }
 
 static void test_ipv6_and_icmp(void) {
-    len = fr_tcp6(f, fr_macs(mac(E_CLI), mac(E_SRV)), "fd00::10", "fd00::20", 46000, 80,
-                  EW_TCP_SYN);
+    len =
+        fr_tcp6(f, fr_macs(mac(E_CLI), mac(E_SRV)), "fd00::10", "fd00::20", 46000, 80, EW_TCP_SYN);
     (void)run(P_CLI);
     len = fr_icmp4(f, fr_macs(mac(E_CLI), mac(E_SRV)), "10.0.1.10", "10.0.1.20", 8, 0, 77, 56);
     (void)run(P_CLI);
