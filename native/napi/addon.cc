@@ -21,7 +21,7 @@ namespace {
 constexpr size_t kErrLen = 256;
 constexpr uint32_t kMaxDumpPage = 1024;
 constexpr uint32_t kFlowCtPerDrain = 131072; // conntrack deltas per drain (10 MB of records)
-constexpr uint32_t kQueryWords = 8;         // see ClassifyQuery in native.d.ts
+constexpr uint32_t kQueryWords = 8;          // see ClassifyQuery in native.d.ts
 
 // Engine options are all required: the defaults live in one place, DEFAULT_OPTIONS in
 // src/dataplane/dataplane.ts, and a missing one here is a caller's bug, not a default.
