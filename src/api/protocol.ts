@@ -107,6 +107,7 @@ export interface StatusResult {
     prefixLists: number;
     enis: number;
     networkAcls: number;
+    flowLogs: number;
   };
 }
 
