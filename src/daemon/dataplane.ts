@@ -12,6 +12,7 @@ import type { Eni, ModelSnapshot } from '../model/types';
 import type { NativeEngineStats } from '../dataplane/native.d';
 import type { TraceQuery, TraceResult } from '../dataplane/native';
 import type { EniStats, FlowEntry } from '../api/protocol';
+import type { FlowDrain } from '../flowlog/records';
 
 export interface DataplaneHandle {
   /**
@@ -26,6 +27,10 @@ export interface DataplaneHandle {
   trace(queries: readonly TraceQuery[]): TraceResult[];
   /** How the engine runs: I/O mode, workers, offloads. */
   engine(): NativeEngineStats;
+  /** Flow samples since the previous drain (one native call); empty without the fl-core dataplane. */
+  drainFlowSamples(): FlowDrain;
+  /** The dataplane port of an ENI in force. */
+  portOf(eniId: string): number | undefined;
   close(): Promise<void>;
 }
 
@@ -94,6 +99,16 @@ class NativeDataplaneHandle implements DataplaneHandle {
 
   trace(queries: readonly TraceQuery[]): TraceResult[] {
     return this.dataplane.trace(queries);
+  }
+
+  drainFlowSamples(): FlowDrain {
+    // Dataplane.drainFlowSamples comes with the flow-sampling core (fl-core); until then, nothing.
+    const dp = this.dataplane as unknown as { drainFlowSamples?: () => FlowDrain };
+    return dp.drainFlowSamples?.() ?? { samples: [], lost: new Map() };
+  }
+
+  portOf(eniId: string): number | undefined {
+    return this.driver.portOf(eniId);
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,8 @@ import { acquirePidFile, releasePidFile } from './pidfile';
 import { ApiServer, assertNoLiveDaemon } from './server';
 import { ControlService } from './service';
 import type { IoMode } from '../dataplane/dataplane';
+import { DEFAULT_FILE_LIMITS, type FileLimits } from '../flowlog/destinations';
+import { FlowLogRuntime } from './flow-logs';
 
 export interface DaemonOptions {
   stateDir?: string;
@@ -32,6 +34,9 @@ export interface DaemonOptions {
   vnetHdr?: boolean;
   quotas?: Partial<Quotas>;
   logLevel?: string;
+  /** Every flow log's capture window in seconds instead of its MaxAggregationInterval (tests). */
+  flowLogWindowSeconds?: number;
+  flowLogFileLimits?: Partial<FileLimits>;
 }
 
 export function createLogger(level?: string): Logger {
@@ -102,10 +107,22 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     io: options.io,
     vnetHdr: options.vnetHdr,
   });
-  const service = new ControlService(model, store, dataplane, log, { stateDir, socket }, revision);
+  const flowLogs = new FlowLogRuntime(dataplane, log, {
+    windowSeconds: options.flowLogWindowSeconds,
+    fileLimits: { ...DEFAULT_FILE_LIMITS, ...options.flowLogFileLimits },
+  });
+  const service = new ControlService(
+    model,
+    store,
+    dataplane,
+    log,
+    { stateDir, socket, flowLogs },
+    revision,
+  );
   let server: ApiServer | undefined;
   try {
     await service.start();
+    flowLogs.start();
     server = await ApiServer.listen(socket, service.handle, log);
   } catch (err) {
     await dataplane.close();
@@ -125,6 +142,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   });
   await server.close();
   await service.drain();
+  await flowLogs.stop();
   await dataplane.close();
   store.close();
   releasePidFile(pidFile);
