@@ -26,7 +26,11 @@ function tempDir(t: TestContext): string {
   return dir;
 }
 
-async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 10000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  fn: () => T | undefined | Promise<T | undefined>,
+  ms = 10000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -50,7 +54,9 @@ function readRecords(dir: string, fl: string): string {
 const START = ['--flow-log-window-seconds', '1'];
 
 async function eni(d: TestDaemon): Promise<string> {
-  return d.ok(...words`eni create --tap ${uniqueName('f')} --ip 172.31.0.${10 + Math.floor(Math.random() * 200)}`);
+  return d.ok(
+    ...words`eni create --tap ${uniqueName('f')} --ip 172.31.0.${10 + Math.floor(Math.random() * 200)}`,
+  );
 }
 
 test('flow-logs create/describe/delete, errors, records in files, tail, restarts', async (t) => {
@@ -77,7 +83,10 @@ test('flow-logs create/describe/delete, errors, records in files, tail, restarts
     ...words`flow-logs create --resource-type NetworkInterface --resource-ids ${e} --log-destination ${path.join(dir, 'afile', 'x')}`,
   );
   assert.equal(unwritable.code, 1);
-  assert.match(unwritable.stderr, /^LogDestinationPermissionIssue: LogDestination '.*' cannot be written/);
+  assert.match(
+    unwritable.stderr,
+    /^LogDestinationPermissionIssue: LogDestination '.*' cannot be written/,
+  );
   const interval = await d.cli(
     ...words`flow-logs create --resource-type VPC --resource-ids vpc-00000000000000001 --max-aggregation-interval 300 --log-destination ${dir}`,
   );
@@ -153,14 +162,21 @@ test('flow-logs create/describe/delete, errors, records in files, tail, restarts
   assert.equal(await d.stop(), 0);
   const d2 = await startDaemon(t, { stateDir: d.stateDir, args: START });
   assert.deepEqual(
-    (await d2.json<{ FlowLogs: Json[] }>('flow-logs', 'describe')).FlowLogs.map((x) => x['FlowLogId']),
+    (await d2.json<{ FlowLogs: Json[] }>('flow-logs', 'describe')).FlowLogs.map(
+      (x) => x['FlowLogId'],
+    ),
     [fl],
   );
-  const fl2 = await d2.ok(...words`flow-logs create --resource-type VPC --resource-ids vpc-00000000000000001 --traffic-type REJECT --log-destination-type stdout`);
+  const fl2 = await d2.ok(
+    ...words`flow-logs create --resource-type VPC --resource-ids vpc-00000000000000001 --traffic-type REJECT --log-destination-type stdout`,
+  );
   await d2.kill9();
   const d3 = await startDaemon(t, { stateDir: d.stateDir, args: START });
   const after = await d3.json<{ FlowLogs: Json[] }>('flow-logs', 'describe');
-  assert.deepEqual(after.FlowLogs.map((x) => x['FlowLogId']), [fl, fl2]);
+  assert.deepEqual(
+    after.FlowLogs.map((x) => x['FlowLogId']),
+    [fl, fl2],
+  );
   assert.equal(after.FlowLogs[1]?.['TrafficType'], 'REJECT');
   assert.equal(after.FlowLogs[1]?.['MaxAggregationInterval'], 600);
 
@@ -169,7 +185,9 @@ test('flow-logs create/describe/delete, errors, records in files, tail, restarts
   assert.equal(del.code, 1);
   assert.match(del.stderr, /^InvalidFlowLogId\.NotFound: fl-0123456789abcdef0: /);
   assert.deepEqual(
-    (await d3.json<{ FlowLogs: Json[] }>('flow-logs', 'describe')).FlowLogs.map((x) => x['FlowLogId']),
+    (await d3.json<{ FlowLogs: Json[] }>('flow-logs', 'describe')).FlowLogs.map(
+      (x) => x['FlowLogId'],
+    ),
     [fl],
   );
   await d3.ok('eni', 'delete', e);
@@ -183,7 +201,9 @@ test('flow-logs: usage errors exit 2; tail refuses a non-file destination', asyn
   const d = await startDaemon(t, { args: START });
   const usage = await d.cli('flow-logs', 'create', '--resource-type', 'VPC');
   assert.equal(usage.code, 2);
-  const fl = await d.ok(...words`flow-logs create --resource-type VPC --resource-ids vpc-00000000000000001 --log-destination-type stdout`);
+  const fl = await d.ok(
+    ...words`flow-logs create --resource-type VPC --resource-ids vpc-00000000000000001 --log-destination-type stdout`,
+  );
   const tail = await d.cli('flow-logs', 'tail', fl, '--no-follow');
   assert.equal(tail.code, 1);
   assert.match(tail.stderr, /^InvalidParameterValue: tail follows local-file flow logs/);

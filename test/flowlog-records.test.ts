@@ -98,7 +98,8 @@ const drain = (samples: FlowSample[], lost: [number, number][] = []): FlowDrain 
 /** The lines of the one window that closed at T0 + 60 s, per flow log id. */
 function linesAt(agg: FlowLogAggregator, nowMs = T0 + 60_000): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const w of agg.flush(nowMs)) out.set(w.flowLog.id, [...(out.get(w.flowLog.id) ?? []), ...w.lines]);
+  for (const w of agg.flush(nowMs))
+    out.set(w.flowLog.id, [...(out.get(w.flowLog.id) ?? []), ...w.lines]);
   return out;
 }
 
@@ -122,7 +123,14 @@ test('default format: one record per flow per ENI per direction, summed over the
   agg.add(
     drain([
       sample({ packets: 1, bytes: 60, tcpFlags: 16, firstMs: T0 + 3200, lastMs: T0 + 3900 }),
-      sample({ port: 2, direction: 'ingress', packets: 3, bytes: 180, firstMs: T0 + 1600, lastMs: T0 + 3900 }),
+      sample({
+        port: 2,
+        direction: 'ingress',
+        packets: 3,
+        bytes: 180,
+        firstMs: T0 + 1600,
+        lastMs: T0 + 3900,
+      }),
     ]),
     T0 + 4000,
   );
@@ -145,14 +153,38 @@ test('default format: one record per flow per ENI per direction, summed over the
 test('a record per direction where the verdicts differ (the ping example); REJECT/ACCEPT filters', () => {
   const w = world();
   const all = w.flowLog({ resourceType: 'NetworkInterface', resourceIds: [w.b] });
-  const rejects = w.flowLog({ resourceType: 'NetworkInterface', resourceIds: [w.b], trafficType: 'REJECT' });
+  const rejects = w.flowLog({
+    resourceType: 'NetworkInterface',
+    resourceIds: [w.b],
+    trafficType: 'REJECT',
+  });
   const accepts = w.flowLog({ trafficType: 'ACCEPT' });
   const agg = w.aggregator();
   const ping = { protocol: 1, srcPort: 0, dstPort: 0, tcpFlags: 0 };
   agg.add(
     drain([
-      sample({ ...ping, port: 2, direction: 'ingress', srcAddr: '203.0.113.12', dstAddr: '10.0.1.20', packets: 4, bytes: 336 }),
-      sample({ ...ping, port: 2, direction: 'egress', action: 'REJECT', reason: 'NACL_EGRESS', srcAddr: '10.0.1.20', dstAddr: '203.0.113.12', packets: 4, bytes: 336, firstMs: T0 + 2000, lastMs: T0 + 5000 }),
+      sample({
+        ...ping,
+        port: 2,
+        direction: 'ingress',
+        srcAddr: '203.0.113.12',
+        dstAddr: '10.0.1.20',
+        packets: 4,
+        bytes: 336,
+      }),
+      sample({
+        ...ping,
+        port: 2,
+        direction: 'egress',
+        action: 'REJECT',
+        reason: 'NACL_EGRESS',
+        srcAddr: '10.0.1.20',
+        dstAddr: '203.0.113.12',
+        packets: 4,
+        bytes: 336,
+        firstMs: T0 + 2000,
+        lastMs: T0 + 5000,
+      }),
     ]),
     T0 + 6000,
   );
@@ -184,15 +216,47 @@ test('custom format (version 5): primary address rule, pkt-* addresses, tcp-flag
   agg.add(
     drain([
       // To a's secondary address: dstaddr shows the primary, pkt-dstaddr the real one. SYN only.
-      sample({ port: 1, direction: 'ingress', srcAddr: '10.0.1.20', dstAddr: '10.0.1.11', srcPort: 51000, dstPort: 22, tcpFlags: 2 }),
+      sample({
+        port: 1,
+        direction: 'ingress',
+        srcAddr: '10.0.1.20',
+        dstAddr: '10.0.1.11',
+        srcPort: 51000,
+        dstPort: 22,
+        tcpFlags: 2,
+      }),
       // A full client handshake + data + close from a: SYN, ACK, PSH, FIN -> 27.
       sample({ srcPort: 40001, tcpFlags: 2, packets: 1, bytes: 74 }),
-      sample({ srcPort: 40001, tcpFlags: 16 | 8, packets: 3, bytes: 300, firstMs: T0 + 1600, lastMs: T0 + 1700 }),
-      sample({ srcPort: 40001, tcpFlags: 1 | 16, packets: 1, bytes: 66, firstMs: T0 + 1800, lastMs: T0 + 1800 }),
+      sample({
+        srcPort: 40001,
+        tcpFlags: 16 | 8,
+        packets: 3,
+        bytes: 300,
+        firstMs: T0 + 1600,
+        lastMs: T0 + 1700,
+      }),
+      sample({
+        srcPort: 40001,
+        tcpFlags: 1 | 16,
+        packets: 1,
+        bytes: 66,
+        firstMs: T0 + 1800,
+        lastMs: T0 + 1800,
+      }),
       // ACK only (an established flow seen mid-way): 0.
       sample({ srcPort: 40002, tcpFlags: 16, packets: 5, bytes: 500 }),
       // IPv6 to the internet: real addresses, no traffic-path inside the VPC.
-      sample({ family: 6, protocol: 17, srcAddr: '2600:1f18:1:1::10', dstAddr: '2001:db8::1', srcPort: 5353, dstPort: 53, tcpFlags: 0, packets: 2, bytes: 150 }),
+      sample({
+        family: 6,
+        protocol: 17,
+        srcAddr: '2600:1f18:1:1::10',
+        dstAddr: '2001:db8::1',
+        srcPort: 5353,
+        dstPort: 53,
+        tcpFlags: 0,
+        packets: 2,
+        bytes: 150,
+      }),
     ]),
     T0 + 2000,
   );
@@ -216,8 +280,20 @@ test('v4 egress from a secondary address or forwarded traffic shows the primary 
     logFormat: '${srcaddr} ${dstaddr} ${pkt-srcaddr} ${pkt-dstaddr} ${action} ${log-status}',
   });
   const agg = w.aggregator();
-  agg.add(drain([sample({ srcAddr: '192.168.7.7', dstAddr: '198.51.100.1', action: 'REJECT', reason: 'SG_EGRESS' })]), T0 + 2000);
-  assert.deepEqual(linesAt(agg).get(fl), ['10.0.1.10 198.51.100.1 192.168.7.7 198.51.100.1 REJECT OK']);
+  agg.add(
+    drain([
+      sample({
+        srcAddr: '192.168.7.7',
+        dstAddr: '198.51.100.1',
+        action: 'REJECT',
+        reason: 'SG_EGRESS',
+      }),
+    ]),
+    T0 + 2000,
+  );
+  assert.deepEqual(linesAt(agg).get(fl), [
+    '10.0.1.10 198.51.100.1 192.168.7.7 198.51.100.1 REJECT OK',
+  ]);
 });
 
 test('SKIPDATA when the drain reported lost samples for the ENI', () => {
@@ -239,7 +315,11 @@ test('SKIPDATA when the drain reported lost samples for the ENI', () => {
 
 test('windows: a sample belongs to the window of its first packet; a late one to the open window', () => {
   const w = world();
-  const fl = w.flowLog({ resourceType: 'NetworkInterface', resourceIds: [w.a], logFormat: '${packets} ${start} ${end} ${log-status}' });
+  const fl = w.flowLog({
+    resourceType: 'NetworkInterface',
+    resourceIds: [w.a],
+    logFormat: '${packets} ${start} ${end} ${log-status}',
+  });
   const agg = w.aggregator();
   agg.add(drain([sample({ firstMs: T0 + 59_500, lastMs: T0 + 60_400 })]), T0 + 60_500);
   assert.deepEqual(linesAt(agg).get(fl), [`1 ${S0 + 59} ${S0 + 60} OK`]);
@@ -288,7 +368,12 @@ test('runtime: records land in hour files; a destination removed later is counte
   const w = world();
   const fl = w.flowLog({ logDestinationType: 'local-file', logDestination: dir });
   fs.mkdirSync(dir);
-  const source = new QueuedSource(new Map([[w.a, 1], [w.b, 2]]));
+  const source = new QueuedSource(
+    new Map([
+      [w.a, 1],
+      [w.b, 2],
+    ]),
+  );
   const rt = new FlowLogRuntime(source, pino({ level: 'silent' }), { windowSeconds: 60 });
   rt.configure(w.m.view());
   const T = Math.floor(Date.now() / 60_000) * 60_000;
@@ -300,11 +385,24 @@ test('runtime: records land in hour files; a destination removed later is counte
   await rt.settle();
   const file = path.join(dir, fl, hourFileName(fl, T));
   assert.match(path.basename(file), new RegExp(`^${fl}_[0-9]{8}T[0-9]{2}Z\\.log$`));
-  assert.deepEqual(parseFlowLogRecords(fs.readFileSync(file, 'utf8')).map((r) => [r['interface-id'], r['log-status'], r['start']]), [
-    [w.a, 'OK', String(S + 1)],
-    [w.b, 'NODATA', String(S)],
-  ]);
-  assert.deepEqual(rt.delivery(fl), { flowLogId: fl, status: 'SUCCESS', records: 2, deliveryErrors: 0, recordsDropped: 0 });
+  assert.deepEqual(
+    parseFlowLogRecords(fs.readFileSync(file, 'utf8')).map((r) => [
+      r['interface-id'],
+      r['log-status'],
+      r['start'],
+    ]),
+    [
+      [w.a, 'OK', String(S + 1)],
+      [w.b, 'NODATA', String(S)],
+    ],
+  );
+  assert.deepEqual(rt.delivery(fl), {
+    flowLogId: fl,
+    status: 'SUCCESS',
+    records: 2,
+    deliveryErrors: 0,
+    recordsDropped: 0,
+  });
 
   // The directory disappears: counted, FAILED with a reason, nothing thrown, not re-created.
   fs.rmSync(dir, { recursive: true });
@@ -330,11 +428,16 @@ test('runtime: records land in hour files; a destination removed later is counte
 test('local-file: rotation at the size cap keeps .1 .. .keep; retention deletes old files', async (t) => {
   const dir = tempDir(t);
   const now = Date.UTC(2026, 11, 2, 0, 30);
-  const dest = new LocalFileDestination(dir, 'fl-00000000000000001', {
-    maxFileBytes: 100,
-    keepRotated: 2,
-    retentionMs: 3600_000,
-  }, () => now);
+  const dest = new LocalFileDestination(
+    dir,
+    'fl-00000000000000001',
+    {
+      maxFileBytes: 100,
+      keepRotated: 2,
+      retentionMs: 3600_000,
+    },
+    () => now,
+  );
   fs.mkdirSync(dest.logDir);
   const old = path.join(dest.logDir, 'fl-00000000000000001_20261201T00Z.log');
   fs.writeFileSync(old, 'old\n');

@@ -212,7 +212,10 @@ test('create answers per resource; describe has the AWS shape; delete per id', (
   const rev2 = m.revision;
   assert.equal(m.deleteFlowLogs(['fl-0123456789abcdef0']).Unsuccessful.length, 1);
   assert.equal(m.revision, rev2, 'nothing deleted: the revision stays');
-  assert.equal(codeOf(() => m.deleteFlowLogs([])), 'MissingParameter');
+  assert.equal(
+    codeOf(() => m.deleteFlowLogs([])),
+    'MissingParameter',
+  );
 });
 
 test('duplicates and the per-resource quota are listed in Unsuccessful', () => {

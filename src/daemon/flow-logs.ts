@@ -92,7 +92,13 @@ export class FlowLogRuntime {
         this.options.fileLimits ?? DEFAULT_FILE_LIMITS,
       ),
       chain: Promise.resolve(),
-      stats: { flowLogId: fl.id, status: 'SUCCESS', records: 0, deliveryErrors: 0, recordsDropped: 0 },
+      stats: {
+        flowLogId: fl.id,
+        status: 'SUCCESS',
+        records: 0,
+        deliveryErrors: 0,
+        recordsDropped: 0,
+      },
     };
   }
 
@@ -125,7 +131,8 @@ export class FlowLogRuntime {
     try {
       await sink.out.write(lines, startMs);
       st.records += lines.length;
-      if (st.status === 'FAILED') this.log.warn({ flowLogId: st.flowLogId }, 'flow log delivers again');
+      if (st.status === 'FAILED')
+        this.log.warn({ flowLogId: st.flowLogId }, 'flow log delivers again');
       st.status = 'SUCCESS';
       delete st.errorMessage;
     } catch (err) {

@@ -258,7 +258,8 @@ export class FlowLogAggregator {
     let start = this.windowStart(st.flowLog, ms);
     if (start < st.writtenUntilMs) start = st.writtenUntilMs; // late: the open window takes it
     let w = st.windows.get(start);
-    if (w === undefined) st.windows.set(start, (w = { startMs: start, flows: new Map(), lost: new Set() }));
+    if (w === undefined)
+      st.windows.set(start, (w = { startMs: start, flows: new Map(), lost: new Set() }));
     return w;
   }
 
@@ -321,7 +322,11 @@ export class FlowLogAggregator {
         const win = st.windows.get(start);
         st.windows.delete(start);
         st.writtenUntilMs = start + w;
-        out.push({ flowLog: st.flowLog, startMs: start, lines: this.lines(st, covered, start, win) });
+        out.push({
+          flowLog: st.flowLog,
+          startMs: start,
+          lines: this.lines(st, covered, start, win),
+        });
       }
     }
     return out;
@@ -340,9 +345,16 @@ export class FlowLogAggregator {
       }
       const lost = [...(win?.lost ?? [])].some((p) => this.portEni.get(p) === eni.id);
       if (lost) {
-        lines.push(formatRecord(st.fields, statusValues(eni, 'SKIPDATA', startS, endS, st.version, this.ctx)));
+        lines.push(
+          formatRecord(
+            st.fields,
+            statusValues(eni, 'SKIPDATA', startS, endS, st.version, this.ctx),
+          ),
+        );
       } else if (!any) {
-        lines.push(formatRecord(st.fields, statusValues(eni, 'NODATA', startS, endS, st.version, this.ctx)));
+        lines.push(
+          formatRecord(st.fields, statusValues(eni, 'NODATA', startS, endS, st.version, this.ctx)),
+        );
       }
     }
     return lines;

@@ -160,7 +160,8 @@ function invalidFormat(message: string): AwsError {
 }
 
 function oneOf<T extends string>(value: unknown, allowed: readonly T[], field: string): T {
-  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value))
+    return value as T;
   throw invalidValue(`Invalid value '${String(value)}' for ${field}: one of ${allowed.join(', ')}`);
 }
 
@@ -186,7 +187,10 @@ function resourceNotFound(type: FlowLog['resourceType'], id: string): Unsuccessf
       : type === 'Subnet'
         ? [ErrorCodes.subnetNotFound, 'subnet']
         : [ErrorCodes.vpcNotFound, 'vpc'];
-  return { ResourceId: id, Error: { Code: code, Message: `The ${noun} ID '${id}' does not exist` } };
+  return {
+    ResourceId: id,
+    Error: { Code: code, Message: `The ${noun} ID '${id}' does not exist` },
+  };
 }
 
 function resourceExists(s: State, type: FlowLog['resourceType'], id: string): boolean {
@@ -201,8 +205,7 @@ export function createFlowLogs(
   probe?: DestinationProbe,
 ): CreateFlowLogsOutput {
   // Validate the whole request first: any of these fails it as a whole.
-  if (input.resourceType === undefined || input.resourceType === '')
-    throw missing('ResourceType');
+  if (input.resourceType === undefined || input.resourceType === '') throw missing('ResourceType');
   const resourceType = oneOf(input.resourceType, RESOURCE_TYPES, 'ResourceType');
   if (!Array.isArray(input.resourceIds) || input.resourceIds.length === 0) {
     throw missing('ResourceId');

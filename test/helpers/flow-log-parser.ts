@@ -12,7 +12,10 @@ export type FlowLogRecord = Record<string, string>;
 
 const INT = /^(0|[1-9][0-9]*)$/;
 const dashOr = (re: (v: string) => boolean) => (v: string) => v === '-' || re(v);
-const int = (max = Number.MAX_SAFE_INTEGER) => (v: string) => INT.test(v) && Number(v) <= max;
+const int =
+  (max = Number.MAX_SAFE_INTEGER) =>
+  (v: string) =>
+    INT.test(v) && Number(v) <= max;
 const addr = (v: string) => isIP(v) !== 0;
 
 const DOMAINS: Record<string, (v: string) => boolean> = {

@@ -50,10 +50,7 @@ export function flowLogsCommand(): Command {
         (v: string, prev: string[] | undefined) => [...(prev ?? []), ...parseList(v)],
       )
       .option('--traffic-type <t>', 'ACCEPT, REJECT or ALL (default ALL)')
-      .option(
-        '--max-aggregation-interval <s>',
-        'capture window: 60 or 600 seconds (default 600)',
-      )
+      .option('--max-aggregation-interval <s>', 'capture window: 60 or 600 seconds (default 600)')
       .option(
         '--log-format <format>',
         "'${field} ${field} ...' of versions 2-5 (default: the 14 version-2 fields)",
@@ -68,7 +65,7 @@ export function flowLogsCommand(): Command {
     'eniwall flow-logs create --resource-type NetworkInterface --resource-ids eni-0123456789abcdef0 \\\n' +
       '      --traffic-type ALL --max-aggregation-interval 60 \\\n' +
       '      --log-destination-type local-file --log-destination /var/log/eniwall/flow',
-    "eniwall flow-logs create --resource-type Subnet --resource-ids subnet-0123456789abcdef0 \\\n" +
+    'eniwall flow-logs create --resource-type Subnet --resource-ids subnet-0123456789abcdef0 \\\n' +
       "      --log-format '${version} ${interface-id} ${pkt-srcaddr} ${pkt-dstaddr} ${tcp-flags} ${action} ${flow-direction}' \\\n" +
       '      --log-destination /var/log/eniwall/flow',
   ).action(async (o: CreateOptions, cmd: Command) => {
