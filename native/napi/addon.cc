@@ -10,15 +10,18 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "eniwall/core.h"
 #include "eniwall/engine.h"
+#include "eniwall/flowlog.h"
 
 namespace {
 
 constexpr size_t kErrLen = 256;
 constexpr uint32_t kMaxDumpPage = 1024;
-constexpr uint32_t kQueryWords = 8; // see ClassifyQuery in native.d.ts
+constexpr uint32_t kFlowCtPerDrain = 65536; // conntrack deltas per drain (5 MB of records)
+constexpr uint32_t kQueryWords = 8;         // see ClassifyQuery in native.d.ts
 
 // Engine options are all required: the defaults live in one place, DEFAULT_OPTIONS in
 // src/dataplane/dataplane.ts, and a missing one here is a caller's bug, not a default.
@@ -142,6 +145,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
                             InstanceMethod<&Engine::JS_ctCount>("ctCount"),
                             InstanceMethod<&Engine::JS_ctAllowanceExceeded>("ctAllowanceExceeded"),
                             InstanceMethod<&Engine::JS_ctDump>("ctDump"),
+                            InstanceMethod<&Engine::JS_flowDrain>("flowDrain"),
                             InstanceMethod<&Engine::JS_advanceClock>("advanceClock"),
                             InstanceMethod<&Engine::JS_stats>("stats"),
                             InstanceMethod<&Engine::JS_close>("close"),
@@ -160,6 +164,10 @@ class Engine : public Napi::ObjectWrap<Engine> {
         cfg.vnet_hdr = ReqBool(o, "vnetHdr");
         cfg.passthrough = ReqBool(o, "passthrough");
         cfg.sweep_budget = ReqUint(o, "sweepBudget");
+        cfg.flow_table_size = ReqUint(o, "flowTableSize");
+        // Room for every worker's table, plus this many conntrack deltas per drain
+        // (the rest waits in conntrack for the next one).
+        flow_max_ = cfg.workers * cfg.flow_table_size + kFlowCtPerDrain;
         cfg.core.conntrack_max = ReqUint(o, "conntrackMax");
         cfg.core.allowance_per_eni = ReqUint(o, "allowancePerEni");
         cfg.core.hash_salt = ToU64(Required(o, "hashSalt", IsBigInt, "a bigint"), "hashSalt");
@@ -265,6 +273,31 @@ class Engine : public Napi::ObjectWrap<Engine> {
         return o;
     }
 
+    // One call per drain: the samples as one Buffer of struct ew_flow_sample
+    // records (decoded by src/abi/flow-sample.ts) and the per-port losses as
+    // [port, count, ...].
+    Napi::Value JS_flowDrain(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        ew_engine *eng = Live(env);
+        if (flow_buf_.size() != flow_max_) flow_buf_.resize(flow_max_); // once, then reused
+        std::vector<uint64_t> lost(EW_MAX_PORTS, 0);
+        ew_flow_sample *buf = flow_buf_.data();
+        uint32_t n = ew_engine_flow_drain(eng, buf, flow_max_, lost.data());
+        Napi::Buffer<uint8_t> records = Napi::Buffer<uint8_t>::Copy(
+            env, reinterpret_cast<const uint8_t *>(buf), n * sizeof(ew_flow_sample));
+        Napi::Array lostArr = Napi::Array::New(env);
+        uint32_t k = 0;
+        for (uint32_t p = 0; p < EW_MAX_PORTS; p++) {
+            if (!lost[p]) continue;
+            lostArr.Set(k++, p);
+            lostArr.Set(k++, static_cast<double>(lost[p]));
+        }
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("records", records);
+        o.Set("lost", lostArr);
+        return o;
+    }
+
     Napi::Value JS_advanceClock(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         if (info.Length() < 1 || !info[0].IsNumber())
@@ -296,6 +329,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
     }
 
     ew_engine *eng_ = nullptr;
+    uint32_t flow_max_ = 0;                // records per flow drain
+    std::vector<ew_flow_sample> flow_buf_; // the drain's buffer, kept between drains
 };
 
 struct AddonData {

@@ -160,6 +160,20 @@ static void account(struct ct_entry *e, unsigned dir, uint32_t bytes,
     e->timeout_ms = state_timeout_s(e->state, tmo) * 1000u;
 }
 
+/* The flow-sample half of account() (caller holds the stripe lock). */
+static inline void account_flow(struct ew_ct *ct, uint32_t idx, uint8_t fl_dir, uint8_t tcp_flags,
+                                uint32_t bytes, uint64_t now_ms) {
+    struct ct_flow *f = &ct->flows[idx];
+    unsigned d = fl_dir & 1u;
+    if (f->packets[d] == 0) f->first_ms[d] = now_ms;
+    f->packets[d]++;
+    f->bytes[d] += bytes;
+    f->last_ms[d] = now_ms;
+    f->flags[d] |= (uint8_t)(tcp_flags & 0x3fu); /* FIN..URG, as flow logs know them */
+    if (!atomic_load_explicit(&ct->flows_used, memory_order_relaxed))
+        atomic_store_explicit(&ct->flows_used, 1u, memory_order_relaxed);
+}
+
 static void init_entry(struct ct_entry *e, const struct ew_ct_key *k, uint32_t hash, uint32_t bytes,
                        const struct ew_ct_timeouts *tmo, uint64_t now_ms) {
     uint32_t next = e->next;
@@ -217,9 +231,10 @@ static inline uint32_t find_locked(struct ew_ct *ct, uint32_t b, const struct ew
 
 /* ---- per packet ---- */
 
-enum ew_ct_track_result ew_ct_track(struct ew_ct *ct, const struct ew_ct_key *k, uint8_t tcp_flags,
-                                    uint32_t bytes, const struct ew_ct_timeouts *tmo,
-                                    uint64_t now_ms) {
+enum ew_ct_track_result ew_ct_track_fl(struct ew_ct *ct, const struct ew_ct_key *k,
+                                       uint8_t tcp_flags, uint32_t bytes,
+                                       const struct ew_ct_timeouts *tmo, uint64_t now_ms,
+                                       uint8_t fl_dir) {
     uint32_t b = ew_ct_hash(ct, k) & ct->bucket_mask;
     ew_spinlock *lock = ew_ct_stripe(ct, b);
     enum ew_ct_track_result r = EW_CT_MISS;
@@ -241,16 +256,18 @@ enum ew_ct_track_result ew_ct_track(struct ew_ct *ct, const struct ew_ct_key *k,
             udp_advance(e, d);
         }
         account(e, d, bytes, tmo, now_ms);
+        if (fl_dir != EW_CT_FL_OFF) account_flow(ct, idx, fl_dir, tcp_flags, bytes, now_ms);
         r = EW_CT_HIT;
     }
     ew_spin_unlock(lock);
     return r;
 }
 
-enum ew_ct_insert_result ew_ct_insert(struct ew_ct *ct, const struct ew_ct_key *k,
-                                      uint8_t tcp_flags, uint32_t bytes,
-                                      const struct ew_ct_timeouts *tmo, uint64_t now_ms) {
-    (void)tcp_flags; /* callers only insert what may open a connection */
+enum ew_ct_insert_result ew_ct_insert_fl(struct ew_ct *ct, const struct ew_ct_key *k,
+                                         uint8_t tcp_flags, uint32_t bytes,
+                                         const struct ew_ct_timeouts *tmo, uint64_t now_ms,
+                                         uint8_t fl_dir) {
+    /* tcp_flags: callers only insert what may open a connection; used for samples */
     uint32_t hash = ew_ct_hash(ct, k);
     uint32_t b = hash & ct->bucket_mask;
     uint32_t zone = k->zone % EW_MAX_PORTS;
@@ -262,6 +279,11 @@ enum ew_ct_insert_result ew_ct_insert(struct ew_ct *ct, const struct ew_ct_key *
         struct ct_entry *e = &ct->entries[idx];
         if (k->proto == EW_PROTO_TCP && reusable(e)) {
             init_entry(e, k, hash, bytes, tmo, now_ms); /* same zone: count unchanged */
+            /* Same 5-tuple and zone: undrained deltas stay (keyed by ENI direction). */
+            if (fl_dir != EW_CT_FL_OFF) {
+                ct->flows[idx].orig_dir = fl_dir;
+                account_flow(ct, idx, fl_dir, tcp_flags, bytes, now_ms);
+            }
             ew_spin_unlock(lock);
             return EW_CT_INSERTED;
         }
@@ -283,6 +305,10 @@ enum ew_ct_insert_result ew_ct_insert(struct ew_ct *ct, const struct ew_ct_key *
     }
     struct ct_entry *e = &ct->entries[idx];
     init_entry(e, k, hash, bytes, tmo, now_ms);
+    if (fl_dir != EW_CT_FL_OFF) {
+        ct->flows[idx].orig_dir = fl_dir;
+        account_flow(ct, idx, fl_dir, tcp_flags, bytes, now_ms);
+    }
     e->next = ct->buckets[b];
     ew_ct_set_link(&ct->buckets[b], idx);
     ew_spin_unlock(lock);

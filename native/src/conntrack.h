@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "eniwall/core.h"
+#include "eniwall/flowlog.h"
 
 /* enum ew_ct_state (the states an entry moves through) is in eniwall/core.h:
  * it is dumped to the control plane, so its numbering is a contract. */
@@ -88,14 +89,33 @@ void ew_ct_destroy(struct ew_ct *ct);
 size_t ew_ct_memory_bytes(const struct ew_ct *ct);
 uint32_t ew_ct_hash(const struct ew_ct *ct, const struct ew_ct_key *k);
 
+/* Flow samples (flowlog.h): fl_dir is the zone ENI's direction of the packet
+ * (enum ew_dir) when its ENI has a flow log, else EW_CT_FL_OFF; a tracked
+ * packet is then counted in the entry's struct ct_flow. */
+#define EW_CT_FL_OFF 0xffu
+
 /* Per packet. tcp_flags is ignored for other protocols; bytes = IP length. */
-enum ew_ct_track_result ew_ct_track(struct ew_ct *ct, const struct ew_ct_key *k, uint8_t tcp_flags,
-                                    uint32_t bytes, const struct ew_ct_timeouts *tmo,
-                                    uint64_t now_ms);
+enum ew_ct_track_result ew_ct_track_fl(struct ew_ct *ct, const struct ew_ct_key *k,
+                                       uint8_t tcp_flags, uint32_t bytes,
+                                       const struct ew_ct_timeouts *tmo, uint64_t now_ms,
+                                       uint8_t fl_dir);
 /* Opens a connection in the packet's orientation (after the rules allowed it). */
-enum ew_ct_insert_result ew_ct_insert(struct ew_ct *ct, const struct ew_ct_key *k,
-                                      uint8_t tcp_flags, uint32_t bytes,
-                                      const struct ew_ct_timeouts *tmo, uint64_t now_ms);
+enum ew_ct_insert_result ew_ct_insert_fl(struct ew_ct *ct, const struct ew_ct_key *k,
+                                         uint8_t tcp_flags, uint32_t bytes,
+                                         const struct ew_ct_timeouts *tmo, uint64_t now_ms,
+                                         uint8_t fl_dir);
+static inline enum ew_ct_track_result ew_ct_track(struct ew_ct *ct, const struct ew_ct_key *k,
+                                                  uint8_t tcp_flags, uint32_t bytes,
+                                                  const struct ew_ct_timeouts *tmo,
+                                                  uint64_t now_ms) {
+    return ew_ct_track_fl(ct, k, tcp_flags, bytes, tmo, now_ms, EW_CT_FL_OFF);
+}
+static inline enum ew_ct_insert_result ew_ct_insert(struct ew_ct *ct, const struct ew_ct_key *k,
+                                                    uint8_t tcp_flags, uint32_t bytes,
+                                                    const struct ew_ct_timeouts *tmo,
+                                                    uint64_t now_ms) {
+    return ew_ct_insert_fl(ct, k, tcp_flags, bytes, tmo, now_ms, EW_CT_FL_OFF);
+}
 /* A live connection with this key exists (either orientation); nothing updated.
  * Used for ICMP errors (RELATED). */
 bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms);
@@ -113,5 +133,11 @@ uint32_t ew_ct_zone_count(const struct ew_ct *ct, uint32_t zone);
 uint64_t ew_ct_zone_exceeded(const struct ew_ct *ct, uint32_t zone);
 uint32_t ew_ct_dump(struct ew_ct *ct, uint64_t *cursor, struct ew_ct_dump_entry *out, uint32_t max,
                     uint64_t now_ms);
+/* Flow-sample drain: copy every entry's non-zero deltas (one sample per
+ * direction, times moved to the Unix epoch by wall_offset_ms) into out and
+ * reset them; stops at max, leaving the rest for the next drain. Adds to
+ * lost[EW_MAX_PORTS] the samples of entries freed before a drain took them. */
+uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t max,
+                          int64_t wall_offset_ms, uint64_t *lost);
 
 #endif /* ENIWALL_CONNTRACK_H */

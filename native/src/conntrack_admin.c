@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "conntrack_internal.h"
+#include "parse.h"
 
 #define MAX_STRIPES 65536u
 
@@ -24,7 +25,8 @@ struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt)
     ct->entries = calloc(capacity, sizeof *ct->entries);
     ct->buckets = malloc((size_t)nb * sizeof *ct->buckets);
     ct->stripes = calloc(ns, sizeof *ct->stripes);
-    if (!ct->entries || !ct->buckets || !ct->stripes) {
+    ct->flows = calloc(capacity, sizeof *ct->flows); /* touched only by flow-logged zones */
+    if (!ct->entries || !ct->buckets || !ct->stripes || !ct->flows) {
         ew_ct_destroy(ct);
         return NULL;
     }
@@ -47,6 +49,7 @@ void ew_ct_destroy(struct ew_ct *ct) {
     free(ct->entries);
     free(ct->buckets);
     free(ct->stripes);
+    free(ct->flows);
     free(ct);
 }
 
@@ -145,5 +148,64 @@ uint32_t ew_ct_dump(struct ew_ct *ct, uint64_t *cursor, struct ew_ct_dump_entry 
         ew_spin_unlock(lock);
     }
     *cursor = 0;
+    return n;
+}
+
+/* ---- flow samples ---- */
+
+static void flow_sample(const struct ct_entry *e, const struct ct_flow *f, unsigned d,
+                        int64_t wall_offset_ms, struct ew_flow_sample *o) {
+    const struct ew_ct_key *k = &e->key;
+    bool orig = d == f->orig_dir;
+    memset(o, 0, sizeof *o);
+    memcpy(o->src, orig ? k->src : k->dst, 16);
+    memcpy(o->dst, orig ? k->dst : k->src, 16);
+    if (k->proto == EW_PROTO_TCP || k->proto == EW_PROTO_UDP) {
+        o->sport = orig ? k->sport : k->dport;
+        o->dport = orig ? k->dport : k->sport;
+    }
+    o->packets = f->packets[d];
+    o->bytes = f->bytes[d];
+    o->first_ms = (uint64_t)((int64_t)f->first_ms[d] + wall_offset_ms);
+    o->last_ms = (uint64_t)((int64_t)f->last_ms[d] + wall_offset_ms);
+    o->port = k->zone;
+    o->dir = (uint8_t)d;
+    o->action = EW_FLOW_ACCEPT;
+    o->family = k->family;
+    o->proto = k->proto;
+    o->tcp_flags = f->flags[d];
+}
+
+uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t max,
+                          int64_t wall_offset_ms, uint64_t *lost) {
+    if (lost)
+        for (uint32_t z = 0; z < EW_MAX_PORTS; z++)
+            if (atomic_load_explicit(&ct->flow_lost[z], memory_order_relaxed))
+                lost[z] += atomic_exchange_explicit(&ct->flow_lost[z], 0, memory_order_relaxed);
+    /* Nothing was ever sampled: no walk (flow logs cost nothing when off). */
+    if (!atomic_load_explicit(&ct->flows_used, memory_order_relaxed)) return 0;
+    uint32_t n = 0;
+    for (uint32_t b = 0; b <= ct->bucket_mask; b++) {
+        if (__atomic_load_n(&ct->buckets[b], __ATOMIC_RELAXED) == EW_CT_NIL) continue;
+        ew_spinlock *lock = ew_ct_stripe(ct, b);
+        ew_spin_lock(lock);
+        for (uint32_t idx = ct->buckets[b]; idx != EW_CT_NIL; idx = ct->entries[idx].next) {
+            struct ct_flow *f = &ct->flows[idx];
+            if ((f->packets[0] | f->packets[1]) == 0) continue;
+            unsigned need = (f->packets[0] ? 1u : 0u) + (f->packets[1] ? 1u : 0u);
+            if (max - n < need) { /* full: the rest waits for the next drain */
+                ew_spin_unlock(lock);
+                return n;
+            }
+            for (unsigned d = 0; d < 2; d++) {
+                if (!f->packets[d]) continue;
+                flow_sample(&ct->entries[idx], f, d, wall_offset_ms, &out[n++]);
+                f->packets[d] = 0;
+                f->bytes[d] = 0;
+                f->flags[d] = 0;
+            }
+        }
+        ew_spin_unlock(lock);
+    }
     return n;
 }

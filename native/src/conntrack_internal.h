@@ -7,6 +7,7 @@
 #define ENIWALL_CONNTRACK_INTERNAL_H
 
 #include <stdatomic.h>
+#include <string.h>
 
 #include "conntrack.h"
 #include "spinlock.h"
@@ -30,6 +31,20 @@ struct ct_entry {
 };
 _Static_assert(sizeof(struct ct_entry) == 96, "ct_entry size (memory budget 128 B/entry)");
 
+/* Flow-sample deltas of one entry (flowlog.h), in a parallel array so that
+ * only entries of flow-logged zones touch it: calloc maps its pages lazily,
+ * so without flow logs it costs address space, not memory. Indexed by the
+ * zone ENI's direction (enum ew_dir); written under the entry's stripe lock. */
+struct ct_flow {
+    uint64_t bytes[2];
+    uint64_t first_ms[2], last_ms[2];
+    uint32_t packets[2];
+    uint8_t flags[2];
+    uint8_t orig_dir; /* enum ew_dir of the entry's ORIG packets in its zone */
+    uint8_t pad[5];
+};
+_Static_assert(sizeof(struct ct_flow) == 64, "ct_flow is one cache line");
+
 struct ew_ct {
     struct ct_entry *entries;
     uint32_t *buckets; /* heads; stored atomically so flush may peek without the lock */
@@ -42,6 +57,9 @@ struct ew_ct {
     _Atomic uint64_t sweep_pos; /* next bucket to sweep */
     _Atomic uint32_t zone_count[EW_MAX_PORTS];
     _Atomic uint64_t zone_exceeded[EW_MAX_PORTS];
+    struct ct_flow *flows;                    /* [capacity], see struct ct_flow */
+    _Atomic uint32_t flows_used;              /* some entry was sampled: the drain walks */
+    _Atomic uint64_t flow_lost[EW_MAX_PORTS]; /* deltas freed before a drain took them */
 };
 
 static inline ew_spinlock *ew_ct_stripe(struct ew_ct *ct, uint32_t bucket) {
@@ -61,6 +79,13 @@ static inline void ew_ct_set_link(uint32_t *link, uint32_t idx) {
 static inline void ew_ct_free_entry(struct ew_ct *ct, uint32_t idx) {
     struct ct_entry *e = &ct->entries[idx];
     atomic_fetch_sub_explicit(&ct->zone_count[e->key.zone % EW_MAX_PORTS], 1, memory_order_relaxed);
+    struct ct_flow *f = &ct->flows[idx];
+    if (f->packets[0] | f->packets[1]) { /* undrained samples: count the loss, forget them */
+        atomic_fetch_add_explicit(&ct->flow_lost[e->key.zone % EW_MAX_PORTS],
+                                  (f->packets[0] ? 1u : 0u) + (f->packets[1] ? 1u : 0u),
+                                  memory_order_relaxed);
+        memset(f, 0, sizeof *f);
+    }
     e->state = EW_CT_NONE;
     ew_spin_lock(&ct->free_lock);
     e->next = ct->free_head;

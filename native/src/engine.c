@@ -100,6 +100,7 @@ struct ew_engine *ew_engine_create(const struct ew_engine_config *cfg, char *err
     sh->hdr_len = eng->cfg.vnet_hdr ? EW_VNET_HDR_LEN : 0;
     sh->buf_size = eng->cfg.vnet_hdr ? EW_BUF_GSO : EW_BUF_PLAIN;
     sh->sweep_budget = eng->cfg.sweep_budget;
+    sh->flow_table_size = eng->cfg.flow_table_size;
     sh->passthrough = eng->cfg.passthrough;
     atomic_init(&sh->table, NULL);
     atomic_init(&sh->clock_offset_ms, 0);
@@ -283,6 +284,17 @@ int ew_engine_trace(struct ew_engine *eng, const struct ew_trace_query *q, struc
     int r = t ? ew_trace(eng->sh.core, t, q, ew_engine_now_ms(eng), out) : -1;
     pthread_mutex_unlock(&eng->ctl);
     return r;
+}
+
+/* ---- flow samples ---- */
+
+uint32_t ew_engine_flow_drain(struct ew_engine *eng, struct ew_flow_sample *out, uint32_t max,
+                              uint64_t *lost) {
+    /* Under ctl: one drain at a time (the double-buffer hand-off has one drainer). */
+    pthread_mutex_lock(&eng->ctl);
+    uint32_t n = ew_flow_drain_workers(eng->workers, eng->nworkers, eng->sh.core, out, max, lost);
+    pthread_mutex_unlock(&eng->ctl);
+    return n;
 }
 
 /* ---- counters, clock, stats ---- */

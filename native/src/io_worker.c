@@ -31,6 +31,18 @@ int ew_worker_init(struct ew_worker *w, struct ew_shared *sh, uint32_t index) {
         if (!w->counters) errno = ENOMEM;
         return -1;
     }
+    atomic_init(&w->fl.req, 0);
+    atomic_init(&w->fl.ack, 0);
+    if (sh->core && sh->flow_table_size) {
+        for (int i = 0; i < 2; i++) {
+            w->fl.tab[i] = ew_fl_create(sh->flow_table_size);
+            if (!w->fl.tab[i]) {
+                errno = ENOMEM;
+                return -1;
+            }
+        }
+        w->ctx.fl = w->fl.tab[0];
+    }
     return 0;
 }
 
@@ -39,6 +51,10 @@ void ew_worker_fini(struct ew_worker *w) {
     w->wake_fd = -1;
     free(w->counters);
     w->counters = NULL;
+    for (int i = 0; i < 2; i++) {
+        ew_fl_destroy(w->fl.tab[i]);
+        w->fl.tab[i] = NULL;
+    }
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
 }
@@ -121,6 +137,7 @@ uint64_t ew_clock_now_ms(const struct ew_shared *sh) {
 
 const struct ew_table_view *ew_worker_burst_begin(struct ew_worker *w) {
     w->ctx.now_ms = ew_clock_now_ms(w->sh);
+    if (w->fl.tab[0]) w->ctx.fl = ew_fl_worker_boundary(&w->fl);
     /* seq_cst (a plain load on x86): ordered after the previous epoch bump, so
      * a table published before the engine read that epoch is seen here. */
     return atomic_load(&w->sh->table);

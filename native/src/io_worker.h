@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "eniwall/core.h"
+#include "flowlog.h"
 
 /* epoll: frames read from one ready port before the loop moves on, as in
  * DPDK / OVS. io_uring takes every completion that is ready instead. */
@@ -29,11 +30,12 @@
 /* What every worker reads from the engine. The plain fields are set before the
  * workers start and never change; the atomics are the engine's levers. */
 struct ew_shared {
-    uint32_t hdr_len;      /* vnet header bytes in front of each frame (0 or 12) */
-    uint32_t buf_size;     /* bytes per frame buffer, header included */
-    uint32_t sweep_budget; /* conntrack buckets per sweep slice */
-    bool passthrough;      /* benchmark null forwarder: port 2k <-> 2k+1, no core */
-    struct ew_core *core;  /* NULL in passthrough mode */
+    uint32_t hdr_len;         /* vnet header bytes in front of each frame (0 or 12) */
+    uint32_t buf_size;        /* bytes per frame buffer, header included */
+    uint32_t sweep_budget;    /* conntrack buckets per sweep slice */
+    uint32_t flow_table_size; /* flow-sample entries per aggregation table, 0 = none */
+    bool passthrough;         /* benchmark null forwarder: port 2k <-> 2k+1, no core */
+    struct ew_core *core;     /* NULL in passthrough mode */
     _Atomic(struct ew_table_view *) table;
     _Atomic int64_t clock_offset_ms;
     _Atomic bool stop;
@@ -54,7 +56,8 @@ struct ew_worker {
     struct ew_port_counters *counters; /* [EW_MAX_PORTS] */
     _Atomic uint64_t epoch;            /* burst boundaries passed */
     uint64_t last_sweep_ms;
-    void *backend; /* io_uring.c / io_epoll.c private state */
+    struct ew_fl_worker fl; /* flow-sample double buffer (flowlog.h, io_flow.c) */
+    void *backend;          /* io_uring.c / io_epoll.c private state */
 
     /* mailbox: written by the control thread under mu, applied by the worker */
     pthread_mutex_t mu;
@@ -112,5 +115,12 @@ uint32_t ew_worker_judge(struct ew_worker *w, const struct ew_table_view *t, uin
                          uint8_t *buf, uint32_t *frame_len, uint32_t cap);
 void ew_worker_count_tx(struct ew_worker *w, uint32_t port, uint32_t frame_len);
 void ew_worker_count_drop(struct ew_worker *w, uint32_t port, enum ew_drop_reason reason);
+
+/* ---- flow samples (io_flow.c; control thread) ---- */
+/* Switch every worker to its other aggregation table (non-blocking for them:
+ * they switch at their next burst boundary), copy out the old ones, then the
+ * conntrack deltas; see flowlog.h. Returns the samples written to out. */
+uint32_t ew_flow_drain_workers(struct ew_worker *ws, uint32_t n, struct ew_core *core,
+                               struct ew_flow_sample *out, uint32_t max, uint64_t *lost);
 
 #endif /* ENIWALL_IO_WORKER_H */

@@ -27,6 +27,7 @@
 #include "classify.h"
 #include "conntrack.h"
 #include "core_internal.h"
+#include "flowlog.h"
 #include "fragcache.h"
 #include "parse.h"
 #include "pipeline.h"
@@ -204,11 +205,15 @@ static enum ew_drop_reason judge_icmp_error(struct pctx *c, const struct zone *z
     return classify_pkt(c, z, p->key, &world) ? EW_DROP_NONE : EW_DROP_ICMP_ERROR_UNRELATED;
 }
 
-static enum ew_drop_reason judge(struct pctx *c, const struct zone *z) {
+/* sample: the zone's ENI has a flow log and this packet's verdict for it is
+ * ACCEPT if the zone passes it; *counted is set when conntrack took the sample. */
+static enum ew_drop_reason judge(struct pctx *c, const struct zone *z, bool sample, bool *counted) {
     const struct ew_pkt *p = &c->p;
     struct ew_core *core = c->w->core;
     struct ew_port_counters *zc = &c->w->counters[z->port];
     enum ew_drop_reason deny = z->dir == EW_DIR_EGRESS ? EW_DROP_SG_EGRESS : EW_DROP_SG_INGRESS;
+    uint8_t fl = sample ? (uint8_t)z->dir : EW_CT_FL_OFF;
+    *counted = false;
     if (p->icmp_kind == EW_ICMP_ERROR) return judge_icmp_error(c, z);
     if (p->proto == EW_PROTO_TCP && !tcp_flags_possible(p->tcp_flags)) return EW_DROP_CT_INVALID;
 
@@ -219,8 +224,10 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z) {
     struct ew_ct_key k;
     if (trackable) {
         ct_key_from(&k, z, p->family, p->proto, p->src, p->dst, p->sport, p->dport);
-        if (ew_ct_track(core->ct, &k, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms) == EW_CT_HIT) {
+        if (ew_ct_track_fl(core->ct, &k, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms, fl) ==
+            EW_CT_HIT) {
             zc->cnt[EW_CNT_CT_HITS]++;
+            *counted = sample;
             return EW_DROP_NONE;
         }
     }
@@ -232,9 +239,10 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z) {
         return EW_DROP_NONE;
     }
     if (!pipe_can_open(p)) return EW_DROP_NONE; /* allowed by the rules, nothing to track */
-    switch (ew_ct_insert(core->ct, &k, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms)) {
+    switch (ew_ct_insert_fl(core->ct, &k, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms, fl)) {
     case EW_CT_INSERTED:
         zc->cnt[EW_CNT_CT_NEW]++;
+        *counted = sample;
         return EW_DROP_NONE;
     case EW_CT_EXISTS:
         zc->cnt[EW_CNT_CT_HITS]++;
@@ -244,6 +252,33 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z) {
     default:
         return EW_DROP_CT_TABLE_FULL;
     }
+}
+
+/* ---- flow samples (flowlog.h) ---- */
+
+static inline bool flow_logged(const struct ew_eni *e) {
+    return (e->flags & EW_ENI_FLOW_LOG) != 0;
+}
+
+/* One packet's sample in the worker's aggregation table: zone z's verdict,
+ * REJECT with reason r, or ACCEPT when r is EW_DROP_NONE. */
+static void flow_sample(struct pctx *c, const struct zone *z, enum ew_drop_reason r) {
+    const struct ew_pkt *p = &c->p;
+    struct ew_fl_key k;
+    memcpy(k.src, p->src, 16);
+    memcpy(k.dst, p->dst, 16);
+    bool ports = p->proto == EW_PROTO_TCP || p->proto == EW_PROTO_UDP;
+    k.sport = ports ? p->sport : 0;
+    k.dport = ports ? p->dport : 0;
+    k.port = (uint16_t)z->port;
+    k.reason = (uint16_t)r;
+    k.dir = (uint8_t)z->dir;
+    k.action = r == EW_DROP_NONE ? EW_FLOW_ACCEPT : EW_FLOW_REJECT;
+    k.family = p->family;
+    k.proto = p->proto;
+    uint8_t flags = p->proto == EW_PROTO_TCP ? (uint8_t)(p->tcp_flags & 0x3fu) : 0;
+    ew_fl_record(c->w->fl, &c->w->counters[z->port].cnt[EW_CNT_FLOW_SAMPLES_LOST], &k, p->ip_len,
+                 flags, c->w->now_ms);
 }
 
 /* ---- IP data ---- */
@@ -373,28 +408,31 @@ static void handle_ip(struct pctx *c) {
     } else {
         struct zone ze = {e, c->in_port, EW_DIR_EGRESS};
         struct zone zf = {f, f->port_id, EW_DIR_INGRESS};
-        enum ew_drop_reason r = judge(c, &ze);
+        bool fe = flow_logged(e), ff = flow_logged(f), counted;
+        /* Network ACLs stand between the two zones, only on the routed
+         * (cross-subnet) path; stateless, so conntrack hits pass them too.
+         * The egress list is looked up before the sender's zone (a pure
+         * lookup; its drop still comes after the zone's), so that a packet it
+         * will drop is not counted as ACCEPT in the sender's conntrack entry. */
+        uint16_t rule;
+        uint32_t out_nacl = s->nacl, in_nacl = t->subnets[f->subnet].nacl;
+        bool out_ok = !routed || out_nacl == EW_INDEX_NONE ||
+                      pipe_nacl(t, out_nacl, EW_DIR_EGRESS, p, p->key, &rule);
+        enum ew_drop_reason r = judge(c, &ze, fe && out_ok, &counted);
+        if (r == EW_DROP_NONE && !out_ok) r = EW_DROP_NACL_EGRESS;
+        if (fe && !counted) flow_sample(c, &ze, r);
         if (r != EW_DROP_NONE) {
             drop(c, r);
             return;
         }
-        /* Network ACLs stand between the two zones, only on the routed
-         * (cross-subnet) path; stateless, so conntrack hits pass them too. */
-        if (routed) {
-            uint16_t rule;
-            uint32_t out_nacl = s->nacl, in_nacl = t->subnets[f->subnet].nacl;
-            if (out_nacl != EW_INDEX_NONE &&
-                !pipe_nacl(t, out_nacl, EW_DIR_EGRESS, p, p->key, &rule)) {
-                drop(c, EW_DROP_NACL_EGRESS);
-                return;
-            }
-            if (in_nacl != EW_INDEX_NONE &&
-                !pipe_nacl(t, in_nacl, EW_DIR_INGRESS, p, p->key, &rule)) {
-                drop_at(c, f->port_id, EW_DROP_NACL_INGRESS);
-                return;
-            }
+        if (routed && in_nacl != EW_INDEX_NONE &&
+            !pipe_nacl(t, in_nacl, EW_DIR_INGRESS, p, p->key, &rule)) {
+            if (ff) flow_sample(c, &zf, EW_DROP_NACL_INGRESS);
+            drop_at(c, f->port_id, EW_DROP_NACL_INGRESS);
+            return;
         }
-        r = judge(c, &zf);
+        r = judge(c, &zf, ff, &counted);
+        if (ff && !counted) flow_sample(c, &zf, r);
         if (r != EW_DROP_NONE) {
             drop_at(c, f->port_id, r);
             return;

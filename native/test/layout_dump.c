@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 
+#include "eniwall/flowlog.h"
 #include "eniwall/table.h"
 
 static int first_struct = 1;
@@ -183,6 +184,24 @@ int main(void) {
     F(ew_nacl_range6, action);
     F(ew_nacl_range6, pad);
     struct_end();
+    S(ew_flow_sample);
+    F(ew_flow_sample, src);
+    F(ew_flow_sample, dst);
+    F(ew_flow_sample, packets);
+    F(ew_flow_sample, bytes);
+    F(ew_flow_sample, first_ms);
+    F(ew_flow_sample, last_ms);
+    F(ew_flow_sample, port);
+    F(ew_flow_sample, sport);
+    F(ew_flow_sample, dport);
+    F(ew_flow_sample, reason);
+    F(ew_flow_sample, dir);
+    F(ew_flow_sample, action);
+    F(ew_flow_sample, family);
+    F(ew_flow_sample, proto);
+    F(ew_flow_sample, tcp_flags);
+    F(ew_flow_sample, pad);
+    struct_end();
     printf("\n  },\n  \"constants\": {");
     C(EW_TABLE_MAGIC);
     C(EW_TABLE_VERSION);
@@ -210,6 +229,9 @@ int main(void) {
     C(EW_SEC_NACL_BLOB);
     C(EW_SEC_COUNT);
     C(EW_ENI_SRC_DST_CHECK);
+    C(EW_ENI_FLOW_LOG);
+    C(EW_FLOW_ACCEPT);
+    C(EW_FLOW_REJECT);
     C(EW_CLS_WORLD_ALL_PORTS_TCP);
     C(EW_CLS_WORLD_ALL_PORTS_UDP);
     C(EW_IV_WORLD);

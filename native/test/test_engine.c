@@ -202,8 +202,9 @@ static int load_table(struct ew_engine *eng, bool allow6000) {
     tb_rule(&b, rs, EW_DIR_EGRESS, TB_ANY, 0, 0, "0.0.0.0/0");
     tb_rule(&b, rs, EW_DIR_INGRESS, 17, 5000, 5099, "10.0.0.0/16");
     if (allow6000) tb_rule(&b, rs, EW_DIR_INGRESS, 17, 6000, 6000, "10.0.0.0/16");
-    tb_eni(&b, sn, rs, 0, "10.0.1.10", NULL, EW_ENI_SRC_DST_CHECK);
-    tb_eni(&b, sn, rs, 1, "10.0.1.11", NULL, EW_ENI_SRC_DST_CHECK);
+    /* A and B have flow logs (phase 4 drains their samples under traffic). */
+    tb_eni(&b, sn, rs, 0, "10.0.1.10", NULL, EW_ENI_SRC_DST_CHECK | EW_ENI_FLOW_LOG);
+    tb_eni(&b, sn, rs, 1, "10.0.1.11", NULL, EW_ENI_SRC_DST_CHECK | EW_ENI_FLOW_LOG);
     tb_eni(&b, sn, rs, d_bound ? 2 : EW_PORT_NONE, "10.0.1.12", NULL, EW_ENI_SRC_DST_CHECK);
     tb_eni(&b, sn, rs, 3, "10.0.1.13", NULL, EW_ENI_SRC_DST_CHECK);
     size_t len = 0;
@@ -449,6 +450,7 @@ static bool run_config(enum ew_io_mode mode, uint32_t workers, bool vnet_hdr, co
     cfg.core.allowance_per_eni = 16384;
     cfg.core.hash_salt = 0x1234567u;
     cfg.sweep_budget = 4096; /* a full pass every 16 slices (~160 ms) */
+    cfg.flow_table_size = 1024;
     char err[256] = "";
     static struct run r;
     memset(&r, 0, sizeof r);
@@ -553,6 +555,70 @@ static bool run_config(enum ew_io_mode mode, uint32_t workers, bool vnet_hdr, co
          * unlinked and opened again. */
         uint64_t opened = ca.cnt[EW_CNT_CT_NEW] - ca0.cnt[EW_CNT_CT_NEW];
         CHECK(opened > 6 * NFLOWS, "flows reopened after expiry: %llu", (unsigned long long)opened);
+    }
+
+    /* 4. Flow drains under traffic: the control thread drains while the
+     * workers sample (TSan: the double-buffer hand-off and the conntrack
+     * walk). Every packet is accounted for exactly once: A's egress samples
+     * (all ACCEPT: its group lets everything out) sum to the UDP frames A sent,
+     * B's SG_INGRESS REJECT samples to B's SG_INGRESS drops, each plus the
+     * samples the drains reported lost. */
+    {
+        static struct ew_flow_sample fs[8192];
+        static uint64_t lost[EW_MAX_PORTS];
+        /* The earlier phases sampled too: drain them away first (quiesced). */
+        (void)ew_engine_flow_drain(r.eng, fs, 8192, lost);
+        (void)ew_engine_flow_drain(r.eng, fs, 8192, lost);
+        memset(lost, 0, sizeof lost);
+        struct ew_port_counters a0, b0, a1, b1;
+        read_port(r.eng, r.a.port, &a0);
+        read_port(r.eng, r.b.port, &b0);
+        uint64_t a_egress = 0, b_reject = 0, other = 0, drains = 0;
+        start_traffic(&r);
+        for (int i = 0; i < 2 * CLOCK_HOPS + 1; i++) {
+            if (i < 2 * CLOCK_HOPS) sleep_ms(10);
+            if (i == 2 * CLOCK_HOPS) stop_traffic(&r, false, &t);
+            uint32_t n = ew_engine_flow_drain(r.eng, fs, 8192, lost);
+            drains++;
+            for (uint32_t k = 0; k < n; k++) {
+                const struct ew_flow_sample *x = &fs[k];
+                if (x->port == r.a.port && x->dir == EW_DIR_EGRESS) {
+                    CHECK(x->action == EW_FLOW_ACCEPT, "A's egress is always ACCEPT");
+                    a_egress += x->packets;
+                } else if (x->port == r.b.port && x->action == EW_FLOW_REJECT &&
+                           x->reason == EW_DROP_SG_INGRESS) {
+                    b_reject += x->packets;
+                } else {
+                    other += x->packets;
+                }
+                CHECK(x->port == r.a.port || x->port == r.b.port, "samples only for A and B");
+                CHECK(x->first_ms <= x->last_ms && x->first_ms > 1600000000000ull,
+                      "wall-clock times");
+            }
+        }
+        /* stop_traffic quiesced: one more drain takes what the last burst left. */
+        uint32_t n = ew_engine_flow_drain(r.eng, fs, 8192, lost);
+        for (uint32_t k = 0; k < n; k++) {
+            if (fs[k].port == r.a.port && fs[k].dir == EW_DIR_EGRESS)
+                a_egress += fs[k].packets;
+            else if (fs[k].port == r.b.port && fs[k].action == EW_FLOW_REJECT)
+                b_reject += fs[k].packets;
+        }
+        read_port(r.eng, r.a.port, &a1);
+        read_port(r.eng, r.b.port, &b1);
+        uint64_t a_udp = (a1.cnt[EW_CNT_RX_PACKETS] - a0.cnt[EW_CNT_RX_PACKETS]) -
+                         (a1.cnt[EW_CNT_ARP_REPLIES] - a0.cnt[EW_CNT_ARP_REPLIES]);
+        uint64_t b_refused = b1.drop[EW_DROP_SG_INGRESS] - b0.drop[EW_DROP_SG_INGRESS];
+        CHECK(a_udp > 0 && b_refused > 0, "traffic flowed (%llu, %llu)", (unsigned long long)a_udp,
+              (unsigned long long)b_refused);
+        CHECK_EQ(a_egress + lost[r.a.port], a_udp, "A's egress samples == A's UDP frames");
+        CHECK_EQ(b_reject + lost[r.b.port], b_refused,
+                 "B's REJECT samples == B's SG_INGRESS drops");
+        CHECK(other > 0, "the other directions were sampled too");
+        check_accounting(&r, &t, "flow drains");
+        printf("  %s: %llu flow drains under traffic, %llu + %llu packets sampled\n", name,
+               (unsigned long long)drains, (unsigned long long)a_egress,
+               (unsigned long long)b_reject);
     }
 
     struct ew_engine_stats st;

@@ -1,10 +1,13 @@
 /* The per-packet path never allocates: malloc/calloc/realloc/free are wrapped
  * (-Wl,--wrap) and counted across 100,000 ew_process() calls after warm-up,
- * with new flows, conntrack hits, expiry and sweeps, answers and drops. */
+ * with new flows, conntrack hits, expiry and sweeps, answers and drops, flow
+ * samples (both ENIs have a flow log) and their drains. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "core_internal.h"
 #include "eniwall/core.h"
+#include "flowlog.h"
 #include "frames.h"
 #include "harness.h"
 #include "tbuild.h"
@@ -58,8 +61,8 @@ int main(void) {
     tb_rule(&b, rs, EW_DIR_INGRESS, 17, 53, 53, "10.0.0.0/16");
     tb_rule(&b, rs, EW_DIR_INGRESS, 1, 0x0800, 0x08ff, "10.0.0.0/16");
     tb_rule(&b, rs, EW_DIR_EGRESS, TB_ANY, 0, 0, "0.0.0.0/0");
-    tb_eni(&b, sa, rs, 1, "10.0.1.10", "fd00::10", EW_ENI_SRC_DST_CHECK);
-    tb_eni(&b, sb, rs, 2, "10.0.2.20", NULL, EW_ENI_SRC_DST_CHECK);
+    tb_eni(&b, sa, rs, 1, "10.0.1.10", "fd00::10", EW_ENI_SRC_DST_CHECK | EW_ENI_FLOW_LOG);
+    tb_eni(&b, sb, rs, 2, "10.0.2.20", NULL, EW_ENI_SRC_DST_CHECK | EW_ENI_FLOW_LOG);
     /* Network ACLs on both subnets, so the loop runs their lookups too (the tcp
      * frame to port 22 is refused by sa's rule 50). */
     uint32_t na = tb_nacl(&b), nb = tb_nacl(&b);
@@ -77,8 +80,12 @@ int main(void) {
     struct ew_core_config cfg = {.conntrack_max = 4096, .allowance_per_eni = 1024, .hash_salt = 11};
     struct ew_core *core = ew_core_create(&cfg, NULL, 0);
     struct ew_port_counters *pcs = calloc(EW_MAX_PORTS, sizeof *pcs);
-    CHECK(t && core && pcs, "setup");
-    if (!t || !core || !pcs) return harness_report("test_noalloc");
+    struct ew_fl_table *fl = ew_fl_create(256);
+    static struct ew_flow_sample samples[1024];
+    static uint64_t lost[EW_MAX_PORTS];
+    uint64_t sampled = 0;
+    CHECK(t && core && pcs && fl, "setup");
+    if (!t || !core || !pcs || !fl) return harness_report("test_noalloc");
 
     uint8_t m1[6], m2[6], r1[6], r2[6];
     fr_eni_mac(0, m1);
@@ -107,7 +114,7 @@ int main(void) {
     while (i < NFRAMES)
         add(i, 3, 60), i++; /* unbound port */
 
-    struct ew_worker_ctx w = {core, pcs, 1000};
+    struct ew_worker_ctx w = {core, pcs, 1000, fl};
     uint8_t work[2048];
     struct ew_verdict v;
     long forwarded = 0, replied = 0, dropped = 0;
@@ -123,6 +130,10 @@ int main(void) {
                 forwarded += v.action == EW_ACT_FORWARD;
                 replied += v.action == EW_ACT_REPLY;
                 dropped += v.action == EW_ACT_DROP;
+            }
+            if (c % 1000 == 999) { /* the drain allocates nothing either */
+                sampled += ew_fl_collect(fl, samples, 1024, 0, lost);
+                sampled += ew_ct_flow_drain(core->ct, samples, 1024, 0, lost);
             }
             if (c % 5000 == 4999) { /* idle flows expire: inserts reuse freed entries */
                 w.now_ms += 31000;
@@ -145,6 +156,8 @@ int main(void) {
           dropped);
     CHECK(pcs[1].cnt[EW_CNT_CT_NEW] > 1000, "new connections were opened during the loop");
     CHECK(pcs[1].drop[EW_DROP_NACL_INGRESS] > 0, "a NACL refused frames during the loop");
+    CHECK(sampled > 1000, "flow samples were made and drained (%llu)", (unsigned long long)sampled);
+    ew_fl_destroy(fl);
 
     ew_core_destroy(core);
     ew_table_free(t);

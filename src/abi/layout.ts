@@ -10,6 +10,8 @@
  * bytes from the blob's (list's) own first byte.
  */
 
+import { FLOW_ACCEPT, FLOW_REJECT, FLOW_SAMPLE } from './flow-sample';
+
 export const TABLE_MAGIC = 0x4c425745; // "EWBL" read as little-endian bytes
 export const TABLE_VERSION = 2;
 export const PORT_NONE = 0xffffffff;
@@ -46,6 +48,8 @@ export const SECTION_COUNT = 16;
 export type SectionName = keyof typeof SECTION;
 
 export const ENI_SRC_DST_CHECK = 0x1;
+/** A flow log covers the ENI (itself, its subnet or its VPC): the core makes flow samples. */
+export const ENI_FLOW_LOG = 0x2;
 export const CLS_WORLD_ALL_PORTS_TCP = 0x1;
 export const CLS_WORLD_ALL_PORTS_UDP = 0x2;
 export const IV_WORLD = 0x1;
@@ -62,6 +66,8 @@ export const SECTION_ALIGN = 8;
 
 /** Every struct of table.h: its sizeof and the offsetof of each field (arrays: first element). */
 export const STRUCTS = {
+  /** eniwall/flowlog.h's drain record (src/abi/flow-sample.ts), checked with the table's structs. */
+  ew_flow_sample: FLOW_SAMPLE,
   ew_section: { size: 8, fields: { offset: 0, count: 4 } },
   ew_table_header: {
     size: 152,
@@ -161,6 +167,9 @@ export const CONSTANTS: Readonly<Record<string, number>> = {
   ...Object.fromEntries(Object.entries(SECTION).map(([name, id]) => [`EW_SEC_${name}`, id])),
   EW_SEC_COUNT: SECTION_COUNT,
   EW_ENI_SRC_DST_CHECK: ENI_SRC_DST_CHECK,
+  EW_ENI_FLOW_LOG: ENI_FLOW_LOG,
+  EW_FLOW_ACCEPT: FLOW_ACCEPT,
+  EW_FLOW_REJECT: FLOW_REJECT,
   EW_CLS_WORLD_ALL_PORTS_TCP: CLS_WORLD_ALL_PORTS_TCP,
   EW_CLS_WORLD_ALL_PORTS_UDP: CLS_WORLD_ALL_PORTS_UDP,
   EW_IV_WORLD: IV_WORLD,

@@ -32,6 +32,10 @@
  *    a NACL change recompiles only that NACL's changed lists; each subnet's
  *    NACL index is patched into its record at assembly (associations move
  *    without touching the topology);
+ *  - flow logs: each ENI's EW_ENI_FLOW_LOG flag is recomputed from
+ *    snapshot.flowLogs at every compile (a few set lookups per ENI) and
+ *    patched into its record at assembly, so no cache can miss a flow-log
+ *    change, with or without a change set naming it;
  *  - table-writer.ts: the table is assembled from the kept section bytes and
  *    blobs with one allocation and plain copies.
  * Given the model's change set (what changed since the previous compile),
@@ -48,7 +52,7 @@ import { AddressSetCache } from './address-sets';
 import { buildClassifier } from './classifier';
 import { EXEMPT_IPV4, EXEMPT_IPV6 } from './exempt';
 import { type GroupPart, GroupPartCache } from './group-parts';
-import { FAM_V4, FAM_V6 } from '../abi/layout';
+import { ENI_FLOW_LOG, FAM_V4, FAM_V6 } from '../abi/layout';
 import {
   type SectionBytes,
   assembleTable,
@@ -206,6 +210,7 @@ export class TableCompiler {
       },
       eniRulesets,
       nacls.subnetNacls,
+      flowLogFlags(snapshot),
     );
     stats.nacls = nacls.NACLS.count;
     stats.naclListsBuilt = nacls.built;
@@ -255,6 +260,30 @@ function emptyStats(): CompileStats {
     naclListsReused: 0,
     bytes: 0,
   };
+}
+
+/**
+ * EW_ENI_FLOW_LOG per ENI (snapshot.enis order): a flow log names the ENI, its
+ * subnet or its VPC, whatever its traffic type (the core samples both
+ * actions; the flow-log side filters ACCEPT / REJECT).
+ */
+export function flowLogFlags(snapshot: ModelSnapshot): Uint8Array {
+  const flags = new Uint8Array(snapshot.enis.length);
+  const logs = snapshot.flowLogs ?? [];
+  if (logs.length === 0) return flags;
+  const covered = new Set(logs.map((f) => `${f.resourceType} ${f.resourceId}`));
+  const vpcOfSubnet = new Map(snapshot.subnets.map((s) => [s.id, s.vpcId]));
+  snapshot.enis.forEach((eni, i) => {
+    const vpc = vpcOfSubnet.get(eni.subnetId);
+    if (
+      covered.has(`NetworkInterface ${eni.id}`) ||
+      covered.has(`Subnet ${eni.subnetId}`) ||
+      (vpc !== undefined && covered.has(`VPC ${vpc}`))
+    ) {
+      flags[i] = ENI_FLOW_LOG;
+    }
+  });
+  return flags;
 }
 
 /** One-shot compile without a cache; same bytes as TableCompiler.compile. */

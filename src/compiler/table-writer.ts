@@ -250,13 +250,16 @@ function byteLength(bytes: SectionBytes['bytes']): number {
  * One table from serialised sections: a single zeroed allocation, the header,
  * then each section copied to its 8-aligned offset. `eniRulesets` is written
  * into the ENI records' ruleset field (the ENIS bytes carry 0 there), and
- * `subnetNacls` into the subnet records' nacl field.
+ * `subnetNacls` into the subnet records' nacl field; `eniFlags` (when given)
+ * is OR-ed into the ENI records' flags (EW_ENI_FLOW_LOG moves with flow logs,
+ * not with the topology).
  */
 export function assembleTable(
   generation: bigint,
   sections: TableSections,
   eniRulesets: Uint32Array,
   subnetNacls: Uint32Array,
+  eniFlags?: Uint8Array,
 ): Uint8Array {
   const offsets = new Uint32Array(SECTION_COUNT);
   let at = align(HEADER.size);
@@ -298,6 +301,11 @@ export function assembleTable(
   if (eniRulesets.length !== sections.ENIS.count) throw new Error('one ruleset per ENI');
   for (let i = 0; i < eniRulesets.length; i++) {
     dv.setUint32(enis + i * ENI.size + ENI.fields.ruleset, eniRulesets[i] as number, true);
+    const extra = eniFlags?.[i] ?? 0;
+    if (extra !== 0) {
+      const at = enis + i * ENI.size + ENI.fields.flags;
+      dv.setUint8(at, dv.getUint8(at) | extra);
+    }
   }
   const subnets = offsets[SECTION.SUBNETS] as number;
   if (subnetNacls.length !== sections.SUBNETS.count) throw new Error('one NACL index per subnet');

@@ -8,6 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { ctStateName } from '../abi/ct-states';
 import { protocolName } from '../model/protocol';
 import { dropReason, portCounter, type CounterName, type DropName } from '../abi/drops';
+import { DIR_EGRESS } from '../abi/layout';
+import { FLOW_ACCEPT, readFlowSamples } from '../abi/flow-sample';
+import { readPeerAddress } from '../model/cidr';
 import { loadNative, traceBatch, type TraceQuery, type TraceResult } from './native';
 import type {
   IoMode,
@@ -27,6 +30,8 @@ export interface DataplaneOptions {
   conntrackMax: number;
   allowancePerEni?: number; // absent: conntrackMax / ALLOWANCE_SHARE
   sweepBudget: number;
+  /** Flow-sample aggregation entries per worker table (each worker has two); 0: none. */
+  flowTableSize: number;
   hashSalt?: bigint; // absent: random per engine
 }
 
@@ -43,6 +48,8 @@ export const DEFAULT_OPTIONS: Readonly<DataplaneOptions> = Object.freeze({
   conntrackMax: 1_000_000,
   // ~1 s per pass over the 2M buckets of 1M entries, at one slice per 10 ms.
   sweepBudget: 16_384,
+  // Rejected and untracked flows per worker between two drains; more are lost (SKIPDATA).
+  flowTableSize: 16_384,
 });
 
 /** Without an explicit allowance one ENI may hold this share (1/n) of the conntrack table. */
@@ -107,6 +114,81 @@ function checkOptions(o: Required<DataplaneOptions>): void {
   checkInt('conntrackMax', o.conntrackMax, 1, 0xffffffff);
   checkInt('allowancePerEni', o.allowancePerEni, 1, 0xffffffff);
   checkInt('sweepBudget', o.sweepBudget, 1, 0xffffffff);
+  checkInt('flowTableSize', o.flowTableSize, 0, 1 << 24);
+}
+
+/**
+ * One flow sample: the packets of one (ENI port, direction, action, 5-tuple)
+ * since the previous drain (README "Flow samples in the dataplane").
+ */
+export interface FlowSample {
+  port: number; // dataplane port of the ENI this sample belongs to
+  direction: 'ingress' | 'egress'; // relative to that ENI (flow-direction)
+  action: 'ACCEPT' | 'REJECT';
+  reason: string; // the drop reason's name for REJECT (e.g. 'SG_INGRESS'), '' for ACCEPT
+  family: 4 | 6;
+  protocol: number; // IP protocol number
+  srcAddr: string; // the packet's real addresses (pkt-srcaddr / pkt-dstaddr), canonical text
+  dstAddr: string;
+  srcPort: number; // 0 when not TCP/UDP
+  dstPort: number;
+  packets: number; // since the previous drain
+  bytes: number;
+  tcpFlags: number; // OR of the raw flags seen (FIN 1, SYN 2, RST 4, PSH 8, ACK 16, URG 32)
+  firstMs: number; // Unix epoch ms of the first / last packet since the previous drain
+  lastMs: number;
+}
+
+export interface FlowDrain {
+  samples: FlowSample[];
+  /** Per port: samples lost to a full table since the previous drain (SKIPDATA). */
+  lost: Map<number, number>;
+}
+
+/**
+ * Decodes one drain. The C side may hand out one key more than once (each
+ * worker's table, a conntrack entry): those are summed here, so every
+ * (port, direction, action, reason, 5-tuple) is one sample.
+ */
+export function decodeFlowDrain(raw: { records: Uint8Array; lost: number[] }): FlowDrain {
+  const byKey = new Map<string, FlowSample>();
+  for (const r of readFlowSamples(raw.records)) {
+    const accept = r.action === FLOW_ACCEPT;
+    const s: FlowSample = {
+      port: r.port,
+      direction: r.dir === DIR_EGRESS ? 'egress' : 'ingress',
+      action: accept ? 'ACCEPT' : 'REJECT',
+      reason: accept ? '' : dropReason(r.reason).name,
+      family: r.family === 6 ? 6 : 4,
+      protocol: r.proto,
+      srcAddr: readPeerAddress(r.src),
+      dstAddr: readPeerAddress(r.dst),
+      srcPort: r.sport,
+      dstPort: r.dport,
+      packets: r.packets,
+      bytes: r.bytes,
+      tcpFlags: r.tcpFlags,
+      firstMs: r.firstMs,
+      lastMs: r.lastMs,
+    };
+    const key = `${s.port} ${s.direction} ${s.action} ${s.reason} ${s.protocol} ${s.srcAddr} ${s.srcPort} ${s.dstAddr} ${s.dstPort}`;
+    const seen = byKey.get(key);
+    if (seen === undefined) {
+      byKey.set(key, s);
+      continue;
+    }
+    seen.packets += s.packets;
+    seen.bytes += s.bytes;
+    seen.tcpFlags |= s.tcpFlags;
+    seen.firstMs = Math.min(seen.firstMs, s.firstMs);
+    seen.lastMs = Math.max(seen.lastMs, s.lastMs);
+  }
+  const lost = new Map<number, number>();
+  for (let i = 0; i + 1 < raw.lost.length; i += 2) {
+    const port = raw.lost[i] as number;
+    lost.set(port, (lost.get(port) ?? 0) + (raw.lost[i + 1] as number));
+  }
+  return { samples: [...byKey.values()], lost };
 }
 
 export function decodeConnEntry(e: NativeCtEntry): ConnEntry {
@@ -225,6 +307,15 @@ export class Dataplane {
       for (const e of page.entries) yield decodeConnEntry(e);
       cursor = page.cursor;
     } while (cursor !== 0n);
+  }
+
+  /**
+   * Flow samples since the previous drain, in one native call: every worker
+   * switches to its other aggregation table at its next burst boundary (it
+   * never waits), and conntrack gives up its per-entry deltas.
+   */
+  drainFlowSamples(): FlowDrain {
+    return decodeFlowDrain(this.live.flowDrain());
   }
 
   /** What the table in force and the live conntrack do with each packet; changes nothing. */

@@ -28,6 +28,8 @@ export interface NativeEngineOptions {
   hashSalt: bigint;
   /** Conntrack buckets per sweep slice (every 10 ms), >= 1 (C refuses 0). */
   sweepBudget: number;
+  /** Flow-sample entries per worker aggregation table (two per worker); 0: none, all lost. */
+  flowTableSize: number;
 }
 
 export interface NativeOpenedTap {
@@ -79,6 +81,12 @@ export interface NativeEngine {
   ctAllowanceExceeded(port: number): bigint;
   /** One page (max <= 1024); cursor 0n starts, a returned 0n means done. */
   ctDump(cursor: bigint, max: number): { entries: NativeCtEntry[]; cursor: bigint };
+  /**
+   * Flow samples since the previous drain: struct ew_flow_sample records
+   * (eniwall/flowlog.h; src/abi/flow-sample.ts decodes them) and the samples
+   * lost per port as flat [port, count, port, count, ...].
+   */
+  flowDrain(): { records: Uint8Array; lost: number[] };
   /** Tests: move the engine's clock forward so idle timeouts expire without sleeping. */
   advanceClock(ms: number): void;
   stats(): NativeEngineStats;

@@ -22,7 +22,7 @@ import type { TestContext } from 'node:test';
 import { Model } from '../../src/model/model';
 import type { NetworkAclEntryInput } from '../../src/model/network-acls';
 import type { IpPermission } from '../../src/model/operations';
-import type { Direction, Eni } from '../../src/model/types';
+import type { Direction, Eni, FlowLog } from '../../src/model/types';
 import { TableCompiler } from '../../src/compiler/compile';
 import { type ConnEntry, Dataplane, type DataplaneOptions } from '../../src/dataplane/dataplane';
 import { DataplaneDriver } from '../../src/dataplane/driver';
@@ -50,10 +50,18 @@ export interface EniSpec {
   sourceDestCheck?: boolean;
 }
 
+/** A flow log on one scenario ENI, one subnet (by key), or the scenario's VPC. */
+export type FlowLogSpec = { eni: string } | { subnet: string } | { vpc: true };
+
 export interface ScenarioSpec {
   enis: Record<string, EniSpec>;
   subnets?: Record<string, SubnetSpec>;
   dataplane?: Partial<DataplaneOptions>;
+  /**
+   * Flow logs put straight into the snapshot apply() hands the driver (the
+   * compiler flags the ENIs they cover), without the model's flow-log API.
+   */
+  flowLogs?: FlowLogSpec[];
 }
 
 // ------------------------------------------------------------ permission builders
@@ -149,6 +157,11 @@ export interface Scenario {
   replaceNaclEntry(aclId: string, entry: NaclEntrySpec): void;
   deleteNaclEntry(aclId: string, entry: { rule: number; ingress: boolean }): void;
 
+  /** Replace the flow logs apply() adds to the snapshot (takes effect at the next apply). */
+  setFlowLogs(logs: FlowLogSpec[]): void;
+  /** The dataplane port of an ENI (after apply). */
+  port(eni: string): number;
+
   /** Push the model to the dataplane; resolves when the new table is in force. */
   apply(): Promise<void>;
   /** A drop reason's count summed over the scenario's ENIs (or one ENI). */
@@ -200,6 +213,30 @@ export async function scenario(t: TestContext, spec: ScenarioSpec): Promise<Scen
     });
     enis.set(name, created);
   }
+
+  let flowLogSpecs = spec.flowLogs ?? [];
+  const flowLogsOf = (specs: FlowLogSpec[]): FlowLog[] =>
+    specs.map((f, i) => {
+      const [resourceType, resourceId]: [FlowLog['resourceType'], string] =
+        'eni' in f
+          ? ['NetworkInterface', must(enis.get(f.eni), `ENI ${f.eni}`).id]
+          : 'subnet' in f
+            ? ['Subnet', must(subnetIds.get(f.subnet), `subnet ${f.subnet}`)]
+            : ['VPC', vpc.id];
+      return {
+        id: `fl-${(i + 1).toString(16).padStart(17, '0')}`,
+        resourceType,
+        resourceId,
+        trafficType: 'ALL',
+        maxAggregationInterval: 60,
+        logFormat: '',
+        logDestinationType: 'local-file',
+        logDestination: '/nonexistent',
+        deliverLogsStatus: 'SUCCESS',
+        creationTime: new Date(0).toISOString(),
+        tags: [],
+      };
+    });
 
   const dataplane = await Dataplane.create({ workers: 1, ...spec.dataplane });
   const driver = new DataplaneDriver(dataplane, new TableCompiler());
@@ -275,8 +312,16 @@ export async function scenario(t: TestContext, spec: ScenarioSpec): Promise<Scen
     deleteNaclEntry: (aclId, e) => {
       model.deleteNetworkAclEntry({ networkAclId: aclId, ruleNumber: e.rule, egress: !e.ingress });
     },
+    setFlowLogs: (logs) => {
+      flowLogSpecs = logs;
+    },
+    port: (name) => must(driver.portOf(eni(name).id), `port of ENI ${name}`),
     apply: async () => {
-      await driver.apply(model.snapshot());
+      const snap = model.snapshot();
+      const extra = flowLogsOf(flowLogSpecs);
+      await driver.apply(
+        extra.length === 0 ? snap : { ...snap, flowLogs: [...snap.flowLogs, ...extra] },
+      );
     },
     drops: (reason, name) => sum('drops', reason, name),
     counter: (key, name) => sum('counters', key, name),

@@ -45,6 +45,7 @@ extern "C" {
 
 struct ew_core;
 struct ew_table_view; /* a validated, loaded table (opaque) */
+struct ew_fl_table;   /* a worker's flow-sample aggregation table (native/src/flowlog.h) */
 
 struct ew_core_config {
     uint32_t conntrack_max;     /* total tracked connections (entries), >= 1 */
@@ -63,6 +64,7 @@ struct ew_worker_ctx {
     struct ew_core *core;
     struct ew_port_counters *counters; /* [EW_MAX_PORTS], owned by this worker */
     uint64_t now_ms;                   /* monotonic clock, set by the worker once per burst */
+    struct ew_fl_table *fl; /* this burst's flow-sample table (flowlog.h); NULL: samples lost */
 };
 
 enum ew_action {

@@ -45,6 +45,7 @@
 #include <stdint.h>
 
 #include "eniwall/core.h"
+#include "eniwall/flowlog.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,6 +67,9 @@ struct ew_engine_config {
     bool passthrough;        /* benchmark null forwarder: no core, port 2k <-> 2k+1 */
     struct ew_core_config core;
     uint32_t sweep_budget; /* conntrack buckets per sweep slice, >= 1 */
+    /* Flow samples (eniwall/flowlog.h): entries of each worker's two aggregation
+     * tables; 0 = no tables (samples outside conntrack are all counted lost). */
+    uint32_t flow_table_size;
 };
 
 struct ew_engine_stats {
@@ -117,6 +121,14 @@ void ew_engine_advance_clock(struct ew_engine *eng, uint64_t ms);
 /* ew_trace() against the table in force and the live conntrack, at the engine's
  * clock (`check`). -1 when no table is loaded, in passthrough mode, or for a bad query. */
 int ew_engine_trace(struct ew_engine *eng, const struct ew_trace_query *q, struct ew_trace *out);
+/* Flow samples since the previous drain (eniwall/flowlog.h): up to max
+ * records into out, returns how many; lost[EW_MAX_PORTS] gets, per port, the
+ * samples lost since the previous drain (full tables, entries freed before a
+ * drain, records that did not fit in out). Conntrack deltas that do not fit
+ * stay for the next drain. Waits (briefly) for each worker's next burst
+ * boundary, never makes a worker wait. */
+uint32_t ew_engine_flow_drain(struct ew_engine *eng, struct ew_flow_sample *out, uint32_t max,
+                              uint64_t *lost);
 /* The core, for conntrack queries (NULL in passthrough mode). */
 struct ew_core *ew_engine_core(struct ew_engine *eng);
 void ew_engine_stats(const struct ew_engine *eng, struct ew_engine_stats *out);

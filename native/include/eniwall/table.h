@@ -114,6 +114,7 @@ struct ew_subnet {
 
 /* ew_eni.flags */
 #define EW_ENI_SRC_DST_CHECK 0x1u /* drop frames whose source MAC/IP is not the ENI's */
+#define EW_ENI_FLOW_LOG      0x2u /* a flow log covers it (ENI, subnet or VPC): make flow samples */
 
 struct ew_eni {
     uint32_t port_id; /* dataplane port (TAP) bound to this ENI, or EW_PORT_NONE */
