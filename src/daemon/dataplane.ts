@@ -5,14 +5,13 @@
  * counters and conntrack entries turned into the API's JSON shapes.
  */
 import { TableCompiler } from '../compiler';
-import { Dataplane, type DataplaneOptions } from '../dataplane/dataplane';
 import { DataplaneDriver } from '../dataplane/driver';
 import type { ChangeSet } from '../model/change';
 import type { Eni, ModelSnapshot } from '../model/types';
 import type { NativeEngineStats } from '../dataplane/native.d';
 import type { TraceQuery, TraceResult } from '../dataplane/native';
 import type { EniStats, FlowEntry } from '../api/protocol';
-import type { FlowDrain } from '../flowlog/records';
+import { Dataplane, type DataplaneOptions, type FlowDrain } from '../dataplane/dataplane';
 
 export interface DataplaneHandle {
   /**
@@ -27,7 +26,7 @@ export interface DataplaneHandle {
   trace(queries: readonly TraceQuery[]): TraceResult[];
   /** How the engine runs: I/O mode, workers, offloads. */
   engine(): NativeEngineStats;
-  /** Flow samples since the previous drain (one native call); empty without the fl-core dataplane. */
+  /** Flow samples since the previous drain (one native call). */
   drainFlowSamples(): FlowDrain;
   /** The dataplane port of an ENI in force. */
   portOf(eniId: string): number | undefined;
@@ -102,9 +101,7 @@ class NativeDataplaneHandle implements DataplaneHandle {
   }
 
   drainFlowSamples(): FlowDrain {
-    // Dataplane.drainFlowSamples comes with the flow-sampling core (fl-core); until then, nothing.
-    const dp = this.dataplane as unknown as { drainFlowSamples?: () => FlowDrain };
-    return dp.drainFlowSamples?.() ?? { samples: [], lost: new Map() };
+    return this.dataplane.drainFlowSamples();
   }
 
   portOf(eniId: string): number | undefined {

@@ -27,30 +27,10 @@
 import { addressInCidr } from '../model/cidr';
 import { enisCoveredBy, formatVersion, parseLogFormat } from '../model/flow-logs';
 import type { Eni, FlowLog, ModelSnapshot } from '../model/types';
+import type { FlowDrain } from '../dataplane/dataplane';
 
-/** What the dataplane hands over per drain (Dataplane.drainFlowSamples, obs-design.md). */
-export interface FlowSample {
-  port: number;
-  direction: 'ingress' | 'egress';
-  action: 'ACCEPT' | 'REJECT';
-  reason: string;
-  family: 4 | 6;
-  protocol: number;
-  srcAddr: string;
-  dstAddr: string;
-  srcPort: number;
-  dstPort: number;
-  packets: number;
-  bytes: number;
-  tcpFlags: number;
-  firstMs: number;
-  lastMs: number;
-}
-
-export interface FlowDrain {
-  samples: FlowSample[];
-  lost: Map<number, number>;
-}
+/** What the dataplane hands over per drain (Dataplane.drainFlowSamples). */
+export type { FlowDrain, FlowSample } from '../dataplane/dataplane';
 
 export const TCP_FIN = 1;
 export const TCP_SYN = 2;
