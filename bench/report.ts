@@ -61,6 +61,13 @@ export function goals(s: Suite): Goal[] {
       show: x,
     },
     {
+      name: 'E with flow logs / without (60 rules, 100k flows)',
+      goal: '≥ 0.9×',
+      value: ratio(s, 'E-r60-f100000-fl', 'E-r60-f100000'),
+      met: (v) => v >= 0.9,
+      show: x,
+    },
+    {
       name: 'E / K (60 rules, 64 flows)',
       goal: '≥ 1.25×',
       value: ratio(s, 'E-r60-f64', 'K-r60-f64'),

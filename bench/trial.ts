@@ -350,10 +350,12 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
   // Each flow holds an entry in A's zone and one in B's: room for both, plus slack.
   const conntrack = Math.max(1_000_000, flows * 2 + 100_000);
   const lastDport = DPORT + Math.max(1, Math.ceil(flows / 50_000)) - 1;
+  const flowLog = ctx.trial.flowLog === true;
   const p = await setupEniwall({
     rules,
     specials: [udpFromSubnet(DPORT, Math.max(lastDport, DPORT + 1))],
     dataplane: { conntrackMax: conntrack, allowancePerEni: conntrack },
+    flowLog,
   });
   const setupMs = performance.now() - t0;
   const [a, b] = p.enis as [Endpoint, Endpoint];
@@ -370,6 +372,19 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
   const checks: Check[] = [
     atLeast('every flow is tracked in A’s zone after priming', p.dp.ctCount(a.port), flows * 0.99),
   ];
+  // Flow logs: drain every second, as the daemon does, and decode every sample.
+  const fl = { drains: 0, samples: 0, packets: 0, lost: 0, maxDrainMs: 0 };
+  const drainOnce = (): void => {
+    const t1 = performance.now();
+    const d = p.dp.drainFlowSamples();
+    fl.maxDrainMs = Math.max(fl.maxDrainMs, performance.now() - t1);
+    fl.drains++;
+    fl.samples += d.samples.length;
+    for (const s of d.samples) fl.packets += s.packets;
+    for (const n of d.lost.values()) fl.lost += n;
+  };
+  if (flowLog) drainOnce(); // what priming left
+  const drainTimer = flowLog ? setInterval(drainOnce, 1000) : undefined;
   let profile: string | undefined;
   const r = await ppsRuns(ctx, {
     genNs: a.ns,
@@ -405,10 +420,26 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
       ),
     ],
   });
+  if (drainTimer !== undefined) {
+    clearInterval(drainTimer);
+    drainOnce(); // the last second
+    checks.push(
+      atLeast('flow logs: samples were drained during the runs', fl.samples, 1),
+      atLeast(
+        'flow logs: the samples carried every delivered packet (A egress + B ingress)',
+        fl.packets,
+        2 * r.runs.reduce((n, run) => n + run.delivered, 0),
+      ),
+      atMost('flow logs: no sample lost', fl.lost, 0),
+    );
+  }
   return ppsOutcome(r, checks, {
     setupMs: Math.round(setupMs),
     primingPasses: passes,
     ctEntries: p.dp.ctCount(a.port) + p.dp.ctCount(b.port),
+    ...(flowLog
+      ? { flowDrains: fl.drains, flowSamples: fl.samples, maxDrainMs: Math.round(fl.maxDrainMs) }
+      : {}),
     ...(profile === undefined ? {} : { profile }),
   });
 }

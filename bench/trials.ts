@@ -5,7 +5,7 @@
  *
  * Scenarios (bench/README.md):
  *   N      eniwall passthrough (null forwarder, io_uring): the I/O ceiling
- *   E      eniwall with real groups, flows primed established
+ *   E      eniwall with real groups, flows primed established (-fl: flow logs on both ENIs)
  *   K      kernel: veth -> bridge + br_netfilter + nftables inet forward
  *   O      Open vSwitch userspace (netdev) datapath, TAP ports, OpenFlow ct() pipeline
  *   NEW    every frame a new connection (eniwall: E's set-up; kernel: K's)
@@ -31,12 +31,13 @@ export interface Trial {
   sink?: Sink; // default 'drop'
   streams?: number; // TCP parallel streams
   profile?: boolean; // record a perf profile of the forwarding CPU during run 1
+  flowLog?: boolean; // E: an ALL flow log on both ENIs, samples drained every second
   quick: boolean;
 }
 
 const E = (rules: number, flows: number, quick = false, extra: Partial<Trial> = {}): Trial => ({
-  id: `E-r${rules}-f${flows}${extra.sink === 'stack' ? '-stack' : ''}`,
-  title: `E: eniwall, ${rules} rules/ENI, ${flows.toLocaleString('en')} flows${extra.sink === 'stack' ? ', stack sink' : ''}`,
+  id: `E-r${rules}-f${flows}${extra.sink === 'stack' ? '-stack' : ''}${extra.flowLog ? '-fl' : ''}`,
+  title: `E: eniwall, ${rules} rules/ENI, ${flows.toLocaleString('en')} flows${extra.sink === 'stack' ? ', stack sink' : ''}${extra.flowLog ? ', flow logs on both ENIs' : ''}`,
   scenario: 'E',
   rules,
   flows,
@@ -57,6 +58,7 @@ export const TRIALS: readonly Trial[] = [
   E(1000, 64),
   E(1, 100_000),
   E(60, 100_000),
+  E(60, 100_000, false, { flowLog: true }), // against E-r60-f100000: the cost of flow logs
   E(1000, 100_000, true, { profile: true }),
   E(1000, 1_000_000),
   {

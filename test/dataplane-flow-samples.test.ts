@@ -71,7 +71,13 @@ test('flow samples for accepted, refused, NACL-denied, untracked and IPv6 flows'
   // TCP on every port from the world, all egress: untracked (section 4.2).
   s.authorize('open', 'ingress', tcp([0, 65535], '0.0.0.0/0'));
   const acl = s.createNacl(['b']);
-  s.naclEntry(acl, { rule: 90, action: 'deny', ingress: true, cidr: '0.0.0.0/0', tcp: [9090, 9090] });
+  s.naclEntry(acl, {
+    rule: 90,
+    action: 'deny',
+    ingress: true,
+    cidr: '0.0.0.0/0',
+    tcp: [9090, 9090],
+  });
   s.naclEntry(acl, { rule: 100, action: 'allow', ingress: true, cidr: '0.0.0.0/0' });
   s.naclEntry(acl, { rule: 100, action: 'allow', ingress: false, cidr: '0.0.0.0/0' });
   await s.apply();
@@ -198,9 +204,7 @@ test('a full aggregation table: lost samples per port (SKIPDATA)', async (t) => 
   const lostBefore = s.counter('FLOW_SAMPLES_LOST', 'b');
   // Five refused UDP flows at once: b's REJECTs go to the table, which holds two.
   const refused = await Promise.all(
-    [7001, 7002, 7003, 7004, 7005].map((p) =>
-      udpSend(s.ns('a'), s.ip('b'), p, { timeoutMs: 700 }),
-    ),
+    [7001, 7002, 7003, 7004, 7005].map((p) => udpSend(s.ns('a'), s.ip('b'), p, { timeoutMs: 700 })),
   );
   assert.deepEqual(refused, [false, false, false, false, false]);
   assert.ok(await udpSend(s.ns('a'), s.ip('b'), 5353), 'allowed UDP still flows (conntrack)');

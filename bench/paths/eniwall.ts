@@ -16,6 +16,7 @@ import { DataplaneDriver } from '../../src/dataplane/driver';
 import { wireIntoNamespace } from '../../src/dataplane/netns';
 import { Model } from '../../src/model/model';
 import type { IpPermission } from '../../src/model/operations';
+import type { FlowLog } from '../../src/model/types';
 import { createNamespace, onCleanup, uniqueName } from '../lib/sys';
 
 export const SUBNET = '10.77.1.0/24';
@@ -47,6 +48,8 @@ export interface EniwallSpec {
   specials: IpPermission[]; // the rules that allow the bench traffic
   enis?: number; // 2 (default) or 3
   dataplane?: Partial<DataplaneOptions>;
+  /** An ALL flow log on the VPC (every ENI samples flows), put into the applied snapshot. */
+  flowLog?: boolean;
 }
 
 export function udpFromSubnet(from: number, to: number): IpPermission {
@@ -120,7 +123,27 @@ export async function setupEniwall(spec: EniwallSpec): Promise<EniwallPath> {
     await driver.close();
     await dp.close();
   });
-  const apply = (): Promise<bigint> => driver.apply(model.snapshot());
+  const flowLogs: FlowLog[] = spec.flowLog
+    ? [
+        {
+          id: 'fl-0000000000000be01',
+          resourceType: 'VPC',
+          resourceId: vpc.id,
+          trafficType: 'ALL',
+          maxAggregationInterval: 60,
+          logFormat: '',
+          logDestinationType: 'local-file',
+          logDestination: '/nonexistent',
+          deliverLogsStatus: 'SUCCESS',
+          creationTime: new Date(0).toISOString(),
+          tags: [],
+        },
+      ]
+    : [];
+  const apply = (): Promise<bigint> => {
+    const snap = model.snapshot();
+    return driver.apply({ ...snap, flowLogs: [...snap.flowLogs, ...flowLogs] });
+  };
   await apply();
   enis.forEach((e, i) => {
     const port = driver.portOf(eniIds[i] ?? '');

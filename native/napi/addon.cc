@@ -20,7 +20,7 @@ namespace {
 
 constexpr size_t kErrLen = 256;
 constexpr uint32_t kMaxDumpPage = 1024;
-constexpr uint32_t kFlowCtPerDrain = 65536; // conntrack deltas per drain (5 MB of records)
+constexpr uint32_t kFlowCtPerDrain = 131072; // conntrack deltas per drain (10 MB of records)
 constexpr uint32_t kQueryWords = 8;         // see ClassifyQuery in native.d.ts
 
 // Engine options are all required: the defaults live in one place, DEFAULT_OPTIONS in

@@ -185,7 +185,11 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
     /* Nothing was ever sampled: no walk (flow logs cost nothing when off). */
     if (!atomic_load_explicit(&ct->flows_used, memory_order_relaxed)) return 0;
     uint32_t n = 0;
-    for (uint32_t b = 0; b <= ct->bucket_mask; b++) {
+    /* Resume where the previous drain stopped: a full buffer never starves
+     * the entries of later buckets. */
+    uint32_t start = ct->flow_cursor & ct->bucket_mask;
+    for (uint32_t i = 0; i <= ct->bucket_mask; i++) {
+        uint32_t b = (start + i) & ct->bucket_mask;
         if (__atomic_load_n(&ct->buckets[b], __ATOMIC_RELAXED) == EW_CT_NIL) continue;
         ew_spinlock *lock = ew_ct_stripe(ct, b);
         ew_spin_lock(lock);
@@ -195,6 +199,7 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
             unsigned need = (f->packets[0] ? 1u : 0u) + (f->packets[1] ? 1u : 0u);
             if (max - n < need) { /* full: the rest waits for the next drain */
                 ew_spin_unlock(lock);
+                ct->flow_cursor = b;
                 return n;
             }
             for (unsigned d = 0; d < 2; d++) {

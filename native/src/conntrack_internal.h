@@ -59,6 +59,7 @@ struct ew_ct {
     _Atomic uint64_t zone_exceeded[EW_MAX_PORTS];
     struct ct_flow *flows;                    /* [capacity], see struct ct_flow */
     _Atomic uint32_t flows_used;              /* some entry was sampled: the drain walks */
+    uint32_t flow_cursor; /* drainer only: the bucket the next drain starts at */
     _Atomic uint64_t flow_lost[EW_MAX_PORTS]; /* deltas freed before a drain took them */
 };
 
