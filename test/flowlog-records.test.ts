@@ -11,6 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -449,4 +450,64 @@ test('local-file: rotation at the size cap keeps .1 .. .keep; retention deletes 
   assert.match(fs.readFileSync(path.join(dest.logDir, name), 'utf8'), /3\n$/);
   assert.match(fs.readFileSync(path.join(dest.logDir, `${name}.1`), 'utf8'), /2\n$/);
   assert.match(fs.readFileSync(path.join(dest.logDir, `${name}.2`), 'utf8'), /1\n$/);
+});
+
+test('a window holds at most maxFlows flows per flow log; the rest is SKIPDATA for that ENI', () => {
+  const w = world();
+  const fl = w.flowLog({
+    resourceType: 'NetworkInterface',
+    resourceIds: [w.a],
+    logFormat: '${srcport} ${packets} ${log-status}',
+  });
+  const agg = new FlowLogAggregator(undefined, 2);
+  agg.configure(w.m.view(), (id) => (id === w.a ? 1 : undefined), T0);
+  agg.add(
+    drain([
+      sample({ srcPort: 1 }),
+      sample({ srcPort: 2 }),
+      sample({ srcPort: 3 }),
+      sample({ srcPort: 1, packets: 2 }), // an existing flow still counts
+    ]),
+    T0 + 2000,
+  );
+  assert.deepEqual(linesAt(agg).get(fl), ['1 3 OK', '2 1 OK', '- - SKIPDATA']);
+});
+
+test('unix-socket destination: one record per line to the collector; a collector gone is FAILED', async (t) => {
+  const dir = tempDir(t);
+  const sock = path.join(dir, 'collector.sock');
+  let received = '';
+  const server = net.createServer((c) => {
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => (received += d));
+  });
+  await new Promise<void>((r) => server.listen(sock, r));
+  const w = world();
+  const fl = w.flowLog({
+    resourceType: 'NetworkInterface',
+    resourceIds: [w.a],
+    logDestinationType: 'unix-socket',
+    logDestination: sock,
+  });
+  const source = new QueuedSource(new Map([[w.a, 1]]));
+  const rt = new FlowLogRuntime(source, pino({ level: 'silent' }), { windowSeconds: 60 });
+  rt.configure(w.m.view());
+  const T = Math.floor(Date.now() / 60_000) * 60_000;
+  source.queue.push(drain([sample({ firstMs: T + 1000, lastMs: T + 1000 })]));
+  rt.tick(T + 2000);
+  rt.tick(T + 60_000);
+  await rt.settle();
+  for (let i = 0; i < 50 && !received.includes('\n'); i++)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(
+    parseFlowLogRecords(received).map((r) => [r['interface-id'], r['dstport'], r['log-status']]),
+    [[w.a, '5432', 'OK']],
+  );
+  await new Promise<void>((r) => server.close(() => r()));
+  rt.tick(T + 120_000);
+  await rt.settle();
+  assert.equal(rt.delivery(fl)?.status, 'FAILED');
+  assert.match(rt.delivery(fl)?.errorMessage ?? '', /unix socket/);
+  assert.equal(rt.delivery(fl)?.deliveryErrors, 1);
+  await rt.stop();
 });

@@ -151,11 +151,20 @@ export function recordContext(snapshot: ModelSnapshot): RecordContext {
   return { accountId: snapshot.accountId, region: snapshot.region, vpcCidrs };
 }
 
+/**
+ * Distinct flows one flow log keeps per window; beyond it, new flows of the
+ * window are dropped and their ENI gets a SKIPDATA record (memory stays
+ * bounded whatever the traffic).
+ */
+export const MAX_FLOWS_PER_WINDOW = 200_000;
+
 interface Window {
   startMs: number;
-  flows: Map<string, FlowAggregate>;
-  /** Ports that lost samples in this window. */
-  lost: Set<number>;
+  /** Per ENI id: its flows by key. */
+  flows: Map<string, Map<string, FlowAggregate>>;
+  size: number;
+  /** ENIs that lost samples in this window (SKIPDATA). */
+  lost: Set<string>;
 }
 
 interface LogState {
@@ -185,7 +194,10 @@ export class FlowLogAggregator {
   /** Flow logs covering each ENI. */
   private byEni = new Map<string, LogState[]>();
 
-  constructor(private readonly windowMsOverride?: number) {}
+  constructor(
+    private readonly windowMsOverride?: number,
+    private readonly maxFlows = MAX_FLOWS_PER_WINDOW,
+  ) {}
 
   /**
    * The flow logs and ENIs in force, and each ENI's dataplane port. Flow logs
@@ -239,7 +251,7 @@ export class FlowLogAggregator {
     if (start < st.writtenUntilMs) start = st.writtenUntilMs; // late: the open window takes it
     let w = st.windows.get(start);
     if (w === undefined)
-      st.windows.set(start, (w = { startMs: start, flows: new Map(), lost: new Set() }));
+      st.windows.set(start, (w = { startMs: start, flows: new Map(), size: 0, lost: new Set() }));
     return w;
   }
 
@@ -255,10 +267,17 @@ export class FlowLogAggregator {
         const tt = st.flowLog.trafficType;
         if (tt !== 'ALL' && tt !== sm.action) continue;
         const w = this.window(st, sm.firstMs);
-        const key = `${eniId}|${sm.direction}|${sm.action}|${sm.protocol}|${sm.srcAddr}|${sm.srcPort}|${sm.dstAddr}|${sm.dstPort}`;
-        const agg = w.flows.get(key);
+        const key = `${sm.direction}|${sm.action}|${sm.protocol}|${sm.srcAddr}|${sm.srcPort}|${sm.dstAddr}|${sm.dstPort}`;
+        let flows = w.flows.get(eniId);
+        if (flows === undefined) w.flows.set(eniId, (flows = new Map()));
+        const agg = flows.get(key);
         if (agg === undefined) {
-          w.flows.set(key, {
+          if (w.size >= this.maxFlows) {
+            w.lost.add(eniId);
+            continue;
+          }
+          w.size++;
+          flows.set(key, {
             eni,
             direction: sm.direction,
             action: sm.action,
@@ -287,7 +306,7 @@ export class FlowLogAggregator {
       if (n <= 0) continue;
       const eniId = this.portEni.get(port);
       if (eniId === undefined) continue;
-      for (const st of this.byEni.get(eniId) ?? []) this.window(st, nowMs).lost.add(port);
+      for (const st of this.byEni.get(eniId) ?? []) this.window(st, nowMs).lost.add(eniId);
     }
   }
 
@@ -318,13 +337,11 @@ export class FlowLogAggregator {
     const endS = Math.floor((startMs + this.windowMs(st.flowLog)) / 1000);
     for (const eni of covered) {
       let any = false;
-      for (const a of win?.flows.values() ?? []) {
-        if (a.eni.id !== eni.id) continue;
+      for (const a of win?.flows.get(eni.id)?.values() ?? []) {
         lines.push(formatRecord(st.fields, flowValues(a, st.version, this.ctx)));
         any = true;
       }
-      const lost = [...(win?.lost ?? [])].some((p) => this.portEni.get(p) === eni.id);
-      if (lost) {
+      if (win?.lost.has(eni.id) === true) {
         lines.push(
           formatRecord(
             st.fields,
