@@ -511,3 +511,19 @@ test('unix-socket destination: one record per line to the collector; a collector
   assert.equal(rt.delivery(fl)?.deliveryErrors, 1);
   await rt.stop();
 });
+
+test('a stalled loop writes at most the last 10 empty windows; future samples land in the open one', () => {
+  const w = world();
+  const fl = w.flowLog({
+    resourceType: 'NetworkInterface',
+    resourceIds: [w.a],
+    logFormat: '${start} ${packets} ${log-status}',
+  });
+  const agg = w.aggregator(1000);
+  agg.add(drain([sample({ firstMs: T0 + 3_600_000, lastMs: T0 + 3_600_000 })]), T0 + 500);
+  const lines = linesAt(agg, T0 + 100_000).get(fl)!;
+  assert.deepEqual(lines[0], `${S0 + 3600} 1 OK`, "the window of now, the sample's own times");
+  assert.equal(lines.length, 11, lines.join('\n'));
+  assert.deepEqual(lines.slice(1, 2), [`${S0 + 90} - NODATA`]);
+  assert.deepEqual(lines.at(-1), `${S0 + 99} - NODATA`);
+});

@@ -157,6 +157,8 @@ export function recordContext(snapshot: ModelSnapshot): RecordContext {
  * bounded whatever the traffic).
  */
 export const MAX_FLOWS_PER_WINDOW = 200_000;
+/** Empty windows written at most when the loop falls behind (e.g. the host was suspended). */
+export const MAX_CATCH_UP_WINDOWS = 10;
 
 interface Window {
   startMs: number;
@@ -266,7 +268,8 @@ export class FlowLogAggregator {
       for (const st of logs) {
         const tt = st.flowLog.trafficType;
         if (tt !== 'ALL' && tt !== sm.action) continue;
-        const w = this.window(st, sm.firstMs);
+        // A clock ahead of ours must not open windows in the future.
+        const w = this.window(st, Math.min(sm.firstMs, nowMs));
         const key = `${sm.direction}|${sm.action}|${sm.protocol}|${sm.srcAddr}|${sm.srcPort}|${sm.dstAddr}|${sm.dstPort}`;
         let flows = w.flows.get(eniId);
         if (flows === undefined) w.flows.set(eniId, (flows = new Map()));
@@ -316,11 +319,19 @@ export class FlowLogAggregator {
     for (const st of this.logs.values()) {
       const w = this.windowMs(st.flowLog);
       const covered = enisCoveredBy(st.flowLog, this.enis.values());
+      // After a long stall (a suspended host) empty windows older than the last
+      // MAX_CATCH_UP_WINDOWS are skipped; windows with data are all written.
+      const floor = this.windowStart(st.flowLog, nowMs) - MAX_CATCH_UP_WINDOWS * w;
       while (st.writtenUntilMs + w <= nowMs) {
         const start = st.writtenUntilMs;
         const win = st.windows.get(start);
         st.windows.delete(start);
         st.writtenUntilMs = start + w;
+        if (win === undefined && start < floor) {
+          const next = Math.min(floor, ...[...st.windows.keys()].filter((k) => k > start));
+          st.writtenUntilMs = Math.max(st.writtenUntilMs, next);
+          continue;
+        }
         out.push({
           flowLog: st.flowLog,
           startMs: start,
