@@ -40,6 +40,12 @@ import type {
   NetworkAclEntryInput,
   ReplaceNetworkAclAssociationInput,
 } from '../model/network-acls';
+import type {
+  CreateFlowLogsInput,
+  CreateFlowLogsOutput,
+  UnsuccessfulItem,
+} from '../model/flow-logs';
+import type { FlowLogDelivery } from '../daemon/flow-logs';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -107,6 +113,7 @@ export interface StatusResult {
     prefixLists: number;
     enis: number;
     networkAcls: number;
+    flowLogs: number;
   };
 }
 
@@ -278,6 +285,16 @@ export interface ApiMethods {
     params: { ids?: string[]; vpcIds?: string[]; subnetIds?: string[]; isDefault?: boolean };
     result: { NetworkAcls: Record<string, unknown>[] };
   };
+  /** CreateFlowLogs: per resource, done or listed in Unsuccessful. */
+  'flow-logs.create': { params: CreateFlowLogsInput; result: CreateFlowLogsOutput };
+  /** The DescribeFlowLogs shape; DeliverLogsStatus is the live delivery status. */
+  'flow-logs.describe': {
+    params: { ids?: string[]; resourceIds?: string[]; trafficTypes?: string[] };
+    result: { FlowLogs: Record<string, unknown>[] };
+  };
+  'flow-logs.delete': { params: { ids: string[] }; result: { Unsuccessful: UnsuccessfulItem[] } };
+  /** Delivery counters per flow log since the daemon started. */
+  'flow-logs.stats': { params: Record<string, never>; result: FlowLogDelivery[] };
   audit: { params: { limit?: number }; result: AuditRecord[] };
 }
 
@@ -310,6 +327,8 @@ export const MUTATIONS: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
   'nacl.entry-replace',
   'nacl.entry-delete',
   'nacl.associate',
+  'flow-logs.create',
+  'flow-logs.delete',
 ]);
 
 export function isApiMethod(name: string, known: Record<string, unknown>): name is ApiMethod {

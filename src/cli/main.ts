@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../api/version';
 import { daemonCommand } from './commands/daemon';
 import { eniCommand } from './commands/eni';
+import { flowLogsCommand } from './commands/flow-logs';
 import { importCommand } from './commands/import';
 import { naclCommand } from './commands/nacl';
 import { subnetCommand, vpcCommand } from './commands/network';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     prefixListCommand(),
     eniCommand(),
     flowsCommand(),
+    flowLogsCommand(),
     statsCommand(),
     checkCommand(),
     importCommand(),

@@ -5,13 +5,13 @@
  * counters and conntrack entries turned into the API's JSON shapes.
  */
 import { TableCompiler } from '../compiler';
-import { Dataplane, type DataplaneOptions } from '../dataplane/dataplane';
 import { DataplaneDriver } from '../dataplane/driver';
 import type { ChangeSet } from '../model/change';
 import type { Eni, ModelSnapshot } from '../model/types';
 import type { NativeEngineStats } from '../dataplane/native.d';
 import type { TraceQuery, TraceResult } from '../dataplane/native';
 import type { EniStats, FlowEntry } from '../api/protocol';
+import { Dataplane, type DataplaneOptions, type FlowDrain } from '../dataplane/dataplane';
 
 export interface DataplaneHandle {
   /**
@@ -28,6 +28,10 @@ export interface DataplaneHandle {
   engine(): NativeEngineStats;
   /** Read at each metrics scrape: table generation in force, allowance, worker busy time. */
   engineMetrics(): EngineMetrics;
+  /** Flow samples since the previous drain (one native call). */
+  drainFlowSamples(): FlowDrain;
+  /** The dataplane port of an ENI in force. */
+  portOf(eniId: string): number | undefined;
   close(): Promise<void>;
 }
 
@@ -112,6 +116,14 @@ class NativeDataplaneHandle implements DataplaneHandle {
 
   trace(queries: readonly TraceQuery[]): TraceResult[] {
     return this.dataplane.trace(queries);
+  }
+
+  drainFlowSamples(): FlowDrain {
+    return this.dataplane.drainFlowSamples();
+  }
+
+  portOf(eniId: string): number | undefined {
+    return this.driver.portOf(eniId);
   }
 
   async close(): Promise<void> {

@@ -23,6 +23,8 @@ import { ControlService } from './service';
 import type { IoMode } from '../dataplane/dataplane';
 import { DaemonMetrics, MetricsServer, type ListenAddress } from './metrics';
 import type { EniStats } from '../api/protocol';
+import { DEFAULT_FILE_LIMITS, type FileLimits } from '../flowlog/destinations';
+import { FlowLogRuntime } from './flow-logs';
 
 export interface DaemonOptions {
   stateDir?: string;
@@ -36,6 +38,9 @@ export interface DaemonOptions {
   logLevel?: string;
   /** Serve Prometheus metrics at http://ADDR:PORT/metrics (off when absent). */
   metricsListen?: ListenAddress;
+  /** Every flow log's capture window in seconds instead of its MaxAggregationInterval (tests). */
+  flowLogWindowSeconds?: number;
+  flowLogFileLimits?: Partial<FileLimits>;
 }
 
 export function createLogger(level?: string): Logger {
@@ -114,12 +119,16 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
           enis: (): EniStats[] => service.eniStats(),
           engine: () => dataplane.engineMetrics(),
         });
+  const flowLogs = new FlowLogRuntime(dataplane, log, {
+    windowSeconds: options.flowLogWindowSeconds,
+    fileLimits: { ...DEFAULT_FILE_LIMITS, ...options.flowLogFileLimits },
+  });
   const service = new ControlService(
     model,
     store,
     dataplane,
     log,
-    { stateDir, socket, onApplied: metrics?.observeApply },
+    { stateDir, socket, onApplied: metrics?.observeApply, flowLogs },
     revision,
   );
   let server: ApiServer | undefined;
@@ -132,9 +141,11 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       );
     }
     const handle = metrics ? metrics.countRequests(service.handle) : service.handle;
+    flowLogs.start();
     server = await ApiServer.listen(socket, handle, log);
   } catch (err) {
     await metricsServer?.close();
+    await flowLogs.stop();
     await dataplane.close();
     store.close();
     releasePidFile(pidFile);
@@ -153,6 +164,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   await server.close();
   await metricsServer?.close();
   await service.drain();
+  await flowLogs.stop();
   await dataplane.close();
   store.close();
   releasePidFile(pidFile);

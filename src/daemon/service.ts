@@ -39,6 +39,8 @@ import type { DataplaneHandle } from './dataplane';
 import { runCheck } from './check';
 import * as p from './params';
 import { SerialQueue } from './queue';
+import type { FlowLogRuntime } from './flow-logs';
+import { probeDestination } from '../flowlog/destinations';
 
 type MethodImpl = (params: p.Params) => unknown;
 
@@ -50,6 +52,8 @@ export interface ServiceOptions {
   socket: string;
   /** Metrics: a mutation's table generation is in force, `seconds` after its call arrived. */
   onApplied?: (seconds: number) => void;
+  /** Flow-log windows and delivery; told of every committed change. */
+  flowLogs?: FlowLogRuntime;
 }
 
 export class ControlService {
@@ -78,6 +82,7 @@ export class ControlService {
     for (let attempt = 1; ; attempt++) {
       try {
         this.generation = await this.dataplane.apply(this.model.view());
+        this.options.flowLogs?.configure(this.model.view());
         return;
       } catch (err) {
         if (attempt >= attempts) throw err;
@@ -160,6 +165,7 @@ export class ControlService {
       this.options.onApplied?.(Number(process.hrtime.bigint() - called) / 1e9);
       staged.commit();
       this.revision++;
+      this.options.flowLogs?.configure(this.model.view());
       return result;
     });
   }
@@ -361,6 +367,39 @@ export class ControlService {
           isDefault: p.optBool(q, 'isDefault'),
         },
       }),
+    'flow-logs.create': (q) =>
+      this.model.createFlowLogs(
+        {
+          resourceIds: p.optStrArray(q, 'resourceIds') ?? [],
+          resourceType: p.optStr(q, 'resourceType') ?? '',
+          trafficType: p.optStr(q, 'trafficType'),
+          maxAggregationInterval: p.optNum(q, 'maxAggregationInterval'),
+          logFormat: p.optStr(q, 'logFormat'),
+          logDestinationType: p.optStr(q, 'logDestinationType'),
+          logDestination: p.optStr(q, 'logDestination'),
+          tags: p.optObjectArray<Tag>(q, 'tags'),
+        },
+        probeDestination,
+      ),
+    'flow-logs.delete': (q) => this.model.deleteFlowLogs(p.optStrArray(q, 'ids') ?? []),
+    'flow-logs.describe': (q) => {
+      const out = this.model.describeFlowLogs({
+        ids: p.optStrArray(q, 'ids'),
+        filters: {
+          resourceId: p.optStrArray(q, 'resourceIds'),
+          trafficType: p.optStrArray(q, 'trafficTypes'),
+        },
+      });
+      // The delivery status is the runtime's (see src/daemon/flow-logs.ts).
+      for (const fl of out.FlowLogs) {
+        const d = this.options.flowLogs?.delivery(String(fl['FlowLogId']));
+        if (d === undefined) continue;
+        fl['DeliverLogsStatus'] = d.status;
+        if (d.errorMessage !== undefined) fl['DeliverLogsErrorMessage'] = d.errorMessage;
+      }
+      return out;
+    },
+    'flow-logs.stats': () => this.options.flowLogs?.deliveries() ?? [],
     audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
   };
 
@@ -400,6 +439,7 @@ const UNQUEUED_READS: ReadonlySet<keyof ApiMethods> = new Set<keyof ApiMethods>(
   'flows',
   'stats',
   'audit',
+  'flow-logs.stats',
 ]);
 
 /** Apply failures reach the client as DataplaneError unless they already carry an AWS code. */

@@ -21,6 +21,7 @@ export const CHANGE_KINDS = [
   'prefixLists',
   'enis',
   'networkAcls',
+  'flowLogs',
 ] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
@@ -48,6 +49,7 @@ export const EMPTY_CHANGE: ChangeSet = {
   prefixLists: NONE,
   enis: NONE,
   networkAcls: NONE,
+  flowLogs: NONE,
   quotas: false,
 };
 

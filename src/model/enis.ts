@@ -1,6 +1,7 @@
 /** ENIs: create (addresses, MAC, TAP, groups), modify (groups, settings), delete, describe. */
 import { addressFamily, addressInCidr, canonicalAddress, isReservedSubnetAddress } from './cidr';
 import { awsError, ErrorCodes, invalidValue, missing } from './errors';
+import { applyResourceDeleted } from './flow-logs';
 import type { CreateEniInput, ModifyEniInput } from './operations';
 import { renderContext } from './groups';
 import { renderNetworkInterface } from './render';
@@ -173,6 +174,7 @@ export function deleteEni(s: State, id: string): Eni {
   const eni = requireEni(s, id);
   s.enis.delete(eni.id);
   s.changes.deleted('enis', eni.id);
+  applyResourceDeleted(s, eni.id); // its flow logs go with it, as in AWS
   s.rev++;
   return clone(eni);
 }

@@ -59,6 +59,11 @@ export const ErrorCodes = {
   naclEntryLimit: 'NetworkAclEntryLimitExceeded',
   naclLimit: 'NetworkAclLimitExceeded',
   associationNotFound: 'InvalidAssociationID.NotFound',
+  flowLogExists: 'FlowLogAlreadyExists',
+  flowLogLimit: 'FlowLogsLimitExceeded',
+  flowLogNotFound: 'InvalidFlowLogId.NotFound',
+  logDestinationNotFound: 'LogDestinationNotFound',
+  logDestinationPermission: 'LogDestinationPermissionIssue',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -14,6 +14,7 @@ export const ID_PREFIXES = {
   eni: 'eni',
   networkAcl: 'acl',
   naclAssociation: 'aclassoc',
+  flowLog: 'fl',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;
@@ -34,6 +35,7 @@ const idPatterns: Record<IdKind, RegExp> = {
   eni: /^eni-[0-9a-f]{17}$/,
   networkAcl: /^acl-[0-9a-f]{17}$/,
   naclAssociation: /^aclassoc-[0-9a-f]{17}$/,
+  flowLog: /^fl-[0-9a-f]{17}$/,
 };
 
 // Imported ids from older accounts may use the short 8-digit form.

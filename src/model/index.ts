@@ -60,3 +60,4 @@ export {
   DEFAULT_SUBNET_CIDR,
 } from './model';
 export * from './network-acls';
+export * from './flow-logs';

@@ -21,6 +21,7 @@ import * as groups from './groups';
 import { ACCOUNT_ID_PATTERN } from './ids';
 import { importDocument, importSecurityGroups } from './import';
 import * as network from './network';
+import * as flowLogs from './flow-logs';
 import * as nacls from './network-acls';
 import type {
   CreateEniInput,
@@ -59,6 +60,7 @@ import {
 import type {
   Direction,
   Eni,
+  FlowLog,
   ModelSnapshot,
   NetworkAcl,
   PrefixList,
@@ -173,7 +175,7 @@ export class Model implements ModelOperations {
 
   /** Counts of each kind, without copying anything (status). */
   counts(): Record<
-    'vpcs' | 'subnets' | 'groups' | 'rules' | 'prefixLists' | 'enis' | 'networkAcls',
+    'vpcs' | 'subnets' | 'groups' | 'rules' | 'prefixLists' | 'enis' | 'networkAcls' | 'flowLogs',
     number
   > {
     const s = this.s;
@@ -185,6 +187,7 @@ export class Model implements ModelOperations {
       prefixLists: s.prefixLists.size,
       enis: s.enis.size,
       networkAcls: s.networkAcls.size,
+      flowLogs: s.flowLogs.size,
     };
   }
 
@@ -354,6 +357,31 @@ export class Model implements ModelOperations {
 
   listNetworkAcls(input: nacls.DescribeNetworkAclsInput = {}): NetworkAcl[] {
     return clone(nacls.listNetworkAcls(this.s, input));
+  }
+
+  // ---------------------------------------------------------------- flow logs
+
+  /** CreateFlowLogs: per resource, done or listed in Unsuccessful; `probe` checks the destination. */
+  createFlowLogs(
+    input: flowLogs.CreateFlowLogsInput,
+    probe?: flowLogs.DestinationProbe,
+  ): flowLogs.CreateFlowLogsOutput {
+    return flowLogs.createFlowLogs(this.s, input, probe);
+  }
+
+  deleteFlowLogs(ids: string[]): { Unsuccessful: flowLogs.UnsuccessfulItem[] } {
+    return flowLogs.deleteFlowLogs(this.s, ids);
+  }
+
+  /** The DescribeFlowLogs shape. */
+  describeFlowLogs(input: flowLogs.DescribeFlowLogsInput = {}): {
+    FlowLogs: Record<string, unknown>[];
+  } {
+    return flowLogs.describeFlowLogs(this.s, input);
+  }
+
+  listFlowLogs(input: flowLogs.DescribeFlowLogsInput = {}): FlowLog[] {
+    return clone(flowLogs.listFlowLogs(this.s, input));
   }
 
   // -------------------------------------------------------------- prefix lists

@@ -13,6 +13,7 @@
 import { cidrContains, cidrsOverlap, parseCidr } from './cidr';
 import { awsError, ErrorCodes, invalidValue, missing } from './errors';
 import { removeGroup } from './groups';
+import { applyResourceDeleted } from './flow-logs';
 import {
   applyDefaultNacl,
   applyNewSubnetAssociation,
@@ -192,6 +193,7 @@ export function deleteVpc(s: State, id: string): Vpc {
   }
   for (const g of [...s.groups.values()]) if (g.vpcId === vpc.id) removeGroup(s, g);
   applyVpcDeleted(s, vpc.id);
+  applyResourceDeleted(s, vpc.id);
   s.vpcs.delete(vpc.id);
   s.changes.deleted('vpcs', vpc.id);
   s.rev++;
@@ -210,6 +212,7 @@ export function deleteSubnet(s: State, id: string): Subnet {
   s.subnets.delete(subnet.id);
   s.changes.deleted('subnets', subnet.id);
   applySubnetDeleted(s, subnet.id);
+  applyResourceDeleted(s, subnet.id);
   s.rev++;
   return clone(subnet);
 }

@@ -48,5 +48,6 @@ export const OBJECT_KINDS = [
   'rules',
   'enis',
   'networkAcls',
+  'flowLogs',
 ] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];

@@ -21,10 +21,19 @@ interface DaemonCommandOptions {
   quotaNaclEntriesPerDirection?: string;
   logLevel?: string;
   metricsListen?: string;
+  flowLogWindowSeconds?: string;
+  flowLogMaxFileBytes?: string;
+  flowLogRetentionHours?: string;
 }
 
 const optionalInt = (value: string | undefined, flag: string): number | undefined =>
   value === undefined ? undefined : parseInteger(value, flag);
+
+function positive(value: string | undefined, flag: string): number | undefined {
+  const n = optionalInt(value, flag);
+  if (n !== undefined && n <= 0) throw new UsageError(`${flag} must be a positive integer`);
+  return n;
+}
 
 function parseIoMode(value: string | undefined): IoMode | undefined {
   if (value === undefined || value === 'auto' || value === 'uring' || value === 'epoll')
@@ -87,6 +96,18 @@ export function daemonCommand(): Command {
         `serve Prometheus metrics at http://ADDR:PORT/metrics; a bare port listens on ${DEFAULT_METRICS_HOST} (default off)`,
       )
       .option(
+        '--flow-log-max-file-bytes <n>',
+        'local-file flow logs: size cap of one file before it rotates to .1, .2, ... (default 64 MiB)',
+      )
+      .option(
+        '--flow-log-retention-hours <n>',
+        'local-file flow logs: delete files not written for this long (default 72)',
+      )
+      .option(
+        '--flow-log-window-seconds <n>',
+        'for tests: every flow log captures in windows of n seconds instead of its MaxAggregationInterval',
+      )
+      .option(
         '--log-level <level>',
         'fatal|error|warn|info|debug (env ENIWALL_LOG_LEVEL; default warn)',
       ),
@@ -112,6 +133,18 @@ export function daemonCommand(): Command {
       },
       logLevel: o.logLevel,
       metricsListen: parseListen(o.metricsListen),
+      flowLogWindowSeconds: positive(o.flowLogWindowSeconds, '--flow-log-window-seconds'),
+      flowLogFileLimits: {
+        ...(o.flowLogMaxFileBytes === undefined
+          ? {}
+          : { maxFileBytes: positive(o.flowLogMaxFileBytes, '--flow-log-max-file-bytes') }),
+        ...(o.flowLogRetentionHours === undefined
+          ? {}
+          : {
+              retentionMs:
+                (positive(o.flowLogRetentionHours, '--flow-log-retention-hours') ?? 0) * 3600_000,
+            }),
+      },
     });
   });
 }
