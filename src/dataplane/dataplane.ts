@@ -147,7 +147,11 @@ export interface FlowDrain {
    * sum them.
    */
   samples: FlowSample[];
-  /** Per port: samples lost to a full table since the previous drain (SKIPDATA). */
+  /**
+   * Per port: samples lost since the previous drain (SKIPDATA), counted per
+   * packet that found its aggregation table full, or whose conntrack entry
+   * was freed (expired, flushed) before a drain took its deltas.
+   */
   lost: Map<number, number>;
 }
 
