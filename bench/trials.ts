@@ -31,7 +31,7 @@ export interface Trial {
   sink?: Sink; // default 'drop'
   streams?: number; // TCP parallel streams
   profile?: boolean; // record a perf profile of the forwarding CPU during run 1
-  flowLog?: boolean; // E: an ALL flow log on both ENIs, samples drained every second
+  flowLog?: boolean; // E: an ALL flow log on both ENIs, samples drained every 5 s
   quick: boolean;
 }
 

@@ -29,8 +29,37 @@ interface Pick {
   dstAddr?: string;
 }
 
+/** Sums the records of one key, as a reader must (FlowDrain: a key may repeat). */
+function merged(d: FlowDrain): FlowSample[] {
+  const byKey = new Map<string, FlowSample>();
+  for (const s of d.samples) {
+    const k = [
+      s.port,
+      s.direction,
+      s.action,
+      s.reason,
+      s.protocol,
+      s.srcAddr,
+      s.srcPort,
+      s.dstAddr,
+      s.dstPort,
+    ].join(' ');
+    const seen = byKey.get(k);
+    if (seen === undefined) {
+      byKey.set(k, { ...s });
+      continue;
+    }
+    seen.packets += s.packets;
+    seen.bytes += s.bytes;
+    seen.tcpFlags |= s.tcpFlags;
+    seen.firstMs = Math.min(seen.firstMs, s.firstMs);
+    seen.lastMs = Math.max(seen.lastMs, s.lastMs);
+  }
+  return [...byKey.values()];
+}
+
 function pick(d: FlowDrain, p: Pick): FlowSample[] {
-  return d.samples.filter(
+  return merged(d).filter(
     (s) =>
       (p.port === undefined || s.port === p.port) &&
       (p.direction === undefined || s.direction === p.direction) &&

@@ -20,6 +20,10 @@
  *    verdicts (SG_INGRESS, NACL_INGRESS, ...), which count on the receiver's port (drop_at(): AWS
  * reports an ingress REJECT on the receiving ENI); CT_HITS / CT_NEW / UNTRACKED on the zone's own
  * port.
+ *  - Flow samples (flowlog.h), for ENIs flagged EW_ENI_FLOW_LOG only: each zone's verdict of a
+ *    packet that reached it (the sender's egress, NACL_EGRESS included; the receiver's once the
+ *    frame got past the sender), counted in the conntrack entry when a tracked connection
+ *    carries it, else in the worker's aggregation table. Non-first fragments make none.
  */
 #include <string.h>
 

@@ -9,7 +9,7 @@ import { ctStateName } from '../abi/ct-states';
 import { protocolName } from '../model/protocol';
 import { dropReason, portCounter, type CounterName, type DropName } from '../abi/drops';
 import { DIR_EGRESS } from '../abi/layout';
-import { FLOW_ACCEPT, readFlowSamples } from '../abi/flow-sample';
+import { FLOW_ACCEPT, FLOW_SAMPLE } from '../abi/flow-sample';
 import { readPeerAddress } from '../model/cidr';
 import { loadNative, traceBatch, type TraceQuery, type TraceResult } from './native';
 import type {
@@ -140,55 +140,86 @@ export interface FlowSample {
 }
 
 export interface FlowDrain {
+  /**
+   * One (port, direction, action, reason, 5-tuple) may appear more than once
+   * in one drain (one record per worker table holding it, one from its
+   * conntrack entry, ICMP echo flows that differ only in their identifier):
+   * sum them.
+   */
   samples: FlowSample[];
-  /** Per port: samples lost to a full table since the previous drain (SKIPDATA). */
+  /**
+   * Per port: samples lost since the previous drain (SKIPDATA), counted per
+   * packet that found its aggregation table full, or whose conntrack entry
+   * was freed (expired, flushed) before a drain took its deltas.
+   */
   lost: Map<number, number>;
 }
 
 /**
- * Decodes one drain. The C side may hand out one key more than once (each
- * worker's table, a conntrack entry): those are summed here, so every
- * (port, direction, action, reason, 5-tuple) is one sample.
+ * Decodes one drain: one pass over the Buffer, each address formatted once
+ * per drain (at 100k flows a drain holds 200k records, decoded on the thread
+ * that drains). Records are not merged here: a key may come more than once
+ * (see FlowDrain), and the reader, which sums samples into capture windows
+ * across drains anyway, sums those too.
  */
 export function decodeFlowDrain(raw: { records: Uint8Array; lost: number[] }): FlowDrain {
-  const byKey = new Map<string, FlowSample>();
-  for (const r of readFlowSamples(raw.records)) {
-    const accept = r.action === FLOW_ACCEPT;
-    const s: FlowSample = {
-      port: r.port,
-      direction: r.dir === DIR_EGRESS ? 'egress' : 'ingress',
-      action: accept ? 'ACCEPT' : 'REJECT',
-      reason: accept ? '' : dropReason(r.reason).name,
-      family: r.family === 6 ? 6 : 4,
-      protocol: r.proto,
-      srcAddr: readPeerAddress(r.src),
-      dstAddr: readPeerAddress(r.dst),
-      srcPort: r.sport,
-      dstPort: r.dport,
-      packets: r.packets,
-      bytes: r.bytes,
-      tcpFlags: r.tcpFlags,
-      firstMs: r.firstMs,
-      lastMs: r.lastMs,
-    };
-    const key = `${s.port} ${s.direction} ${s.action} ${s.reason} ${s.protocol} ${s.srcAddr} ${s.srcPort} ${s.dstAddr} ${s.dstPort}`;
-    const seen = byKey.get(key);
-    if (seen === undefined) {
-      byKey.set(key, s);
-      continue;
+  const f = FLOW_SAMPLE.fields;
+  const size = FLOW_SAMPLE.size;
+  const buf = raw.records;
+  if (buf.length % size !== 0) {
+    throw new RangeError(`flow samples: ${buf.length} bytes is not a whole number of records`);
+  }
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const u64 = (o: number): number =>
+    dv.getUint32(o, true) + dv.getUint32(o + 4, true) * 0x1_0000_0000;
+  const v4 = new Map<number, string>();
+  const v6 = new Map<string, string>();
+  const addr = (o: number, family: number): string => {
+    if (family !== 6) {
+      const a = dv.getUint32(o, false);
+      let text = v4.get(a);
+      if (text === undefined) {
+        text = `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+        v4.set(a, text);
+      }
+      return text;
     }
-    seen.packets += s.packets;
-    seen.bytes += s.bytes;
-    seen.tcpFlags |= s.tcpFlags;
-    seen.firstMs = Math.min(seen.firstMs, s.firstMs);
-    seen.lastMs = Math.max(seen.lastMs, s.lastMs);
+    const k = `${dv.getUint32(o)},${dv.getUint32(o + 4)},${dv.getUint32(o + 8)},${dv.getUint32(o + 12)}`;
+    let text = v6.get(k);
+    if (text === undefined) {
+      text = readPeerAddress(buf.subarray(o, o + 16));
+      v6.set(k, text);
+    }
+    return text;
+  };
+  const samples: FlowSample[] = [];
+  for (let o = 0; o < buf.length; o += size) {
+    const family = dv.getUint8(o + f.family);
+    const accept = dv.getUint8(o + f.action) === FLOW_ACCEPT;
+    samples.push({
+      port: dv.getUint16(o + f.port, true),
+      direction: dv.getUint8(o + f.dir) === DIR_EGRESS ? 'egress' : 'ingress',
+      action: accept ? 'ACCEPT' : 'REJECT',
+      reason: accept ? '' : dropReason(dv.getUint16(o + f.reason, true)).name,
+      family: family === 6 ? 6 : 4,
+      protocol: dv.getUint8(o + f.proto),
+      srcAddr: addr(o + f.src, family),
+      dstAddr: addr(o + f.dst, family),
+      srcPort: dv.getUint16(o + f.sport, true),
+      dstPort: dv.getUint16(o + f.dport, true),
+      packets: u64(o + f.packets),
+      bytes: u64(o + f.bytes),
+      tcpFlags: dv.getUint8(o + f.tcp_flags),
+      firstMs: u64(o + f.first_ms),
+      lastMs: u64(o + f.last_ms),
+    });
   }
   const lost = new Map<number, number>();
   for (let i = 0; i + 1 < raw.lost.length; i += 2) {
     const port = raw.lost[i] as number;
     lost.set(port, (lost.get(port) ?? 0) + (raw.lost[i + 1] as number));
   }
-  return { samples: [...byKey.values()], lost };
+  return { samples, lost };
 }
 
 export function decodeConnEntry(e: NativeCtEntry): ConnEntry {
