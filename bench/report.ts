@@ -88,6 +88,42 @@ export function goals(s: Suite): Goal[] {
       met: (v) => v >= 2,
       show: x,
     },
+    // Network ACLs (issue 9): 20 entries per direction on both subnets, routed traffic.
+    {
+      name: 'E across subnets: 20-entry NACL / no NACL (100k flows)',
+      goal: '≥ 0.9×',
+      value: ratio(s, 'E-x-nacl20-f100000', 'E-x-f100000'),
+      met: (v) => v >= 0.9,
+      show: x,
+    },
+    {
+      name: 'E across subnets: 20-entry NACL / no NACL (64 flows)',
+      goal: '—',
+      value: ratio(s, 'E-x-nacl20-f64', 'E-x-f64'),
+      met: () => true,
+      show: x,
+    },
+    {
+      name: 'E / K, both with 20-entry NACLs (100k flows)',
+      goal: '≥ 1.25×',
+      value: ratio(s, 'E-x-nacl20-f100000', 'K-nacl20-f100000'),
+      met: (v) => v >= 1.25,
+      show: x,
+    },
+    {
+      name: 'E / K, both with 20-entry NACLs (64 flows)',
+      goal: '≥ 1.25×',
+      value: ratio(s, 'E-x-nacl20-f64', 'K-nacl20-f64'),
+      met: (v) => v >= 1.25,
+      show: x,
+    },
+    {
+      name: 'E routed / switched, no NACL (100k flows, 60 rules)',
+      goal: '—',
+      value: ratio(s, 'E-x-f100000', 'E-r60-f100000'),
+      met: () => true,
+      show: x,
+    },
     {
       name: 'new flows / N',
       goal: '≥ 0.5×',

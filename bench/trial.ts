@@ -40,6 +40,7 @@ import {
   track,
 } from './lib/sys';
 import {
+  nextHopMac,
   setupEniwall,
   setupPassthrough,
   tcpFromSubnet,
@@ -49,6 +50,7 @@ import {
 } from './paths/eniwall';
 import { setupDaemon } from './paths/daemon';
 import { setupKernel } from './paths/kernel';
+import { CONTROL, nftComment } from './paths/nacl';
 import { setupOvs } from './paths/ovs';
 import type { Trial } from './trials';
 
@@ -67,7 +69,7 @@ function flowStream(a: Endpoint, b: Endpoint, flows: number): Stream {
   return {
     dev: a.dev,
     smac: a.mac,
-    dmac: b.mac,
+    dmac: nextHopMac(a, b), // b's MAC, or a's subnet router when routed
     sip: a.ip,
     dip: b.ip,
     sport: SPORT,
@@ -76,6 +78,20 @@ function flowStream(a: Endpoint, b: Endpoint, flows: number): Stream {
     flows,
   };
 }
+
+/** The reply direction of a→b's stream, sent by b (to a's MAC or b's subnet router). */
+function replyStream(s: Stream, a: Endpoint, b: Endpoint): Stream {
+  return { ...reverse(s, b.dev), dmac: nextHopMac(b, a) };
+}
+
+/** `count` frames of one control class: UDP from a to b's port `dport`, each its own flow. */
+async function sendControl(a: Endpoint, b: Endpoint, dport: number, count: number): Promise<void> {
+  const s = flowStream(a, b, count);
+  await prime(a.ns, [{ ...s, sport: 20_000, dport }], 50_000);
+  await sleep(200);
+}
+
+const CONTROL_FRAMES = 200;
 
 /** Every frame a new connection: 64,512 source ports x destination ports from 9000 up. */
 function newFlowStream(a: Endpoint, b: Endpoint, start: number): Stream {
@@ -214,7 +230,86 @@ function eniSample(p: EniwallPath, a: Endpoint, b: Endpoint): () => Sample {
     ctNewA: p.counter(a.port, 'CT_NEW'),
     ctNewB: p.counter(b.port, 'CT_NEW'),
     sgDrops: p.counter(b.port, 'SG_INGRESS') + p.counter(a.port, 'SG_EGRESS'),
+    routedA: p.counter(a.port, 'ROUTED'),
+    naclDrops: naclDrops(p, a, b),
   });
+}
+
+/** NACL drop reasons exist only with the NACL dataplane (issue 9); before it, nothing counts them. */
+function hasNaclDrops(p: EniwallPath, port: number): boolean {
+  const drops = p.dp.counters(port).drops as Record<string, bigint>;
+  return 'NACL_EGRESS' in drops && 'NACL_INGRESS' in drops;
+}
+
+/** Every NACL drop of a and b (0 where the dataplane has no such reason). */
+function naclDrops(p: EniwallPath, a: Endpoint, b: Endpoint): number {
+  if (!hasNaclDrops(p, a.port)) return 0;
+  return (
+    p.counter(a.port, 'NACL_EGRESS') +
+    p.counter(a.port, 'NACL_INGRESS') +
+    p.counter(b.port, 'NACL_EGRESS') +
+    p.counter(b.port, 'NACL_INGRESS')
+  );
+}
+
+/** A counter or drop reason, 0 where the dataplane does not have it (NACL reasons before issue 9). */
+function counterOr0(p: EniwallPath, port: number, name: string): number {
+  const c = p.dp.counters(port);
+  const v =
+    (c.counters as Record<string, bigint>)[name] ?? (c.drops as Record<string, bigint>)[name];
+  return v === undefined ? 0 : Number(v);
+}
+
+/**
+ * Cross-subnet trials: the control classes of bench/paths/nacl.ts prove the
+ * NACL was evaluated on both sides (a deny below the allow wins on egress; an
+ * egress allow, ingress deny is refused at the receiver), or, without NACLs,
+ * that only the groups refused them (SG_INGRESS: neither port is allowed).
+ */
+async function crossSubnetControl(p: EniwallPath, a: Endpoint, b: Endpoint): Promise<Check[]> {
+  const nacl = (p.snapshot().networkAcls ?? []).length > 0;
+  const checks: Check[] = [];
+  if (nacl)
+    checks.push({
+      name: 'the dataplane counts NACL drops (NACL_EGRESS, NACL_INGRESS)',
+      ok: hasNaclDrops(p, a.port),
+      detail: Object.keys(p.dp.counters(a.port).drops).join(' '),
+    });
+  const read = (): Record<string, number> => ({
+    naclEgressA: counterOr0(p, a.port, 'NACL_EGRESS'),
+    naclIngressB: counterOr0(p, b.port, 'NACL_INGRESS'),
+    sgIngressB: p.counter(b.port, 'SG_INGRESS'),
+    wrongMacA: p.counter(a.port, 'WRONG_DST_MAC'),
+  });
+  for (const [port, reason] of [
+    [CONTROL.egressDenyPort, 'NACL_EGRESS'],
+    [CONTROL.ingressDenyPort, 'NACL_INGRESS'],
+  ] as const) {
+    const before = read();
+    await sendControl(a, b, port, CONTROL_FRAMES);
+    const after = read();
+    const grew = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
+    const want = nacl ? reason : 'SG_INGRESS';
+    const got =
+      want === 'NACL_EGRESS'
+        ? grew('naclEgressA')
+        : want === 'NACL_INGRESS'
+          ? grew('naclIngressB')
+          : grew('sgIngressB');
+    checks.push(
+      near(`control UDP to port ${port}: refused as ${want}`, got, CONTROL_FRAMES, 0.02),
+      atMost(`control UDP to port ${port}: routed (no WRONG_DST_MAC)`, grew('wrongMacA'), 0),
+    );
+    if (nacl)
+      checks.push(
+        atMost(
+          `control UDP to port ${port}: the groups never saw it (SG_INGRESS)`,
+          grew('sgIngressB'),
+          0,
+        ),
+      );
+  }
+  return checks;
 }
 
 async function perfProfile(seconds: number): Promise<string> {
@@ -272,10 +367,13 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
   // Each flow holds an entry in A's zone and one in B's: room for both, plus slack.
   const conntrack = Math.max(1_000_000, flows * 2 + 100_000);
   const lastDport = DPORT + Math.max(1, Math.ceil(flows / 50_000)) - 1;
+  const cross = ctx.trial.crossSubnet === true;
   const p = await setupEniwall({
     rules,
     specials: [udpFromSubnet(DPORT, Math.max(lastDport, DPORT + 1))],
     dataplane: { conntrackMax: conntrack, allowancePerEni: conntrack },
+    crossSubnet: cross,
+    ...(ctx.trial.naclEntries === undefined ? {} : { naclEntries: ctx.trial.naclEntries }),
   });
   const setupMs = performance.now() - t0;
   const [a, b] = p.enis as [Endpoint, Endpoint];
@@ -290,11 +388,23 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
     await sleep(200);
     passes++;
   }
-  await prime(b.ns, [reverse(stream, b.dev)], primeRate);
+  await prime(b.ns, [replyStream(stream, a, b)], primeRate);
   await sleep(200);
   const checks: Check[] = [
     atLeast('every flow is tracked in A’s zone after priming', p.dp.ctCount(a.port), flows * 0.99),
   ];
+  if (cross) {
+    checks.push(
+      atLeast(
+        'priming was routed (A’s ROUTED counted every flow)',
+        p.counter(a.port, 'ROUTED'),
+        flows * 0.99,
+      ),
+      atLeast('… and so were the replies (B’s ROUTED)', p.counter(b.port, 'ROUTED'), flows * 0.99),
+      atMost('no NACL dropped a bench frame while priming', naclDrops(p, a, b), 0),
+    );
+    checks.push(...(await crossSubnetControl(p, a, b)));
+  }
   let profile: string | undefined;
   const r = await ppsRuns(ctx, {
     genNs: a.ns,
@@ -328,6 +438,17 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
         (run.delta.ctNewA ?? 0) + (run.delta.ctNewB ?? 0),
         run.delivered * 0.01,
       ),
+      ...(cross
+        ? [
+            near(
+              'routed: A’s ROUTED grew by the delivered count',
+              run.delta.routedA ?? 0,
+              run.delivered,
+              0.05,
+            ),
+            atMost('no NACL drop in the window', run.delta.naclDrops ?? 0, 0),
+          ]
+        : []),
     ],
   });
   return {
@@ -346,10 +467,12 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
 async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
   const flows = ctx.trial.flows ?? 64;
   // The stack sink needs B's address, or B's IP layer drops the frames before UDP sees them.
+  const naclN = ctx.trial.naclEntries ?? 0;
   const k = await setupKernel({
     rules: ctx.trial.rules ?? 60,
     specials: [udpFromSubnet(DPORT, DPORT + 1)],
     addresses: ctx.trial.sink === 'stack',
+    naclEntries: naclN,
   });
   const stream = flowStream(k.a, k.b, flows);
   const primeRate = flows > 1000 ? 50_000 : 200_000;
@@ -363,10 +486,31 @@ async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
   }
   await prime(k.b.ns, [reverse(stream, k.b.dev)], primeRate);
   await sleep(200);
-  let last = await k.nftCounters();
   const checks: Check[] = [
-    atLeast('the allow rule saw every primed flow', last.allowed, flows * 0.99),
+    atLeast('the allow rule saw every primed flow', (await k.nftCounters()).allowed, flows * 0.99),
   ];
+  const byComment = async (name: string): Promise<number> =>
+    (await k.nftCounters()).byComment[name] ?? 0;
+  if (naclN > 0) {
+    // The same control classes as eniwall's: refused by the egress chain, then by the ingress chain.
+    for (const [port, egress] of [
+      [CONTROL.egressDenyPort, true],
+      [CONTROL.ingressDenyPort, false],
+    ] as const) {
+      const name = nftComment(egress, 'control');
+      const before = await byComment(name);
+      await sendControl(k.a, k.b, port, CONTROL_FRAMES);
+      checks.push(
+        near(
+          `control UDP to port ${port}: dropped by the ${egress ? 'egress' : 'ingress'} NACL chain`,
+          (await byComment(name)) - before,
+          CONTROL_FRAMES,
+          0.02,
+        ),
+      );
+    }
+  }
+  let last = await k.nftCounters();
   const anchorB = await anchor(k.b.ns);
   let rxLast = devStats(anchorB, k.b.dev).rxPackets;
   const r = await ppsRuns(ctx, {
@@ -393,11 +537,25 @@ async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
       const est = now.established - last.established;
       const allowed = now.allowed - last.allowed;
       const rxGrew = rx - rxLast;
+      const naclChecks: Check[] = [];
+      if (naclN > 0)
+        for (const egress of [true, false]) {
+          const name = nftComment(egress, 'allow');
+          naclChecks.push(
+            near(
+              `the ${egress ? 'egress' : 'ingress'} NACL chain's allow passed what B received`,
+              (now.byComment[name] ?? 0) - (last.byComment[name] ?? 0),
+              rxGrew,
+              0.02,
+            ),
+          );
+        }
       last = now;
       rxLast = rx;
       return [
         near('`ct state established accept` passed what B received', est, rxGrew, 0.02),
         atMost('established: the allow rule (a NEW packet) was not needed', allowed, rxGrew * 0.01),
+        ...naclChecks,
       ];
     },
   });

@@ -5,8 +5,10 @@
  *
  * Scenarios (bench/README.md):
  *   N      eniwall passthrough (null forwarder, io_uring): the I/O ceiling
- *   E      eniwall with real groups, flows primed established
- *   K      kernel: veth -> bridge + br_netfilter + nftables inet forward
+ *   E      eniwall with real groups, flows primed established; E-x: the two ENIs in two
+ *          subnets (routed), E-x-naclN: plus an N-entry NACL on both subnets
+ *   K      kernel: veth -> bridge + br_netfilter + nftables inet forward; K-naclN: plus
+ *          N stateless rules per direction evaluated for every packet first
  *   O      Open vSwitch userspace (netdev) datapath, TAP ports, OpenFlow ct() pipeline
  *   NEW    every frame a new connection (eniwall: E's set-up; kernel: K's)
  *   FLOOD  one ENI floods new flows against its allowance; another ENI's rate-limited traffic measured
@@ -30,6 +32,8 @@ export interface Trial {
   flows?: number; // active flows (E, K)
   sink?: Sink; // default 'drop'
   streams?: number; // TCP parallel streams
+  crossSubnet?: boolean; // E: the ENIs in two subnets (routed path)
+  naclEntries?: number; // E (cross-subnet), K: NACL entries per direction on both subnets
   profile?: boolean; // record a perf profile of the forwarding CPU during run 1
   quick: boolean;
 }
@@ -42,6 +46,29 @@ const E = (rules: number, flows: number, quick = false, extra: Partial<Trial> = 
   flows,
   quick,
   ...extra,
+});
+
+/** Cross-subnet eniwall (routed), without or with an N-entry NACL on both subnets; 60 rules per ENI. */
+const EX = (flows: number, nacl: number, quick: boolean): Trial => ({
+  id: `E-x${nacl > 0 ? `-nacl${nacl}` : ''}-f${flows}`,
+  title: `E-x: eniwall across subnets, ${nacl > 0 ? `${nacl}-entry NACL on both` : 'no NACL'}, ${flows.toLocaleString('en')} flows`,
+  scenario: 'E',
+  rules: 60,
+  flows,
+  crossSubnet: true,
+  ...(nacl > 0 ? { naclEntries: nacl } : {}),
+  quick,
+});
+
+/** The kernel with N stateless NACL-like rules per direction before `ct state established accept`. */
+const KN = (flows: number, nacl: number, quick: boolean): Trial => ({
+  id: `K-nacl${nacl}-f${flows}`,
+  title: `K: kernel bridge + nftables, ${nacl}-entry NACL chains, ${flows.toLocaleString('en')} flows`,
+  scenario: 'K',
+  rules: 60,
+  flows,
+  naclEntries: nacl,
+  quick,
 });
 
 export const TRIALS: readonly Trial[] = [
@@ -75,6 +102,12 @@ export const TRIALS: readonly Trial[] = [
     flows: 100_000,
     quick: false,
   },
+  EX(64, 0, true),
+  EX(64, 20, true),
+  KN(64, 20, true),
+  EX(100_000, 0, false),
+  EX(100_000, 20, false),
+  KN(100_000, 20, false),
   {
     id: 'O-r60-f64',
     title: 'O: Open vSwitch netdev + ct(), 60 rules, 64 flows',
