@@ -81,7 +81,7 @@ function flowStream(a: Endpoint, b: Endpoint, flows: number): Stream {
 
 /** The reply direction of a→b's stream, sent by b (to a's MAC or b's subnet router). */
 function replyStream(s: Stream, a: Endpoint, b: Endpoint): Stream {
-  return { ...reverse(s, b.dev), dmac: nextHopMac(b, a) };
+  return { ...reverse(s, b.dev), smac: b.mac, dmac: nextHopMac(b, a) };
 }
 
 /** `count` frames of one control class: UDP from a to b's port `dport`, each its own flow. */
