@@ -339,7 +339,7 @@ Napi::Value JS_classifyBatch(const Napi::CallbackInfo &info) {
 // table in force and its live conntrack) or a table buffer (loaded once, no
 // conntrack). Layouts: TraceQuery / TRACE_RESULT_WORDS in native.d.ts.
 constexpr uint32_t kTraceQueryWords = 12;
-constexpr uint32_t kTraceResultWords = 16;
+constexpr uint32_t kTraceResultWords = 24;
 
 void PutTraceZone(uint32_t *w, const ew_trace_zone &z) {
     w[0] = z.eni;
@@ -349,6 +349,14 @@ void PutTraceZone(uint32_t *w, const ew_trace_zone &z) {
            static_cast<uint32_t>(z.ct) << 8 | static_cast<uint32_t>(z.ct_state) << 16 |
            static_cast<uint32_t>(z.track) << 24;
     w[3] = z.reason;
+}
+
+void PutTraceNacl(uint32_t *w, const ew_trace_nacl &n) {
+    w[0] = n.nacl;
+    w[1] = n.id_hi;
+    w[2] = n.id_lo;
+    w[3] = static_cast<uint32_t>(n.rule) | static_cast<uint32_t>(n.skip) << 16 |
+           static_cast<uint32_t>(n.evaluated | n.allowed << 1 | n.reached << 2) << 24;
 }
 
 Napi::Value JS_trace(const Napi::CallbackInfo &info) {
@@ -411,6 +419,8 @@ Napi::Value JS_trace(const Napi::CallbackInfo &info) {
                                      tr.service << 3 | tr.neighbor << 4);
         PutTraceZone(o + 7, tr.zone[EW_DIR_INGRESS]);
         PutTraceZone(o + 11, tr.zone[EW_DIR_EGRESS]);
+        PutTraceNacl(o + 15, tr.nacl[EW_DIR_EGRESS]);
+        PutTraceNacl(o + 19, tr.nacl[EW_DIR_INGRESS]);
     }
     if (table) ew_table_free(table);
     return out;

@@ -3,7 +3,8 @@
  * ew_trace() (trace.c) share, so that `check` explains the verdict with the
  * very code that enforces it: table lookups (forwarding, own addresses, the
  * service addresses, the subnet router), the broadcast test, the classifier call of
- * one zone and the untracked decision (aws-security-groups.md section 4.2).
+ * one zone, the untracked decision (aws-security-groups.md section 4.2) and the
+ * network ACL lookup.
  *
  * All of them only read the immutable table and the parsed packet: no
  * counters, no conntrack, no allocation. Static inline: they sit on the hot
@@ -153,6 +154,84 @@ static inline bool pipe_untracked(const struct ew_table_view *t, const struct ew
     uint32_t need =
         p->proto == EW_PROTO_TCP ? EW_CLS_WORLD_ALL_PORTS_TCP : EW_CLS_WORLD_ALL_PORTS_UDP;
     return (ew_view_classifier(t, e, rev, fam)->flags & need) != 0;
+}
+
+/* ---- network ACLs ---- */
+
+/* The key intervals of protocol proto in a NACL list: its own entry, else the
+ * default intervals (built from the "-1" entries alone). */
+static inline const struct ew_nacl_interval *nacl_intervals(const uint8_t *list, uint8_t proto,
+                                                            uint32_t *count) {
+    const struct ew_nacl_list *h = (const struct ew_nacl_list *)(const void *)list;
+    const struct ew_nacl_proto *pe = (const struct ew_nacl_proto *)(const void *)(list + h->proto_off);
+    uint32_t lo = 0, hi = h->proto_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (pe[mid].proto < proto)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < h->proto_count && pe[lo].proto == proto) {
+        *count = pe[lo].interval_count;
+        return (const struct ew_nacl_interval *)(const void *)(list + pe[lo].interval_off);
+    }
+    *count = h->default_count;
+    return (const struct ew_nacl_interval *)(const void *)(list + h->default_off);
+}
+
+/* Network ACL `nacl`'s verdict for the packet in direction dir (the peer is the
+ * destination for EGRESS, the source for INGRESS): true = allow. *rule gets the
+ * deciding rule number, the `*` rule's (32767 / 32768) when no entry covers it.
+ * First match wins was resolved by the compiler: every (protocol, key, peer)
+ * falls in at most one range, so this is three binary searches. */
+static inline bool pipe_nacl(const struct ew_table_view *t, uint32_t nacl, enum ew_dir dir,
+                             const struct ew_pkt *p, uint16_t key, uint16_t *rule) {
+    enum ew_family fam = p->family == 4 ? EW_FAM_V4 : EW_FAM_V6;
+    const uint8_t *list = (const uint8_t *)ew_view_nacl_list(t, nacl, dir, fam);
+    *rule = fam == EW_FAM_V4 ? EW_NACL_RULE_STAR4 : EW_NACL_RULE_STAR6;
+    uint32_t n;
+    const struct ew_nacl_interval *iv = nacl_intervals(list, p->proto, &n);
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) { /* first interval with hi >= key */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (iv[mid].hi < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == n || iv[lo].lo > key) return false;
+    const uint8_t *ranges = list + iv[lo].range_off;
+    uint32_t rn = iv[lo].range_count;
+    bool egress = dir == EW_DIR_EGRESS;
+    if (fam == EW_FAM_V4) {
+        const struct ew_nacl_range4 *r = (const struct ew_nacl_range4 *)(const void *)ranges;
+        uint32_t a = egress ? p->dst4 : p->src4;
+        lo = 0, hi = rn;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (r[mid].hi < a)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == rn || r[lo].lo > a) return false;
+        *rule = r[lo].rule;
+        return r[lo].action == EW_NACL_ALLOW;
+    }
+    const struct ew_nacl_range6 *r = (const struct ew_nacl_range6 *)(const void *)ranges;
+    const uint8_t *a = egress ? p->dst : p->src;
+    lo = 0, hi = rn;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (memcmp(r[mid].hi.b, a, 16) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == rn || memcmp(r[lo].lo.b, a, 16) > 0) return false;
+    *rule = r[lo].rule;
+    return r[lo].action == EW_NACL_ALLOW;
 }
 
 /* A packet the rules allowed may open a conntrack entry: a bare SYN, an echo

@@ -14,8 +14,10 @@
  *    never tracked; ICMP echo is tracked by identifier.
  *  - A segment with impossible TCP flags (SYN+FIN, SYN+RST, none of
  *    SYN/ACK/RST) is dropped as CT_INVALID.
+ *  - Network ACLs (subnet boundary): after the sender's zone and before the
+ *    receiver's, on the routed path only; every packet, tracked or not.
  *  - Drops are counted on the input port, except the receiving ENI's ingress
- *    verdicts, which count on the receiver's port (drop_at(): AWS reports an
+ *    verdicts (SG_INGRESS, NACL_INGRESS, ...), which count on the receiver's port (drop_at(): AWS reports an
  *    ingress REJECT on the receiving ENI); CT_HITS / CT_NEW / UNTRACKED on the
  *    zone's own port.
  */
@@ -375,6 +377,20 @@ static void handle_ip(struct pctx *c) {
         if (r != EW_DROP_NONE) {
             drop(c, r);
             return;
+        }
+        /* Network ACLs stand between the two zones, only on the routed
+         * (cross-subnet) path; stateless, so conntrack hits pass them too. */
+        if (routed) {
+            uint16_t rule;
+            uint32_t out_nacl = s->nacl, in_nacl = t->subnets[f->subnet].nacl;
+            if (out_nacl != EW_INDEX_NONE && !pipe_nacl(t, out_nacl, EW_DIR_EGRESS, p, p->key, &rule)) {
+                drop(c, EW_DROP_NACL_EGRESS);
+                return;
+            }
+            if (in_nacl != EW_INDEX_NONE && !pipe_nacl(t, in_nacl, EW_DIR_INGRESS, p, p->key, &rule)) {
+                drop_at(c, f->port_id, EW_DROP_NACL_INGRESS);
+                return;
+            }
         }
         r = judge(c, &zf);
         if (r != EW_DROP_NONE) {

@@ -33,7 +33,7 @@ __attribute__((format(printf, 2, 3))) static int fail(struct loader *l, const ch
 static const char *const section_names[EW_SEC_COUNT] = {
     "VPCS",         "SUBNETS",     "ENIS",    "ENI_IPV4", "ENI_IPV6",        "FWD4",
     "FWD6",         "EXEMPT4",     "EXEMPT6", "RULESETS", "CLASSIFIER_BLOB", "ADDR_SETS",
-    "ADDR_RANGES4", "ADDR_RANGES6"};
+    "ADDR_RANGES4", "ADDR_RANGES6", "NACLS",   "NACL_BLOB"};
 
 static const uint32_t section_elem_size[EW_SEC_COUNT] = {sizeof(struct ew_vpc),
                                                          sizeof(struct ew_subnet),
@@ -48,7 +48,9 @@ static const uint32_t section_elem_size[EW_SEC_COUNT] = {sizeof(struct ew_vpc),
                                                          1,
                                                          sizeof(struct ew_addr_set),
                                                          sizeof(struct ew_range4),
-                                                         sizeof(struct ew_range6)};
+                                                         sizeof(struct ew_range6),
+                                                         sizeof(struct ew_nacl),
+                                                         1};
 
 static int check_sections(struct loader *l, const struct ew_table_header *h) {
     for (unsigned i = 0; i < EW_SEC_COUNT; i++) {
@@ -97,6 +99,10 @@ static void bind_sections(struct ew_table_view *t, const struct ew_table_header 
     t->n_ranges4 = h->sec[EW_SEC_ADDR_RANGES4].count;
     t->ranges6 = SEC_PTR(EW_SEC_ADDR_RANGES6);
     t->n_ranges6 = h->sec[EW_SEC_ADDR_RANGES6].count;
+    t->nacls = SEC_PTR(EW_SEC_NACLS);
+    t->n_nacls = h->sec[EW_SEC_NACLS].count;
+    t->nacl_blob = SEC_PTR(EW_SEC_NACL_BLOB);
+    t->nacl_blob_len = h->sec[EW_SEC_NACL_BLOB].count;
 #undef SEC_PTR
 }
 
@@ -134,6 +140,8 @@ static int check_vpcs_subnets(struct loader *l) {
         if (s->vpc >= t->n_vpcs) return fail(l, "subnet %u: vpc index %u out of range", i, s->vpc);
         if (s->ipv4_prefix > 32 || s->ipv6_prefix > 128)
             return fail(l, "subnet %u: bad prefix length", i);
+        if (s->nacl != EW_INDEX_NONE && s->nacl >= t->n_nacls)
+            return fail(l, "subnet %u: network ACL index %u out of range", i, s->nacl);
     }
     return 0;
 }
@@ -302,6 +310,90 @@ static int check_rulesets(struct loader *l) {
     return 0;
 }
 
+/* ---- network ACL decision lists ---- */
+
+static int check_nacl_ranges(struct loader *l, const uint8_t *list, uint32_t size,
+                             const struct ew_nacl_interval *iv, enum ew_family fam) {
+    uint32_t rsize =
+        fam == EW_FAM_V4 ? sizeof(struct ew_nacl_range4) : sizeof(struct ew_nacl_range6);
+    if (!blob_array_ok(size, iv->range_off, iv->range_count, rsize))
+        return fail(l, "network ACL: peer ranges at %u (+%u) out of bounds", iv->range_off,
+                    iv->range_count);
+    for (uint32_t i = 0; i < iv->range_count; i++) {
+        const uint8_t *at = list + iv->range_off + (size_t)i * rsize;
+        uint16_t rule;
+        uint8_t action;
+        if (fam == EW_FAM_V4) {
+            const struct ew_nacl_range4 *r = (const void *)at;
+            if (r->lo > r->hi) return fail(l, "network ACL: range %u has lo > hi", i);
+            if (i > 0 && ((const struct ew_nacl_range4 *)(const void *)(at - rsize))->hi >= r->lo)
+                return fail(l, "network ACL: range %u is not sorted/disjoint", i);
+            rule = r->rule;
+            action = r->action;
+        } else {
+            const struct ew_nacl_range6 *r = (const void *)at;
+            if (ip6_cmp(&r->lo, &r->hi) > 0)
+                return fail(l, "network ACL: range %u has lo > hi", i);
+            if (i > 0 &&
+                ip6_cmp(&((const struct ew_nacl_range6 *)(const void *)(at - rsize))->hi,
+                        &r->lo) >= 0)
+                return fail(l, "network ACL: range %u is not sorted/disjoint", i);
+            rule = r->rule;
+            action = r->action;
+        }
+        if (rule < 1 || rule > 32766)
+            return fail(l, "network ACL: range %u has rule number %u (1..32766)", i, rule);
+        if (action != EW_NACL_ALLOW && action != EW_NACL_DENY)
+            return fail(l, "network ACL: range %u has action %u (0 deny, 1 allow)", i, action);
+    }
+    return 0;
+}
+
+static int check_nacl_intervals(struct loader *l, const uint8_t *list, uint32_t size, uint32_t off,
+                                uint32_t count, enum ew_family fam) {
+    if (!blob_array_ok(size, off, count, sizeof(struct ew_nacl_interval)))
+        return fail(l, "network ACL: intervals at %u (+%u) out of bounds", off, count);
+    const struct ew_nacl_interval *iv = (const void *)(list + off);
+    for (uint32_t i = 0; i < count; i++) {
+        if (iv[i].lo > iv[i].hi) return fail(l, "network ACL: interval %u has lo > hi", i);
+        if (i > 0 && iv[i - 1].hi >= iv[i].lo)
+            return fail(l, "network ACL: interval %u is not sorted/disjoint", i);
+        if (check_nacl_ranges(l, list, size, &iv[i], fam) < 0) return -1;
+    }
+    return 0;
+}
+
+static int check_nacl_list(struct loader *l, uint32_t n, uint32_t off, enum ew_family fam) {
+    const struct ew_table_view *t = l->t;
+    if (off % 4 != 0 || (uint64_t)off + sizeof(struct ew_nacl_list) > t->nacl_blob_len)
+        return fail(l, "network ACL %u: list at %u out of bounds or not 4-aligned", n, off);
+    const uint8_t *list = t->nacl_blob + off;
+    const struct ew_nacl_list *h = (const void *)list;
+    if (h->list_size < sizeof *h || (uint64_t)off + h->list_size > t->nacl_blob_len)
+        return fail(l, "network ACL %u: list_size %u out of bounds", n, h->list_size);
+    if (!blob_array_ok(h->list_size, h->proto_off, h->proto_count, sizeof(struct ew_nacl_proto)))
+        return fail(l, "network ACL %u: protocol entries out of bounds", n);
+    const struct ew_nacl_proto *pe = (const void *)(list + h->proto_off);
+    for (uint32_t i = 0; i < h->proto_count; i++) {
+        if (i > 0 && pe[i - 1].proto >= pe[i].proto)
+            return fail(l, "network ACL %u: protocol entries not sorted", n);
+        if (check_nacl_intervals(l, list, h->list_size, pe[i].interval_off, pe[i].interval_count,
+                                 fam) < 0)
+            return -1;
+    }
+    return check_nacl_intervals(l, list, h->list_size, h->default_off, h->default_count, fam);
+}
+
+static int check_nacls(struct loader *l) {
+    const struct ew_table_view *t = l->t;
+    for (uint32_t i = 0; i < t->n_nacls; i++)
+        for (int d = 0; d < 2; d++)
+            for (int f = 0; f < 2; f++)
+                if (check_nacl_list(l, i, t->nacls[i].list[d][f], (enum ew_family)f) < 0)
+                    return -1;
+    return 0;
+}
+
 static int validate(struct loader *l, size_t len) {
     const struct ew_table_header *h = (const void *)l->t->base;
     if (len < sizeof *h) return fail(l, "table too short (%zu bytes)", len);
@@ -316,6 +408,7 @@ static int validate(struct loader *l, size_t len) {
     bind_sections(l->t, h);
     l->t->generation = h->generation;
     if (check_vpcs_subnets(l) < 0 || check_addr_sets(l) < 0 || check_rulesets(l) < 0 ||
+        check_nacls(l) < 0 ||
         check_enis(l) < 0 || check_forwarding(l) < 0)
         return -1;
     return 0;

@@ -33,9 +33,12 @@ struct ew_table_view {
     const struct ew_addr_set *addr_sets;
     const struct ew_range4 *ranges4;
     const struct ew_range6 *ranges6;
+    const struct ew_nacl *nacls;
+    const uint8_t *nacl_blob; /* NACL_BLOB section */
 
     uint32_t n_vpcs, n_subnets, n_enis, n_eni_ipv4, n_eni_ipv6, n_fwd4, n_fwd6;
     uint32_t n_exempt4, n_exempt6, n_rulesets, blob_len, n_addr_sets, n_ranges4, n_ranges6;
+    uint32_t n_nacls, nacl_blob_len;
 
     uint32_t port_eni[EW_MAX_PORTS]; /* ENI index bound to each port, or EW_INDEX_NONE */
 };
@@ -46,6 +49,14 @@ static inline const struct ew_classifier *ew_view_classifier(const struct ew_tab
                                                              enum ew_dir dir, enum ew_family fam) {
     uint32_t off = t->rulesets[e->ruleset].classifier[dir][fam];
     return (const struct ew_classifier *)(const void *)(t->blob + off);
+}
+
+/* A NACL's decision list for (dir, family); valid after load. */
+static inline const struct ew_nacl_list *ew_view_nacl_list(const struct ew_table_view *t,
+                                                           uint32_t nacl, enum ew_dir dir,
+                                                           enum ew_family fam) {
+    return (const struct ew_nacl_list *)(const void *)(t->nacl_blob +
+                                                       t->nacls[nacl].list[dir][fam]);
 }
 
 #endif /* ENIWALL_TABLE_VIEW_H */

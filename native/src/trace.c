@@ -200,6 +200,34 @@ static void judge_zone(const struct tctx *c, uint32_t eni, enum ew_dir dir, bool
         z->reason = EW_DROP_CT_ALLOWANCE_EXCEEDED;
 }
 
+/* ---- network ACLs, as handle_ip() in process.c ---- */
+
+/* One subnet's list in direction dir; pure, so it is evaluated even when the
+ * frame stops before it (reached = 0). Returns the refusal, if any. */
+static enum ew_drop_reason trace_nacl(const struct tctx *c, enum ew_dir dir, uint32_t subnet,
+                                      bool cross, bool reached) {
+    const struct ew_table_view *t = c->t;
+    struct ew_trace_nacl *n = &c->out->nacl[dir];
+    n->reached = reached;
+    if (!cross) {
+        n->skip = EW_TRACE_NACL_SAME_SUBNET;
+        return EW_DROP_NONE;
+    }
+    uint32_t i = t->subnets[subnet].nacl;
+    if (i == EW_INDEX_NONE) {
+        n->skip = EW_TRACE_NACL_NONE;
+        return EW_DROP_NONE;
+    }
+    n->skip = EW_TRACE_NACL_EVALUATED;
+    n->evaluated = 1;
+    n->nacl = i;
+    n->id_hi = t->nacls[i].id_hi;
+    n->id_lo = t->nacls[i].id_lo;
+    n->allowed = pipe_nacl(t, i, dir, &c->p, c->p.key, &n->rule);
+    if (n->allowed) return EW_DROP_NONE;
+    return dir == EW_DIR_EGRESS ? EW_DROP_NACL_EGRESS : EW_DROP_NACL_INGRESS;
+}
+
 /* ---- the pipeline ---- */
 
 static void finish(struct ew_trace *out, enum ew_action action, enum ew_drop_reason r) {
@@ -261,8 +289,20 @@ static void walk(struct tctx *c, uint32_t si) {
     out->out_port = f->port_id;
     judge_zone(c, si, EW_DIR_EGRESS, true);
     enum ew_drop_reason r = (enum ew_drop_reason)out->zone[EW_DIR_EGRESS].reason;
+    bool cross = f->subnet != s->subnet;
+    enum ew_drop_reason ne = trace_nacl(c, EW_DIR_EGRESS, s->subnet, cross, r == EW_DROP_NONE);
+    enum ew_drop_reason ni = trace_nacl(c, EW_DIR_INGRESS, f->subnet, cross,
+                                        r == EW_DROP_NONE && ne == EW_DROP_NONE);
     if (r != EW_DROP_NONE) {
         finish(out, EW_ACT_DROP, r);
+        return;
+    }
+    r = ne != EW_DROP_NONE ? ne : ni;
+    if (r != EW_DROP_NONE) {
+        /* The receiver's groups still answer (unreached), so `check` can say
+         * that the network ACL denies what they would allow. */
+        finish(out, EW_ACT_DROP, r);
+        judge_zone(c, fi, EW_DIR_INGRESS, false);
         return;
     }
     judge_zone(c, fi, EW_DIR_INGRESS, true);
@@ -287,6 +327,8 @@ int ew_trace(struct ew_core *core, const struct ew_table_view *t, const struct e
     for (int d = 0; d < 2; d++) {
         out->zone[d].eni = EW_INDEX_NONE;
         out->zone[d].port = EW_PORT_NONE;
+        out->nacl[d].nacl = EW_INDEX_NONE;
+        out->nacl[d].skip = EW_TRACE_NACL_NO_PATH;
     }
     const struct ew_eni *x = &t->enis[q->eni];
     bool egress = q->dir == EW_DIR_EGRESS;

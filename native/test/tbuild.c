@@ -57,6 +57,7 @@ uint32_t tb_subnet(struct tb *b, uint32_t vpc, const char *net4, uint8_t prefix4
         s->router_ipv6 = s->ipv6_net;
         s->router_ipv6.b[15] = (uint8_t)(s->router_ipv6.b[15] + 1);
     }
+    s->nacl = EW_INDEX_NONE;
     return i;
 }
 
@@ -239,6 +240,63 @@ void tb_exempt6(struct tb *b, const char *ip) {
     tb_ip6(ip, b->exempt6[b->n_exempt6++].b);
 }
 
+/* ---- network ACLs ---- */
+
+uint32_t tb_nacl(struct tb *b) {
+    assert(b->n_nacls < TB_MAX_NACLS);
+    uint32_t i = b->n_nacls++;
+    memset(&b->nacls[i], 0, sizeof b->nacls[i]);
+    b->nacls[i].id_hi = 0;
+    b->nacls[i].id_lo = 0xac10000u + i;
+    return i;
+}
+
+void tb_nacl_entry(struct tb *b, uint32_t nacl, enum ew_dir dir, uint16_t rule, int proto,
+                   uint16_t lo, uint16_t hi, const char *cidr, uint8_t action) {
+    assert(nacl < b->n_nacls && b->nacls[nacl].n[dir] < TB_MAX_NACL_ENTRIES);
+    assert(rule >= 1 && rule <= 32766);
+    struct tb_nacl_entry *e = &b->nacls[nacl].e[dir][b->nacls[nacl].n[dir]++];
+    memset(e, 0, sizeof *e);
+    e->rule = rule;
+    e->proto = proto;
+    e->lo = proto == TB_ANY ? 0 : lo;
+    e->hi = proto == TB_ANY ? 0xffff : hi;
+    e->action = action;
+    parse_cidr(cidr, &e->family, e->net, &e->prefix);
+}
+
+void tb_subnet_nacl(struct tb *b, uint32_t subnet, uint32_t nacl) {
+    assert(subnet < b->n_subnets && (nacl < b->n_nacls || nacl == EW_INDEX_NONE));
+    b->subnets[subnet].nacl = nacl;
+}
+
+static bool nacl_entry_covers(const struct tb_nacl_entry *e, uint8_t family, uint8_t proto,
+                              uint16_t key, const uint8_t peer[16]) {
+    uint8_t lo[16], hi[16];
+    unsigned w = family == EW_FAM_V4 ? 4 : 16;
+    if (e->family != family) return false;
+    if (e->proto != TB_ANY && (e->proto != proto || key < e->lo || key > e->hi)) return false;
+    cidr_bounds(family, e->net, e->prefix, lo, hi);
+    return memcmp(lo, peer, w) <= 0 && memcmp(peer, hi, w) <= 0;
+}
+
+uint8_t tb_nacl_eval(const struct tb *b, uint32_t nacl, enum ew_dir dir, uint8_t family,
+                     uint8_t proto, uint16_t key, const uint8_t peer[16], uint16_t *rule) {
+    const struct tb_nacl *n = &b->nacls[nacl];
+    const struct tb_nacl_entry *best = NULL;
+    for (uint32_t i = 0; i < n->n[dir]; i++) {
+        const struct tb_nacl_entry *e = &n->e[dir][i];
+        if ((!best || e->rule < best->rule) && nacl_entry_covers(e, family, proto, key, peer))
+            best = e;
+    }
+    if (!best) {
+        *rule = family == EW_FAM_V4 ? EW_NACL_RULE_STAR4 : EW_NACL_RULE_STAR6;
+        return EW_NACL_DENY;
+    }
+    *rule = best->rule;
+    return best->action;
+}
+
 /* ---- serialisation ---- */
 
 struct buf {
@@ -411,6 +469,167 @@ static int u32_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* ---- network ACL lists: the first-match partition, built the simple way ---- */
+
+/* +1 / -1 on a big-endian number of w bytes (no wrap: callers avoid the ends). */
+static void be_inc(uint8_t *a, unsigned w) {
+    for (unsigned i = w; i-- > 0;)
+        if (++a[i] != 0) return;
+}
+
+static void be_dec(uint8_t *a, unsigned w) {
+    for (unsigned i = w; i-- > 0;)
+        if (a[i]-- != 0) return;
+}
+
+static bool be_is_max(const uint8_t *a, unsigned w) {
+    for (unsigned i = 0; i < w; i++)
+        if (a[i] != 0xff) return false;
+    return true;
+}
+
+struct pt {
+    uint8_t a[16];
+};
+
+static unsigned g_pt_w;
+static int pt_cmp(const void *x, const void *y) {
+    return memcmp(((const struct pt *)x)->a, ((const struct pt *)y)->a, g_pt_w);
+}
+
+static bool nacl_sel(const struct tb_nacl_entry *e, uint8_t fam, int proto) {
+    if (e->family != fam) return false;
+    if (proto == TB_ANY) return e->proto == TB_ANY;
+    return e->proto == TB_ANY || e->proto == proto;
+}
+
+/* The ranges of one key interval: elementary address segments from every
+ * selected entry's bounds, each decided by its lowest-numbered covering entry. */
+static void emit_nacl_ranges(struct buf *o, uint32_t base, const struct tb_nacl_entry **sel,
+                             uint32_t ns, uint8_t fam, uint32_t *off, uint32_t *count) {
+    unsigned w = fam == EW_FAM_V4 ? 4 : 16;
+    struct pt pts[2 * TB_MAX_NACL_ENTRIES + 1];
+    uint32_t np = 0;
+    memset(&pts[np++], 0, sizeof pts[0]);
+    for (uint32_t i = 0; i < ns; i++) {
+        uint8_t lo[16], hi[16];
+        cidr_bounds(fam, sel[i]->net, sel[i]->prefix, lo, hi);
+        memcpy(pts[np++].a, lo, 16);
+        if (!be_is_max(hi, w)) {
+            be_inc(hi, w);
+            memcpy(pts[np++].a, hi, 16);
+        }
+    }
+    g_pt_w = w;
+    qsort(pts, np, sizeof pts[0], pt_cmp);
+    uint32_t rsize =
+        fam == EW_FAM_V4 ? sizeof(struct ew_nacl_range4) : sizeof(struct ew_nacl_range6);
+    *off = reserve(o, rsize * np, 4) - base;
+    uint32_t nr = 0;
+    for (uint32_t i = 0; i < np; i++) {
+        if (i > 0 && memcmp(pts[i].a, pts[i - 1].a, w) == 0) continue;
+        uint8_t lo[16], hi[16];
+        memcpy(lo, pts[i].a, 16);
+        uint32_t j = i + 1;
+        while (j < np && memcmp(pts[j].a, pts[i].a, w) == 0)
+            j++;
+        if (j < np) {
+            memcpy(hi, pts[j].a, 16);
+            be_dec(hi, w);
+        } else {
+            memset(hi, 0, 16);
+            memset(hi, 0xff, w);
+        }
+        const struct tb_nacl_entry *best = NULL;
+        for (uint32_t k = 0; k < ns; k++) {
+            uint8_t elo[16], ehi[16];
+            cidr_bounds(fam, sel[k]->net, sel[k]->prefix, elo, ehi);
+            if (memcmp(elo, lo, w) <= 0 && memcmp(lo, ehi, w) <= 0 &&
+                (!best || sel[k]->rule < best->rule))
+                best = sel[k];
+        }
+        if (!best) continue; /* falls to `*` */
+        uint32_t at = base + *off + nr * rsize;
+        if (fam == EW_FAM_V4) {
+            struct ew_nacl_range4 r = {0};
+            r.lo = (uint32_t)lo[0] << 24 | (uint32_t)lo[1] << 16 | (uint32_t)lo[2] << 8 | lo[3];
+            r.hi = (uint32_t)hi[0] << 24 | (uint32_t)hi[1] << 16 | (uint32_t)hi[2] << 8 | hi[3];
+            r.rule = best->rule;
+            r.action = best->action;
+            put(o, at, &r, sizeof r);
+        } else {
+            struct ew_nacl_range6 r = {0};
+            memcpy(r.lo.b, lo, 16);
+            memcpy(r.hi.b, hi, 16);
+            r.rule = best->rule;
+            r.action = best->action;
+            put(o, at, &r, sizeof r);
+        }
+        nr++;
+    }
+    *count = nr;
+}
+
+static void emit_nacl_intervals(struct buf *o, uint32_t base, const struct tb_nacl_entry *es,
+                                uint32_t n, int proto, uint8_t fam, uint32_t *iv_off,
+                                uint32_t *iv_count) {
+    uint32_t bounds[2 * TB_MAX_NACL_ENTRIES + 2], nb = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!nacl_sel(&es[i], fam, proto)) continue;
+        bounds[nb++] = es[i].lo;
+        bounds[nb++] = (uint32_t)es[i].hi + 1;
+    }
+    qsort(bounds, nb, sizeof bounds[0], u16_cmp);
+    struct ew_nacl_interval ivs[2 * TB_MAX_NACL_ENTRIES + 2];
+    const struct tb_nacl_entry *cov[2 * TB_MAX_NACL_ENTRIES + 2][TB_MAX_NACL_ENTRIES];
+    uint32_t ncov[2 * TB_MAX_NACL_ENTRIES + 2], niv = 0;
+    for (uint32_t i = 0; i + 1 < nb; i++) {
+        if (bounds[i] == bounds[i + 1]) continue;
+        uint32_t lo = bounds[i], hi = bounds[i + 1] - 1, c = 0;
+        for (uint32_t j = 0; j < n; j++)
+            if (nacl_sel(&es[j], fam, proto) && es[j].lo <= lo && hi <= es[j].hi)
+                cov[niv][c++] = &es[j];
+        if (c == 0) continue;
+        ivs[niv] = (struct ew_nacl_interval){(uint16_t)lo, (uint16_t)hi, 0, 0};
+        ncov[niv++] = c;
+    }
+    *iv_off = reserve(o, sizeof(struct ew_nacl_interval) * niv, 4) - base;
+    *iv_count = niv;
+    for (uint32_t i = 0; i < niv; i++) {
+        emit_nacl_ranges(o, base, cov[i], ncov[i], fam, &ivs[i].range_off, &ivs[i].range_count);
+        put(o, base + *iv_off + i * (uint32_t)sizeof(struct ew_nacl_interval), &ivs[i],
+            sizeof ivs[i]);
+    }
+}
+
+static uint32_t emit_nacl_list(struct buf *o, const struct tb_nacl *nc, enum ew_dir dir,
+                               uint8_t fam) {
+    const struct tb_nacl_entry *es = nc->e[dir];
+    uint32_t n = nc->n[dir];
+    uint32_t base = reserve(o, sizeof(struct ew_nacl_list), 8);
+    int protos[TB_MAX_NACL_ENTRIES];
+    uint32_t np = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (es[i].family != fam || es[i].proto == TB_ANY) continue;
+        bool dup = false;
+        for (uint32_t j = 0; j < np; j++)
+            dup |= protos[j] == es[i].proto;
+        if (!dup) protos[np++] = es[i].proto;
+    }
+    qsort(protos, np, sizeof protos[0], u16_cmp);
+    uint32_t pe_off = reserve(o, sizeof(struct ew_nacl_proto) * np, 4) - base;
+    for (uint32_t i = 0; i < np; i++) {
+        struct ew_nacl_proto pe = {.proto = (uint8_t)protos[i]};
+        emit_nacl_intervals(o, base, es, n, protos[i], fam, &pe.interval_off, &pe.interval_count);
+        put(o, base + pe_off + i * (uint32_t)sizeof pe, &pe, sizeof pe);
+    }
+    struct ew_nacl_list h = {.proto_off = pe_off, .proto_count = np};
+    emit_nacl_intervals(o, base, es, n, TB_ANY, fam, &h.default_off, &h.default_count);
+    h.list_size = o->len - base;
+    put(o, base, &h, sizeof h);
+    return base;
+}
+
 uint8_t *tb_build(const struct tb *b, size_t *len) {
     struct buf blob = {0}, out = {0};
     struct ew_ruleset rs[TB_MAX];
@@ -418,6 +637,14 @@ uint8_t *tb_build(const struct tb *b, size_t *len) {
         for (int d = 0; d < 2; d++)
             for (uint8_t f = 0; f < 2; f++)
                 rs[i].classifier[d][f] = emit_classifier(&blob, b, i, (enum ew_dir)d, f);
+    struct buf nblob = {0};
+    struct ew_nacl nacls[TB_MAX_NACLS];
+    for (uint32_t i = 0; i < b->n_nacls; i++) {
+        nacls[i] = (struct ew_nacl){.id_hi = b->nacls[i].id_hi, .id_lo = b->nacls[i].id_lo};
+        for (int d = 0; d < 2; d++)
+            for (uint8_t f = 0; f < 2; f++)
+                nacls[i].list[d][f] = emit_nacl_list(&nblob, &b->nacls[i], (enum ew_dir)d, f);
+    }
 
     struct ew_fwd4 fwd4[TB_MAX * 4];
     struct ew_fwd6 fwd6[TB_MAX * 4];
@@ -455,10 +682,12 @@ uint8_t *tb_build(const struct tb *b, size_t *len) {
         {{0, 0}}};
     reserve(&out, sizeof h, 8);
     const void *data[EW_SEC_COUNT] = {b->vpcs, b->subnets, b->enis, b->ipv4, b->ipv6, fwd4, fwd6,
-                                      ex4,     b->exempt6, rs,      blob.p,  sets,    r4,   r6};
+                                      ex4,     b->exempt6, rs,      blob.p,  sets,    r4,   r6,
+                                      nacls,   nblob.p};
     const uint32_t count[EW_SEC_COUNT] = {
         b->n_vpcs,    b->n_subnets, b->n_enis,     b->n_ipv4, b->n_ipv6, n4,  n6,
-        b->n_exempt4, b->n_exempt6, b->n_rulesets, blob.len,  b->n_sets, nr4, nr6};
+        b->n_exempt4, b->n_exempt6, b->n_rulesets, blob.len,  b->n_sets, nr4, nr6,
+        b->n_nacls,   nblob.len};
     const uint32_t size[EW_SEC_COUNT] = {sizeof(struct ew_vpc),
                                          sizeof(struct ew_subnet),
                                          sizeof(struct ew_eni),
@@ -472,7 +701,9 @@ uint8_t *tb_build(const struct tb *b, size_t *len) {
                                          1,
                                          sizeof(struct ew_addr_set),
                                          sizeof(struct ew_range4),
-                                         sizeof(struct ew_range6)};
+                                         sizeof(struct ew_range6),
+                                         sizeof(struct ew_nacl),
+                                         1};
     for (int i = 0; i < EW_SEC_COUNT; i++) {
         uint32_t off = reserve(&out, count[i] * size[i], 8);
         if (count[i]) put(&out, off, data[i], count[i] * size[i]);
@@ -482,6 +713,7 @@ uint8_t *tb_build(const struct tb *b, size_t *len) {
     h.total_size = out.len;
     put(&out, 0, &h, sizeof h);
     free(blob.p);
+    free(nblob.p);
     free(r6);
     *len = out.len;
     return out.p;

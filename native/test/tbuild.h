@@ -32,6 +32,25 @@ struct tb_set {
     struct ew_range6 r6[TB_MAX_RULES];
 };
 
+#define TB_MAX_NACLS        8
+#define TB_MAX_NACL_ENTRIES 48 /* per direction, both families */
+
+struct tb_nacl_entry {
+    uint16_t rule;   /* 1..32766 */
+    int proto;       /* IP protocol or TB_ANY */
+    uint16_t lo, hi; /* key range (TB_ANY: 0..65535) */
+    uint8_t family;
+    uint8_t net[16];
+    uint8_t prefix;
+    uint8_t action; /* EW_NACL_ALLOW / EW_NACL_DENY */
+};
+
+struct tb_nacl {
+    uint32_t id_hi, id_lo;
+    struct tb_nacl_entry e[2][TB_MAX_NACL_ENTRIES]; /* [dir][i], any order */
+    uint32_t n[2];
+};
+
 struct tb {
     uint64_t generation;
     struct ew_vpc vpcs[TB_MAX];
@@ -45,6 +64,8 @@ struct tb {
     uint32_t exempt4[16];
     struct ew_ip6 exempt6[16];
     uint32_t n_vpcs, n_subnets, n_enis, n_ipv4, n_ipv6, n_rulesets, n_sets, n_exempt4, n_exempt6;
+    struct tb_nacl nacls[TB_MAX_NACLS];
+    uint32_t n_nacls;
 };
 
 /* Addresses from text (asserted valid). */
@@ -70,6 +91,20 @@ uint32_t tb_eni(struct tb *b, uint32_t subnet, uint32_t ruleset, uint32_t port, 
                 const char *ips6, uint8_t flags);
 void tb_exempt4(struct tb *b, const char *ip);
 void tb_exempt6(struct tb *b, const char *ip);
+
+/* Network ACLs. A new NACL has no entries (everything falls to `*` deny); its
+ * id is acl-<17 hex> with value 0xacl0000 + index. A subnet starts with no NACL
+ * (EW_INDEX_NONE: not filtered); tb_subnet_nacl associates one. */
+uint32_t tb_nacl(struct tb *b);
+/* proto TB_ANY ignores lo/hi; cidr of either family; action EW_NACL_ALLOW / EW_NACL_DENY. */
+void tb_nacl_entry(struct tb *b, uint32_t nacl, enum ew_dir dir, uint16_t rule, int proto,
+                   uint16_t lo, uint16_t hi, const char *cidr, uint8_t action);
+void tb_subnet_nacl(struct tb *b, uint32_t subnet, uint32_t nacl);
+/* The oracle: a linear scan of the entries in rule order (not the compiled
+ * lists). peer: network order, IPv4 in the first 4 bytes. Returns the action,
+ * *rule the deciding rule (32767 / 32768 for `*`). */
+uint8_t tb_nacl_eval(const struct tb *b, uint32_t nacl, enum ew_dir dir, uint8_t family,
+                     uint8_t proto, uint16_t key, const uint8_t peer[16], uint16_t *rule);
 
 /* The compiled table (malloc'd). */
 uint8_t *tb_build(const struct tb *b, size_t *len);

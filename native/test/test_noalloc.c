@@ -60,6 +60,17 @@ int main(void) {
     tb_rule(&b, rs, EW_DIR_EGRESS, TB_ANY, 0, 0, "0.0.0.0/0");
     tb_eni(&b, sa, rs, 1, "10.0.1.10", "fd00::10", EW_ENI_SRC_DST_CHECK);
     tb_eni(&b, sb, rs, 2, "10.0.2.20", NULL, EW_ENI_SRC_DST_CHECK);
+    /* Network ACLs on both subnets, so the loop runs their lookups too (the tcp
+     * frame to port 22 is refused by sa's rule 50). */
+    uint32_t na = tb_nacl(&b), nb = tb_nacl(&b);
+    tb_nacl_entry(&b, na, EW_DIR_INGRESS, 50, 6, 22, 22, "0.0.0.0/0", EW_NACL_DENY);
+    tb_nacl_entry(&b, na, EW_DIR_INGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, na, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, nb, EW_DIR_INGRESS, 100, TB_ANY, 0, 0, "10.0.0.0/16", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, nb, EW_DIR_EGRESS, 100, 17, 0, 65535, "10.0.0.0/16", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, nb, EW_DIR_EGRESS, 110, 6, 0, 65535, "10.0.0.0/16", EW_NACL_ALLOW);
+    tb_subnet_nacl(&b, sa, na);
+    tb_subnet_nacl(&b, sb, nb);
     size_t n;
     uint8_t *buf = tb_build(&b, &n);
     struct ew_table_view *t = ew_table_load(buf, n, NULL, 0);
@@ -133,6 +144,7 @@ int main(void) {
           "the loop exercised every outcome (%ld fwd, %ld reply, %ld drop)", forwarded, replied,
           dropped);
     CHECK(pcs[1].cnt[EW_CNT_CT_NEW] > 1000, "new connections were opened during the loop");
+    CHECK(pcs[1].drop[EW_DROP_NACL_INGRESS] > 0, "a NACL refused frames during the loop");
 
     ew_core_destroy(core);
     ew_table_free(t);

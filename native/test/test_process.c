@@ -37,7 +37,9 @@ static void web_rules(struct tb *b, uint32_t rs, bool with_inbound) {
     tb_rule(b, rs, EW_DIR_EGRESS, TB_ANY, 0, 0, "::/0");
 }
 
-static struct ew_table_view *build(bool web_inbound) {
+typedef void (*nacl_fn)(struct tb *b);
+
+static struct ew_table_view *build_with(bool web_inbound, nacl_fn nacls) {
     static struct tb b;
     tb_init(&b);
     b.generation = web_inbound ? 1 : 2;
@@ -68,6 +70,7 @@ static struct ew_table_view *build(bool web_inbound) {
     tb_exempt6(&b, "fd00:ec2::123");
     tb_exempt6(&b, "fd00:ec2::253");
     tb_exempt6(&b, "fd00:ec2::254");
+    if (nacls) nacls(&b);
     size_t n;
     uint8_t *buf = tb_build(&b, &n);
     char err[256];
@@ -75,6 +78,10 @@ static struct ew_table_view *build(bool web_inbound) {
     free(buf);
     if (!t) fprintf(stderr, "table: %s\n", err);
     return t;
+}
+
+static struct ew_table_view *build(bool web_inbound) {
+    return build_with(web_inbound, NULL);
 }
 
 static uint8_t *mac(uint32_t eni) {
@@ -574,6 +581,263 @@ static void test_allowance(void) {
     ew_core_destroy(small);
 }
 
+/* ---- network ACLs (subnet boundary, stateless) ---- */
+
+#define ALLOW EW_NACL_ALLOW
+#define DENY  EW_NACL_DENY
+
+/* Swaps in a table with the given NACLs (the topology of build(true)); the
+ * caller restores the base table with nacl_restore(). */
+static struct ew_table_view *base_table;
+static void nacl_table(nacl_fn fn) {
+    if (table != base_table) ew_table_free(table);
+    table = build_with(true, fn);
+    CHECK(table != NULL, "NACL table loads");
+}
+static void nacl_restore(void) {
+    if (table != base_table) ew_table_free(table);
+    table = base_table;
+}
+
+/* B ingress: 90 deny tcp 22 from subnet A, 100 allow all; egress allow all. */
+static void n_deny_below_allow(struct tb *b) {
+    uint32_t a = tb_nacl(b);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 90, 6, 22, 22, "10.0.1.0/24", DENY);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", ALLOW);
+    tb_nacl_entry(b, a, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", ALLOW);
+    tb_subnet_nacl(b, SUB_B, a);
+}
+/* The same two entries with the numbers swapped: the allow comes first. */
+static void n_allow_below_deny(struct tb *b) {
+    uint32_t a = tb_nacl(b);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 100, 6, 22, 22, "10.0.1.0/24", DENY);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 90, TB_ANY, 0, 0, "0.0.0.0/0", ALLOW);
+    tb_nacl_entry(b, a, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", ALLOW);
+    tb_subnet_nacl(b, SUB_B, a);
+}
+
+static void test_nacl_rule_order(void) {
+    nacl_table(n_deny_below_allow);
+    uint64_t in_b = drops(P_OPEN, EW_DROP_NACL_INGRESS), out_a = drops(P_WEB, EW_DROP_NACL_EGRESS);
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41000, 22,
+                  EW_TCP_SYN);
+    EXPECT_DROP(run(P_WEB), EW_DROP_NACL_INGRESS, "deny 90 below allow 100 wins");
+    CHECK_EQ(drops(P_OPEN, EW_DROP_NACL_INGRESS), in_b + 1, "NACL_INGRESS on the receiver's port");
+    CHECK_EQ(drops(P_WEB, EW_DROP_NACL_INGRESS), 0, "not on the sender's");
+    CHECK_EQ(drops(P_WEB, EW_DROP_NACL_EGRESS), out_a, "subnet A has no NACL: no egress drop");
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41000, 23,
+                  EW_TCP_SYN);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "port 23 falls to allow 100");
+    nacl_table(n_allow_below_deny);
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41001, 22,
+                  EW_TCP_SYN);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "allow 90 below deny 100 lets it through");
+    nacl_restore();
+}
+
+/* Deny-all (no entries: only `*`) on both subnets. */
+static void n_deny_all_ab(struct tb *b) {
+    uint32_t a = tb_nacl(b);
+    tb_subnet_nacl(b, SUB_A, a);
+    tb_subnet_nacl(b, SUB_B, a);
+}
+
+static void test_nacl_same_subnet(void) {
+    nacl_table(n_deny_all_ab);
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.10", "10.0.1.20", 41100, 5432,
+                  EW_TCP_SYN);
+    EXPECT_FWD(run(P_WEB), P_DB, "same subnet: a deny-all NACL is not evaluated");
+    uint64_t out_a = drops(P_WEB, EW_DROP_NACL_EGRESS);
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41101, 22,
+                  EW_TCP_SYN);
+    EXPECT_DROP(run(P_WEB), EW_DROP_NACL_EGRESS, "different subnets: blocked leaving A");
+    CHECK_EQ(drops(P_WEB, EW_DROP_NACL_EGRESS), out_a + 1, "NACL_EGRESS on the sender's port");
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 41102, 22,
+                  EW_TCP_SYN);
+    EXPECT_DROP(run(P_OPEN), EW_DROP_NACL_EGRESS, "blocked leaving B");
+    /* The first refusal decides: db's egress groups refuse before the NACL. */
+    len = fr_tcp4(f, fr_macs(mac(E_DB), rmac(SUB_A)), "10.0.1.20", "10.0.2.30", 41103, 80,
+                  EW_TCP_SYN);
+    EXPECT_DROP(run(P_DB), EW_DROP_SG_EGRESS, "SG egress before NACL egress");
+    /* The router and service addresses are never filtered by a NACL. */
+    len = fr_icmp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.1.1", 8, 0, 5, 8);
+    EXPECT_REPLY(run(P_WEB), P_WEB, "router ping under a deny-all NACL");
+    nacl_restore();
+}
+
+/* B ingress denies web (rule 50) above allow all; egress allow all. */
+static void n_cut_web(struct tb *b) {
+    uint32_t a = tb_nacl(b);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 50, TB_ANY, 0, 0, "10.0.1.10/32", DENY);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", ALLOW);
+    tb_nacl_entry(b, a, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", ALLOW);
+    tb_subnet_nacl(b, SUB_B, a);
+}
+
+static void test_nacl_cuts_tracked(void) {
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41200, 22,
+                  EW_TCP_SYN);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "syn");
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 22, 41200,
+                  EW_TCP_SYN | EW_TCP_ACK);
+    EXPECT_FWD(run(P_OPEN), P_WEB, "syn-ack");
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41200, 22,
+                  EW_TCP_ACK);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "established");
+    uint32_t ct_web = ew_core_ct_count(core, P_WEB), ct_open = ew_core_ct_count(core, P_OPEN);
+    uint64_t hits = cnt(P_WEB, EW_CNT_CT_HITS);
+    nacl_table(n_cut_web);
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41200, 22,
+                  EW_TCP_ACK);
+    EXPECT_DROP(run(P_WEB), EW_DROP_NACL_INGRESS, "a deny cuts the tracked connection at once");
+    CHECK_EQ(cnt(P_WEB, EW_CNT_CT_HITS), hits + 1, "it was a conntrack hit (stateless NACL)");
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 22, 41200,
+                  EW_TCP_ACK);
+    EXPECT_FWD(run(P_OPEN), P_WEB, "the other direction is not denied");
+    CHECK_EQ(ew_core_ct_count(core, P_WEB), ct_web, "no conntrack flush (sender's zone)");
+    CHECK_EQ(ew_core_ct_count(core, P_OPEN), ct_open, "no conntrack flush (receiver's zone)");
+    nacl_restore();
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41200, 22,
+                  EW_TCP_ACK);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "deny removed: the same connection flows again");
+}
+
+/* B: ssh in; egress ssh only (no ephemeral ports), or with 1024-65535. */
+static void n_ssh_only(struct tb *b) {
+    uint32_t a = tb_nacl(b);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 100, 6, 22, 22, "0.0.0.0/0", ALLOW);
+    tb_nacl_entry(b, a, EW_DIR_EGRESS, 100, 6, 22, 22, "0.0.0.0/0", ALLOW);
+    tb_subnet_nacl(b, SUB_B, a);
+}
+static void n_ssh_ephemeral(struct tb *b) {
+    n_ssh_only(b);
+    tb_nacl_entry(b, 0, EW_DIR_EGRESS, 110, 6, 1024, 65535, "0.0.0.0/0", ALLOW);
+}
+
+static void test_nacl_ephemeral(void) {
+    nacl_table(n_ssh_only);
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41300, 22,
+                  EW_TCP_SYN);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "syn in");
+    uint64_t out_b = drops(P_OPEN, EW_DROP_NACL_EGRESS);
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 22, 41300,
+                  EW_TCP_SYN | EW_TCP_ACK);
+    EXPECT_DROP(run(P_OPEN), EW_DROP_NACL_EGRESS, "syn-ack out: no ephemeral egress allow");
+    CHECK_EQ(drops(P_OPEN, EW_DROP_NACL_EGRESS), out_b + 1, "on the replying ENI's port");
+    nacl_table(n_ssh_ephemeral);
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 22, 41300,
+                  EW_TCP_SYN | EW_TCP_ACK);
+    EXPECT_FWD(run(P_OPEN), P_WEB, "syn-ack out with 1024-65535");
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 22, 1023,
+                  EW_TCP_SYN | EW_TCP_ACK);
+    EXPECT_DROP(run(P_OPEN), EW_DROP_NACL_EGRESS, "1023 is below the range");
+    nacl_restore();
+}
+
+/* B ingress IPv6: 100 deny tcp 80 from web's fd00::10, 110 allow all IPv6;
+ * nothing for IPv4 (so `*` 32767 refuses it). B egress allows both. */
+static void n_ipv6(struct tb *b) {
+    uint32_t a = tb_nacl(b);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 100, 6, 80, 80, "fd00::10/128", DENY);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 110, TB_ANY, 0, 0, "::/0", ALLOW);
+    tb_nacl_entry(b, a, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", ALLOW);
+    tb_nacl_entry(b, a, EW_DIR_EGRESS, 101, TB_ANY, 0, 0, "::/0", ALLOW);
+    tb_subnet_nacl(b, SUB_B, a);
+}
+
+static void test_nacl_ipv6(void) {
+    nacl_table(n_ipv6);
+    len = fr_tcp6(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "fd00::10", "fd00:0:0:1::30", 41400, 80,
+                  EW_TCP_SYN);
+    EXPECT_DROP(run(P_WEB), EW_DROP_NACL_INGRESS, "v6 deny for fd00::10");
+    len = fr_tcp6(f, fr_macs(mac(E_NOCHECK), rmac(SUB_A)), "fd00::60", "fd00:0:0:1::30", 41400,
+                  80, EW_TCP_SYN);
+    EXPECT_FWD(run(P_NOCHECK), P_OPEN, "v6 allow 110 for another source");
+    len = fr_udp6(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "fd00::10", "fd00:0:0:1::30", 41400, 80, 8);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "udp 80 is not the tcp deny");
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41401, 22,
+                  EW_TCP_SYN);
+    EXPECT_DROP(run(P_WEB), EW_DROP_NACL_INGRESS, "no IPv4 ingress entry: `*` denies IPv4");
+    nacl_restore();
+}
+
+/* B ingress: echo request (8/0) allowed, destination unreachable (3/all) denied,
+ * the rest `*`; B egress allows all. */
+static void n_icmp(struct tb *b) {
+    uint32_t a = tb_nacl(b);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 100, 1, 0x0800, 0x0800, "0.0.0.0/0", ALLOW);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 110, 1, 0x0300, 0x03ff, "0.0.0.0/0", DENY);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 120, 1, 0x0300, 0x03ff, "0.0.0.0/0", ALLOW);
+    tb_nacl_entry(b, a, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", ALLOW);
+    tb_subnet_nacl(b, SUB_B, a);
+}
+
+static void test_nacl_icmp(void) {
+    nacl_table(n_icmp);
+    len = fr_icmp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 8, 0, 41, 8);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "echo request 8/0 allowed");
+    len = fr_icmp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 8, 1, 42, 8);
+    EXPECT_DROP(run(P_WEB), EW_DROP_NACL_INGRESS, "8/1 is not 8/0");
+    len = fr_icmp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 13, 0, 43, 8);
+    EXPECT_DROP(run(P_WEB), EW_DROP_NACL_INGRESS, "timestamp: `*`");
+    uint8_t orig[128];
+    uint32_t olen = fr_udp4(orig, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10",
+                            53, 41400, 8);
+    len = fr_icmp4_error(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 3, 3,
+                         orig, olen);
+    EXPECT_DROP(run(P_WEB), EW_DROP_NACL_INGRESS, "an ICMP error judged by its type (3/3, rule 110)");
+    nacl_restore();
+}
+
+/* B ingress: protocol -1 from web only; egress allow all. */
+static void n_any_from_web(struct tb *b) {
+    uint32_t a = tb_nacl(b);
+    tb_nacl_entry(b, a, EW_DIR_INGRESS, 100, TB_ANY, 0, 0, "10.0.1.10/32", ALLOW);
+    tb_nacl_entry(b, a, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", ALLOW);
+    tb_subnet_nacl(b, SUB_B, a);
+}
+
+static void test_nacl_any_protocol(void) {
+    nacl_table(n_any_from_web);
+    len = fr_tcp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41500, 9999,
+                  EW_TCP_SYN);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "-1: tcp");
+    len = fr_udp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41500, 1, 8);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "-1: udp");
+    uint8_t gre[8] = {0};
+    len = fr_ip4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 47, 64, gre, 8);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "-1: gre");
+    len = fr_udp4(f, fr_macs(mac(E_NOCHECK), rmac(SUB_A)), "10.0.1.60", "10.0.2.30", 41500, 1, 8);
+    EXPECT_DROP(run(P_NOCHECK), EW_DROP_NACL_INGRESS, "-1 from another peer: `*`");
+    nacl_restore();
+}
+
+/* A: deny all ingress (no entries); B: no NACL at all. */
+static void n_only_a(struct tb *b) {
+    uint32_t a = tb_nacl(b);
+    tb_nacl_entry(b, a, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", ALLOW);
+    tb_subnet_nacl(b, SUB_A, a);
+}
+
+static void test_nacl_none(void) {
+    /* The base table has no NACL: cross-subnet traffic is not filtered. */
+    len = fr_udp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41600, 7, 8);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "no NACL: not filtered");
+    nacl_table(n_only_a);
+    len = fr_udp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 41601, 7, 8);
+    EXPECT_FWD(run(P_WEB), P_OPEN, "A egress allows, B has none");
+    uint64_t in_a = drops(P_WEB, EW_DROP_NACL_INGRESS);
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 41602, 22,
+                  EW_TCP_SYN);
+    EXPECT_DROP(run(P_OPEN), EW_DROP_NACL_INGRESS, "B has no NACL, A's ingress `*` denies");
+    CHECK_EQ(drops(P_WEB, EW_DROP_NACL_INGRESS), in_a + 1, "counted on the receiver (web)");
+    /* The receiver's groups would also refuse port 23: the NACL comes first. */
+    len = fr_tcp4(f, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 41603, 23,
+                  EW_TCP_SYN);
+    EXPECT_DROP(run(P_OPEN), EW_DROP_NACL_INGRESS, "NACL ingress before SG ingress");
+    nacl_restore();
+}
+
 int main(void) {
     struct ew_core_config cfg = {.conntrack_max = 65536, .hash_salt = 0xabcdef};
     char err[128];
@@ -596,6 +860,15 @@ int main(void) {
     test_icmp_echo_and_fragments();
     test_no_table_and_unbound();
     test_allowance();
+    base_table = table;
+    test_nacl_rule_order();
+    test_nacl_same_subnet();
+    test_nacl_cuts_tracked();
+    test_nacl_ephemeral();
+    test_nacl_ipv6();
+    test_nacl_icmp();
+    test_nacl_any_protocol();
+    test_nacl_none();
     uint64_t dumped = 0, cursor = 0;
     struct ew_ct_dump_entry page[16];
     do

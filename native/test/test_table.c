@@ -32,6 +32,15 @@ static void build_valid(void) {
     tb_eni(&b, sn1, rs, EW_PORT_NONE, "10.0.1.30", NULL, 0);
     tb_exempt4(&b, "169.254.169.254");
     tb_exempt4(&b, "169.254.169.123");
+    /* A NACL on sn1 (sn2 has none): ingress IPv4 has tcp (3 intervals, the
+     * middle one with 3 ranges), udp and a default list; IPv6 one range. */
+    uint32_t acl = tb_nacl(&b);
+    tb_nacl_entry(&b, acl, EW_DIR_INGRESS, 100, 6, 22, 22, "10.0.0.0/8", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, acl, EW_DIR_INGRESS, 110, 17, 53, 53, "10.0.1.0/24", EW_NACL_DENY);
+    tb_nacl_entry(&b, acl, EW_DIR_INGRESS, 200, TB_ANY, 0, 0, "0.0.0.0/0", EW_NACL_DENY);
+    tb_nacl_entry(&b, acl, EW_DIR_INGRESS, 101, TB_ANY, 0, 0, "fd00::/56", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, acl, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", EW_NACL_ALLOW);
+    tb_subnet_nacl(&b, sn1, acl);
     valid = tb_build(&b, &valid_len);
 }
 
@@ -66,6 +75,33 @@ static struct ew_peer_set *udp_ps(uint8_t *t) {
     return (void *)((uint8_t *)cls(t) + iv->peer_set);
 }
 
+/* The NACL's ingress IPv4 list: protos tcp (6) then udp (17). */
+static struct ew_nacl *nacl0(uint8_t *t) {
+    return sec(t, EW_SEC_NACLS);
+}
+static struct ew_nacl_list *nlist(uint8_t *t, int fam) {
+    return (void *)((uint8_t *)sec(t, EW_SEC_NACL_BLOB) + nacl0(t)->list[EW_DIR_INGRESS][fam]);
+}
+static struct ew_nacl_proto *nproto(uint8_t *t, uint32_t i) {
+    struct ew_nacl_list *l = nlist(t, EW_FAM_V4);
+    return (struct ew_nacl_proto *)(void *)((uint8_t *)l + l->proto_off) + i;
+}
+static struct ew_nacl_interval *ntcp_iv(uint8_t *t, uint32_t i) {
+    return (struct ew_nacl_interval *)(void *)((uint8_t *)nlist(t, EW_FAM_V4) +
+                                               nproto(t, 0)->interval_off) +
+           i;
+}
+static struct ew_nacl_range4 *nrange(uint8_t *t, uint32_t i) { /* tcp port 22's ranges */
+    return (struct ew_nacl_range4 *)(void *)((uint8_t *)nlist(t, EW_FAM_V4) +
+                                             ntcp_iv(t, 1)->range_off) +
+           i;
+}
+static struct ew_nacl_range6 *nrange6(uint8_t *t) {
+    struct ew_nacl_list *l = nlist(t, EW_FAM_V6);
+    struct ew_nacl_interval *iv = (void *)((uint8_t *)l + l->default_off);
+    return (void *)((uint8_t *)l + iv->range_off);
+}
+
 /* ---- corruptions ---- */
 
 static void c_magic(uint8_t *t, size_t *n) {
@@ -74,7 +110,7 @@ static void c_magic(uint8_t *t, size_t *n) {
 }
 static void c_version(uint8_t *t, size_t *n) {
     (void)n;
-    hdr(t)->version = 2;
+    hdr(t)->version = 1; /* a table from before network ACLs */
 }
 static void c_header_size(uint8_t *t, size_t *n) {
     (void)n;
@@ -248,6 +284,91 @@ static void c_set_ranges(uint8_t *t, size_t *n) {
     ((struct ew_addr_set *)sec(t, EW_SEC_ADDR_SETS))->range_count = 2;
 }
 
+static void c_subnet_nacl(uint8_t *t, size_t *n) {
+    (void)n;
+    ((struct ew_subnet *)sec(t, EW_SEC_SUBNETS))[1].nacl = 1; /* only NACL 0 exists */
+}
+static void c_nacl_off(uint8_t *t, size_t *n) {
+    (void)n;
+    nacl0(t)->list[1][0] = hdr(t)->sec[EW_SEC_NACL_BLOB].count;
+}
+static void c_nacl_align(uint8_t *t, size_t *n) {
+    (void)n;
+    nacl0(t)->list[0][1] += 2;
+}
+static void c_nacl_size(uint8_t *t, size_t *n) {
+    (void)n;
+    nlist(t, EW_FAM_V4)->list_size = hdr(t)->sec[EW_SEC_NACL_BLOB].count + 4;
+}
+static void c_nacl_size_small(uint8_t *t, size_t *n) {
+    (void)n;
+    nlist(t, EW_FAM_V4)->list_size = 8;
+}
+static void c_nacl_proto_count(uint8_t *t, size_t *n) {
+    (void)n;
+    nlist(t, EW_FAM_V4)->proto_count = 1000;
+}
+static void c_nacl_proto_order(uint8_t *t, size_t *n) {
+    (void)n;
+    nproto(t, 1)->proto = 6; /* tcp, tcp */
+}
+static void c_nacl_default_off(uint8_t *t, size_t *n) {
+    (void)n;
+    nlist(t, EW_FAM_V4)->default_off = nlist(t, EW_FAM_V4)->list_size;
+}
+static void c_nacl_iv_count(uint8_t *t, size_t *n) {
+    (void)n;
+    nproto(t, 0)->interval_count = 5000;
+}
+static void c_nacl_iv_align(uint8_t *t, size_t *n) {
+    (void)n;
+    nproto(t, 0)->interval_off += 2;
+}
+static void c_nacl_iv_lohi(uint8_t *t, size_t *n) {
+    (void)n;
+    ntcp_iv(t, 1)->lo = 23; /* [23, 22] */
+}
+static void c_nacl_iv_order(uint8_t *t, size_t *n) {
+    (void)n;
+    ntcp_iv(t, 0)->hi = 22; /* overlaps [22, 22] */
+}
+static void c_nacl_ranges(uint8_t *t, size_t *n) {
+    (void)n;
+    ntcp_iv(t, 1)->range_count = 100000;
+}
+static void c_nacl_range_lohi(uint8_t *t, size_t *n) {
+    (void)n;
+    nrange(t, 1)->lo = nrange(t, 1)->hi + 1;
+}
+static void c_nacl_range_order(uint8_t *t, size_t *n) {
+    (void)n;
+    nrange(t, 0)->hi = nrange(t, 1)->lo; /* overlaps the next */
+}
+static void c_nacl_range6_order(uint8_t *t, size_t *n) {
+    (void)n;
+    nrange6(t)->lo.b[0] = 0xfe; /* lo > hi */
+}
+static void c_nacl_rule_zero(uint8_t *t, size_t *n) {
+    (void)n;
+    nrange(t, 1)->rule = 0;
+}
+static void c_nacl_rule_star(uint8_t *t, size_t *n) {
+    (void)n;
+    nrange(t, 1)->rule = EW_NACL_RULE_STAR4; /* `*` is implicit, never in a range */
+}
+static void c_nacl_rule6(uint8_t *t, size_t *n) {
+    (void)n;
+    nrange6(t)->rule = 40000;
+}
+static void c_nacl_action(uint8_t *t, size_t *n) {
+    (void)n;
+    nrange(t, 1)->action = 2;
+}
+static void c_nacl_no_blob(uint8_t *t, size_t *n) {
+    (void)n;
+    hdr(t)->sec[EW_SEC_NACL_BLOB].count = 0; /* NACLs that point nowhere */
+}
+
 struct corruption {
     const char *name;
     void (*apply)(uint8_t *t, size_t *len);
@@ -298,6 +419,27 @@ static const struct corruption corruptions[] = {
     {"address set family flipped", c_set_family, "family"},
     {"address set bad family", c_set_bad_family, "bad family"},
     {"address set ranges", c_set_ranges, "addr set 0"},
+    {"subnet nacl index", c_subnet_nacl, "subnet 1: network ACL index 1"},
+    {"nacl list offset", c_nacl_off, "network ACL 0: list"},
+    {"nacl list alignment", c_nacl_align, "4-aligned"},
+    {"nacl list size too large", c_nacl_size, "list_size"},
+    {"nacl list size too small", c_nacl_size_small, "list_size"},
+    {"nacl protocol count", c_nacl_proto_count, "protocol entries out of bounds"},
+    {"nacl protocol order", c_nacl_proto_order, "protocol entries not sorted"},
+    {"nacl default offset", c_nacl_default_off, "network ACL: intervals"},
+    {"nacl interval count", c_nacl_iv_count, "network ACL: intervals"},
+    {"nacl interval alignment", c_nacl_iv_align, "network ACL: intervals"},
+    {"nacl interval lo > hi", c_nacl_iv_lohi, "interval 1 has lo > hi"},
+    {"nacl interval order", c_nacl_iv_order, "interval 1 is not sorted/disjoint"},
+    {"nacl peer ranges", c_nacl_ranges, "network ACL: peer ranges"},
+    {"nacl range lo > hi", c_nacl_range_lohi, "range 1 has lo > hi"},
+    {"nacl range order", c_nacl_range_order, "range 1 is not sorted/disjoint"},
+    {"nacl ipv6 range lo > hi", c_nacl_range6_order, "range 0 has lo > hi"},
+    {"nacl rule 0", c_nacl_rule_zero, "rule number 0"},
+    {"nacl rule 32767", c_nacl_rule_star, "rule number 32767"},
+    {"nacl ipv6 rule number", c_nacl_rule6, "rule number 40000"},
+    {"nacl action", c_nacl_action, "action 2"},
+    {"nacl blob missing", c_nacl_no_blob, "network ACL 0: list"},
 };
 
 static void test_valid(void) {
@@ -310,7 +452,20 @@ static void test_valid(void) {
     CHECK_EQ(t->port_eni[7], 1, "port 7 -> eni 1");
     CHECK_EQ(t->port_eni[0], EW_INDEX_NONE, "port 0 unbound");
     CHECK_EQ(t->n_fwd4, 4, "fwd4 entries");
+    CHECK_EQ(t->n_nacls, 1, "one network ACL");
+    CHECK_EQ(t->subnets[0].nacl, 0, "subnet 0 -> NACL 0");
+    CHECK_EQ(t->subnets[1].nacl, EW_INDEX_NONE, "subnet 1: no NACL");
     ew_table_free(t);
+    /* Without the NACL sections (no NACL anywhere) a table loads too. */
+    struct tb nb = b;
+    nb.n_nacls = 0;
+    nb.subnets[0].nacl = EW_INDEX_NONE;
+    size_t n;
+    uint8_t *plain = tb_build(&nb, &n);
+    t = ew_table_load(plain, n, err, sizeof err);
+    CHECK(t != NULL && t->n_nacls == 0, "a table without NACLs loads: %s", err);
+    ew_table_free(t);
+    free(plain);
 }
 
 static void test_corruptions(void) {

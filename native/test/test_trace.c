@@ -23,7 +23,7 @@ static uint32_t len;
 
 /* web: all egress, https from anywhere; db: postgres from web, egress 443 only;
  * open (another subnet): everything. */
-static struct ew_table_view *build(void) {
+static struct ew_table_view *build_with(bool nacls) {
     static struct tb b;
     tb_init(&b);
     b.generation = 7;
@@ -43,6 +43,17 @@ static struct ew_table_view *build(void) {
     tb_eni(&b, SUB_A, db, P_DB, "10.0.1.20", NULL, chk);
     tb_eni(&b, SUB_B, open, P_OPEN, "10.0.2.30", NULL, chk);
     tb_exempt4(&b, "169.254.169.254");
+    if (nacls) {
+        /* A: egress all, ingress https only; B: ingress deny ssh from A (80) above allow all. */
+        uint32_t a = tb_nacl(&b), bb = tb_nacl(&b);
+        tb_nacl_entry(&b, a, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", EW_NACL_ALLOW);
+        tb_nacl_entry(&b, a, EW_DIR_INGRESS, 100, 6, 443, 443, "0.0.0.0/0", EW_NACL_ALLOW);
+        tb_nacl_entry(&b, bb, EW_DIR_INGRESS, 80, 6, 22, 22, "10.0.1.0/24", EW_NACL_DENY);
+        tb_nacl_entry(&b, bb, EW_DIR_INGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", EW_NACL_ALLOW);
+        tb_nacl_entry(&b, bb, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", EW_NACL_ALLOW);
+        tb_subnet_nacl(&b, SUB_A, a);
+        tb_subnet_nacl(&b, SUB_B, bb);
+    }
     size_t n;
     uint8_t *buf = tb_build(&b, &n);
     char err[256];
@@ -50,6 +61,10 @@ static struct ew_table_view *build(void) {
     free(buf);
     if (!t) fprintf(stderr, "table: %s\n", err);
     return t;
+}
+
+static struct ew_table_view *build(void) {
+    return build_with(false);
 }
 
 static uint8_t *mac(uint32_t eni) {
@@ -218,6 +233,91 @@ static void test_agrees_with_process(void) {
     CHECK(t.zone[EW_DIR_INGRESS].allowed && t.zone[EW_DIR_INGRESS].world, "https from anywhere");
 }
 
+/* The frame of query q processed for real (a copy of the core's state is not
+ * needed: these frames open nothing that later checks depend on). */
+static struct ew_verdict process_like(uint32_t port, const char *src, const char *dst,
+                                      uint16_t sport, uint16_t dport, uint32_t src_eni) {
+    uint8_t rm[6];
+    fr_router_mac(src_eni == E_OPEN ? SUB_B : SUB_A, rm);
+    len = fr_tcp4(f, fr_macs(mac(src_eni), rm), src, dst, sport, dport, EW_TCP_SYN);
+    struct ew_verdict v;
+    ew_process(&w, table, port, f, &len, sizeof f, &v);
+    return v;
+}
+
+static void test_nacl_stages(void) {
+    /* No NACL anywhere: cross-subnet stages say so. */
+    struct ew_trace_query q =
+        q4(E_WEB, EW_DIR_EGRESS, 6, "10.0.1.10", "10.0.2.30", 42000, 22, EW_TCP_SYN);
+    struct ew_trace t = trace(&q);
+    CHECK(t.nacl[EW_DIR_EGRESS].skip == EW_TRACE_NACL_NONE &&
+              t.nacl[EW_DIR_INGRESS].skip == EW_TRACE_NACL_NONE && !t.nacl[0].evaluated,
+          "no NACL: not evaluated");
+
+    struct ew_table_view *base = table;
+    table = build_with(true);
+    CHECK(table != NULL, "NACL table");
+    if (!table) {
+        table = base;
+        return;
+    }
+    uint64_t before = all_counters();
+    t = trace(&q);
+    const struct ew_trace_nacl *ne = &t.nacl[EW_DIR_EGRESS], *ni = &t.nacl[EW_DIR_INGRESS];
+    CHECK(ne->evaluated && ne->allowed && ne->reached && ne->rule == 100, "A egress: rule 100");
+    CHECK(ne->nacl == 0 && ne->id_hi == 0 && ne->id_lo == 0xac10000u, "A's NACL id");
+    CHECK(ni->evaluated && !ni->allowed && ni->reached && ni->rule == 80, "B ingress: deny 80");
+    CHECK_EQ(ni->id_lo, 0xac10001u, "B's NACL id");
+    CHECK(t.action == EW_ACT_DROP && t.reason == EW_DROP_NACL_INGRESS, "dropped by B's NACL");
+    const struct ew_trace_zone *in = &t.zone[EW_DIR_INGRESS];
+    CHECK(in->judged && !in->reached && in->allowed,
+          "the receiver's groups still answer: they would allow it");
+    CHECK_EQ(all_counters(), before, "trace moves no counter");
+    CHECK_EQ(process_like(P_WEB, "10.0.1.10", "10.0.2.30", 42000, 22, E_WEB).reason,
+             EW_DROP_NACL_INGRESS, "ew_process agrees");
+
+    q.dport = 23;
+    t = trace(&q);
+    CHECK(t.action == EW_ACT_FORWARD && t.nacl[EW_DIR_INGRESS].rule == 100, "port 23: rule 100");
+    CHECK(t.zone[EW_DIR_INGRESS].reached, "receiver reached");
+
+    /* open -> web:80: A's ingress has only 443, so `*` (32767) denies. */
+    q = q4(E_WEB, EW_DIR_INGRESS, 6, "10.0.1.10", "10.0.2.30", 42001, 80, EW_TCP_SYN);
+    t = trace(&q);
+    CHECK(t.nacl[EW_DIR_INGRESS].evaluated && !t.nacl[EW_DIR_INGRESS].allowed &&
+              t.nacl[EW_DIR_INGRESS].rule == EW_NACL_RULE_STAR4,
+          "`*` decides: rule 32767");
+    CHECK_EQ(t.nacl[EW_DIR_EGRESS].rule, 100, "B egress: rule 100");
+    CHECK_EQ(t.reason, EW_DROP_NACL_INGRESS, "NACL_INGRESS");
+    CHECK(!t.zone[EW_DIR_INGRESS].allowed, "web's groups refuse port 80 too");
+    CHECK_EQ(process_like(P_OPEN, "10.0.2.30", "10.0.1.10", 42001, 80, E_OPEN).reason,
+             EW_DROP_NACL_INGRESS, "ew_process agrees");
+
+    /* Same subnet: not evaluated. */
+    q = q4(E_DB, EW_DIR_INGRESS, 6, "10.0.1.20", "10.0.1.10", 42002, 5432, EW_TCP_SYN);
+    t = trace(&q);
+    CHECK(t.action == EW_ACT_FORWARD && t.nacl[0].skip == EW_TRACE_NACL_SAME_SUBNET &&
+              t.nacl[1].skip == EW_TRACE_NACL_SAME_SUBNET && !t.nacl[0].evaluated &&
+              t.nacl[0].nacl == EW_INDEX_NONE,
+          "same subnet: NACLs not evaluated");
+
+    /* db's egress groups refuse first; the NACLs are still evaluated, unreached. */
+    q = q4(E_DB, EW_DIR_EGRESS, 6, "10.0.1.20", "10.0.2.30", 42003, 22, EW_TCP_SYN);
+    t = trace(&q);
+    CHECK_EQ(t.reason, EW_DROP_SG_EGRESS, "SG egress decides first");
+    CHECK(t.nacl[EW_DIR_EGRESS].evaluated && !t.nacl[EW_DIR_EGRESS].reached &&
+              t.nacl[EW_DIR_INGRESS].evaluated && !t.nacl[EW_DIR_INGRESS].reached,
+          "NACLs evaluated, not reached");
+
+    /* A peer outside the VPC: no path between ENIs. */
+    q = q4(E_WEB, EW_DIR_INGRESS, 6, "10.0.1.10", "203.0.113.5", 1, 443, EW_TCP_SYN);
+    t = trace(&q);
+    CHECK(t.nacl[0].skip == EW_TRACE_NACL_NO_PATH && t.nacl[1].skip == EW_TRACE_NACL_NO_PATH,
+          "outside peer: no path");
+    ew_table_free(table);
+    table = base;
+}
+
 static void test_bad_queries(void) {
     struct ew_trace t;
     struct ew_trace_query q = q4(99, EW_DIR_INGRESS, 6, "10.0.1.10", "10.0.1.20", 1, 2, 2);
@@ -243,6 +343,7 @@ int main(void) {
     test_reply_tracked();
     test_agrees_with_process();
     test_bad_queries();
+    test_nacl_stages();
     ew_table_free(table);
     ew_core_destroy(core);
     free(pcs);

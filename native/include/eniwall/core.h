@@ -217,6 +217,29 @@ struct ew_trace_zone {
     uint16_t reason; /* this zone's drop reason, EW_DROP_NONE when it passes */
 };
 
+enum ew_trace_nacl_skip {
+    EW_TRACE_NACL_EVALUATED = 0,   /* the list was evaluated (see allowed, rule) */
+    EW_TRACE_NACL_NO_PATH = 1,     /* the frame takes no path between two ENIs (outside peer,
+                                      router, service address, dropped before forwarding) */
+    EW_TRACE_NACL_SAME_SUBNET = 2, /* both ENIs in one subnet: no boundary is crossed */
+    EW_TRACE_NACL_NONE = 3         /* the subnet has no network ACL: not filtered */
+};
+
+/* One network ACL stage. Evaluated whenever the frame crosses a subnet
+ * boundary, also when an earlier stage drops it (reached = 0), so `check` can
+ * say what the list would do. */
+struct ew_trace_nacl {
+    uint32_t nacl;  /* index into NACLS, EW_INDEX_NONE when not evaluated */
+    uint32_t id_hi; /* acl-<17 hex>: ew_nacl.id_hi / id_lo */
+    uint32_t id_lo;
+    uint16_t rule;     /* deciding rule number; 32767 / 32768: the `*` rule */
+    uint8_t skip;      /* enum ew_trace_nacl_skip */
+    uint8_t evaluated; /* skip == EW_TRACE_NACL_EVALUATED */
+    uint8_t allowed;
+    uint8_t reached; /* the frame gets here in the pipeline */
+    uint8_t pad[2];
+};
+
 struct ew_trace {
     uint64_t generation;
     uint32_t sender;       /* table ENI index, EW_INDEX_NONE when no ENI sends it */
@@ -233,6 +256,10 @@ struct ew_trace {
     uint8_t pad[3];
     struct ew_trace_zone
         zone[2]; /* [EW_DIR_INGRESS] the receiver's, [EW_DIR_EGRESS] the sender's */
+    /* [EW_DIR_EGRESS] the source subnet's egress list, [EW_DIR_INGRESS] the
+     * destination subnet's ingress list; pipeline order: zone[EGRESS],
+     * nacl[EGRESS], nacl[INGRESS], zone[INGRESS]. */
+    struct ew_trace_nacl nacl[2];
 };
 
 /* 0 and *out filled; -1 for a bad query (no table, ENI index, family, dir).

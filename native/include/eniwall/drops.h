@@ -40,7 +40,9 @@
     X(28, NEIGHBOR_NOISE) /* gratuitous ARP, DAD probes, router solicitations, MLD: ignored */     \
     X(29, SERVICE_UNAVAILABLE) /* to a VPC service address (DNS, metadata, time sync) eniwall      \
                                   does not provide */                                              \
-    X(30, HAIRPIN)             /* an ENI's frame addressed to its own address */
+    X(30, HAIRPIN)             /* an ENI's frame addressed to its own address */                   \
+    X(31, NACL_EGRESS)         /* the source subnet's network ACL denies it leaving the subnet */  \
+    X(32, NACL_INGRESS) /* the destination subnet's network ACL denies it entering the subnet */
 
 #define EW_DROP_ENUM_(n, name) EW_DROP_##name = n,
 enum ew_drop_reason { EW_DROP_REASONS(EW_DROP_ENUM_) EW_DROP_COUNT };

@@ -26,6 +26,13 @@
  *    or a prefix list). Cost: a few binary searches, independent of rule count.
  *  - Referenced groups and prefix lists are global ADDR_SETS, so a membership
  *    change or a prefix-list edit rewrites one set, not the classifiers.
+ *  - Network ACLs: a subnet names one NACL (or none: not filtered). A NACL
+ *    names four decision lists, [direction][family], in NACL_BLOB. A list is
+ *    the first-match-wins rule list compiled into a partition: protocol entry
+ *    (binary search) -> disjoint key intervals (binary search) -> disjoint
+ *    peer ranges (binary search), each carrying the deciding rule's action and
+ *    number. Whatever no range covers falls to the catch-all `*` deny. The
+ *    cost is three binary searches, independent of the entry count.
  *  - The C loader (ew_table_validate) bounds-checks every section, offset, count
  *    and index once at load time; the per-packet path then trusts the table.
  *
@@ -38,7 +45,7 @@
 #include <stdint.h>
 
 #define EW_TABLE_MAGIC   0x4c425745u /* "EWBL" read as little-endian bytes */
-#define EW_TABLE_VERSION 1u
+#define EW_TABLE_VERSION 2u
 #define EW_PORT_NONE     0xffffffffu /* ENI not bound to a dataplane port */
 #define EW_INDEX_NONE    0xffffffffu
 
@@ -61,6 +68,8 @@ enum ew_section_id {
     EW_SEC_ADDR_SETS,       /* struct ew_addr_set[] */
     EW_SEC_ADDR_RANGES4,    /* struct ew_range4[] */
     EW_SEC_ADDR_RANGES6,    /* struct ew_range6[] */
+    EW_SEC_NACLS,           /* struct ew_nacl[] */
+    EW_SEC_NACL_BLOB,       /* bytes (count = byte length): NACL decision lists */
     EW_SEC_COUNT
 };
 
@@ -100,6 +109,7 @@ struct ew_subnet {
     uint8_t router_mac[6]; /* the MAC the router answers ARP/NS with */
     struct ew_ip6 ipv6_net;
     struct ew_ip6 router_ipv6; /* base + 1 of the IPv6 CIDR (when present) */
+    uint32_t nacl;             /* index into NACLS, or EW_INDEX_NONE: no NACL, not filtered */
 };
 
 /* ew_eni.flags */
@@ -203,6 +213,64 @@ struct ew_addr_set {
     uint32_t pad;
 };
 
+/* ---- network ACLs (offsets inside a list are relative to the list's first byte) ---- */
+
+/* The catch-all deny: what a packet no range covers is refused by rule `*`,
+ * which AWS shows as 32767 (IPv4) and 32768 (IPv6). */
+#define EW_NACL_RULE_STAR4 32767u
+#define EW_NACL_RULE_STAR6 32768u
+#define EW_NACL_DENY       0u
+#define EW_NACL_ALLOW      1u
+
+struct ew_nacl {
+    uint32_t list[2]
+                 [2]; /* byte offsets into NACL_BLOB of struct ew_nacl_list, [ew_dir][ew_family] */
+    uint32_t id_hi;   /* acl-<17 hex>: the id's value split in two, for trace and logs */
+    uint32_t id_lo;
+};
+
+struct ew_nacl_list {
+    uint32_t proto_off; /* -> struct ew_nacl_proto[proto_count], sorted by proto */
+    uint32_t proto_count;
+    uint32_t default_off; /* -> struct ew_nacl_interval[]: protocols without an entry (only "-1"
+                             entries apply) */
+    uint32_t default_count;
+    uint32_t list_size; /* bytes of this list, header included */
+    uint32_t pad;
+};
+
+struct ew_nacl_proto {
+    uint8_t proto; /* IP protocol number (IPv6: upper-layer protocol) */
+    uint8_t pad[3];
+    uint32_t interval_off; /* -> struct ew_nacl_interval[interval_count], sorted, disjoint */
+    uint32_t interval_count;
+};
+
+struct ew_nacl_interval {
+    uint16_t lo; /* key range, inclusive: the classifier's key (TCP/UDP dst port, ICMP type<<8|code,
+                    0) */
+    uint16_t hi;
+    uint32_t range_off; /* -> struct ew_nacl_range4[] or ew_nacl_range6[] (the list's family),
+                           sorted, disjoint */
+    uint32_t range_count;
+};
+
+struct ew_nacl_range4 {
+    uint32_t lo; /* host order, inclusive; the peer: source for ingress, destination for egress */
+    uint32_t hi;
+    uint16_t rule;  /* deciding rule number, 1..32766 */
+    uint8_t action; /* EW_NACL_ALLOW or EW_NACL_DENY */
+    uint8_t pad;
+};
+
+struct ew_nacl_range6 {
+    struct ew_ip6 lo; /* inclusive, memcmp order */
+    struct ew_ip6 hi;
+    uint16_t rule;
+    uint8_t action;
+    uint8_t pad;
+};
+
 /* C11 and C++ spell the compile-time assertion differently; the N-API adapter
  * includes this header from C++. */
 #ifdef __cplusplus
@@ -216,7 +284,7 @@ struct ew_addr_set {
 EW_STATIC_ASSERT(sizeof(struct ew_section) == 8, "ew_section");
 EW_STATIC_ASSERT(sizeof(struct ew_table_header) == 24 + 8 * EW_SEC_COUNT, "header");
 EW_STATIC_ASSERT(sizeof(struct ew_vpc) == 28, "ew_vpc");
-EW_STATIC_ASSERT(sizeof(struct ew_subnet) == 52, "ew_subnet");
+EW_STATIC_ASSERT(sizeof(struct ew_subnet) == 56, "ew_subnet");
 EW_STATIC_ASSERT(sizeof(struct ew_eni) == 60, "ew_eni");
 EW_STATIC_ASSERT(sizeof(struct ew_fwd4) == 12, "ew_fwd4");
 EW_STATIC_ASSERT(sizeof(struct ew_fwd6) == 24, "ew_fwd6");
@@ -228,5 +296,11 @@ EW_STATIC_ASSERT(sizeof(struct ew_peer_set) == 16, "ew_peer_set");
 EW_STATIC_ASSERT(sizeof(struct ew_range4) == 8, "ew_range4");
 EW_STATIC_ASSERT(sizeof(struct ew_range6) == 32, "ew_range6");
 EW_STATIC_ASSERT(sizeof(struct ew_addr_set) == 16, "ew_addr_set");
+EW_STATIC_ASSERT(sizeof(struct ew_nacl) == 24, "ew_nacl");
+EW_STATIC_ASSERT(sizeof(struct ew_nacl_list) == 24, "ew_nacl_list");
+EW_STATIC_ASSERT(sizeof(struct ew_nacl_proto) == 12, "ew_nacl_proto");
+EW_STATIC_ASSERT(sizeof(struct ew_nacl_interval) == 12, "ew_nacl_interval");
+EW_STATIC_ASSERT(sizeof(struct ew_nacl_range4) == 12, "ew_nacl_range4");
+EW_STATIC_ASSERT(sizeof(struct ew_nacl_range6) == 36, "ew_nacl_range6");
 
 #endif /* ENIWALL_TABLE_H */
