@@ -12,6 +12,7 @@ import {
   HEADER,
   PORT_NONE,
   SECTION,
+  TABLE_VERSION,
   sectionDescriptorOffset,
 } from '../src/abi/layout';
 import { TableError, readTable } from './helpers/table-reader';
@@ -164,7 +165,7 @@ test('corrupt tables are rejected', () => {
   };
   const bad = [
     corrupt((dv) => dv.setUint32(HEADER.fields.magic, 0, true)),
-    corrupt((dv) => dv.setUint32(HEADER.fields.version, 2, true)),
+    corrupt((dv) => dv.setUint32(HEADER.fields.version, TABLE_VERSION + 1, true)),
     corrupt((dv) => dv.setUint32(HEADER.fields.total_size, good.length + 8, true)),
     corrupt((dv) => dv.setUint32(sectionDescriptorOffset(SECTION.ENIS) + 4, 1000, true)),
     corrupt((dv) => dv.setUint32(sectionDescriptorOffset(SECTION.FWD4), 12, true)),

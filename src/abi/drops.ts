@@ -57,6 +57,8 @@ const DROP_ROWS = [
     'to a VPC service address (DNS, metadata, time sync) eniwall does not provide',
   ],
   [30, 'HAIRPIN', "an ENI's frame addressed to its own address"],
+  [31, 'NACL_EGRESS', "the source subnet's network ACL denies it leaving the subnet"],
+  [32, 'NACL_INGRESS', "the destination subnet's network ACL denies it entering the subnet"],
 ] as const;
 
 const COUNTER_ROWS = [

@@ -6,12 +6,12 @@
  *
  * Conventions the header fixes: little-endian integers, IPv4 addresses as
  * host-order u32, IPv6 addresses as 16 bytes in network order, every section
- * offset 8-aligned. Offsets inside a classifier blob are bytes from the blob's
- * own first byte.
+ * offset 8-aligned. Offsets inside a classifier blob (and a NACL list) are
+ * bytes from the blob's (list's) own first byte.
  */
 
 export const TABLE_MAGIC = 0x4c425745; // "EWBL" read as little-endian bytes
-export const TABLE_VERSION = 1;
+export const TABLE_VERSION = 2;
 export const PORT_NONE = 0xffffffff;
 export const INDEX_NONE = 0xffffffff;
 
@@ -39,14 +39,21 @@ export const SECTION = {
   ADDR_SETS: 11,
   ADDR_RANGES4: 12,
   ADDR_RANGES6: 13,
+  NACLS: 14,
+  NACL_BLOB: 15,
 } as const;
-export const SECTION_COUNT = 14;
+export const SECTION_COUNT = 16;
 export type SectionName = keyof typeof SECTION;
 
 export const ENI_SRC_DST_CHECK = 0x1;
 export const CLS_WORLD_ALL_PORTS_TCP = 0x1;
 export const CLS_WORLD_ALL_PORTS_UDP = 0x2;
 export const IV_WORLD = 0x1;
+/** The catch-all `*` deny's rule number as AWS shows it, per family. */
+export const NACL_RULE_STAR4 = 32767;
+export const NACL_RULE_STAR6 = 32768;
+export const NACL_DENY = 0;
+export const NACL_ALLOW = 1;
 
 /** Byte size of one element of the u32 / ew_ip6 sections. */
 export const U32_SIZE = 4;
@@ -57,7 +64,7 @@ export const SECTION_ALIGN = 8;
 export const STRUCTS = {
   ew_section: { size: 8, fields: { offset: 0, count: 4 } },
   ew_table_header: {
-    size: 136,
+    size: 152,
     fields: { magic: 0, version: 4, generation: 8, total_size: 16, header_size: 20, sec: 24 },
   },
   ew_ip6: { size: 16, fields: { b: 0 } },
@@ -66,7 +73,7 @@ export const STRUCTS = {
     fields: { ipv4_net: 0, ipv4_prefix: 4, ipv6_prefix: 5, pad: 6, dns_ipv4: 8, ipv6_net: 12 },
   },
   ew_subnet: {
-    size: 52,
+    size: 56,
     fields: {
       vpc: 0,
       ipv4_net: 4,
@@ -76,6 +83,7 @@ export const STRUCTS = {
       router_mac: 14,
       ipv6_net: 20,
       router_ipv6: 36,
+      nacl: 52,
     },
   },
   ew_eni: {
@@ -122,6 +130,22 @@ export const STRUCTS = {
   ew_range4: { size: 8, fields: { lo: 0, hi: 4 } },
   ew_range6: { size: 32, fields: { lo: 0, hi: 16 } },
   ew_addr_set: { size: 16, fields: { family: 0, range_off: 4, range_count: 8, pad: 12 } },
+  ew_nacl: { size: 24, fields: { list: 0, id_hi: 16, id_lo: 20 } },
+  ew_nacl_list: {
+    size: 24,
+    fields: {
+      proto_off: 0,
+      proto_count: 4,
+      default_off: 8,
+      default_count: 12,
+      list_size: 16,
+      pad: 20,
+    },
+  },
+  ew_nacl_proto: { size: 12, fields: { proto: 0, pad: 1, interval_off: 4, interval_count: 8 } },
+  ew_nacl_interval: { size: 12, fields: { lo: 0, hi: 2, range_off: 4, range_count: 8 } },
+  ew_nacl_range4: { size: 12, fields: { lo: 0, hi: 4, rule: 8, action: 10, pad: 11 } },
+  ew_nacl_range6: { size: 36, fields: { lo: 0, hi: 16, rule: 32, action: 34, pad: 35 } },
 } as const;
 
 /** Every #define / enum constant of table.h, by its C name (checked against the C side). */
@@ -140,6 +164,10 @@ export const CONSTANTS: Readonly<Record<string, number>> = {
   EW_CLS_WORLD_ALL_PORTS_TCP: CLS_WORLD_ALL_PORTS_TCP,
   EW_CLS_WORLD_ALL_PORTS_UDP: CLS_WORLD_ALL_PORTS_UDP,
   EW_IV_WORLD: IV_WORLD,
+  EW_NACL_RULE_STAR4: NACL_RULE_STAR4,
+  EW_NACL_RULE_STAR6: NACL_RULE_STAR6,
+  EW_NACL_DENY: NACL_DENY,
+  EW_NACL_ALLOW: NACL_ALLOW,
 };
 
 // Short aliases for the writers and readers.
@@ -157,6 +185,12 @@ export const PEER_SET = STRUCTS.ew_peer_set;
 export const RANGE4 = STRUCTS.ew_range4;
 export const RANGE6 = STRUCTS.ew_range6;
 export const ADDR_SET = STRUCTS.ew_addr_set;
+export const NACL = STRUCTS.ew_nacl;
+export const NACL_LIST = STRUCTS.ew_nacl_list;
+export const NACL_PROTO = STRUCTS.ew_nacl_proto;
+export const NACL_INTERVAL = STRUCTS.ew_nacl_interval;
+export const NACL_RANGE4 = STRUCTS.ew_nacl_range4;
+export const NACL_RANGE6 = STRUCTS.ew_nacl_range6;
 
 /** Byte offset of section `id`'s descriptor inside the header. */
 export function sectionDescriptorOffset(id: number): number {
@@ -168,7 +202,12 @@ export function rulesetClassifierOffset(dir: DirIndex, fam: FamIndex): number {
   return RULESET.fields.classifier + (dir * 2 + fam) * U32_SIZE;
 }
 
-/** Element size of each section (CLASSIFIER_BLOB counts bytes). */
+/** Byte offset of nacl.list[dir][fam] inside an ew_nacl. */
+export function naclListOffset(dir: DirIndex, fam: FamIndex): number {
+  return NACL.fields.list + (dir * 2 + fam) * U32_SIZE;
+}
+
+/** Element size of each section (CLASSIFIER_BLOB and NACL_BLOB count bytes). */
 export const SECTION_ELEMENT_SIZE: Readonly<Record<SectionName, number>> = {
   VPCS: VPC.size,
   SUBNETS: SUBNET.size,
@@ -184,4 +223,6 @@ export const SECTION_ELEMENT_SIZE: Readonly<Record<SectionName, number>> = {
   ADDR_SETS: ADDR_SET.size,
   ADDR_RANGES4: RANGE4.size,
   ADDR_RANGES6: RANGE6.size,
+  NACLS: NACL.size,
+  NACL_BLOB: 1,
 };

@@ -11,7 +11,10 @@
  *    untracked decision (EW_IV_WORLD, EW_CLS_WORLD_ALL_PORTS_*).
  *  - A stale reference (deleted group) matches nobody; a rule naming a prefix
  *    list that does not exist matches nothing.
- *  - eni-<17 hex> is 68 bits; ew_eni.id_hi/id_lo keep its low 64 bits.
+ *  - eni-<17 hex> is 68 bits; ew_eni.id_hi/id_lo keep its low 64 bits (acl-
+ *    ids in ew_nacl likewise).
+ *  - A subnet that no NACL's associations name gets EW_INDEX_NONE (not
+ *    filtered); if two NACLs named one subnet, the first would win.
  *
  * Speed: a TableCompiler keeps, between compiles, everything whose inputs did
  * not change, and checks those inputs field by field (snapshots are deep
@@ -25,6 +28,10 @@
  *    classifier blobs are cached under the ids of the parts they combine, so a
  *    rule change rebuilds only the classifiers of rulesets holding that group,
  *    and a membership or prefix-list change rebuilds none;
+ *  - network-acls.ts: each NACL's four decision lists, cached by content, so
+ *    a NACL change recompiles only that NACL's changed lists; each subnet's
+ *    NACL index is patched into its record at assembly (associations move
+ *    without touching the topology);
  *  - table-writer.ts: the table is assembled from the kept section bytes and
  *    blobs with one allocation and plain copies.
  * Given the model's change set (what changed since the previous compile),
@@ -49,6 +56,7 @@ import {
   writeU32s,
 } from './table-writer';
 import { TopologyCache } from './topology';
+import { NaclCache } from './network-acls';
 
 export { parseMac, routerMacs, splitEniId } from './topology';
 
@@ -62,6 +70,10 @@ export interface CompileStats {
   addressSetsRebuilt: number;
   /** Whether the VPC/subnet/ENI/forwarding sections were rebuilt. */
   topologyRebuilt: boolean;
+  nacls: number;
+  /** NACL decision lists ([dir][family] per NACL) compiled by this compile, and taken from the cache. */
+  naclListsBuilt: number;
+  naclListsReused: number;
   bytes: number;
 }
 
@@ -89,6 +101,7 @@ export class TableCompiler {
   private readonly topology = new TopologyCache(this.memo);
   private readonly addressSets = new AddressSetCache(this.memo);
   private readonly groupParts = new GroupPartCache(this.memo);
+  private readonly nacls = new NaclCache(this.memo);
   private blobCache = new Map<string, Uint8Array>();
   private eniGroups: EniGroups[] = [];
   private stats: CompileStats = emptyStats();
@@ -178,6 +191,7 @@ export class TableCompiler {
       eniGroups.map((g) => g.groups),
       hint,
     );
+    const nacls = this.nacls.build(snapshot, hint);
     const table = assembleTable(
       generation,
       {
@@ -186,9 +200,15 @@ export class TableCompiler {
         RULESETS: { count: rulesetGroups.length, bytes: writeRulesets(classifierOffsets) },
         CLASSIFIER_BLOB: { count: blobBytes, bytes: blobs },
         ...addrSections,
+        NACLS: nacls.NACLS,
+        NACL_BLOB: nacls.NACL_BLOB,
       },
       eniRulesets,
+      nacls.subnetNacls,
     );
+    stats.nacls = nacls.NACLS.count;
+    stats.naclListsBuilt = nacls.built;
+    stats.naclListsReused = nacls.reused;
     stats.rulesets = rulesetGroups.length;
     stats.addressSets = addrSections.ADDR_SETS.count;
     stats.addressSetsRebuilt = this.addressSets.rebuiltSets;
@@ -229,6 +249,9 @@ function emptyStats(): CompileStats {
     addressSets: 0,
     addressSetsRebuilt: 0,
     topologyRebuilt: false,
+    nacls: 0,
+    naclListsBuilt: 0,
+    naclListsReused: 0,
     bytes: 0,
   };
 }

@@ -25,8 +25,21 @@
  *    An ingress packet whose source is a service address can only come from
  *    another ENI with source/dest check off: the rules judge it like any other.
  *  - A denied or exempt packet reports tracked = false (no flow is created).
+ *
+ * Network ACLs (evaluateNacl, evaluatePath; aws-security-groups.md section 6):
+ * stateless numbered lists, lowest rule number first, first match wins, `*`
+ * denies the rest; judged only when a frame is routed between ENIs of
+ * different subnets, after the sender's groups and before the receiver's.
  */
-import type { Direction, Family, ModelSnapshot, SecurityGroupRule } from '../model/types';
+import type {
+  Direction,
+  Family,
+  ModelSnapshot,
+  NetworkAcl,
+  NetworkAclEntry,
+  SecurityGroupRule,
+} from '../model/types';
+import { naclEntryKeyRange, naclEntryProto, starRule } from './network-acls';
 import { type ParsedAddress, cidrOffset, parseAddress, parseCidr } from './addr';
 import { eniAddresses } from './compile';
 import { protocolName } from '../model/protocol';
@@ -247,5 +260,194 @@ export function evaluate(snapshot: ModelSnapshot, query: ReferenceQuery): Refere
     exempt: false,
     tracked,
     reason: `${packet} allowed by ${ids.join(', ')} (${tracked ? 'tracked' : 'untracked'})`,
+  };
+}
+
+// ------------------------------------------------------------ network ACLs
+
+/** A packet as one NACL list sees it (peer: source for ingress, destination for egress). */
+export type NaclQuery = Pick<
+  ReferenceQuery,
+  'protocol' | 'port' | 'icmpType' | 'icmpCode' | 'peer'
+>;
+
+export interface NaclVerdict {
+  naclId: string;
+  subnetId: string;
+  direction: Direction;
+  allowed: boolean;
+  /** The deciding rule number; 32767 (IPv4) / 32768 (IPv6) for the catch-all `*` deny. */
+  ruleNumber: number;
+  /** Decided by `*`: no entry matched. */
+  star: boolean;
+  reason: string;
+}
+
+/** Does one entry match the packet (its family, protocol, key range and CIDR)? */
+export function naclEntryMatches(
+  entry: NetworkAclEntry,
+  q: NaclQuery,
+  peer: ParsedAddress,
+): boolean {
+  if (entry.family !== peer.family) return false;
+  const proto = naclEntryProto(entry);
+  if (proto !== PROTO_ANY && proto !== q.protocol) return false;
+  const [lo, hi] = naclEntryKeyRange(entry);
+  const key = packetKey(q.protocol, q.port, q.icmpType, q.icmpCode);
+  if (key < lo || key > hi) return false;
+  const c = parseCidr(entry.cidr);
+  return peer.value >= c.lo && peer.value <= c.hi;
+}
+
+/** The NACL that serves a subnet: the first whose associations name it. */
+export function naclOfSubnet(snapshot: ModelSnapshot, subnetId: string): NetworkAcl | undefined {
+  return snapshot.networkAcls.find((acl) => acl.associations.some((a) => a.subnetId === subnetId));
+}
+
+/**
+ * One NACL list, rule by rule: the entries of `direction` in rule-number
+ * order, the first that matches decides; none matches: `*` denies. Undefined
+ * when no NACL serves the subnet (not filtered).
+ */
+export function evaluateNacl(
+  snapshot: ModelSnapshot,
+  subnetId: string,
+  direction: Direction,
+  q: NaclQuery,
+): NaclVerdict | undefined {
+  const acl = naclOfSubnet(snapshot, subnetId);
+  if (acl === undefined) return undefined;
+  const peer = parseAddress(q.peer);
+  const egress = direction === 'egress';
+  const entries = acl.entries
+    .filter((e) => e.egress === egress)
+    .sort((a, b) => a.ruleNumber - b.ruleNumber);
+  const packet = describePacket(q, direction, q.peer);
+  const hit = entries.find((e) => naclEntryMatches(e, q, peer));
+  const base = { naclId: acl.id, subnetId, direction };
+  if (hit === undefined) {
+    const rule = starRule(peer.family);
+    return {
+      ...base,
+      allowed: false,
+      ruleNumber: rule,
+      star: true,
+      reason: `${acl.id} ${direction} rule * (${rule}) denies ${packet}: no entry matches`,
+    };
+  }
+  const allowed = hit.action === 'allow';
+  return {
+    ...base,
+    allowed,
+    ruleNumber: hit.ruleNumber,
+    star: false,
+    reason: `${acl.id} ${direction} rule ${hit.ruleNumber} ${allowed ? 'allows' : 'denies'} ${packet}`,
+  };
+}
+
+/** A packet from one ENI to another of the same VPC, with its addresses. */
+export interface PathQuery extends Pick<
+  ReferenceQuery,
+  'protocol' | 'port' | 'icmpType' | 'icmpCode'
+> {
+  senderEniId: string;
+  receiverEniId: string;
+  source: string;
+  destination: string;
+  /**
+   * The packet belongs to a connection tracked in both zones (a conntrack
+   * hit): the groups pass it whatever their rules, the NACLs still judge it.
+   */
+  established?: boolean;
+}
+
+export type PathDrop = 'SG_EGRESS' | 'NACL_EGRESS' | 'NACL_INGRESS' | 'SG_INGRESS';
+
+export interface PathVerdict {
+  allowed: boolean;
+  /** The first refusal, in pipeline order; null when allowed. */
+  drop: PathDrop | null;
+  /** The sender's groups, egress (peer = destination). */
+  egress: ReferenceVerdict;
+  /** Undefined: not evaluated (same subnet, or no NACL serves the subnet). */
+  naclEgress?: NaclVerdict;
+  naclIngress?: NaclVerdict;
+  /** The receiver's groups, ingress (peer = source). */
+  ingress: ReferenceVerdict;
+  /** Whether both zones' groups allow it (or carry it as established). */
+  groupsAllow: boolean;
+  /** A NACL denied what the groups allowed (`check` says so). */
+  naclOverridesGroups: boolean;
+  reason: string;
+}
+
+const ESTABLISHED: ReferenceVerdict = {
+  allowed: true,
+  matchedRuleIds: [],
+  exempt: false,
+  tracked: true,
+  reason: 'carried by a tracked connection',
+};
+
+/**
+ * The whole routed decision for a frame between two ENIs: SG egress of the
+ * sender, then (only when the ENIs are in different subnets) the sender's
+ * subnet NACL egress (peer = destination) and the receiver's subnet NACL
+ * ingress (peer = source), then SG ingress of the receiver. Every stage is
+ * evaluated (for explanations); the first refusal decides. The NACL stages
+ * are stateless: `established` lets the groups pass, never the NACLs.
+ * Traffic to the router or a service address never reaches this (it is
+ * answered or dropped before); use evaluate() for that.
+ */
+export function evaluatePath(snapshot: ModelSnapshot, q: PathQuery): PathVerdict {
+  const sender = snapshot.enis.find((e) => e.id === q.senderEniId);
+  const receiver = snapshot.enis.find((e) => e.id === q.receiverEniId);
+  const packet = { protocol: q.protocol, port: q.port, icmpType: q.icmpType, icmpCode: q.icmpCode };
+  const egress = q.established
+    ? ESTABLISHED
+    : evaluate(snapshot, {
+        eniId: q.senderEniId,
+        direction: 'egress',
+        peer: q.destination,
+        ...packet,
+      });
+  const ingress = q.established
+    ? ESTABLISHED
+    : evaluate(snapshot, {
+        eniId: q.receiverEniId,
+        direction: 'ingress',
+        peer: q.source,
+        ...packet,
+      });
+  const crosses =
+    sender !== undefined && receiver !== undefined && sender.subnetId !== receiver.subnetId;
+  const naclEgress = crosses
+    ? evaluateNacl(snapshot, sender.subnetId, 'egress', { ...packet, peer: q.destination })
+    : undefined;
+  const naclIngress = crosses
+    ? evaluateNacl(snapshot, receiver.subnetId, 'ingress', { ...packet, peer: q.source })
+    : undefined;
+  const stages: [PathDrop, { allowed: boolean; reason: string } | undefined][] = [
+    ['SG_EGRESS', egress],
+    ['NACL_EGRESS', naclEgress],
+    ['NACL_INGRESS', naclIngress],
+    ['SG_INGRESS', ingress],
+  ];
+  const refused = stages.find(([, v]) => v !== undefined && !v.allowed);
+  const drop = refused?.[0] ?? null;
+  const groupsAllow = egress.allowed && ingress.allowed;
+  const naclOverridesGroups = groupsAllow && (drop === 'NACL_EGRESS' || drop === 'NACL_INGRESS');
+  let reason = refused === undefined ? 'allowed' : `${drop}: ${refused[1]?.reason ?? ''}`;
+  if (naclOverridesGroups) reason += ' (the security groups would allow it)';
+  return {
+    allowed: drop === null,
+    drop,
+    egress,
+    ...(naclEgress === undefined ? {} : { naclEgress }),
+    ...(naclIngress === undefined ? {} : { naclIngress }),
+    ingress,
+    groupsAllow,
+    naclOverridesGroups,
+    reason,
   };
 }

@@ -2,7 +2,7 @@
  * Serialises table sections into the exact bytes of table.h, and assembles a
  * table from them: header, then the sections in ew_section_id order, each
  * 8-aligned. What goes into each section is decided elsewhere (compile.ts,
- * topology.ts, address-sets.ts); this file only knows the layout.
+ * topology.ts, address-sets.ts, network-acls.ts); this file only knows the layout.
  *
  * Sections are serialised separately so the TableCompiler can keep the bytes
  * of sections that did not change and assemble the next table by copying
@@ -249,12 +249,14 @@ function byteLength(bytes: SectionBytes['bytes']): number {
 /**
  * One table from serialised sections: a single zeroed allocation, the header,
  * then each section copied to its 8-aligned offset. `eniRulesets` is written
- * into the ENI records' ruleset field (the ENIS bytes carry 0 there).
+ * into the ENI records' ruleset field (the ENIS bytes carry 0 there), and
+ * `subnetNacls` into the subnet records' nacl field.
  */
 export function assembleTable(
   generation: bigint,
   sections: TableSections,
   eniRulesets: Uint32Array,
+  subnetNacls: Uint32Array,
 ): Uint8Array {
   const offsets = new Uint32Array(SECTION_COUNT);
   let at = align(HEADER.size);
@@ -296,6 +298,11 @@ export function assembleTable(
   if (eniRulesets.length !== sections.ENIS.count) throw new Error('one ruleset per ENI');
   for (let i = 0; i < eniRulesets.length; i++) {
     dv.setUint32(enis + i * ENI.size + ENI.fields.ruleset, eniRulesets[i] as number, true);
+  }
+  const subnets = offsets[SECTION.SUBNETS] as number;
+  if (subnetNacls.length !== sections.SUBNETS.count) throw new Error('one NACL index per subnet');
+  for (let i = 0; i < subnetNacls.length; i++) {
+    dv.setUint32(subnets + i * SUBNET.size + SUBNET.fields.nacl, subnetNacls[i] as number, true);
   }
   return buf;
 }

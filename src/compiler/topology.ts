@@ -6,8 +6,9 @@
  * inputs differs from the last compile (compared field by field: snapshots
  * are deep copies, so object identity means nothing).
  *
- * The ENI records' ruleset field depends on group membership; it is left 0
- * here and patched in when the table is assembled.
+ * The ENI records' ruleset field depends on group membership, and the subnet
+ * records' nacl field on NACL associations; both are left 0 here and patched
+ * in when the table is assembled.
  */
 import { type ChangeSet, touches } from '../model/change';
 import type { Eni, ModelSnapshot, Subnet, Vpc } from '../model/types';
@@ -270,9 +271,14 @@ const U64_MASK = (1n << 64n) - 1n;
 
 /** eni-<17 hex> is 68 bits: keep the low 64, split into u32 halves (0 for a non-hex id). */
 export function splitEniId(id: string): { idHi: number; idLo: number } {
-  const m = /^eni-([0-9a-f]+)$/i.exec(id);
-  if (m === null) return { idHi: 0, idLo: 0 };
-  const v = BigInt(`0x${m[1]}`) & U64_MASK;
+  return splitAwsId(id, 'eni');
+}
+
+/** <prefix>-<hex> (eni-, acl-): the low 64 bits of the hex part as u32 halves (0 if malformed). */
+export function splitAwsId(id: string, prefix: string): { idHi: number; idLo: number } {
+  const m = /^([a-z]+)-([0-9a-f]+)$/i.exec(id);
+  if (m === null || m[1] !== prefix) return { idHi: 0, idLo: 0 };
+  const v = BigInt(`0x${m[2]}`) & U64_MASK;
   return { idHi: Number(v >> 32n), idLo: Number(v & 0xffffffffn) };
 }
 

@@ -1,7 +1,9 @@
 /**
  * Reads a compiled table back: validation (the same bounds the C loader
- * checks), the classifier lookup exactly as native/src/classify.c does it, and
- * small lookups for tests and dumps (ENI by id or port, forwarding).
+ * checks), the classifier lookup exactly as native/src/classify.c does it, the
+ * NACL decision-list lookup the dataplane performs (protocol entry or default
+ * list, key interval, peer range; nothing found = the `*` deny), and small
+ * lookups for tests and dumps (ENI by id or port, forwarding, subnet NACLs).
  *
  * This is the TypeScript twin of the native lookup, used to test the compiler
  * against the reference evaluator without the addon; it is not a fast path.
@@ -23,7 +25,18 @@ import {
   HEADER,
   INTERVAL,
   IP6_SIZE,
+  INDEX_NONE,
   IV_WORLD,
+  NACL,
+  NACL_ALLOW,
+  NACL_DENY,
+  NACL_INTERVAL,
+  NACL_LIST,
+  NACL_PROTO,
+  NACL_RANGE4,
+  NACL_RANGE6,
+  NACL_RULE_STAR4,
+  NACL_RULE_STAR6,
   PEER_SET,
   PROTO_ENTRY,
   RANGE4,
@@ -36,6 +49,7 @@ import {
   TABLE_MAGIC,
   TABLE_VERSION,
   U32_SIZE,
+  naclListOffset,
   rulesetClassifierOffset,
   sectionDescriptorOffset,
 } from '../../src/abi/layout';
@@ -46,6 +60,12 @@ export class TableError extends Error {}
 export interface ClassifyResult {
   allowed: boolean;
   world: boolean; // the matching interval is covered by a literal /0 rule
+}
+
+/** A NACL list's answer: the deciding rule (32767 / 32768 for `*`) and its action. */
+export interface NaclDecision {
+  allowed: boolean;
+  rule: number;
 }
 
 export interface EniView {
@@ -162,6 +182,17 @@ export class TableView {
         this.u32(o + ADDR_SET.fields.range_off) + this.u32(o + ADDR_SET.fields.range_count);
       if (end > n(fam === FAM_V4 ? 'ADDR_RANGES4' : 'ADDR_RANGES6')) fail(`addr set ${i}: ranges`);
     }
+    for (let i = 0; i < n('SUBNETS'); i++) {
+      const nacl = this.u32(this.at('SUBNETS', i) + SUBNET.fields.nacl);
+      if (nacl !== INDEX_NONE && nacl >= n('NACLS')) fail(`subnet ${i}: bad nacl`);
+    }
+    for (let i = 0; i < n('NACLS'); i++) {
+      for (const dir of [DIR_INGRESS, DIR_EGRESS] as const) {
+        for (const fam of [FAM_V4, FAM_V6] as const) {
+          this.validateNaclList(this.u32(this.at('NACLS', i) + naclListOffset(dir, fam)), fam);
+        }
+      }
+    }
     for (let r = 0; r < n('RULESETS'); r++) {
       for (const dir of [DIR_INGRESS, DIR_EGRESS] as const) {
         for (const fam of [FAM_V4, FAM_V6] as const) {
@@ -229,6 +260,158 @@ export class TableView {
       this.u32(base + CLASSIFIER.fields.default_off),
       this.u32(base + CLASSIFIER.fields.default_count),
     );
+  }
+
+  private validateNaclList(off: number, fam: FamIndex): void {
+    const blobLen = this.count('NACL_BLOB');
+    if (off % SECTION_ALIGN !== 0 || off + NACL_LIST.size > blobLen)
+      fail(`nacl list at ${off}: bounds`);
+    const base = this.sec.NACL_BLOB.offset + off;
+    const size = this.u32(base + NACL_LIST.fields.list_size);
+    if (size < NACL_LIST.size || off + size > blobLen) fail(`nacl list at ${off}: size`);
+    const inList = (rel: number, bytes: number, what: string): void => {
+      if (rel % 4 !== 0 || rel + bytes > size) fail(`nacl list at ${off}: ${what} out of bounds`);
+    };
+    const v4 = fam === FAM_V4;
+    const R = v4 ? NACL_RANGE4 : NACL_RANGE6;
+    const checkIntervals = (rel: number, count: number): void => {
+      inList(rel, count * NACL_INTERVAL.size, 'intervals');
+      let prevHi = -1;
+      for (let i = 0; i < count; i++) {
+        const o = base + rel + i * NACL_INTERVAL.size;
+        const lo = this.dv.getUint16(o + NACL_INTERVAL.fields.lo, true);
+        const hi = this.dv.getUint16(o + NACL_INTERVAL.fields.hi, true);
+        if (lo > hi || lo <= prevHi) fail(`nacl list at ${off}: intervals not sorted/disjoint`);
+        prevHi = hi;
+        const rOff = this.u32(o + NACL_INTERVAL.fields.range_off);
+        const rCount = this.u32(o + NACL_INTERVAL.fields.range_count);
+        inList(rOff, rCount * R.size, 'ranges');
+        let prev = -1n;
+        for (let k = 0; k < rCount; k++) {
+          const ro = base + rOff + k * R.size;
+          const rlo = v4 ? BigInt(this.u32(ro + NACL_RANGE4.fields.lo)) : this.ip6(ro);
+          const rhi = v4 ? BigInt(this.u32(ro + NACL_RANGE4.fields.hi)) : this.ip6(ro + 16);
+          if (rlo > rhi || rlo <= prev) fail(`nacl list at ${off}: ranges not sorted/disjoint`);
+          prev = rhi;
+          const rule = this.dv.getUint16(ro + R.fields.rule, true);
+          const action = this.dv.getUint8(ro + R.fields.action);
+          if (rule < 1 || rule > 32766) fail(`nacl list at ${off}: rule number ${rule}`);
+          if (action !== NACL_ALLOW && action !== NACL_DENY) fail(`nacl list at ${off}: action`);
+        }
+      }
+    };
+    const pOff = this.u32(base + NACL_LIST.fields.proto_off);
+    const pCount = this.u32(base + NACL_LIST.fields.proto_count);
+    inList(pOff, pCount * NACL_PROTO.size, 'protocol entries');
+    let prevProto = -1;
+    for (let i = 0; i < pCount; i++) {
+      const o = base + pOff + i * NACL_PROTO.size;
+      const proto = this.dv.getUint8(o + NACL_PROTO.fields.proto);
+      if (proto <= prevProto) fail(`nacl list at ${off}: protocols not sorted`);
+      prevProto = proto;
+      checkIntervals(
+        this.u32(o + NACL_PROTO.fields.interval_off),
+        this.u32(o + NACL_PROTO.fields.interval_count),
+      );
+    }
+    checkIntervals(
+      this.u32(base + NACL_LIST.fields.default_off),
+      this.u32(base + NACL_LIST.fields.default_count),
+    );
+  }
+
+  /** The subnet's NACL index, or undefined (EW_INDEX_NONE: not filtered). */
+  subnetNacl(subnet: number): number | undefined {
+    const v = this.u32(this.at('SUBNETS', subnet) + SUBNET.fields.nacl);
+    return v === INDEX_NONE ? undefined : v;
+  }
+
+  /** A NACL record's id halves (acl-<hex>, low 64 bits). */
+  naclId(nacl: number): { idHi: number; idLo: number } {
+    const o = this.at('NACLS', nacl);
+    return { idHi: this.u32(o + NACL.fields.id_hi), idLo: this.u32(o + NACL.fields.id_lo) };
+  }
+
+  /** Byte offset (inside NACL_BLOB) of one of a NACL's lists. */
+  naclListOffset(nacl: number, dir: Direction | DirIndex, fam: Family | FamIndex): number {
+    if (nacl < 0 || nacl >= this.count('NACLS')) fail(`no NACL index ${nacl}`);
+    return this.u32(this.at('NACLS', nacl) + naclListOffset(dirIndex(dir), famIndex(fam)));
+  }
+
+  /** A NACL list's bytes (a copy), e.g. to prove that a recompile left it unchanged. */
+  naclList(nacl: number, dir: Direction | DirIndex, fam: Family | FamIndex): Uint8Array {
+    const base = this.sec.NACL_BLOB.offset + this.naclListOffset(nacl, dir, fam);
+    return this.buf.slice(base, base + this.u32(base + NACL_LIST.fields.list_size));
+  }
+
+  /**
+   * The per-packet NACL lookup: protocol entry (or the default list), key
+   * interval, then the peer range; nothing found is the `*` deny.
+   */
+  naclLookup(
+    nacl: number,
+    dir: Direction | DirIndex,
+    fam: Family | FamIndex,
+    proto: number,
+    key: number,
+    peerBytes: Uint8Array,
+  ): NaclDecision {
+    const family = famIndex(fam);
+    const v4 = family === FAM_V4;
+    if (peerBytes.length !== (v4 ? 4 : IP6_SIZE)) fail('peer address of the wrong family');
+    const star = { allowed: false, rule: v4 ? NACL_RULE_STAR4 : NACL_RULE_STAR6 };
+    const peer = bytesToValue(peerBytes);
+    const base = this.sec.NACL_BLOB.offset + this.naclListOffset(nacl, dir, family);
+    let ivOff = this.u32(base + NACL_LIST.fields.default_off);
+    let ivCount = this.u32(base + NACL_LIST.fields.default_count);
+    const pOff = this.u32(base + NACL_LIST.fields.proto_off);
+    let lo = 0;
+    let hi = this.u32(base + NACL_LIST.fields.proto_count) - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const o = base + pOff + mid * NACL_PROTO.size;
+      const p = this.dv.getUint8(o + NACL_PROTO.fields.proto);
+      if (p === proto) {
+        ivOff = this.u32(o + NACL_PROTO.fields.interval_off);
+        ivCount = this.u32(o + NACL_PROTO.fields.interval_count);
+        break;
+      }
+      if (p < proto) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    let iv = -1;
+    lo = 0;
+    hi = ivCount - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const o = base + ivOff + mid * NACL_INTERVAL.size;
+      if (key < this.dv.getUint16(o + NACL_INTERVAL.fields.lo, true)) hi = mid - 1;
+      else if (key > this.dv.getUint16(o + NACL_INTERVAL.fields.hi, true)) lo = mid + 1;
+      else {
+        iv = o;
+        break;
+      }
+    }
+    if (iv < 0) return star;
+    const R = v4 ? NACL_RANGE4 : NACL_RANGE6;
+    const rOff = base + this.u32(iv + NACL_INTERVAL.fields.range_off);
+    lo = 0;
+    hi = this.u32(iv + NACL_INTERVAL.fields.range_count) - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const o = rOff + mid * R.size;
+      const rlo = v4 ? BigInt(this.u32(o + NACL_RANGE4.fields.lo)) : this.ip6(o);
+      const rhi = v4 ? BigInt(this.u32(o + NACL_RANGE4.fields.hi)) : this.ip6(o + 16);
+      if (peer < rlo) hi = mid - 1;
+      else if (peer > rhi) lo = mid + 1;
+      else {
+        return {
+          allowed: this.dv.getUint8(o + R.fields.action) === NACL_ALLOW,
+          rule: this.dv.getUint16(o + R.fields.rule, true),
+        };
+      }
+    }
+    return star;
   }
 
   eni(i: number): EniView {
