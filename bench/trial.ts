@@ -273,7 +273,7 @@ async function crossSubnetControl(p: EniwallPath, a: Endpoint, b: Endpoint): Pro
     checks.push({
       name: 'the dataplane counts NACL drops (NACL_EGRESS, NACL_INGRESS)',
       ok: hasNaclDrops(p, a.port),
-      detail: Object.keys(p.dp.counters(a.port).drops).join(' '),
+      detail: hasNaclDrops(p, a.port) ? 'yes' : 'no such drop reasons in this build',
     });
   const read = (): Record<string, number> => ({
     naclEgressA: counterOr0(p, a.port, 'NACL_EGRESS'),
