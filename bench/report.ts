@@ -97,6 +97,13 @@ export function goals(s: Suite): Goal[] {
       show: x,
     },
     {
+      name: 'E across subnets, A/B on the same flows: NACL on / off (100k flows)',
+      goal: '≥ 0.9×',
+      value: byId(s, 'E-x-nacl20-ab-f100000')?.median,
+      met: (v) => v >= 0.9,
+      show: x,
+    },
+    {
       name: 'E across subnets: 20-entry NACL / no NACL (64 flows)',
       goal: '—',
       value: ratio(s, 'E-x-nacl20-f64', 'E-x-f64'),

@@ -378,6 +378,34 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
   const setupMs = performance.now() - t0;
   const [a, b] = p.enis as [Endpoint, Endpoint];
   const stream = flowStream(a, b, flows);
+  /** A/B run i: put the NACL in force or take it away, and prove the change took (and kept the flows). */
+  const abSwitch = async (i: number): Promise<Check[]> => {
+    const on = naclOn(i);
+    const gen0 = p.dp.generation();
+    p.setNaclEntries(on ? naclN : 0);
+    const gen = await p.apply();
+    const before = [counterOr0(p, a.port, 'NACL_EGRESS'), p.counter(b.port, 'SG_INGRESS')];
+    await sendControl(a, b, CONTROL.egressDenyPort, CONTROL_FRAMES);
+    const grew = [
+      counterOr0(p, a.port, 'NACL_EGRESS') - (before[0] ?? 0),
+      p.counter(b.port, 'SG_INGRESS') - (before[1] ?? 0),
+    ];
+    const tag = `run ${i + 1} (NACL ${on ? 'on' : 'off'})`;
+    return [
+      atLeast(`${tag}: the change published a generation`, Number(gen - gen0), 1),
+      near(
+        `${tag}: control UDP to port ${CONTROL.egressDenyPort} refused as ${on ? 'NACL_EGRESS' : 'SG_INGRESS'}`,
+        grew[on ? 0 : 1] ?? 0,
+        CONTROL_FRAMES,
+        0.02,
+      ),
+      atLeast(
+        `${tag}: no conntrack flush (every flow still tracked)`,
+        p.dp.ctCount(a.port),
+        flows * 0.99,
+      ),
+    ];
+  };
   // A priming frame lost to a full TAP queue is re-sent by the next pass (established ones are hits).
   // A million flows are primed faster so that the first ones have not idled out (UdpTimeout)
   // before the reverse pass turns them into streams.
@@ -405,13 +433,24 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
     );
     checks.push(...(await crossSubnetControl(p, a, b)));
   }
+  // A/B: the NACL on and off in turn on the same flows (ABBA pairs), so load drifts cancel.
+  const ab = ctx.trial.naclAb === true;
+  const naclN = ctx.trial.naclEntries ?? 0;
+  const naclOn = (i: number): boolean => ((i >> 1) % 2 === 0 ? (i & 1) === 1 : (i & 1) === 0);
   let profile: string | undefined;
-  const r = await ppsRuns(ctx, {
+  const r = await ppsRuns(ab ? { ...ctx, runs: ctx.runs * 2 } : ctx, {
     genNs: a.ns,
     streams: [stream],
     b,
     sinkKind: ctx.trial.sink ?? 'drop',
     sample: eniSample(p, a, b),
+    ...(ab
+      ? {
+          beforeRun: async (i: number) => {
+            checks.push(...(await abSwitch(i)));
+          },
+        }
+      : {}),
     onRun: async (i) => {
       if (ctx.trial.profile === true && i === 0) {
         await sleep(1000);
@@ -451,6 +490,21 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
         : []),
     ],
   });
+  if (ab) {
+    // One ratio per pair: pps with the NACL / pps without, the two runs next to each other.
+    const ratios: number[] = [];
+    const on: number[] = [];
+    const off: number[] = [];
+    r.values.forEach((v, i) => (naclOn(i) ? on : off).push(v));
+    for (let k = 0; k < Math.min(on.length, off.length); k++)
+      ratios.push((on[k] ?? NaN) / (off[k] ?? NaN));
+    return {
+      unit: 'ratio',
+      values: ratios,
+      checks: [...checks, ...r.checks],
+      extra: { setupMs: Math.round(setupMs), ppsNaclOn: on, ppsNaclOff: off },
+    };
+  }
   return {
     unit: 'pps',
     values: r.values,

@@ -34,6 +34,7 @@ export interface Trial {
   streams?: number; // TCP parallel streams
   crossSubnet?: boolean; // E: the ENIs in two subnets (routed path)
   naclEntries?: number; // E (cross-subnet), K: NACL entries per direction on both subnets
+  naclAb?: boolean; // E: runs alternate NACL off / on on the same flows; value = on / off per pair
   profile?: boolean; // record a perf profile of the forwarding CPU during run 1
   quick: boolean;
 }
@@ -106,8 +107,14 @@ export const TRIALS: readonly Trial[] = [
   EX(64, 20, true),
   KN(64, 20, true),
   EX(100_000, 0, false),
-  EX(100_000, 20, false),
+  { ...EX(100_000, 20, false), profile: true },
   KN(100_000, 20, false),
+  {
+    ...EX(100_000, 20, false),
+    id: 'E-x-nacl20-ab-f100000',
+    title: 'E-x A/B: 20-entry NACL on / off in turn, same 100,000 flows (ratio)',
+    naclAb: true,
+  },
   {
     id: 'O-r60-f64',
     title: 'O: Open vSwitch netdev + ct(), 60 rules, 64 flows',

@@ -62,6 +62,8 @@ export interface EniwallPath {
   apply(): Promise<bigint>;
   /** The snapshot apply() hands to the driver (the model's, with the bench's NACLs when cross-subnet). */
   snapshot(): ModelSnapshot;
+  /** Cross-subnet: the NACL's entries per direction from the next apply on (0 = no NACL). */
+  setNaclEntries(n: number): void;
 }
 
 export interface EniwallSpec {
@@ -151,8 +153,9 @@ export async function setupEniwall(spec: EniwallSpec): Promise<EniwallPath> {
     await driver.close();
     await dp.close();
   });
+  let entries = spec.naclEntries ?? 0;
   const nacls = (s: ModelSnapshot): NetworkAcl[] =>
-    spec.naclEntries === undefined || spec.naclEntries === 0
+    entries === 0
       ? []
       : [
           {
@@ -160,7 +163,7 @@ export async function setupEniwall(spec: EniwallSpec): Promise<EniwallPath> {
             vpcId: vpc.id,
             ownerId: s.accountId,
             isDefault: false,
-            entries: naclEntries(spec.naclEntries),
+            entries: naclEntries(entries),
             associations: subnets.map((sub, i) => ({
               id: `aclassoc-00000000000000b${i.toString(16).padStart(2, '0')}`,
               subnetId: sub.id,
@@ -196,6 +199,10 @@ export async function setupEniwall(spec: EniwallSpec): Promise<EniwallPath> {
     groupIds,
     apply,
     snapshot,
+    setNaclEntries: (n) => {
+      if (!cross) throw new Error('NACLs filter only routed traffic');
+      entries = n;
+    },
     counter: (port, name) => {
       const c = dp.counters(port);
       const v =
