@@ -417,8 +417,12 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
     await sleep(200);
     passes++;
   }
-  await prime(b.ns, [replyStream(stream, a, b)], primeRate);
-  await sleep(200);
+  // Cross-subnet, B's ROUTED counts the replies that got through: a lost one is re-sent too.
+  for (let back = 0; back < (cross ? 4 : 1); back++) {
+    await prime(b.ns, [replyStream(stream, a, b)], primeRate);
+    await sleep(200);
+    if (p.counter(b.port, 'ROUTED') >= flows * 0.99) break;
+  }
   const checks: Check[] = [
     atLeast('every flow is tracked in A’s zone after priming', p.dp.ctCount(a.port), flows * 0.99),
   ];
