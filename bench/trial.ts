@@ -11,6 +11,7 @@
  * Usage: node dist/bench/trial.js '<json {trial, runs, windowS}>'
  */
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 
@@ -232,7 +233,37 @@ function eniSample(p: EniwallPath, a: Endpoint, b: Endpoint): () => Sample {
     sgDrops: p.counter(b.port, 'SG_INGRESS') + p.counter(a.port, 'SG_EGRESS'),
     routedA: p.counter(a.port, 'ROUTED'),
     naclDrops: naclDrops(p, a, b),
+    ...threadTicks(),
   });
+}
+
+/** CPU clock ticks (utime + stime, USER_HZ) of each thread of this process, keyed `cpu<tid>`. */
+function threadTicks(): Sample {
+  const out: Sample = {};
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+      out[`cpu${tid}`] = Number(f[11]) + Number(f[12]);
+    } catch {
+      // a thread that ended between readdir and read
+    }
+  }
+  return out;
+}
+
+const USER_HZ = 100;
+
+/**
+ * The engine worker's CPU seconds in a window: the busiest thread of this
+ * process (the worker forwards without pause while the generator outruns it;
+ * the JS thread sleeps). Load-independent where pps is not: on a shared
+ * machine, time the worker was not scheduled costs pps but no CPU seconds.
+ */
+function workerCpuS(delta: Sample): number {
+  let max = 0;
+  for (const [k, v] of Object.entries(delta)) if (k.startsWith('cpu') && v > max) max = v;
+  return max / USER_HZ;
 }
 
 /** NACL drop reasons exist only with the NACL dataplane (issue 9); before it, nothing counts them. */
@@ -495,19 +526,31 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
         : []),
     ],
   });
+  // Frames per second of the worker's own CPU time, and the share of the window it got.
+  const perCpuS = r.runs.map((run) => run.delivered / Math.max(1e-9, workerCpuS(run.delta)));
+  const workerShare = r.runs.map((run) => workerCpuS(run.delta) / run.windowS);
   if (ab) {
     // One ratio per pair: pps with the NACL / pps without, the two runs next to each other.
-    const ratios: number[] = [];
-    const on: number[] = [];
-    const off: number[] = [];
-    r.values.forEach((v, i) => (naclOn(i) ? on : off).push(v));
-    for (let k = 0; k < Math.min(on.length, off.length); k++)
-      ratios.push((on[k] ?? NaN) / (off[k] ?? NaN));
+    const split = (xs: number[]): { on: number[]; off: number[] } => {
+      const out = { on: [] as number[], off: [] as number[] };
+      xs.forEach((v, i) => (naclOn(i) ? out.on : out.off).push(v));
+      return out;
+    };
+    const pairs = (xs: number[]): number[] => {
+      const { on, off } = split(xs);
+      return on.map((v, k) => v / (off[k] ?? NaN));
+    };
     return {
       unit: 'ratio',
-      values: ratios,
+      values: pairs(r.values),
       checks: [...checks, ...r.checks],
-      extra: { setupMs: Math.round(setupMs), ppsNaclOn: on, ppsNaclOff: off },
+      extra: {
+        setupMs: Math.round(setupMs),
+        ppsNaclOn: split(r.values).on,
+        ppsNaclOff: split(r.values).off,
+        perCpuSecondRatios: pairs(perCpuS),
+        workerShare,
+      },
     };
   }
   return {
@@ -518,6 +561,8 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
       setupMs: Math.round(setupMs),
       primingPasses: passes,
       ctEntries: p.dp.ctCount(a.port) + p.dp.ctCount(b.port),
+      framesPerWorkerCpuSecond: perCpuS.map(Math.round),
+      workerShare: workerShare.map((x) => Number(x.toFixed(3))),
       ...(profile === undefined ? {} : { profile }),
     },
   };
