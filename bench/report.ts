@@ -3,7 +3,7 @@
  * a small SVG chart drawn by hand: delivered pps per scenario, pps vs rules
  * per ENI, pps vs active flows. No dependencies: the SVG is a string.
  */
-import type { TrialResult } from './lib/result';
+import { median, type TrialResult } from './lib/result';
 
 export interface Suite {
   date: string;
@@ -44,6 +44,11 @@ function ratio(s: Suite, num: string, den: string): number | undefined {
   const a = byId(s, num);
   const b = byId(s, den);
   return a === undefined || b === undefined ? undefined : a.median / b.median;
+}
+
+function perCpu(r: TrialResult | undefined): number | undefined {
+  const xs = r?.extra.perCpuSecondRatios;
+  return Array.isArray(xs) && xs.length > 0 ? median(xs as number[]) : undefined;
 }
 
 export function goals(s: Suite): Goal[] {
@@ -100,6 +105,14 @@ export function goals(s: Suite): Goal[] {
       name: 'E across subnets, A/B on the same flows: NACL on / off (100k flows)',
       goal: '≥ 0.9×',
       value: byId(s, 'E-x-nacl20-ab-f100000')?.median,
+      met: (v) => v >= 0.9,
+      show: x,
+    },
+    {
+      // Frames per second of the worker's own CPU time: what a shared machine's pps hides.
+      name: '… the same per worker CPU second (load-independent estimate)',
+      goal: '≥ 0.9×',
+      value: perCpu(byId(s, 'E-x-nacl20-ab-f100000')),
       met: (v) => v >= 0.9,
       show: x,
     },
