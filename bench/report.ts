@@ -110,7 +110,7 @@ export function goals(s: Suite): Goal[] {
     },
     {
       // Frames per second of the worker's own CPU time: what a shared machine's pps hides.
-      name: '… the same per worker CPU second (load-independent estimate)',
+      name: '… the same per worker CPU second (less load-sensitive estimate)',
       goal: '≥ 0.9×',
       value: perCpu(byId(s, 'E-x-nacl20-ab-f100000')),
       met: (v) => v >= 0.9,
