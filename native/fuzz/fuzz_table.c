@@ -5,9 +5,12 @@
  *  - classifier queries at every interval's edges and every peer range's
  *    edges, compared with a linear scan over the same blob (the binary
  *    searches must agree with it on anything the loader accepted);
+ *  - network ACL lookups (pipe_nacl) at every interval and range edge of every
+ *    list, compared with a linear scan of the same list (action and rule);
  *  - frames between its ENIs (TCP SYN and the answer, UDP, ping, ARP, ping to
  *    the router) on a fresh core, with the verdict checks of world.c and: a
- *    forwarded new connection is one the classifier allows on both sides.
+ *    forwarded new connection is one the classifier allows on both sides, and
+ *    between two subnets one both subnets' NACL lists allow (linear scan).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 
 #include "checksum.h"
 #include "eniwall/core.h"
+#include "pipeline.h"
 #include "synth.h"
 #include "table_view.h"
 #include "world.h"
@@ -176,6 +180,137 @@ static void check_classifiers(const struct ew_table_view *t) {
             }
 }
 
+/* ---- network ACLs: pipe_nacl against a linear scan of the same list ---- */
+
+static bool ref_nacl(const struct ew_table_view *t, uint32_t nacl, enum ew_dir d,
+                     enum ew_family fam, uint8_t proto, uint16_t key, const uint8_t *peer,
+                     uint16_t *rule) {
+    const uint8_t *list = (const uint8_t *)ew_view_nacl_list(t, nacl, d, fam);
+    const struct ew_nacl_list *h = (const void *)list;
+    const struct ew_nacl_interval *iv = (const void *)(list + h->default_off);
+    uint32_t n = h->default_count;
+    const struct ew_nacl_proto *pe = (const void *)(list + h->proto_off);
+    for (uint32_t i = 0; i < h->proto_count; i++)
+        if (pe[i].proto == proto) {
+            iv = (const void *)(list + pe[i].interval_off);
+            n = pe[i].interval_count;
+        }
+    *rule = fam == EW_FAM_V4 ? EW_NACL_RULE_STAR4 : EW_NACL_RULE_STAR6;
+    uint32_t rsize =
+        fam == EW_FAM_V4 ? sizeof(struct ew_nacl_range4) : sizeof(struct ew_nacl_range6);
+    for (uint32_t i = 0; i < n; i++) {
+        if (key < iv[i].lo || key > iv[i].hi) continue;
+        for (uint32_t j = 0; j < iv[i].range_count; j++) {
+            const uint8_t *r = list + iv[i].range_off + j * rsize;
+            if (fam == EW_FAM_V4) {
+                const struct ew_nacl_range4 *x = (const void *)r;
+                uint32_t a = ew_get32(peer);
+                if (x->lo <= a && a <= x->hi) {
+                    *rule = x->rule;
+                    return x->action == EW_NACL_ALLOW;
+                }
+            } else {
+                const struct ew_nacl_range6 *x = (const void *)r;
+                if (memcmp(x->lo.b, peer, 16) <= 0 && memcmp(peer, x->hi.b, 16) <= 0) {
+                    *rule = x->rule;
+                    return x->action == EW_NACL_ALLOW;
+                }
+            }
+        }
+        return false;
+    }
+    return false;
+}
+
+/* The packet fields pipe_nacl reads; peer is the destination for EGRESS. */
+static void nacl_pkt(struct ew_pkt *p, enum ew_dir d, enum ew_family fam, uint8_t proto,
+                     const uint8_t *peer) {
+    memset(p, 0, sizeof *p);
+    p->family = fam == EW_FAM_V4 ? 4 : 6;
+    p->proto = proto;
+    uint8_t *a = d == EW_DIR_EGRESS ? p->dst : p->src;
+    memcpy(a, peer, fam == EW_FAM_V4 ? 4 : 16);
+    if (fam == EW_FAM_V4) {
+        p->src4 = ew_get32(p->src);
+        p->dst4 = ew_get32(p->dst);
+    }
+}
+
+static void nacl_query(const struct ew_table_view *t, uint32_t nacl, enum ew_dir d,
+                       enum ew_family fam, uint8_t proto, uint16_t key, const uint8_t *peer) {
+    if (queries++ >= MAX_QUERIES) return;
+    struct ew_pkt p;
+    nacl_pkt(&p, d, fam, proto, peer);
+    uint16_t got_rule, want_rule;
+    bool got = pipe_nacl(t, nacl, d, &p, key, &got_rule);
+    bool want = ref_nacl(t, nacl, d, fam, proto, key, peer, &want_rule);
+    if (got != want || got_rule != want_rule)
+        violation("network ACL lookup disagrees with a linear scan");
+}
+
+static void nacl_query_intervals(const struct ew_table_view *t, uint32_t nacl, enum ew_dir d,
+                                 enum ew_family fam, uint8_t proto, const uint8_t *list,
+                                 const struct ew_nacl_interval *iv, uint32_t n) {
+    uint32_t rsize =
+        fam == EW_FAM_V4 ? sizeof(struct ew_nacl_range4) : sizeof(struct ew_nacl_range6);
+    for (uint32_t i = 0; i < n && queries < MAX_QUERIES; i++) {
+        uint8_t peers[2 + 4 * 4][16];
+        uint32_t np = 0;
+        memset(peers[np++], 0, 16);
+        memset(peers[np++], 0xff, 16);
+        for (uint32_t j = 0; j < iv[i].range_count && j < 4; j++) {
+            const uint8_t *r = list + iv[i].range_off + j * rsize;
+            uint8_t lo[16] = {0}, hi[16] = {0};
+            if (fam == EW_FAM_V4) {
+                const struct ew_nacl_range4 *x = (const void *)r;
+                ew_put32(lo, x->lo);
+                ew_put32(hi, x->hi);
+            } else {
+                memcpy(lo, r, 16);
+                memcpy(hi, r + 16, 16);
+            }
+            peer_edge(fam, lo, 0, peers[np++]);
+            peer_edge(fam, lo, -1, peers[np++]);
+            peer_edge(fam, hi, 0, peers[np++]);
+            peer_edge(fam, hi, 1, peers[np++]);
+        }
+        const uint16_t keys[4] = {iv[i].lo, iv[i].hi, (uint16_t)(iv[i].lo - 1u),
+                                  (uint16_t)(iv[i].hi + 1u)};
+        for (uint32_t k = 0; k < 4; k++)
+            for (uint32_t p = 0; p < np; p++)
+                nacl_query(t, nacl, d, fam, proto, keys[k], peers[p]);
+    }
+}
+
+static void check_nacls(const struct ew_table_view *t) {
+    queries = 0;
+    for (uint32_t a = 0; a < t->n_nacls && a < 8; a++)
+        for (int d = 0; d < 2; d++)
+            for (int f = 0; f < 2; f++) {
+                const uint8_t *list =
+                    (const uint8_t *)ew_view_nacl_list(t, a, (enum ew_dir)d, (enum ew_family)f);
+                const struct ew_nacl_list *h = (const void *)list;
+                const struct ew_nacl_proto *pe = (const void *)(list + h->proto_off);
+                for (uint32_t i = 0; i < h->proto_count; i++)
+                    nacl_query_intervals(t, a, (enum ew_dir)d, (enum ew_family)f, pe[i].proto, list,
+                                         (const void *)(list + pe[i].interval_off),
+                                         pe[i].interval_count);
+                uint8_t other = 0;
+                for (uint32_t i = 0; i < h->proto_count; i++)
+                    if (pe[i].proto == other) other = (uint8_t)(other + 1);
+                nacl_query_intervals(t, a, (enum ew_dir)d, (enum ew_family)f, other, list,
+                                     (const void *)(list + h->default_off), h->default_count);
+            }
+}
+
+/* A subnet's list allows the packet (no NACL: not filtered). */
+static bool nacl_allows(const struct ew_table_view *t, uint32_t subnet, enum ew_dir d,
+                        enum ew_family fam, uint8_t proto, uint16_t key, const uint8_t *peer) {
+    uint32_t a = t->subnets[subnet].nacl;
+    uint16_t rule;
+    return a == EW_INDEX_NONE || ref_nacl(t, a, d, fam, proto, key, peer, &rule);
+}
+
 /* ---- frames between the ENIs ---- */
 
 static bool port_bound(const struct ew_table_view *t, uint32_t port) {
@@ -319,6 +454,10 @@ static void frames(const struct ew_table_view *t) {
                                 proto, key);
                         violation("forwarded a new connection the classifier refuses");
                     }
+                    if (r->subnet != a->subnet &&
+                        (!nacl_allows(t, a->subnet, EW_DIR_EGRESS, f, proto, key, d.dst) ||
+                         !nacl_allows(t, r->subnet, EW_DIR_INGRESS, f, proto, key, d.src)))
+                        violation("forwarded between subnets what a network ACL refuses");
                     (void)r;
                     /* The answer, through conntrack. */
                     struct sy_desc back = d;
@@ -353,6 +492,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     check_classifiers(t);
+    check_nacls(t);
     frames(t);
     ew_table_free(t);
     return 0;

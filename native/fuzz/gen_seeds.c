@@ -143,6 +143,31 @@ static void process_seeds(void) {
     tcp(&s, P_DB, 4, A_WEB, 40003, 80, 0x03); /* SYN+FIN: invalid */
     SEED("tcp-refusals");
 
+    /* Network ACLs (world.c): stateless between subnets A and B. web -> app
+     * 8000 and its answer to an ephemeral port pass; the answer to port 1000
+     * is refused by B's egress list although conntrack carries it; nat -> web
+     * ssh and udp 5050 are refused by A's ingress list (rules 90 and 50). */
+    s.n = 0;
+    tcp(&s, P_WEB, 4, A_APP, 41000, 8000, 0x02);
+    tcp(&s, P_APP, 4, A_WEB, 8000, 41000, 0x12);
+    tcp(&s, P_WEB, 4, A_APP, 1000, 8000, 0x02);
+    tcp(&s, P_APP, 4, A_WEB, 8000, 1000, 0x12);
+    tcp(&s, P_APP, 4, A_WEB, 40100, 22, 0x02);
+    tcp(&s, P_NAT, 4, A_WEB, 40101, 22, 0x02);
+    a = (struct frame_args){.port = P_NAT,
+                            .family = 4,
+                            .kind = SY_UDP,
+                            .dst = A_WEB,
+                            .sport = 7000,
+                            .dport = 5050,
+                            .payload = 8};
+    synth(&s, &a);
+    a.dport = 5049;
+    synth(&s, &a);
+    tcp(&s, P_WEB, 6, A6_APP, 41001, 8080, 0x02);
+    tcp(&s, P_APP, 6, A6_WEB, 8080, 41001, 0x12);
+    SEED("nacl-stateless");
+
     /* UDP: prefix list (nat's address is in 10.0.2.0/25), the untracked app rules. */
     s.n = 0;
     a = (struct frame_args){.port = P_NAT,
@@ -481,6 +506,31 @@ static void table_seeds(void) {
     tb_eni(&b, 1, r1, EW_PORT_NONE, "10.9.1.40", NULL, EW_ENI_SRC_DST_CHECK);
     buf = tb_build(&b, &len);
     write_seed("fuzz_table", "intervals", buf, len);
+    free(buf);
+
+    /* The same with network ACLs on both subnets: many key intervals, peer
+     * ranges that split one another (deny inside allow), both families. */
+    uint32_t na = tb_nacl(&b), nb = tb_nacl(&b);
+    for (uint16_t p = 0; p < 8; p++) {
+        char cidr[32];
+        snprintf(cidr, sizeof cidr, "10.9.%u.%u/%u", p % 2, 16 * p, 28 + p % 4);
+        tb_nacl_entry(&b, na, EW_DIR_INGRESS, (uint16_t)(10 + p), 6, (uint16_t)(1000 + 7 * p),
+                      (uint16_t)(1010 + 7 * p), cidr,
+                      (uint8_t)(p % 2 ? EW_NACL_DENY : EW_NACL_ALLOW));
+    }
+    tb_nacl_entry(&b, na, EW_DIR_INGRESS, 100, TB_ANY, 0, 0, "10.9.0.0/16", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, na, EW_DIR_INGRESS, 90, 1, 0x0300, 0x03ff, "0.0.0.0/0", EW_NACL_DENY);
+    tb_nacl_entry(&b, na, EW_DIR_INGRESS, 101, 58, 0x8000, 0x80ff, "fd09::/56", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, na, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, na, EW_DIR_EGRESS, 50, 17, 53, 53, "10.9.1.0/25", EW_NACL_DENY);
+    tb_nacl_entry(&b, na, EW_DIR_EGRESS, 101, TB_ANY, 0, 0, "::/0", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, nb, EW_DIR_INGRESS, 100, 6, 0, 65535, "10.9.0.0/24", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, nb, EW_DIR_INGRESS, 110, 6, 0, 65535, "fd09::/64", EW_NACL_ALLOW);
+    tb_nacl_entry(&b, nb, EW_DIR_EGRESS, 100, 6, 1024, 65535, "0.0.0.0/0", EW_NACL_ALLOW);
+    tb_subnet_nacl(&b, 0, na);
+    tb_subnet_nacl(&b, 1, nb);
+    buf = tb_build(&b, &len);
+    write_seed("fuzz_table", "nacls", buf, len);
     free(buf);
 }
 

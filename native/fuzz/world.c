@@ -100,6 +100,50 @@ static const struct w_eni_def eni_defs[W_N_ENIS] = {
     [W_ENI_OTHER_VPC] = {W_SUB_OTHER, RS_OPEN, 5, "10.0.1.60", NULL, EW_ENI_SRC_DST_CHECK},
 };
 
+/* Network ACLs: A and B (one VPC) each have one, the other VPC's subnet none.
+ * Numbers out of order on purpose (first match = lowest number). */
+enum { NACL_A, NACL_B, N_NACLS };
+
+struct w_nacl_entry {
+    int nacl;
+    enum ew_dir dir;
+    uint16_t rule;
+    int proto;
+    uint16_t lo, hi;
+    const char *cidr;
+    uint8_t action;
+};
+
+#define ALLOW EW_NACL_ALLOW
+#define DENY  EW_NACL_DENY
+
+static const struct w_nacl_entry nacl_entries[] = {
+    {NACL_A, IN, 100, ANY, 0, 0, "0.0.0.0/0", ALLOW},
+    {NACL_A, IN, 90, 6, 22, 22, "10.0.2.32/27", DENY}, /* nat, not app */
+    {NACL_A, IN, 50, 17, 5050, 5060, "10.0.2.40/32", DENY},
+    {NACL_A, IN, 101, ANY, 0, 0, "::/0", ALLOW},
+    {NACL_A, IN, 60, 58, 0x8000, 0x80ff, "fd00:10:0:2::40/128", DENY},
+    {NACL_A, OUT, 100, ANY, 0, 0, "0.0.0.0/0", ALLOW},
+    {NACL_A, OUT, 101, ANY, 0, 0, "::/0", ALLOW},
+    {NACL_A, OUT, 80, 1, 0x0300, 0x03ff, "10.0.2.0/24", DENY}, /* ICMP errors out */
+
+    {NACL_B, IN, 100, 6, 0, 0xffff, "10.0.0.0/16", ALLOW},
+    {NACL_B, IN, 60, 6, 8080, 8080, "10.0.1.11/32", DENY},
+    {NACL_B, IN, 110, 17, 0, 0xffff, "0.0.0.0/0", ALLOW},
+    {NACL_B, IN, 120, 1, 0x0800, 0x08ff, "10.0.1.0/24", ALLOW},
+    {NACL_B, IN, 130, 47, 0, 0xffff, "0.0.0.0/0", ALLOW},
+    {NACL_B, IN, 140, 6, 0, 0xffff, "::/0", ALLOW},
+    {NACL_B, IN, 150, 58, 0x8000, 0x81ff, "fd00:10::/56", ALLOW},
+    {NACL_B, OUT, 100, 6, 1024, 0xffff, "0.0.0.0/0", ALLOW}, /* ephemeral replies */
+    {NACL_B, OUT, 105, 6, 22, 22, "10.0.1.0/24", ALLOW},
+    {NACL_B, OUT, 110, ANY, 0, 0, "::/0", ALLOW},
+    {NACL_B, OUT, 120, 17, 0, 0xffff, "10.0.0.0/16", ALLOW},
+    {NACL_B, OUT, 130, 1, 0, 0xff, "10.0.1.0/25", ALLOW}, /* echo replies to part of A */
+};
+#define N_NACL_ENTRIES (sizeof nacl_entries / sizeof nacl_entries[0])
+
+static const int subnet_nacl[3] = {[W_SUB_A] = NACL_A, [W_SUB_B] = NACL_B, [W_SUB_OTHER] = -1};
+
 /* ---- built state ---- */
 
 struct o_cidr {
@@ -116,6 +160,7 @@ static struct {
     struct o_cidr rule_cidr[N_RULES];
     struct o_cidr set_cidr[N_SETS][8];
     uint32_t set_n[N_SETS];
+    const struct tb *b; /* the definitions, for tb_nacl_eval (a linear scan, not the table) */
 } W;
 
 static void parse_o_cidr(const char *s, struct o_cidr *c) {
@@ -193,6 +238,16 @@ static void setup(void) {
             memcpy(w->ip4[j], tmp[j], 4);
         w->n6 = parse_list(d->ips6, AF_INET6, w->ip6, 4);
     }
+    for (int i = 0; i < N_NACLS; i++)
+        tb_nacl(&b);
+    for (size_t i = 0; i < N_NACL_ENTRIES; i++) {
+        const struct w_nacl_entry *e = &nacl_entries[i];
+        tb_nacl_entry(&b, (uint32_t)e->nacl, e->dir, e->rule, e->proto, e->lo, e->hi, e->cidr,
+                      e->action);
+    }
+    for (uint32_t sn = 0; sn < 3; sn++)
+        if (subnet_nacl[sn] >= 0) tb_subnet_nacl(&b, sn, (uint32_t)subnet_nacl[sn]);
+    W.b = &b;
     tb_exempt4(&b, "169.254.169.253");
     tb_exempt4(&b, "169.254.169.254");
     tb_exempt4(&b, "169.254.169.123");
@@ -410,6 +465,16 @@ bool o_rules_allow(uint32_t eni, enum ew_dir dir, const struct o_pkt *p) {
     return false;
 }
 
+bool o_nacl_allow(uint32_t subnet, enum ew_dir dir, const struct o_pkt *p) {
+    setup();
+    if (subnet_nacl[subnet] < 0) return true; /* no NACL: not filtered */
+    uint16_t rule;
+    const uint8_t *peer = dir == EW_DIR_EGRESS ? p->dst : p->src;
+    return tb_nacl_eval(W.b, (uint32_t)subnet_nacl[subnet], dir,
+                        p->family == 4 ? EW_FAM_V4 : EW_FAM_V6, p->proto, p->key, peer,
+                        &rule) == EW_NACL_ALLOW;
+}
+
 uint32_t o_owner(uint32_t vpc, uint8_t family, const uint8_t *addr) {
     setup();
     for (uint32_t i = 0; i < W_N_ENIS; i++) {
@@ -532,7 +597,6 @@ const char *o_check_forward(struct oracle *o, uint32_t in_port, uint32_t out_por
         uint8_t ty = (uint8_t)(p.key >> 8);
         if ((ty >= 130 && ty <= 137) || ty == 143) return "forwarded neighbour discovery or MLD";
     }
-    (void)re;
     if (o->overflow) return NULL;
     if (!p.has_l4) {
         for (uint32_t i = 0; i < o->n_frags; i++)
@@ -540,7 +604,11 @@ const char *o_check_forward(struct oracle *o, uint32_t in_port, uint32_t out_por
         return "non-first fragment forwarded without an allowed first fragment";
     }
     bool eg = zone_allows(o, s, EW_DIR_EGRESS, &p), ig = zone_allows(o, r, EW_DIR_INGRESS, &p);
-    if (!eg || !ig) {
+    /* Stateless: between two subnets both lists judge every packet, tracked or not. */
+    bool cross = se->subnet != re->subnet;
+    bool ne = !cross || o_nacl_allow(se->subnet, EW_DIR_EGRESS, &p);
+    bool ni = !cross || o_nacl_allow(re->subnet, EW_DIR_INGRESS, &p);
+    if (!eg || !ig || !ne || !ni) {
         char sa[64], da[64];
         inet_ntop(p.family == 4 ? AF_INET : AF_INET6, p.src, sa, sizeof sa);
         inet_ntop(p.family == 4 ? AF_INET : AF_INET6, p.dst, da, sizeof da);
@@ -548,7 +616,10 @@ const char *o_check_forward(struct oracle *o, uint32_t in_port, uint32_t out_por
                  "forwarded eni %u -> eni %u (%s -> %s proto %u key %u%s) that the %s rules "
                  "refuse and no allowed flow explains",
                  s, r, sa, da, p.proto, p.key, p.icmp_error ? ", ICMP error" : "",
-                 !eg ? "sender's egress" : "receiver's ingress");
+                 !eg   ? "sender's egress"
+                 : !ig ? "receiver's ingress"
+                 : !ne ? "source subnet's NACL egress"
+                       : "destination subnet's NACL ingress");
         return why;
     }
     if (p.frag_first && o->n_frags < O_MAX_FRAGS) {

@@ -1,11 +1,12 @@
 /*
  * The fuzzed world: one realistic table (two VPCs, two dual-stack subnets,
  * six ENIs, one with source/dest check off, rules of every kind, group
- * references, a prefix list) described once as data, compiled with
+ * references, a prefix list, network ACLs on both subnets of one VPC)
+ * described once as data, compiled with
  * native/test/tbuild.c, and a deliberately simple oracle over the same data.
  *
- * The oracle never looks at the compiled table: it evaluates the rule
- * definitions below by a linear scan, parses frames with its own code, and
+ * The oracle never looks at the compiled table: it evaluates the rule and
+ * network ACL definitions by a linear scan, parses frames with its own code, and
  * models conntrack as "every 5-tuple some zone's rules ever allowed, in both
  * directions, forever" (a superset of what the real conntrack can hold, so a
  * frame it refuses is one the dataplane must never forward).
@@ -74,6 +75,9 @@ bool o_parse(const uint8_t *frame, uint32_t len, struct o_pkt *p);
 
 /* The rule definitions, evaluated by a linear scan. */
 bool o_rules_allow(uint32_t eni, enum ew_dir dir, const struct o_pkt *p);
+/* The subnet's network ACL (its entries, by a linear scan) allows p in dir; a
+ * subnet without a NACL is not filtered. */
+bool o_nacl_allow(uint32_t subnet, enum ew_dir dir, const struct o_pkt *p);
 /* The ENI owning addr in vpc (oracle's own forwarding lookup), or W_NO_ENI. */
 uint32_t o_owner(uint32_t vpc, uint8_t family, const uint8_t *addr);
 

@@ -160,10 +160,11 @@ static inline bool pipe_untracked(const struct ew_table_view *t, const struct ew
 
 /* The key intervals of protocol proto in a NACL list: its own entry, else the
  * default intervals (built from the "-1" entries alone). */
-static inline const struct ew_nacl_interval *nacl_intervals(const uint8_t *list, uint8_t proto,
-                                                            uint32_t *count) {
+static inline const struct ew_nacl_interval *pipe_nacl_intervals(const uint8_t *list, uint8_t proto,
+                                                                 uint32_t *count) {
     const struct ew_nacl_list *h = (const struct ew_nacl_list *)(const void *)list;
-    const struct ew_nacl_proto *pe = (const struct ew_nacl_proto *)(const void *)(list + h->proto_off);
+    const struct ew_nacl_proto *pe =
+        (const struct ew_nacl_proto *)(const void *)(list + h->proto_off);
     uint32_t lo = 0, hi = h->proto_count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
@@ -191,7 +192,7 @@ static inline bool pipe_nacl(const struct ew_table_view *t, uint32_t nacl, enum 
     const uint8_t *list = (const uint8_t *)ew_view_nacl_list(t, nacl, dir, fam);
     *rule = fam == EW_FAM_V4 ? EW_NACL_RULE_STAR4 : EW_NACL_RULE_STAR6;
     uint32_t n;
-    const struct ew_nacl_interval *iv = nacl_intervals(list, p->proto, &n);
+    const struct ew_nacl_interval *iv = pipe_nacl_intervals(list, p->proto, &n);
     uint32_t lo = 0, hi = n;
     while (lo < hi) { /* first interval with hi >= key */
         uint32_t mid = lo + (hi - lo) / 2;

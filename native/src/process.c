@@ -17,9 +17,9 @@
  *  - Network ACLs (subnet boundary): after the sender's zone and before the
  *    receiver's, on the routed path only; every packet, tracked or not.
  *  - Drops are counted on the input port, except the receiving ENI's ingress
- *    verdicts (SG_INGRESS, NACL_INGRESS, ...), which count on the receiver's port (drop_at(): AWS reports an
- *    ingress REJECT on the receiving ENI); CT_HITS / CT_NEW / UNTRACKED on the
- *    zone's own port.
+ *    verdicts (SG_INGRESS, NACL_INGRESS, ...), which count on the receiver's port (drop_at(): AWS
+ * reports an ingress REJECT on the receiving ENI); CT_HITS / CT_NEW / UNTRACKED on the zone's own
+ * port.
  */
 #include <string.h>
 
@@ -383,11 +383,13 @@ static void handle_ip(struct pctx *c) {
         if (routed) {
             uint16_t rule;
             uint32_t out_nacl = s->nacl, in_nacl = t->subnets[f->subnet].nacl;
-            if (out_nacl != EW_INDEX_NONE && !pipe_nacl(t, out_nacl, EW_DIR_EGRESS, p, p->key, &rule)) {
+            if (out_nacl != EW_INDEX_NONE &&
+                !pipe_nacl(t, out_nacl, EW_DIR_EGRESS, p, p->key, &rule)) {
                 drop(c, EW_DROP_NACL_EGRESS);
                 return;
             }
-            if (in_nacl != EW_INDEX_NONE && !pipe_nacl(t, in_nacl, EW_DIR_INGRESS, p, p->key, &rule)) {
+            if (in_nacl != EW_INDEX_NONE &&
+                !pipe_nacl(t, in_nacl, EW_DIR_INGRESS, p, p->key, &rule)) {
                 drop_at(c, f->port_id, EW_DROP_NACL_INGRESS);
                 return;
             }

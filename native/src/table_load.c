@@ -31,8 +31,8 @@ __attribute__((format(printf, 2, 3))) static int fail(struct loader *l, const ch
 }
 
 static const char *const section_names[EW_SEC_COUNT] = {
-    "VPCS",         "SUBNETS",     "ENIS",    "ENI_IPV4", "ENI_IPV6",        "FWD4",
-    "FWD6",         "EXEMPT4",     "EXEMPT6", "RULESETS", "CLASSIFIER_BLOB", "ADDR_SETS",
+    "VPCS",         "SUBNETS",      "ENIS",    "ENI_IPV4", "ENI_IPV6",        "FWD4",
+    "FWD6",         "EXEMPT4",      "EXEMPT6", "RULESETS", "CLASSIFIER_BLOB", "ADDR_SETS",
     "ADDR_RANGES4", "ADDR_RANGES6", "NACLS",   "NACL_BLOB"};
 
 static const uint32_t section_elem_size[EW_SEC_COUNT] = {sizeof(struct ew_vpc),
@@ -332,11 +332,9 @@ static int check_nacl_ranges(struct loader *l, const uint8_t *list, uint32_t siz
             action = r->action;
         } else {
             const struct ew_nacl_range6 *r = (const void *)at;
-            if (ip6_cmp(&r->lo, &r->hi) > 0)
-                return fail(l, "network ACL: range %u has lo > hi", i);
-            if (i > 0 &&
-                ip6_cmp(&((const struct ew_nacl_range6 *)(const void *)(at - rsize))->hi,
-                        &r->lo) >= 0)
+            if (ip6_cmp(&r->lo, &r->hi) > 0) return fail(l, "network ACL: range %u has lo > hi", i);
+            if (i > 0 && ip6_cmp(&((const struct ew_nacl_range6 *)(const void *)(at - rsize))->hi,
+                                 &r->lo) >= 0)
                 return fail(l, "network ACL: range %u is not sorted/disjoint", i);
             rule = r->rule;
             action = r->action;
@@ -389,8 +387,7 @@ static int check_nacls(struct loader *l) {
     for (uint32_t i = 0; i < t->n_nacls; i++)
         for (int d = 0; d < 2; d++)
             for (int f = 0; f < 2; f++)
-                if (check_nacl_list(l, i, t->nacls[i].list[d][f], (enum ew_family)f) < 0)
-                    return -1;
+                if (check_nacl_list(l, i, t->nacls[i].list[d][f], (enum ew_family)f) < 0) return -1;
     return 0;
 }
 
@@ -408,8 +405,7 @@ static int validate(struct loader *l, size_t len) {
     bind_sections(l->t, h);
     l->t->generation = h->generation;
     if (check_vpcs_subnets(l) < 0 || check_addr_sets(l) < 0 || check_rulesets(l) < 0 ||
-        check_nacls(l) < 0 ||
-        check_enis(l) < 0 || check_forwarding(l) < 0)
+        check_nacls(l) < 0 || check_enis(l) < 0 || check_forwarding(l) < 0)
         return -1;
     return 0;
 }

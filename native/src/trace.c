@@ -291,8 +291,8 @@ static void walk(struct tctx *c, uint32_t si) {
     enum ew_drop_reason r = (enum ew_drop_reason)out->zone[EW_DIR_EGRESS].reason;
     bool cross = f->subnet != s->subnet;
     enum ew_drop_reason ne = trace_nacl(c, EW_DIR_EGRESS, s->subnet, cross, r == EW_DROP_NONE);
-    enum ew_drop_reason ni = trace_nacl(c, EW_DIR_INGRESS, f->subnet, cross,
-                                        r == EW_DROP_NONE && ne == EW_DROP_NONE);
+    enum ew_drop_reason ni =
+        trace_nacl(c, EW_DIR_INGRESS, f->subnet, cross, r == EW_DROP_NONE && ne == EW_DROP_NONE);
     if (r != EW_DROP_NONE) {
         finish(out, EW_ACT_DROP, r);
         return;

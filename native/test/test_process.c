@@ -750,8 +750,8 @@ static void test_nacl_ipv6(void) {
     len = fr_tcp6(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "fd00::10", "fd00:0:0:1::30", 41400, 80,
                   EW_TCP_SYN);
     EXPECT_DROP(run(P_WEB), EW_DROP_NACL_INGRESS, "v6 deny for fd00::10");
-    len = fr_tcp6(f, fr_macs(mac(E_NOCHECK), rmac(SUB_A)), "fd00::60", "fd00:0:0:1::30", 41400,
-                  80, EW_TCP_SYN);
+    len = fr_tcp6(f, fr_macs(mac(E_NOCHECK), rmac(SUB_A)), "fd00::60", "fd00:0:0:1::30", 41400, 80,
+                  EW_TCP_SYN);
     EXPECT_FWD(run(P_NOCHECK), P_OPEN, "v6 allow 110 for another source");
     len = fr_udp6(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "fd00::10", "fd00:0:0:1::30", 41400, 80, 8);
     EXPECT_FWD(run(P_WEB), P_OPEN, "udp 80 is not the tcp deny");
@@ -781,11 +781,12 @@ static void test_nacl_icmp(void) {
     len = fr_icmp4(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 13, 0, 43, 8);
     EXPECT_DROP(run(P_WEB), EW_DROP_NACL_INGRESS, "timestamp: `*`");
     uint8_t orig[128];
-    uint32_t olen = fr_udp4(orig, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10",
-                            53, 41400, 8);
-    len = fr_icmp4_error(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 3, 3,
-                         orig, olen);
-    EXPECT_DROP(run(P_WEB), EW_DROP_NACL_INGRESS, "an ICMP error judged by its type (3/3, rule 110)");
+    uint32_t olen =
+        fr_udp4(orig, fr_macs(mac(E_OPEN), rmac(SUB_B)), "10.0.2.30", "10.0.1.10", 53, 41400, 8);
+    len = fr_icmp4_error(f, fr_macs(mac(E_WEB), rmac(SUB_A)), "10.0.1.10", "10.0.2.30", 3, 3, orig,
+                         olen);
+    EXPECT_DROP(run(P_WEB), EW_DROP_NACL_INGRESS,
+                "an ICMP error judged by its type (3/3, rule 110)");
     nacl_restore();
 }
 

@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checksum.h"
 #include "eniwall/core.h"
 #include "frames.h"
 #include "harness.h"
+#include "pipeline.h"
 #include "table_view.h"
 #include "tbuild.h"
 
@@ -468,6 +470,52 @@ static void test_valid(void) {
     free(plain);
 }
 
+/* pipe_nacl() on the valid table's NACL (see build_valid): deciding rule and
+ * action, the `*` numbers of both families. */
+static uint16_t nacl_lookup(const struct ew_table_view *t, enum ew_dir d, uint8_t family,
+                            uint8_t proto, uint16_t key, const char *peer, bool *allowed) {
+    struct ew_pkt p;
+    memset(&p, 0, sizeof p);
+    p.family = family;
+    p.proto = proto;
+    uint8_t *a = d == EW_DIR_EGRESS ? p.dst : p.src;
+    if (family == 4) {
+        uint32_t v = tb_ip4(peer);
+        if (d == EW_DIR_EGRESS)
+            p.dst4 = v;
+        else
+            p.src4 = v;
+        ew_put32(a, v);
+    } else {
+        tb_ip6(peer, a);
+    }
+    uint16_t rule = 0;
+    *allowed = pipe_nacl(t, 0, d, &p, key, &rule);
+    return rule;
+}
+
+static void test_nacl_lookup(void) {
+    char err[256] = "";
+    struct ew_table_view *t = ew_table_load(valid, valid_len, err, sizeof err);
+    CHECK(t != NULL, "valid table: %s", err);
+    if (!t) return;
+    bool ok;
+    CHECK(nacl_lookup(t, EW_DIR_INGRESS, 4, 6, 22, "10.1.2.3", &ok) == 100 && ok, "tcp 22: 100");
+    CHECK(nacl_lookup(t, EW_DIR_INGRESS, 4, 6, 22, "11.0.0.1", &ok) == 200 && !ok,
+          "tcp 22 from outside 10/8: deny 200");
+    CHECK(nacl_lookup(t, EW_DIR_INGRESS, 4, 6, 23, "10.1.2.3", &ok) == 200 && !ok, "tcp 23: 200");
+    CHECK(nacl_lookup(t, EW_DIR_INGRESS, 4, 17, 53, "10.0.1.9", &ok) == 110 && !ok, "udp 53: 110");
+    CHECK(nacl_lookup(t, EW_DIR_INGRESS, 4, 47, 0, "1.2.3.4", &ok) == 200 && !ok,
+          "gre: the default list (-1 entries)");
+    CHECK(nacl_lookup(t, EW_DIR_INGRESS, 6, 6, 80, "fd00::5", &ok) == 101 && ok, "v6: 101");
+    CHECK(nacl_lookup(t, EW_DIR_INGRESS, 6, 6, 80, "2001:db8::1", &ok) == EW_NACL_RULE_STAR6 && !ok,
+          "v6 outside fd00::/56: * (32768)");
+    CHECK(nacl_lookup(t, EW_DIR_EGRESS, 4, 6, 1, "8.8.8.8", &ok) == 100 && ok, "egress: 100");
+    CHECK(nacl_lookup(t, EW_DIR_EGRESS, 6, 58, 0x8000, "fd00::1", &ok) == EW_NACL_RULE_STAR6 && !ok,
+          "no IPv6 egress entry: * (32768)");
+    ew_table_free(t);
+}
+
 static void test_corruptions(void) {
     uint8_t *copy = malloc(valid_len);
     for (size_t i = 0; i < sizeof corruptions / sizeof corruptions[0]; i++) {
@@ -559,6 +607,7 @@ static void test_random_mutations(void) {
 int main(void) {
     build_valid();
     test_valid();
+    test_nacl_lookup();
     test_corruptions();
     test_random_mutations();
     free(valid);

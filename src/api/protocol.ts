@@ -133,7 +133,15 @@ export interface CheckQuery {
 
 /** One stage the frame passes in the dataplane, in pipeline order. */
 export interface CheckStage {
-  stage: 'anti-spoofing' | 'forwarding' | 'exempt' | 'egress' | 'ingress';
+  stage:
+    | 'anti-spoofing'
+    | 'forwarding'
+    | 'exempt'
+    | 'egress'
+    | 'nacl' // both ENIs in one subnet: no network ACL is crossed
+    | 'nacl-egress'
+    | 'nacl-ingress'
+    | 'ingress';
   /** The ENI the stage belongs to (the sender, the receiver, the zone's ENI). */
   eniId?: string;
   result: 'pass' | 'drop' | 'skip';
@@ -144,6 +152,9 @@ export interface CheckStage {
   matchedRuleIds?: string[];
   /** Zones: the tracked connection that carries the packet. */
   conntrack?: { state: string; reply: boolean };
+  /** Network ACL stages: the NACL (acl-…) and the deciding rule number (32767 / 32768: `*`). */
+  naclId?: string;
+  ruleNumber?: number;
 }
 
 export interface CheckResult {

@@ -15,12 +15,25 @@
  * snapshot the table was compiled from (the service queues `check` behind
  * every change, so that is the model's snapshot). When the two disagree the
  * stage says so instead of inventing an answer.
+ *
+ * Network ACLs: between the two zones the frame crosses the source subnet's
+ * egress list and the destination subnet's ingress list (only between two
+ * subnets). Each is a stage with its deciding rule number (`*` shown as
+ * "* (32767)"); a NACL that denies makes the verdict DENY even when the asked
+ * ENI's groups allow ("the network ACL denies although the security group
+ * allows"), since the packet never gets through.
  */
 import ipaddr from 'ipaddr.js';
 import { describePacket, evaluate, matchingRuleIds } from '../compiler/reference';
 import { CT_STATES } from '../abi/ct-states';
 import { DROP_REASONS } from '../abi/drops';
-import { TCP_FLAGS, type TraceQuery, type TraceResult, type TraceZone } from '../dataplane/native';
+import {
+  TCP_FLAGS,
+  type TraceNacl,
+  type TraceQuery,
+  type TraceResult,
+  type TraceZone,
+} from '../dataplane/native';
 import { AwsError, ErrorCodes, invalidValue, missing } from '../model/errors';
 import {
   PROTO_TCP,
@@ -140,10 +153,13 @@ function explainZone(c: Context, z: TraceZone, dir: Direction): ZoneAnswer | und
   const stage: CheckStage = { stage: dir, eniId: eni.id, result: 'pass', detail: '' };
   const answer = (allowed: boolean, detail: string, reason: string, ids: string[] = []) => {
     stage.result = allowed ? 'pass' : 'drop';
+    const naclDrop = c.trace.drop === 'NACL_EGRESS' || c.trace.drop === 'NACL_INGRESS';
     stage.detail =
       z.reached || c.trace.path === 'none'
         ? detail
-        : `${detail} (answered for ${c.eni.id}; the frame is dropped before it gets here)`;
+        : naclDrop
+          ? `${detail} (what the groups would say: a network ACL drops the frame before it gets here)`
+          : `${detail} (answered for ${c.eni.id}; the frame is dropped before it gets here)`;
     if (ids.length > 0) stage.matchedRuleIds = ids;
     if (z.drop !== null) stage.drop = z.drop;
     const tracked = z.conntrack === 'hit' || z.conntrack === 'related' || z.tracking === 'opens';
@@ -195,6 +211,74 @@ function explainZone(c: Context, z: TraceZone, dir: Direction): ZoneAnswer | und
   }
   const why = `${packet} allowed by ${ids.join(', ')} (${word})`;
   return answer(true, `${lookup}allowed by ${ids.join(', ')} (${word})`, why, ids);
+}
+
+/** "100", or "* (32767)" for the catch-all deny. */
+export function naclRuleText(rule: number): string {
+  return rule >= 32767 ? `* (${rule})` : String(rule);
+}
+
+/** The model's id of a traced NACL: the table keeps the id's low 64 bits. */
+function naclIdOf(c: Context, n: TraceNacl): string {
+  const traced = n.naclId ?? '?';
+  const low = (id: string) => {
+    const m = /^acl-([0-9a-f]+)$/i.exec(id);
+    return m === null ? undefined : BigInt(`0x${m[1]}`) & 0xffffffffffffffffn;
+  };
+  const want = low(traced);
+  const acls = c.snapshot.networkAcls ?? [];
+  return acls.find((a) => want !== undefined && low(a.id) === want)?.id ?? traced;
+}
+
+interface NaclAnswer {
+  stage: CheckStage;
+  denies: boolean; // evaluated and denied
+  text: string; // "the network ACL acl-… denies it entering subnet-… (rule 90)"
+}
+
+/** One network ACL stage in words; undefined when the frame takes no ENI-to-ENI path. */
+function explainNacl(c: Context, n: TraceNacl, dir: Direction): NaclAnswer | undefined {
+  if (n.status === 'no-path') return undefined;
+  const stage: CheckStage['stage'] = dir === 'egress' ? 'nacl-egress' : 'nacl-ingress';
+  const eni = eniAt(c, dir === 'egress' ? c.trace.sender : c.trace.receiver);
+  const subnet = eni?.subnetId ?? '?';
+  if (n.status === 'same-subnet')
+    return {
+      stage: {
+        stage: 'nacl', // one line for both lists: neither is crossed
+        result: 'skip',
+        detail: `both ENIs are in ${subnet}: no network ACL is crossed`,
+      },
+      denies: false,
+      text: '',
+    };
+  if (n.status === 'no-nacl')
+    return {
+      stage: { stage, result: 'skip', detail: `${subnet} has no network ACL: not filtered` },
+      denies: false,
+      text: '',
+    };
+  const id = naclIdOf(c, n);
+  const src = c.direction === 'egress' ? c.local : c.peer;
+  const dst = c.direction === 'egress' ? c.peer : c.local;
+  const packet = describePacket(c.packet, dir, dir === 'egress' ? dst : src);
+  const verb = n.allowed ? 'allows' : 'denies';
+  const leaving = dir === 'egress' ? `leaving ${subnet}` : `entering ${subnet}`;
+  let detail = `${verb} ${packet} ${leaving}: rule ${naclRuleText(n.rule)}`;
+  if (!n.reached) detail += ' (evaluated to explain; the frame is dropped before it gets here)';
+  const result: CheckStage = {
+    stage,
+    naclId: id,
+    ruleNumber: n.rule,
+    result: n.allowed ? 'pass' : 'drop',
+    detail,
+  };
+  if (!n.allowed) result.drop = dir === 'egress' ? 'NACL_EGRESS' : 'NACL_INGRESS';
+  return {
+    stage: result,
+    denies: !n.allowed,
+    text: `the network ACL ${id} denies it ${leaving} (rule ${naclRuleText(n.rule)})`,
+  };
 }
 
 function antiSpoofing(c: Context): CheckStage {
@@ -279,6 +363,14 @@ function delivery(c: Context): CheckResult['delivery'] {
     return { action: 'forward', text: `forwarded to ${to} (port ${t.outPort ?? '-'})` };
   }
   const drop = t.drop ?? 'NONE';
+  if (drop === 'NACL_EGRESS' || drop === 'NACL_INGRESS') {
+    const n = drop === 'NACL_EGRESS' ? t.naclEgress : t.naclIngress;
+    return {
+      action: 'drop',
+      drop,
+      text: `dropped by ${naclIdOf(c, n)} (rule ${naclRuleText(n.rule)}): ${dropText(drop)}`,
+    };
+  }
   const zone = t.ingress.drop === drop && t.ingress.reached ? t.ingress : t.egress;
   const at = zone.drop === drop ? (eniAt(c, zone.eniIndex)?.id ?? '') : '';
   return { action: 'drop', drop, text: `dropped${at ? ` by ${at}` : ''}: ${dropText(drop)}` };
@@ -356,10 +448,22 @@ export function runCheck(snapshot: ModelSnapshot, dataplane: Tracer, q: CheckQue
       delivery: delivery(c),
     };
   }
-  // Pipeline order: the sender's egress zone, then the receiver's ingress zone.
+  // Pipeline order: the sender's egress zone, the source subnet's egress NACL,
+  // the destination subnet's ingress NACL, then the receiver's ingress zone.
   const egress = explainZone(c, trace.egress, 'egress');
   const ingress = explainZone(c, trace.ingress, 'ingress');
-  for (const z of [egress, ingress]) if (z !== undefined) stages.push(z.stage);
+  const nacls = [
+    explainNacl(c, trace.naclEgress, 'egress'),
+    explainNacl(c, trace.naclIngress, 'ingress'),
+  ];
+  if (egress !== undefined) stages.push(egress.stage);
+  for (const n of nacls) {
+    const last = stages[stages.length - 1];
+    if (n !== undefined && !(n.stage.stage === 'nacl' && last?.stage === 'nacl'))
+      stages.push(n.stage);
+  }
+  if (ingress !== undefined) stages.push(ingress.stage);
+  const naclDeny = nacls.find((n) => n?.denies === true);
   const own = q.direction === 'egress' ? egress : ingress;
   if (own === undefined) {
     // Neighbour discovery (and anything else no zone judges) is the dataplane's own.
@@ -372,6 +476,23 @@ export function runCheck(snapshot: ModelSnapshot, dataplane: Tracer, q: CheckQue
       tracked: false,
       exempt: false,
       reason: why,
+      generation: trace.generation.toString(),
+      stages,
+      delivery: delivery(c),
+    };
+  }
+  if (naclDeny !== undefined) {
+    // Stateless and between the two zones: the packet never gets through. When
+    // the asked ENI's groups refuse it as well, their reason leads.
+    const reason = own.allowed
+      ? `${naclDeny.text} although the security group allows it (${own.ruleIds.join(', ') || 'by the table in force'})`
+      : `${own.reason}; ${naclDeny.text.replace('denies it', 'would deny it')} too`;
+    return {
+      verdict: 'DENY',
+      matchedRuleIds: [],
+      tracked: false,
+      exempt: false,
+      reason,
       generation: trace.generation.toString(),
       stages,
       delivery: delivery(c),

@@ -105,13 +105,18 @@ export interface NativePeerCredentials {
  *   [2] ICMP type | ICMP code << 8
  *   [3] source port | destination port << 16 (ICMP echo: identifier as source port)
  *   [4..7] the ENI's own address, [8..11] the peer's: four big-endian u32 words each
- * Result: TRACE_RESULT_WORDS (16) u32 per query (struct ew_trace):
+ * Result: TRACE_RESULT_WORDS (24) u32 per query (struct ew_trace):
  *   [0] [1] generation low, high   [2] sender ENI index   [3] receiver ENI index   [4] out port
  *   [5] drop reason | action << 16 | path << 24 (0xffffffff: bad query or no table in force)
  *   [6] spoof checked | routed << 1 | to the router << 2 | to a service address << 3 | neighbour discovery << 4
  *   [7..10] the receiver's (ingress) zone, [11..14] the sender's (egress) zone:
  *     +0 ENI index, +1 port, +2 judged | reached << 1 | classified << 2 | allowed << 3 |
  *     world << 4 | ct reply << 5 | ct << 8 | ct state << 16 | track << 24, +3 drop reason
+ *   [15..18] the source subnet's egress NACL stage, [19..22] the destination subnet's ingress one
+ *     (struct ew_trace_nacl): +0 NACL index, +1 id high, +2 id low (acl-<17 hex>),
+ *     +3 deciding rule number | skip << 16 (enum ew_trace_nacl_skip: 0 evaluated, 1 no path,
+ *     2 same subnet, 3 no NACL) | (evaluated | allowed << 1 | reached << 2) << 24
+ *   [23] reserved
  * Index, port and ENI fields hold 0xffffffff for none.
  */
 export interface NativeAddon {

@@ -125,6 +125,20 @@ export interface TraceZone {
   drop: DropName | null; // this zone's drop reason
 }
 
+/** enum ew_trace_nacl_skip (core.h), by number. */
+const TRACE_NACL_SKIP = ['evaluated', 'no-path', 'same-subnet', 'no-nacl'] as const;
+
+/** One network ACL stage (struct ew_trace_nacl): a subnet's list in one direction. */
+export interface TraceNacl {
+  /** evaluated; else why not: no ENI-to-ENI path, both ENIs in one subnet, the subnet has no NACL. */
+  status: (typeof TRACE_NACL_SKIP)[number];
+  naclIndex: number | null;
+  naclId: string | null; // acl-<17 hex>
+  rule: number; // the deciding rule; 32767 (IPv4) / 32768 (IPv6) is the `*` deny
+  allowed: boolean;
+  reached: boolean; // the frame gets this far (else evaluated only to explain)
+}
+
 /** What the table in force does with the packet (struct ew_trace). */
 export interface TraceResult {
   generation: bigint;
@@ -141,10 +155,12 @@ export interface TraceResult {
   neighbor: boolean; // ICMPv6 neighbour discovery / MLD: the dataplane's own, no group asked
   ingress: TraceZone; // the receiver's zone
   egress: TraceZone; // the sender's zone
+  naclEgress: TraceNacl; // the source subnet's egress list (after the sender's zone)
+  naclIngress: TraceNacl; // the destination subnet's ingress list (before the receiver's zone)
 }
 
 export const TRACE_QUERY_WORDS = 12;
-export const TRACE_RESULT_WORDS = 16;
+export const TRACE_RESULT_WORDS = 24;
 const NONE = 0xffffffff;
 
 function addressWords(addr: string, family: Family, out: Uint32Array, at: number): void {
@@ -194,6 +210,26 @@ function decodeZone(w: Uint32Array, at: number): TraceZone {
   };
 }
 
+/** acl-<17 hex> from ew_nacl.id_hi/id_lo (the id's low 64 bits), as ENI ids are split. */
+function naclId(hi: number, lo: number): string {
+  const v = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  return `acl-${v.toString(16).padStart(17, '0')}`;
+}
+
+function decodeNacl(w: Uint32Array, at: number): TraceNacl {
+  const f = w[at + 3] ?? 0;
+  const index = orNull(w[at] ?? NONE);
+  const evaluated = ((f >>> 24) & 1) !== 0;
+  return {
+    status: TRACE_NACL_SKIP[(f >>> 16) & 0xff] ?? 'no-path',
+    naclIndex: index,
+    naclId: evaluated ? naclId(w[at + 1] ?? 0, w[at + 2] ?? 0) : null,
+    rule: f & 0xffff,
+    allowed: ((f >>> 25) & 1) !== 0,
+    reached: ((f >>> 26) & 1) !== 0,
+  };
+}
+
 function decodeTrace(w: Uint32Array, at: number): TraceResult | undefined {
   const fate = w[at + 5] ?? NONE;
   if (fate === NONE) return undefined;
@@ -213,6 +249,8 @@ function decodeTrace(w: Uint32Array, at: number): TraceResult | undefined {
     neighbor: (flags & 16) !== 0,
     ingress: decodeZone(w, at + 7),
     egress: decodeZone(w, at + 11),
+    naclEgress: decodeNacl(w, at + 15),
+    naclIngress: decodeNacl(w, at + 19),
   };
 }
 

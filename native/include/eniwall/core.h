@@ -12,6 +12,8 @@
  *   -> to a service address (DNS, metadata, time sync): SERVICE_UNAVAILABLE
  *   -> forward lookup (dst ENI f, same VPC; f == e: HAIRPIN)
  *   -> zone e: conntrack hit, or classify EGRESS of e (+ insert if tracked)
+ *   -> e and f in different subnets: the network ACL of e's subnet (EGRESS,
+ *      NACL_EGRESS) then of f's subnet (INGRESS, NACL_INGRESS), every packet
  *   -> zone f: conntrack hit, or classify INGRESS of f (+ insert if tracked)
  *   -> routed between subnets: MAC rewrite, TTL/hop limit decrement
  *   -> EW_ACT_FORWARD to f's port.
@@ -159,7 +161,8 @@ int ew_classify_query(const struct ew_table_view *t, uint32_t eni_index, enum ew
 /* ---- `check`: what the table in force does with one packet, stage by stage ----
  * ew_trace() builds the frame the sender would write (Ethernet + IP + L4
  * header), parses it with ew_parse() and walks the decisions of ew_process()
- * (pipeline.h holds the shared ones) without side effects: no counters, no
+ * (pipeline.h holds the shared ones; network ACL stages included, struct
+ * ew_trace_nacl) without side effects: no counters, no
  * conntrack insert or update (ew_ct_peek), no fragment cache, no answers.
  *
  * The sender is the asked ENI (EGRESS) or the ENI owning the peer address in

@@ -139,7 +139,7 @@ export function checkCommand(): Command {
     new Command('check')
       .description(
         'what the table in force does with this packet: ALLOW with the rule ids or DENY and why, ' +
-          'then each stage (anti-spoofing, forwarding, conntrack and rules of both zones)',
+          'then each stage (anti-spoofing, forwarding, conntrack and rules of both zones, the network ACLs between them)',
       )
       .requiredOption('--eni <eni>', 'the ENI whose rules are asked')
       .requiredOption('--direction <dir>', 'ingress (peer = source) or egress (peer = destination)')
@@ -191,9 +191,10 @@ export function formatCheck(result: CheckResult): string {
     head = `DENY: ${result.reason}`;
   }
   // One line per stage; no column alignment, so ids can be read (and replaced) as they are.
-  const lines = result.stages.map(
-    (s) => `  ${s.stage}${s.eniId === undefined ? '' : ` ${s.eniId}`}: ${s.result}: ${s.detail}`,
-  );
+  const lines = result.stages.map((s) => {
+    const who = s.naclId ?? s.eniId;
+    return `  ${s.stage}${who === undefined ? '' : ` ${who}`}: ${s.result}: ${s.detail}`;
+  });
   lines.push(`  frame: ${result.delivery.action}: ${result.delivery.text}`);
   return [head, `  table generation ${result.generation}`, ...lines].join('\n');
 }
