@@ -15,11 +15,20 @@
  * groups per ENI and two subnets. Built through the Model, so every rule is
  * one AWS accepts. Queries probe rule edges (from-1, from, to, to+1), CIDR
  * edges (first-1, first, last, last+1) and random values.
+ *
+ * With { nacls: true } (test/compiler-agreement.test.ts) the case also gets
+ * network ACLs: up to three NACLs with random entries (every protocol form,
+ * port ranges, ICMP type/code with -1, both families, allow and deny, rule
+ * numbers from a small pool so that they interleave, up to the 40-entry
+ * maximum per direction) and random associations of the two subnets (a subnet
+ * may be served by none). They are written into the snapshot in the model's
+ * stored shape (entries sorted by direction and rule number), replacing the
+ * VPC's NACLs, so the existing random streams are unchanged without the option.
  */
 import { AwsError } from '../../src/model/errors';
 import { Model } from '../../src/model/model';
 import type { IpPermission } from '../../src/model/operations';
-import type { Direction, ModelSnapshot } from '../../src/model/types';
+import type { Direction, ModelSnapshot, NetworkAcl, NetworkAclEntry } from '../../src/model/types';
 import type { ClassifyQuery } from '../../src/dataplane/native';
 import type { PacketSpec } from './snapshot-builders';
 
@@ -145,7 +154,12 @@ function randomIcmp(rng: Rng): { FromPort: number; ToPort: number } {
   return { FromPort: type, ToPort: code };
 }
 
-export function buildCase(rng: Rng): Case {
+export interface CaseOptions {
+  /** Add random network ACLs and associations (a different random stream). */
+  nacls?: boolean;
+}
+
+export function buildCase(rng: Rng, options: CaseOptions = {}): Case {
   const model = Model.createDefault();
   const vpc = model.createVpc({ cidr: '10.77.0.0/16', ipv6Cidr: 'fd00:77::/56' });
   const subnets = V4_SUBNETS.map(
@@ -240,6 +254,13 @@ export function buildCase(rng: Rng): Case {
     }
   }
 
+  const snapshot = model.snapshot();
+  if (options.nacls === true) {
+    const subnetIds = subnets.filter((id): id is string => id !== undefined);
+    const nacls = randomNacls(rng, vpc.id, subnetIds, randomCidr, ports, icmpValues);
+    snapshot.networkAcls = [...snapshot.networkAcls.filter((a) => a.vpcId !== vpc.id), ...nacls];
+  }
+
   const peers: Record<Fam, bigint[]> = { ipv4: [...known.ipv4], ipv6: [...known.ipv6] };
   const top = (fam: Fam): bigint => (1n << BigInt(BITS[fam])) - 1n;
   for (const c of cidrs) {
@@ -250,12 +271,90 @@ export function buildCase(rng: Rng): Case {
     for (let i = 0; i < 6; i++) peers[fam].push(seedAddress(rng, fam, known[fam]));
   }
   return {
-    snapshot: model.snapshot(),
+    snapshot,
     peers,
     ports: [...ports],
     icmpValues: [...icmpValues],
     protocols: [...protocols, rng.int(0, 255)],
   };
+}
+
+const RULE_NUMBERS = [1, 2, 5, 10, 50, 90, 99, 100, 101, 110, 200, 1000, 32765, 32766];
+
+/** Random NACLs of one VPC and their associations (each subnet in at most one). */
+function randomNacls(
+  rng: Rng,
+  vpcId: string,
+  subnetIds: readonly string[],
+  randomCidr: (fam: Fam) => Cidr,
+  ports: Set<number>,
+  icmpValues: Set<number>,
+): NetworkAcl[] {
+  const acls: NetworkAcl[] = Array.from({ length: rng.int(1, 3) }, (_, i) => {
+    const entries: NetworkAclEntry[] = [];
+    for (const egress of [false, true]) {
+      // Mostly small lists; sometimes the 40-entry maximum (rule numbers then run 1..40+).
+      const count = rng.chance(0.1) ? 40 : rng.int(0, 10);
+      const numbers = new Set<number>();
+      while (numbers.size < count) {
+        numbers.add(count > RULE_NUMBERS.length ? rng.int(1, 32766) : rng.pick(RULE_NUMBERS));
+      }
+      for (const ruleNumber of numbers) entries.push(randomNaclEntry(rng, ruleNumber, egress));
+    }
+    for (const e of entries) {
+      const [lo, hi] =
+        e.portRange !== undefined
+          ? [e.portRange.from, e.portRange.to]
+          : [Math.max(0, e.icmpTypeCode?.type ?? 0), Math.max(0, e.icmpTypeCode?.code ?? 0)];
+      if (e.portRange !== undefined) {
+        for (const p of [lo, hi])
+          for (const d of [-1, 0, 1]) if (p + d >= 0 && p + d <= 65535) ports.add(p + d);
+      } else if (e.icmpTypeCode !== undefined) {
+        for (const d of [-1, 0, 1]) icmpValues.add((((lo << 8) | hi) + d) & 0xffff);
+        icmpValues.add(lo << 8).add((lo << 8) | 0xff);
+      }
+      e.cidr = randomCidr(e.family).text;
+    }
+    entries.sort((a, b) => Number(a.egress) - Number(b.egress) || a.ruleNumber - b.ruleNumber);
+    return {
+      id: `acl-${(0x7700 + i).toString(16).padStart(17, '0')}`,
+      vpcId,
+      ownerId: '123456789012',
+      isDefault: i === 0,
+      entries,
+      associations: [],
+      tags: [],
+    };
+  });
+  subnetIds.forEach((subnetId, k) => {
+    if (rng.chance(0.15)) return; // not filtered
+    rng.pick(acls).associations.push({
+      id: `aclassoc-${(0x7700 + k).toString(16).padStart(17, '0')}`,
+      subnetId,
+    });
+  });
+  return acls;
+}
+
+function randomNaclEntry(rng: Rng, ruleNumber: number, egress: boolean): NetworkAclEntry {
+  const family: Fam = rng.chance(0.55) ? 'ipv4' : 'ipv6';
+  const protocol = rng.pick(['-1', '-1', '6', '17', '1', '58', '47', '132']);
+  const e: NetworkAclEntry = {
+    ruleNumber,
+    egress,
+    protocol,
+    action: rng.chance(0.5) ? 'allow' : 'deny',
+    cidr: '', // filled in by the caller (it records the CIDR edges as peers)
+    family,
+  };
+  if (protocol === '6' || protocol === '17') {
+    const p = randomPorts(rng);
+    e.portRange = { from: p.FromPort, to: p.ToPort };
+  } else if (protocol === '1' || (protocol === '58' && family === 'ipv6')) {
+    const tc = randomIcmp(rng);
+    e.icmpTypeCode = { type: tc.FromPort, code: tc.FromPort < 0 ? -1 : tc.ToPort };
+  }
+  return e;
 }
 
 // ------------------------------------------------------------ queries and verdicts

@@ -8,13 +8,17 @@
  *   verdict(w.snapshot(), a, P.tcp(22).from('203.0.113.1'))
  *
  * R.* are rules (`from` = ingress source, `to` = egress destination); P.* are
- * packets as seen by one ENI (`from` = arriving, `to` = leaving).
+ * packets as seen by one ENI (`from` = arriving, `to` = leaving). N.* are
+ * network ACL entries (`N.allow(100).tcp(80).from('10.0.0.0/8')`; `from` =
+ * ingress, `to` = egress), attached with w.nacl([subnets], ...entries).
  */
 import { DEFAULT_QUOTAS } from '../../src/model';
 import type {
   Direction,
   Eni,
   ModelSnapshot,
+  NetworkAcl,
+  NetworkAclEntry,
   PrefixList,
   RuleTarget,
   SecurityGroup,
@@ -24,8 +28,16 @@ import type {
 } from '../../src/model/types';
 import { addressBytes, parseAddress } from '../../src/compiler/addr';
 import { compileTable } from '../../src/compiler/compile';
-import { type ReferenceQuery, type ReferenceVerdict, evaluate } from '../../src/compiler/reference';
-import { type ClassifyResult, classifyTable } from './table-reader';
+import {
+  type PathDrop,
+  type PathQuery,
+  type PathVerdict,
+  type ReferenceQuery,
+  type ReferenceVerdict,
+  evaluate,
+  evaluatePath,
+} from '../../src/compiler/reference';
+import { type ClassifyResult, classifyTable, readTable } from './table-reader';
 import { packetKey } from '../../src/compiler/rules';
 import { native, type TraceResult } from '../../src/dataplane/native';
 
@@ -81,6 +93,66 @@ export const R = {
   all: () => new RulePorts('-1', -1, -1),
 };
 
+/** NACL entry builders: N.deny(90).tcp(22).from('10.0.0.0/8'), N.allow(100).all().to('::/0'). */
+class NaclEntryProto {
+  constructor(
+    private readonly ruleNumber: number,
+    private readonly action: 'allow' | 'deny',
+    private readonly protocol: string,
+    private readonly extra: Pick<NetworkAclEntry, 'portRange' | 'icmpTypeCode'>,
+  ) {}
+  private entry(egress: boolean, cidr: string): NetworkAclEntry {
+    return {
+      ruleNumber: this.ruleNumber,
+      egress,
+      protocol: this.protocol,
+      action: this.action,
+      cidr,
+      family: cidr.includes(':') ? 'ipv6' : 'ipv4',
+      ...this.extra,
+    };
+  }
+  from(cidr: string): NetworkAclEntry {
+    return this.entry(false, cidr);
+  }
+  to(cidr: string): NetworkAclEntry {
+    return this.entry(true, cidr);
+  }
+}
+
+class NaclEntryRule {
+  constructor(
+    private readonly ruleNumber: number,
+    private readonly action: 'allow' | 'deny',
+  ) {}
+  private p(protocol: string, extra: Pick<NetworkAclEntry, 'portRange' | 'icmpTypeCode'> = {}) {
+    return new NaclEntryProto(this.ruleNumber, this.action, protocol, extra);
+  }
+  tcp(from: number, to = from) {
+    return this.p('6', { portRange: { from, to } });
+  }
+  udp(from: number, to = from) {
+    return this.p('17', { portRange: { from, to } });
+  }
+  icmp(type = -1, code = -1) {
+    return this.p('1', { icmpTypeCode: { type, code } });
+  }
+  icmpv6(type = -1, code = -1) {
+    return this.p('58', { icmpTypeCode: { type, code } });
+  }
+  proto(n: number) {
+    return this.p(String(n));
+  }
+  all() {
+    return this.p('-1');
+  }
+}
+
+export const N = {
+  allow: (ruleNumber: number) => new NaclEntryRule(ruleNumber, 'allow'),
+  deny: (ruleNumber: number) => new NaclEntryRule(ruleNumber, 'deny'),
+};
+
 export type PacketSpec = Omit<ReferenceQuery, 'eniId'>;
 
 class PacketKind {
@@ -128,6 +200,7 @@ export class World {
   readonly rules: SecurityGroupRule[] = [];
   readonly prefixLists: PrefixList[] = [];
   readonly enis: Eni[] = [];
+  readonly networkAcls: NetworkAcl[] = [];
   readonly defaultSubnet: Subnet;
 
   constructor(vpcCidr = '10.0.0.0/16', vpcIpv6 = '2600:1f18:0:100::/56') {
@@ -246,6 +319,38 @@ export class World {
     return e.id;
   }
 
+  /**
+   * A NACL of the first VPC with these entries (kept sorted by direction and
+   * rule number, as the model stores them), serving `subnets`: each moves
+   * here from the NACL that served it before (one NACL per subnet).
+   */
+  nacl(subnets: readonly Subnet[], ...entries: NetworkAclEntry[]): string {
+    const ids = new Set(subnets.map((s) => s.id));
+    for (const acl of this.networkAcls) {
+      acl.associations = acl.associations.filter((a) => !ids.has(a.subnetId));
+    }
+    const acl: NetworkAcl = {
+      id: freshId('acl'),
+      vpcId: (this.vpcs[0] as Vpc).id,
+      ownerId: '123456789012',
+      isDefault: false,
+      entries: [],
+      associations: subnets.map((s) => ({ id: freshId('aclassoc'), subnetId: s.id })),
+      tags: [],
+    };
+    this.networkAcls.push(acl);
+    this.setNaclEntries(acl.id, entries);
+    return acl.id;
+  }
+
+  setNaclEntries(naclId: string, entries: NetworkAclEntry[]): void {
+    const acl = this.networkAcls.find((a) => a.id === naclId);
+    if (acl === undefined) throw new Error(`no NACL ${naclId}`);
+    acl.entries = [...entries].sort(
+      (a, b) => Number(a.egress) - Number(b.egress) || a.ruleNumber - b.ruleNumber,
+    );
+  }
+
   setGroups(eniId: string, groupIds: string[]): void {
     const e = this.enis.find((x) => x.id === eniId);
     if (e === undefined) throw new Error(`no ENI ${eniId}`);
@@ -263,7 +368,7 @@ export class World {
       rules: this.rules,
       prefixLists: this.prefixLists,
       enis: this.enis,
-      networkAcls: [],
+      networkAcls: this.networkAcls,
     });
   }
 }
@@ -360,4 +465,123 @@ export function describe(q: PacketSpec): string {
         ? `${q.protocol === 1 ? 'icmp' : 'icmpv6'} ${q.icmpType}/${q.icmpCode}`
         : `proto ${q.protocol}${q.port === undefined ? '' : ` port ${q.port}`}`;
   return `${what} ${q.direction === 'ingress' ? 'from' : 'to'} ${q.peer}`;
+}
+
+// ------------------------------------------------------------ routed paths (NACLs)
+
+/** A packet from one ENI to another: `from`'s first address of the family to `to`'s. */
+export function pathBetween(
+  snap: ModelSnapshot,
+  fromEniId: string,
+  toEniId: string,
+  p: Pick<PacketSpec, 'protocol' | 'port' | 'icmpType' | 'icmpCode'>,
+  family: 'ipv4' | 'ipv6' = 'ipv4',
+): PathQuery {
+  const addr = (id: string): string => {
+    const e = snap.enis.find((x) => x.id === id);
+    if (e === undefined) throw new Error(`no ENI ${id}`);
+    const a = family === 'ipv4' ? e.privateIp : e.ipv6Addresses[0];
+    if (a === undefined) throw new Error(`ENI ${id} has no ${family} address`);
+    return a;
+  };
+  return {
+    ...p,
+    senderEniId: fromEniId,
+    receiverEniId: toEniId,
+    source: addr(fromEniId),
+    destination: addr(toEniId),
+  };
+}
+
+/** What the compiled twin decides on the path, and the NACL rules that decided. */
+export interface CompiledPath {
+  drop: PathDrop | null;
+  naclEgressRule?: number;
+  naclIngressRule?: number;
+}
+
+/**
+ * The compiled table's decision for a routed frame, the way the dataplane
+ * takes it: sender's egress classifier, then (different subnets only) each
+ * subnet's NACL list by the subnet record's index, then the receiver's
+ * ingress classifier. An established flow skips the classifiers, not the NACLs.
+ */
+export function compiledPath(table: Uint8Array, snap: ModelSnapshot, q: PathQuery): CompiledPath {
+  const t = readTable(table);
+  const si = snap.enis.findIndex((e) => e.id === q.senderEniId);
+  const ri = snap.enis.findIndex((e) => e.id === q.receiverEniId);
+  const family = parseAddress(q.destination).family;
+  const key = packetKey(q.protocol, q.port, q.icmpType, q.icmpCode);
+  const src = addressBytes(q.source);
+  const dst = addressBytes(q.destination);
+  const out: CompiledPath = { drop: null };
+  const refuse = (d: PathDrop): void => {
+    if (out.drop === null) out.drop = d;
+  };
+  if (!q.established && !t.classify(si, 'egress', family, q.protocol, key, dst).allowed) {
+    refuse('SG_EGRESS');
+  }
+  const sSub = t.eni(si).subnet;
+  const rSub = t.eni(ri).subnet;
+  if (sSub !== rSub) {
+    const en = t.subnetNacl(sSub);
+    if (en !== undefined) {
+      const d = t.naclLookup(en, 'egress', family, q.protocol, key, dst);
+      out.naclEgressRule = d.rule;
+      if (!d.allowed) refuse('NACL_EGRESS');
+    }
+    const inn = t.subnetNacl(rSub);
+    if (inn !== undefined) {
+      const d = t.naclLookup(inn, 'ingress', family, q.protocol, key, src);
+      out.naclIngressRule = d.rule;
+      if (!d.allowed) refuse('NACL_INGRESS');
+    }
+  }
+  if (!q.established && !t.classify(ri, 'ingress', family, q.protocol, key, src).allowed) {
+    refuse('SG_INGRESS');
+  }
+  return out;
+}
+
+/** The native trace of the frame, sent by the sender (ew_trace judges both zones). */
+export function nativePath(table: Uint8Array, snap: ModelSnapshot, q: PathQuery): TraceResult {
+  const index = snap.enis.findIndex((e) => e.id === q.senderEniId);
+  const family = parseAddress(q.destination).family;
+  const icmp = q.protocol === (family === 'ipv4' ? 1 : 58);
+  const ports = q.protocol === 6 || q.protocol === 17;
+  const [trace] = native.trace(table, [
+    {
+      eniIndex: index,
+      direction: 'egress',
+      family,
+      protocol: q.protocol,
+      tcpFlags: 0x02,
+      icmpType: icmp ? (q.icmpType ?? 0) : 0,
+      icmpCode: icmp ? (q.icmpCode ?? 0) : 0,
+      sourcePort: 40000,
+      destinationPort: ports ? (q.port ?? 0) : 0,
+      local: q.source,
+      peer: q.destination,
+    },
+  ]);
+  if (trace === undefined) throw new Error('no trace');
+  return trace;
+}
+
+/** Every ENI bound to a port (1, 2, ...): a frame to an unbound ENI stops at PORT_DOWN. */
+export function allPorts(snap: ModelSnapshot): Map<string, number> {
+  return new Map(snap.enis.map((e, i) => [e.id, i + 1]));
+}
+
+/** Reference, compiled twin and native trace of one routed frame. */
+export function pathVerdicts(
+  snap: ModelSnapshot,
+  q: PathQuery,
+  table: Uint8Array = compileTable(snap, allPorts(snap), 1n),
+): { reference: PathVerdict; compiled: CompiledPath; native: TraceResult } {
+  return {
+    reference: evaluatePath(snap, q),
+    compiled: compiledPath(table, snap, q),
+    native: nativePath(table, snap, q),
+  };
 }
