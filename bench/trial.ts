@@ -257,8 +257,9 @@ const USER_HZ = 100;
 /**
  * The engine worker's CPU seconds in a window: the busiest thread of this
  * process (the worker forwards without pause while the generator outruns it;
- * the JS thread sleeps). Load-independent where pps is not: on a shared
- * machine, time the worker was not scheduled costs pps but no CPU seconds.
+ * the JS thread sleeps). Less load-dependent than pps: on a shared machine,
+ * time the worker was not scheduled costs pps but no CPU seconds (other
+ * processes' cache pollution and smaller batches still show).
  */
 function workerCpuS(delta: Sample): number {
   let max = 0;
@@ -421,7 +422,7 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
       counterOr0(p, a.port, 'NACL_EGRESS') - (before[0] ?? 0),
       p.counter(b.port, 'SG_INGRESS') - (before[1] ?? 0),
     ];
-    await sleep(1000); // the compile's garbage is collected before the window, not in it
+    await sleep(1000); // the apply's after-work (JS garbage, old table release) settles before the window
     const tag = `run ${i + 1} (NACL ${on ? 'on' : 'off'})`;
     return [
       atLeast(`${tag}: the change published a generation`, Number(gen - gen0), 1),
