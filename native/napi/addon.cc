@@ -144,6 +144,9 @@ class Engine : public Napi::ObjectWrap<Engine> {
                             InstanceMethod<&Engine::JS_ctDump>("ctDump"),
                             InstanceMethod<&Engine::JS_advanceClock>("advanceClock"),
                             InstanceMethod<&Engine::JS_stats>("stats"),
+                            InstanceMethod<&Engine::JS_captureStart>("captureStart"),
+                            InstanceMethod<&Engine::JS_captureStop>("captureStop"),
+                            InstanceMethod<&Engine::JS_captureDrain>("captureDrain"),
                             InstanceMethod<&Engine::JS_close>("close"),
                         });
         return new Napi::FunctionReference(Napi::Persistent(cls));
@@ -160,6 +163,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
         cfg.vnet_hdr = ReqBool(o, "vnetHdr");
         cfg.passthrough = ReqBool(o, "passthrough");
         cfg.sweep_budget = ReqUint(o, "sweepBudget");
+        cfg.capture_slots = ReqUint(o, "captureSlots");
         cfg.core.conntrack_max = ReqUint(o, "conntrackMax");
         cfg.core.allowance_per_eni = ReqUint(o, "allowancePerEni");
         cfg.core.hash_salt = ToU64(Required(o, "hashSalt", IsBigInt, "a bigint"), "hashSalt");
@@ -287,6 +291,45 @@ class Engine : public Napi::ObjectWrap<Engine> {
         o.Set("fixedBuffers", s.fixed_buffers);
         o.Set("fixedFiles", s.fixed_files);
         o.Set("portsOpen", s.ports_open);
+        return o;
+    }
+
+    Napi::Value JS_captureStart(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        uint32_t port = ToPort(info, 0);
+        if (info.Length() < 2 || !info[1].IsNumber())
+            throw Napi::TypeError::New(env, "capture flags must be a number");
+        uint32_t flags = info[1].As<Napi::Number>().Uint32Value();
+        char err[kErrLen] = "";
+        if (ew_engine_capture_start(Live(env), port, flags, err, sizeof err) != 0)
+            throw Napi::Error::New(env, std::string("cannot start capture: ") + err);
+        return env.Undefined();
+    }
+
+    Napi::Value JS_captureStop(const Napi::CallbackInfo &info) {
+        uint32_t port = ToPort(info, 0);
+        return Napi::Boolean::New(info.Env(),
+                                  ew_engine_capture_stop(Live(info.Env()), port) == 0);
+    }
+
+    // One call per batch: every record ready (up to maxBytes) in one buffer.
+    Napi::Value JS_captureDrain(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        uint32_t port = ToPort(info, 0);
+        if (info.Length() < 2 || !info[1].IsNumber())
+            throw Napi::TypeError::New(env, "maxBytes must be a number");
+        uint32_t max = info[1].As<Napi::Number>().Uint32Value();
+        if (max < 4096 || max > (64u << 20)) throw Napi::RangeError::New(env, "maxBytes out of range");
+        std::string buf(max, '\0');
+        size_t used = 0;
+        uint64_t lost = 0;
+        int n = ew_engine_capture_drain(Live(env), port, reinterpret_cast<uint8_t *>(&buf[0]),
+                                        buf.size(), &used, &lost);
+        if (n < 0) return env.Null();
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("records", n);
+        o.Set("data", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t *>(&buf[0]), used));
+        o.Set("lost", Napi::Number::New(env, static_cast<double>(lost)));
         return o;
     }
 

@@ -358,6 +358,7 @@ static void handle_ip(struct pctx *c) {
         drop(c, EW_DROP_PORT_DOWN);
         return;
     }
+    c->v->dst_port = f->port_id;
     if (routed && p->ttl <= 1u) {
         time_exceeded(c, s);
         return;
@@ -385,11 +386,15 @@ static void handle_ip(struct pctx *c) {
             uint32_t out_nacl = s->nacl, in_nacl = t->subnets[f->subnet].nacl;
             if (out_nacl != EW_INDEX_NONE &&
                 !pipe_nacl(t, out_nacl, EW_DIR_EGRESS, p, p->key, &rule)) {
+                c->v->nacl = out_nacl;
+                c->v->nacl_rule = rule;
                 drop(c, EW_DROP_NACL_EGRESS);
                 return;
             }
             if (in_nacl != EW_INDEX_NONE &&
                 !pipe_nacl(t, in_nacl, EW_DIR_INGRESS, p, p->key, &rule)) {
+                c->v->nacl = in_nacl;
+                c->v->nacl_rule = rule;
                 drop_at(c, f->port_id, EW_DROP_NACL_INGRESS);
                 return;
             }
@@ -419,6 +424,9 @@ void ew_process(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t
     v->action = EW_ACT_DROP;
     v->out_port = EW_PORT_NONE;
     v->reason = EW_DROP_NONE;
+    v->nacl_rule = 0;
+    v->nacl = EW_INDEX_NONE;
+    v->dst_port = EW_PORT_NONE;
     if (in_port >= EW_MAX_PORTS) { /* nowhere to count it */
         v->reason = EW_DROP_PORT_NOT_BOUND;
         return;

@@ -449,6 +449,7 @@ static bool run_config(enum ew_io_mode mode, uint32_t workers, bool vnet_hdr, co
     cfg.core.allowance_per_eni = 16384;
     cfg.core.hash_salt = 0x1234567u;
     cfg.sweep_budget = 4096; /* a full pass every 16 slices (~160 ms) */
+    cfg.capture_slots = 64;
     char err[256] = "";
     static struct run r;
     memset(&r, 0, sizeof r);
@@ -581,6 +582,7 @@ static void test_config_refuses_zero(void) {
     cfg.core.conntrack_max = 64;
     cfg.core.allowance_per_eni = 16;
     cfg.sweep_budget = 64;
+    cfg.capture_slots = 16;
     char err[256] = "";
     CHECK(ew_engine_create(&cfg, err, sizeof err) == NULL, "workers 0 refused");
     CHECK(strstr(err, "workers") != NULL, "the message names workers");
@@ -590,6 +592,11 @@ static void test_config_refuses_zero(void) {
     CHECK(ew_engine_create(&cfg, err, sizeof err) == NULL, "sweep_budget 0 refused");
     CHECK(strstr(err, "sweep_budget") != NULL, "the message names sweep_budget");
     cfg.sweep_budget = 64;
+    cfg.capture_slots = 0;
+    err[0] = '\0';
+    CHECK(ew_engine_create(&cfg, err, sizeof err) == NULL, "capture_slots 0 refused");
+    CHECK(strstr(err, "capture_slots") != NULL, "the message names capture_slots");
+    cfg.capture_slots = 16;
     cfg.core.allowance_per_eni = 0;
     err[0] = '\0';
     CHECK(ew_engine_create(&cfg, err, sizeof err) == NULL, "allowance_per_eni 0 refused");

@@ -66,6 +66,7 @@ struct ew_engine_config {
     bool passthrough;        /* benchmark null forwarder: no core, port 2k <-> 2k+1 */
     struct ew_core_config core;
     uint32_t sweep_budget; /* conntrack buckets per sweep slice, >= 1 */
+    uint32_t capture_slots; /* records per worker in a capture ring, 1..65536 */
 };
 
 struct ew_engine_stats {
@@ -119,6 +120,19 @@ void ew_engine_advance_clock(struct ew_engine *eng, uint64_t ms);
 int ew_engine_trace(struct ew_engine *eng, const struct ew_trace_query *q, struct ew_trace *out);
 /* The core, for conntrack queries (NULL in passthrough mode). */
 struct ew_core *ew_engine_core(struct ew_engine *eng);
+
+/* ---- packet capture (src/capture.h: rings, record layout, directions) ----
+ * flags: 1 the frames the ENI sends (out), 2 the frames for it (in), 4 drops
+ * only. One capture per port; closing the port ends it. Not in passthrough mode. */
+int ew_engine_capture_start(struct ew_engine *eng, uint32_t port, uint32_t flags, char *err,
+                            size_t errlen);
+/* -1 when the port has no capture. Returns after no worker can touch it. */
+int ew_engine_capture_stop(struct ew_engine *eng, uint32_t port);
+/* Move the records ready into buf (struct ew_cap_rec + frame bytes, each
+ * padded to 8); *used their bytes, *lost the records lost to full rings since
+ * the start. Returns the number of records, -1 when the port has no capture. */
+int ew_engine_capture_drain(struct ew_engine *eng, uint32_t port, uint8_t *buf, size_t cap,
+                            size_t *used, uint64_t *lost);
 void ew_engine_stats(const struct ew_engine *eng, struct ew_engine_stats *out);
 
 #ifdef __cplusplus
