@@ -234,6 +234,7 @@ const ENGINE_KEYS = [
   'conntrackMax',
   'allowancePerEni',
   'sweepBudget',
+  'captureSlots',
   'hashSalt',
 ] as const;
 

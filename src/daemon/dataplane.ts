@@ -12,6 +12,7 @@ import type { Eni, ModelSnapshot } from '../model/types';
 import type { NativeEngineStats } from '../dataplane/native.d';
 import type { TraceQuery, TraceResult } from '../dataplane/native';
 import type { EniStats, FlowEntry } from '../api/protocol';
+import type { CaptureDrain } from '../dataplane/capture';
 
 export interface DataplaneHandle {
   /**
@@ -26,11 +27,20 @@ export interface DataplaneHandle {
   trace(queries: readonly TraceQuery[]): TraceResult[];
   /** How the engine runs: I/O mode, workers, offloads. */
   engine(): NativeEngineStats;
+  /** The ENI's dataplane port, undefined while it has none. */
+  portOf(eniId: string): number | undefined;
+  /** `capture.*` (src/daemon/capture.ts): one capture per port, rings in the C core. */
+  captureStart(port: number, o: { out: boolean; in: boolean; dropsOnly: boolean }): void;
+  captureStop(port: number): boolean;
+  captureDrain(port: number): CaptureDrain | null;
   close(): Promise<void>;
 }
 
 export type DataplaneHandleOptions = Partial<
-  Pick<DataplaneOptions, 'workers' | 'conntrackMax' | 'allowancePerEni' | 'io' | 'vnetHdr'>
+  Pick<
+    DataplaneOptions,
+    'workers' | 'conntrackMax' | 'allowancePerEni' | 'io' | 'vnetHdr' | 'captureSlots'
+  >
 >;
 
 export async function openDataplane(options: DataplaneHandleOptions): Promise<DataplaneHandle> {
@@ -94,6 +104,22 @@ class NativeDataplaneHandle implements DataplaneHandle {
 
   trace(queries: readonly TraceQuery[]): TraceResult[] {
     return this.dataplane.trace(queries);
+  }
+
+  portOf(eniId: string): number | undefined {
+    return this.driver.portOf(eniId);
+  }
+
+  captureStart(port: number, o: { out: boolean; in: boolean; dropsOnly: boolean }): void {
+    this.dataplane.captureStart(port, o);
+  }
+
+  captureStop(port: number): boolean {
+    return this.dataplane.captureStop(port);
+  }
+
+  captureDrain(port: number): CaptureDrain | null {
+    return this.dataplane.captureDrain(port);
   }
 
   async close(): Promise<void> {

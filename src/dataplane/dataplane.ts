@@ -9,6 +9,7 @@ import { ctStateName } from '../abi/ct-states';
 import { protocolName } from '../model/protocol';
 import { dropReason, portCounter, type CounterName, type DropName } from '../abi/drops';
 import { loadNative, traceBatch, type TraceQuery, type TraceResult } from './native';
+import { CAPTURE_FLAGS, decodeCaptureRecords, type CaptureDrain } from './capture';
 import type {
   IoMode,
   NativeCtEntry,
@@ -27,6 +28,7 @@ export interface DataplaneOptions {
   conntrackMax: number;
   allowancePerEni?: number; // absent: conntrackMax / ALLOWANCE_SHARE
   sweepBudget: number;
+  captureSlots: number; // records per worker in a capture ring, 1..65536
   hashSalt?: bigint; // absent: random per engine
 }
 
@@ -43,6 +45,8 @@ export const DEFAULT_OPTIONS: Readonly<DataplaneOptions> = Object.freeze({
   conntrackMax: 1_000_000,
   // ~1 s per pass over the 2M buckets of 1M entries, at one slice per 10 ms.
   sweepBudget: 16_384,
+  // ~2 MB per worker per running capture (2 KB snap + header per record).
+  captureSlots: 1024,
 });
 
 /** Without an explicit allowance one ENI may hold this share (1/n) of the conntrack table. */
@@ -69,6 +73,9 @@ export function resolveOptions(
 const MAX_WORKERS = 16;
 const MAX_TAP_NAME = 15; // IFNAMSIZ - 1
 const CT_PAGE = 1024;
+const MAX_CAPTURE_SLOTS = 65536;
+/** Bytes one captureDrain may return: about 500 full-size records. */
+const CAPTURE_DRAIN_BYTES = 1 << 20;
 
 export interface PortCounters {
   counters: Record<CounterName, bigint>;
@@ -107,6 +114,7 @@ function checkOptions(o: Required<DataplaneOptions>): void {
   checkInt('conntrackMax', o.conntrackMax, 1, 0xffffffff);
   checkInt('allowancePerEni', o.allowancePerEni, 1, 0xffffffff);
   checkInt('sweepBudget', o.sweepBudget, 1, 0xffffffff);
+  checkInt('captureSlots', o.captureSlots, 1, MAX_CAPTURE_SLOTS);
 }
 
 export function decodeConnEntry(e: NativeCtEntry): ConnEntry {
@@ -240,6 +248,31 @@ export class Dataplane {
 
   stats(): NativeEngineStats {
     return this.live.stats();
+  }
+
+  /** Starts capturing on a port; throws when it is not open or already has a capture. */
+  captureStart(port: number, o: { out: boolean; in: boolean; dropsOnly: boolean }): void {
+    this.checkPort(port);
+    if (!o.out && !o.in) throw new RangeError('a capture needs a direction');
+    const flags =
+      (o.out ? CAPTURE_FLAGS.out : 0) |
+      (o.in ? CAPTURE_FLAGS.in : 0) |
+      (o.dropsOnly ? CAPTURE_FLAGS.dropsOnly : 0);
+    this.live.captureStart(port, flags);
+  }
+
+  /** False when the port had no capture. */
+  captureStop(port: number): boolean {
+    this.checkPort(port);
+    return this.live.captureStop(port);
+  }
+
+  /** The records ready (one native call); null when the port has no capture (any more). */
+  captureDrain(port: number): CaptureDrain | null {
+    this.checkPort(port);
+    const raw = this.live.captureDrain(port, CAPTURE_DRAIN_BYTES);
+    if (raw === null) return null;
+    return { records: decodeCaptureRecords(raw.data, raw.records), lost: raw.lost };
   }
 
   get closed(): boolean {
