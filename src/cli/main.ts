@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../api/version';
+import { captureCommand } from './commands/capture';
 import { daemonCommand } from './commands/daemon';
 import { eniCommand } from './commands/eni';
 import { importCommand } from './commands/import';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
     flowsCommand(),
     statsCommand(),
     checkCommand(),
+    captureCommand(),
     importCommand(),
     auditCommand(),
   ];
