@@ -123,6 +123,7 @@ export function captureCommand(): Command {
           CAPTURE_SNAP,
         ),
       );
+      process.stderr.write(`capturing on ${started.eniId} (port ${started.port})\n`);
       let written = 0;
       let lost = 0;
       let ended = false;
