@@ -21,7 +21,14 @@ import {
   words,
   type TestDaemon,
 } from './helpers/daemon';
-import { ping, run, tcpConnect, tcpListen } from './helpers/traffic';
+import {
+  createNamespace,
+  ping,
+  run,
+  tcpConnect,
+  tcpListen,
+  uniqueName,
+} from './helpers/traffic';
 
 const BLOCKED = { timeoutMs: 1000 };
 
@@ -199,11 +206,11 @@ test('capture --drops-only --count 1 -w -: only the dropped SYN, then it stops b
 
 test('capture: a NACL drop names the NACL and its rule; out-only sees the sender side', async (t) => {
   const d = await startDaemon(t);
-  const [vpc] = await d.json<{ id: string }[]>('vpc', 'describe');
-  assert.ok(vpc);
-  const subnet = await d.ok(...words`subnet create --vpc ${vpc.id} --cidr 172.31.16.0/20`);
+  const { Vpcs } = await d.json<{ Vpcs: { VpcId: string }[] }>('vpc', 'describe');
+  const vpc = Vpcs[0]?.VpcId ?? '';
+  const subnet = await d.ok(...words`subnet create --vpc ${vpc} --cidr 172.31.16.0/20`);
   await d.ok(...words`sg authorize default --ingress --protocol all --cidr 172.31.0.0/16`);
-  const acl = await d.ok(...words`nacl create --vpc ${vpc.id}`);
+  const acl = await d.ok(...words`nacl create --vpc ${vpc}`);
   await d.ok(
     ...words`nacl entry add --nacl ${acl} --rule-number 90 --protocol tcp --port 5432 --cidr 172.31.0.10/32 --action deny --ingress`,
   );
@@ -213,7 +220,6 @@ test('capture: a NACL drop names the NACL and its rule; out-only sees the sender
   await d.ok(...words`nacl associate --subnet ${subnet} --nacl ${acl}`);
   const a = await eniInNamespace(d, '172.31.0.10');
   const b = await (async () => {
-    const { createNamespace, uniqueName } = await import('./helpers/traffic');
     const ns = await createNamespace();
     const tap = uniqueName('t');
     const eni = await d.ok(

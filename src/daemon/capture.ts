@@ -26,6 +26,11 @@ const INCORRECT_STATE = 'IncorrectState';
 
 export type CaptureDirection = 'in' | 'out' | 'both';
 
+export interface CaptureNames {
+  owners: Map<number, string>; // port -> ENI id
+  naclIds: readonly string[]; // every NACL of the model
+}
+
 interface Session {
   id: string;
   eniId: string;
@@ -41,8 +46,8 @@ export class CaptureSessions {
 
   constructor(
     private readonly dataplane: DataplaneHandle,
-    /** Port -> ENI id of every ENI with a port, for the comments. */
-    private readonly portOwners: () => Map<number, string>,
+    /** The ENI ids of the ports and the NACL ids, for the comments. */
+    private readonly names: () => CaptureNames,
   ) {}
 
   start(
@@ -98,8 +103,8 @@ export class CaptureSessions {
       }
       session.lost = drain.lost;
       if (drain.records.length > 0 || Date.now() >= deadline) {
-        const owners = this.portOwners();
-        const packets = drain.records.map((r) => packet(r, owners));
+        const names = this.names();
+        const packets = drain.records.map((r) => packet(r, names));
         session.packets += packets.length;
         return this.result(session, packets);
       }
@@ -144,20 +149,20 @@ export class CaptureSessions {
   }
 }
 
-function packet(r: CaptureRecord, owners: Map<number, string>): CapturePacket {
+function packet(r: CaptureRecord, names: CaptureNames): CapturePacket {
   return {
     timeUs: r.timeUs,
     origLen: r.origLen,
     direction: r.direction,
     data: r.frame.toString('base64'),
-    comment: verdictText(r, owners),
+    comment: verdictText(r, names),
   };
 }
 
 /** The verdict of one record, for humans (the pcapng packet comment). */
-export function verdictText(r: CaptureRecord, owners: Map<number, string>): string {
+export function verdictText(r: CaptureRecord, names: CaptureNames): string {
   const eni = (port: number | null): string =>
-    port === null ? 'no ENI' : (owners.get(port) ?? `port ${port}`);
+    port === null ? 'no ENI' : (names.owners.get(port) ?? `port ${port}`);
   if (r.action === 'forward') {
     return r.direction === 'out'
       ? `accepted: forwarded to ${eni(r.outPort)}`
@@ -177,9 +182,19 @@ export function verdictText(r: CaptureRecord, owners: Map<number, string>): stri
     case 'NACL_EGRESS':
     case 'NACL_INGRESS': {
       const rule = r.naclRule === null || r.naclRule >= 32767 ? `* (${r.naclRule})` : r.naclRule;
-      return `dropped: ${name} ${r.naclId ?? 'acl-?'} rule ${rule}`;
+      return `dropped: ${name} ${naclIdOf(r.naclId, names.naclIds)} rule ${rule}`;
     }
     default:
       return `dropped: ${name} (${dropReason(DROP[name]).text})`;
   }
+}
+
+/** The model's id of a NACL the table names by its id's low 64 bits (acl- + 17 hex is 68). */
+function naclIdOf(traced: string | null, ids: readonly string[]): string {
+  const low = (id: string): bigint | undefined => {
+    const m = /^acl-([0-9a-f]+)$/i.exec(id);
+    return m === null ? undefined : BigInt(`0x${m[1]}`) & 0xffffffffffffffffn;
+  };
+  const want = traced === null ? undefined : low(traced);
+  return ids.find((id) => want !== undefined && low(id) === want) ?? traced ?? 'acl-?';
 }

@@ -67,12 +67,13 @@ export class ControlService {
   ) {
     this.revision = revision;
     this.captures = new CaptureSessions(dataplane, () => {
+      const view = this.model.view();
       const owners = new Map<number, string>();
-      for (const eni of this.model.listEnis()) {
+      for (const eni of view.enis) {
         const port = this.dataplane.portOf(eni.id);
         if (port !== undefined) owners.set(port, eni.id);
       }
-      return owners;
+      return { owners, naclIds: (view.networkAcls ?? []).map((a) => a.id) };
     });
   }
 
