@@ -279,6 +279,13 @@ test('capture: unknown ENI, bad flags; the capture ends with its client', async 
     assert.ok(Date.now() < deadline, again.message);
     await new Promise((r) => setTimeout(r, 100));
   }
+
+  // The ENI goes away under a running capture: the capture ends by itself.
+  const last = await startCapture(t, d, ['--eni', db.eni, '-w', `${file}.4`]);
+  await d.ok('eni', 'delete', db.eni);
+  assert.equal(await last.exited, 0, last.stderr());
+  assert.match(last.stderr(), new RegExp(`${db.eni} lost its dataplane port`));
+  await readPcap(`${file}.4`); // still a valid file
 });
 
 test('capture: a ring too small for the traffic loses packets and says how many', async (t) => {
