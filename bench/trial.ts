@@ -370,6 +370,17 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
   const checks: Check[] = [
     atLeast('every flow is tracked in A’s zone after priming', p.dp.ctCount(a.port), flows * 0.99),
   ];
+  // Capture trial: what `eniwall capture --eni A --direction out` costs the worker; the
+  // drain runs on this thread as the daemon's does (one native call per 50 ms).
+  const capture = { records: 0, lost: 0 };
+  let drainTimer: NodeJS.Timeout | undefined;
+  if (ctx.trial.capture === true) {
+    p.dp.captureStart(a.port, { out: true, in: false, dropsOnly: false });
+    drainTimer = setInterval(() => {
+      const d = p.dp.captureDrain(a.port);
+      if (d) [capture.records, capture.lost] = [capture.records + d.records.length, d.lost];
+    }, 50);
+  }
   let profile: string | undefined;
   const r = await ppsRuns(ctx, {
     genNs: a.ns,
@@ -410,7 +421,22 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
     primingPasses: passes,
     ctEntries: p.dp.ctCount(a.port) + p.dp.ctCount(b.port),
     ...(profile === undefined ? {} : { profile }),
+    ...(ctx.trial.capture === true ? stopCapture(p.dp, a.port, drainTimer, capture) : {}),
   });
+}
+
+/** Ends the capture trial's capture; what it kept and lost over every run. */
+function stopCapture(
+  dp: EniwallPath['dp'],
+  port: number,
+  timer: NodeJS.Timeout | undefined,
+  c: { records: number; lost: number },
+): { captureRecords: number; captureLost: number } {
+  clearInterval(timer);
+  const last = dp.captureDrain(port);
+  if (last) [c.records, c.lost] = [c.records + last.records.length, last.lost];
+  dp.captureStop(port);
+  return { captureRecords: c.records, captureLost: c.lost };
 }
 
 async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {

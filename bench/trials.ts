@@ -31,12 +31,13 @@ export interface Trial {
   sink?: Sink; // default 'drop'
   streams?: number; // TCP parallel streams
   profile?: boolean; // record a perf profile of the forwarding CPU during run 1
+  capture?: boolean; // E: `eniwall capture` on A (every frame it sends), drained every 50 ms
   quick: boolean;
 }
 
 const E = (rules: number, flows: number, quick = false, extra: Partial<Trial> = {}): Trial => ({
-  id: `E-r${rules}-f${flows}${extra.sink === 'stack' ? '-stack' : ''}`,
-  title: `E: eniwall, ${rules} rules/ENI, ${flows.toLocaleString('en')} flows${extra.sink === 'stack' ? ', stack sink' : ''}`,
+  id: `E-r${rules}-f${flows}${extra.sink === 'stack' ? '-stack' : ''}${extra.capture ? '-capture' : ''}`,
+  title: `E: eniwall, ${rules} rules/ENI, ${flows.toLocaleString('en')} flows${extra.sink === 'stack' ? ', stack sink' : ''}${extra.capture ? ', capture on' : ''}`,
   scenario: 'E',
   rules,
   flows,
@@ -59,6 +60,7 @@ export const TRIALS: readonly Trial[] = [
   E(60, 100_000),
   E(1000, 100_000, true, { profile: true }),
   E(1000, 1_000_000),
+  E(1000, 100_000, false, { capture: true }),
   {
     id: 'K-r60-f64',
     title: 'K: kernel bridge + nftables, 60 rules, 64 flows',

@@ -21,14 +21,7 @@ import {
   words,
   type TestDaemon,
 } from './helpers/daemon';
-import {
-  createNamespace,
-  ping,
-  run,
-  tcpConnect,
-  tcpListen,
-  uniqueName,
-} from './helpers/traffic';
+import { createNamespace, ping, run, tcpConnect, tcpListen, uniqueName } from './helpers/traffic';
 
 const BLOCKED = { timeoutMs: 1000 };
 
@@ -293,7 +286,11 @@ test('capture: a ring too small for the traffic loses packets and says how many'
   const file = tmpFile(t, 'lossy.pcapng');
   const cap = await startCapture(t, d, ['--eni', db.eni, '-w', file]);
   // A flood ping: each request as soon as the previous reply is back.
-  const r = await run('ip', ['netns', 'exec', web.ns, 'ping', '-f', '-c', '2000', '-w', '20', db.ip], 30_000);
+  const r = await run(
+    'ip',
+    ['netns', 'exec', web.ns, 'ping', '-f', '-c', '2000', '-w', '20', db.ip],
+    30_000,
+  );
   assert.match(r.stdout, /2000 packets transmitted, 2000 received/, r.stdout + r.stderr);
   const summary = await stopCapture(cap);
   const m = /^(\d+) packets captured on \S+, (\d+) lost/m.exec(summary);

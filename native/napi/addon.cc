@@ -308,8 +308,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
 
     Napi::Value JS_captureStop(const Napi::CallbackInfo &info) {
         uint32_t port = ToPort(info, 0);
-        return Napi::Boolean::New(info.Env(),
-                                  ew_engine_capture_stop(Live(info.Env()), port) == 0);
+        return Napi::Boolean::New(info.Env(), ew_engine_capture_stop(Live(info.Env()), port) == 0);
     }
 
     // One call per batch: every record ready (up to maxBytes) in one buffer.
@@ -319,7 +318,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
         if (info.Length() < 2 || !info[1].IsNumber())
             throw Napi::TypeError::New(env, "maxBytes must be a number");
         uint32_t max = info[1].As<Napi::Number>().Uint32Value();
-        if (max < 4096 || max > (64u << 20)) throw Napi::RangeError::New(env, "maxBytes out of range");
+        if (max < 4096 || max > (64u << 20))
+            throw Napi::RangeError::New(env, "maxBytes out of range");
         std::string buf(max, '\0');
         size_t used = 0;
         uint64_t lost = 0;

@@ -14,7 +14,8 @@ struct ew_capture *ew_capture_create(uint32_t port, uint32_t flags, uint32_t nri
     if (port >= EW_MAX_PORTS || nrings == 0 || slots == 0 || slots > EW_CAP_MAX_SLOTS ||
         !(flags & (EW_CAP_OUT | EW_CAP_IN)))
         return NULL;
-    struct ew_capture *c = aligned_alloc(64, (sizeof *c + nrings * sizeof c->ring[0] + 63) & ~(size_t)63);
+    struct ew_capture *c =
+        aligned_alloc(64, (sizeof *c + nrings * sizeof c->ring[0] + 63) & ~(size_t)63);
     if (!c) return NULL;
     memset(c, 0, sizeof *c + nrings * sizeof c->ring[0]);
     c->port = port;

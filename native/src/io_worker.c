@@ -173,14 +173,13 @@ static uint32_t verdict_port(struct ew_worker *w, uint32_t in_port, uint8_t *buf
 /* ew_worker_judge with at least one capture running somewhere: the sender's
  * capture copies the frame before the core may rewrite it, the receiver's
  * after (what it is given). Records only into this worker's rings. */
-static uint32_t judge_captured(struct ew_worker *w, const struct ew_table_view *t,
-                               uint32_t in_port, uint8_t *buf, uint32_t *frame_len, uint32_t cap) {
+static uint32_t judge_captured(struct ew_worker *w, const struct ew_table_view *t, uint32_t in_port,
+                               uint8_t *buf, uint32_t *frame_len, uint32_t cap) {
     const struct ew_shared *sh = w->sh;
     uint8_t *frame = buf + sh->hdr_len;
-    struct ew_capture *co =
-        in_port < EW_MAX_PORTS
-            ? atomic_load_explicit(&sh->capture[in_port], memory_order_acquire)
-            : NULL;
+    struct ew_capture *co = in_port < EW_MAX_PORTS
+                                ? atomic_load_explicit(&sh->capture[in_port], memory_order_acquire)
+                                : NULL;
     struct ew_cap_slot *so = NULL;
     if (co && (co->flags & EW_CAP_OUT)) {
         so = ew_capture_slot(co, w->index);

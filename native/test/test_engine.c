@@ -582,14 +582,16 @@ static bool run_config(enum ew_io_mode mode, uint32_t workers, bool vnet_hdr, co
             int n = ew_engine_capture_drain(r.eng, r.a.port, cbuf, sizeof cbuf, &used, &lost);
             got_a += n > 0 ? (uint64_t)n : 0;
             for (size_t off = 0; off < used;) {
-                const struct ew_cap_rec *rec = (const struct ew_cap_rec *)(const void *)(cbuf + off);
+                const struct ew_cap_rec *rec =
+                    (const struct ew_cap_rec *)(const void *)(cbuf + off);
                 bad += rec->dir == 1 ? rec->in_port != r.a.port : rec->dir != 2;
                 off += (sizeof *rec + rec->cap_len + 7u) & ~(size_t)7u;
             }
             n = ew_engine_capture_drain(r.eng, r.b.port, cbuf, sizeof cbuf, &used, &lost_b);
             got_b += n > 0 ? (uint64_t)n : 0;
             for (size_t off = 0; off < used;) {
-                const struct ew_cap_rec *rec = (const struct ew_cap_rec *)(const void *)(cbuf + off);
+                const struct ew_cap_rec *rec =
+                    (const struct ew_cap_rec *)(const void *)(cbuf + off);
                 bad += rec->action != EW_ACT_DROP || rec->dst_port != r.b.port;
                 off += (sizeof *rec + rec->cap_len + 7u) & ~(size_t)7u;
             }

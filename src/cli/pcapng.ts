@@ -45,7 +45,12 @@ function block(type: number, body: Buffer): Buffer {
 }
 
 /** Section Header Block, then the one interface (the ENI). */
-export function pcapngHeader(app: string, ifName: string, ifDescription: string, snap: number): Buffer {
+export function pcapngHeader(
+  app: string,
+  ifName: string,
+  ifDescription: string,
+  snap: number,
+): Buffer {
   const shb = Buffer.alloc(16);
   shb.writeUInt32LE(BYTE_ORDER_MAGIC, 0);
   shb.writeUInt16LE(1, 4); // major
@@ -92,4 +97,3 @@ export function pcapngPacket(p: PcapngPacket): Buffer {
   const opts = options([option(OPT_COMMENT, Buffer.from(p.comment)), option(EPB_FLAGS, flags)]);
   return block(EPB, Buffer.concat([head, data, opts]));
 }
-

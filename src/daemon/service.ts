@@ -320,7 +320,12 @@ export class ControlService {
     'capture.start': (q, ctx) => {
       const eniId = p.str(q, 'eniId');
       this.model.listEnis([eniId]); // InvalidNetworkInterfaceID.NotFound / .Malformed
-      return this.captures.start(eniId, captureDirection(q), p.optBool(q, 'dropsOnly') ?? false, ctx);
+      return this.captures.start(
+        eniId,
+        captureDirection(q),
+        p.optBool(q, 'dropsOnly') ?? false,
+        ctx,
+      );
     },
     'capture.read': (q) =>
       this.captures.read(p.str(q, 'captureId'), p.optNum(q, 'waitMs') ?? DEFAULT_CAPTURE_WAIT_MS),

@@ -65,7 +65,7 @@ struct ew_engine_config {
     bool vnet_hdr;           /* IFF_VNET_HDR + offloads: TCP moves as 64 KB GSO frames */
     bool passthrough;        /* benchmark null forwarder: no core, port 2k <-> 2k+1 */
     struct ew_core_config core;
-    uint32_t sweep_budget; /* conntrack buckets per sweep slice, >= 1 */
+    uint32_t sweep_budget;  /* conntrack buckets per sweep slice, >= 1 */
     uint32_t capture_slots; /* records per worker in a capture ring, 1..65536 */
 };
 

@@ -144,9 +144,7 @@ export function captureCommand(): Command {
       lost = Math.max(lost, final.lost);
       await out.finish();
       const why = ended ? ` (${started.eniId} lost its dataplane port)` : '';
-      process.stderr.write(
-        `${written} packets captured on ${started.eniId}, ${lost} lost${why}\n`,
-      );
+      process.stderr.write(`${written} packets captured on ${started.eniId}, ${lost} lost${why}\n`);
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
