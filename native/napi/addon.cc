@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "eniwall/core.h"
 #include "eniwall/engine.h"
@@ -320,15 +321,16 @@ class Engine : public Napi::ObjectWrap<Engine> {
         uint32_t max = info[1].As<Napi::Number>().Uint32Value();
         if (max < 4096 || max > (64u << 20))
             throw Napi::RangeError::New(env, "maxBytes out of range");
-        std::string buf(max, '\0');
+        // Reused across calls (the JS thread is the only caller): no 1 MiB per poll.
+        static thread_local std::vector<uint8_t> buf;
+        if (buf.size() < max) buf.resize(max);
         size_t used = 0;
         uint64_t lost = 0;
-        int n = ew_engine_capture_drain(Live(env), port, reinterpret_cast<uint8_t *>(&buf[0]),
-                                        buf.size(), &used, &lost);
+        int n = ew_engine_capture_drain(Live(env), port, buf.data(), max, &used, &lost);
         if (n < 0) return env.Null();
         Napi::Object o = Napi::Object::New(env);
         o.Set("records", n);
-        o.Set("data", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t *>(&buf[0]), used));
+        o.Set("data", Napi::Buffer<uint8_t>::Copy(env, buf.data(), used));
         o.Set("lost", Napi::Number::New(env, static_cast<double>(lost)));
         return o;
     }

@@ -61,6 +61,9 @@ export class CaptureSessions {
       throw new AwsError(INCORRECT_STATE, `The network interface '${eniId}' has no dataplane port`);
     }
     const stale = this.byPort.get(port);
+    // A session whose ENI left this port (deleted, port reused) is over even if its
+    // client has not read since.
+    if (stale && this.dataplane.portOf(stale.eniId) !== port) stale.ended = true;
     if (stale && !stale.ended) {
       throw new AwsError(INCORRECT_STATE, `A capture is already running on '${eniId}'`);
     }
