@@ -576,6 +576,17 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
   };
   if (flowLog) drainOnce(); // what priming left
   const drainTimer = flowLog ? setInterval(drainOnce, 1000) : undefined;
+  // Capture trial: what `eniwall capture --eni A --direction out` costs the worker; the
+  // drain runs on this thread as the daemon's does (one native call per 50 ms).
+  const capture = { records: 0, lost: 0 };
+  let captureTimer: NodeJS.Timeout | undefined;
+  if (ctx.trial.capture === true) {
+    p.dp.captureStart(a.port, { out: true, in: false, dropsOnly: false });
+    captureTimer = setInterval(() => {
+      const d = p.dp.captureDrain(a.port);
+      if (d) [capture.records, capture.lost] = [capture.records + d.records.length, d.lost];
+    }, 50);
+  }
   let profile: string | undefined;
   // perf record slows the run it watches: a profiled trial gets an extra first run, not counted.
   const profiled = ctx.trial.profile === true && !ab;
@@ -634,6 +645,8 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
       ],
     },
   );
+  const captured =
+    ctx.trial.capture === true ? stopCapture(p.dp, a.port, captureTimer, capture) : {};
   if (drainTimer !== undefined) {
     clearInterval(drainTimer);
     drainOnce(); // the last second
@@ -686,7 +699,22 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
       ? { flowDrains: fl.drains, flowSamples: fl.samples, maxDrainMs: Math.round(fl.maxDrainMs) }
       : {}),
     ...(profile === undefined ? {} : { profile }),
+    ...captured,
   });
+}
+
+/** Ends the capture trial's capture; what it kept and lost over every run. */
+function stopCapture(
+  dp: EniwallPath['dp'],
+  port: number,
+  timer: NodeJS.Timeout | undefined,
+  c: { records: number; lost: number },
+): { captureRecords: number; captureLost: number } {
+  clearInterval(timer);
+  const last = dp.captureDrain(port);
+  if (last) [c.records, c.lost] = [c.records + last.records.length, last.lost];
+  dp.captureStop(port);
+  return { captureRecords: c.records, captureLost: c.lost };
 }
 
 async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {

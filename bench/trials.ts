@@ -37,12 +37,13 @@ export interface Trial {
   naclAb?: boolean; // E: runs alternate NACL off / on on the same flows; value = on / off per pair
   profile?: boolean; // record a perf profile of the forwarding CPU during run 1
   flowLog?: boolean; // E: an ALL flow log on both ENIs, samples drained every second
+  capture?: boolean; // E: `eniwall capture` on A (every frame it sends), drained every 50 ms
   quick: boolean;
 }
 
 const E = (rules: number, flows: number, quick = false, extra: Partial<Trial> = {}): Trial => ({
-  id: `E-r${rules}-f${flows}${extra.sink === 'stack' ? '-stack' : ''}${extra.flowLog ? '-fl' : ''}`,
-  title: `E: eniwall, ${rules} rules/ENI, ${flows.toLocaleString('en')} flows${extra.sink === 'stack' ? ', stack sink' : ''}${extra.flowLog ? ', flow logs on both ENIs' : ''}`,
+  id: `E-r${rules}-f${flows}${extra.sink === 'stack' ? '-stack' : ''}${extra.flowLog ? '-fl' : ''}${extra.capture ? '-capture' : ''}`,
+  title: `E: eniwall, ${rules} rules/ENI, ${flows.toLocaleString('en')} flows${extra.sink === 'stack' ? ', stack sink' : ''}${extra.flowLog ? ', flow logs on both ENIs' : ''}${extra.capture ? ', capture on' : ''}`,
   scenario: 'E',
   rules,
   flows,
@@ -89,6 +90,7 @@ export const TRIALS: readonly Trial[] = [
   E(60, 100_000, false, { flowLog: true }), // against E-r60-f100000: the cost of flow logs
   E(1000, 100_000, true, { profile: true }),
   E(1000, 1_000_000),
+  E(1000, 100_000, false, { capture: true }),
   {
     id: 'K-r60-f64',
     title: 'K: kernel bridge + nftables, 60 rules, 64 flows',
