@@ -2,7 +2,8 @@
 # fresh Debian machine needs (as root): each installs what is missing first.
 
 APT_PACKAGES := build-essential python3 liburing-dev clang-format iproute2 nftables \
-                iputils-ping netcat-openbsd socat iperf3 procps clang libclang-rt-14-dev prometheus
+                iputils-ping netcat-openbsd socat iperf3 procps clang libclang-rt-14-dev prometheus \
+                tshark
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
 # Build the addon against the installed Node headers (Debian ships them under

@@ -11,6 +11,7 @@
  * Usage: node dist/bench/trial.js '<json {trial, runs, windowS}>'
  */
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 
@@ -40,6 +41,7 @@ import {
   track,
 } from './lib/sys';
 import {
+  nextHopMac,
   setupEniwall,
   setupPassthrough,
   tcpFromSubnet,
@@ -49,6 +51,7 @@ import {
 } from './paths/eniwall';
 import { setupDaemon } from './paths/daemon';
 import { setupKernel } from './paths/kernel';
+import { CONTROL, nftComment } from './paths/nacl';
 import { setupOvs } from './paths/ovs';
 import type { Trial } from './trials';
 
@@ -67,7 +70,7 @@ function flowStream(a: Endpoint, b: Endpoint, flows: number): Stream {
   return {
     dev: a.dev,
     smac: a.mac,
-    dmac: b.mac,
+    dmac: nextHopMac(a, b), // b's MAC, or a's subnet router when routed
     sip: a.ip,
     dip: b.ip,
     sport: SPORT,
@@ -76,6 +79,20 @@ function flowStream(a: Endpoint, b: Endpoint, flows: number): Stream {
     flows,
   };
 }
+
+/** The reply direction of a→b's stream, sent by b (to a's MAC or b's subnet router). */
+function replyStream(s: Stream, a: Endpoint, b: Endpoint): Stream {
+  return { ...reverse(s, b.dev), smac: b.mac, dmac: nextHopMac(b, a) };
+}
+
+/** `count` frames of one control class: UDP from a to b's port `dport`, each its own flow. */
+async function sendControl(a: Endpoint, b: Endpoint, dport: number, count: number): Promise<void> {
+  const s = flowStream(a, b, count);
+  await prime(a.ns, [{ ...s, sport: 20_000, dport }], 50_000);
+  await sleep(200);
+}
+
+const CONTROL_FRAMES = 200;
 
 /** Every frame a new connection: 64,512 source ports x destination ports from 9000 up. */
 function newFlowStream(a: Endpoint, b: Endpoint, start: number): Stream {
@@ -171,16 +188,17 @@ async function ppsRuns(
  * established packets must have grown by what B received, and its count of NEW ones (the
  * rule or flow that admits a new connection) must have stayed still.
  */
-async function establishedRuns(
+async function establishedRuns<C extends { established: number; fresh: number }>(
   ctx: Ctx,
   path: { a: { ns: string }; b: Endpoint },
   stream: Stream,
   o: {
-    counters: () => Promise<{ established: number; fresh: number }>;
+    counters: () => Promise<C>;
     said: { established: string; fresh: string };
     sample?: () => Sample;
     checkRun?: (r: PpsRun) => Check[];
-    more?: () => Promise<Check[]>;
+    /** More checks after each run: the counters now and after the previous run, B's rx growth. */
+    more?: (now: C, last: C, rxGrew: number) => Check[] | Promise<Check[]>;
   },
 ): Promise<{ values: number[]; checks: Check[] }> {
   let last = await o.counters();
@@ -198,7 +216,7 @@ async function establishedRuns(
       const checks = [
         near(o.said.established, now.established - last.established, rxGrew, 0.02),
         atMost(o.said.fresh, now.fresh - last.fresh, rxGrew * 0.01),
-        ...((await o.more?.()) ?? []),
+        ...((await o.more?.(now, last, rxGrew)) ?? []),
       ];
       last = now;
       return checks;
@@ -218,13 +236,22 @@ function ppsOutcome(
 /**
  * Primes `stream` from A, pass after pass (4 at most) until `tracked()` counts every flow (a
  * priming frame lost to a full queue is re-sent by the next pass; established ones are hits),
- * then its reverse from B, so every flow is established before the measurement. Returns A's passes.
+ * then its reply from B (`reply`, default the reverse), so every flow is established before the
+ * measurement; with `replied`, the reply pass too is re-sent (4 at most) until that counts
+ * every flow (99 %). Returns A's passes.
  */
 async function primeBothWays(
   a: { ns: string },
   b: { ns: string; dev: string },
   stream: Stream,
-  o: { rate: number; flows: number; settleMs: number; tracked: () => number | Promise<number> },
+  o: {
+    rate: number;
+    flows: number;
+    settleMs: number;
+    tracked: () => number | Promise<number>;
+    reply?: Stream;
+    replied?: () => number | Promise<number>;
+  },
 ): Promise<number> {
   let passes = 0;
   while (passes < 4 && (await o.tracked()) < o.flows) {
@@ -232,8 +259,11 @@ async function primeBothWays(
     await sleep(o.settleMs);
     passes++;
   }
-  await prime(b.ns, [reverse(stream, b.dev)], o.rate);
-  await sleep(o.settleMs);
+  for (let back = 0; back < (o.replied === undefined ? 1 : 4); back++) {
+    await prime(b.ns, [o.reply ?? reverse(stream, b.dev)], o.rate);
+    await sleep(o.settleMs);
+    if (o.replied !== undefined && (await o.replied()) >= o.flows * 0.99) break;
+  }
   return passes;
 }
 
@@ -292,7 +322,117 @@ function eniSample(p: EniwallPath, a: Endpoint, b: Endpoint): () => Sample {
     ctNewA: p.counter(a.port, 'CT_NEW'),
     ctNewB: p.counter(b.port, 'CT_NEW'),
     sgDrops: p.counter(b.port, 'SG_INGRESS') + p.counter(a.port, 'SG_EGRESS'),
+    routedA: p.counter(a.port, 'ROUTED'),
+    naclDrops: naclDrops(p, a, b),
+    ...threadTicks(),
   });
+}
+
+/** CPU clock ticks (utime + stime, USER_HZ) of each thread of this process, keyed `cpu<tid>`. */
+function threadTicks(): Sample {
+  const out: Sample = {};
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+      out[`cpu${tid}`] = Number(f[11]) + Number(f[12]);
+    } catch {
+      // a thread that ended between readdir and read
+    }
+  }
+  return out;
+}
+
+const USER_HZ = 100;
+
+/**
+ * The engine worker's CPU seconds in a window: the busiest thread of this
+ * process (the worker forwards without pause while the generator outruns it;
+ * the JS thread sleeps). Less load-dependent than pps: on a shared machine,
+ * time the worker was not scheduled costs pps but no CPU seconds (other
+ * processes' cache pollution and smaller batches still show).
+ */
+function workerCpuS(delta: Sample): number {
+  let max = 0;
+  for (const [k, v] of Object.entries(delta)) if (k.startsWith('cpu') && v > max) max = v;
+  return max / USER_HZ;
+}
+
+/** NACL drop reasons exist only with the NACL dataplane (issue 9); before it, nothing counts them. */
+function hasNaclDrops(p: EniwallPath, port: number): boolean {
+  const drops = p.dp.counters(port).drops as Record<string, bigint>;
+  return 'NACL_EGRESS' in drops && 'NACL_INGRESS' in drops;
+}
+
+/** Every NACL drop of a and b (0 where the dataplane has no such reason). */
+function naclDrops(p: EniwallPath, a: Endpoint, b: Endpoint): number {
+  if (!hasNaclDrops(p, a.port)) return 0;
+  return (
+    p.counter(a.port, 'NACL_EGRESS') +
+    p.counter(a.port, 'NACL_INGRESS') +
+    p.counter(b.port, 'NACL_EGRESS') +
+    p.counter(b.port, 'NACL_INGRESS')
+  );
+}
+
+/** A counter or drop reason, 0 where the dataplane does not have it (NACL reasons before issue 9). */
+function counterOr0(p: EniwallPath, port: number, name: string): number {
+  const c = p.dp.counters(port);
+  const v =
+    (c.counters as Record<string, bigint>)[name] ?? (c.drops as Record<string, bigint>)[name];
+  return v === undefined ? 0 : Number(v);
+}
+
+/**
+ * Cross-subnet trials: the control classes of bench/paths/nacl.ts prove the
+ * NACL was evaluated on both sides (a deny below the allow wins on egress; an
+ * egress allow, ingress deny is refused at the receiver), or, without NACLs,
+ * that only the groups refused them (SG_INGRESS: neither port is allowed).
+ */
+async function crossSubnetControl(p: EniwallPath, a: Endpoint, b: Endpoint): Promise<Check[]> {
+  const nacl = (p.snapshot().networkAcls ?? []).length > 0;
+  const checks: Check[] = [];
+  if (nacl)
+    checks.push({
+      name: 'the dataplane counts NACL drops (NACL_EGRESS, NACL_INGRESS)',
+      ok: hasNaclDrops(p, a.port),
+      detail: hasNaclDrops(p, a.port) ? 'yes' : 'no such drop reasons in this build',
+    });
+  const read = (): Record<string, number> => ({
+    naclEgressA: counterOr0(p, a.port, 'NACL_EGRESS'),
+    naclIngressB: counterOr0(p, b.port, 'NACL_INGRESS'),
+    sgIngressB: p.counter(b.port, 'SG_INGRESS'),
+    wrongMacA: p.counter(a.port, 'WRONG_DST_MAC'),
+  });
+  for (const [port, reason] of [
+    [CONTROL.egressDenyPort, 'NACL_EGRESS'],
+    [CONTROL.ingressDenyPort, 'NACL_INGRESS'],
+  ] as const) {
+    const before = read();
+    await sendControl(a, b, port, CONTROL_FRAMES);
+    const after = read();
+    const grew = (k: string): number => (after[k] ?? 0) - (before[k] ?? 0);
+    const want = nacl ? reason : 'SG_INGRESS';
+    const got =
+      want === 'NACL_EGRESS'
+        ? grew('naclEgressA')
+        : want === 'NACL_INGRESS'
+          ? grew('naclIngressB')
+          : grew('sgIngressB');
+    checks.push(
+      near(`control UDP to port ${port}: refused as ${want}`, got, CONTROL_FRAMES, 0.02),
+      atMost(`control UDP to port ${port}: routed (no WRONG_DST_MAC)`, grew('wrongMacA'), 0),
+    );
+    if (nacl)
+      checks.push(
+        atMost(
+          `control UDP to port ${port}: the groups never saw it (SG_INGRESS)`,
+          grew('sgIngressB'),
+          0,
+        ),
+      );
+  }
+  return checks;
 }
 
 async function perfProfile(seconds: number): Promise<string> {
@@ -354,15 +494,47 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
   const conntrack = Math.max(1_000_000, flows * 2 + 100_000);
   const lastDport = DPORT + Math.max(1, Math.ceil(flows / 50_000)) - 1;
   const flowLog = ctx.trial.flowLog === true;
+  const cross = ctx.trial.crossSubnet === true;
   const p = await setupEniwall({
     rules,
     specials: [udpFromSubnet(DPORT, Math.max(lastDport, DPORT + 1))],
     dataplane: { conntrackMax: conntrack, allowancePerEni: conntrack },
     flowLog,
+    crossSubnet: cross,
+    ...(ctx.trial.naclEntries === undefined ? {} : { naclEntries: ctx.trial.naclEntries }),
   });
   const setupMs = performance.now() - t0;
   const [a, b] = p.enis as [Endpoint, Endpoint];
   const stream = flowStream(a, b, flows);
+  /** A/B run i: put the NACL in force or take it away, and prove the change took (and kept the flows). */
+  const abSwitch = async (i: number): Promise<Check[]> => {
+    const on = naclOn(i);
+    const gen0 = p.dp.generation();
+    p.setNaclEntries(on ? naclN : 0);
+    const gen = await p.apply();
+    const before = [counterOr0(p, a.port, 'NACL_EGRESS'), p.counter(b.port, 'SG_INGRESS')];
+    await sendControl(a, b, CONTROL.egressDenyPort, CONTROL_FRAMES);
+    const grew = [
+      counterOr0(p, a.port, 'NACL_EGRESS') - (before[0] ?? 0),
+      p.counter(b.port, 'SG_INGRESS') - (before[1] ?? 0),
+    ];
+    await sleep(1000); // the apply's after-work (JS garbage, old table release) settles before the window
+    const tag = `run ${i + 1} (NACL ${on ? 'on' : 'off'})`;
+    return [
+      atLeast(`${tag}: the change published a generation`, Number(gen - gen0), 1),
+      near(
+        `${tag}: control UDP to port ${CONTROL.egressDenyPort} refused as ${on ? 'NACL_EGRESS' : 'SG_INGRESS'}`,
+        grew[on ? 0 : 1] ?? 0,
+        CONTROL_FRAMES,
+        0.02,
+      ),
+      atLeast(
+        `${tag}: no conntrack flush (every flow still tracked)`,
+        p.dp.ctCount(a.port),
+        flows * 0.99,
+      ),
+    ];
+  };
   // A million flows are primed faster so that the first ones have not idled out (UdpTimeout)
   // before the reverse pass turns them into streams.
   const rate = flows > 100_000 ? 100_000 : flows > 1000 ? 25_000 : 200_000;
@@ -371,10 +543,29 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
     flows,
     settleMs: 200,
     tracked: () => p.dp.ctCount(a.port),
+    reply: replyStream(stream, a, b),
+    // Cross-subnet, B's ROUTED counts the replies that got through: a lost one is re-sent too.
+    ...(cross ? { replied: () => p.counter(b.port, 'ROUTED') } : {}),
   });
   const checks: Check[] = [
     atLeast('every flow is tracked in A’s zone after priming', p.dp.ctCount(a.port), flows * 0.99),
   ];
+  if (cross) {
+    checks.push(
+      atLeast(
+        'priming was routed (A’s ROUTED counted every flow)',
+        p.counter(a.port, 'ROUTED'),
+        flows * 0.99,
+      ),
+      atLeast('… and so were the replies (B’s ROUTED)', p.counter(b.port, 'ROUTED'), flows * 0.99),
+      atMost('no NACL dropped a bench frame while priming', naclDrops(p, a, b), 0),
+    );
+    checks.push(...(await crossSubnetControl(p, a, b)));
+  }
+  // A/B: the NACL on and off in turn on the same flows (ABBA pairs), so load drifts cancel.
+  const ab = ctx.trial.naclAb === true;
+  const naclN = ctx.trial.naclEntries ?? 0;
+  const naclOn = (i: number): boolean => ((i >> 1) % 2 === 0 ? (i & 1) === 1 : (i & 1) === 0);
   // Flow logs: drain every FLOW_DRAIN_MS and decode every sample. Records are per capture
   // window (60 s or 600 s), so a few seconds between drains is plenty, and well inside the
   // shortest idle timeout (10 s) whose expiry would lose an entry's undrained deltas.
@@ -390,41 +581,77 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
   };
   if (flowLog) drainOnce(); // what priming left
   const drainTimer = flowLog ? setInterval(drainOnce, FLOW_DRAIN_MS) : undefined;
+  // Capture trial: what `eniwall capture --eni A --direction out` costs the worker; the
+  // drain runs on this thread as the daemon's does (one native call per 50 ms).
+  const capture = { records: 0, lost: 0 };
+  let captureTimer: NodeJS.Timeout | undefined;
+  if (ctx.trial.capture === true) {
+    p.dp.captureStart(a.port, { out: true, in: false, dropsOnly: false });
+    captureTimer = setInterval(() => {
+      const d = p.dp.captureDrain(a.port);
+      if (d) [capture.records, capture.lost] = [capture.records + d.records.length, d.lost];
+    }, 50);
+  }
   let profile: string | undefined;
-  const r = await ppsRuns(ctx, {
-    genNs: a.ns,
-    streams: [stream],
-    b,
-    sinkKind: ctx.trial.sink ?? 'drop',
-    sample: eniSample(p, a, b),
-    onRun: async (i) => {
-      if (ctx.trial.profile === true && i === 0) {
-        await sleep(1000);
-        profile = await perfProfile(Math.max(1, ctx.windowS - 0.5)).catch(
-          (e: unknown) => `perf failed: ${String(e)}`,
-        );
-      }
+  // perf record slows the run it watches: a profiled trial gets an extra first run, not counted.
+  const profiled = ctx.trial.profile === true && !ab;
+  const r = await ppsRuns(
+    { ...ctx, runs: ab ? ctx.runs * 2 : ctx.runs + (profiled ? 1 : 0) },
+    {
+      genNs: a.ns,
+      streams: [stream],
+      b,
+      sinkKind: ctx.trial.sink ?? 'drop',
+      sample: eniSample(p, a, b),
+      ...(ab
+        ? {
+            beforeRun: async (i: number) => {
+              checks.push(...(await abSwitch(i)));
+            },
+          }
+        : {}),
+      onRun: async (i) => {
+        if (profiled && i === 0) {
+          await sleep(1000);
+          profile = await perfProfile(Math.max(1, ctx.windowS - 0.5)).catch(
+            (e: unknown) => `perf failed: ${String(e)}`,
+          );
+        }
+      },
+      checkRun: (run) => [
+        near(
+          'A’s ACCEPTED grew by the delivered count',
+          run.delta.accepted ?? 0,
+          run.delivered,
+          0.05,
+        ),
+        near('eniwall wrote to B what B received', run.delta.txB ?? 0, run.delivered, 0.02),
+        atLeast(
+          'established: conntrack hits for every frame',
+          run.delta.ctHits ?? 0,
+          run.delivered * 0.95,
+        ),
+        atMost(
+          'established: no new connections in the window',
+          (run.delta.ctNewA ?? 0) + (run.delta.ctNewB ?? 0),
+          run.delivered * 0.01,
+        ),
+        ...(cross
+          ? [
+              near(
+                'routed: A’s ROUTED grew by the delivered count',
+                run.delta.routedA ?? 0,
+                run.delivered,
+                0.05,
+              ),
+              atMost('no NACL drop in the window', run.delta.naclDrops ?? 0, 0),
+            ]
+          : []),
+      ],
     },
-    checkRun: (run) => [
-      near(
-        'A’s ACCEPTED grew by the delivered count',
-        run.delta.accepted ?? 0,
-        run.delivered,
-        0.05,
-      ),
-      near('eniwall wrote to B what B received', run.delta.txB ?? 0, run.delivered, 0.02),
-      atLeast(
-        'established: conntrack hits for every frame',
-        run.delta.ctHits ?? 0,
-        run.delivered * 0.95,
-      ),
-      atMost(
-        'established: no new connections in the window',
-        (run.delta.ctNewA ?? 0) + (run.delta.ctNewB ?? 0),
-        run.delivered * 0.01,
-      ),
-    ],
-  });
+  );
+  const captured =
+    ctx.trial.capture === true ? stopCapture(p.dp, a.port, captureTimer, capture) : {};
   if (drainTimer !== undefined) {
     clearInterval(drainTimer);
     drainOnce(); // the last second
@@ -438,24 +665,72 @@ async function scenarioE(ctx: Ctx): Promise<TrialOutcome> {
       atMost('flow logs: no sample lost', fl.lost, 0),
     );
   }
-  return ppsOutcome(r, checks, {
+  // Frames per second of the worker's own CPU time, and the share of the window it got.
+  const runs = profiled ? r.runs.slice(1) : r.runs;
+  const perCpuS = runs.map((run) => run.delivered / Math.max(1e-9, workerCpuS(run.delta)));
+  const workerShare = runs.map((run) => workerCpuS(run.delta) / run.windowS);
+  if (ab) {
+    // One ratio per pair: pps with the NACL / pps without, the two runs next to each other.
+    const split = (xs: number[]): { on: number[]; off: number[] } => {
+      const out = { on: [] as number[], off: [] as number[] };
+      xs.forEach((v, i) => (naclOn(i) ? out.on : out.off).push(v));
+      return out;
+    };
+    const pairs = (xs: number[]): number[] => {
+      const { on, off } = split(xs);
+      return on.map((v, k) => v / (off[k] ?? NaN));
+    };
+    return {
+      unit: 'ratio',
+      values: pairs(r.values),
+      checks: [...checks, ...r.checks],
+      extra: {
+        setupMs: Math.round(setupMs),
+        ppsNaclOn: split(r.values).on,
+        ppsNaclOff: split(r.values).off,
+        perCpuSecondRatios: pairs(perCpuS),
+        workerShare,
+      },
+    };
+  }
+  return ppsOutcome({ values: runs.map((run) => run.pps), checks: r.checks }, checks, {
+    ...(profiled ? { profiledRunPps: Math.round(r.values[0] ?? NaN) } : {}),
     setupMs: Math.round(setupMs),
     primingPasses: passes,
     ctEntries: p.dp.ctCount(a.port) + p.dp.ctCount(b.port),
+    framesPerWorkerCpuSecond: perCpuS.map(Math.round),
+    workerShare: workerShare.map((x) => Number(x.toFixed(3))),
     ...(flowLog
       ? { flowDrains: fl.drains, flowSamples: fl.samples, maxDrainMs: Math.round(fl.maxDrainMs) }
       : {}),
     ...(profile === undefined ? {} : { profile }),
+    ...captured,
   });
+}
+
+/** Ends the capture trial's capture; what it kept and lost over every run. */
+function stopCapture(
+  dp: EniwallPath['dp'],
+  port: number,
+  timer: NodeJS.Timeout | undefined,
+  c: { records: number; lost: number },
+): { captureRecords: number; captureLost: number } {
+  clearInterval(timer);
+  const last = dp.captureDrain(port);
+  if (last) [c.records, c.lost] = [c.records + last.records.length, last.lost];
+  dp.captureStop(port);
+  return { captureRecords: c.records, captureLost: c.lost };
 }
 
 async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
   const flows = ctx.trial.flows ?? 64;
+  const naclN = ctx.trial.naclEntries ?? 0;
   // The stack sink needs B's address, or B's IP layer drops the frames before UDP sees them.
   const k = await setupKernel({
     rules: ctx.trial.rules ?? 60,
     specials: [udpFromSubnet(DPORT, DPORT + 1)],
     addresses: ctx.trial.sink === 'stack',
+    naclEntries: naclN,
   });
   const stream = flowStream(k.a, k.b, flows);
   // The allow rule only sees NEW packets (established ones stop at the first rule), so it
@@ -469,8 +744,34 @@ async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
   const checks: Check[] = [
     atLeast('the allow rule saw every primed flow', (await k.nftCounters()).allowed, flows * 0.99),
   ];
+  const byComment = async (name: string): Promise<number> =>
+    (await k.nftCounters()).byComment[name] ?? 0;
+  if (naclN > 0) {
+    // The same control classes as eniwall's: refused by the egress chain, then by the ingress chain.
+    for (const [port, egress] of [
+      [CONTROL.egressDenyPort, true],
+      [CONTROL.ingressDenyPort, false],
+    ] as const) {
+      const name = nftComment(egress, 'control');
+      const before = await byComment(name);
+      await sendControl(k.a, k.b, port, CONTROL_FRAMES);
+      checks.push(
+        near(
+          `control UDP to port ${port}: dropped by the ${egress ? 'egress' : 'ingress'} NACL chain`,
+          (await byComment(name)) - before,
+          CONTROL_FRAMES,
+          0.02,
+        ),
+      );
+    }
+  }
   const r = await establishedRuns(ctx, k, stream, {
-    counters: () => k.nftCounters().then((n) => ({ established: n.established, fresh: n.allowed })),
+    counters: () =>
+      k.nftCounters().then((n) => ({
+        established: n.established,
+        fresh: n.allowed,
+        byComment: n.byComment,
+      })),
     said: {
       established: '`ct state established accept` passed what B received',
       fresh: 'established: the allow rule (a NEW packet) was not needed',
@@ -488,6 +789,18 @@ async function scenarioK(ctx: Ctx): Promise<TrialOutcome> {
       ),
       atMost('… and not on the generator’s CPU 0', run.delta.cpu0 ?? 0, run.delivered * 0.05),
     ],
+    more: (now, last, rxGrew) =>
+      naclN === 0
+        ? []
+        : [true, false].map((egress) => {
+            const name = nftComment(egress, 'allow');
+            return near(
+              `the ${egress ? 'egress' : 'ingress'} NACL chain's allow passed what B received`,
+              (now.byComment[name] ?? 0) - (last.byComment[name] ?? 0),
+              rxGrew,
+              0.02,
+            );
+          }),
   });
   return ppsOutcome(r, checks, { primingPasses: passes });
 }

@@ -5,8 +5,10 @@
  *
  * Scenarios (bench/README.md):
  *   N      eniwall passthrough (null forwarder, io_uring): the I/O ceiling
- *   E      eniwall with real groups, flows primed established (-fl: flow logs on both ENIs)
- *   K      kernel: veth -> bridge + br_netfilter + nftables inet forward
+ *   E      eniwall with real groups, flows primed established (-fl: flow logs on both ENIs);
+ *          E-x: the two ENIs in two subnets (routed), E-x-naclN: plus an N-entry NACL on both subnets
+ *   K      kernel: veth -> bridge + br_netfilter + nftables inet forward; K-naclN: plus
+ *          N stateless rules per direction evaluated for every packet first
  *   O      Open vSwitch userspace (netdev) datapath, TAP ports, OpenFlow ct() pipeline
  *   NEW    every frame a new connection (eniwall: E's set-up; kernel: K's)
  *   FLOOD  one ENI floods new flows against its allowance; another ENI's rate-limited traffic measured
@@ -30,19 +32,46 @@ export interface Trial {
   flows?: number; // active flows (E, K)
   sink?: Sink; // default 'drop'
   streams?: number; // TCP parallel streams
+  crossSubnet?: boolean; // E: the ENIs in two subnets (routed path)
+  naclEntries?: number; // E (cross-subnet), K: NACL entries per direction on both subnets
+  naclAb?: boolean; // E: runs alternate NACL off / on on the same flows; value = on / off per pair
   profile?: boolean; // record a perf profile of the forwarding CPU during run 1
   flowLog?: boolean; // E: an ALL flow log on both ENIs, samples drained every 5 s
+  capture?: boolean; // E: `eniwall capture` on A (every frame it sends), drained every 50 ms
   quick: boolean;
 }
 
 const E = (rules: number, flows: number, quick = false, extra: Partial<Trial> = {}): Trial => ({
-  id: `E-r${rules}-f${flows}${extra.sink === 'stack' ? '-stack' : ''}${extra.flowLog ? '-fl' : ''}`,
-  title: `E: eniwall, ${rules} rules/ENI, ${flows.toLocaleString('en')} flows${extra.sink === 'stack' ? ', stack sink' : ''}${extra.flowLog ? ', flow logs on both ENIs' : ''}`,
+  id: `E-r${rules}-f${flows}${extra.sink === 'stack' ? '-stack' : ''}${extra.flowLog ? '-fl' : ''}${extra.capture ? '-capture' : ''}`,
+  title: `E: eniwall, ${rules} rules/ENI, ${flows.toLocaleString('en')} flows${extra.sink === 'stack' ? ', stack sink' : ''}${extra.flowLog ? ', flow logs on both ENIs' : ''}${extra.capture ? ', capture on' : ''}`,
   scenario: 'E',
   rules,
   flows,
   quick,
   ...extra,
+});
+
+/** Cross-subnet eniwall (routed), without or with an N-entry NACL on both subnets; 60 rules per ENI. */
+const EX = (flows: number, nacl: number, quick: boolean): Trial => ({
+  id: `E-x${nacl > 0 ? `-nacl${nacl}` : ''}-f${flows}`,
+  title: `E-x: eniwall across subnets, ${nacl > 0 ? `${nacl}-entry NACL on both` : 'no NACL'}, ${flows.toLocaleString('en')} flows`,
+  scenario: 'E',
+  rules: 60,
+  flows,
+  crossSubnet: true,
+  ...(nacl > 0 ? { naclEntries: nacl } : {}),
+  quick,
+});
+
+/** The kernel with N stateless NACL-like rules per direction before `ct state established accept`. */
+const KN = (flows: number, nacl: number, quick: boolean): Trial => ({
+  id: `K-nacl${nacl}-f${flows}`,
+  title: `K: kernel bridge + nftables, ${nacl}-entry NACL chains, ${flows.toLocaleString('en')} flows`,
+  scenario: 'K',
+  rules: 60,
+  flows,
+  naclEntries: nacl,
+  quick,
 });
 
 export const TRIALS: readonly Trial[] = [
@@ -61,6 +90,7 @@ export const TRIALS: readonly Trial[] = [
   E(60, 100_000, false, { flowLog: true }), // against E-r60-f100000: the cost of flow logs
   E(1000, 100_000, true, { profile: true }),
   E(1000, 1_000_000),
+  E(1000, 100_000, false, { capture: true }),
   {
     id: 'K-r60-f64',
     title: 'K: kernel bridge + nftables, 60 rules, 64 flows',
@@ -76,6 +106,18 @@ export const TRIALS: readonly Trial[] = [
     rules: 1000,
     flows: 100_000,
     quick: false,
+  },
+  EX(64, 0, true),
+  EX(64, 20, true),
+  KN(64, 20, true),
+  EX(100_000, 0, false),
+  { ...EX(100_000, 20, false), profile: true },
+  KN(100_000, 20, false),
+  {
+    ...EX(100_000, 20, false),
+    id: 'E-x-nacl20-ab-f100000',
+    title: 'E-x A/B: 20-entry NACL on / off in turn, same 100,000 flows (ratio)',
+    naclAb: true,
   },
   {
     id: 'O-r60-f64',

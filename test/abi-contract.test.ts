@@ -235,6 +235,7 @@ const ENGINE_KEYS = [
   'allowancePerEni',
   'sweepBudget',
   'flowTableSize',
+  'captureSlots',
   'hashSalt',
 ] as const;
 

@@ -19,6 +19,7 @@ import { Store } from '../src/store/store';
 
 const CALLER = {
   credentials: () => Promise.resolve({ uid: 0, pid: process.pid, credSource: 'unknown' as const }),
+  onClose: () => undefined,
 };
 
 test('a change that cannot be staged in SQLite is not kept in the model', async (t) => {

@@ -9,18 +9,30 @@
  * match none of the bench traffic (TCP/UDP ports on 100.64.0.0/10 sources), so
  * the classifier really has to search; the specials (the rule that allows the
  * traffic) sit in the middle of the middle group.
+ *
+ * Cross-subnet (`crossSubnet`): ENI i sits in subnet 10.77.(i+1).0/24, so the
+ * generator addresses the sender's subnet router (`Endpoint.nextHop`) and the
+ * dataplane routes (TTL decremented, ROUTED counted on the sender's port).
+ * Then the bench owns the snapshot's `networkAcls`: none at all without
+ * `naclEntries` (the no-NACL baseline, whatever default NACL the model may
+ * keep), or one custom NACL (bench/paths/nacl.ts) associated with every
+ * bench subnet, written straight into the snapshot handed to driver.apply.
  */
-import { TableCompiler } from '../../src/compiler/compile';
+import { routerMacs, TableCompiler } from '../../src/compiler/compile';
 import { Dataplane, type DataplaneOptions } from '../../src/dataplane/dataplane';
 import { DataplaneDriver } from '../../src/dataplane/driver';
 import { wireIntoNamespace } from '../../src/dataplane/netns';
 import { Model } from '../../src/model/model';
 import type { IpPermission } from '../../src/model/operations';
-import type { FlowLog } from '../../src/model/types';
+import type { FlowLog, ModelSnapshot, NetworkAcl } from '../../src/model/types';
 import { createNamespace, onCleanup, uniqueName } from '../lib/sys';
+import { naclEntries } from './nacl';
 
 export const SUBNET = '10.77.1.0/24';
 const ENI_IPS = ['10.77.1.10', '10.77.1.11', '10.77.1.12'];
+const CROSS_SUBNETS = ['10.77.1.0/24', '10.77.2.0/24', '10.77.3.0/24'];
+const CROSS_IPS = ['10.77.1.10', '10.77.2.10', '10.77.3.10'];
+export const BENCH_NACL_ID = 'acl-0000000000000be0c';
 const MAX_RULES_PER_GROUP = 200;
 
 export interface Endpoint {
@@ -29,6 +41,13 @@ export interface Endpoint {
   mac: string;
   ip: string;
   port: number; // dataplane port
+  /** Where this endpoint's frames to another ENI go: the peer's MAC, or its subnet router's (routed). */
+  nextHop?: string;
+}
+
+/** The destination MAC of a frame from `from` to `to`: the router's when routed, else the peer's. */
+export function nextHopMac(from: Endpoint, to: Endpoint): string {
+  return from.nextHop ?? to.mac;
 }
 
 export interface EniwallPath {
@@ -41,6 +60,10 @@ export interface EniwallPath {
   /** A counter (or drop reason) of one port. */
   counter(port: number, name: string): number;
   apply(): Promise<bigint>;
+  /** The snapshot apply() hands to the driver (the model's, with the bench's NACLs when cross-subnet). */
+  snapshot(): ModelSnapshot;
+  /** Cross-subnet: the NACL's entries per direction from the next apply on (0 = no NACL). */
+  setNaclEntries(n: number): void;
 }
 
 export interface EniwallSpec {
@@ -50,6 +73,10 @@ export interface EniwallSpec {
   dataplane?: Partial<DataplaneOptions>;
   /** An ALL flow log on the VPC (every ENI samples flows), put into the applied snapshot. */
   flowLog?: boolean;
+  /** Every ENI in a subnet of its own: the routed path. */
+  crossSubnet?: boolean;
+  /** Cross-subnet only: a custom NACL with this many entries per direction on every bench subnet. */
+  naclEntries?: number;
 }
 
 export function udpFromSubnet(from: number, to: number): IpPermission {
@@ -81,7 +108,12 @@ export async function setupEniwall(spec: EniwallSpec): Promise<EniwallPath> {
   // Quota raised always: rule churn adds one rule to a group that may be full at 60.
   model.setQuotas({ rulesPerGroup: MAX_RULES_PER_GROUP });
   const vpc = model.createVpc({ cidr: '10.77.0.0/16' });
-  const subnet = model.createSubnet({ vpcId: vpc.id, cidr: SUBNET });
+  const cross = spec.crossSubnet === true;
+  if (spec.naclEntries !== undefined && !cross) throw new Error('NACLs filter only routed traffic');
+  const count = spec.enis ?? 2;
+  const subnets = (cross ? CROSS_SUBNETS.slice(0, count) : [SUBNET]).map((cidr) =>
+    model.createSubnet({ vpcId: vpc.id, cidr }),
+  );
 
   let k = 0;
   const middle = Math.floor(sizes.length / 2);
@@ -99,13 +131,13 @@ export async function setupEniwall(spec: EniwallSpec): Promise<EniwallPath> {
     return sg.id;
   });
 
-  const count = spec.enis ?? 2;
   const enis: Endpoint[] = [];
   const eniIds: string[] = [];
   for (let i = 0; i < count; i++) {
     const ns = await createNamespace();
-    const ip = ENI_IPS[i];
-    if (ip === undefined) throw new Error('at most 3 ENIs');
+    const ip = (cross ? CROSS_IPS : ENI_IPS)[i];
+    const subnet = subnets[cross ? i : 0];
+    if (ip === undefined || subnet === undefined) throw new Error('at most 3 ENIs');
     const eni = model.createEni({
       tap: uniqueName('ewt'),
       netns: ns,
@@ -140,15 +172,43 @@ export async function setupEniwall(spec: EniwallSpec): Promise<EniwallPath> {
         },
       ]
     : [];
-  const apply = (): Promise<bigint> => {
-    const snap = model.snapshot();
-    return driver.apply({ ...snap, flowLogs: [...snap.flowLogs, ...flowLogs] });
+  let entries = spec.naclEntries ?? 0;
+  const nacls = (s: ModelSnapshot): NetworkAcl[] =>
+    entries === 0
+      ? []
+      : [
+          {
+            id: BENCH_NACL_ID,
+            vpcId: vpc.id,
+            ownerId: s.accountId,
+            isDefault: false,
+            entries: naclEntries(entries),
+            associations: subnets.map((sub, i) => ({
+              id: `aclassoc-00000000000000b${i.toString(16).padStart(2, '0')}`,
+              subnetId: sub.id,
+            })),
+            tags: [],
+          },
+        ];
+  const snapshot = (): ModelSnapshot => {
+    const s = model.snapshot();
+    const withLogs = { ...s, flowLogs: [...s.flowLogs, ...flowLogs] };
+    return cross ? { ...withLogs, networkAcls: nacls(s) } : withLogs;
   };
+  const apply = (): Promise<bigint> => driver.apply(snapshot());
   await apply();
+  // The router MACs the compiler gives the subnets (derived from all subnet ids, in snapshot order).
+  const all = model.snapshot().subnets;
+  const macs = routerMacs(all.map((s) => s.id));
   enis.forEach((e, i) => {
     const port = driver.portOf(eniIds[i] ?? '');
     if (port === undefined) throw new Error('ENI has no port after apply');
     e.port = port;
+    if (cross) {
+      const mac = macs[all.findIndex((s) => s.id === subnets[i]?.id)];
+      if (mac === undefined) throw new Error('bench subnet missing from the snapshot');
+      e.nextHop = [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':');
+    }
   });
   return {
     dp,
@@ -158,6 +218,11 @@ export async function setupEniwall(spec: EniwallSpec): Promise<EniwallPath> {
     eniIds,
     groupIds,
     apply,
+    snapshot,
+    setNaclEntries: (n) => {
+      if (!cross) throw new Error('NACLs filter only routed traffic');
+      entries = n;
+    },
     counter: (port, name) => {
       const c = dp.counters(port);
       const v =

@@ -6,6 +6,12 @@
  * eniwall's groups, then the rule that allows the bench traffic in the
  * middle). The bridge's receive work is steered to CPU 1 with RPS on the
  * switch side of A's veth, so the kernel, like eniwall, forwards on one core.
+ *
+ * With `naclEntries`, the kernel equivalent of a NACL on both subnets: every
+ * packet first jumps to nacl_out (the sender's egress list) and nacl_in (the
+ * receiver's ingress list), each a linear list of stateless rules
+ * (bench/paths/nacl.ts) that `return`s on its allow and drops otherwise, and
+ * only then meets `ct state established accept`.
  */
 import { writeFileSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
@@ -15,6 +21,7 @@ import { createNamespace, macOf, nsExec, sh, uniqueName } from '../lib/sys';
 import { filler } from './eniwall';
 import type { Endpoint } from './eniwall';
 import type { IpPermission } from '../../src/model/operations';
+import { nftNaclChains } from './nacl';
 
 export const FORWARD_CPU_MASK = '2'; // CPU 1
 
@@ -22,8 +29,30 @@ export interface KernelPath {
   a: Endpoint;
   b: Endpoint;
   sw: string; // the switch namespace
-  /** Packets counted by the `ct state established` rule and by the allow rule. */
-  nftCounters(): Promise<{ established: number; allowed: number }>;
+  /** Packets counted by the `ct state established` rule, by the allow rule, and by each commented rule. */
+  nftCounters(): Promise<NftCounters>;
+}
+
+export interface NftCounters {
+  established: number;
+  allowed: number;
+  byComment: Record<string, number>;
+}
+
+interface NftJson {
+  nftables?: { rule?: { comment?: string; expr?: { counter?: { packets?: number } }[] } }[];
+}
+
+/** Counters of the rules that carry a comment (nft -j), summed per comment. */
+function countersByComment(json: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of (JSON.parse(json) as NftJson).nftables ?? []) {
+    const rule = item.rule;
+    if (rule?.comment === undefined) continue;
+    const packets = rule.expr?.find((e) => e.counter !== undefined)?.counter?.packets ?? 0;
+    out[rule.comment] = (out[rule.comment] ?? 0) + packets;
+  }
+  return out;
 }
 
 function nftRule(p: IpPermission): string {
@@ -37,6 +66,7 @@ export interface KernelSpec {
   rules: number;
   specials: IpPermission[];
   addresses?: boolean; // give A and B their IPs (TCP trials)
+  naclEntries?: number; // stateless NACL-like chains before the stateful rules (entries per direction)
 }
 
 export async function setupKernel(spec: KernelSpec): Promise<KernelPath> {
@@ -106,17 +136,22 @@ export async function setupKernel(spec: KernelSpec): Promise<KernelPath> {
   const half = Math.floor(fillers.length / 2);
   const lines = [
     ...fillers.slice(0, half).map(nftRule),
-    ...spec.specials.map((p) => nftRule(p).replace(' accept', ' counter accept')),
+    ...spec.specials.map(
+      (p) => `${nftRule(p).replace(' accept', ' counter accept')} comment "sg-allow"`,
+    ),
     ...fillers.slice(half).map(nftRule),
   ];
+  const nacl = spec.naclEntries !== undefined && spec.naclEntries > 0;
   const file = path.join(os.tmpdir(), `${uniqueName('ewbnft')}.nft`);
   writeFileSync(
     file,
     [
       'table inet ewfw {',
+      ...(nacl ? nftNaclChains(spec.naclEntries ?? 0) : []),
       '  chain sg_forward {',
       '    type filter hook forward priority 0; policy drop;',
-      '    ct state established,related counter accept',
+      ...(nacl ? ['    jump nacl_out', '    jump nacl_in'] : []),
+      '    ct state established,related counter accept comment "est"',
       ...lines.map((l) => `    ${l}`),
       '  }',
       '}',
@@ -134,9 +169,14 @@ export async function setupKernel(spec: KernelSpec): Promise<KernelPath> {
     b: { ns: nsB, dev: devB, mac: await macOf(nsB, devB), ip: ipB, port: -1 },
     sw,
     nftCounters: async () => {
-      const out = await nsExec(sw, 'nft', ['list', 'table', 'inet', 'ewfw']);
-      const counts = [...out.matchAll(/counter packets (\d+)/g)].map((m) => Number(m[1]));
-      return { established: counts[0] ?? 0, allowed: counts.slice(1).reduce((a, b) => a + b, 0) };
+      const byComment = countersByComment(
+        await nsExec(sw, 'nft', ['-j', 'list', 'table', 'inet', 'ewfw']),
+      );
+      return {
+        established: byComment.est ?? 0,
+        allowed: byComment['sg-allow'] ?? 0,
+        byComment,
+      };
     },
   };
 }

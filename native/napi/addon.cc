@@ -149,6 +149,9 @@ class Engine : public Napi::ObjectWrap<Engine> {
                             InstanceMethod<&Engine::JS_advanceClock>("advanceClock"),
                             InstanceMethod<&Engine::JS_stats>("stats"),
                             InstanceMethod<&Engine::JS_workerBusyNs>("workerBusyNs"),
+                            InstanceMethod<&Engine::JS_captureStart>("captureStart"),
+                            InstanceMethod<&Engine::JS_captureStop>("captureStop"),
+                            InstanceMethod<&Engine::JS_captureDrain>("captureDrain"),
                             InstanceMethod<&Engine::JS_close>("close"),
                         });
         return new Napi::FunctionReference(Napi::Persistent(cls));
@@ -169,6 +172,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
         // Room for every worker's table, plus this many conntrack deltas per drain
         // (the rest waits in conntrack for the next one).
         flow_max_ = cfg.workers * cfg.flow_table_size + kFlowCtPerDrain;
+        cfg.capture_slots = ReqUint(o, "captureSlots");
         cfg.core.conntrack_max = ReqUint(o, "conntrackMax");
         cfg.core.allowance_per_eni = ReqUint(o, "allowancePerEni");
         cfg.core.hash_salt = ToU64(Required(o, "hashSalt", IsBigInt, "a bigint"), "hashSalt");
@@ -332,6 +336,46 @@ class Engine : public Napi::ObjectWrap<Engine> {
         for (uint32_t i = 0; i < n; i++)
             out[i] = busy[i];
         return out;
+    }
+
+    Napi::Value JS_captureStart(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        uint32_t port = ToPort(info, 0);
+        if (info.Length() < 2 || !info[1].IsNumber())
+            throw Napi::TypeError::New(env, "capture flags must be a number");
+        uint32_t flags = info[1].As<Napi::Number>().Uint32Value();
+        char err[kErrLen] = "";
+        if (ew_engine_capture_start(Live(env), port, flags, err, sizeof err) != 0)
+            throw Napi::Error::New(env, std::string("cannot start capture: ") + err);
+        return env.Undefined();
+    }
+
+    Napi::Value JS_captureStop(const Napi::CallbackInfo &info) {
+        uint32_t port = ToPort(info, 0);
+        return Napi::Boolean::New(info.Env(), ew_engine_capture_stop(Live(info.Env()), port) == 0);
+    }
+
+    // One call per batch: every record ready (up to maxBytes) in one buffer.
+    Napi::Value JS_captureDrain(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        uint32_t port = ToPort(info, 0);
+        if (info.Length() < 2 || !info[1].IsNumber())
+            throw Napi::TypeError::New(env, "maxBytes must be a number");
+        uint32_t max = info[1].As<Napi::Number>().Uint32Value();
+        if (max < 4096 || max > (64u << 20))
+            throw Napi::RangeError::New(env, "maxBytes out of range");
+        // Reused across calls (the JS thread is the only caller): no 1 MiB per poll.
+        static thread_local std::vector<uint8_t> buf;
+        if (buf.size() < max) buf.resize(max);
+        size_t used = 0;
+        uint64_t lost = 0;
+        int n = ew_engine_capture_drain(Live(env), port, buf.data(), max, &used, &lost);
+        if (n < 0) return env.Null();
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("records", n);
+        o.Set("data", Napi::Buffer<uint8_t>::Copy(env, buf.data(), used));
+        o.Set("lost", Napi::Number::New(env, static_cast<double>(lost)));
+        return o;
     }
 
     Napi::Value JS_close(const Napi::CallbackInfo &info) {

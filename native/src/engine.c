@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "io_backend.h"
 #include "io_worker.h"
 
@@ -40,6 +41,19 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...) {
 static void sleep_us(long us) {
     struct timespec ts = {.tv_sec = 0, .tv_nsec = us * 1000L};
     nanosleep(&ts, NULL);
+}
+
+/* Returns once every worker has passed a burst boundary: nothing it read
+ * from sh before the call (a table, a capture) is still in use. Under ctl. */
+static void quiesce(struct ew_engine *eng) {
+    uint64_t seen[EW_MAX_WORKERS];
+    for (uint32_t i = 0; i < eng->nworkers; i++) {
+        seen[i] = atomic_load(&eng->workers[i].epoch);
+        ew_worker_wake(&eng->workers[i]);
+    }
+    for (uint32_t i = 0; i < eng->nworkers; i++)
+        while (atomic_load(&eng->workers[i].epoch) <= seen[i])
+            sleep_us(50);
 }
 
 /* ---- lifecycle ---- */
@@ -96,6 +110,18 @@ struct ew_engine *ew_engine_create(const struct ew_engine_config *cfg, char *err
         free(eng);
         return NULL;
     }
+    if (eng->cfg.capture_slots == 0 || eng->cfg.capture_slots > EW_CAP_MAX_SLOTS) {
+        set_err(err, errlen, "capture_slots must be 1..%u, got %u", EW_CAP_MAX_SLOTS,
+                eng->cfg.capture_slots);
+        free(eng);
+        return NULL;
+    }
+    eng->sh.capture = calloc(EW_MAX_PORTS, sizeof *eng->sh.capture);
+    if (!eng->sh.capture) {
+        set_err(err, errlen, "out of memory");
+        free(eng);
+        return NULL;
+    }
     struct ew_shared *sh = &eng->sh;
     sh->hdr_len = eng->cfg.vnet_hdr ? EW_VNET_HDR_LEN : 0;
     sh->buf_size = eng->cfg.vnet_hdr ? EW_BUF_GSO : EW_BUF_PLAIN;
@@ -106,6 +132,9 @@ struct ew_engine *ew_engine_create(const struct ew_engine_config *cfg, char *err
     atomic_init(&sh->clock_offset_ms, 0);
     atomic_init(&sh->stop, false);
     atomic_flag_clear(&sh->sweeping);
+    atomic_init(&sh->captures_on, 0);
+    for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
+        atomic_init(&sh->capture[p], NULL);
     atomic_init(&eng->generation, 0);
     pthread_mutex_init(&eng->ctl, NULL);
     if (resolve_backend(eng, err, errlen) != 0) goto fail_engine;
@@ -142,6 +171,7 @@ fail_core:
     if (sh->core) ew_core_destroy(sh->core);
 fail_engine:
     pthread_mutex_destroy(&eng->ctl);
+    free(eng->sh.capture);
     free(eng);
     return NULL;
 }
@@ -154,6 +184,9 @@ void ew_engine_destroy(struct ew_engine *eng) {
     struct ew_table_view *t = atomic_load(&eng->sh.table);
     if (t) ew_table_free(t);
     if (eng->sh.core) ew_core_destroy(eng->sh.core);
+    for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
+        ew_capture_destroy(atomic_load(&eng->sh.capture[p]));
+    free(eng->sh.capture);
     pthread_mutex_destroy(&eng->ctl);
     free(eng);
 }
@@ -221,6 +254,16 @@ out:
     return rc;
 }
 
+/* Unpublish, wait until no worker holds it, free. -1 when there is none. */
+static int capture_stop_locked(struct ew_engine *eng, uint32_t port) {
+    struct ew_capture *c = atomic_exchange(&eng->sh.capture[port], NULL);
+    if (!c) return -1;
+    atomic_fetch_sub(&eng->sh.captures_on, 1);
+    quiesce(eng);
+    ew_capture_destroy(c);
+    return 0;
+}
+
 int ew_engine_close_port(struct ew_engine *eng, uint32_t port) {
     pthread_mutex_lock(&eng->ctl);
     if (port >= EW_MAX_PORTS || !eng->port_open[port]) {
@@ -229,6 +272,7 @@ int ew_engine_close_port(struct ew_engine *eng, uint32_t port) {
     }
     for (uint32_t i = 0; i < eng->nworkers; i++)
         ew_worker_post(&eng->workers[i], EW_CMD_CLOSE, port, -1);
+    capture_stop_locked(eng, port);
     eng->port_open[port] = false;
     eng->port_name[port][0] = '\0';
     if (eng->sh.core) ew_core_flush_port(eng->sh.core, port);
@@ -258,14 +302,7 @@ int ew_engine_load_table(struct ew_engine *eng, const void *buf, size_t len, uin
     atomic_store(&eng->generation, generation);
     /* Any burst that started before the exchange ends with an epoch bump
      * after the value read here; the next one loads the new table. */
-    uint64_t seen[EW_MAX_WORKERS];
-    for (uint32_t i = 0; i < eng->nworkers; i++) {
-        seen[i] = atomic_load(&eng->workers[i].epoch);
-        ew_worker_wake(&eng->workers[i]);
-    }
-    for (uint32_t i = 0; i < eng->nworkers; i++)
-        while (atomic_load(&eng->workers[i].epoch) <= seen[i])
-            sleep_us(50);
+    quiesce(eng);
     pthread_mutex_unlock(&eng->ctl);
     if (old) ew_table_free(old);
     return 0;
@@ -343,5 +380,65 @@ uint32_t ew_engine_worker_busy_ns(const struct ew_engine *eng, uint64_t *out, ui
     uint32_t n = eng->nworkers < max ? eng->nworkers : max;
     for (uint32_t i = 0; i < n; i++)
         out[i] = atomic_load_explicit(&eng->workers[i].busy_ns, memory_order_relaxed);
+    return n;
+}
+
+/* ---- capture ---- */
+
+int ew_engine_capture_start(struct ew_engine *eng, uint32_t port, uint32_t flags, char *err,
+                            size_t errlen) {
+    if (eng->cfg.passthrough) {
+        set_err(err, errlen, "no capture in passthrough mode");
+        return -1;
+    }
+    if (port >= EW_MAX_PORTS || (flags & ~(EW_CAP_OUT | EW_CAP_IN | EW_CAP_DROPS_ONLY)) ||
+        !(flags & (EW_CAP_OUT | EW_CAP_IN))) {
+        set_err(err, errlen, "bad capture port %u or flags %#x", port, flags);
+        return -1;
+    }
+    pthread_mutex_lock(&eng->ctl);
+    int rc = -1;
+    if (!eng->port_open[port]) {
+        set_err(err, errlen, "port %u is not open", port);
+    } else if (atomic_load(&eng->sh.capture[port])) {
+        set_err(err, errlen, "port %u already has a capture", port);
+    } else {
+        struct ew_capture *c =
+            ew_capture_create(port, flags, eng->nworkers, eng->cfg.capture_slots);
+        if (!c) {
+            set_err(err, errlen, "out of memory for %u capture records", eng->cfg.capture_slots);
+        } else {
+            /* pointer first: a worker that sees the count reads it with acquire */
+            atomic_store_explicit(&eng->sh.capture[port], c, memory_order_release);
+            atomic_fetch_add(&eng->sh.captures_on, 1);
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&eng->ctl);
+    return rc;
+}
+
+int ew_engine_capture_stop(struct ew_engine *eng, uint32_t port) {
+    if (port >= EW_MAX_PORTS) return -1;
+    pthread_mutex_lock(&eng->ctl);
+    int rc = capture_stop_locked(eng, port);
+    pthread_mutex_unlock(&eng->ctl);
+    return rc;
+}
+
+int ew_engine_capture_drain(struct ew_engine *eng, uint32_t port, uint8_t *buf, size_t cap,
+                            size_t *used, uint64_t *lost) {
+    *used = 0;
+    *lost = 0;
+    if (port >= EW_MAX_PORTS) return -1;
+    /* Under ctl: stop (which frees) cannot run meanwhile, and this is the one consumer. */
+    pthread_mutex_lock(&eng->ctl);
+    struct ew_capture *c = atomic_load(&eng->sh.capture[port]);
+    int n = -1;
+    if (c) {
+        n = (int)ew_capture_drain(c, buf, cap, used);
+        *lost = ew_capture_lost(c);
+    }
+    pthread_mutex_unlock(&eng->ctl);
     return n;
 }

@@ -6,6 +6,8 @@
  */
 #include "io_worker.h"
 
+#include "capture.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +191,67 @@ void ew_worker_count_drop(struct ew_worker *w, uint32_t port, enum ew_drop_reaso
     w->counters[port].drop[reason]++;
 }
 
+/* The port a verdict writes to, or EW_PORT_NONE (counted). */
+static uint32_t verdict_port(struct ew_worker *w, uint32_t in_port, uint8_t *buf,
+                             const struct ew_verdict *v) {
+    switch (v->action) {
+    case EW_ACT_FORWARD:
+        if (v->out_port < EW_MAX_PORTS) return v->out_port;
+        ew_worker_count_drop(w, in_port, EW_DROP_PORT_DOWN);
+        return EW_PORT_NONE;
+    case EW_ACT_REPLY:
+        /* An answer built by the core carries no offload state. */
+        memset(buf, 0, w->sh->hdr_len);
+        return in_port;
+    case EW_ACT_DROP:
+        break;
+    }
+    return EW_PORT_NONE;
+}
+
+/* ew_worker_judge with at least one capture running somewhere: the sender's
+ * capture copies the frame before the core may rewrite it, the receiver's
+ * after (what it is given). Records only into this worker's rings. */
+static uint32_t judge_captured(struct ew_worker *w, const struct ew_table_view *t, uint32_t in_port,
+                               uint8_t *buf, uint32_t *frame_len, uint32_t cap) {
+    const struct ew_shared *sh = w->sh;
+    uint8_t *frame = buf + sh->hdr_len;
+    struct ew_capture *co = in_port < EW_MAX_PORTS
+                                ? atomic_load_explicit(&sh->capture[in_port], memory_order_acquire)
+                                : NULL;
+    struct ew_cap_slot *so = NULL;
+    if (co && (co->flags & EW_CAP_OUT)) {
+        so = ew_capture_slot(co, w->index);
+        if (so) ew_capture_fill(so, EW_CAP_OUT, frame, *frame_len);
+    }
+    struct ew_verdict v;
+    ew_process(&w->ctx, t, in_port, frame, frame_len, cap, &v);
+    if (co && ew_capture_wants(co, EW_CAP_OUT, &v)) {
+        if (so) {
+            ew_capture_verdict(so, t, in_port, &v);
+            ew_capture_commit(co, w->index);
+        } else {
+            ew_capture_lose(co, w->index);
+        }
+    }
+    uint32_t to = v.action == EW_ACT_FORWARD ? v.out_port
+                  : v.action == EW_ACT_REPLY ? in_port
+                                             : v.dst_port;
+    struct ew_capture *ci =
+        to < EW_MAX_PORTS ? atomic_load_explicit(&sh->capture[to], memory_order_acquire) : NULL;
+    if (ci && ew_capture_wants(ci, EW_CAP_IN, &v)) {
+        struct ew_cap_slot *si = ew_capture_slot(ci, w->index);
+        if (si) {
+            ew_capture_fill(si, EW_CAP_IN, frame, *frame_len);
+            ew_capture_verdict(si, t, in_port, &v);
+            ew_capture_commit(ci, w->index);
+        } else {
+            ew_capture_lose(ci, w->index);
+        }
+    }
+    return verdict_port(w, in_port, buf, &v);
+}
+
 uint32_t ew_worker_judge(struct ew_worker *w, const struct ew_table_view *t, uint32_t in_port,
                          uint8_t *buf, uint32_t *frame_len, uint32_t cap) {
     const struct ew_shared *sh = w->sh;
@@ -198,19 +261,9 @@ uint32_t ew_worker_judge(struct ew_worker *w, const struct ew_table_view *t, uin
         c->cnt[EW_CNT_RX_BYTES] += *frame_len;
         return in_port ^ 1u;
     }
+    if (__builtin_expect(atomic_load_explicit(&sh->captures_on, memory_order_relaxed) != 0, 0))
+        return judge_captured(w, t, in_port, buf, frame_len, cap);
     struct ew_verdict v;
     ew_process(&w->ctx, t, in_port, buf + sh->hdr_len, frame_len, cap, &v);
-    switch (v.action) {
-    case EW_ACT_FORWARD:
-        if (v.out_port < EW_MAX_PORTS) return v.out_port;
-        ew_worker_count_drop(w, in_port, EW_DROP_PORT_DOWN);
-        return EW_PORT_NONE;
-    case EW_ACT_REPLY:
-        /* An answer built by the core carries no offload state. */
-        memset(buf, 0, sh->hdr_len);
-        return in_port;
-    case EW_ACT_DROP:
-        break;
-    }
-    return EW_PORT_NONE;
+    return verdict_port(w, in_port, buf, &v);
 }

@@ -27,6 +27,8 @@
 #define EW_BUF_PLAIN    2048u
 #define EW_BUF_GSO      (65536u + 1024u) /* 64 KB GSO frame + Ethernet + vnet header */
 
+struct ew_capture; /* capture.h */
+
 /* What every worker reads from the engine. The plain fields are set before the
  * workers start and never change; the atomics are the engine's levers. */
 struct ew_shared {
@@ -40,6 +42,11 @@ struct ew_shared {
     _Atomic int64_t clock_offset_ms;
     _Atomic bool stop;
     atomic_flag sweeping; /* one sweep slice at a time across workers */
+    /* Captures (capture.h): captures_on counts the ports with one, so a worker
+     * with none running pays one predictable branch per frame; capture[port]
+     * is read only then. Freed by the engine after an epoch wait. */
+    _Atomic uint32_t captures_on;
+    _Atomic(struct ew_capture *) *capture; /* [EW_MAX_PORTS] */
     /* io_uring: reported by worker 0 before it acks its start */
     bool fixed_buffers;
     bool fixed_files;

@@ -397,6 +397,7 @@ static void handle_ip(struct pctx *c) {
         drop(c, EW_DROP_PORT_DOWN);
         return;
     }
+    c->v->dst_port = f->port_id;
     if (routed && p->ttl <= 1u) {
         time_exceeded(c, s);
         return;
@@ -423,7 +424,11 @@ static void handle_ip(struct pctx *c) {
         bool out_ok = !routed || out_nacl == EW_INDEX_NONE ||
                       pipe_nacl(t, out_nacl, EW_DIR_EGRESS, p, p->key, &rule);
         enum ew_drop_reason r = judge(c, &ze, fe && out_ok, &counted);
-        if (r == EW_DROP_NONE && !out_ok) r = EW_DROP_NACL_EGRESS;
+        if (r == EW_DROP_NONE && !out_ok) {
+            r = EW_DROP_NACL_EGRESS;
+            c->v->nacl = out_nacl; /* the verdict names the list and entry (capture) */
+            c->v->nacl_rule = rule;
+        }
         if (fe && !counted) flow_sample(c, &ze, r);
         if (r != EW_DROP_NONE) {
             drop(c, r);
@@ -431,6 +436,8 @@ static void handle_ip(struct pctx *c) {
         }
         if (routed && in_nacl != EW_INDEX_NONE &&
             !pipe_nacl(t, in_nacl, EW_DIR_INGRESS, p, p->key, &rule)) {
+            c->v->nacl = in_nacl;
+            c->v->nacl_rule = rule;
             if (ff) flow_sample(c, &zf, EW_DROP_NACL_INGRESS);
             drop_at(c, f->port_id, EW_DROP_NACL_INGRESS);
             return;
@@ -461,6 +468,9 @@ void ew_process(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t
     v->action = EW_ACT_DROP;
     v->out_port = EW_PORT_NONE;
     v->reason = EW_DROP_NONE;
+    v->nacl_rule = 0;
+    v->nacl = EW_INDEX_NONE;
+    v->dst_port = EW_PORT_NONE;
     if (in_port >= EW_MAX_PORTS) { /* nowhere to count it */
         v->reason = EW_DROP_PORT_NOT_BOUND;
         return;

@@ -1,10 +1,13 @@
 /* The per-packet path never allocates: malloc/calloc/realloc/free are wrapped
  * (-Wl,--wrap) and counted across 100,000 ew_process() calls after warm-up,
  * with new flows, conntrack hits, expiry and sweeps, answers and drops, flow
- * samples (both ENIs have a flow log) and their drains. */
+ * samples (both ENIs have a flow log) and their drains; each frame also goes
+ * through a capture ring (copy, verdict, commit or a counted loss when full)
+ * and the ring is drained now and then. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "capture.h"
 #include "core_internal.h"
 #include "eniwall/core.h"
 #include "flowlog.h"
@@ -118,6 +121,10 @@ int main(void) {
     uint8_t work[2048];
     struct ew_verdict v;
     long forwarded = 0, replied = 0, dropped = 0;
+    struct ew_capture *cap = ew_capture_create(1, EW_CAP_OUT | EW_CAP_IN, 1, 16);
+    CHECK(cap != NULL, "capture rings created");
+    static uint8_t drained[600]; /* two of the largest frames here: fewer than arrive */
+    uint64_t captured = 0;
     for (int pass = 0; pass < 2; pass++) {
         counting = pass == 1;
         int calls = pass == 0 ? 1000 : 100000;
@@ -125,7 +132,19 @@ int main(void) {
             const struct frame *fr = &frames[c % NFRAMES];
             uint32_t len = fr->len;
             memcpy(work, fr->buf, sizeof fr->buf);
+            struct ew_cap_slot *slot = ew_capture_slot(cap, 0);
+            if (slot) ew_capture_fill(slot, EW_CAP_OUT, work, len);
             ew_process(&w, t, fr->port, work, &len, sizeof work, &v);
+            if (slot) {
+                ew_capture_verdict(slot, t, fr->port, &v);
+                ew_capture_commit(cap, 0);
+            } else {
+                ew_capture_lose(cap, 0);
+            }
+            if (c % 7 == 6) { /* a small buffer: the ring fills, loses, drains, wraps */
+                size_t used;
+                captured += ew_capture_drain(cap, drained, sizeof drained, &used);
+            }
             if (pass == 1) {
                 forwarded += v.action == EW_ACT_FORWARD;
                 replied += v.action == EW_ACT_REPLY;
@@ -155,6 +174,10 @@ int main(void) {
           "the loop exercised every outcome (%ld fwd, %ld reply, %ld drop)", forwarded, replied,
           dropped);
     CHECK(pcs[1].cnt[EW_CNT_CT_NEW] > 1000, "new connections were opened during the loop");
+    CHECK(captured > 20000 && ew_capture_lost(cap) > 0,
+          "the capture ring recorded, filled and lost (%llu kept, %llu lost)",
+          (unsigned long long)captured, (unsigned long long)ew_capture_lost(cap));
+    ew_capture_destroy(cap);
     CHECK(pcs[1].drop[EW_DROP_NACL_INGRESS] > 0, "a NACL refused frames during the loop");
     CHECK(sampled > 1000, "flow samples were made and drained (%llu)", (unsigned long long)sampled);
     ew_fl_destroy(fl);

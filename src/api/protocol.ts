@@ -296,6 +296,37 @@ export interface ApiMethods {
   /** Delivery counters per flow log since the daemon started. */
   'flow-logs.stats': { params: Record<string, never>; result: FlowLogDelivery[] };
   audit: { params: { limit?: number }; result: AuditRecord[] };
+  /** `eniwall capture`: starts a capture owned by this connection (ends when it closes). */
+  'capture.start': {
+    params: { eniId: string; direction?: 'in' | 'out' | 'both'; dropsOnly?: boolean };
+    result: CaptureStartResult;
+  };
+  /** The records ready, waiting up to waitMs (default 250, at most 5000) for some. */
+  'capture.read': { params: { captureId: string; waitMs?: number }; result: CaptureReadResult };
+  'capture.stop': { params: { captureId: string }; result: { lost: number; packets: number } };
+}
+
+export interface CaptureStartResult {
+  captureId: string;
+  eniId: string;
+  port: number;
+}
+
+/** One captured frame with its verdict (src/daemon/capture.ts). */
+export interface CapturePacket {
+  timeUs: number; // Unix epoch, microseconds
+  origLen: number; // the frame's length; data holds at most 2048 bytes of it
+  direction: 'in' | 'out'; // out: the ENI sent it; in: it was for the ENI
+  data: string; // base64
+  comment: string; // the verdict, e.g. "dropped: SG_INGRESS (no ingress rule of eni-… allows it)"
+}
+
+export interface CaptureReadResult {
+  packets: CapturePacket[];
+  /** Records lost to full capture rings since the start. */
+  lost: number;
+  /** The capture is over (the ENI lost its port): no more records will come. */
+  ended: boolean;
 }
 
 export type ApiMethod = keyof ApiMethods;

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../api/version';
+import { captureCommand } from './commands/capture';
 import { daemonCommand } from './commands/daemon';
 import { eniCommand } from './commands/eni';
 import { flowLogsCommand } from './commands/flow-logs';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
     flowLogsCommand(),
     statsCommand(),
     checkCommand(),
+    captureCommand(),
     importCommand(),
     auditCommand(),
   ];

@@ -12,6 +12,7 @@ import type { NativeEngineStats } from '../dataplane/native.d';
 import type { TraceQuery, TraceResult } from '../dataplane/native';
 import type { EniStats, FlowEntry } from '../api/protocol';
 import { Dataplane, type DataplaneOptions, type FlowDrain } from '../dataplane/dataplane';
+import type { CaptureDrain } from '../dataplane/capture';
 
 export interface DataplaneHandle {
   /**
@@ -30,8 +31,12 @@ export interface DataplaneHandle {
   engineMetrics(): EngineMetrics;
   /** Flow samples since the previous drain (one native call). */
   drainFlowSamples(): FlowDrain;
-  /** The dataplane port of an ENI in force. */
+  /** The dataplane port of an ENI in force (undefined while it has none). */
   portOf(eniId: string): number | undefined;
+  /** `capture.*` (src/daemon/capture.ts): one capture per port, rings in the C core. */
+  captureStart(port: number, o: { out: boolean; in: boolean; dropsOnly: boolean }): void;
+  captureStop(port: number): boolean;
+  captureDrain(port: number): CaptureDrain | null;
   close(): Promise<void>;
 }
 
@@ -44,7 +49,10 @@ export interface EngineMetrics {
 }
 
 export type DataplaneHandleOptions = Partial<
-  Pick<DataplaneOptions, 'workers' | 'conntrackMax' | 'allowancePerEni' | 'io' | 'vnetHdr'>
+  Pick<
+    DataplaneOptions,
+    'workers' | 'conntrackMax' | 'allowancePerEni' | 'io' | 'vnetHdr' | 'captureSlots'
+  >
 >;
 
 export async function openDataplane(options: DataplaneHandleOptions): Promise<DataplaneHandle> {
@@ -124,6 +132,18 @@ class NativeDataplaneHandle implements DataplaneHandle {
 
   portOf(eniId: string): number | undefined {
     return this.driver.portOf(eniId);
+  }
+
+  captureStart(port: number, o: { out: boolean; in: boolean; dropsOnly: boolean }): void {
+    this.dataplane.captureStart(port, o);
+  }
+
+  captureStop(port: number): boolean {
+    return this.dataplane.captureStop(port);
+  }
+
+  captureDrain(port: number): CaptureDrain | null {
+    return this.dataplane.captureDrain(port);
   }
 
   async close(): Promise<void> {

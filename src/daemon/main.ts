@@ -32,6 +32,7 @@ export interface DaemonOptions {
   workers?: number;
   conntrackMax?: number;
   allowancePerEni?: number;
+  captureSlots?: number;
   io?: IoMode;
   vnetHdr?: boolean;
   quotas?: Partial<Quotas>;
@@ -108,6 +109,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     workers: options.workers,
     conntrackMax: options.conntrackMax,
     allowancePerEni: options.allowancePerEni,
+    captureSlots: options.captureSlots,
     io: options.io,
     vnetHdr: options.vnetHdr,
   });

@@ -62,6 +62,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
 export interface RequestContext {
   /** The caller's uid/pid, looked up once per connection on first use. */
   credentials(): Promise<PeerCredentials>;
+  /** Runs listener once when the connection closes, however it goes (captures end with it). */
+  onClose(listener: () => void): void;
 }
 
 export type Handler = (method: string, params: unknown, ctx: RequestContext) => Promise<unknown>;
@@ -170,7 +172,13 @@ class Connection {
     private readonly limits: ServerLimits,
   ) {
     let credentials: Promise<PeerCredentials> | undefined;
-    this.ctx = { credentials: () => (credentials ??= peerCredentials(socket)) };
+    this.ctx = {
+      credentials: () => (credentials ??= peerCredentials(socket)),
+      onClose: (listener) => {
+        if (socket.destroyed) listener();
+        else socket.once('close', listener);
+      },
+    };
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.pump());
     this.armIdle();

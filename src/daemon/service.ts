@@ -37,12 +37,13 @@ import type { PeerCredentials } from './peercred';
 import type { RequestContext } from './server';
 import type { DataplaneHandle } from './dataplane';
 import { runCheck } from './check';
+import { CaptureSessions, type CaptureDirection } from './capture';
 import * as p from './params';
 import { SerialQueue } from './queue';
 import type { FlowLogRuntime } from './flow-logs';
 import { probeDestination } from '../flowlog/destinations';
 
-type MethodImpl = (params: p.Params) => unknown;
+type MethodImpl = (params: p.Params, ctx: RequestContext) => unknown;
 
 const START_ATTEMPTS = 6;
 const START_RETRY_MS = 250;
@@ -61,6 +62,7 @@ export class ControlService {
   private readonly startedAt = Date.now();
   private generation = 0n;
   private revision: number;
+  private readonly captures: CaptureSessions;
 
   constructor(
     private model: Model,
@@ -71,6 +73,15 @@ export class ControlService {
     revision: number,
   ) {
     this.revision = revision;
+    this.captures = new CaptureSessions(dataplane, () => {
+      const view = this.model.view();
+      const owners = new Map<number, string>();
+      for (const eni of view.enis) {
+        const port = this.dataplane.portOf(eni.id);
+        if (port !== undefined) owners.set(port, eni.id);
+      }
+      return { owners, naclIds: (view.networkAcls ?? []).map((a) => a.id) };
+    });
   }
 
   /**
@@ -94,6 +105,7 @@ export class ControlService {
 
   /** Let queued mutations finish; the server has stopped accepting. */
   async drain(): Promise<void> {
+    this.captures.stopAll();
     await this.queue.drain();
   }
 
@@ -107,8 +119,8 @@ export class ControlService {
     }
     const impl = this.methods[method];
     if (MUTATIONS.has(method)) return this.mutate(method, params, await ctx.credentials(), impl);
-    if (UNQUEUED_READS.has(method)) return impl(p.asParams(params));
-    return this.queue.run(() => impl(p.asParams(params)));
+    if (UNQUEUED_READS.has(method)) return impl(p.asParams(params), ctx);
+    return this.queue.run(() => impl(p.asParams(params), ctx));
   };
 
   private mutate(
@@ -130,7 +142,7 @@ export class ControlService {
       const before = this.model.snapshot();
       let result: unknown;
       try {
-        result = impl(p.asParams(rawParams));
+        result = impl(p.asParams(rawParams), NO_CONNECTION);
       } catch (err) {
         this.model.takeChanges(); // an AwsError recorded nothing; a bug is rolled back below
         this.restoreIfChanged(before, err);
@@ -321,6 +333,19 @@ export class ControlService {
       return this.dataplane.flows(enis, eniId);
     },
     stats: (q) => this.enisFor(p.optStr(q, 'eniId')).map((eni) => this.dataplane.stats(eni)),
+    'capture.start': (q, ctx) => {
+      const eniId = p.str(q, 'eniId');
+      this.model.listEnis([eniId]); // InvalidNetworkInterfaceID.NotFound / .Malformed
+      return this.captures.start(
+        eniId,
+        captureDirection(q),
+        p.optBool(q, 'dropsOnly') ?? false,
+        ctx,
+      );
+    },
+    'capture.read': (q) =>
+      this.captures.read(p.str(q, 'captureId'), p.optNum(q, 'waitMs') ?? DEFAULT_CAPTURE_WAIT_MS),
+    'capture.stop': (q) => this.captures.stop(p.str(q, 'captureId')),
     check: (q) =>
       runCheck(this.model.snapshot(), this.dataplane, {
         eniId: p.str(q, 'eniId'),
@@ -440,7 +465,29 @@ const UNQUEUED_READS: ReadonlySet<keyof ApiMethods> = new Set<keyof ApiMethods>(
   'stats',
   'audit',
   'flow-logs.stats',
+  'capture.start',
+  'capture.read',
+  'capture.stop',
 ]);
+
+const DEFAULT_CAPTURE_WAIT_MS = 250;
+
+/** Mutations never look at their connection. */
+const NO_CONNECTION: RequestContext = {
+  credentials: () => Promise.reject(new Error('no connection')),
+  onClose: () => undefined,
+};
+
+function captureDirection(q: p.Params): CaptureDirection {
+  const value = p.optStr(q, 'direction') ?? 'both';
+  if (value !== 'in' && value !== 'out' && value !== 'both') {
+    throw new AwsError(
+      ErrorCodes.parameterValue,
+      `Invalid capture direction '${value}': in, out or both`,
+    );
+  }
+  return value;
+}
 
 /** Apply failures reach the client as DataplaneError unless they already carry an AWS code. */
 function dataplaneError(err: unknown): AwsError {

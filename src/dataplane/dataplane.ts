@@ -12,6 +12,7 @@ import { DIR_EGRESS } from '../abi/layout';
 import { FLOW_ACCEPT, FLOW_SAMPLE } from '../abi/flow-sample';
 import { readPeerAddress } from '../model/cidr';
 import { loadNative, traceBatch, type TraceQuery, type TraceResult } from './native';
+import { CAPTURE_FLAGS, decodeCaptureRecords, type CaptureDrain } from './capture';
 import type {
   IoMode,
   NativeCtEntry,
@@ -32,6 +33,7 @@ export interface DataplaneOptions {
   sweepBudget: number;
   /** Flow-sample aggregation entries per worker table (each worker has two); 0: none. */
   flowTableSize: number;
+  captureSlots: number; // records per worker in a capture ring, 1..65536
   hashSalt?: bigint; // absent: random per engine
 }
 
@@ -50,6 +52,8 @@ export const DEFAULT_OPTIONS: Readonly<DataplaneOptions> = Object.freeze({
   sweepBudget: 16_384,
   // Rejected and untracked flows per worker between two drains; more are lost (SKIPDATA).
   flowTableSize: 16_384,
+  // ~2 MB per worker per running capture (2 KB snap + header per record).
+  captureSlots: 1024,
 });
 
 /** Without an explicit allowance one ENI may hold this share (1/n) of the conntrack table. */
@@ -76,6 +80,9 @@ export function resolveOptions(
 const MAX_WORKERS = 16;
 const MAX_TAP_NAME = 15; // IFNAMSIZ - 1
 const CT_PAGE = 1024;
+const MAX_CAPTURE_SLOTS = 65536;
+/** Bytes one captureDrain may return: about 500 full-size records. */
+const CAPTURE_DRAIN_BYTES = 1 << 20;
 
 export interface PortCounters {
   counters: Record<CounterName, bigint>;
@@ -115,6 +122,7 @@ function checkOptions(o: Required<DataplaneOptions>): void {
   checkInt('allowancePerEni', o.allowancePerEni, 1, 0xffffffff);
   checkInt('sweepBudget', o.sweepBudget, 1, 0xffffffff);
   checkInt('flowTableSize', o.flowTableSize, 0, 1 << 24);
+  checkInt('captureSlots', o.captureSlots, 1, MAX_CAPTURE_SLOTS);
 }
 
 /**
@@ -367,6 +375,31 @@ export class Dataplane {
   /** Per worker (index = worker): seconds spent in bursts since start; its rate is the busy ratio. */
   workerBusySeconds(): number[] {
     return Array.from(this.live.workerBusyNs(), (ns) => Number(ns) / 1e9);
+  }
+
+  /** Starts capturing on a port; throws when it is not open or already has a capture. */
+  captureStart(port: number, o: { out: boolean; in: boolean; dropsOnly: boolean }): void {
+    this.checkPort(port);
+    if (!o.out && !o.in) throw new RangeError('a capture needs a direction');
+    const flags =
+      (o.out ? CAPTURE_FLAGS.out : 0) |
+      (o.in ? CAPTURE_FLAGS.in : 0) |
+      (o.dropsOnly ? CAPTURE_FLAGS.dropsOnly : 0);
+    this.live.captureStart(port, flags);
+  }
+
+  /** False when the port had no capture. */
+  captureStop(port: number): boolean {
+    this.checkPort(port);
+    return this.live.captureStop(port);
+  }
+
+  /** The records ready (one native call); null when the port has no capture (any more). */
+  captureDrain(port: number): CaptureDrain | null {
+    this.checkPort(port);
+    const raw = this.live.captureDrain(port, CAPTURE_DRAIN_BYTES);
+    if (raw === null) return null;
+    return { records: decodeCaptureRecords(raw.data, raw.records), lost: raw.lost };
   }
 
   get closed(): boolean {

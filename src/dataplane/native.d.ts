@@ -30,6 +30,16 @@ export interface NativeEngineOptions {
   sweepBudget: number;
   /** Flow-sample entries per worker aggregation table (two per worker); 0: none, all lost. */
   flowTableSize: number;
+  /** Records per worker in a capture ring (`eniwall capture`), 1..65536. */
+  captureSlots: number;
+}
+
+/** One captureDrain batch: `records` records packed in `data` (src/dataplane/capture.ts decodes them). */
+export interface NativeCaptureDrain {
+  records: number;
+  data: Buffer;
+  /** Records lost to full rings since the capture started. */
+  lost: number;
 }
 
 export interface NativeOpenedTap {
@@ -92,6 +102,12 @@ export interface NativeEngine {
   stats(): NativeEngineStats;
   /** Per worker: ns spent in bursts (from a wait's return to the burst's end), since start. */
   workerBusyNs(): BigUint64Array;
+  /** Capture on a port: flags 1 out (frames the ENI sends), 2 in (frames for it), 4 drops only. Throws when refused. */
+  captureStart(port: number, flags: number): void;
+  /** False when the port had no capture; returns once no worker can touch it. */
+  captureStop(port: number): boolean;
+  /** Every record ready, up to maxBytes (4096..64 MiB); null when the port has no capture. */
+  captureDrain(port: number, maxBytes: number): NativeCaptureDrain | null;
   /** Stops the workers and closes every TAP. Idempotent. */
   close(): void;
 }

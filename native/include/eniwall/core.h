@@ -77,6 +77,11 @@ struct ew_verdict {
     enum ew_action action;
     uint32_t out_port;
     uint16_t reason; /* enum ew_drop_reason */
+    /* For capture (capture.h); set on every path, read only when a capture is on. */
+    uint16_t nacl_rule; /* NACL_EGRESS / NACL_INGRESS: the deciding rule number, else 0 */
+    uint32_t nacl;      /* that NACL's table index, else EW_INDEX_NONE */
+    uint32_t dst_port;  /* the destination ENI's port once the forward lookup found it (also
+                           when a later stage drops the frame), else EW_PORT_NONE */
 };
 
 /* ---- lifecycle (control plane; may allocate) ---- */

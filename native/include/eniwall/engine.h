@@ -70,6 +70,7 @@ struct ew_engine_config {
     /* Flow samples (eniwall/flowlog.h): entries of each worker's two aggregation
      * tables; 0 = no tables (samples outside conntrack are all counted lost). */
     uint32_t flow_table_size;
+    uint32_t capture_slots; /* records per worker in a capture ring, 1..65536 */
 };
 
 struct ew_engine_stats {
@@ -131,6 +132,19 @@ uint32_t ew_engine_flow_drain(struct ew_engine *eng, struct ew_flow_sample *out,
                               uint64_t *lost);
 /* The core, for conntrack queries (NULL in passthrough mode). */
 struct ew_core *ew_engine_core(struct ew_engine *eng);
+
+/* ---- packet capture (src/capture.h: rings, record layout, directions) ----
+ * flags: 1 the frames the ENI sends (out), 2 the frames for it (in), 4 drops
+ * only. One capture per port; closing the port ends it. Not in passthrough mode. */
+int ew_engine_capture_start(struct ew_engine *eng, uint32_t port, uint32_t flags, char *err,
+                            size_t errlen);
+/* -1 when the port has no capture. Returns after no worker can touch it. */
+int ew_engine_capture_stop(struct ew_engine *eng, uint32_t port);
+/* Move the records ready into buf (struct ew_cap_rec + frame bytes, each
+ * padded to 8); *used their bytes, *lost the records lost to full rings since
+ * the start. Returns the number of records, -1 when the port has no capture. */
+int ew_engine_capture_drain(struct ew_engine *eng, uint32_t port, uint8_t *buf, size_t cap,
+                            size_t *used, uint64_t *lost);
 void ew_engine_stats(const struct ew_engine *eng, struct ew_engine_stats *out);
 /* Metrics: each worker's busy time in ns (from a wait's return to the end of
  * its burst) into out[0..max); returns how many were written (min(workers, max)). */

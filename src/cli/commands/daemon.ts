@@ -14,6 +14,7 @@ interface DaemonCommandOptions {
   workers?: string;
   conntrackMax?: string;
   conntrackAllowance?: string;
+  captureRing?: string;
   io?: string;
   offload?: string;
   quotaRulesPerGroup?: string;
@@ -72,6 +73,10 @@ export function daemonCommand(): Command {
         `tracked connections one ENI may hold (default 1/${ALLOWANCE_SHARE} of --conntrack-max)`,
       )
       .option(
+        '--capture-ring <n>',
+        `records per worker a running capture buffers (1..65536; default ${DEFAULT_OPTIONS.captureSlots})`,
+      )
+      .option(
         '--io <mode>',
         `auto|uring|epoll: how TAPs are read and written (default ${DEFAULT_OPTIONS.io})`,
       )
@@ -121,6 +126,7 @@ export function daemonCommand(): Command {
       workers: optionalInt(o.workers, '--workers'),
       conntrackMax: optionalInt(o.conntrackMax, '--conntrack-max'),
       allowancePerEni: optionalInt(o.conntrackAllowance, '--conntrack-allowance'),
+      captureSlots: optionalInt(o.captureRing, '--capture-ring'),
       io: parseIoMode(o.io),
       vnetHdr: parseOnOff(o.offload ?? 'on', '--offload'),
       quotas: {
