@@ -46,6 +46,7 @@ import type {
   UnsuccessfulItem,
 } from '../model/flow-logs';
 import type { FlowLogDelivery } from '../daemon/flow-logs';
+import type { Finding } from '../model/findings';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -296,6 +297,8 @@ export interface ApiMethods {
   /** Delivery counters per flow log since the daemon started. */
   'flow-logs.stats': { params: Record<string, never>; result: FlowLogDelivery[] };
   audit: { params: { limit?: number }; result: AuditRecord[] };
+  /** Configuration checks over the desired state (src/model/findings.ts), most severe first. */
+  findings: { params: Record<string, never>; result: { Findings: Finding[] } };
 }
 
 export type ApiMethod = keyof ApiMethods;

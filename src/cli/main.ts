@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../api/version';
 import { daemonCommand } from './commands/daemon';
 import { eniCommand } from './commands/eni';
+import { findingsCommand } from './commands/findings';
 import { flowLogsCommand } from './commands/flow-logs';
 import { importCommand } from './commands/import';
 import { naclCommand } from './commands/nacl';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
     checkCommand(),
     importCommand(),
     auditCommand(),
+    findingsCommand(),
   ];
   for (const command of commands) program.addCommand(command);
   // Settings are not inherited by commands built apart and added: apply them down the tree.
