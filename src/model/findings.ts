@@ -9,12 +9,7 @@
  * model produced cannot hold one.
  */
 import { cidrContains } from './cidr';
-import type {
-  Family,
-  ModelSnapshot,
-  NetworkAcl,
-  SecurityGroupRule,
-} from './types';
+import type { Family, ModelSnapshot, NetworkAcl, SecurityGroupRule } from './types';
 
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -103,9 +98,7 @@ export function findings(snap: ModelSnapshot): Finding[] {
       const rules = rulesOf(ids);
       rules.forEach((r, i) => {
         // Identical rules cover each other: only the later one is reported.
-        const by = rules.find(
-          (o, j) => j !== i && covers(o, r) && !(j > i && covers(r, o)),
-        );
+        const by = rules.find((o, j) => j !== i && covers(o, r) && !(j > i && covers(r, o)));
         if (by === undefined) return;
         add(
           'shadowed-rule',
