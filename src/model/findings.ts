@@ -76,7 +76,7 @@ export function findings(snap: ModelSnapshot): Finding[] {
       'default-sg-restricts-all',
       'SecurityGroup',
       g.id,
-      `The default security group of ${g.vpcId} has ${g.ingress.length} ingress and ${g.egress.length} egress rule(s) (CIS 5.4).`,
+      `The default security group of ${g.vpcId} has ${g.ingress.length} ingress and ${g.egress.length} egress rule(s); it should restrict all traffic.`,
       'Revoke every rule of the default group and attach purpose-made groups instead.',
     );
   }
