@@ -46,6 +46,7 @@ import type {
   UnsuccessfulItem,
 } from '../model/flow-logs';
 import type { FlowLogDelivery } from '../daemon/flow-logs';
+import type { Finding } from '../model/findings';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -304,6 +305,8 @@ export interface ApiMethods {
   /** The records ready, waiting up to waitMs (default 250, at most 5000) for some. */
   'capture.read': { params: { captureId: string; waitMs?: number }; result: CaptureReadResult };
   'capture.stop': { params: { captureId: string }; result: { lost: number; packets: number } };
+  /** Configuration checks over the desired state (src/model/findings.ts), most severe first. */
+  findings: { params: Record<string, never>; result: { Findings: Finding[] } };
 }
 
 export interface CaptureStartResult {

@@ -8,6 +8,7 @@ import { packageVersion } from '../api/version';
 import { captureCommand } from './commands/capture';
 import { daemonCommand } from './commands/daemon';
 import { eniCommand } from './commands/eni';
+import { findingsCommand } from './commands/findings';
 import { flowLogsCommand } from './commands/flow-logs';
 import { importCommand } from './commands/import';
 import { naclCommand } from './commands/nacl';
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
     captureCommand(),
     importCommand(),
     auditCommand(),
+    findingsCommand(),
   ];
   for (const command of commands) program.addCommand(command);
   // Settings are not inherited by commands built apart and added: apply them down the tree.

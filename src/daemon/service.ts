@@ -42,6 +42,7 @@ import * as p from './params';
 import { SerialQueue } from './queue';
 import type { FlowLogRuntime } from './flow-logs';
 import { probeDestination } from '../flowlog/destinations';
+import { findings } from '../model/findings';
 
 type MethodImpl = (params: p.Params, ctx: RequestContext) => unknown;
 
@@ -426,6 +427,7 @@ export class ControlService {
     },
     'flow-logs.stats': () => this.options.flowLogs?.deliveries() ?? [],
     audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
+    findings: () => ({ Findings: findings(this.model.view()) }),
   };
 
   private groupId(q: p.Params): string {

@@ -5,6 +5,16 @@ import { call, example } from '../context';
 import { dash, formatDuration, formatTable, printJson, printLine, printTable } from '../output';
 import { parseInteger } from '../parse';
 import { UsageError } from '../fatal';
+import { auditDiff, formatDiff, parseRange } from './audit-diff';
+
+interface AuditOptions {
+  limit: string;
+  diff?: string;
+  since?: string;
+  json?: boolean;
+}
+
+const ALL_RECORDS = 2 ** 31 - 1;
 
 export function statusCommand(): Command {
   return example(
@@ -204,9 +214,19 @@ export function auditCommand(): Command {
     new Command('audit')
       .description('the newest audit records: who changed what, when, and the result')
       .option('--limit <n>', 'how many records', '20')
+      .option('--diff <revA..revB>', 'the changes after revision A up to B, rule by rule')
+      .option('--since <rev>', 'the changes after this revision (up to the newest)')
       .option('--json', 'JSON output'),
     'eniwall audit --limit 5',
-  ).action(async (o: { limit: string; json?: boolean }, cmd: Command) => {
+    'eniwall audit --diff 3..7',
+  ).action(async (o: AuditOptions, cmd: Command) => {
+    if (o.diff !== undefined || o.since !== undefined) {
+      // The whole log: revisions are counted from its first record (daemon.init).
+      const all = await call(cmd, 'audit', { limit: ALL_RECORDS });
+      const [from, to] = parseRange(o.diff, o.since, all.filter((r) => r.ok).length);
+      const changes = auditDiff(all, from, to);
+      return o.json ? printJson({ Changes: changes }) : printLine(formatDiff(changes));
+    }
     const records = await call(cmd, 'audit', { limit: parseInteger(o.limit, '--limit') });
     if (o.json) return printJson(records);
     printTable(
