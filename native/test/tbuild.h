@@ -9,7 +9,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
+#include "eniwall/core.h"
 #include "eniwall/table.h"
 
 #define TB_MAX       32
@@ -108,5 +111,18 @@ uint8_t tb_nacl_eval(const struct tb *b, uint32_t nacl, enum ew_dir dir, uint8_t
 
 /* The compiled table (malloc'd). */
 uint8_t *tb_build(const struct tb *b, size_t *len);
+
+/* The compiled table loaded through the real loader, or NULL with the loader's
+ * message on stderr. Static inline: tools that only build tables (without
+ * table_load.c) still link. */
+static inline struct ew_table_view *tb_load(const struct tb *b) {
+    size_t n;
+    uint8_t *buf = tb_build(b, &n);
+    char err[256];
+    struct ew_table_view *t = ew_table_load(buf, n, err, sizeof err);
+    free(buf);
+    if (!t) fprintf(stderr, "table: %s\n", err);
+    return t;
+}
 
 #endif /* ENIWALL_TEST_TBUILD_H */

@@ -65,13 +65,7 @@ static struct ew_table_view *build(void) {
     tb_nacl_entry(&b, nb, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", EW_NACL_ALLOW);
     tb_subnet_nacl(&b, SUB_A, na);
     tb_subnet_nacl(&b, SUB_B, nb);
-    size_t n;
-    uint8_t *buf = tb_build(&b, &n);
-    char err[256];
-    struct ew_table_view *t = ew_table_load(buf, n, err, sizeof err);
-    free(buf);
-    if (!t) fprintf(stderr, "table: %s\n", err);
-    return t;
+    return tb_load(&b);
 }
 
 static uint8_t *mac(uint32_t eni) {

@@ -71,13 +71,7 @@ static struct ew_table_view *build_with(bool web_inbound, nacl_fn nacls) {
     tb_exempt6(&b, "fd00:ec2::253");
     tb_exempt6(&b, "fd00:ec2::254");
     if (nacls) nacls(&b);
-    size_t n;
-    uint8_t *buf = tb_build(&b, &n);
-    char err[256];
-    struct ew_table_view *t = ew_table_load(buf, n, err, sizeof err);
-    free(buf);
-    if (!t) fprintf(stderr, "table: %s\n", err);
-    return t;
+    return tb_load(&b);
 }
 
 static struct ew_table_view *build(bool web_inbound) {

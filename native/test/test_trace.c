@@ -54,13 +54,7 @@ static struct ew_table_view *build_with(bool nacls) {
         tb_subnet_nacl(&b, SUB_A, a);
         tb_subnet_nacl(&b, SUB_B, bb);
     }
-    size_t n;
-    uint8_t *buf = tb_build(&b, &n);
-    char err[256];
-    struct ew_table_view *t = ew_table_load(buf, n, err, sizeof err);
-    free(buf);
-    if (!t) fprintf(stderr, "table: %s\n", err);
-    return t;
+    return tb_load(&b);
 }
 
 static struct ew_table_view *build(void) {
