@@ -14,6 +14,7 @@ export ENIWALL_SOCKET="$TMP/eniwall.sock"
 NS_WEB="ewdemo-web-$$"
 NS_DB="ewdemo-db-$$"
 NS_OPS="ewdemo-ops-$$"
+NS_APP="ewdemo-app-$$"
 DAEMON_PID=""
 SERVER_PIDS=()
 FAILED=0
@@ -29,7 +30,7 @@ cleanup() {
     kill -TERM "$DAEMON_PID" 2>/dev/null
     wait "$DAEMON_PID" 2>/dev/null
   fi
-  for ns in "$NS_WEB" "$NS_DB" "$NS_OPS"; do ip netns del "$ns" 2>/dev/null; done
+  for ns in "$NS_WEB" "$NS_DB" "$NS_OPS" "$NS_APP"; do ip netns del "$ns" 2>/dev/null; done
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -107,6 +108,25 @@ say "why: check asks the rules directly"
 run check --eni "$DB" --direction ingress --protocol tcp --peer 172.31.0.10 --port 5432
 run check --eni "$DB" --direction ingress --protocol tcp --peer 172.31.0.30 --port 5432
 
+say "network ACLs: stateless allow/deny at the subnet boundary"
+# A second subnet of the default VPC with one ENI; traffic to it is routed by
+# the subnet router and crosses both subnets' NACLs (the default ones allow all).
+APP_SUBNET="$(run subnet create --vpc vpc-00000000000000001 --cidr 172.31.16.0/20 | tail -1)"
+ip netns add "$NS_APP"
+APP="$(run eni create --tap "ewd-app-$$" --ip 172.31.16.10 --groups web --subnet "$APP_SUBNET" --netns "$NS_APP" | tail -1)"
+serve "$NS_APP" 8080
+sleep 0.5
+probe "$NS_OPS" 172.31.16.10 8080 allowed "ops -> app:8080 (routed, default NACL)"
+ACL="$(run nacl create --vpc vpc-00000000000000001 | tail -1)"
+run nacl entry add --nacl "$ACL" --rule-number 90 --protocol tcp --port 8080 --cidr 172.31.0.30/32 --action deny --ingress
+run nacl entry add --nacl "$ACL" --rule-number 100 --protocol all --cidr 0.0.0.0/0 --action allow --ingress
+run nacl entry add --nacl "$ACL" --rule-number 100 --protocol all --cidr 0.0.0.0/0 --action allow --egress
+run nacl associate --subnet "$APP_SUBNET" --nacl "$ACL"
+probe "$NS_OPS" 172.31.16.10 8080 blocked "ops -> app:8080 (NACL rule 90 deny)"
+probe "$NS_WEB" 172.31.16.10 8080 allowed "web -> app:8080 (NACL rule 100 allow)"
+run nacl describe "$ACL"
+run check --eni "$APP" --direction ingress --protocol tcp --peer 172.31.0.30 --port 8080
+
 say "counters and drops per ENI"
 run stats
 say "tracked connections"
@@ -114,6 +134,9 @@ run flows
 
 say "audit log (who changed what)"
 run audit --limit 5
+
+say "findings: configuration checks over the state"
+run findings
 
 if [ "$FAILED" -ne 0 ]; then
   say "demo FAILED: some flow did not behave as the rules say"
