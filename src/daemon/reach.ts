@@ -80,7 +80,12 @@ function requestHops(r: CheckResult): ReachHop[] {
   ];
   return [...r.stages]
     .sort((a, b) => order.indexOf(a.stage) - order.indexOf(b.stage))
-    .map((s) => ({ ...s, path: 'request' }));
+    .map((s) => ({
+      ...s,
+      // check's option is not reach's: the request is a new connection.
+      detail: s.detail.replace('a new connection (no --source-port); ', 'a new connection; '),
+      path: 'request',
+    }));
 }
 
 function hopName(h: CheckStage): string {
@@ -158,7 +163,10 @@ export function runReach(snapshot: ModelSnapshot, dataplane: Tracer, q: ReachQue
         path: 'reply',
         stage: 'nacl',
         result: 'skip',
-        detail: `the reply${what} crosses no network ACL between two subnets`,
+        detail:
+          reply.delivery.action === 'forward'
+            ? `the reply${what} crosses no network ACL between two subnets`
+            : `the reply${what} to ${src} reaches no ENI of the VPC (${reply.delivery.text}): no network ACL is judged`,
       });
     for (const s of lists)
       hops.push({
