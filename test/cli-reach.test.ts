@@ -15,6 +15,9 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 
 import type { ReachResult } from '../src/api/protocol';
+import { evaluatePath } from '../src/compiler/reference';
+import { protocolNumber } from '../src/model/protocol';
+import { Store } from '../src/store/store';
 import { eniInNamespace, startDaemon, type TestDaemon, words } from './helpers/daemon';
 import { createNamespace, uniqueName } from './helpers/traffic';
 
@@ -158,8 +161,10 @@ function label(w: World, text: string): string {
 
 test('eniwall reach: hop by hop, request and reply, for each scenario', async (t) => {
   const w = await world(t);
+  const answers: [Case, ReachResult][] = [];
   for (const c of CASES) {
     const r = await w.d.json<ReachResult>('reach', ...resolveArgs(w, c.args));
+    answers.push([c, r]);
     const dump = `${c.name}: ${label(w, JSON.stringify(r, null, 1))}`;
     assert.match(label(w, r.answer), c.answer, dump);
     assert.equal(r.reachable, r.answer === 'reachable', dump);
@@ -218,4 +223,48 @@ test('eniwall reach: hop by hop, request and reply, for each scenario', async (t
   const noPort = await w.d.cli('reach', ...resolveArgs(w, '--from web --to db --protocol tcp'));
   assert.notEqual(noPort.code, 0);
   assert.match(noPort.stderr, /MissingParameter.*port/);
+
+  // The reference evaluator, on its own over the model the daemon stored: the
+  // groups and NACLs of the request, then the NACLs of the reply (established:
+  // the groups pass it) to the representative ephemeral port. Anti-spoofing is
+  // the dataplane's alone: there the reference must agree the groups allow.
+  assert.equal(await w.d.stop(), 0);
+  const store = Store.open(w.d.stateDir);
+  t.after(() => store.close());
+  const snapshot = store.load()?.snapshot;
+  assert.ok(snapshot);
+  for (const [c, r] of answers) {
+    const port = Number(/--port (\d+)/.exec(c.args)?.[1]);
+    const common = { protocol: protocolNumber('tcp') };
+    const fwd = evaluatePath(snapshot, {
+      ...common,
+      senderEniId: r.senderEniId,
+      receiverEniId: r.receiverEniId ?? '',
+      source: r.source,
+      destination: r.destination,
+      port,
+    });
+    const back = evaluatePath(snapshot, {
+      ...common,
+      senderEniId: r.receiverEniId ?? '',
+      receiverEniId: r.senderEniId,
+      source: r.destination,
+      destination: r.source,
+      port: 49152,
+      established: true,
+    });
+    const spoofed = r.hops[0]?.stage === 'anti-spoofing' && r.hops[0].result === 'drop';
+    if (spoofed) assert.ok(fwd.allowed && !r.reachable, c.name);
+    else
+      assert.equal(
+        fwd.allowed && back.allowed,
+        r.reachable,
+        `${c.name}: ${fwd.reason} / ${back.reason}`,
+      );
+    if (!fwd.allowed) assert.match(r.answer, /^not reachable/, c.name);
+    else if (!back.allowed) {
+      assert.equal(back.drop, 'NACL_EGRESS', c.name);
+      assert.equal(back.naclEgress?.ruleNumber, 32767, c.name);
+    }
+  }
 });
