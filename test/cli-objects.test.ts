@@ -484,6 +484,7 @@ test('usage errors exit 2 before anything is sent; --help shows an example', asy
     ['flows'],
     ['stats'],
     ['check'],
+    ['reach'],
     ['import'],
     ['nacl', 'create'],
     ['nacl', 'delete'],

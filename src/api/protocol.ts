@@ -189,6 +189,35 @@ export interface CheckResult {
   delivery: { action: 'forward' | 'reply' | 'drop' | 'none'; drop?: string; text: string };
 }
 
+/** `reach`: can --from open a connection to --to? Both ends: an ENI id or an address. */
+export interface ReachQuery {
+  from: string;
+  to: string;
+  protocol: string;
+  port?: number;
+  /** The source address the sender writes (default its own; another needs source/dest check off). */
+  source?: string;
+}
+
+/** A check stage on the request or the reply path. */
+export type ReachHop = CheckStage & { path: 'request' | 'reply' };
+
+export interface ReachResult {
+  reachable: boolean;
+  /** One line: "reachable", "not reachable: <first refusing hop>", or the reply's drop. */
+  answer: string;
+  source: string;
+  destination: string;
+  senderEniId: string;
+  receiverEniId?: string;
+  /** The representative ephemeral port the reply is addressed to (TCP/UDP). */
+  replyPort?: number;
+  hops: ReachHop[];
+  /** The reference evaluator's (evaluatePath) answer over the model, when both ends are ENIs. */
+  reference?: { reachable: boolean; reason: string };
+  generation: string;
+}
+
 export interface AuditRecord {
   seq: number;
   time: string; // ISO 8601
@@ -266,6 +295,7 @@ export interface ApiMethods {
   flows: { params: { eniId?: string }; result: FlowEntry[] };
   stats: { params: { eniId?: string }; result: EniStats[] };
   check: { params: CheckQuery; result: CheckResult };
+  reach: { params: ReachQuery; result: ReachResult };
   /** describe-security-groups and/or describe-network-acls JSON; the groups and NACLs written. */
   import: {
     params: { document: unknown; vpcId?: string };

@@ -21,6 +21,7 @@ import {
   statusCommand,
 } from './commands/observe';
 import { prefixListCommand } from './commands/prefix-list';
+import { reachCommand } from './commands/reach';
 import { sgCommand } from './commands/sg';
 import { EXIT_USAGE, fatal } from './fatal';
 
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
     flowLogsCommand(),
     statsCommand(),
     checkCommand(),
+    reachCommand(),
     captureCommand(),
     importCommand(),
     auditCommand(),

@@ -376,7 +376,16 @@ function delivery(c: Context): CheckResult['delivery'] {
   return { action: 'drop', drop, text: `dropped${at ? ` by ${at}` : ''}: ${dropText(drop)}` };
 }
 
-export function runCheck(snapshot: ModelSnapshot, dataplane: Tracer, q: CheckQuery): CheckResult {
+/**
+ * `local` overrides the asked ENI's own address (reach: a sender with
+ * source/dest check off writing another source address).
+ */
+export function runCheck(
+  snapshot: ModelSnapshot,
+  dataplane: Tracer,
+  q: CheckQuery,
+  opts: { local?: string } = {},
+): CheckResult {
   const eniIndex = snapshot.enis.findIndex((e) => e.id === q.eniId);
   const eni = snapshot.enis[eniIndex];
   if (eni === undefined) {
@@ -408,7 +417,7 @@ export function runCheck(snapshot: ModelSnapshot, dataplane: Tracer, q: CheckQue
     ...(q.icmpType === undefined ? {} : { icmpType: q.icmpType }),
     ...(q.icmpCode === undefined ? {} : { icmpCode: q.icmpCode }),
   };
-  const local = ownAddress(eni, family) ?? unspecified(family);
+  const local = opts.local ?? ownAddress(eni, family) ?? unspecified(family);
   const [trace] = dataplane.trace([
     {
       eniIndex,

@@ -37,6 +37,7 @@ import type { PeerCredentials } from './peercred';
 import type { RequestContext } from './server';
 import type { DataplaneHandle } from './dataplane';
 import { runCheck } from './check';
+import { runReach } from './reach';
 import { CaptureSessions, type CaptureDirection } from './capture';
 import * as p from './params';
 import { SerialQueue } from './queue';
@@ -358,6 +359,14 @@ export class ControlService {
         tcpFlags: p.optStr(q, 'tcpFlags'),
         icmpType: p.optNum(q, 'icmpType'),
         icmpCode: p.optNum(q, 'icmpCode'),
+      }),
+    reach: (q) =>
+      runReach(this.model.snapshot(), this.dataplane, {
+        from: p.str(q, 'from'),
+        to: p.str(q, 'to'),
+        protocol: p.str(q, 'protocol'),
+        port: p.optNum(q, 'port'),
+        source: p.optStr(q, 'source'),
       }),
     import: (q) => {
       if (q['document'] === undefined) throw new AwsError(ErrorCodes.missingParameter, 'document');
