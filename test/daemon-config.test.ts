@@ -167,6 +167,7 @@ test('bad configuration files stop the start with exit 2 and file:line', async (
     { lines: ['metrics-listen = localhost:9464'], error: /:1: --metrics-listen must be PORT/ },
     { lines: ['io = poll'], error: /:1: --io must be auto, uring or epoll, not 'poll'/ },
     { lines: ['offload = maybe'], error: /:1: --offload must be on or off, got 'maybe'/ },
+    { lines: ['log-level = loud'], error: /:1: --log-level must be one of fatal, error, / },
     { lines: ['workers'], error: /:1: expected 'key = value', got 'workers'/ },
     { lines: ['workers ='], error: /:1: workers needs a value/ },
     { lines: ['workers = 1', 'workers = 2'], error: /:2: workers is already set on line 1/ },

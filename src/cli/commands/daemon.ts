@@ -49,6 +49,14 @@ function parseIoMode(value: string | undefined): IoMode | undefined {
   throw new UsageError(`--io must be auto, uring or epoll, not '${value}'`);
 }
 
+// pino's levels; anything else would make pino throw at start, past the usage checks.
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function parseLogLevel(value: string | undefined): string | undefined {
+  if (value === undefined || LOG_LEVELS.includes(value)) return value;
+  throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not '${value}'`);
+}
+
 function parseListen(value: string | undefined): ListenAddress | undefined {
   if (value === undefined) return undefined;
   try {
@@ -125,7 +133,7 @@ export function daemonCommand(): Command {
       )
       .option(
         '--log-level <level>',
-        'fatal|error|warn|info|debug (env ENIWALL_LOG_LEVEL; default warn)',
+        'fatal|error|warn|info|debug|trace|silent (env ENIWALL_LOG_LEVEL; default warn)',
       ),
     'eniwall daemon --state-dir /tmp/ew --socket /tmp/ew/eniwall.sock &',
     'printf "metrics-listen = 9464\\nquota-rules-per-group = 100\\n" > ew.conf',
@@ -156,7 +164,7 @@ function toRunOptions(o: DaemonCommandOptions): DaemonOptions {
         '--quota-nacl-entries-per-direction',
       ),
     },
-    logLevel: o.logLevel,
+    logLevel: parseLogLevel(o.logLevel),
     metricsListen: parseListen(o.metricsListen),
     flowLogWindowSeconds: positive(o.flowLogWindowSeconds, '--flow-log-window-seconds'),
     flowLogFileLimits: {
