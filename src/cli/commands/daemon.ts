@@ -1,6 +1,12 @@
 /** `eniwall daemon`: run the daemon in the foreground. */
 import { Command } from 'commander';
-import { runDaemon } from '../../daemon/main';
+import {
+  ConfigError,
+  DEFAULT_CONFIG_PATH,
+  readConfigFile,
+  resolveConfigPath,
+} from '../../daemon/config';
+import { runDaemon, type DaemonOptions } from '../../daemon/main';
 import { example } from '../context';
 import { ALLOWANCE_SHARE, DEFAULT_OPTIONS, type IoMode } from '../../dataplane/dataplane';
 import { DEFAULT_QUOTAS, MAX_GROUPS_PER_ENI } from '../../model/quotas';
@@ -9,6 +15,7 @@ import { parseInteger, parseOnOff } from '../parse';
 import { DEFAULT_METRICS_HOST, parseMetricsListen, type ListenAddress } from '../../daemon/metrics';
 
 interface DaemonCommandOptions {
+  config?: string;
   stateDir?: string;
   socket?: string;
   workers?: string;
@@ -42,6 +49,14 @@ function parseIoMode(value: string | undefined): IoMode | undefined {
   throw new UsageError(`--io must be auto, uring or epoll, not '${value}'`);
 }
 
+// pino's levels; anything else would make pino throw at start, past the usage checks.
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function parseLogLevel(value: string | undefined): string | undefined {
+  if (value === undefined || LOG_LEVELS.includes(value)) return value;
+  throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not '${value}'`);
+}
+
 function parseListen(value: string | undefined): ListenAddress | undefined {
   if (value === undefined) return undefined;
   try {
@@ -55,6 +70,10 @@ export function daemonCommand(): Command {
   return example(
     new Command('daemon')
       .description('run the daemon: owns the TAPs and the dataplane, serves the local API')
+      .option(
+        '--config <file>',
+        `read flags from a key = value file (env ENIWALL_CONFIG; default ${DEFAULT_CONFIG_PATH} if it exists); the command line overrides it`,
+      )
       .option(
         '--state-dir <dir>',
         'state directory (env ENIWALL_STATE_DIR; default /var/lib/eniwall)',
@@ -114,43 +133,94 @@ export function daemonCommand(): Command {
       )
       .option(
         '--log-level <level>',
-        'fatal|error|warn|info|debug (env ENIWALL_LOG_LEVEL; default warn)',
+        'fatal|error|warn|info|debug|trace|silent (env ENIWALL_LOG_LEVEL; default warn)',
       ),
     'eniwall daemon --state-dir /tmp/ew --socket /tmp/ew/eniwall.sock &',
+    'printf "metrics-listen = 9464\\nquota-rules-per-group = 100\\n" > ew.conf',
+    'eniwall daemon --config ew.conf --workers 2 &   # the command line beats the file',
   ).action(async (_o: DaemonCommandOptions, cmd: Command) => {
     // --socket is also a program option, which commander matches wherever it appears.
     const o = cmd.optsWithGlobals<DaemonCommandOptions>();
-    await runDaemon({
-      stateDir: o.stateDir,
-      socket: o.socket,
-      workers: optionalInt(o.workers, '--workers'),
-      conntrackMax: optionalInt(o.conntrackMax, '--conntrack-max'),
-      allowancePerEni: optionalInt(o.conntrackAllowance, '--conntrack-allowance'),
-      captureSlots: optionalInt(o.captureRing, '--capture-ring'),
-      io: parseIoMode(o.io),
-      vnetHdr: parseOnOff(o.offload ?? 'on', '--offload'),
-      quotas: {
-        rulesPerGroup: optionalInt(o.quotaRulesPerGroup, '--quota-rules-per-group'),
-        groupsPerEni: optionalInt(o.quotaGroupsPerEni, '--quota-groups-per-eni'),
-        naclEntriesPerDirection: optionalInt(
-          o.quotaNaclEntriesPerDirection,
-          '--quota-nacl-entries-per-direction',
-        ),
-      },
-      logLevel: o.logLevel,
-      metricsListen: parseListen(o.metricsListen),
-      flowLogWindowSeconds: positive(o.flowLogWindowSeconds, '--flow-log-window-seconds'),
-      flowLogFileLimits: {
-        ...(o.flowLogMaxFileBytes === undefined
-          ? {}
-          : { maxFileBytes: positive(o.flowLogMaxFileBytes, '--flow-log-max-file-bytes') }),
-        ...(o.flowLogRetentionHours === undefined
-          ? {}
-          : {
-              retentionMs:
-                (positive(o.flowLogRetentionHours, '--flow-log-retention-hours') ?? 0) * 3600_000,
-            }),
-      },
-    });
+    await runDaemon(toRunOptions(withConfigFile(o, cmd)));
   });
+}
+
+/** Flag values (strings) -> runDaemon's options; every value is checked here, flag or file. */
+function toRunOptions(o: DaemonCommandOptions): DaemonOptions {
+  return {
+    stateDir: o.stateDir,
+    socket: o.socket,
+    workers: optionalInt(o.workers, '--workers'),
+    conntrackMax: optionalInt(o.conntrackMax, '--conntrack-max'),
+    allowancePerEni: optionalInt(o.conntrackAllowance, '--conntrack-allowance'),
+    captureSlots: optionalInt(o.captureRing, '--capture-ring'),
+    io: parseIoMode(o.io),
+    vnetHdr: parseOnOff(o.offload ?? 'on', '--offload'),
+    quotas: {
+      rulesPerGroup: optionalInt(o.quotaRulesPerGroup, '--quota-rules-per-group'),
+      groupsPerEni: optionalInt(o.quotaGroupsPerEni, '--quota-groups-per-eni'),
+      naclEntriesPerDirection: optionalInt(
+        o.quotaNaclEntriesPerDirection,
+        '--quota-nacl-entries-per-direction',
+      ),
+    },
+    logLevel: parseLogLevel(o.logLevel),
+    metricsListen: parseListen(o.metricsListen),
+    flowLogWindowSeconds: positive(o.flowLogWindowSeconds, '--flow-log-window-seconds'),
+    flowLogFileLimits: {
+      ...(o.flowLogMaxFileBytes === undefined
+        ? {}
+        : { maxFileBytes: positive(o.flowLogMaxFileBytes, '--flow-log-max-file-bytes') }),
+      ...(o.flowLogRetentionHours === undefined
+        ? {}
+        : {
+            retentionMs:
+              (positive(o.flowLogRetentionHours, '--flow-log-retention-hours') ?? 0) * 3600_000,
+          }),
+    },
+  };
+}
+
+/** Environment variables that runDaemon reads; they beat the file, as the command line does. */
+const ENV_OF: Partial<Record<keyof DaemonCommandOptions, string>> = {
+  stateDir: 'ENIWALL_STATE_DIR',
+  socket: 'ENIWALL_SOCKET',
+  logLevel: 'ENIWALL_LOG_LEVEL',
+};
+
+/**
+ * Fill the options the command line left unset from the configuration file.
+ * Each file value goes alone through toRunOptions first, so it is refused
+ * exactly like the flag, with the file and line in front.
+ */
+function withConfigFile(o: DaemonCommandOptions, cmd: Command): DaemonCommandOptions {
+  const source = resolveConfigPath(o.config);
+  if (source === undefined) return o;
+  const byKey = new Map<string, keyof DaemonCommandOptions>();
+  for (const opt of cmd.options) {
+    const key = opt.long?.replace(/^--/, '');
+    if (key !== undefined && key !== 'config')
+      byKey.set(key, opt.attributeName() as keyof DaemonCommandOptions);
+  }
+  let entries;
+  try {
+    entries = readConfigFile(source.path, new Set(byKey.keys()));
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+  const merged: DaemonCommandOptions = { ...o };
+  for (const { key, value, line } of entries) {
+    const attr = byKey.get(key);
+    if (attr === undefined) continue; // readConfigFile refused it already
+    try {
+      toRunOptions({ [attr]: value });
+    } catch (err) {
+      throw new UsageError(`${source.path}:${line}: ${(err as Error).message}`);
+    }
+    const env = ENV_OF[attr];
+    const fromEnv = env !== undefined && (process.env[env] ?? '') !== '';
+    if (merged[attr] === undefined && !fromEnv) merged[attr] = value;
+  }
+  return merged;
 }
