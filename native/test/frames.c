@@ -24,6 +24,18 @@ void fr_router_mac(uint32_t subnet, uint8_t out[6]) {
     memcpy(out, m, 6);
 }
 
+uint8_t *fr_mac(uint32_t eni) {
+    static uint8_t m[256][6];
+    fr_eni_mac(eni, m[eni & 0xffu]);
+    return m[eni & 0xffu];
+}
+
+uint8_t *fr_rmac(uint32_t subnet) {
+    static uint8_t m[256][6];
+    fr_router_mac(subnet, m[subnet & 0xffu]);
+    return m[subnet & 0xffu];
+}
+
 static void eth(uint8_t *f, struct fr_l2 l2, uint16_t type) {
     memcpy(f, l2.dst, 6);
     memcpy(f + 6, l2.src, 6);

@@ -18,6 +18,10 @@ struct fr_l2 {
 struct fr_l2 fr_macs(const uint8_t src[6], const uint8_t dst[6]);
 void fr_eni_mac(uint32_t eni, uint8_t out[6]);
 void fr_router_mac(uint32_t subnet, uint8_t out[6]);
+/* The same in a static buffer per ENI / subnet, for use inside an expression:
+ * fr_macs(fr_mac(E_WEB), fr_rmac(SUB_A)). */
+uint8_t *fr_mac(uint32_t eni);
+uint8_t *fr_rmac(uint32_t subnet);
 
 uint32_t fr_ip4(uint8_t *f, struct fr_l2 l2, const char *src, const char *dst, uint8_t proto,
                 uint8_t ttl, const uint8_t *l4, uint32_t l4len);

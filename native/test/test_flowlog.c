@@ -68,17 +68,6 @@ static struct ew_table_view *build(void) {
     return tb_load(&b);
 }
 
-static uint8_t *mac(uint32_t eni) {
-    static uint8_t m[8][6];
-    fr_eni_mac(eni, m[eni]);
-    return m[eni];
-}
-static uint8_t *rmac(uint32_t subnet) {
-    static uint8_t m[4][6];
-    fr_router_mac(subnet, m[subnet]);
-    return m[subnet];
-}
-
 static struct ew_verdict run(uint32_t port) {
     struct ew_verdict v;
     ew_process(&w, table, port, f, &len, sizeof f, &v);
@@ -136,20 +125,20 @@ static uint32_t samples_of(uint16_t port) {
 
 static void tcp(uint32_t from_eni, uint32_t from_port, const uint8_t *dmac, const char *src,
                 const char *dst, uint16_t sport, uint16_t dport, uint8_t flags) {
-    len = fr_tcp4(f, fr_macs(mac(from_eni), dmac), src, dst, sport, dport, flags);
+    len = fr_tcp4(f, fr_macs(fr_mac(from_eni), dmac), src, dst, sport, dport, flags);
     (void)run(from_port);
 }
 
 static void test_accepted_tracked(void) {
     const char *c = "10.0.1.10", *s = "10.0.1.20";
     w.now_ms = 5000;
-    tcp(E_CLI, P_CLI, mac(E_SRV), c, s, 40000, 80, EW_TCP_SYN);
+    tcp(E_CLI, P_CLI, fr_mac(E_SRV), c, s, 40000, 80, EW_TCP_SYN);
     w.now_ms = 5001;
-    tcp(E_SRV, P_SRV, mac(E_CLI), s, c, 80, 40000, EW_TCP_SYN | EW_TCP_ACK);
+    tcp(E_SRV, P_SRV, fr_mac(E_CLI), s, c, 80, 40000, EW_TCP_SYN | EW_TCP_ACK);
     w.now_ms = 5002;
-    tcp(E_CLI, P_CLI, mac(E_SRV), c, s, 40000, 80, EW_TCP_ACK);
+    tcp(E_CLI, P_CLI, fr_mac(E_SRV), c, s, 40000, 80, EW_TCP_ACK);
     w.now_ms = 5003;
-    tcp(E_CLI, P_CLI, mac(E_SRV), c, s, 40000, 80, EW_TCP_ACK | 0x08u /* PSH */);
+    tcp(E_CLI, P_CLI, fr_mac(E_SRV), c, s, 40000, 80, EW_TCP_ACK | 0x08u /* PSH */);
     CHECK_EQ(ew_fl_count(fl), 0, "tracked and accepted: nothing in the aggregation table");
     drain();
     CHECK_EQ(n_got, 4, "client egress + ingress, server ingress + egress");
@@ -176,7 +165,7 @@ static void test_accepted_tracked(void) {
     drain();
     CHECK_EQ(n_got, 0, "deltas were reset by the drain");
     w.now_ms = 6000;
-    tcp(E_SRV, P_SRV, mac(E_CLI), s, c, 80, 40000, EW_TCP_ACK);
+    tcp(E_SRV, P_SRV, fr_mac(E_CLI), s, c, 80, 40000, EW_TCP_ACK);
     drain();
     CHECK_EQ(n_got, 2, "one packet: server egress and client ingress");
     ce = find(P_SRV, EW_DIR_EGRESS, EW_FLOW_ACCEPT, s, c, 40000);
@@ -186,10 +175,10 @@ static void test_accepted_tracked(void) {
 
 static void test_unflagged(void) {
     /* Neither side has a flow log: no sample anywhere. */
-    tcp(E_CLI_OFF, P_CLI_OFF, mac(E_SRV_OFF), "10.0.1.40", "10.0.1.30", 41000, 80, EW_TCP_SYN);
-    tcp(E_CLI_OFF, P_CLI_OFF, mac(E_SRV_OFF), "10.0.1.40", "10.0.1.30", 41000, 99, EW_TCP_SYN);
+    tcp(E_CLI_OFF, P_CLI_OFF, fr_mac(E_SRV_OFF), "10.0.1.40", "10.0.1.30", 41000, 80, EW_TCP_SYN);
+    tcp(E_CLI_OFF, P_CLI_OFF, fr_mac(E_SRV_OFF), "10.0.1.40", "10.0.1.30", 41000, 99, EW_TCP_SYN);
     /* Only the flagged side samples. */
-    tcp(E_CLI, P_CLI, mac(E_SRV_OFF), "10.0.1.10", "10.0.1.30", 41001, 99, EW_TCP_SYN);
+    tcp(E_CLI, P_CLI, fr_mac(E_SRV_OFF), "10.0.1.10", "10.0.1.30", 41001, 99, EW_TCP_SYN);
     drain();
     CHECK_EQ(samples_of(P_CLI_OFF) + samples_of(P_SRV_OFF), 0, "no samples for unflagged ENIs");
     CHECK_EQ(n_got, 1, "the flagged sender's egress only");
@@ -200,10 +189,10 @@ static void test_unflagged(void) {
 static void test_rejected(void) {
     for (int i = 0; i < 3; i++) {
         w.now_ms = 7000 + (uint64_t)i;
-        tcp(E_CLI, P_CLI, mac(E_SRV), "10.0.1.10", "10.0.1.20", 42000, 99, EW_TCP_SYN);
+        tcp(E_CLI, P_CLI, fr_mac(E_SRV), "10.0.1.10", "10.0.1.20", 42000, 99, EW_TCP_SYN);
     }
     /* The server's egress group lets nothing but its rules out: cli has no ingress rule. */
-    tcp(E_SRV, P_SRV, mac(E_CLI), "10.0.1.20", "10.0.1.10", 43000, 22, EW_TCP_SYN);
+    tcp(E_SRV, P_SRV, fr_mac(E_CLI), "10.0.1.20", "10.0.1.10", 43000, 22, EW_TCP_SYN);
     drain();
     const struct ew_flow_sample *r =
         find(P_SRV, EW_DIR_INGRESS, EW_FLOW_REJECT, "10.0.1.10", "10.0.1.20", 99);
@@ -226,10 +215,10 @@ static void test_rejected(void) {
 
 static void test_nacl(void) {
     /* Into subnet B on 81: B's ingress list denies it. */
-    tcp(E_CLI, P_CLI, rmac(SUB_A), "10.0.1.10", "10.0.2.50", 44000, 81, EW_TCP_SYN);
+    tcp(E_CLI, P_CLI, fr_rmac(SUB_A), "10.0.1.10", "10.0.2.50", 44000, 81, EW_TCP_SYN);
     /* Out of subnet A on 82: A's egress list denies it. */
-    tcp(E_CLI, P_CLI, rmac(SUB_A), "10.0.1.10", "10.0.2.50", 44001, 82, EW_TCP_SYN);
-    tcp(E_CLI, P_CLI, rmac(SUB_A), "10.0.1.10", "10.0.2.50", 44001, 82, EW_TCP_SYN);
+    tcp(E_CLI, P_CLI, fr_rmac(SUB_A), "10.0.1.10", "10.0.2.50", 44001, 82, EW_TCP_SYN);
+    tcp(E_CLI, P_CLI, fr_rmac(SUB_A), "10.0.1.10", "10.0.2.50", 44001, 82, EW_TCP_SYN);
     drain();
     const struct ew_flow_sample *r =
         find(P_FAR, EW_DIR_INGRESS, EW_FLOW_REJECT, "10.0.1.10", "10.0.2.50", 81);
@@ -249,8 +238,8 @@ static void test_nacl(void) {
 static void test_untracked(void) {
     uint32_t before = ew_core_ct_count(core, P_W1);
     for (int i = 0; i < 2; i++)
-        tcp(E_W1, P_W1, mac(E_W2), "10.0.1.60", "10.0.1.70", 45000, 443, EW_TCP_SYN);
-    tcp(E_W2, P_W2, mac(E_W1), "10.0.1.70", "10.0.1.60", 443, 45000, EW_TCP_SYN | EW_TCP_ACK);
+        tcp(E_W1, P_W1, fr_mac(E_W2), "10.0.1.60", "10.0.1.70", 45000, 443, EW_TCP_SYN);
+    tcp(E_W2, P_W2, fr_mac(E_W1), "10.0.1.70", "10.0.1.60", 443, 45000, EW_TCP_SYN | EW_TCP_ACK);
     CHECK_EQ(ew_core_ct_count(core, P_W1), before, "untracked: no entry");
     drain();
     const struct ew_flow_sample *a =
@@ -264,10 +253,11 @@ static void test_untracked(void) {
 }
 
 static void test_ipv6_and_icmp(void) {
-    len =
-        fr_tcp6(f, fr_macs(mac(E_CLI), mac(E_SRV)), "fd00::10", "fd00::20", 46000, 80, EW_TCP_SYN);
+    len = fr_tcp6(f, fr_macs(fr_mac(E_CLI), fr_mac(E_SRV)), "fd00::10", "fd00::20", 46000, 80,
+                  EW_TCP_SYN);
     (void)run(P_CLI);
-    len = fr_icmp4(f, fr_macs(mac(E_CLI), mac(E_SRV)), "10.0.1.10", "10.0.1.20", 8, 0, 77, 56);
+    len =
+        fr_icmp4(f, fr_macs(fr_mac(E_CLI), fr_mac(E_SRV)), "10.0.1.10", "10.0.1.20", 8, 0, 77, 56);
     (void)run(P_CLI);
     drain();
     const struct ew_flow_sample *s =
@@ -285,7 +275,7 @@ static void test_full_table(void) {
     fl = w.fl = small;
     uint64_t before = pcs[P_SRV].cnt[EW_CNT_FLOW_SAMPLES_LOST];
     for (uint16_t p = 0; p < 5; p++) /* five refused flows, room for two */
-        tcp(E_CLI, P_CLI, mac(E_SRV), "10.0.1.10", "10.0.1.20", (uint16_t)(47000 + p), 99,
+        tcp(E_CLI, P_CLI, fr_mac(E_SRV), "10.0.1.10", "10.0.1.20", (uint16_t)(47000 + p), 99,
             EW_TCP_SYN);
     CHECK_EQ(ew_fl_count(small), 2, "two held");
     CHECK_EQ(pcs[P_SRV].cnt[EW_CNT_FLOW_SAMPLES_LOST] - before, 3, "three lost on the receiver");
@@ -297,7 +287,7 @@ static void test_full_table(void) {
     /* No table at all: every aggregated sample is lost, counted. */
     w.fl = NULL;
     before = pcs[P_SRV].cnt[EW_CNT_FLOW_SAMPLES_LOST];
-    tcp(E_CLI, P_CLI, mac(E_SRV), "10.0.1.10", "10.0.1.20", 48000, 99, EW_TCP_SYN);
+    tcp(E_CLI, P_CLI, fr_mac(E_SRV), "10.0.1.10", "10.0.1.20", 48000, 99, EW_TCP_SYN);
     CHECK_EQ(pcs[P_SRV].cnt[EW_CNT_FLOW_SAMPLES_LOST] - before, 1, "counted without a table");
     fl = w.fl = keep;
     ew_fl_destroy(small);
@@ -308,7 +298,7 @@ static void test_collect_limit_and_expiry(void) {
     /* Records that do not fit: aggregated ones are lost (counted), conntrack
      * deltas wait for the next drain. */
     for (uint16_t p = 0; p < 3; p++)
-        tcp(E_CLI, P_CLI, mac(E_SRV), "10.0.1.10", "10.0.1.20", (uint16_t)(49000 + p), 99,
+        tcp(E_CLI, P_CLI, fr_mac(E_SRV), "10.0.1.10", "10.0.1.20", (uint16_t)(49000 + p), 99,
             EW_TCP_SYN);
     memset(lost, 0, sizeof lost);
     uint32_t n = ew_fl_collect(fl, got, 1, WALL, lost);
@@ -319,7 +309,7 @@ static void test_collect_limit_and_expiry(void) {
     n = ew_ct_flow_drain(core->ct, got, MAX_S, WALL, lost);
     CHECK_EQ(n, 2, "the other two came with the next drain");
     /* An entry that expires before a drain took its deltas counts them lost. */
-    tcp(E_CLI, P_CLI, mac(E_SRV), "10.0.1.10", "10.0.1.20", 49100, 80, EW_TCP_SYN);
+    tcp(E_CLI, P_CLI, fr_mac(E_SRV), "10.0.1.10", "10.0.1.20", 49100, 80, EW_TCP_SYN);
     w.now_ms += 10u * 60u * 1000u;
     ew_core_sweep(core, w.now_ms, 1u << 20);
     drain();

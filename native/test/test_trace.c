@@ -61,12 +61,6 @@ static struct ew_table_view *build(void) {
     return build_with(false);
 }
 
-static uint8_t *mac(uint32_t eni) {
-    static uint8_t m[8][6];
-    fr_eni_mac(eni, m[eni]);
-    return m[eni];
-}
-
 static void put4(uint8_t *out, const char *ip) {
     uint32_t a = tb_ip4(ip);
     memset(out, 0, 16);
@@ -145,7 +139,7 @@ static void test_reply_tracked(void) {
     CHECK_EQ(t.reason, EW_DROP_SG_EGRESS, "before the SYN: db's egress refuses the reply");
 
     struct ew_verdict v;
-    len = fr_tcp4(f, fr_macs(mac(E_WEB), mac(E_DB)), "10.0.1.10", "10.0.1.20", 40000, 5432,
+    len = fr_tcp4(f, fr_macs(fr_mac(E_WEB), fr_mac(E_DB)), "10.0.1.10", "10.0.1.20", 40000, 5432,
                   EW_TCP_SYN);
     ew_process(&w, table, P_WEB, f, &len, sizeof f, &v);
     CHECK_EQ(v.action, EW_ACT_FORWARD, "the real SYN passes and opens both zones");
@@ -204,8 +198,8 @@ static void test_agrees_with_process(void) {
         struct ew_trace t = trace(&q);
         uint8_t rm[6];
         fr_router_mac(SUB_A, rm);
-        const uint8_t *dmac = cases[i].dmac_eni == 0xff ? rm : mac(cases[i].dmac_eni);
-        len = fr_tcp4(f, fr_macs(mac(cases[i].eni), dmac), cases[i].local, cases[i].peer,
+        const uint8_t *dmac = cases[i].dmac_eni == 0xff ? rm : fr_mac(cases[i].dmac_eni);
+        len = fr_tcp4(f, fr_macs(fr_mac(cases[i].eni), dmac), cases[i].local, cases[i].peer,
                       cases[i].sport, cases[i].dport, EW_TCP_SYN);
         struct ew_verdict v;
         ew_process(&w, table, cases[i].port, f, &len, sizeof f, &v);
@@ -233,7 +227,7 @@ static struct ew_verdict process_like(uint32_t port, const char *src, const char
                                       uint16_t sport, uint16_t dport, uint32_t src_eni) {
     uint8_t rm[6];
     fr_router_mac(src_eni == E_OPEN ? SUB_B : SUB_A, rm);
-    len = fr_tcp4(f, fr_macs(mac(src_eni), rm), src, dst, sport, dport, EW_TCP_SYN);
+    len = fr_tcp4(f, fr_macs(fr_mac(src_eni), rm), src, dst, sport, dport, EW_TCP_SYN);
     struct ew_verdict v;
     ew_process(&w, table, port, f, &len, sizeof f, &v);
     return v;

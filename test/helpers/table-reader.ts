@@ -362,41 +362,12 @@ export class TableView {
     const star = { allowed: false, rule: v4 ? NACL_RULE_STAR4 : NACL_RULE_STAR6 };
     const peer = bytesToValue(peerBytes);
     const base = this.sec.NACL_BLOB.offset + this.naclListOffset(nacl, dir, family);
-    let ivOff = this.u32(base + NACL_LIST.fields.default_off);
-    let ivCount = this.u32(base + NACL_LIST.fields.default_count);
-    const pOff = this.u32(base + NACL_LIST.fields.proto_off);
-    let lo = 0;
-    let hi = this.u32(base + NACL_LIST.fields.proto_count) - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const o = base + pOff + mid * NACL_PROTO.size;
-      const p = this.dv.getUint8(o + NACL_PROTO.fields.proto);
-      if (p === proto) {
-        ivOff = this.u32(o + NACL_PROTO.fields.interval_off);
-        ivCount = this.u32(o + NACL_PROTO.fields.interval_count);
-        break;
-      }
-      if (p < proto) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    let iv = -1;
-    lo = 0;
-    hi = ivCount - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const o = base + ivOff + mid * NACL_INTERVAL.size;
-      if (key < this.dv.getUint16(o + NACL_INTERVAL.fields.lo, true)) hi = mid - 1;
-      else if (key > this.dv.getUint16(o + NACL_INTERVAL.fields.hi, true)) lo = mid + 1;
-      else {
-        iv = o;
-        break;
-      }
-    }
+    const iv = this.findInterval(base, NACL_LIST, NACL_PROTO, NACL_INTERVAL, proto, key);
     if (iv < 0) return star;
     const R = v4 ? NACL_RANGE4 : NACL_RANGE6;
     const rOff = base + this.u32(iv + NACL_INTERVAL.fields.range_off);
-    lo = 0;
-    hi = this.u32(iv + NACL_INTERVAL.fields.range_count) - 1;
+    let lo = 0;
+    let hi = this.u32(iv + NACL_INTERVAL.fields.range_count) - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const o = rOff + mid * R.size;
@@ -527,37 +498,7 @@ export class TableView {
     const peer = bytesToValue(peerBytes);
     const base = this.sec.CLASSIFIER_BLOB.offset + this.classifierOffset(eniIndex, dir, family);
 
-    let ivOff = this.u32(base + CLASSIFIER.fields.default_off);
-    let ivCount = this.u32(base + CLASSIFIER.fields.default_count);
-    const pOff = this.u32(base + CLASSIFIER.fields.proto_off);
-    let lo = 0;
-    let hi = this.u32(base + CLASSIFIER.fields.proto_count) - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const o = base + pOff + mid * PROTO_ENTRY.size;
-      const p = this.dv.getUint8(o + PROTO_ENTRY.fields.proto);
-      if (p === proto) {
-        ivOff = this.u32(o + PROTO_ENTRY.fields.interval_off);
-        ivCount = this.u32(o + PROTO_ENTRY.fields.interval_count);
-        break;
-      }
-      if (p < proto) lo = mid + 1;
-      else hi = mid - 1;
-    }
-
-    let iv = -1;
-    lo = 0;
-    hi = ivCount - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const o = base + ivOff + mid * INTERVAL.size;
-      if (key < this.dv.getUint16(o + INTERVAL.fields.lo, true)) hi = mid - 1;
-      else if (key > this.dv.getUint16(o + INTERVAL.fields.hi, true)) lo = mid + 1;
-      else {
-        iv = o;
-        break;
-      }
-    }
+    const iv = this.findInterval(base, CLASSIFIER, PROTO_ENTRY, INTERVAL, proto, key);
     if (iv < 0) return { allowed: false, world: false };
     const world = (this.u32(iv + INTERVAL.fields.flags) & IV_WORLD) !== 0;
     const ps = base + this.u32(iv + INTERVAL.fields.peer_set);
@@ -580,6 +521,58 @@ export class TableView {
       }
     }
     return { allowed: false, world };
+  }
+
+  /**
+   * The absolute offset of the key interval holding `key` for protocol `proto`
+   * in a classifier blob or NACL list starting at `base` (its protocol entry,
+   * else the default intervals), or -1. Both layouts share this shape.
+   */
+  private findInterval(
+    base: number,
+    header: {
+      fields: {
+        proto_off: number;
+        proto_count: number;
+        default_off: number;
+        default_count: number;
+      };
+    },
+    entry: {
+      size: number;
+      fields: { proto: number; interval_off: number; interval_count: number };
+    },
+    interval: { size: number; fields: { lo: number; hi: number } },
+    proto: number,
+    key: number,
+  ): number {
+    let ivOff = this.u32(base + header.fields.default_off);
+    let ivCount = this.u32(base + header.fields.default_count);
+    const pOff = this.u32(base + header.fields.proto_off);
+    let lo = 0;
+    let hi = this.u32(base + header.fields.proto_count) - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const o = base + pOff + mid * entry.size;
+      const p = this.dv.getUint8(o + entry.fields.proto);
+      if (p === proto) {
+        ivOff = this.u32(o + entry.fields.interval_off);
+        ivCount = this.u32(o + entry.fields.interval_count);
+        break;
+      }
+      if (p < proto) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    lo = 0;
+    hi = ivCount - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const o = base + ivOff + mid * interval.size;
+      if (key < this.dv.getUint16(o + interval.fields.lo, true)) hi = mid - 1;
+      else if (key > this.dv.getUint16(o + interval.fields.hi, true)) lo = mid + 1;
+      else return o;
+    }
+    return -1;
   }
 
   /** Binary search of `count` sorted, disjoint ranges starting at absolute offset `at`. */
