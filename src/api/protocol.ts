@@ -26,6 +26,7 @@ import type {
 import type {
   Direction,
   Eni,
+  Tag,
   NetworkAcl,
   PrefixList,
   SecurityGroup,
@@ -241,9 +242,12 @@ export interface ApiMethods {
   'subnet.describe': { params: { ids?: string[] }; result: Subnet[] };
   'sg.create': { params: CreateSecurityGroupInput; result: SecurityGroup };
   'sg.delete': { params: { group: string; vpcId?: string }; result: { groupId: string } };
-  'sg.describe': { params: { groups?: string[] }; result: DescribeSecurityGroupsOutput };
+  'sg.describe': {
+    params: { groups?: string[]; filters?: Filter[] };
+    result: DescribeSecurityGroupsOutput;
+  };
   'sg.rules': {
-    params: { groups?: string[]; ruleIds?: string[] };
+    params: { groups?: string[]; ruleIds?: string[]; filters?: Filter[] };
     result: DescribeSecurityGroupRulesOutput;
   };
   'sg.authorize': {
@@ -256,7 +260,14 @@ export interface ApiMethods {
   };
   /** sg.authorize answered as AuthorizeSecurityGroupIngress/Egress (all or nothing). */
   'sg.authorize-ec2': {
-    params: { group: string; vpcId?: string; direction: Direction; permissions: IpPermission[] };
+    params: {
+      group: string;
+      vpcId?: string;
+      direction: Direction;
+      permissions: IpPermission[];
+      /** TagSpecification security-group-rule: every new rule gets these tags. */
+      tags?: Tag[];
+    };
     result: { Return: boolean; SecurityGroupRules: Record<string, unknown>[] };
   };
   /** sg.revoke answered as RevokeSecurityGroupIngress/Egress. */
@@ -273,7 +284,7 @@ export interface ApiMethods {
   'prefix-list.delete': { params: { id: string }; result: PrefixList };
   /** The DescribeManagedPrefixLists shape. */
   'prefix-list.describe-ec2': {
-    params: { ids?: string[] };
+    params: { ids?: string[]; filters?: Filter[] };
     result: { PrefixLists: Record<string, unknown>[] };
   };
   /** The GetManagedPrefixListEntries shape. */
@@ -289,7 +300,7 @@ export interface ApiMethods {
   'eni.delete': { params: { id: string }; result: Eni };
   'eni.list': { params: { ids?: string[] }; result: Eni[] };
   'eni.describe': {
-    params: { ids?: string[] };
+    params: { ids?: string[]; filters?: Filter[] };
     result: { NetworkInterfaces: Record<string, unknown>[] };
   };
   flows: { params: { eniId?: string }; result: FlowEntry[] };
@@ -313,14 +324,25 @@ export interface ApiMethods {
   };
   /** The DescribeNetworkAcls shape; filters ANDed, each one's values ORed. */
   'nacl.describe': {
-    params: { ids?: string[]; vpcIds?: string[]; subnetIds?: string[]; isDefault?: boolean };
+    params: {
+      ids?: string[];
+      vpcIds?: string[];
+      subnetIds?: string[];
+      isDefault?: boolean;
+      filters?: Filter[];
+    };
     result: { NetworkAcls: Record<string, unknown>[] };
   };
   /** CreateFlowLogs: per resource, done or listed in Unsuccessful. */
   'flow-logs.create': { params: CreateFlowLogsInput; result: CreateFlowLogsOutput };
   /** The DescribeFlowLogs shape; DeliverLogsStatus is the live delivery status. */
   'flow-logs.describe': {
-    params: { ids?: string[]; resourceIds?: string[]; trafficTypes?: string[] };
+    params: {
+      ids?: string[];
+      resourceIds?: string[];
+      trafficTypes?: string[];
+      filters?: Filter[];
+    };
     result: { FlowLogs: Record<string, unknown>[] };
   };
   'flow-logs.delete': { params: { ids: string[] }; result: { Unsuccessful: UnsuccessfulItem[] } };
@@ -337,6 +359,100 @@ export interface ApiMethods {
   'capture.stop': { params: { captureId: string }; result: { lost: number; packets: number } };
   /** Configuration checks over the desired state (src/model/findings.ts), most severe first. */
   findings: { params: Record<string, never>; result: { Findings: Finding[] } };
+
+  // --- EC2-shaped operations (issue 11): one model, two front doors (the CLI and src/ec2/).
+  // Results are the AWS SDK JSON shapes (PascalCase), as `aws ec2 ... --output json` prints them.
+  /** CreateTags: every resource gets every tag (values overwritten); all or nothing. */
+  'tags.create': { params: { resourceIds: string[]; tags: Tag[] }; result: { Return: boolean } };
+  /** DeleteTags: no tags = all of them; a tag with Value deletes only when the value matches. */
+  'tags.delete': {
+    params: { resourceIds: string[]; tags?: { Key: string; Value?: string }[] };
+    result: { Return: boolean };
+  };
+  /** DescribeTags: filters resource-id, resource-type, key, value (wildcards). */
+  'tags.describe': {
+    params: { filters?: Filter[] };
+    result: { Tags: { ResourceId: string; ResourceType: string; Key: string; Value: string }[] };
+  };
+  /** DescribeVpcs shape. */
+  'vpc.describe-ec2': { params: { ids?: string[]; filters?: Filter[] }; result: { Vpcs: Json[] } };
+  /** DescribeSubnets shape. */
+  'subnet.describe-ec2': {
+    params: { ids?: string[]; filters?: Filter[] };
+    result: { Subnets: Json[] };
+  };
+  /** DescribeVpcAttribute: { VpcId, EnableDnsSupport: { Value } } (the attribute asked, PascalCase). */
+  'vpc.attribute': { params: { id: string; attribute: VpcAttributeName }; result: Json };
+  /** ModifyVpcAttribute: one attribute per call. */
+  'vpc.modify-attribute': {
+    params: { id: string; attribute: VpcAttributeName; value: boolean };
+    result: { Return: boolean };
+  };
+  /** DescribeRouteTables: every VPC's main route table (read-only; routing is the dataplane's). */
+  'route-tables.describe': {
+    params: { ids?: string[]; filters?: Filter[] };
+    result: { RouteTables: Json[] };
+  };
+  /** ModifySecurityGroupRules: each rule replaced in place, keeping its sgr- id; all or nothing. */
+  'sg.modify-rules': {
+    params: { group: string; vpcId?: string; rules: SecurityGroupRuleUpdate[] };
+    result: { Return: boolean };
+  };
+  /** UpdateSecurityGroupRuleDescriptionsIngress/Egress: by IpPermissions or by rule id. */
+  'sg.update-rule-descriptions': {
+    params: {
+      group: string;
+      vpcId?: string;
+      direction: Direction;
+      permissions?: IpPermission[];
+      ruleDescriptions?: { ruleId: string; description?: string }[];
+    };
+    result: { Return: boolean };
+  };
+  /** Binds an unbound ENI (one created without a TAP) to its port; IncorrectState if bound. */
+  'eni.attach': { params: { id: string; tap: string; netns?: string }; result: Eni };
+  /** The credentials of the EC2 endpoint (src/ec2/credentials.ts); the secret is shown once. */
+  'credentials.create': {
+    params: { name: string; policy?: unknown };
+    result: CredentialInfo & { SecretAccessKey: string };
+  };
+  'credentials.list': { params: Record<string, never>; result: CredentialInfo[] };
+  'credentials.delete': { params: { accessKeyId: string }; result: CredentialInfo };
+}
+
+type Json = Record<string, unknown>;
+
+/** An EC2 Filter: ANDed across filters, ORed across values; `*` and `?` wildcards, `\\` escapes. */
+export interface Filter {
+  Name: string;
+  Values: string[];
+}
+
+export type VpcAttributeName =
+  'enableDnsSupport' | 'enableDnsHostnames' | 'enableNetworkAddressUsageMetrics';
+
+/** One ModifySecurityGroupRules entry (SecurityGroupRuleRequest). */
+export interface SecurityGroupRuleUpdate {
+  SecurityGroupRuleId: string;
+  SecurityGroupRule: {
+    IpProtocol?: string;
+    FromPort?: number;
+    ToPort?: number;
+    CidrIpv4?: string;
+    CidrIpv6?: string;
+    PrefixListId?: string;
+    ReferencedGroupId?: string;
+    Description?: string;
+  };
+}
+
+/** A credential of the EC2 endpoint, without its secret. */
+export interface CredentialInfo {
+  AccessKeyId: string;
+  Name: string;
+  CreateTime: string; // ISO 8601
+  /** The allow-list: actions with wildcards, optionally limited to VPCs (src/ec2/policy.ts). */
+  Policy: { Actions: string[]; VpcIds?: string[] };
 }
 
 export interface CaptureStartResult {
@@ -393,6 +509,14 @@ export const MUTATIONS: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
   'nacl.associate',
   'flow-logs.create',
   'flow-logs.delete',
+  'tags.create',
+  'tags.delete',
+  'vpc.modify-attribute',
+  'sg.modify-rules',
+  'sg.update-rule-descriptions',
+  'eni.attach',
+  'credentials.create',
+  'credentials.delete',
 ]);
 
 export function isApiMethod(name: string, known: Record<string, unknown>): name is ApiMethod {

@@ -14,7 +14,8 @@ import { loadNative } from '../dataplane/native';
 export interface PeerCredentials {
   uid: number | null;
   pid: number | null;
-  credSource: 'so_peercred' | 'unknown';
+  /** so_peercred / unknown on the socket; sigv4 / anonymous on the EC2 endpoint. */
+  credSource: 'so_peercred' | 'unknown' | 'sigv4' | 'anonymous';
 }
 
 const UNKNOWN: PeerCredentials = { uid: null, pid: null, credSource: 'unknown' };

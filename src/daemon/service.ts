@@ -21,6 +21,7 @@ import { AwsError, ErrorCodes, isAwsError } from '../model/errors';
 import type { IpPermission } from '../model/operations';
 import type { NetworkAclEntryInput } from '../model/network-acls';
 import type { ConnectionTracking, Eni, ModelSnapshot, Tag } from '../model/types';
+import type { ChangeSet } from '../model/change';
 import {
   MUTATIONS,
   PROTOCOL_VERSION,
@@ -46,6 +47,25 @@ import { probeDestination } from '../flowlog/destinations';
 import { findings } from '../model/findings';
 
 type MethodImpl = (params: p.Params, ctx: RequestContext) => unknown;
+
+/**
+ * How a front door other than the socket (the EC2 endpoint, src/ec2/) asks
+ * for a call: a mutation can be a dry run, can be refused after validation by
+ * an authorisation check that sees what it would change, and is audited under
+ * the caller's identity and the front door's action name.
+ */
+export interface CallOptions {
+  /** Validate completely, apply nothing, answer DryRunOperation (412 on the EC2 endpoint). */
+  dryRun?: boolean;
+  /**
+   * Called after the model accepted the mutation and before anything is
+   * stored: `view` is the state as it would be, `before` as it was, `change`
+   * the ids touched. Throwing an AwsError refuses it and nothing is applied.
+   */
+  authorize?: (view: ModelSnapshot, before: ModelSnapshot, change: ChangeSet) => void;
+  /** Overrides of the audit record (action, params, principal, sourceAddress, userAgent). */
+  audit?: Partial<AuditEntry>;
+}
 
 const START_ATTEMPTS = 6;
 const START_RETRY_MS = 250;
@@ -115,21 +135,35 @@ export class ControlService {
     method: string,
     params: unknown,
     ctx: RequestContext,
+    options: CallOptions = {},
   ): Promise<unknown> => {
     if (!isApiMethod(method, this.methods)) {
       throw new AwsError(ProtocolErrorCode.UnknownMethod, `Unknown method '${method}'`);
     }
     const impl = this.methods[method];
-    if (MUTATIONS.has(method)) return this.mutate(method, params, await ctx.credentials(), impl);
+    if (MUTATIONS.has(method)) {
+      return this.mutate(method, params, await ctx.credentials(), impl, options);
+    }
     if (UNQUEUED_READS.has(method)) return impl(p.asParams(params), ctx);
     return this.queue.run(() => impl(p.asParams(params), ctx));
   };
+
+  /** Whether `method` changes state (the EC2 endpoint audits reads itself). */
+  static isMutation(method: string): boolean {
+    return (MUTATIONS as ReadonlySet<string>).has(method);
+  }
+
+  /** An audit record for a call that reached no mutation (an EC2 read, or a refused request). */
+  recordCall(entry: AuditEntry): void {
+    this.store.recordAudit(entry);
+  }
 
   private mutate(
     action: ApiMethod,
     rawParams: unknown,
     caller: PeerCredentials,
     impl: MethodImpl,
+    options: CallOptions = {},
   ): Promise<unknown> {
     const called = process.hrtime.bigint();
     return this.queue.run(async () => {
@@ -139,6 +173,7 @@ export class ControlService {
         action,
         params: rawParams,
         ok,
+        ...options.audit,
         ...extra,
       });
       const before = this.model.snapshot();
@@ -152,6 +187,22 @@ export class ControlService {
         throw err;
       }
       const change = this.model.takeChanges();
+      if (options.authorize !== undefined || options.dryRun === true) {
+        try {
+          options.authorize?.(this.model.view(), before, change);
+          if (options.dryRun === true) {
+            throw new AwsError(
+              ErrorCodes.dryRunOperation,
+              'Request would have succeeded, but DryRun flag is set.',
+            );
+          }
+        } catch (err) {
+          // Validated but refused (or a dry run): the model goes back to where it was.
+          this.model = Model.fromSnapshot(before, { adopt: true });
+          this.store.recordAudit(audit(false, failure(err)));
+          throw err;
+        }
+      }
       let staged: ReturnType<Store['stageChange']>;
       try {
         staged = this.store.stageChange(
@@ -437,6 +488,21 @@ export class ControlService {
     'flow-logs.stats': () => this.options.flowLogs?.deliveries() ?? [],
     audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
     findings: () => ({ Findings: findings(this.model.view()) }),
+    // Issue 11 operations: each helper replaces its stub with the real implementation.
+    'tags.create': unsupported,
+    'tags.delete': unsupported,
+    'tags.describe': unsupported,
+    'vpc.describe-ec2': unsupported,
+    'subnet.describe-ec2': unsupported,
+    'vpc.attribute': unsupported,
+    'vpc.modify-attribute': unsupported,
+    'route-tables.describe': unsupported,
+    'sg.modify-rules': unsupported,
+    'sg.update-rule-descriptions': unsupported,
+    'eni.attach': unsupported,
+    'credentials.create': unsupported,
+    'credentials.list': unsupported,
+    'credentials.delete': unsupported,
   };
 
   private groupId(q: p.Params): string {
@@ -467,6 +533,10 @@ function naclEntry(q: p.Params): NetworkAclEntryInput {
     portRange: p.optObject<{ from?: number; to?: number }>(q, 'portRange'),
     icmpTypeCode: p.optObject<{ type?: number; code?: number }>(q, 'icmpTypeCode'),
   };
+}
+
+function unsupported(): never {
+  throw new AwsError(ErrorCodes.unsupportedOperation, 'not implemented yet');
 }
 
 /** Reads that need no consistency with an in-flight change. */

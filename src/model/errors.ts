@@ -64,6 +64,17 @@ export const ErrorCodes = {
   flowLogNotFound: 'InvalidFlowLogId.NotFound',
   logDestinationNotFound: 'LogDestinationNotFound',
   logDestinationPermission: 'LogDestinationPermissionIssue',
+  // The EC2 endpoint (issue 11) and the operations it brought.
+  dryRunOperation: 'DryRunOperation',
+  unauthorizedOperation: 'UnauthorizedOperation',
+  unsupportedOperation: 'UnsupportedOperation',
+  idempotentParameterMismatch: 'IdempotentParameterMismatch',
+  prefixListVersionMismatch: 'PrefixListVersionMismatch',
+  incorrectState: 'IncorrectState',
+  invalidId: 'InvalidID',
+  tagLimitExceeded: 'TagLimitExceeded',
+  routeTableNotFound: 'InvalidRouteTableID.NotFound',
+  invalidFilter: 'InvalidParameterValue',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

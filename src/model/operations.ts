@@ -43,12 +43,14 @@ export interface CreateVpcInput {
   cidr: string;
   ipv6Cidr?: string;
   name?: string;
+  tags?: Tag[]; // TagSpecification vpc
 }
 export interface CreateSubnetInput {
   vpcId: string;
   cidr: string;
   ipv6Cidr?: string;
   name?: string;
+  tags?: Tag[]; // TagSpecification subnet
 }
 export interface CreateSecurityGroupInput {
   name: string;
@@ -65,10 +67,17 @@ export interface CreatePrefixListInput {
   maxEntries: number;
   entries: { cidr: string; description?: string }[];
   family?: 'ipv4' | 'ipv6'; // inferred from the first entry when absent
+  tags?: Tag[]; // TagSpecification prefix-list
+  /** Idempotency: the same token with the same input returns the list it created. */
+  clientToken?: string;
 }
 export interface ModifyPrefixListInput {
   add?: { cidr: string; description?: string }[];
   remove?: string[];
+  /** The version the caller last read: PrefixListVersionMismatch when it is not the current one. */
+  currentVersion?: number;
+  name?: string;
+  maxEntries?: number;
 }
 export interface CreateEniInput {
   tap: string;
@@ -82,11 +91,15 @@ export interface CreateEniInput {
   sourceDestCheck?: boolean; // default true
   connectionTracking?: Partial<ConnectionTracking>;
   description?: string;
+  tags?: Tag[]; // TagSpecification network-interface; eniwall:tap / eniwall:netns bind the port
+  /** Idempotency: the same token with the same input returns the ENI it created. */
+  clientToken?: string;
 }
 export interface ModifyEniInput {
   groups?: string[]; // replaces the whole set (1..quota)
   sourceDestCheck?: boolean;
   connectionTracking?: Partial<ConnectionTracking>;
+  description?: string;
 }
 
 /** The JSON shapes of `aws ec2 describe-security-groups` / `describe-security-group-rules`. */

@@ -23,6 +23,14 @@ export interface Vpc {
   name?: string;
   isDefault: boolean;
   tags: Tag[];
+  /** ModifyVpcAttribute's booleans; absent in stores written before them (AWS defaults apply). */
+  attributes?: VpcAttributes;
+}
+
+export interface VpcAttributes {
+  enableDnsSupport: boolean; // default true
+  enableDnsHostnames: boolean; // default false, true for the default VPC
+  enableNetworkAddressUsageMetrics: boolean; // default false
 }
 
 export interface Subnet {
@@ -55,6 +63,8 @@ export interface SecurityGroupRule {
   toPort: number;
   target: RuleTarget;
   description?: string;
+  /** TagSpecification security-group-rule / CreateTags on an sgr- id. */
+  tags?: Tag[];
 }
 
 export interface SecurityGroup {

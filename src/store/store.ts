@@ -33,6 +33,11 @@ export interface AuditEntry {
   result?: unknown;
   errorCode?: string;
   errorMessage?: string;
+  /** EC2 endpoint calls: the access key id (or 'anonymous') and the credential's name. */
+  principal?: string;
+  /** EC2 endpoint calls: the client's address:port, and its User-Agent. */
+  sourceAddress?: string;
+  userAgent?: string;
 }
 
 export interface StoredState {
