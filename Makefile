@@ -69,6 +69,13 @@ test: build native-test test-ts
 test-ts:
 	node --test --test-concurrency=1 --test-reporter=spec dist/test/
 
+# Real Terraform (hashicorp/aws 5.100.0 from a filesystem mirror) against the EC2
+# endpoint, with traffic (root; optional, NOT part of `make test`: it says so and
+# exits 0 where terraform or the provider mirror is missing).
+.PHONY: e2e-terraform
+e2e-terraform: build
+	bash scripts/e2e-terraform.sh
+
 bench-compile: build
 	node dist/bench/compile.js
 
