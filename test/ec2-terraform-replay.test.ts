@@ -363,6 +363,11 @@ function check(
     const found = items(a.xml, byId.set);
     assert.equal(found.length, 1, at);
     assert.equal(text(found[0], byId.id), asked, at);
+    // The provider's create waiter wants 'available' ("unexpected state 'in-use'"
+    // otherwise, seen with real Terraform): a TAP binding is not an EC2 attachment.
+    if (step.action === 'DescribeNetworkInterfaces') {
+      assert.equal(text(found[0], 'status'), 'available', at);
+    }
     // Tags given at creation (resources and rules) come back on every read.
     const tags = r.tags.get(asked);
     if (tags) assert.deepEqual(tagMap(found[0]), tags, `tags round-trip: ${at}`);
