@@ -554,7 +554,7 @@ async function main(): Promise<void> {
     row(
       'AuthorizeSecurityGroupIngress',
       { lat: authOnly, seconds: authSeconds },
-      '1 in flight, 1 rule into a group of 100 ENIs',
+      `1 in flight, 1 rule into a group of ${(o.enis * 10) / GROUP_SETS + 1} ENIs`,
     ),
   );
 

@@ -1338,6 +1338,37 @@ async function scenarioCompile(ctx: Ctx): Promise<TrialOutcome> {
   };
 }
 
+/** bench/ec2-api.ts in a child; its rows (req/s, p50, p99 ms) become the trial's extra. */
+async function scenarioEc2Api(ctx: Ctx): Promise<TrialOutcome> {
+  const out = await sh(process.execPath, [path.join(__dirname, 'ec2-api.js')], 600_000);
+  ctx.progress(1);
+  const rows: Record<string, { n: number; rps: number | null; p50Ms: number; p99Ms: number }> = {};
+  for (const m of out.matchAll(
+    /^ {2}(\S.*?\S)\s+(\d+)\s+(\d+|-)\s+(-?[\d.]+)\s+(-?[\d.]+)\s{2}/gm,
+  )) {
+    if (m[1] === undefined || m[1] === 'row') continue;
+    rows[m[1]] = {
+      n: Number(m[2]),
+      rps: m[3] === '-' ? null : Number(m[3]),
+      p50Ms: Number(m[4]),
+      p99Ms: Number(m[5]),
+    };
+  }
+  const describe = rows['DescribeSecurityGroups one group'];
+  return {
+    unit: 'req/s',
+    values: describe?.rps == null ? [] : [describe.rps],
+    checks: [
+      {
+        name: 'ec2-api.ts ran its own checks and printed its five rows',
+        ok: Object.keys(rows).length === 5,
+        detail: out.split('\n')[0] ?? '',
+      },
+    ],
+    extra: { rows, output: out },
+  };
+}
+
 const SCENARIOS: Record<Trial['scenario'], (ctx: Ctx) => Promise<TrialOutcome>> = {
   N: scenarioN,
   E: scenarioE,
@@ -1350,6 +1381,7 @@ const SCENARIOS: Record<Trial['scenario'], (ctx: Ctx) => Promise<TrialOutcome>> 
   TCP: scenarioTcp,
   CTMEM: scenarioCtMem,
   COMPILE: scenarioCompile,
+  EC2API: scenarioEc2Api,
 };
 
 async function main(): Promise<void> {

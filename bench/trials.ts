@@ -17,9 +17,21 @@
  *   TCP    iperf3 through eniwall (vnet_hdr) or the kernel bridge
  *   CTMEM  memory per conntrack entry at 1,000,000 entries
  *   COMPILE  bench/compile.ts (the compiler benchmark), registered as a trial
+ *   EC2API   bench/ec2-api.ts (the EC2 endpoint through SigV4 at 1,000 ENIs x 1,000 rules)
  */
 export type Scenario =
-  'N' | 'E' | 'K' | 'O' | 'NEW' | 'FLOOD' | 'CHURN' | 'CHURNAPI' | 'TCP' | 'CTMEM' | 'COMPILE';
+  | 'N'
+  | 'E'
+  | 'K'
+  | 'O'
+  | 'NEW'
+  | 'FLOOD'
+  | 'CHURN'
+  | 'CHURNAPI'
+  | 'TCP'
+  | 'CTMEM'
+  | 'COMPILE'
+  | 'EC2API';
 export type Path = 'eniwall' | 'kernel';
 export type Sink = 'drop' | 'stack';
 
@@ -235,6 +247,12 @@ export const TRIALS: readonly Trial[] = [
     id: 'COMPILE',
     title: 'compiler: bench/compile.ts (1,000 ENIs x 1,000 rules)',
     scenario: 'COMPILE',
+    quick: false,
+  },
+  {
+    id: 'EC2API',
+    title: 'EC2 endpoint: bench/ec2-api.ts (SigV4, 1,000 ENIs x 1,000 rules)',
+    scenario: 'EC2API',
     quick: false,
   },
 ];
