@@ -19,7 +19,7 @@ import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import type { AuditRecord, CredentialInfo } from '../src/api/protocol';
 import { CREDENTIALS_FILE, CredentialStore } from '../src/ec2/credentials';
-import type { CloudTrailEvent } from '../src/ec2/cloudtrail';
+import { eventNameOf, toCloudTrailEvent, type CloudTrailEvent } from '../src/ec2/cloudtrail';
 import { AwsError } from '../src/model/errors';
 import { DB_FILE, Store } from '../src/store/store';
 import { startDaemon } from './helpers/daemon';
@@ -406,4 +406,66 @@ test('eniwall audit --cloudtrail: CloudTrail events for socket calls and EC2 end
 
   const mixed = await d.cli('audit', '--cloudtrail', '--since', '1');
   assert.equal(mixed.code, 2);
+});
+
+test('CloudTrail identities and names: anonymous, other uids, STS, IPv6 peers, unmapped methods', () => {
+  const ctx = { accountId: '123456789012', region: 'us-east-1' };
+  const base: AuditRecord = {
+    seq: 7,
+    time: '2026-01-02T03:04:05.006Z',
+    uid: null,
+    pid: null,
+    credSource: 'anonymous',
+    action: 'GetCallerIdentity',
+    params: {},
+    ok: true,
+    result: null,
+    errorCode: null,
+    errorMessage: null,
+    principal: 'anonymous',
+    sourceAddress: '[::1]:51000',
+  };
+  const anon = toCloudTrailEvent(base, ctx);
+  assert.equal(anon.userIdentity.type, 'AnonymousUser');
+  assert.equal(anon.eventSource, 'sts.amazonaws.com');
+  assert.equal(anon.sourceIPAddress, '::1');
+  assert.equal(anon.readOnly, true);
+
+  const local = toCloudTrailEvent(
+    {
+      ...base,
+      uid: 1000,
+      pid: 5,
+      credSource: 'so_peercred',
+      action: 'sg.revoke-ec2',
+      params: { group: 'web', direction: 'ingress' },
+      principal: undefined,
+      sourceAddress: undefined,
+      ok: false,
+      errorCode: 'InvalidPermission.NotFound',
+      errorMessage: 'no such rule',
+    },
+    ctx,
+  );
+  assert.deepEqual(local.userIdentity, {
+    type: 'IAMUser',
+    principalId: 'uid:1000',
+    arn: 'arn:aws:iam::123456789012:user/uid-1000',
+    accountId: '123456789012',
+    userName: 'uid-1000',
+  });
+  assert.equal(local.eventName, 'RevokeSecurityGroupIngress');
+  assert.equal(local.readOnly, false);
+  assert.equal(local.errorCode, 'InvalidPermission.NotFound');
+  assert.equal(local.errorMessage, 'no such rule');
+
+  assert.deepEqual(eventNameOf('check', {}), { source: 'eniwall.local', name: 'eniwall:check' });
+  assert.deepEqual(eventNameOf('nacl.associate', {}), {
+    source: 'ec2.amazonaws.com',
+    name: 'ReplaceNetworkAclAssociation',
+  });
+  assert.equal(toCloudTrailEvent({ ...base, action: 'sg.describe' }, ctx).readOnly, true);
+  // Stable ids: the same record gives the same eventID, another seq another one.
+  assert.equal(toCloudTrailEvent(base, ctx).eventID, anon.eventID);
+  assert.notEqual(toCloudTrailEvent({ ...base, seq: 8 }, ctx).eventID, anon.eventID);
 });
