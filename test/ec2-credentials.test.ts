@@ -404,6 +404,11 @@ test('eniwall audit --cloudtrail: CloudTrail events for socket calls and EC2 end
   assert.ok(!JSON.stringify(cred[0]).includes('SecretAccessKey'));
   for (const e of Records) assert.match(e.eventTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 
+  // The table names the endpoint caller by key and credential name.
+  const table = await d.ok('audit', '--limit', '100');
+  assert.match(table, /^SEQ\s+TIME\s+UID\/KEY/);
+  assert.match(table, /\n1\s+\S+\s+AKIAIOSFODNN7EXAMPLE:ci\s+-\s+DescribeSecurityGroups/);
+
   const mixed = await d.cli('audit', '--cloudtrail', '--since', '1');
   assert.equal(mixed.code, 2);
 });
