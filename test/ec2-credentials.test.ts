@@ -298,7 +298,10 @@ test('an audit table of the old schema gets the identity columns on open', (t) =
     (c) => c.name,
   );
   cols.close();
-  assert.deepEqual(names.slice(-3), ['principal', 'source_address', 'user_agent']);
+  assert.deepEqual(names.slice(-4), ['principal', 'source_address', 'user_agent', 'revision']);
+  // A record that changed nothing says so (revision 0); the old row has none.
+  assert.equal(records[1]!.revision, 0);
+  assert.equal(records[0]!.revision, undefined);
 });
 
 test('eniwall audit --cloudtrail: CloudTrail events for socket calls and EC2 endpoint records', async (t) => {
