@@ -17,6 +17,7 @@
  * for the outputs the EC2 server builds itself.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
@@ -924,4 +925,144 @@ test('statusForCode follows ec2-api.md §1.5', () => {
     ['InternalError', 500],
   ];
   for (const [code, status] of table) assert.equal(statusForCode(code), status, code);
+});
+
+// ------------------------------------------------------------ awscli's botocore parses it back
+
+const PYTHON = '/usr/bin/python3';
+const STS_MODEL =
+  '/usr/lib/python3/dist-packages/awscli/botocore/data/sts/2011-06-15/service-2.json';
+
+/** Parses each {service, action, status, xml} with awscli's botocore response parsers. */
+const BOTOCORE_PARSER = `
+import awscli, sys, json, datetime
+from botocore import model, parsers
+models = {name: model.ServiceModel(json.load(open(path)), service_name=name)
+          for name, path in json.loads(sys.argv[1]).items()}
+def plain(v):
+    if isinstance(v, datetime.datetime): return int(v.timestamp() * 1000)
+    if isinstance(v, dict): return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, list): return [plain(x) for x in v]
+    return v
+out = []
+for r in json.load(sys.stdin):
+    sm = models[r['service']]
+    op = sm.operation_model(r['action'])
+    parser = parsers.create_parser(sm.metadata['protocol'])
+    resp = {'body': r['xml'].encode('utf-8'), 'headers': {}, 'status_code': r['status']}
+    out.append(plain(parser.parse(resp, op.output_shape)))
+print(json.dumps(out))
+`;
+
+function botocoreParse(
+  docs: { service: 'ec2' | 'sts'; action: string; status: number; xml: string }[],
+): Record<string, unknown>[] {
+  const models = JSON.stringify({ ec2: BOTOCORE_MODEL, sts: STS_MODEL });
+  const run = spawnSync(PYTHON, ['-c', BOTOCORE_PARSER, models], {
+    input: JSON.stringify(docs),
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  return JSON.parse(run.stdout) as Record<string, unknown>[];
+}
+
+/** `value` restricted to the members botocore's model knows, timestamps as epoch ms. */
+function projectOnBotocore(model: BotocoreModel, shapeName: string, value: unknown): unknown {
+  const s = model.shapes[shapeName]!;
+  if (s.type === 'structure') {
+    const out: Record<string, unknown> = {};
+    const v = value as Record<string, unknown>;
+    for (const [name, m] of Object.entries(s.members ?? {})) {
+      if (v[name] !== undefined && v[name] !== null)
+        out[name] = projectOnBotocore(model, m.shape, v[name]);
+    }
+    return out;
+  }
+  if (s.type === 'list')
+    return (value as unknown[]).map((x) => projectOnBotocore(model, s.member!.shape, x));
+  if (s.type === 'timestamp') return new Date(value as string | Date).getTime();
+  return value;
+}
+
+const haveBotocoreParser = botocore !== undefined && existsSync(PYTHON) && existsSync(STS_MODEL);
+
+test('awscli (botocore) parses every sample back to the same JSON, error and STS envelopes too', (t) => {
+  if (!haveBotocoreParser) {
+    const reason = `awscli's botocore is missing (${BOTOCORE_MODEL}); apt-get install awscli`;
+    if (process.env.CI) assert.fail(reason);
+    t.skip(reason);
+    return;
+  }
+  const model = botocore!;
+  const actions = Object.keys(SAMPLES);
+  const docs: Parameters<typeof botocoreParse>[0] = actions.map((action) => ({
+    service: 'ec2' as const,
+    action,
+    status: 200,
+    xml: ec2ResponseXml(action, SAMPLES[action]!, `req-${action}`),
+  }));
+  docs.push(
+    {
+      service: 'ec2',
+      action: 'DescribeVpcs',
+      status: 412,
+      xml: ec2ErrorXml(
+        'DryRunOperation',
+        'Request would have succeeded, but DryRun flag is set.',
+        'req-e',
+      ),
+    },
+    {
+      service: 'sts',
+      action: 'GetCallerIdentity',
+      status: 200,
+      xml: stsResponseXml(
+        'GetCallerIdentity',
+        { UserId: 'AKIAEW', Account: ACCOUNT, Arn: `arn:aws:iam::${ACCOUNT}:user/cli` },
+        'req-s',
+      ),
+    },
+    {
+      service: 'sts',
+      action: 'GetCallerIdentity',
+      status: 403,
+      xml: stsErrorXml(
+        'InvalidClientTokenId',
+        'The security token included in the request is invalid.',
+        'req-t',
+      ),
+    },
+  );
+  const parsed = botocoreParse(docs);
+  actions.forEach((action, k) => {
+    const { ResponseMetadata, ...rest } = parsed[k]!;
+    assert.deepEqual(
+      ResponseMetadata,
+      { RequestId: `req-${action}`, HTTPStatusCode: 200, HTTPHeaders: {} },
+      action,
+    );
+    const shape = model.operations[action]!.output?.shape;
+    const expected = shape ? projectOnBotocore(model, shape, SAMPLES[action]) : {};
+    assert.deepEqual(rest, expected, action);
+  });
+  const [dryRun, sts, stsError] = parsed.slice(actions.length);
+  assert.deepEqual(dryRun!.Error, {
+    Code: 'DryRunOperation',
+    Message: 'Request would have succeeded, but DryRun flag is set.',
+  });
+  assert.equal((dryRun!.ResponseMetadata as { RequestId: string }).RequestId, 'req-e');
+  const { ResponseMetadata: stsMeta, ...stsOut } = sts!;
+  assert.deepEqual(stsOut, {
+    UserId: 'AKIAEW',
+    Account: ACCOUNT,
+    Arn: `arn:aws:iam::${ACCOUNT}:user/cli`,
+  });
+  assert.equal((stsMeta as { RequestId: string }).RequestId, 'req-s');
+  assert.deepEqual(stsError!.Error, {
+    Type: 'Sender',
+    Code: 'InvalidClientTokenId',
+    Message: 'The security token included in the request is invalid.',
+  });
+  assert.equal((stsError!.ResponseMetadata as { RequestId: string }).RequestId, 'req-t');
 });
