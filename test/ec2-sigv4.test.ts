@@ -466,6 +466,20 @@ for (const [name, value] of MALFORMED) {
   });
 }
 
+test('sigv4: a repeated Authorization or X-Amz-Date header is IncompleteSignature', () => {
+  for (const name of ['Authorization', 'X-Amz-Date']) {
+    const req = signAws4({ name: 'twice' });
+    const k = req.rawHeaders!.findIndex((v, i) => i % 2 === 0 && v === name);
+    assert.ok(k >= 0, name);
+    req.rawHeaders!.push(name, req.rawHeaders![k + 1]!);
+    assert.equal(
+      codeOf(() => verifySigV4(req, opts())),
+      'IncompleteSignature',
+      name,
+    );
+  }
+});
+
 test('sigv4: the commas may come without spaces', () => {
   const req = signAws4({ name: 'compact' });
   req.headers.authorization = String(req.headers.authorization).replace(/, /g, ',');

@@ -894,6 +894,8 @@ test('values: booleans, numbers, Dates, empty lists, omitted null/undefined, lis
   );
   assert.throws(() => ec2ResponseXml('X', { N: Number.NaN }, 'r'), TypeError);
   assert.throws(() => ec2ResponseXml('X', { F: () => 1 }, 'r'), TypeError);
+  assert.throws(() => ec2ResponseXml('X><y', {}, 'r'), TypeError);
+  assert.throws(() => stsResponseXml('', {}, 'r'), TypeError);
 });
 
 test('element names: renames, parent-scoped renames, lowerCamel for the rest', () => {

@@ -212,9 +212,11 @@ function headerValues(req: SignedRequest, name: string): string[] {
   return Array.isArray(v) ? v : [v];
 }
 
+/** A header that must appear at most once (a repeated Authorization or X-Amz-Date is malformed). */
 function singleHeader(req: SignedRequest, name: string): string | undefined {
   const values = headerValues(req, name);
-  return values.length === 0 ? undefined : values.join(',');
+  if (values.length > 1) throw incomplete(`The '${name}' header appears more than once.`);
+  return values[0];
 }
 
 /** `AKID/YYYYMMDD/region/service/aws4_request` */

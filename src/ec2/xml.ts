@@ -25,6 +25,8 @@
 
 export const EC2_NAMESPACE = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 export const STS_NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
+/** What real EC2 sends ([U]; every client accepts plain text/xml too). */
+export const XML_CONTENT_TYPE = 'text/xml;charset=UTF-8';
 
 const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>';
 
@@ -180,11 +182,18 @@ export function ec2ResponseXml(
   output: Record<string, unknown>,
   requestId: string,
 ): string {
-  const root = `${action}Response`;
+  const root = `${checkAction(action)}Response`;
   return (
     `${XML_DECLARATION}\n<${root} xmlns="${EC2_NAMESPACE}">` +
     `<requestId>${escapeXml(requestId)}</requestId>${ec2MembersXml(output)}</${root}>`
   );
+}
+
+/** Action names go into element names unescaped: refuse anything but letters and digits. */
+function checkAction(action: string): string {
+  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(action))
+    throw new TypeError(`xml: bad action name '${action}'`);
+  return action;
 }
 
 /** `<?xml …?><Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>` */
@@ -208,6 +217,7 @@ export function stsResponseXml(
 ): string {
   const out: string[] = [];
   for (const [k, v] of Object.entries(result)) encodeMember(out, k, v, '', stsName, 'member');
+  checkAction(action);
   return (
     `${XML_DECLARATION}\n<${action}Response xmlns="${STS_NAMESPACE}">` +
     `<${action}Result>${out.join('')}</${action}Result>` +
