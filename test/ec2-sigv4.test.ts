@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
 
+import { DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import aws4 from 'aws4';
 import { SignatureV4 } from '@smithy/signature-v4';
 
@@ -843,5 +845,72 @@ test('sigv4 accepts what awscli 2 (botocore) signs: header and query signing', (
       'SignatureDoesNotMatch',
       c.name,
     );
+  });
+});
+
+// ------------------------------------------------------------------ the JS SDK's own request
+
+test('sigv4 accepts what @aws-sdk/client-ec2 sends, all its middleware included', async () => {
+  let captured: SignedRequest | undefined;
+  const client = new EC2Client({
+    region: 'eu-central-1',
+    endpoint: 'http://127.0.0.1:8787',
+    credentials: { accessKeyId: KEY, secretAccessKey: SECRET },
+    maxAttempts: 1,
+    requestHandler: {
+      handle: (request: {
+        method: string;
+        hostname: string;
+        port?: number;
+        path: string;
+        query?: Record<string, string>;
+        headers: Record<string, string>;
+        body?: string;
+      }) => {
+        const q = Object.entries(request.query ?? {});
+        captured = asReceived(
+          request.method,
+          q.length > 0 ? `${request.path}?${wireQuery(q)}` : request.path,
+          // node's http client adds Host from the URL when the SDK did not set one.
+          {
+            host: `${request.hostname}${request.port ? `:${request.port}` : ''}`,
+            ...request.headers,
+          },
+          request.body ?? '',
+        );
+        return Promise.resolve({
+          response: {
+            statusCode: 200,
+            headers: { 'content-type': 'text/xml' },
+            body: Readable.from([
+              Buffer.from(
+                '<DescribeVpcsResponse><requestId>r</requestId><vpcSet/></DescribeVpcsResponse>',
+              ),
+            ]),
+          },
+        });
+      },
+    },
+  });
+  try {
+    await client.send(
+      new DescribeVpcsCommand({
+        VpcIds: ['vpc-1'],
+        Filters: [{ Name: 'tag:a b', Values: ['x+y'] }],
+      }),
+    );
+  } finally {
+    client.destroy();
+  }
+  assert.ok(captured);
+  assert.match(String(captured.headers.authorization), /x-amz-content-sha256/);
+  assert.match(captured.body.toString(), /Filter\.1\.Name=tag%3Aa%20b/);
+  const at = parseAmzDate(String(captured.headers['x-amz-date']))!;
+  const caller = verifySigV4(captured, opts(at));
+  assert.deepEqual(caller, {
+    accessKeyId: KEY,
+    region: 'eu-central-1',
+    service: 'ec2',
+    signedAt: at,
   });
 });
