@@ -20,6 +20,7 @@ import {
   canonicalQuery,
   canonicalRequest,
   canonicalUri,
+  originForm,
   parseAmzDate,
   sha256Hex,
   SIGNATURE_MISMATCH_MESSAGE,
@@ -467,6 +468,21 @@ for (const [name, value] of MALFORMED) {
     );
   });
 }
+
+test('sigv4: an absolute-form request target verifies as its path', () => {
+  const req = signAws4({
+    name: 'abs',
+    method: 'GET',
+    signQuery: true,
+    query: [['Action', 'DescribeVpcs']],
+  });
+  assert.ok(verifySigV4({ ...req, path: `http://127.0.0.1:8787${req.path}` }, opts()));
+  const post = signAws4({ name: 'abs post' });
+  assert.ok(verifySigV4({ ...post, path: 'http://127.0.0.1:8787' }, opts()));
+  assert.equal(originForm('https://h:1/a/b?c=d'), '/a/b?c=d');
+  assert.equal(originForm('http://h?x=1'), '/?x=1');
+  assert.equal(originForm('/plain'), '/plain');
+});
 
 test('sigv4: a repeated Authorization or X-Amz-Date header is IncompleteSignature', () => {
   for (const name of ['Authorization', 'X-Amz-Date']) {
