@@ -1068,3 +1068,88 @@ test('awscli (botocore) parses every sample back to the same JSON, error and STS
   });
   assert.equal((stsError!.ResponseMetadata as { RequestId: string }).RequestId, 'req-t');
 });
+
+// ------------------------------------------------------------ the rename table, exhaustively
+
+/** Every (member, parent member, xmlName) reachable from an SDK output schema. */
+function sdkMemberNames(
+  ref: SchemaRef,
+  parentKey: string,
+  seen: Set<string>,
+  out: [string, string, string][],
+): void {
+  const schema = typeof ref === 'function' ? ref() : ref;
+  if (!Array.isArray(schema)) return;
+  if (schema[0] === 1) {
+    sdkMemberNames(splitMember(schema[4]).target, parentKey, seen, out);
+    return;
+  }
+  if (schema[0] !== 3) return;
+  const id = `${String(schema[2])}<${parentKey}`;
+  if (seen.has(id)) return;
+  seen.add(id);
+  const names = schema[4] as string[];
+  const specs = schema[5] as unknown[];
+  names.forEach((n, k) => {
+    const m = splitMember(specs[k]);
+    out.push([n, parentKey, m.xmlName ?? n]);
+    sdkMemberNames(m.target, n, seen, out);
+  });
+}
+
+function botocoreMemberNames(
+  model: BotocoreModel,
+  shapeName: string,
+  parentKey: string,
+  seen: Set<string>,
+  out: [string, string, string][],
+): void {
+  const s = model.shapes[shapeName]!;
+  if (s.type === 'list') return botocoreMemberNames(model, s.member!.shape, parentKey, seen, out);
+  if (s.type !== 'structure') return;
+  const id = `${shapeName}<${parentKey}`;
+  if (seen.has(id)) return;
+  seen.add(id);
+  for (const [n, m] of Object.entries(s.members ?? {})) {
+    out.push([n, parentKey, m.locationName ?? n]);
+    botocoreMemberNames(model, m.shape, n, seen, out);
+  }
+}
+
+test('elementName gives every member of every served output its locationName (JS SDK schema)', () => {
+  const wrong = new Set<string>();
+  let checked = 0;
+  for (const action of ACTIONS) {
+    const op = (sdk as unknown as Record<string, unknown[]>)[`${action}$`]!;
+    const members: [string, string, string][] = [];
+    sdkMemberNames(op[5] as SchemaRef, '', new Set(), members);
+    for (const [name, parent, xmlName] of members) {
+      checked++;
+      const got = elementName(name, parent);
+      if (got !== xmlName) wrong.add(`${action}: ${parent}.${name} -> ${got}, want ${xmlName}`);
+    }
+  }
+  assert.ok(checked > 500, `only ${checked} members reached`);
+  assert.deepEqual([...wrong], []);
+});
+
+test('elementName gives every member of every served output its locationName (botocore model)', (t) => {
+  if (!botocore) {
+    const reason = `awscli's botocore model is missing (${BOTOCORE_MODEL}); apt-get install awscli`;
+    if (process.env.CI) assert.fail(reason);
+    t.skip(reason);
+    return;
+  }
+  const wrong = new Set<string>();
+  for (const action of ACTIONS) {
+    const shape = botocore.operations[action]!.output?.shape;
+    if (!shape) continue;
+    const members: [string, string, string][] = [];
+    botocoreMemberNames(botocore, shape, '', new Set(), members);
+    for (const [name, parent, loc] of members) {
+      const got = elementName(name, parent);
+      if (got !== loc) wrong.add(`${action}: ${parent}.${name} -> ${got}, want ${loc}`);
+    }
+  }
+  assert.deepEqual([...wrong], []);
+});

@@ -9,8 +9,9 @@
  * wrappers of `<item>` elements.
  *
  * The tables are our own, written from reading the output shapes of the
- * operations the endpoint serves; test/ec2-xml.test.ts checks them against
- * the awscli-bundled model so a missing rename shows up as a test failure.
+ * operations the endpoint serves; test/ec2-xml.test.ts checks every member
+ * reachable from those outputs, in the awscli-bundled botocore model and in
+ * the JS SDK's schema, so a missing rename shows up as a test failure.
  *
  * Values: undefined/null members are omitted; booleans `true`/`false`; numbers
  * decimal; Dates ISO 8601 (EC2 `timestamp` members); strings escaped. An empty
@@ -35,6 +36,7 @@ const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>';
  * shape where they occur in the served operations' outputs.
  */
 const RENAMES: Readonly<Record<string, string>> = {
+  AssociatedSubnets: 'associatedSubnetSet', // NetworkInterface (newer models)
   Associations: 'associationSet', // NetworkAcl, RouteTable
   CidrBlockAssociationSet: 'cidrBlockAssociationSet',
   Entries: 'entrySet', // NetworkAcl, GetManagedPrefixListEntries
@@ -55,6 +57,8 @@ const RENAMES: Readonly<Record<string, string>> = {
   SecurityGroupRules: 'securityGroupRuleSet',
   SecurityGroups: 'securityGroupInfo', // DescribeSecurityGroups
   Subnets: 'subnetSet',
+  TagFieldSpecifications: 'tagFieldSpecificationSet', // FlowLog (newer models)
+  TagKeys: 'tagKeySet', // FlowLog TagFieldSpecification (newer models)
   Tags: 'tagSet',
   UnknownIpPermissions: 'unknownIpPermissionSet',
   UserIdGroupPairs: 'groups', // IpPermission
