@@ -892,6 +892,11 @@ test('values: booleans, numbers, Dates, empty lists, omitted null/undefined, lis
     ),
     xml,
   );
+  assert.ok(
+    ec2ResponseXml('X', { Big: 1e21, Half: 0.5 }, 'r').includes(
+      '<big>1000000000000000000000</big><half>0.5</half>',
+    ),
+  );
   assert.throws(() => ec2ResponseXml('X', { N: Number.NaN }, 'r'), TypeError);
   assert.throws(() => ec2ResponseXml('X', { F: () => 1 }, 'r'), TypeError);
   assert.throws(() => ec2ResponseXml('X><y', {}, 'r'), TypeError);

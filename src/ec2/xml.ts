@@ -115,7 +115,8 @@ function scalarText(value: unknown, where: string): string {
       return value ? 'true' : 'false';
     case 'number':
       if (!Number.isFinite(value)) throw new TypeError(`xml: non-finite number at ${where}`);
-      return String(value);
+      // BigInt keeps large integers decimal (String(1e21) is '1e+21').
+      return Number.isInteger(value) ? BigInt(value).toString() : String(value);
     case 'bigint':
       return value.toString();
     default:
