@@ -6,9 +6,13 @@
  * its AWS error code.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
 
+import { DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import aws4 from 'aws4';
 import { SignatureV4 } from '@smithy/signature-v4';
 
@@ -16,6 +20,7 @@ import {
   canonicalQuery,
   canonicalRequest,
   canonicalUri,
+  originForm,
   parseAmzDate,
   sha256Hex,
   SIGNATURE_MISMATCH_MESSAGE,
@@ -464,6 +469,35 @@ for (const [name, value] of MALFORMED) {
   });
 }
 
+test('sigv4: an absolute-form request target verifies as its path', () => {
+  const req = signAws4({
+    name: 'abs',
+    method: 'GET',
+    signQuery: true,
+    query: [['Action', 'DescribeVpcs']],
+  });
+  assert.ok(verifySigV4({ ...req, path: `http://127.0.0.1:8787${req.path}` }, opts()));
+  const post = signAws4({ name: 'abs post' });
+  assert.ok(verifySigV4({ ...post, path: 'http://127.0.0.1:8787' }, opts()));
+  assert.equal(originForm('https://h:1/a/b?c=d'), '/a/b?c=d');
+  assert.equal(originForm('http://h?x=1'), '/?x=1');
+  assert.equal(originForm('/plain'), '/plain');
+});
+
+test('sigv4: a repeated Authorization or X-Amz-Date header is IncompleteSignature', () => {
+  for (const name of ['Authorization', 'X-Amz-Date']) {
+    const req = signAws4({ name: 'twice' });
+    const k = req.rawHeaders!.findIndex((v, i) => i % 2 === 0 && v === name);
+    assert.ok(k >= 0, name);
+    req.rawHeaders!.push(name, req.rawHeaders![k + 1]!);
+    assert.equal(
+      codeOf(() => verifySigV4(req, opts())),
+      'IncompleteSignature',
+      name,
+    );
+  }
+});
+
 test('sigv4: the commas may come without spaces', () => {
   const req = signAws4({ name: 'compact' });
   req.headers.authorization = String(req.headers.authorization).replace(/, /g, ',');
@@ -690,4 +724,209 @@ test('sigv4 parseAmzDate accepts only real ISO 8601 basic times', () => {
   ]) {
     assert.equal(parseAmzDate(bad), undefined, bad);
   }
+});
+
+// ------------------------------------------------------------------ botocore as a third signer
+
+const PYTHON = '/usr/bin/python3';
+const AWSCLI_BOTOCORE = '/usr/lib/python3/dist-packages/awscli/botocore/auth.py';
+
+/** Signs each request with awscli's own botocore (SigV4Auth / SigV4QueryAuth), at the real time. */
+const BOTOCORE_SIGNER = `
+import awscli, sys, json
+from urllib.parse import parse_qsl, urlsplit
+from botocore import auth, awsrequest, credentials
+out = []
+for r in json.load(sys.stdin):
+    creds = credentials.Credentials(r['key'], r['secret'])
+    # Query signing moves the body's parameters into the URL; botocore wants them as a dict.
+    data = dict(parse_qsl(r['body'])) if r['query'] else r['body'].encode()
+    req = awsrequest.AWSRequest(method=r['method'], url=r['url'], data=data, headers=r['headers'])
+    signer = (auth.SigV4QueryAuth(creds, r['service'], r['region'], expires=r['expires'])
+              if r['query'] else auth.SigV4Auth(creds, r['service'], r['region']))
+    signer.add_auth(req)
+    p = req.prepare()
+    u = urlsplit(p.url)
+    body = p.body or b''
+    out.append({'path': u.path + ('?' + u.query if u.query else ''), 'host': u.netloc,
+                'headers': [[k, v if isinstance(v, str) else v.decode()] for k, v in p.headers.items()],
+                'body': body.decode() if isinstance(body, bytes) else body})
+print(json.dumps(out))
+`;
+
+interface BotocoreCase {
+  name: string;
+  method: 'POST' | 'GET';
+  url: string;
+  body: string;
+  service: 'ec2' | 'sts';
+  region: string;
+  query: boolean;
+}
+
+const BOTOCORE_CASES: BotocoreCase[] = [
+  {
+    name: 'CLI POST',
+    method: 'POST',
+    url: 'http://127.0.0.1:8787/',
+    body: 'Action=DescribeSecurityGroups&Version=2016-11-15&GroupName.1=web+sg',
+    service: 'ec2',
+    region: 'us-east-1',
+    query: false,
+  },
+  {
+    name: 'sts scope',
+    method: 'POST',
+    url: 'http://localhost:8787/',
+    body: 'Action=GetCallerIdentity&Version=2011-06-15',
+    service: 'sts',
+    region: 'us-east-1',
+    query: false,
+  },
+  {
+    name: 'other region, no port',
+    method: 'POST',
+    url: 'http://ec2.local/',
+    body: 'Action=DescribeVpcs&Version=2016-11-15',
+    service: 'ec2',
+    region: 'ap-southeast-2',
+    query: false,
+  },
+  {
+    name: 'presigned GET',
+    method: 'GET',
+    url: 'http://127.0.0.1:8787/',
+    body: 'Action=DescribeVpcs&Version=2016-11-15&Filter.1.Name=tag:a b&Filter.1.Value.1=x+y~*',
+    service: 'ec2',
+    region: 'us-east-1',
+    query: true,
+  },
+];
+
+const haveBotocore = existsSync(PYTHON) && existsSync(AWSCLI_BOTOCORE);
+
+test('sigv4 accepts what awscli 2 (botocore) signs: header and query signing', (t) => {
+  if (!haveBotocore) {
+    const reason = `awscli's botocore is missing (${AWSCLI_BOTOCORE}); apt-get install awscli`;
+    if (process.env.CI) assert.fail(reason);
+    t.skip(reason);
+    return;
+  }
+  const input = BOTOCORE_CASES.map((c) => ({
+    key: KEY,
+    secret: SECRET,
+    method: c.method,
+    url: c.url,
+    body: c.body,
+    headers:
+      c.method === 'POST'
+        ? { 'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8' }
+        : {},
+    service: c.service,
+    region: c.region,
+    query: c.query,
+    expires: 300,
+  }));
+  const run = spawnSync(PYTHON, ['-c', BOTOCORE_SIGNER], {
+    input: JSON.stringify(input),
+    encoding: 'utf8',
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const signed = JSON.parse(run.stdout) as {
+    path: string;
+    host: string;
+    headers: [string, string][];
+    body: string;
+  }[];
+  assert.equal(signed.length, BOTOCORE_CASES.length);
+  const now = new Date();
+  signed.forEach((s, k) => {
+    const c = BOTOCORE_CASES[k]!;
+    // The http client adds Host from the URL; botocore signed it from the same netloc.
+    const headers: Record<string, unknown> = { Host: s.host, 'User-Agent': 'aws-cli/2.9.19' };
+    for (const [name, value] of s.headers) headers[name] = value;
+    const req = asReceived(c.method, s.path, headers, s.body);
+    if (c.query) assert.match(req.path, /X-Amz-Signature=/, c.name);
+    else
+      assert.match(String(req.headers.authorization), /SignedHeaders=content-type;host;x-amz-date/);
+    const caller = verifySigV4(req, opts(now));
+    assert.equal(caller?.service, c.service, c.name);
+    assert.equal(caller?.region, c.region, c.name);
+    // And a flipped body byte (or query parameter) is caught.
+    const tampered = c.query
+      ? { ...req, path: req.path.replace('DescribeVpcs', 'DescribeVpcz') }
+      : { ...req, body: Buffer.from(s.body.replace('Version', 'Versiom')) };
+    assert.equal(
+      codeOf(() => verifySigV4(tampered, opts(now))),
+      'SignatureDoesNotMatch',
+      c.name,
+    );
+  });
+});
+
+// ------------------------------------------------------------------ the JS SDK's own request
+
+test('sigv4 accepts what @aws-sdk/client-ec2 sends, all its middleware included', async () => {
+  let captured: SignedRequest | undefined;
+  const client = new EC2Client({
+    region: 'eu-central-1',
+    endpoint: 'http://127.0.0.1:8787',
+    credentials: { accessKeyId: KEY, secretAccessKey: SECRET },
+    maxAttempts: 1,
+    requestHandler: {
+      handle: (request: {
+        method: string;
+        hostname: string;
+        port?: number;
+        path: string;
+        query?: Record<string, string>;
+        headers: Record<string, string>;
+        body?: string;
+      }) => {
+        const q = Object.entries(request.query ?? {});
+        captured = asReceived(
+          request.method,
+          q.length > 0 ? `${request.path}?${wireQuery(q)}` : request.path,
+          // node's http client adds Host from the URL when the SDK did not set one.
+          {
+            host: `${request.hostname}${request.port ? `:${request.port}` : ''}`,
+            ...request.headers,
+          },
+          request.body ?? '',
+        );
+        return Promise.resolve({
+          response: {
+            statusCode: 200,
+            headers: { 'content-type': 'text/xml' },
+            body: Readable.from([
+              Buffer.from(
+                '<DescribeVpcsResponse><requestId>r</requestId><vpcSet/></DescribeVpcsResponse>',
+              ),
+            ]),
+          },
+        });
+      },
+    },
+  });
+  try {
+    await client.send(
+      new DescribeVpcsCommand({
+        VpcIds: ['vpc-1'],
+        Filters: [{ Name: 'tag:a b', Values: ['x+y'] }],
+      }),
+    );
+  } finally {
+    client.destroy();
+  }
+  assert.ok(captured);
+  assert.match(String(captured.headers.authorization), /x-amz-content-sha256/);
+  assert.match(captured.body.toString(), /Filter\.1\.Name=tag%3Aa%20b/);
+  const at = parseAmzDate(String(captured.headers['x-amz-date']))!;
+  const caller = verifySigV4(captured, opts(at));
+  assert.deepEqual(caller, {
+    accessKeyId: KEY,
+    region: 'eu-central-1',
+    service: 'ec2',
+    signedAt: at,
+  });
 });
