@@ -114,7 +114,7 @@ export function eniCommand(): Command {
       ['ENI', 'TAP', 'NETNS', 'IP', 'MAC', 'SUBNET', 'SDC', 'GROUPS'],
       enis.map((e) => [
         e.id,
-        e.tap,
+        dash(e.tap),
         dash(e.netns),
         [e.privateIp, ...e.secondaryIps, ...e.ipv6Addresses].join(','),
         e.mac,
