@@ -144,7 +144,12 @@ test('modify-rules refusals change nothing (all or nothing)', () => {
         good,
         {
           SecurityGroupRuleId: w.https,
-          SecurityGroupRule: { IpProtocol: 'tcp', FromPort: 23, ToPort: 23, CidrIpv4: '10.0.0.0/8' },
+          SecurityGroupRule: {
+            IpProtocol: 'tcp',
+            FromPort: 23,
+            ToPort: 23,
+            CidrIpv4: '10.0.0.0/8',
+          },
         },
       ],
     ],
@@ -204,7 +209,12 @@ test('modify-rules refusals change nothing (all or nothing)', () => {
       [
         {
           SecurityGroupRuleId: w.ssh,
-          SecurityGroupRule: { IpProtocol: 'tcp', FromPort: 90, ToPort: 80, CidrIpv4: '10.0.0.0/8' },
+          SecurityGroupRule: {
+            IpProtocol: 'tcp',
+            FromPort: 90,
+            ToPort: 80,
+            CidrIpv4: '10.0.0.0/8',
+          },
         },
       ],
     ],
@@ -431,7 +441,8 @@ test('rule tags: authorize puts them on every new rule; describe always renders 
     [{ Key: 'Name', Value: 'dns' }],
   );
   assert.equal(out.SecurityGroupRules.length, 2);
-  for (const r of out.SecurityGroupRules) assert.deepEqual(r['Tags'], [{ Key: 'Name', Value: 'dns' }]);
+  for (const r of out.SecurityGroupRules)
+    assert.deepEqual(r['Tags'], [{ Key: 'Name', Value: 'dns' }]);
   const all = w.m.describeSecurityGroupRules([w.web]).SecurityGroupRules;
   for (const r of all) {
     assert.ok(Array.isArray(r['Tags']), 'Tags always present');
