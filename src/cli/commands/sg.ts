@@ -14,6 +14,7 @@ import { targetText } from '../../model/rules';
 import type { RuleTarget } from '../../model/types';
 import type { SecurityGroupRuleUpdate } from '../../api/protocol';
 import { EXIT_ERROR, UsageError } from '../fatal';
+import { AwsError, ErrorCodes } from '../../model/errors';
 
 interface RuleCommandOptions extends RuleSelectorOptions {
   ingress?: boolean;
@@ -275,7 +276,13 @@ async function currentRule(
 ): Promise<Record<string, unknown>> {
   const out = await call(cmd, 'sg.rules', { groups: [group], ruleIds: [ruleId] });
   const rule = out.SecurityGroupRules[0];
-  if (rule === undefined) throw new UsageError(`${ruleId} is not a rule of ${group}`);
+  // The rule exists, but in another group: what the daemon would answer.
+  if (rule === undefined) {
+    throw new AwsError(
+      ErrorCodes.ruleIdNotFound,
+      `The security group rule ID '${ruleId}' does not exist in ${group}`,
+    );
+  }
   return rule;
 }
 
