@@ -8,6 +8,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ApiError, callOnce } from '../src/api/client';
+import type { EniStats } from '../src/api/protocol';
 import { startDaemon, words } from './helpers/daemon';
 import { uniqueName } from './helpers/traffic';
 
@@ -178,4 +180,92 @@ test('eni create unbound and allocated, eni attach, eni modify --description, pr
   assert.equal(after?.Status, 'in-use');
   assert.equal(after?.Description, 'now');
   await d2.ok('eni', 'delete', eni);
+});
+
+async function apiCode(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    return err instanceof ApiError ? err.code : String(err);
+  }
+}
+
+test('socket API: rule tags, ClientToken, unbound ENIs survive a restart (full apply)', async (t) => {
+  const d = await startDaemon(t);
+  const out = await callOnce(
+    'sg.authorize-ec2',
+    {
+      group: 'default',
+      direction: 'ingress',
+      permissions: [
+        { IpProtocol: 'tcp', FromPort: 8, ToPort: 8, IpRanges: [{ CidrIp: '10.8.0.0/16' }] },
+      ],
+      tags: [{ Key: 'Name', Value: 'eight' }],
+    },
+    d.socket,
+  );
+  assert.deepEqual(out.SecurityGroupRules[0]?.['Tags'], [{ Key: 'Name', Value: 'eight' }]);
+  const ruleId = String(out.SecurityGroupRules[0]?.['SecurityGroupRuleId']);
+  await callOnce(
+    'sg.modify-rules',
+    {
+      group: 'default',
+      rules: [
+        {
+          SecurityGroupRuleId: ruleId,
+          SecurityGroupRule: { IpProtocol: 'udp', FromPort: 9, ToPort: 9, CidrIpv4: '10.9.0.0/16' },
+        },
+      ],
+    },
+    d.socket,
+  );
+
+  const input = { clientToken: 'tf-1', tags: [{ Key: 'Name', Value: 'later' }] };
+  const eni = await callOnce('eni.create', input, d.socket);
+  assert.equal(eni.tap, undefined);
+  assert.equal((await callOnce('eni.create', input, d.socket)).id, eni.id, 'idempotent');
+  assert.equal(
+    await apiCode(callOnce('eni.create', { ...input, description: 'x' }, d.socket)),
+    'IdempotentParameterMismatch',
+  );
+  const pl = await callOnce(
+    'prefix-list.create',
+    { name: 'p', maxEntries: 2, entries: [{ cidr: '10.0.0.0/8' }], clientToken: 'tf-2' },
+    d.socket,
+  );
+  assert.equal(
+    (
+      await callOnce(
+        'prefix-list.create',
+        { name: 'p', maxEntries: 2, entries: [{ cidr: '10.0.0.0/8' }], clientToken: 'tf-2' },
+        d.socket,
+      )
+    ).id,
+    pl.id,
+  );
+  assert.equal(
+    await apiCode(
+      callOnce('prefix-list.modify', { id: pl.id, name: 'q', currentVersion: 7 }, d.socket),
+    ),
+    'PrefixListVersionMismatch',
+  );
+
+  // A restart applies the whole state (no change set): the unbound ENI still has no port.
+  await d.stop();
+  const d2 = await startDaemon(t, { stateDir: d.stateDir });
+  const [stats] = await d2.json<EniStats[]>('stats', '--eni', eni.id);
+  assert.equal(stats?.port, null);
+  assert.equal((await callOnce('eni.create', input, d2.socket)).id, eni.id, 'token kept');
+  const rules = await callOnce('sg.rules', { ruleIds: [ruleId] }, d2.socket);
+  assert.deepEqual(
+    [rules.SecurityGroupRules[0]?.['IpProtocol'], rules.SecurityGroupRules[0]?.['Tags']],
+    ['udp', [{ Key: 'Name', Value: 'eight' }]],
+  );
+  const tap = uniqueName('ur');
+  await callOnce('eni.attach', { id: eni.id, tap }, d2.socket);
+  const [bound] = await d2.json<EniStats[]>('stats', '--eni', eni.id);
+  assert.notEqual(bound?.port, null);
+  assert.equal(bound?.tap, tap);
+  await d2.ok('eni', 'delete', eni.id);
 });
