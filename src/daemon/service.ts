@@ -336,6 +336,7 @@ export class ControlService {
         this.groupId(q),
         p.direction(q),
         p.optObjectArray<IpPermission>(q, 'permissions') ?? [],
+        p.optObjectArray<Tag>(q, 'tags'),
       ),
     'sg.revoke-ec2': (q) =>
       this.model.revokeSecurityGroup(this.groupId(q), p.direction(q), {
@@ -354,17 +355,21 @@ export class ControlService {
         maxEntries: p.num(q, 'maxEntries'),
         entries: p.optObjectArray<{ cidr: string; description?: string }>(q, 'entries') ?? [],
         family: p.optStr(q, 'family') as 'ipv4' | 'ipv6' | undefined,
+        clientToken: p.optStr(q, 'clientToken'),
       }),
     'prefix-list.modify': (q) =>
       this.model.modifyPrefixList(p.str(q, 'id'), {
         add: p.optObjectArray<{ cidr: string; description?: string }>(q, 'add'),
         remove: p.optStrArray(q, 'remove'),
+        currentVersion: p.optNum(q, 'currentVersion'),
+        name: p.optStr(q, 'name'),
+        maxEntries: p.optNum(q, 'maxEntries'),
       }),
     'prefix-list.describe': (q) => this.model.listPrefixLists(p.optStrArray(q, 'ids')),
     'eni.create': (q) =>
       this.model.createEni({
-        tap: p.str(q, 'tap'),
-        privateIp: p.str(q, 'privateIp'),
+        tap: p.optStr(q, 'tap'),
+        privateIp: p.optStr(q, 'privateIp'),
         subnetId: p.optStr(q, 'subnetId'),
         secondaryIps: p.optStrArray(q, 'secondaryIps'),
         ipv6Addresses: p.optStrArray(q, 'ipv6Addresses'),
@@ -374,12 +379,15 @@ export class ControlService {
         sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
         connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
         description: p.optStr(q, 'description'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
+        clientToken: p.optStr(q, 'clientToken'),
       }),
     'eni.modify': (q) =>
       this.model.modifyEni(p.str(q, 'id'), {
         groups: p.optStrArray(q, 'groups'),
         sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
         connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
+        description: p.optStr(q, 'description'),
       }),
     'eni.delete': (q) => this.model.deleteEni(p.str(q, 'id')),
     'eni.list': (q) => this.model.listEnis(p.optStrArray(q, 'ids')),
@@ -502,9 +510,22 @@ export class ControlService {
     'vpc.attribute': unsupported,
     'vpc.modify-attribute': unsupported,
     'route-tables.describe': unsupported,
-    'sg.modify-rules': unsupported,
-    'sg.update-rule-descriptions': unsupported,
-    'eni.attach': unsupported,
+    'sg.modify-rules': (q) => {
+      this.model.modifySecurityGroupRules(this.groupId(q), q['rules']);
+      return { Return: true };
+    },
+    'sg.update-rule-descriptions': (q) => {
+      this.model.updateSecurityGroupRuleDescriptions(this.groupId(q), p.direction(q), {
+        permissions: p.optObjectArray<IpPermission>(q, 'permissions'),
+        ruleDescriptions: p.optObjectArray<{ ruleId: string; description?: string }>(
+          q,
+          'ruleDescriptions',
+        ),
+      });
+      return { Return: true };
+    },
+    'eni.attach': (q) =>
+      this.model.attachEni(p.str(q, 'id'), { tap: p.str(q, 'tap'), netns: p.optStr(q, 'netns') }),
     // The file is written here, inside the mutation: a later failure (staging, apply) leaves the
     // credential created — it is no model state, and the caller can list or delete it.
     'credentials.create': (q) => {
