@@ -45,6 +45,7 @@ import { SerialQueue } from './queue';
 import type { FlowLogRuntime } from './flow-logs';
 import { probeDestination } from '../flowlog/destinations';
 import { findings } from '../model/findings';
+import type { CredentialStore } from '../ec2/credentials';
 
 type MethodImpl = (params: p.Params, ctx: RequestContext) => unknown;
 
@@ -77,6 +78,8 @@ export interface ServiceOptions {
   onApplied?: (seconds: number) => void;
   /** Flow-log windows and delivery; told of every committed change. */
   flowLogs?: FlowLogRuntime;
+  /** The EC2 endpoint's credentials (src/ec2/credentials.ts); the credentials.* methods need it. */
+  credentials?: CredentialStore;
 }
 
 export class ControlService {
@@ -262,6 +265,8 @@ export class ControlService {
       socket: this.options.socket,
       revision: this.revision,
       generation: this.generation.toString(),
+      accountId: this.model.accountId,
+      region: this.model.region,
       dataplane: {
         io: engine.io,
         workers: engine.workers,
@@ -331,6 +336,7 @@ export class ControlService {
         this.groupId(q),
         p.direction(q),
         p.optObjectArray<IpPermission>(q, 'permissions') ?? [],
+        p.optObjectArray<Tag>(q, 'tags'),
       ),
     'sg.revoke-ec2': (q) =>
       this.model.revokeSecurityGroup(this.groupId(q), p.direction(q), {
@@ -349,17 +355,21 @@ export class ControlService {
         maxEntries: p.num(q, 'maxEntries'),
         entries: p.optObjectArray<{ cidr: string; description?: string }>(q, 'entries') ?? [],
         family: p.optStr(q, 'family') as 'ipv4' | 'ipv6' | undefined,
+        clientToken: p.optStr(q, 'clientToken'),
       }),
     'prefix-list.modify': (q) =>
       this.model.modifyPrefixList(p.str(q, 'id'), {
         add: p.optObjectArray<{ cidr: string; description?: string }>(q, 'add'),
         remove: p.optStrArray(q, 'remove'),
+        currentVersion: p.optNum(q, 'currentVersion'),
+        name: p.optStr(q, 'name'),
+        maxEntries: p.optNum(q, 'maxEntries'),
       }),
     'prefix-list.describe': (q) => this.model.listPrefixLists(p.optStrArray(q, 'ids')),
     'eni.create': (q) =>
       this.model.createEni({
-        tap: p.str(q, 'tap'),
-        privateIp: p.str(q, 'privateIp'),
+        tap: p.optStr(q, 'tap'),
+        privateIp: p.optStr(q, 'privateIp'),
         subnetId: p.optStr(q, 'subnetId'),
         secondaryIps: p.optStrArray(q, 'secondaryIps'),
         ipv6Addresses: p.optStrArray(q, 'ipv6Addresses'),
@@ -369,12 +379,15 @@ export class ControlService {
         sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
         connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
         description: p.optStr(q, 'description'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
+        clientToken: p.optStr(q, 'clientToken'),
       }),
     'eni.modify': (q) =>
       this.model.modifyEni(p.str(q, 'id'), {
         groups: p.optStrArray(q, 'groups'),
         sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
         connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
+        description: p.optStr(q, 'description'),
       }),
     'eni.delete': (q) => this.model.deleteEni(p.str(q, 'id')),
     'eni.list': (q) => this.model.listEnis(p.optStrArray(q, 'ids')),
@@ -497,13 +510,39 @@ export class ControlService {
     'vpc.attribute': unsupported,
     'vpc.modify-attribute': unsupported,
     'route-tables.describe': unsupported,
-    'sg.modify-rules': unsupported,
-    'sg.update-rule-descriptions': unsupported,
-    'eni.attach': unsupported,
-    'credentials.create': unsupported,
-    'credentials.list': unsupported,
-    'credentials.delete': unsupported,
+    'sg.modify-rules': (q) => {
+      this.model.modifySecurityGroupRules(this.groupId(q), q['rules']);
+      return { Return: true };
+    },
+    'sg.update-rule-descriptions': (q) => {
+      this.model.updateSecurityGroupRuleDescriptions(this.groupId(q), p.direction(q), {
+        permissions: p.optObjectArray<IpPermission>(q, 'permissions'),
+        ruleDescriptions: p.optObjectArray<{ ruleId: string; description?: string }>(
+          q,
+          'ruleDescriptions',
+        ),
+      });
+      return { Return: true };
+    },
+    'eni.attach': (q) =>
+      this.model.attachEni(p.str(q, 'id'), { tap: p.str(q, 'tap'), netns: p.optStr(q, 'netns') }),
+    // The file is written here, inside the mutation: a later failure (staging, apply) leaves the
+    // credential created — it is no model state, and the caller can list or delete it.
+    'credentials.create': (q) => {
+      const c = this.credentialStore().create(p.str(q, 'name'), q['policy']);
+      return { ...c.info, SecretAccessKey: c.secretAccessKey };
+    },
+    'credentials.list': () => this.credentialStore().list(),
+    'credentials.delete': (q) => this.credentialStore().delete(p.str(q, 'accessKeyId')),
   };
+
+  private credentialStore(): CredentialStore {
+    const store = this.options.credentials;
+    if (store === undefined) {
+      throw new AwsError(ErrorCodes.unsupportedOperation, 'this daemon has no credential store');
+    }
+    return store;
+  }
 
   private groupId(q: p.Params): string {
     return this.model.resolveGroup(p.str(q, 'group'), p.optStr(q, 'vpcId')).id;
@@ -592,6 +631,8 @@ function summarize(result: unknown): unknown {
   if (Array.isArray(result)) return result.map(idOf);
   if (result !== null && typeof result === 'object') {
     const r = result as Record<string, unknown>;
+    // credentials.create: the secret is shown once, to the caller, never kept in the audit log.
+    if ('SecretAccessKey' in r) return { accessKeyId: r['AccessKeyId'], name: r['Name'] };
     const rules = r['SecurityGroupRules'] ?? r['RevokedSecurityGroupRules'];
     if (Array.isArray(rules)) {
       return {
