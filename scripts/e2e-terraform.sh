@@ -192,6 +192,14 @@ if [ "$LEFT" = 0 ]; then echo "  no ENIs left (ok)"; else
   FAILED=1
 fi
 
+# Terraform runs 10 operations in parallel: the daemon must not have logged an error meanwhile.
+ERRORS="$(grep -c '"level":[56]0' "$TMP/daemon.log" || true)"
+if [ "$ERRORS" = 0 ]; then echo "  daemon logged no errors (ok)"; else
+  echo "  daemon logged $ERRORS errors (EXPECTED 0):"
+  grep '"level":[56]0' "$TMP/daemon.log" | cut -c1-300 | sort | uniq -c | head -5
+  FAILED=1
+fi
+
 if [ "$FAILED" != 0 ]; then
   say "e2e-terraform FAILED (daemon log: last lines)"
   tail -20 "$TMP/daemon.log" || true
