@@ -577,7 +577,10 @@ test('Terraform apply, plan, update and destroy replayed: answers fit the provid
   // real Terraform: a TAP binding is not an EC2 attachment. Checked last, so
   // the rest of the replay reports first.
   const eniReads = r.answers.filter(
-    (x) => x.step.action === 'DescribeNetworkInterfaces' && x.params['NetworkInterfaceId.1'],
+    (x) =>
+      x.step.action === 'DescribeNetworkInterfaces' &&
+      x.params['NetworkInterfaceId.1'] &&
+      x.a.status === 200,
   );
   assert.ok(eniReads.length >= 4);
   for (const x of eniReads) {
