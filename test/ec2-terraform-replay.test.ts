@@ -497,6 +497,40 @@ test('Terraform apply, plan, update and destroy replayed: answers fit the provid
     assert.equal(text(group, 'groupId'), x.params['GroupId']);
     assert.deepEqual(items(group, 'ipPermissionsEgress'), [], 'the default egress was revoked');
   }
+  // Two permissions in one call (Terraform's inline rule sets do this): one
+  // securityGroupRuleSet item per rule, in request order; revoked by id again.
+  const web = r.ids.get(
+    fixture('apply').find((s) => s.action === 'CreateSecurityGroup')!.recorded.created![0]!,
+  )!;
+  const two = await ep.call('AuthorizeSecurityGroupIngress', {
+    Version: '2016-11-15',
+    GroupId: web,
+    'IpPermissions.1.IpProtocol': 'tcp',
+    'IpPermissions.1.FromPort': '9001',
+    'IpPermissions.1.ToPort': '9001',
+    'IpPermissions.1.IpRanges.1.CidrIp': '10.1.0.0/16',
+    'IpPermissions.2.IpProtocol': 'udp',
+    'IpPermissions.2.FromPort': '9002',
+    'IpPermissions.2.ToPort': '9002',
+    'IpPermissions.2.IpRanges.1.CidrIp': '10.2.0.0/16',
+  });
+  assert.equal(two.status, 200, two.body);
+  const twoRules = items(two.xml, 'securityGroupRuleSet');
+  assert.deepEqual(
+    twoRules.map((x) => [text(x, 'ipProtocol'), text(x, 'fromPort'), text(x, 'cidrIpv4')]),
+    [
+      ['tcp', '9001', '10.1.0.0/16'],
+      ['udp', '9002', '10.2.0.0/16'],
+    ],
+  );
+  const revoked = await ep.call('RevokeSecurityGroupIngress', {
+    Version: '2016-11-15',
+    GroupId: web,
+    'SecurityGroupRuleId.1': text(twoRules[0], 'securityGroupRuleId')!,
+    'SecurityGroupRuleId.2': text(twoRules[1], 'securityGroupRuleId')!,
+  });
+  assert.equal(revoked.status, 200, revoked.body);
+
   // Three VPC attribute answers per VPC read.
   assert.equal(answersOf(r, 'apply', 'DescribeVpcAttribute').length, 3);
 
