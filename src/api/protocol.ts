@@ -106,6 +106,9 @@ export interface StatusResult {
   socket: string;
   revision: number; // committed mutations since the state was created
   generation: string; // table generation in force (decimal bigint)
+  /** The model's account and region (CloudTrail records of `eniwall audit --cloudtrail` name them). */
+  accountId?: string;
+  region?: string;
   dataplane: { io: 'uring' | 'epoll'; workers: number; offload: boolean; portsOpen: number };
   counts: {
     vpcs: number;
@@ -231,6 +234,10 @@ export interface AuditRecord {
   result: unknown;
   errorCode: string | null;
   errorMessage: string | null;
+  /** EC2 endpoint calls: the access key id (or 'anonymous'), the client's address:port, its User-Agent. */
+  principal?: string;
+  sourceAddress?: string;
+  userAgent?: string;
 }
 
 /** Every method: its params and its result. */

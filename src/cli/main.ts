@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../api/version';
 import { captureCommand } from './commands/capture';
+import { credentialsCommand } from './commands/credentials';
 import { daemonCommand } from './commands/daemon';
 import { eniCommand } from './commands/eni';
 import { findingsCommand } from './commands/findings';
@@ -53,6 +54,7 @@ export function buildProgram(): Command {
     importCommand(),
     auditCommand(),
     findingsCommand(),
+    credentialsCommand(),
   ];
   for (const command of commands) program.addCommand(command);
   // Settings are not inherited by commands built apart and added: apply them down the tree.

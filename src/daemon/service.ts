@@ -45,6 +45,7 @@ import { SerialQueue } from './queue';
 import type { FlowLogRuntime } from './flow-logs';
 import { probeDestination } from '../flowlog/destinations';
 import { findings } from '../model/findings';
+import type { CredentialStore } from '../ec2/credentials';
 
 type MethodImpl = (params: p.Params, ctx: RequestContext) => unknown;
 
@@ -77,6 +78,8 @@ export interface ServiceOptions {
   onApplied?: (seconds: number) => void;
   /** Flow-log windows and delivery; told of every committed change. */
   flowLogs?: FlowLogRuntime;
+  /** The EC2 endpoint's credentials (src/ec2/credentials.ts); the credentials.* methods need it. */
+  credentials?: CredentialStore;
 }
 
 export class ControlService {
@@ -262,6 +265,8 @@ export class ControlService {
       socket: this.options.socket,
       revision: this.revision,
       generation: this.generation.toString(),
+      accountId: this.model.accountId,
+      region: this.model.region,
       dataplane: {
         io: engine.io,
         workers: engine.workers,
@@ -500,10 +505,21 @@ export class ControlService {
     'sg.modify-rules': unsupported,
     'sg.update-rule-descriptions': unsupported,
     'eni.attach': unsupported,
-    'credentials.create': unsupported,
-    'credentials.list': unsupported,
-    'credentials.delete': unsupported,
+    'credentials.create': (q) => {
+      const c = this.credentialStore().create(p.str(q, 'name'), q['policy']);
+      return { ...c.info, SecretAccessKey: c.secretAccessKey };
+    },
+    'credentials.list': () => this.credentialStore().list(),
+    'credentials.delete': (q) => this.credentialStore().delete(p.str(q, 'accessKeyId')),
   };
+
+  private credentialStore(): CredentialStore {
+    const store = this.options.credentials;
+    if (store === undefined) {
+      throw new AwsError(ErrorCodes.unsupportedOperation, 'this daemon has no credential store');
+    }
+    return store;
+  }
 
   private groupId(q: p.Params): string {
     return this.model.resolveGroup(p.str(q, 'group'), p.optStr(q, 'vpcId')).id;
@@ -592,6 +608,8 @@ function summarize(result: unknown): unknown {
   if (Array.isArray(result)) return result.map(idOf);
   if (result !== null && typeof result === 'object') {
     const r = result as Record<string, unknown>;
+    // credentials.create: the secret is shown once, to the caller, never kept in the audit log.
+    if ('SecretAccessKey' in r) return { accessKeyId: r['AccessKeyId'], name: r['Name'] };
     const rules = r['SecurityGroupRules'] ?? r['RevokedSecurityGroupRules'];
     if (Array.isArray(rules)) {
       return {

@@ -31,9 +31,23 @@ CREATE TABLE IF NOT EXISTS audit (
   ok            INTEGER NOT NULL,
   result        TEXT,
   error_code    TEXT,
-  error_message TEXT
+  error_message TEXT,
+  principal      TEXT,  -- EC2 endpoint: access key id (or 'anonymous')
+  source_address TEXT,  -- EC2 endpoint: client address:port
+  user_agent     TEXT
 );
 `;
+
+/**
+ * Columns added after SCHEMA_VERSION 1 shipped, with their types: a database
+ * without one gets it by ALTER TABLE ADD COLUMN on open (NULL in old rows).
+ * Additive and readable by older builds, so the schema version stays 1.
+ */
+export const AUDIT_ADDED_COLUMNS: readonly (readonly [string, string])[] = [
+  ['principal', 'TEXT'],
+  ['source_address', 'TEXT'],
+  ['user_agent', 'TEXT'],
+];
 
 /**
  * The ModelSnapshot arrays stored as rows, in load order. A store written
