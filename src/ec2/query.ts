@@ -44,7 +44,8 @@ export function parseForm(body: Buffer, maxParameters = MAX_PARAMETERS): Map<str
     throw new AwsError(MALFORMED_QUERY, `The request has more than ${maxParameters} parameters`);
   }
   for (const [key, value] of new URLSearchParams(text)) {
-    if (key === '') throw new AwsError(MALFORMED_QUERY, 'The request has a parameter without a name');
+    if (key === '')
+      throw new AwsError(MALFORMED_QUERY, 'The request has a parameter without a name');
     if (out.has(key)) throw new AwsError(MALFORMED_QUERY, `The parameter ${key} is given twice`);
     out.set(key, value);
   }
@@ -115,7 +116,10 @@ export class ParamReader {
       throw invalid(`Invalid value '${text}' for ${key}: an integer is required`);
     }
     const n = Number(text.trim());
-    if ((range?.min !== undefined && n < range.min) || (range?.max !== undefined && n > range.max)) {
+    if (
+      (range?.min !== undefined && n < range.min) ||
+      (range?.max !== undefined && n > range.max)
+    ) {
       throw invalid(
         `Invalid value '${text}' for ${key}: must be between ${range.min ?? '-inf'} and ${range.max ?? 'inf'}`,
       );
@@ -157,7 +161,9 @@ export class ParamReader {
       if (!/^\d+$/.test(segment)) continue;
       const n = Number(segment);
       if (n < 1 || n > MAX_LIST_INDEX || String(n) !== segment) {
-        throw invalid(`Invalid list index '${segment}' in ${key}: 1..${MAX_LIST_INDEX} is required`);
+        throw invalid(
+          `Invalid list index '${segment}' in ${key}: 1..${MAX_LIST_INDEX} is required`,
+        );
       }
       seen.set(n, segment);
     }

@@ -56,7 +56,8 @@ export interface Ec2Security {
   allowsAction(policy: unknown, action: string): boolean;
   /** The check a mutation runs before it is applied, for a VPC-limited policy. */
   vpcGuard(policy: unknown): CallOptions['authorize'] | undefined;
-  allowsVpc(policy: unknown, vpcId: string): boolean;
+  /** Whether a describe may show an item of this VPC (undefined: an item of no VPC). */
+  allowsVpc(policy: unknown, vpcId: string | undefined): boolean;
   /** The policy of anonymous callers (allowUnsigned). */
   defaultPolicy: unknown;
 }
@@ -158,14 +159,23 @@ export class Ec2Server {
     const peer = req.socket.remoteAddress ?? '';
     const info: RequestInfo = {
       requestId: randomUUID(),
-      sourceAddress: peer.includes(':') ? `[${peer}]:${req.socket.remotePort}` : `${peer}:${req.socket.remotePort}`,
+      sourceAddress: peer.includes(':')
+        ? `[${peer}]:${req.socket.remotePort}`
+        : `${peer}:${req.socket.remotePort}`,
       userAgent: header(req, 'user-agent'),
       sts: false,
     };
     const url = req.url ?? '/';
     const [path, query] = url.split('?', 2) as [string, string | undefined];
     if (req.method !== 'POST') {
-      this.refuse(req, res, info, 405, 'UnsupportedHttpVerb', `The ${req.method} method is not supported: POST / only`);
+      this.refuse(
+        req,
+        res,
+        info,
+        405,
+        'UnsupportedHttpVerb',
+        `The ${req.method} method is not supported: POST / only`,
+      );
       return;
     }
     if (path !== '/') {
@@ -173,13 +183,28 @@ export class Ec2Server {
       return;
     }
     if (query !== undefined && query !== '') {
-      this.refuse(req, res, info, 400, MALFORMED_QUERY, 'Parameters go in the body, not in the URL');
+      this.refuse(
+        req,
+        res,
+        info,
+        400,
+        MALFORMED_QUERY,
+        'Parameters go in the body, not in the URL',
+      );
       return;
     }
     const limit = this.options.maxBodyBytes ?? MAX_BODY_BYTES;
     const length = Number(header(req, 'content-length') ?? '0');
     if (Number.isFinite(length) && length > limit) {
-      this.refuse(req, res, info, 400, 'RequestEntityTooLarge', `The request body is larger than ${limit} bytes`, true);
+      this.refuse(
+        req,
+        res,
+        info,
+        400,
+        'RequestEntityTooLarge',
+        `The request body is larger than ${limit} bytes`,
+        true,
+      );
       return;
     }
     const chunks: Buffer[] = [];
@@ -191,7 +216,15 @@ export class Ec2Server {
       if (size > limit) {
         over = true;
         req.pause();
-        this.refuse(req, res, info, 400, 'RequestEntityTooLarge', `The request body is larger than ${limit} bytes`, true);
+        this.refuse(
+          req,
+          res,
+          info,
+          400,
+          'RequestEntityTooLarge',
+          `The request body is larger than ${limit} bytes`,
+          true,
+        );
         return;
       }
       chunks.push(chunk);
@@ -204,7 +237,12 @@ export class Ec2Server {
         (err: unknown) => {
           // dispatch answers every error itself; this is a bug in the answering.
           this.options.log.error({ err }, 'EC2 endpoint: request failed');
-          this.send(res, info, 500, ec2ErrorXml('InternalError', 'An internal error has occurred', info.requestId));
+          this.send(
+            res,
+            info,
+            500,
+            ec2ErrorXml('InternalError', 'An internal error has occurred', info.requestId),
+          );
         },
       );
     });
@@ -291,18 +329,30 @@ export class Ec2Server {
       }
       const version = form.get('Version');
       if (version === undefined) {
-        throw new AwsError(ErrorCodes.missingParameter, 'The request must contain the parameter Version');
+        throw new AwsError(
+          ErrorCodes.missingParameter,
+          'The request must contain the parameter Version',
+        );
       }
       if (info.sts) return this.sts(action, form, caller, info);
       if (version !== EC2_VERSION) {
-        throw new AwsError('NoSuchVersion', `The requested version (${version}) is not valid: ${EC2_VERSION}`);
+        throw new AwsError(
+          'NoSuchVersion',
+          `The requested version (${version}) is not valid: ${EC2_VERSION}`,
+        );
       }
       const def = EC2_ACTIONS.get(action);
       if (def === undefined) {
-        throw new AwsError('InvalidAction', `The action ${action} is not valid for this web service.`);
+        throw new AwsError(
+          'InvalidAction',
+          `The action ${action} is not valid for this web service.`,
+        );
       }
       if (!this.options.security.allowsAction(caller.policy, `ec2:${action}`)) {
-        throw new AwsError(ErrorCodes.unauthorizedOperation, 'You are not authorized to perform this operation.');
+        throw new AwsError(
+          ErrorCodes.unauthorizedOperation,
+          'You are not authorized to perform this operation.',
+        );
       }
       const r = ParamReader.of(form);
       r.consume('Action', 'Version');
@@ -312,12 +362,16 @@ export class Ec2Server {
       r.finish();
       info.params = params;
       const ctx = contextFor(caller);
-      const call = (method: ApiMethod, p: unknown): Promise<unknown> => this.options.handle(method, p, ctx);
+      const call = (method: ApiMethod, p: unknown): Promise<unknown> =>
+        this.options.handle(method, p, ctx);
       if (def.readOnly) {
         await def.prepare?.(call, params);
         let result = (await this.options.handle(def.method, params, ctx)) as Json;
         if (dryRun) {
-          throw new AwsError(ErrorCodes.dryRunOperation, 'Request would have succeeded, but DryRun flag is set.');
+          throw new AwsError(
+            ErrorCodes.dryRunOperation,
+            'Request would have succeeded, but DryRun flag is set.',
+          );
         }
         result = this.visible(def, result, caller.policy);
         if (page !== undefined) result = this.paginate(def, result, page);
@@ -355,7 +409,13 @@ export class Ec2Server {
   private authenticate(req: http.IncomingMessage, body: Buffer, info: RequestInfo): Caller {
     const security = this.options.security;
     const verified = verifySigV4(
-      { method: req.method ?? 'POST', path: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders, body },
+      {
+        method: req.method ?? 'POST',
+        path: req.url ?? '/',
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body,
+      },
       {
         lookupSecret: (akid) => security.lookup(akid)?.secretAccessKey,
         maxSkewSeconds: this.options.maxSkewSeconds ?? DEFAULT_MAX_SKEW_SECONDS,
@@ -371,12 +431,18 @@ export class Ec2Server {
           name: 'anonymous',
         };
       }
-      throw new AwsError('MissingAuthenticationToken', 'The request must be signed (AWS Signature Version 4)');
+      throw new AwsError(
+        'MissingAuthenticationToken',
+        'The request must be signed (AWS Signature Version 4)',
+      );
     }
     if (verified.service === 'sts') info.sts = true;
     const credential = security.lookup(verified.accessKeyId);
     if (credential === undefined) {
-      throw new AwsError('AuthFailure', 'AWS was not able to validate the provided access credentials');
+      throw new AwsError(
+        'AuthFailure',
+        'AWS was not able to validate the provided access credentials',
+      );
     }
     return {
       principal: `${credential.accessKeyId}:${credential.name}`,
@@ -395,7 +461,10 @@ export class Ec2Server {
   ): { status: number; body: string } {
     info.sts = true;
     if (!STS_ACTIONS.has(action)) {
-      throw new AwsError('InvalidAction', `The action ${action} is not valid for this web service.`);
+      throw new AwsError(
+        'InvalidAction',
+        `The action ${action} is not valid for this web service.`,
+      );
     }
     const r = ParamReader.of(form);
     r.consume('Action', 'Version');
@@ -408,13 +477,13 @@ export class Ec2Server {
 
   // ------------------------------------------------------------ describes
 
-  /** A VPC-limited policy sees only the items of its VPCs (items without VpcId: all). */
+  /** A VPC-limited policy sees only the items of its VPCs (allowsVpc decides on items of none). */
   private visible(def: Ec2Action, result: Json, policy: unknown): Json {
     const key = def.paginate?.key;
     if (key === undefined || !Array.isArray(result[key])) return result;
     const items = (result[key] as Json[]).filter((item) => {
       const vpcId = item['VpcId'];
-      return typeof vpcId !== 'string' || this.options.security.allowsVpc(policy, vpcId);
+      return this.options.security.allowsVpc(policy, typeof vpcId === 'string' ? vpcId : undefined);
     });
     return { ...result, [key]: items };
   }
@@ -462,7 +531,10 @@ export class Ec2Server {
 
   private readToken(token: string, binding: string): number {
     const bad = (): AwsError =>
-      new AwsError('InvalidPaginationToken', 'The specified pagination token is not valid or is expired.');
+      new AwsError(
+        'InvalidPaginationToken',
+        'The specified pagination token is not valid or is expired.',
+      );
     const [payload, mac] = token.split('.');
     if (payload === undefined || mac === undefined) throw bad();
     const expected = Buffer.from(this.tokenMac(payload));
@@ -513,7 +585,9 @@ interface PageRequest {
 
 /** The query a token belongs to: every parameter but the paging ones and DryRun. */
 function queryBinding(form: Map<string, string>): string {
-  const keys = [...form.keys()].filter((k) => k !== 'NextToken' && k !== 'MaxResults' && k !== 'DryRun').sort();
+  const keys = [...form.keys()]
+    .filter((k) => k !== 'NextToken' && k !== 'MaxResults' && k !== 'DryRun')
+    .sort();
   const h = createHash('sha256');
   for (const k of keys) h.update(`${k}\u0000${form.get(k) ?? ''}\u0000`);
   return h.digest('base64url').slice(0, 16);

@@ -18,7 +18,8 @@ export const flowLogActions: Ec2Action[] = [
         tags: r.tagSpecifications('vpc-flow-log'),
         clientToken: r.optStr('ClientToken'),
       }),
-    render: (result, _call, params) => compact({ ...(result as Json), ClientToken: params['clientToken'] }),
+    render: (result, _call, params) =>
+      compact({ ...(result as Json), ClientToken: params['clientToken'] }),
   },
   {
     name: 'DescribeFlowLogs',

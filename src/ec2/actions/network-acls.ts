@@ -14,8 +14,12 @@ function entry(r: ParamReader): Json {
     egress: r.bool('Egress'),
     cidrBlock: r.optStr('CidrBlock'),
     ipv6CidrBlock: r.optStr('Ipv6CidrBlock'),
-    portRange: r.struct('PortRange', (x) => compact({ from: x.optInt('From'), to: x.optInt('To') })),
-    icmpTypeCode: r.struct('Icmp', (x) => compact({ type: x.optInt('Type'), code: x.optInt('Code') })),
+    portRange: r.struct('PortRange', (x) =>
+      compact({ from: x.optInt('From'), to: x.optInt('To') }),
+    ),
+    icmpTypeCode: r.struct('Icmp', (x) =>
+      compact({ type: x.optInt('Type'), code: x.optInt('Code') }),
+    ),
   });
 }
 
@@ -47,8 +51,20 @@ export const networkAclActions: Ec2Action[] = [
     decode: (r) => compact({ ids: r.optStrList('NetworkAclId'), filters: r.filters() }),
     paginate: { key: 'NetworkAcls', min: 5, max: 100 },
   },
-  { name: 'CreateNetworkAclEntry', method: 'nacl.entry-create', readOnly: false, decode: entry, render: empty },
-  { name: 'ReplaceNetworkAclEntry', method: 'nacl.entry-replace', readOnly: false, decode: entry, render: empty },
+  {
+    name: 'CreateNetworkAclEntry',
+    method: 'nacl.entry-create',
+    readOnly: false,
+    decode: entry,
+    render: empty,
+  },
+  {
+    name: 'ReplaceNetworkAclEntry',
+    method: 'nacl.entry-replace',
+    readOnly: false,
+    decode: entry,
+    render: empty,
+  },
   {
     name: 'DeleteNetworkAclEntry',
     method: 'nacl.entry-delete',

@@ -21,7 +21,10 @@ export const networkInterfaceActions: Ec2Action[] = [
       for (const { ip, primary } of listed ?? []) {
         if (primary && privateIp === undefined) privateIp = ip;
         else if (primary && privateIp !== ip) {
-          throw new AwsError(ErrorCodes.parameterCombination, 'Two primary private IP addresses given');
+          throw new AwsError(
+            ErrorCodes.parameterCombination,
+            'Two primary private IP addresses given',
+          );
         } else if (!primary) secondaryIps.push(ip);
       }
       return compact({

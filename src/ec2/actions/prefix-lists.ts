@@ -7,7 +7,9 @@ import type { ParamReader } from '../query';
 import { compact, describeOne, idOf, type Ec2Action, type InternalCall, type Json } from './action';
 
 function entries(r: ParamReader, name: string): Json[] | undefined {
-  return r.optList(name, (x) => compact({ cidr: x.str('Cidr'), description: x.optStr('Description') }));
+  return r.optList(name, (x) =>
+    compact({ cidr: x.str('Cidr'), description: x.optStr('Description') }),
+  );
 }
 
 function family(value: string): 'ipv4' | 'ipv6' {
@@ -46,7 +48,8 @@ export const prefixListActions: Ec2Action[] = [
     name: 'GetManagedPrefixListEntries',
     method: 'prefix-list.entries',
     readOnly: true,
-    decode: (r) => compact({ id: r.str('PrefixListId'), targetVersion: r.optInt('TargetVersion', { min: 1 }) }),
+    decode: (r) =>
+      compact({ id: r.str('PrefixListId'), targetVersion: r.optInt('TargetVersion', { min: 1 }) }),
     // eniwall keeps no old versions: TargetVersion is accepted when it is the current one.
     prepare: async (call, params) => {
       const target = params['targetVersion'];
@@ -83,7 +86,13 @@ export const prefixListActions: Ec2Action[] = [
     decode: (r) => ({ id: r.str('PrefixListId') }),
     // The list is gone once the call returns: its last state, as AWS shows a deleting list.
     render: (result) => {
-      const pl = result as { id: string; name: string; family: string; maxEntries: number; version: number };
+      const pl = result as {
+        id: string;
+        name: string;
+        family: string;
+        maxEntries: number;
+        version: number;
+      };
       return {
         PrefixList: {
           PrefixListId: pl.id,

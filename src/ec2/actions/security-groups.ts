@@ -68,7 +68,10 @@ function legacyPermissions(r: ParamReader): IpPermission[] | undefined {
       );
     }
     if (sourceName === undefined) {
-      throw new AwsError(ErrorCodes.missingParameter, 'SourceSecurityGroupOwnerId needs SourceSecurityGroupName');
+      throw new AwsError(
+        ErrorCodes.missingParameter,
+        'SourceSecurityGroupOwnerId needs SourceSecurityGroupName',
+      );
     }
     const pair = [compact({ GroupName: sourceName, UserId: sourceOwner })];
     return [
@@ -79,7 +82,10 @@ function legacyPermissions(r: ParamReader): IpPermission[] | undefined {
   }
   if (!flat) return undefined;
   if (protocol === undefined) {
-    throw new AwsError(ErrorCodes.missingParameter, 'The request must contain the parameter IpProtocol');
+    throw new AwsError(
+      ErrorCodes.missingParameter,
+      'The request must contain the parameter IpProtocol',
+    );
   }
   const p: IpPermission = { IpProtocol: protocol };
   if (from !== undefined) p.FromPort = from;
@@ -100,7 +106,10 @@ function permissions(r: ParamReader, required: boolean): IpPermission[] | undefi
   }
   const out = structured ?? legacy;
   if (out === undefined && required) {
-    throw new AwsError(ErrorCodes.missingParameter, 'The request must contain the parameter IpPermissions');
+    throw new AwsError(
+      ErrorCodes.missingParameter,
+      'The request must contain the parameter IpPermissions',
+    );
   }
   return out;
 }
@@ -129,7 +138,8 @@ function groupRef(r: ParamReader, nameAllowed: boolean): string {
 }
 
 function authorize(direction: Direction): Ec2Action {
-  const name = direction === 'ingress' ? 'AuthorizeSecurityGroupIngress' : 'AuthorizeSecurityGroupEgress';
+  const name =
+    direction === 'ingress' ? 'AuthorizeSecurityGroupIngress' : 'AuthorizeSecurityGroupEgress';
   return {
     name,
     method: 'sg.authorize-ec2',
@@ -203,8 +213,17 @@ export const securityGroupActions: Ec2Action[] = [
         tags: r.tagSpecifications('security-group'),
       }),
     render: async (result, call) => {
-      const g = await describeOne(call, 'sg.describe', { groups: [idOf(result)] }, 'SecurityGroups');
-      return { GroupId: g['GroupId'], SecurityGroupArn: g['SecurityGroupArn'], Tags: g['Tags'] ?? [] };
+      const g = await describeOne(
+        call,
+        'sg.describe',
+        { groups: [idOf(result)] },
+        'SecurityGroups',
+      );
+      return {
+        GroupId: g['GroupId'],
+        SecurityGroupArn: g['SecurityGroupArn'],
+        Tags: g['Tags'] ?? [],
+      };
     },
   },
   {

@@ -10,7 +10,10 @@ export const tagActions: Ec2Action[] = [
     decode: (r) => {
       const tags = r.tags();
       if (tags === undefined) {
-        throw new AwsError(ErrorCodes.missingParameter, 'The request must contain the parameter Tag.1');
+        throw new AwsError(
+          ErrorCodes.missingParameter,
+          'The request must contain the parameter Tag.1',
+        );
       }
       return { resourceIds: r.strList('ResourceId'), tags };
     },

@@ -35,7 +35,10 @@ export const vpcActions: Ec2Action[] = [
       }
       const tenancy = r.optStr('InstanceTenancy');
       if (tenancy !== undefined && tenancy !== 'default') {
-        throw new AwsError(ErrorCodes.parameterValue, `InstanceTenancy '${tenancy}' is not supported: only default`);
+        throw new AwsError(
+          ErrorCodes.parameterValue,
+          `InstanceTenancy '${tenancy}' is not supported: only default`,
+        );
       }
       return compact({
         cidr: r.str('CidrBlock'),
