@@ -505,14 +505,11 @@ export class ControlService {
     audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
     findings: () => ({ Findings: findings(this.model.view()) }),
     // Issue 11 operations: each helper replaces its stub with the real implementation.
-    'tags.create': (q) =>
-      this.model.createTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
-    'tags.delete': (q) =>
-      this.model.deleteTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
+    'tags.create': (q) => this.model.createTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
+    'tags.delete': (q) => this.model.deleteTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
     'tags.describe': (q) => this.model.describeTags(filtersOf(q)),
     'vpc.describe-ec2': (q) => this.model.describeVpcs(p.optStrArray(q, 'ids'), filtersOf(q)),
-    'subnet.describe-ec2': (q) =>
-      this.model.describeSubnets(p.optStrArray(q, 'ids'), filtersOf(q)),
+    'subnet.describe-ec2': (q) => this.model.describeSubnets(p.optStrArray(q, 'ids'), filtersOf(q)),
     'vpc.attribute': (q) => this.model.describeVpcAttribute(p.str(q, 'id'), p.str(q, 'attribute')),
     'vpc.modify-attribute': (q) =>
       this.model.modifyVpcAttribute(p.str(q, 'id'), p.str(q, 'attribute'), p.bool(q, 'value')),

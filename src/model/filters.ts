@@ -88,7 +88,8 @@ export function applyFilters<T>(
       values.some((v) => v !== undefined && matchers.some((m) => m(v)));
     if (f.Name.startsWith('tag:')) {
       const key = f.Name.slice(4);
-      return (item: T) => any((tagsOf(item) ?? []).filter((t) => t.Key === key).map((t) => t.Value));
+      return (item: T) =>
+        any((tagsOf(item) ?? []).filter((t) => t.Key === key).map((t) => t.Value));
     }
     if (f.Name === 'tag-key') return (item: T) => any((tagsOf(item) ?? []).map((t) => t.Key));
     if (f.Name === 'tag-value') return (item: T) => any((tagsOf(item) ?? []).map((t) => t.Value));

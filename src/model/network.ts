@@ -398,15 +398,30 @@ export function renderSubnet(s: State, subnet: Subnet): Json {
 }
 
 export function describeVpcs(s: State, ids?: string[], filters?: unknown): { Vpcs: Json[] } {
-  const vpcs = ids === undefined || ids.length === 0 ? [...s.vpcs.values()] : ids.map((id) => requireVpc(s, id));
-  return { Vpcs: filterRendered(vpcs.map((v) => renderVpc(s, v)), filters, VPC_FILTERS) };
+  const vpcs =
+    ids === undefined || ids.length === 0
+      ? [...s.vpcs.values()]
+      : ids.map((id) => requireVpc(s, id));
+  return {
+    Vpcs: filterRendered(
+      vpcs.map((v) => renderVpc(s, v)),
+      filters,
+      VPC_FILTERS,
+    ),
+  };
 }
 
 export function describeSubnets(s: State, ids?: string[], filters?: unknown): { Subnets: Json[] } {
   const subnets =
-    ids === undefined || ids.length === 0 ? [...s.subnets.values()] : ids.map((id) => requireSubnet(s, id));
+    ids === undefined || ids.length === 0
+      ? [...s.subnets.values()]
+      : ids.map((id) => requireSubnet(s, id));
   return {
-    Subnets: filterRendered(subnets.map((x) => renderSubnet(s, x)), filters, SUBNET_FILTERS),
+    Subnets: filterRendered(
+      subnets.map((x) => renderSubnet(s, x)),
+      filters,
+      SUBNET_FILTERS,
+    ),
   };
 }
 

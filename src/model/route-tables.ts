@@ -82,10 +82,7 @@ export function describeRouteTables(
       if (typeof id !== 'string') throw invalidValue('RouteTableId must be a string');
       const vpc = vpcOfRouteTable(s, id);
       if (vpc === undefined) {
-        throw awsError(
-          ErrorCodes.routeTableNotFound,
-          `The routeTable ID '${id}' does not exist`,
-        );
+        throw awsError(ErrorCodes.routeTableNotFound, `The routeTable ID '${id}' does not exist`);
       }
       return vpc;
     });

@@ -37,16 +37,78 @@ interface Kind {
 }
 
 const KINDS: Kind[] = [
-  { prefix: 'vpc-', idKind: 'vpc', change: 'vpcs', resourceType: 'vpc', notFound: ErrorCodes.vpcNotFound, noun: 'vpc' },
-  { prefix: 'subnet-', idKind: 'subnet', change: 'subnets', resourceType: 'subnet', notFound: ErrorCodes.subnetNotFound, noun: 'subnet' },
-  { prefix: 'sgr-', idKind: 'rule', change: 'rules', resourceType: 'security-group-rule', notFound: ErrorCodes.ruleIdNotFound, noun: 'security group rule' },
-  { prefix: 'sg-', idKind: 'group', change: 'groups', resourceType: 'security-group', notFound: ErrorCodes.groupNotFound, noun: 'security group' },
-  { prefix: 'eni-', idKind: 'eni', change: 'enis', resourceType: 'network-interface', notFound: ErrorCodes.eniNotFound, noun: 'networkInterface' },
-  { prefix: 'pl-', idKind: 'prefixList', change: 'prefixLists', resourceType: 'prefix-list', notFound: ErrorCodes.prefixListNotFound, noun: 'prefix list' },
-  { prefix: 'acl-', idKind: 'networkAcl', change: 'networkAcls', resourceType: 'network-acl', notFound: ErrorCodes.naclNotFound, noun: 'networkAcl' },
-  { prefix: 'fl-', idKind: 'flowLog', change: 'flowLogs', resourceType: 'vpc-flow-log', notFound: ErrorCodes.flowLogNotFound, noun: 'flow log' },
+  {
+    prefix: 'vpc-',
+    idKind: 'vpc',
+    change: 'vpcs',
+    resourceType: 'vpc',
+    notFound: ErrorCodes.vpcNotFound,
+    noun: 'vpc',
+  },
+  {
+    prefix: 'subnet-',
+    idKind: 'subnet',
+    change: 'subnets',
+    resourceType: 'subnet',
+    notFound: ErrorCodes.subnetNotFound,
+    noun: 'subnet',
+  },
+  {
+    prefix: 'sgr-',
+    idKind: 'rule',
+    change: 'rules',
+    resourceType: 'security-group-rule',
+    notFound: ErrorCodes.ruleIdNotFound,
+    noun: 'security group rule',
+  },
+  {
+    prefix: 'sg-',
+    idKind: 'group',
+    change: 'groups',
+    resourceType: 'security-group',
+    notFound: ErrorCodes.groupNotFound,
+    noun: 'security group',
+  },
+  {
+    prefix: 'eni-',
+    idKind: 'eni',
+    change: 'enis',
+    resourceType: 'network-interface',
+    notFound: ErrorCodes.eniNotFound,
+    noun: 'networkInterface',
+  },
+  {
+    prefix: 'pl-',
+    idKind: 'prefixList',
+    change: 'prefixLists',
+    resourceType: 'prefix-list',
+    notFound: ErrorCodes.prefixListNotFound,
+    noun: 'prefix list',
+  },
+  {
+    prefix: 'acl-',
+    idKind: 'networkAcl',
+    change: 'networkAcls',
+    resourceType: 'network-acl',
+    notFound: ErrorCodes.naclNotFound,
+    noun: 'networkAcl',
+  },
+  {
+    prefix: 'fl-',
+    idKind: 'flowLog',
+    change: 'flowLogs',
+    resourceType: 'vpc-flow-log',
+    notFound: ErrorCodes.flowLogNotFound,
+    noun: 'flow log',
+  },
   // Stored on the VPC: the change is the VPC's.
-  { prefix: 'rtb-', change: 'vpcs', resourceType: 'route-table', notFound: ErrorCodes.routeTableNotFound, noun: 'routeTable' },
+  {
+    prefix: 'rtb-',
+    change: 'vpcs',
+    resourceType: 'route-table',
+    notFound: ErrorCodes.routeTableNotFound,
+    noun: 'routeTable',
+  },
 ];
 
 /** A resource's tag list, where to write it back, and what to record. */
@@ -123,7 +185,9 @@ function checkKey(key: unknown): string {
 function checkValue(key: string, value: unknown): string {
   const v = value === undefined || value === null ? '' : value;
   if (typeof v !== 'string' || v.length > MAX_VALUE) {
-    throw invalidValue(`Tag value for '${key}' must be a string of at most ${MAX_VALUE} characters`);
+    throw invalidValue(
+      `Tag value for '${key}' must be a string of at most ${MAX_VALUE} characters`,
+    );
   }
   return v;
 }
@@ -228,7 +292,8 @@ export interface TagDescription {
 export function describeTags(s: State, filters?: unknown): { Tags: TagDescription[] } {
   const all: TagDescription[] = [];
   const add = (id: string, resourceType: string, tags: Tag[] | undefined): void => {
-    for (const t of tags ?? []) all.push({ ResourceId: id, ResourceType: resourceType, Key: t.Key, Value: t.Value });
+    for (const t of tags ?? [])
+      all.push({ ResourceId: id, ResourceType: resourceType, Key: t.Key, Value: t.Value });
   };
   for (const kind of KINDS) {
     if (kind.prefix === 'rtb-') {
