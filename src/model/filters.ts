@@ -44,7 +44,7 @@ export function wildcardMatcher(pattern: string): (s: string) => boolean {
 }
 
 function escapeRegex(c: string): string {
-  return c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
 /** Checks the shape of a Filters parameter; undefined/null = no filters. */
