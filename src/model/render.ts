@@ -136,7 +136,7 @@ export function renderSecurityGroupRule(ctx: RenderContext, rule: SecurityGroupR
       break;
   }
   if (rule.description !== undefined) out.Description = rule.description;
-  out.Tags = [];
+  out.Tags = (rule.tags ?? []).map((t) => ({ ...t }));
   out.SecurityGroupRuleArn = ruleArn(ctx, rule.id);
   return out;
 }

@@ -5,12 +5,17 @@ import { dash, printJson, printLine, printTable } from '../output';
 import {
   buildPermissions,
   collect,
+  collectFilter,
+  collectTag,
+  FILTER_HELP,
+  type FilterOption,
   hasSelectors,
   parseDirection,
   type RuleSelectorOptions,
+  TAG_HELP,
 } from '../parse';
 import { targetText } from '../../model/rules';
-import type { RuleTarget } from '../../model/types';
+import type { RuleTarget, Tag } from '../../model/types';
 import { EXIT_ERROR, UsageError } from '../fatal';
 
 interface RuleCommandOptions extends RuleSelectorOptions {
@@ -21,6 +26,9 @@ interface RuleCommandOptions extends RuleSelectorOptions {
   json?: boolean;
 }
 
+type CreateOptions = { name: string; description: string; vpc?: string; tag?: Tag[] };
+type ListOptions = { json?: boolean; filter?: FilterOption[] };
+
 export function sgCommand(): Command {
   const sg = new Command('sg').description('security groups and their rules');
 
@@ -30,13 +38,15 @@ export function sgCommand(): Command {
       .description('create a security group; prints its id')
       .requiredOption('--name <name>', 'group name, unique in the VPC')
       .requiredOption('--description <text>', 'group description')
-      .option('--vpc <vpc>', 'VPC id (default: the default VPC)'),
+      .option('--vpc <vpc>', 'VPC id (default: the default VPC)')
+      .option('--tag <key=value>', TAG_HELP, collectTag),
     `eniwall sg create --name web --description "web tier"`,
-  ).action(async (o: { name: string; description: string; vpc?: string }, cmd: Command) => {
+  ).action(async (o: CreateOptions, cmd: Command) => {
     const group = await call(cmd, 'sg.create', {
       name: o.name,
       description: o.description,
       vpcId: o.vpc,
+      tags: o.tag,
     });
     printLine(group.id);
   });
@@ -57,10 +67,13 @@ export function sgCommand(): Command {
       .command('describe')
       .description('list security groups')
       .argument('[group...]', 'group ids or names (default: all)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-security-groups` JSON shape'),
     'eniwall sg describe web --json',
-  ).action(async (groups: string[], o: { json?: boolean }, cmd: Command) => {
-    const out = await call(cmd, 'sg.describe', { groups: groups.length ? groups : undefined });
+    'eniwall sg describe --filter Name=vpc-id,Values=vpc-0123456789abcdef0',
+  ).action(async (groups: string[], o: ListOptions, cmd: Command) => {
+    const groupList = groups.length ? groups : undefined;
+    const out = await call(cmd, 'sg.describe', { groups: groupList, filters: o.filter });
     if (o.json) return printJson(out);
     printTable(
       ['GROUP', 'NAME', 'VPC', 'INGRESS', 'EGRESS', 'DESCRIPTION'],
@@ -79,11 +92,17 @@ export function sgCommand(): Command {
     sg
       .command('rules')
       .description("list a group's rules, one per target, with their sgr- ids")
-      .argument('<group>', 'group id or name')
+      .argument('[group]', 'group id or name (default: every group; give it or --filter)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-security-group-rules` JSON shape'),
     'eniwall sg rules web',
-  ).action(async (group: string, o: { json?: boolean }, cmd: Command) => {
-    const out = await call(cmd, 'sg.rules', { groups: [group] });
+    'eniwall sg rules --filter Name=tag:team,Values=net',
+  ).action(async (group: string | undefined, o: ListOptions, cmd: Command) => {
+    if (group === undefined && o.filter === undefined) {
+      throw new UsageError('give a group, or --filter');
+    }
+    const groups = group === undefined ? undefined : [group];
+    const out = await call(cmd, 'sg.rules', { groups, filters: o.filter });
     if (o.json) return printJson(out);
     printTable(
       ['RULE', 'DIRECTION', 'PROTOCOL', 'PORTS', 'PEER', 'DESCRIPTION'],
