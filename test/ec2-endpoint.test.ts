@@ -743,3 +743,147 @@ test('EC2 endpoint: policies and audit records', async (t) => {
   assert.ok(!JSON.stringify(rows).includes(reader.SecretAccessKey));
   assert.ok(!JSON.stringify(rows).includes('Signature='));
 });
+
+test("EC2 endpoint: VPCs, subnets, attributes, route tables and tags (Terraform's VPC read)", async (t) => {
+  const e = await startEc2Daemon(t);
+  const created = await e.ok('CreateVpc', {
+    CidrBlock: '10.30.0.0/16',
+    InstanceTenancy: 'default',
+    AmazonProvidedIpv6CidrBlock: 'false',
+    'TagSpecification.1.ResourceType': 'vpc',
+    'TagSpecification.1.Tag.1.Key': 'Name',
+    'TagSpecification.1.Tag.1.Value': 'v1',
+  });
+  const vpcId = created.value('vpc/vpcId');
+  assert.equal(created.value('vpc/cidrBlock'), '10.30.0.0/16');
+  assert.equal(created.value('vpc/tagSet/item/value'), 'v1');
+  // A TagSpecification for another resource type is refused, nothing created.
+  const wrongType = await e.call('CreateVpc', {
+    CidrBlock: '10.31.0.0/16',
+    'TagSpecification.1.ResourceType': 'subnet',
+    'TagSpecification.1.Tag.1.Key': 'Name',
+    'TagSpecification.1.Tag.1.Value': 'x',
+  });
+  assertError(wrongType, 400, 'InvalidParameterValue');
+
+  const byTag = await e.ok('DescribeVpcs', {
+    'Filter.1.Name': 'tag:Name',
+    'Filter.1.Value.1': 'v1',
+  });
+  assert.deepEqual(
+    byTag.items('vpcSet').map((v) => v.value('vpcId')),
+    [vpcId],
+  );
+  const none = await e.ok('DescribeVpcs', {
+    'Filter.1.Name': 'tag:Name',
+    'Filter.1.Value.1': 'nope',
+  });
+  assert.deepEqual(none.items('vpcSet'), []);
+  assert.equal((await e.ok('DescribeVpcs')).items('vpcSet').length, 2);
+
+  // The three DescribeVpcAttribute reads, and a modify.
+  for (const attribute of [
+    'enableDnsSupport',
+    'enableDnsHostnames',
+    'enableNetworkAddressUsageMetrics',
+  ]) {
+    const a = await e.ok('DescribeVpcAttribute', { VpcId: vpcId, Attribute: attribute });
+    assert.equal(a.value('vpcId'), vpcId);
+    assert.match(
+      a.child(`DescribeVpcAttributeResponse/${attribute}/value`)?.text ?? '',
+      /^(true|false)$/,
+    );
+  }
+  assertError(
+    await e.call('DescribeVpcAttribute', { VpcId: vpcId, Attribute: 'enableDns' }),
+    400,
+    'InvalidParameterValue',
+  );
+  await e.ok('ModifyVpcAttribute', { VpcId: vpcId, 'EnableDnsHostnames.Value': 'true' });
+  const hostnames = await e.ok('DescribeVpcAttribute', {
+    VpcId: vpcId,
+    Attribute: 'enableDnsHostnames',
+  });
+  assert.equal(hostnames.value('enableDnsHostnames/value'), 'true');
+  assertError(
+    await e.call('ModifyVpcAttribute', {
+      VpcId: vpcId,
+      'EnableDnsHostnames.Value': 'true',
+      'EnableDnsSupport.Value': 'true',
+    }),
+    400,
+    'InvalidParameterCombination',
+  );
+
+  // The defaults Terraform looks up: default NACL, main route table, default group.
+  const nacl = await e.ok('DescribeNetworkAcls', {
+    'Filter.1.Name': 'default',
+    'Filter.1.Value.1': 'true',
+    'Filter.2.Name': 'vpc-id',
+    'Filter.2.Value.1': vpcId,
+  });
+  assert.equal(nacl.items('networkAclSet').length, 1);
+  const rt = await e.ok('DescribeRouteTables', {
+    'Filter.1.Name': 'association.main',
+    'Filter.1.Value.1': 'true',
+    'Filter.2.Name': 'vpc-id',
+    'Filter.2.Value.1': vpcId,
+  });
+  assert.equal(rt.items('routeTableSet').length, 1);
+  assert.equal(rt.value('routeTableSet/item/vpcId'), vpcId);
+  const sg = await e.ok('DescribeSecurityGroups', {
+    'Filter.1.Name': 'group-name',
+    'Filter.1.Value.1': 'default',
+    'Filter.2.Name': 'vpc-id',
+    'Filter.2.Value.1': vpcId,
+  });
+  assert.equal(sg.items('securityGroupInfo').length, 1);
+
+  // Subnets.
+  const subnet = await e.ok('CreateSubnet', {
+    VpcId: vpcId,
+    CidrBlock: '10.30.1.0/24',
+    'TagSpecification.1.ResourceType': 'subnet',
+    'TagSpecification.1.Tag.1.Key': 'tier',
+    'TagSpecification.1.Tag.1.Value': 'web',
+  });
+  const subnetId = subnet.value('subnet/subnetId');
+  assert.equal(subnet.value('subnet/vpcId'), vpcId);
+  const subnets = await e.ok('DescribeSubnets', {
+    'Filter.1.Name': 'vpc-id',
+    'Filter.1.Value.1': vpcId,
+  });
+  assert.deepEqual(
+    subnets.items('subnetSet').map((s) => s.value('subnetId')),
+    [subnetId],
+  );
+
+  // Tags.
+  await e.ok('CreateTags', {
+    'ResourceId.1': vpcId,
+    'ResourceId.2': subnetId,
+    'Tag.1.Key': 'Env',
+    'Tag.1.Value': 'dev',
+  });
+  const tags = await e.ok('DescribeTags', { 'Filter.1.Name': 'key', 'Filter.1.Value.1': 'Env' });
+  assert.deepEqual(
+    tags
+      .items('tagSet')
+      .map((i) => i.value('resourceId'))
+      .sort(),
+    [subnetId, vpcId].sort(),
+  );
+  await e.ok('DeleteTags', { 'ResourceId.1': subnetId, 'Tag.1.Key': 'Env' });
+  const after = await e.ok('DescribeTags', { 'Filter.1.Name': 'key', 'Filter.1.Value.1': 'Env' });
+  assert.deepEqual(
+    after.items('tagSet').map((i) => i.value('resourceId')),
+    [vpcId],
+  );
+  assertError(await e.call('CreateTags', { 'ResourceId.1': vpcId }), 400, 'MissingParameter');
+
+  // Delete in order: a VPC with a subnet is a dependency violation.
+  assertError(await e.call('DeleteVpc', { VpcId: vpcId }), 400, 'DependencyViolation');
+  await e.ok('DeleteSubnet', { SubnetId: subnetId });
+  await e.ok('DeleteVpc', { VpcId: vpcId });
+  assertError(await e.call('DescribeVpcs', { 'VpcId.1': vpcId }), 400, 'InvalidVpcID.NotFound');
+});
