@@ -238,6 +238,8 @@ export interface AuditRecord {
   principal?: string;
   sourceAddress?: string;
   userAgent?: string;
+  /** The revision a committed change made, 0 for a record that changed nothing (absent in old rows). */
+  revision?: number;
 }
 
 /** Every method: its params and its result. */

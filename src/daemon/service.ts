@@ -523,6 +523,8 @@ export class ControlService {
     'sg.modify-rules': unsupported,
     'sg.update-rule-descriptions': unsupported,
     'eni.attach': unsupported,
+    // The file is written here, inside the mutation: a later failure (staging, apply) leaves the
+    // credential created — it is no model state, and the caller can list or delete it.
     'credentials.create': (q) => {
       const c = this.credentialStore().create(p.str(q, 'name'), q['policy']);
       return { ...c.info, SecretAccessKey: c.secretAccessKey };

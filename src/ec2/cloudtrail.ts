@@ -7,7 +7,8 @@
  * - userIdentity: an EC2 endpoint credential is an IAMUser named after the
  *   credential (principalId = its access key id: there is no AIDA… user id);
  *   an unsigned loopback call is an AnonymousUser; a socket call by uid 0 (or
- *   the daemon itself) is Root; by another uid an IAMUser "uid-N".
+ *   the daemon itself) is Root; by another uid an IAMUser "uid-N" (an
+ *   unreadable uid: "unknown").
  * - eventName: an EC2 endpoint record already holds the EC2 Action; a socket
  *   method maps to the EC2 action it performs (sg.create -> CreateSecurityGroup),
  *   else "eniwall:<method>" (eventSource eniwall.local for those).
@@ -175,7 +176,7 @@ function identityOf(r: AuditRecord, accountId: string): CloudTrailIdentity {
       userName,
     };
   }
-  if (r.uid === 0 || r.uid === null) {
+  if (r.uid === 0) {
     return {
       type: 'Root',
       principalId: accountId,
@@ -183,10 +184,11 @@ function identityOf(r: AuditRecord, accountId: string): CloudTrailIdentity {
       accountId,
     };
   }
-  const userName = `uid-${r.uid}`;
+  // A socket peer whose uid could not be read (credSource 'unknown') is no root.
+  const userName = r.uid === null ? 'unknown' : `uid-${r.uid}`;
   return {
     type: 'IAMUser',
-    principalId: `uid:${r.uid}`,
+    principalId: r.uid === null ? 'unknown' : `uid:${r.uid}`,
     arn: `arn:aws:iam::${accountId}:user/${userName}`,
     accountId,
     userName,

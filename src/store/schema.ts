@@ -47,6 +47,9 @@ export const AUDIT_ADDED_COLUMNS: readonly (readonly [string, string])[] = [
   ['principal', 'TEXT'],
   ['source_address', 'TEXT'],
   ['user_agent', 'TEXT'],
+  // The revision a committed change made; 0 for a record that changed nothing
+  // (a failure, an EC2 read); NULL in rows written before the column existed.
+  ['revision', 'INTEGER'],
 ];
 
 /**

@@ -72,6 +72,7 @@ interface AuditRow {
   principal: string | null;
   source_address: string | null;
   user_agent: string | null;
+  revision: number | null;
 }
 
 type Identified = { id: string };
@@ -198,8 +199,9 @@ export class Store {
     };
     try {
       write();
-      this.setMeta('revision', String(Number(this.getMeta('revision') ?? '0') + 1));
-      this.insertAudit(audit);
+      const revision = Number(this.getMeta('revision') ?? '0') + 1;
+      this.setMeta('revision', String(revision));
+      this.insertAudit(audit, revision);
     } catch (err) {
       rollback();
       throw err;
@@ -268,12 +270,13 @@ export class Store {
     }
   }
 
-  private insertAudit(audit: AuditEntry): void {
+  private insertAudit(audit: AuditEntry, revision = 0): void {
     this.db
       .prepare(
         `INSERT INTO audit (time, uid, pid, cred_source, action, params, ok, result,
-                            error_code, error_message, principal, source_address, user_agent)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                            error_code, error_message, principal, source_address, user_agent,
+                            revision)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         audit.time.toISOString(),
@@ -289,6 +292,7 @@ export class Store {
         audit.principal ?? null,
         audit.sourceAddress ?? null,
         audit.userAgent ?? null,
+        revision,
       );
   }
 
@@ -332,5 +336,6 @@ function toAuditRecord(row: AuditRow): AuditRecord {
     ...(row.principal === null ? {} : { principal: row.principal }),
     ...(row.source_address === null ? {} : { sourceAddress: row.source_address }),
     ...(row.user_agent === null ? {} : { userAgent: row.user_agent }),
+    ...(row.revision === null || row.revision === undefined ? {} : { revision: row.revision }),
   };
 }

@@ -246,7 +246,7 @@ export function auditCommand(): Command {
     }
     if (o.json) return printJson(records);
     printTable(
-      ['SEQ', 'TIME', 'UID', 'PID', 'ACTION', 'RESULT'],
+      ['SEQ', 'TIME', 'UID/KEY', 'PID', 'ACTION', 'RESULT'],
       records.map((r) => [
         r.seq,
         r.time,
