@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runCli } from './helpers/daemon';
+import { eniInNamespace, runCli } from './helpers/daemon';
+import { tcpConnect, tcpListen } from './helpers/traffic';
 import { startEc2Daemon, type Ec2Daemon, type Ec2Reply } from './helpers/ec2';
 
 const DEFAULT_VPC = 'vpc-00000000000000001';
@@ -886,4 +887,77 @@ test("EC2 endpoint: VPCs, subnets, attributes, route tables and tags (Terraform'
   await e.ok('DeleteSubnet', { SubnetId: subnetId });
   await e.ok('DeleteVpc', { VpcId: vpcId });
   assertError(await e.call('DescribeVpcs', { 'VpcId.1': vpcId }), 400, 'InvalidVpcID.NotFound');
+});
+
+test('EC2 endpoint: rules set through the endpoint are enforced on real traffic', async (t) => {
+  const e = await startEc2Daemon(t);
+  const group = async (name: string): Promise<string> =>
+    (await e.ok('CreateSecurityGroup', { GroupName: name, GroupDescription: name })).value(
+      'groupId',
+    );
+  const web = await group('web');
+  const db = await group('db');
+  const [client, server] = await Promise.all([
+    eniInNamespace(e.daemon, '172.31.0.10', web),
+    eniInNamespace(e.daemon, '172.31.0.20', db),
+  ]);
+  const listener = await tcpListen(server.ns, 5432);
+  t.after(() => listener.close());
+  const blocked = { timeoutMs: 1000 };
+  assert.equal(await tcpConnect(client.ns, server.ip, 5432, blocked), false, 'no ingress rule yet');
+
+  const auth = await e.ok('AuthorizeSecurityGroupIngress', {
+    GroupId: db,
+    'IpPermissions.1.IpProtocol': 'tcp',
+    'IpPermissions.1.FromPort': '5432',
+    'IpPermissions.1.ToPort': '5432',
+    'IpPermissions.1.Groups.1.GroupId': web,
+  });
+  const ruleId = auth.items('securityGroupRuleSet')[0]!.value('securityGroupRuleId');
+  assert.equal(await tcpConnect(client.ns, server.ip, 5432), true, 'web -> db 5432 admitted');
+
+  // The ENIs as EC2 shows them; a group in use cannot be deleted.
+  const enis = await e.ok('DescribeNetworkInterfaces', {
+    'Filter.1.Name': 'group-id',
+    'Filter.1.Value.1': db,
+  });
+  assert.deepEqual(
+    enis.items('networkInterfaceSet').map((i) => i.value('networkInterfaceId')),
+    [server.eni],
+  );
+  assertError(await e.call('DeleteSecurityGroup', { GroupId: db }), 400, 'DependencyViolation');
+
+  // Moving the client out of web (ModifyNetworkInterfaceAttribute replaces the set) cuts it off.
+  await e.ok('ModifyNetworkInterfaceAttribute', {
+    NetworkInterfaceId: client.eni,
+    'SecurityGroupId.1': db,
+  });
+  const moved = await e.ok('DescribeNetworkInterfaces', { 'NetworkInterfaceId.1': client.eni });
+  assert.deepEqual(
+    moved.items('groupSet').map((g) => g.value('groupId')),
+    [db],
+  );
+  assert.equal(await tcpConnect(client.ns, server.ip, 5432, blocked), false, 'client left web');
+  await e.ok('ModifyNetworkInterfaceAttribute', {
+    NetworkInterfaceId: client.eni,
+    'SecurityGroupId.1': web,
+  });
+  assert.equal(await tcpConnect(client.ns, server.ip, 5432), true, 'back in web');
+
+  // Revoked by rule id: refused again.
+  await e.ok('RevokeSecurityGroupIngress', { GroupId: db, 'SecurityGroupRuleId.1': ruleId });
+  assert.equal(await tcpConnect(client.ns, server.ip, 5432, blocked), false, 'rule revoked');
+
+  await e.ok('ModifyNetworkInterfaceAttribute', {
+    NetworkInterfaceId: client.eni,
+    'SourceDestCheck.Value': 'false',
+  });
+  const sdc = await e.ok('DescribeNetworkInterfaces', { 'NetworkInterfaceId.1': client.eni });
+  assert.equal(sdc.value('sourceDestCheck'), 'false');
+  await e.ok('DeleteNetworkInterface', { NetworkInterfaceId: client.eni });
+  assertError(
+    await e.call('DescribeNetworkInterfaces', { 'NetworkInterfaceId.1': client.eni }),
+    400,
+    'InvalidNetworkInterfaceID.NotFound',
+  );
 });
