@@ -7,9 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { eniInNamespace, runCli } from './helpers/daemon';
+import { eniInNamespace, runCli, startDaemon } from './helpers/daemon';
 import { tcpConnect, tcpListen } from './helpers/traffic';
-import { startEc2Daemon, type Ec2Daemon, type Ec2Reply } from './helpers/ec2';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { ec2Request, freePort, startEc2Daemon, type Ec2Daemon, type Ec2Reply } from './helpers/ec2';
 
 const DEFAULT_VPC = 'vpc-00000000000000001';
 
@@ -960,4 +963,84 @@ test('EC2 endpoint: rules set through the endpoint are enforced on real traffic'
     400,
     'InvalidNetworkInterfaceID.NotFound',
   );
+});
+
+test('EC2 endpoint: IPv6 listen address, aborted and slow uploads, keep-alive', async (t) => {
+  const e = await startEc2Daemon(t, { host: '::1' });
+  const x = await e.ok('DescribeSecurityGroups');
+  assert.equal(x.items('securityGroupInfo').length, 1);
+
+  // An upload that stops half-way and disconnects: the endpoint keeps serving.
+  await new Promise<void>((resolve, reject) => {
+    const s = net.connect({ host: '::1', port: e.port }, () => {
+      s.write(
+        'POST / HTTP/1.1\r\nHost: [::1]\r\nContent-Type: application/x-www-form-urlencoded\r\n' +
+          'Content-Length: 1000\r\n\r\nAction=Descr',
+      );
+      setTimeout(() => {
+        s.destroy();
+        resolve();
+      }, 100);
+    });
+    s.on('error', reject);
+  });
+  // Two requests on one kept-alive connection.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const ports = new Set<number>();
+  for (let i = 0; i < 2; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const body = 'Action=GetCallerIdentity&Version=2011-06-15';
+      const req = http.request(
+        {
+          host: '::1',
+          port: e.port,
+          method: 'POST',
+          path: '/',
+          agent,
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            'content-length': body.length,
+          },
+        },
+        (res) => {
+          ports.add(res.socket.localPort ?? 0);
+          res.resume();
+          res.on('end', () => resolve());
+          // Unsigned: refused, but answered (403) on the same connection.
+          assert.equal(res.statusCode, 403);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+  assert.equal(ports.size, 1, 'both requests on one connection');
+  const rows = await auditLog(e);
+  assert.ok(
+    rows.some((r) => /^\[::1\]:\d+$/.test(r.sourceAddress ?? '')),
+    'IPv6 source address as [addr]:port',
+  );
+});
+
+test('EC2 endpoint: daemon --help and the configuration file', async (t) => {
+  const help = await runCli('/nonexistent.sock', ['daemon', '--help']);
+  assert.equal(help.code, 0);
+  for (const flag of ['--ec2-listen', '--ec2-allow-unsigned', '--ec2-max-skew']) {
+    assert.ok(help.stdout.includes(flag), `${flag} in --help`);
+  }
+  assert.match(help.stdout, /eniwall daemon --ec2-listen 127\.0\.0\.1:8787/);
+  const bad = await runCli('/nonexistent.sock', ['daemon', '--ec2-listen', 'localhost:80']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--ec2-listen/);
+
+  // ec2-listen and ec2-allow-unsigned from a file.
+  const port = await freePort();
+  const dir = fs.mkdtempSync('/tmp/ewec2conf-');
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const conf = `${dir}/ew.conf`;
+  fs.writeFileSync(conf, `ec2-listen = 127.0.0.1:${port}\nec2-allow-unsigned = on\n`);
+  await startDaemon(t, { args: ['--config', conf] });
+  const r = await ec2Request(port, 'DescribeVpcs', {}, { unsigned: true });
+  assert.equal(r.status, 200, r.body);
 });

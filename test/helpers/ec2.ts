@@ -31,10 +31,12 @@ export interface TestCredential {
 }
 
 export interface Ec2DaemonOptions extends DaemonOptions {
-  /** Start with --ec2-allow-unsigned (the endpoint listens on 127.0.0.1 either way). */
+  /** Start with --ec2-allow-unsigned (the endpoint listens on a loopback address either way). */
   allowUnsigned?: boolean;
   /** Make no credential (tests of unsigned access); default: one named 'test' with all actions. */
   noCredential?: boolean;
+  /** The address to listen on (default 127.0.0.1; '::1' listens as [::1]:PORT). */
+  host?: string;
 }
 
 export interface CallOptions {
@@ -54,6 +56,8 @@ export interface CallOptions {
   path?: string;
   /** Sign as if at this time (skew tests). */
   signingDate?: Date;
+  /** The endpoint's address (default 127.0.0.1). */
+  host?: string;
 }
 
 export interface Ec2Reply {
@@ -69,7 +73,8 @@ export interface Ec2Reply {
 export interface Ec2Daemon {
   readonly daemon: TestDaemon;
   readonly port: number;
-  readonly endpoint: string; // http://127.0.0.1:PORT
+  readonly host: string;
+  readonly endpoint: string; // http://127.0.0.1:PORT (or http://[::1]:PORT)
   /** The 'test' credential (all actions), unless noCredential. */
   readonly credential?: TestCredential;
   /** One EC2 query request; params in the order given (order must not matter). */
@@ -89,11 +94,11 @@ export interface AwsCliResult {
 }
 
 /** A port that was free a moment ago (the daemon binds it right after). */
-export async function freePort(): Promise<number> {
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
+    s.listen(0, host, () => {
       const port = (s.address() as net.AddressInfo).port;
       s.close(() => resolve(port));
     });
@@ -104,17 +109,19 @@ export async function startEc2Daemon(
   t: TestContext,
   opts: Ec2DaemonOptions = {},
 ): Promise<Ec2Daemon> {
-  const port = await freePort();
+  const host = opts.host ?? '127.0.0.1';
+  const where = host.includes(':') ? `[${host}]` : host;
+  const port = await freePort(host);
   const daemon = await startDaemon(t, {
     ...opts,
     args: [
       '--ec2-listen',
-      `127.0.0.1:${port}`,
+      `${where}:${port}`,
       ...(opts.allowUnsigned === true ? ['--ec2-allow-unsigned'] : []),
       ...(opts.args ?? []),
     ],
   });
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://${where}:${port}`;
   const createCredential = async (name: string, policy?: unknown): Promise<TestCredential> => {
     const args = ['credentials', 'create', '--name', name];
     if (policy !== undefined) {
@@ -131,6 +138,7 @@ export async function startEc2Daemon(
     options: CallOptions = {},
   ): Promise<Ec2Reply> =>
     ec2Request(port, action, params, {
+      host,
       ...options,
       credential: options.credential ?? credential,
       unsigned: options.unsigned ?? (credential === undefined && options.credential === undefined),
@@ -138,6 +146,7 @@ export async function startEc2Daemon(
   return {
     daemon,
     port,
+    host,
     endpoint,
     credential,
     call,
@@ -191,8 +200,10 @@ export async function ec2Request(
   const version = options.version ?? (sts ? '2011-06-15' : '2016-11-15');
   const body = Buffer.from(options.rawBody ?? formBody(action, params, version));
   const bodyless = options.method === 'GET' || options.method === 'HEAD';
+  const host = options.host ?? '127.0.0.1';
+  const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   let headers: Record<string, string> = {
-    host: `127.0.0.1:${port}`,
+    host: authority,
     'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
     ...(bodyless ? {} : { 'content-length': String(body.length) }),
     ...(options.headers ?? {}),
@@ -214,7 +225,7 @@ export async function ec2Request(
       {
         method: options.method ?? 'POST',
         protocol: 'http:',
-        hostname: '127.0.0.1',
+        hostname: host,
         port,
         path: options.path ?? '/',
         headers,
@@ -228,7 +239,7 @@ export async function ec2Request(
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: '127.0.0.1',
+        host,
         port,
         method: options.method ?? 'POST',
         path: options.path ?? '/',
