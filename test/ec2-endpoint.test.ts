@@ -1044,3 +1044,64 @@ test('EC2 endpoint: daemon --help and the configuration file', async (t) => {
   const r = await ec2Request(port, 'DescribeVpcs', {}, { unsigned: true });
   assert.equal(r.status, 200, r.body);
 });
+
+test('EC2 endpoint: the JS SDK (@aws-sdk/client-ec2) parses answers and errors, and paginates', async (t) => {
+  const e = await startEc2Daemon(t);
+  const sdk = await import('@aws-sdk/client-ec2');
+  const client = new sdk.EC2Client({
+    endpoint: e.endpoint,
+    region: 'us-east-1',
+    credentials: {
+      accessKeyId: e.credential!.AccessKeyId,
+      secretAccessKey: e.credential!.SecretAccessKey,
+    },
+    maxAttempts: 1,
+  });
+  t.after(() => client.destroy());
+  const made = await client.send(
+    new sdk.CreateSecurityGroupCommand({
+      GroupName: 'js sg',
+      Description: 'from the SDK',
+      TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: 'k', Value: 'v' }] }],
+    }),
+  );
+  assert.match(made.GroupId ?? '', /^sg-/);
+  const auth = await client.send(
+    new sdk.AuthorizeSecurityGroupIngressCommand({
+      GroupId: made.GroupId,
+      IpPermissions: [
+        { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '10.0.0.0/8' }] },
+        { IpProtocol: 'udp', FromPort: 53, ToPort: 53, Ipv6Ranges: [{ CidrIpv6: '::/0' }] },
+      ],
+    }),
+  );
+  assert.deepEqual(
+    auth.SecurityGroupRules?.map((r) => [r.IpProtocol, r.CidrIpv4 ?? r.CidrIpv6]),
+    [
+      ['tcp', '10.0.0.0/8'],
+      ['udp', '::/0'],
+    ],
+  );
+  for (let i = 0; i < 6; i++) {
+    await client.send(new sdk.CreateSecurityGroupCommand({ GroupName: `p${i}`, Description: 'p' }));
+  }
+  const names: string[] = [];
+  for await (const page of sdk.paginateDescribeSecurityGroups({ client, pageSize: 5 }, {})) {
+    names.push(...(page.SecurityGroups ?? []).map((g) => g.GroupName ?? ''));
+  }
+  assert.equal(names.length, 8); // default, js sg, p0..p5
+  const g = (
+    await client.send(new sdk.DescribeSecurityGroupsCommand({ GroupIds: [made.GroupId!] }))
+  ).SecurityGroups?.[0];
+  assert.deepEqual(g?.Tags, [{ Key: 'k', Value: 'v' }]);
+  assert.equal(g?.IpPermissions?.length, 2);
+  await assert.rejects(
+    client.send(new sdk.DeleteSecurityGroupCommand({ GroupId: 'sg-0123456789abcdef0' })),
+    (err: { name?: string; $metadata?: { httpStatusCode?: number } }) =>
+      err.name === 'InvalidGroup.NotFound' && err.$metadata?.httpStatusCode === 400,
+  );
+  await assert.rejects(
+    client.send(new sdk.DeleteSecurityGroupCommand({ GroupId: made.GroupId, DryRun: true })),
+    (err: { name?: string }) => err.name === 'DryRunOperation',
+  );
+});
