@@ -20,6 +20,22 @@
  * Status codes: 400 for client errors, 401/403 for authentication and
  * authorisation, 412 DryRunOperation, 500 InternalError only for a bug inside
  * an action (logged). Never another 5xx: every AWS client retries those.
+ *
+ * Choices where AWS's behaviour is not confirmed (README "EC2 endpoint"):
+ *  - unsigned request without --ec2-allow-unsigned: 403 MissingAuthenticationToken;
+ *  - body over 1 MiB: 400 RequestEntityTooLarge, connection closed, rest unread;
+ *    over 10,000 parameters or a duplicate key: 400 MalformedQueryString;
+ *  - a parameter no action reads: 400 UnknownParameter (never silently ignored);
+ *  - Version other than 2016-11-15 (2011-06-15 for STS): 400 NoSuchVersion;
+ *  - methods other than POST: 405 UnsupportedHttpVerb; paths other than /: 404
+ *    InvalidURI; parameters in the URL: 400 MalformedQueryString;
+ *  - NextToken: opaque, signed, bound to the query's other parameters and to
+ *    this daemon run; anything else is 400 InvalidPaginationToken;
+ *  - DryRun on a describe runs the read (its NotFound errors included), then
+ *    answers DryRunOperation;
+ *  - policy before parameters: a refused Action is 403 even when its
+ *    parameters are wrong (AWS's order is not documented);
+ *  - GetCallerIdentity needs no permission, as in AWS.
  */
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
