@@ -691,6 +691,11 @@ test('EC2 endpoint: policies and audit records', async (t) => {
   assert.ok(seen.items('securityGroupInfo').some((g) => g.value('groupId') === mineId));
   const all = await e.ok('DescribeSecurityGroups');
   assert.ok(all.items('securityGroupInfo').some((g) => g.value('vpcId') === DEFAULT_VPC));
+  // Rules have no VpcId of their own: shown by their group's VPC.
+  const rules = await e.ok('DescribeSecurityGroupRules', {}, { credential: limited });
+  const ruleGroups = new Set(rules.items('securityGroupRuleSet').map((r) => r.value('groupId')));
+  assert.ok(ruleGroups.has(mineId), "the own group's rules are shown");
+  assert.ok(!ruleGroups.has('sg-00000000000000001'), "the default VPC's are not");
 
   // A failed call.
   assertError(

@@ -52,7 +52,7 @@ import { ec2ErrorXml, ec2ResponseXml, statusForCode, stsErrorXml, stsResponseXml
 import { verifySigV4 } from './sigv4';
 import { MAX_BODY_BYTES, MALFORMED_QUERY, ParamReader, parseForm } from './query';
 import { EC2_ACTIONS } from './actions';
-import type { Ec2Action, Json } from './actions/action';
+import type { Ec2Action, InternalCall, Json } from './actions/action';
 import { STS_ACTIONS, STS_VERSION, callerIdentity } from './actions/sts';
 
 export const EC2_VERSION = '2016-11-15';
@@ -389,7 +389,7 @@ export class Ec2Server {
             'Request would have succeeded, but DryRun flag is set.',
           );
         }
-        result = this.visible(def, result, caller.policy);
+        result = await this.visible(def, result, caller.policy, call);
         if (page !== undefined) result = this.paginate(def, result, page);
         const output = def.render ? await def.render(result, call, params) : result;
         this.audit(info, true, {});
@@ -494,14 +494,24 @@ export class Ec2Server {
   // ------------------------------------------------------------ describes
 
   /** A VPC-limited policy sees only the items of its VPCs (allowsVpc decides on items of none). */
-  private visible(def: Ec2Action, result: Json, policy: unknown): Json {
+  private async visible(
+    def: Ec2Action,
+    result: Json,
+    policy: unknown,
+    call: InternalCall,
+  ): Promise<Json> {
     const key = def.paginate?.key;
     if (key === undefined || !Array.isArray(result[key])) return result;
-    const items = (result[key] as Json[]).filter((item) => {
-      const vpcId = item['VpcId'];
-      return this.options.security.allowsVpc(policy, typeof vpcId === 'string' ? vpcId : undefined);
-    });
-    return { ...result, [key]: items };
+    const items = result[key] as Json[];
+    // Unlimited credentials see everything: skip the lookups.
+    if (this.options.security.allowsVpc(policy, undefined)) return result;
+    const vpcs = def.vpcsOf
+      ? await def.vpcsOf(items, call)
+      : items.map((item) => (typeof item['VpcId'] === 'string' ? item['VpcId'] : undefined));
+    return {
+      ...result,
+      [key]: items.filter((_, i) => this.options.security.allowsVpc(policy, vpcs[i])),
+    };
   }
 
   private pageRequest(def: Ec2Action, r: ParamReader, form: Map<string, string>): PageRequest {

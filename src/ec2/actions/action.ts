@@ -38,6 +38,11 @@ export interface Ec2Action {
   /** Runs before the method (reads only): checks needing the current state. */
   prepare?(call: InternalCall, params: Json): Promise<void>;
   paginate?: Pagination;
+  /**
+   * The VPC of each listed item, for VPC-limited credentials; default: the
+   * item's VpcId (undefined: an item of no VPC).
+   */
+  vpcsOf?(items: Json[], call: InternalCall): Promise<(string | undefined)[]>;
 }
 
 /** Actions whose output is empty (`<requestId>` only). */

@@ -255,6 +255,12 @@ export const securityGroupActions: Ec2Action[] = [
     readOnly: true,
     decode: (r) => compact({ ruleIds: r.optStrList('SecurityGroupRuleId'), filters: r.filters() }),
     paginate: { key: 'SecurityGroupRules', min: 5, max: 1000 },
+    // A rule has no VpcId of its own: its group's.
+    vpcsOf: async (items, call) => {
+      const groups = (await call('sg.describe', {})) as { SecurityGroups: Json[] };
+      const vpcOf = new Map(groups.SecurityGroups.map((g) => [g['GroupId'], g['VpcId']]));
+      return items.map((rule) => vpcOf.get(rule['GroupId']) as string | undefined);
+    },
   },
   {
     name: 'ModifySecurityGroupRules',
