@@ -57,6 +57,7 @@ import { STS_ACTIONS, STS_VERSION, callerIdentity } from './actions/sts';
 
 export const EC2_VERSION = '2016-11-15';
 export const DEFAULT_MAX_SKEW_SECONDS = 900;
+const CLOSE_GRACE_MS = 2_000;
 
 /** A credential of the endpoint as the server needs it (src/ec2/credentials.ts stores them). */
 export interface Ec2Credential {
@@ -162,10 +163,15 @@ export class Ec2Server {
     return this.server.address() as AddressInfo;
   }
 
+  /** Stop accepting; requests being answered get CLOSE_GRACE_MS to finish. */
   async close(): Promise<void> {
     await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
+      const timer = setTimeout(() => this.server.closeAllConnections(), CLOSE_GRACE_MS);
+      this.server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.server.closeIdleConnections();
     });
   }
 
