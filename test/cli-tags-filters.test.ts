@@ -6,6 +6,9 @@
  * restart (they are in the store, not only in memory).
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { test } from 'node:test';
 import { startDaemon, words } from './helpers/daemon';
 
@@ -167,12 +170,27 @@ test('--filter on the describe commands (sg, rules, eni-less ones, vpc, subnet, 
     [subnet],
   );
 
-  const fls = (
-    await d.json<{ FlowLogs: Json[] }>(
-      ...words`flow-logs describe --filter Name=traffic-type,Values=ALL`,
-    )
-  ).FlowLogs;
-  assert.deepEqual(fls, []);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewtf-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const fl = await d.ok(
+    ...words`flow-logs create --resource-type Subnet --resource-ids ${subnet} --traffic-type REJECT --log-destination ${dir}`,
+  );
+  const flowLogs = async (...filters: string[]) =>
+    (
+      await d.json<{ FlowLogs: Json[] }>(
+        'flow-logs',
+        'describe',
+        ...filters.flatMap((f) => ['--filter', f]),
+      )
+    ).FlowLogs.map((x) => x['FlowLogId']);
+  assert.deepEqual(await flowLogs('Name=traffic-type,Values=ALL'), []);
+  assert.deepEqual(
+    await flowLogs('Name=traffic-type,Values=REJECT', `Name=resource-id,Values=${subnet}`),
+    [fl],
+  );
+  // deliver-log-status is matched against the live delivery status the answer shows.
+  assert.deepEqual(await flowLogs('Name=deliver-log-status,Values=SUCCESS'), [fl]);
+  assert.deepEqual(await flowLogs('Name=deliver-log-status,Values=FAILED'), []);
   const eni = (
     await d.json<{ NetworkInterfaces: Json[] }>(
       ...words`eni describe --filter Name=group-id,Values=${web}`,

@@ -22,7 +22,7 @@ import type { IpPermission } from '../model/operations';
 import type { NetworkAclEntryInput } from '../model/network-acls';
 import type { ConnectionTracking, Eni, ModelSnapshot, Tag } from '../model/types';
 import type { ChangeSet } from '../model/change';
-import type { Filter } from '../model/filters';
+import { filterRendered, FLOW_LOG_FILTERS, type Filter } from '../model/filters';
 import {
   MUTATIONS,
   PROTOCOL_VERSION,
@@ -482,16 +482,13 @@ export class ControlService {
       ),
     'flow-logs.delete': (q) => this.model.deleteFlowLogs(p.optStrArray(q, 'ids') ?? []),
     'flow-logs.describe': (q) => {
-      const out = this.model.describeFlowLogs(
-        {
-          ids: p.optStrArray(q, 'ids'),
-          filters: {
-            resourceId: p.optStrArray(q, 'resourceIds'),
-            trafficType: p.optStrArray(q, 'trafficTypes'),
-          },
+      const out = this.model.describeFlowLogs({
+        ids: p.optStrArray(q, 'ids'),
+        filters: {
+          resourceId: p.optStrArray(q, 'resourceIds'),
+          trafficType: p.optStrArray(q, 'trafficTypes'),
         },
-        filtersOf(q),
-      );
+      });
       // The delivery status is the runtime's (see src/daemon/flow-logs.ts).
       for (const fl of out.FlowLogs) {
         const d = this.options.flowLogs?.delivery(String(fl['FlowLogId']));
@@ -499,7 +496,8 @@ export class ControlService {
         fl['DeliverLogsStatus'] = d.status;
         if (d.errorMessage !== undefined) fl['DeliverLogsErrorMessage'] = d.errorMessage;
       }
-      return out;
+      // EC2 filters last, so deliver-log-status sees the live status.
+      return { FlowLogs: filterRendered(out.FlowLogs, filtersOf(q), FLOW_LOG_FILTERS) };
     },
     'flow-logs.stats': () => this.options.flowLogs?.deliveries() ?? [],
     audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
