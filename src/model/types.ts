@@ -25,6 +25,8 @@ export interface Vpc {
   tags: Tag[];
   /** ModifyVpcAttribute's booleans; absent in stores written before them (AWS defaults apply). */
   attributes?: VpcAttributes;
+  /** CreateTags on the VPC's synthesized main route table (rtb-…, src/model/route-tables.ts). */
+  routeTableTags?: Tag[];
 }
 
 export interface VpcAttributes {
@@ -41,6 +43,8 @@ export interface Subnet {
   name?: string;
   isDefault: boolean;
   tags: Tag[];
+  /** CreateSubnet AvailabilityZone (region + a..f); absent = region + 'a'. */
+  availabilityZone?: string;
 }
 
 /** Normalised IpProtocol: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | '-1' | decimal string of any other number. */
