@@ -9,8 +9,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
 
+import { DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import aws4 from 'aws4';
 import { SignatureV4 } from '@smithy/signature-v4';
 
@@ -18,6 +20,7 @@ import {
   canonicalQuery,
   canonicalRequest,
   canonicalUri,
+  originForm,
   parseAmzDate,
   sha256Hex,
   SIGNATURE_MISMATCH_MESSAGE,
@@ -466,6 +469,35 @@ for (const [name, value] of MALFORMED) {
   });
 }
 
+test('sigv4: an absolute-form request target verifies as its path', () => {
+  const req = signAws4({
+    name: 'abs',
+    method: 'GET',
+    signQuery: true,
+    query: [['Action', 'DescribeVpcs']],
+  });
+  assert.ok(verifySigV4({ ...req, path: `http://127.0.0.1:8787${req.path}` }, opts()));
+  const post = signAws4({ name: 'abs post' });
+  assert.ok(verifySigV4({ ...post, path: 'http://127.0.0.1:8787' }, opts()));
+  assert.equal(originForm('https://h:1/a/b?c=d'), '/a/b?c=d');
+  assert.equal(originForm('http://h?x=1'), '/?x=1');
+  assert.equal(originForm('/plain'), '/plain');
+});
+
+test('sigv4: a repeated Authorization or X-Amz-Date header is IncompleteSignature', () => {
+  for (const name of ['Authorization', 'X-Amz-Date']) {
+    const req = signAws4({ name: 'twice' });
+    const k = req.rawHeaders!.findIndex((v, i) => i % 2 === 0 && v === name);
+    assert.ok(k >= 0, name);
+    req.rawHeaders!.push(name, req.rawHeaders![k + 1]!);
+    assert.equal(
+      codeOf(() => verifySigV4(req, opts())),
+      'IncompleteSignature',
+      name,
+    );
+  }
+});
+
 test('sigv4: the commas may come without spaces', () => {
   const req = signAws4({ name: 'compact' });
   req.headers.authorization = String(req.headers.authorization).replace(/, /g, ',');
@@ -829,5 +861,72 @@ test('sigv4 accepts what awscli 2 (botocore) signs: header and query signing', (
       'SignatureDoesNotMatch',
       c.name,
     );
+  });
+});
+
+// ------------------------------------------------------------------ the JS SDK's own request
+
+test('sigv4 accepts what @aws-sdk/client-ec2 sends, all its middleware included', async () => {
+  let captured: SignedRequest | undefined;
+  const client = new EC2Client({
+    region: 'eu-central-1',
+    endpoint: 'http://127.0.0.1:8787',
+    credentials: { accessKeyId: KEY, secretAccessKey: SECRET },
+    maxAttempts: 1,
+    requestHandler: {
+      handle: (request: {
+        method: string;
+        hostname: string;
+        port?: number;
+        path: string;
+        query?: Record<string, string>;
+        headers: Record<string, string>;
+        body?: string;
+      }) => {
+        const q = Object.entries(request.query ?? {});
+        captured = asReceived(
+          request.method,
+          q.length > 0 ? `${request.path}?${wireQuery(q)}` : request.path,
+          // node's http client adds Host from the URL when the SDK did not set one.
+          {
+            host: `${request.hostname}${request.port ? `:${request.port}` : ''}`,
+            ...request.headers,
+          },
+          request.body ?? '',
+        );
+        return Promise.resolve({
+          response: {
+            statusCode: 200,
+            headers: { 'content-type': 'text/xml' },
+            body: Readable.from([
+              Buffer.from(
+                '<DescribeVpcsResponse><requestId>r</requestId><vpcSet/></DescribeVpcsResponse>',
+              ),
+            ]),
+          },
+        });
+      },
+    },
+  });
+  try {
+    await client.send(
+      new DescribeVpcsCommand({
+        VpcIds: ['vpc-1'],
+        Filters: [{ Name: 'tag:a b', Values: ['x+y'] }],
+      }),
+    );
+  } finally {
+    client.destroy();
+  }
+  assert.ok(captured);
+  assert.match(String(captured.headers.authorization), /x-amz-content-sha256/);
+  assert.match(captured.body.toString(), /Filter\.1\.Name=tag%3Aa%20b/);
+  const at = parseAmzDate(String(captured.headers['x-amz-date']))!;
+  const caller = verifySigV4(captured, opts(at));
+  assert.deepEqual(caller, {
+    accessKeyId: KEY,
+    region: 'eu-central-1',
+    service: 'ec2',
+    signedAt: at,
   });
 });

@@ -17,6 +17,7 @@
  * for the outputs the EC2 server builds itself.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
@@ -891,8 +892,15 @@ test('values: booleans, numbers, Dates, empty lists, omitted null/undefined, lis
     ),
     xml,
   );
+  assert.ok(
+    ec2ResponseXml('X', { Big: 1e21, Half: 0.5 }, 'r').includes(
+      '<big>1000000000000000000000</big><half>0.5</half>',
+    ),
+  );
   assert.throws(() => ec2ResponseXml('X', { N: Number.NaN }, 'r'), TypeError);
   assert.throws(() => ec2ResponseXml('X', { F: () => 1 }, 'r'), TypeError);
+  assert.throws(() => ec2ResponseXml('X><y', {}, 'r'), TypeError);
+  assert.throws(() => stsResponseXml('', {}, 'r'), TypeError);
 });
 
 test('element names: renames, parent-scoped renames, lowerCamel for the rest', () => {
@@ -924,4 +932,229 @@ test('statusForCode follows ec2-api.md §1.5', () => {
     ['InternalError', 500],
   ];
   for (const [code, status] of table) assert.equal(statusForCode(code), status, code);
+});
+
+// ------------------------------------------------------------ awscli's botocore parses it back
+
+const PYTHON = '/usr/bin/python3';
+const STS_MODEL =
+  '/usr/lib/python3/dist-packages/awscli/botocore/data/sts/2011-06-15/service-2.json';
+
+/** Parses each {service, action, status, xml} with awscli's botocore response parsers. */
+const BOTOCORE_PARSER = `
+import awscli, sys, json, datetime
+from botocore import model, parsers
+models = {name: model.ServiceModel(json.load(open(path)), service_name=name)
+          for name, path in json.loads(sys.argv[1]).items()}
+def plain(v):
+    if isinstance(v, datetime.datetime): return int(v.timestamp() * 1000)
+    if isinstance(v, dict): return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, list): return [plain(x) for x in v]
+    return v
+out = []
+for r in json.load(sys.stdin):
+    sm = models[r['service']]
+    op = sm.operation_model(r['action'])
+    parser = parsers.create_parser(sm.metadata['protocol'])
+    resp = {'body': r['xml'].encode('utf-8'), 'headers': {}, 'status_code': r['status']}
+    out.append(plain(parser.parse(resp, op.output_shape)))
+print(json.dumps(out))
+`;
+
+function botocoreParse(
+  docs: { service: 'ec2' | 'sts'; action: string; status: number; xml: string }[],
+): Record<string, unknown>[] {
+  const models = JSON.stringify({ ec2: BOTOCORE_MODEL, sts: STS_MODEL });
+  const run = spawnSync(PYTHON, ['-c', BOTOCORE_PARSER, models], {
+    input: JSON.stringify(docs),
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  return JSON.parse(run.stdout) as Record<string, unknown>[];
+}
+
+/** `value` restricted to the members botocore's model knows, timestamps as epoch ms. */
+function projectOnBotocore(model: BotocoreModel, shapeName: string, value: unknown): unknown {
+  const s = model.shapes[shapeName]!;
+  if (s.type === 'structure') {
+    const out: Record<string, unknown> = {};
+    const v = value as Record<string, unknown>;
+    for (const [name, m] of Object.entries(s.members ?? {})) {
+      if (v[name] !== undefined && v[name] !== null)
+        out[name] = projectOnBotocore(model, m.shape, v[name]);
+    }
+    return out;
+  }
+  if (s.type === 'list')
+    return (value as unknown[]).map((x) => projectOnBotocore(model, s.member!.shape, x));
+  if (s.type === 'timestamp') return new Date(value as string | Date).getTime();
+  return value;
+}
+
+const haveBotocoreParser = botocore !== undefined && existsSync(PYTHON) && existsSync(STS_MODEL);
+
+test('awscli (botocore) parses every sample back to the same JSON, error and STS envelopes too', (t) => {
+  if (!haveBotocoreParser) {
+    const reason = `awscli's botocore is missing (${BOTOCORE_MODEL}); apt-get install awscli`;
+    if (process.env.CI) assert.fail(reason);
+    t.skip(reason);
+    return;
+  }
+  const model = botocore!;
+  const actions = Object.keys(SAMPLES);
+  const docs: Parameters<typeof botocoreParse>[0] = actions.map((action) => ({
+    service: 'ec2' as const,
+    action,
+    status: 200,
+    xml: ec2ResponseXml(action, SAMPLES[action]!, `req-${action}`),
+  }));
+  docs.push(
+    {
+      service: 'ec2',
+      action: 'DescribeVpcs',
+      status: 412,
+      xml: ec2ErrorXml(
+        'DryRunOperation',
+        'Request would have succeeded, but DryRun flag is set.',
+        'req-e',
+      ),
+    },
+    {
+      service: 'sts',
+      action: 'GetCallerIdentity',
+      status: 200,
+      xml: stsResponseXml(
+        'GetCallerIdentity',
+        { UserId: 'AKIAEW', Account: ACCOUNT, Arn: `arn:aws:iam::${ACCOUNT}:user/cli` },
+        'req-s',
+      ),
+    },
+    {
+      service: 'sts',
+      action: 'GetCallerIdentity',
+      status: 403,
+      xml: stsErrorXml(
+        'InvalidClientTokenId',
+        'The security token included in the request is invalid.',
+        'req-t',
+      ),
+    },
+  );
+  const parsed = botocoreParse(docs);
+  actions.forEach((action, k) => {
+    const { ResponseMetadata, ...rest } = parsed[k]!;
+    assert.deepEqual(
+      ResponseMetadata,
+      { RequestId: `req-${action}`, HTTPStatusCode: 200, HTTPHeaders: {} },
+      action,
+    );
+    const shape = model.operations[action]!.output?.shape;
+    const expected = shape ? projectOnBotocore(model, shape, SAMPLES[action]) : {};
+    assert.deepEqual(rest, expected, action);
+  });
+  const [dryRun, sts, stsError] = parsed.slice(actions.length);
+  assert.deepEqual(dryRun!.Error, {
+    Code: 'DryRunOperation',
+    Message: 'Request would have succeeded, but DryRun flag is set.',
+  });
+  assert.equal((dryRun!.ResponseMetadata as { RequestId: string }).RequestId, 'req-e');
+  const { ResponseMetadata: stsMeta, ...stsOut } = sts!;
+  assert.deepEqual(stsOut, {
+    UserId: 'AKIAEW',
+    Account: ACCOUNT,
+    Arn: `arn:aws:iam::${ACCOUNT}:user/cli`,
+  });
+  assert.equal((stsMeta as { RequestId: string }).RequestId, 'req-s');
+  assert.deepEqual(stsError!.Error, {
+    Type: 'Sender',
+    Code: 'InvalidClientTokenId',
+    Message: 'The security token included in the request is invalid.',
+  });
+  assert.equal((stsError!.ResponseMetadata as { RequestId: string }).RequestId, 'req-t');
+});
+
+// ------------------------------------------------------------ the rename table, exhaustively
+
+/** Every (member, parent member, xmlName) reachable from an SDK output schema. */
+function sdkMemberNames(
+  ref: SchemaRef,
+  parentKey: string,
+  seen: Set<string>,
+  out: [string, string, string][],
+): void {
+  const schema = typeof ref === 'function' ? ref() : ref;
+  if (!Array.isArray(schema)) return;
+  if (schema[0] === 1) {
+    sdkMemberNames(splitMember(schema[4]).target, parentKey, seen, out);
+    return;
+  }
+  if (schema[0] !== 3) return;
+  const id = `${String(schema[2])}<${parentKey}`;
+  if (seen.has(id)) return;
+  seen.add(id);
+  const names = schema[4] as string[];
+  const specs = schema[5] as unknown[];
+  names.forEach((n, k) => {
+    const m = splitMember(specs[k]);
+    out.push([n, parentKey, m.xmlName ?? n]);
+    sdkMemberNames(m.target, n, seen, out);
+  });
+}
+
+function botocoreMemberNames(
+  model: BotocoreModel,
+  shapeName: string,
+  parentKey: string,
+  seen: Set<string>,
+  out: [string, string, string][],
+): void {
+  const s = model.shapes[shapeName]!;
+  if (s.type === 'list') return botocoreMemberNames(model, s.member!.shape, parentKey, seen, out);
+  if (s.type !== 'structure') return;
+  const id = `${shapeName}<${parentKey}`;
+  if (seen.has(id)) return;
+  seen.add(id);
+  for (const [n, m] of Object.entries(s.members ?? {})) {
+    out.push([n, parentKey, m.locationName ?? n]);
+    botocoreMemberNames(model, m.shape, n, seen, out);
+  }
+}
+
+test('elementName gives every member of every served output its locationName (JS SDK schema)', () => {
+  const wrong = new Set<string>();
+  let checked = 0;
+  for (const action of ACTIONS) {
+    const op = (sdk as unknown as Record<string, unknown[]>)[`${action}$`]!;
+    const members: [string, string, string][] = [];
+    sdkMemberNames(op[5] as SchemaRef, '', new Set(), members);
+    for (const [name, parent, xmlName] of members) {
+      checked++;
+      const got = elementName(name, parent);
+      if (got !== xmlName) wrong.add(`${action}: ${parent}.${name} -> ${got}, want ${xmlName}`);
+    }
+  }
+  assert.ok(checked > 500, `only ${checked} members reached`);
+  assert.deepEqual([...wrong], []);
+});
+
+test('elementName gives every member of every served output its locationName (botocore model)', (t) => {
+  if (!botocore) {
+    const reason = `awscli's botocore model is missing (${BOTOCORE_MODEL}); apt-get install awscli`;
+    if (process.env.CI) assert.fail(reason);
+    t.skip(reason);
+    return;
+  }
+  const wrong = new Set<string>();
+  for (const action of ACTIONS) {
+    const shape = botocore.operations[action]!.output?.shape;
+    if (!shape) continue;
+    const members: [string, string, string][] = [];
+    botocoreMemberNames(botocore, shape, '', new Set(), members);
+    for (const [name, parent, loc] of members) {
+      const got = elementName(name, parent);
+      if (got !== loc) wrong.add(`${action}: ${parent}.${name} -> ${got}, want ${loc}`);
+    }
+  }
+  assert.deepEqual([...wrong], []);
 });

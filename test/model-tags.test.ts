@@ -499,6 +499,11 @@ test('tags, route-table tags and VPC attributes reach the store through the chan
   commit();
   m.deleteTags([DEFAULT_GROUP_ID]);
   commit();
+  const ruleId = m.describeSecurityGroupRules([DEFAULT_GROUP_ID]).SecurityGroupRules[0]?.[
+    'SecurityGroupRuleId'
+  ] as string;
+  m.createTags([ruleId], [{ Key: 'rule', Value: 'self' }]);
+  commit();
   store.close();
   const reopened = Store.open(dir);
   t.after(() => reopened.close());
@@ -506,7 +511,11 @@ test('tags, route-table tags and VPC attributes reach the store through the chan
   assert.ok(loaded);
   const back = Model.fromSnapshot(loaded.snapshot);
   assert.deepEqual(back.describeTags().Tags, m.describeTags().Tags);
-  assert.equal(back.describeTags().Tags.length, 2);
+  assert.equal(back.describeTags().Tags.length, 3);
+  assert.deepEqual(
+    back.describeSecurityGroupRules(undefined, [ruleId]).SecurityGroupRules[0]?.['Tags'],
+    [{ Key: 'rule', Value: 'self' }],
+  );
   assert.deepEqual(back.describeVpcAttribute(vpc, 'enableDnsHostnames'), {
     VpcId: vpc,
     EnableDnsHostnames: { Value: true },

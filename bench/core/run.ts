@@ -8,7 +8,11 @@
  * the cost that instruction counts miss at 1M flows). Ratios are against
  * est-64 of the same run.
  *
- *   node dist/bench/core/run.js [--only a,b] [--runs R] [--no-callgrind] [--out DIR]
+ *   node dist/bench/core/run.js [--only a,b] [--apis burst,frame] [--runs R] [--no-callgrind] [--out DIR]
+ *
+ * Each scenario runs with ew_process_burst (burst: what the io_uring engine
+ * calls) and with ew_process one frame at a time (frame: the path before
+ * bursts), so the prefetching's effect is an A/B of the same run.
  *
  * Results: a table on stdout and DIR/core-<time>.json (default bench/results).
  */
@@ -25,6 +29,8 @@ const CALLGRIND_PACKETS = 200_000;
 
 interface Row {
   scenario: string;
+  /** burst: ew_process_burst (what the io_uring engine calls); frame: ew_process one by one. */
+  api: string;
   flows: number;
   nsPerPacket: number;
   nsMin: number;
@@ -54,8 +60,8 @@ interface Counted {
   llMisses: number;
 }
 
-function callgrind(table: string, params: string, dir: string, name: string): Counted {
-  const file = join(dir, `${name}.callgrind`);
+function callgrind(table: string, params: string, dir: string, name: string, api: string): Counted {
+  const file = join(dir, `${name}-${api}.callgrind`);
   const r = spawnSync(
     'valgrind',
     [
@@ -72,6 +78,8 @@ function callgrind(table: string, params: string, dir: string, name: string): Co
       '1',
       '--packets',
       String(CALLGRIND_PACKETS),
+      '--api',
+      api,
     ],
     { encoding: 'utf8' },
   );
@@ -94,6 +102,7 @@ function callgrind(table: string, params: string, dir: string, name: string): Co
 
 function main(): void {
   const only = arg('--only')?.split(',');
+  const apis = (arg('--apis') ?? 'burst,frame').split(',');
   const runs = arg('--runs') ?? '5';
   const withCallgrind = !process.argv.includes('--no-callgrind');
   const outDir = arg('--out') ?? join(ROOT, 'bench', 'results');
@@ -105,38 +114,43 @@ function main(): void {
       if (only && !only.includes(s.name)) continue;
       const table = join(work, `${s.name}.table`);
       const params = join(work, `${s.name}.params`);
-      const r = harness(table, params, ['--runs', runs]);
-      const row: Row = {
-        scenario: s.name,
-        flows: s.flows,
-        nsPerPacket: Number(r['ns_per_packet']),
-        nsMin: Number(r['ns_min']),
-        nsMax: Number(r['ns_max']),
-      };
-      if (withCallgrind) {
-        const c = callgrind(table, params, work, s.name);
-        row.instructionsPerPacket = c.instructions;
-        row.d1MissesPerPacket = c.d1Misses;
-        row.llMissesPerPacket = c.llMisses;
+      for (const api of apis) {
+        const r = harness(table, params, ['--runs', runs, '--api', api]);
+        const row: Row = {
+          scenario: s.name,
+          api,
+          flows: s.flows,
+          nsPerPacket: Number(r['ns_per_packet']),
+          nsMin: Number(r['ns_min']),
+          nsMax: Number(r['ns_max']),
+        };
+        if (withCallgrind) {
+          const c = callgrind(table, params, work, s.name, api);
+          row.instructionsPerPacket = c.instructions;
+          row.d1MissesPerPacket = c.d1Misses;
+          row.llMissesPerPacket = c.llMisses;
+        }
+        rows.push(row);
+        process.stderr.write(`${s.name} (${api}): ${row.nsPerPacket} ns/packet\n`);
       }
-      rows.push(row);
-      process.stderr.write(`${s.name}: ${row.nsPerPacket} ns/packet\n`);
     }
-    const ref = rows.find((r) => r.scenario === 'est-64');
+    const ref = (api: string): Row | undefined =>
+      rows.find((r) => r.scenario === 'est-64' && r.api === api);
     const lines = [
-      'scenario        flows      ns/pkt (min-max)        instr/pkt  D1 miss  LL miss   ns ratio  instr ratio (vs est-64)',
+      'scenario        api      flows      ns/pkt (min-max)        instr/pkt  D1 miss  LL miss   ns ratio  instr ratio (vs est-64)',
       ...rows.map((r) => {
         const ratio = (a?: number, b?: number): string =>
           a === undefined || b === undefined ? '-' : (a / b).toFixed(2);
         return [
           r.scenario.padEnd(15),
+          r.api.padEnd(6),
           String(r.flows).padStart(8),
           `${r.nsPerPacket.toFixed(1)} (${r.nsMin.toFixed(1)}-${r.nsMax.toFixed(1)})`.padStart(24),
           (r.instructionsPerPacket?.toFixed(1) ?? '-').padStart(11),
           (r.d1MissesPerPacket?.toFixed(2) ?? '-').padStart(8),
           (r.llMissesPerPacket?.toFixed(2) ?? '-').padStart(8),
-          ratio(r.nsPerPacket, ref?.nsPerPacket).padStart(10),
-          ratio(r.instructionsPerPacket, ref?.instructionsPerPacket).padStart(12),
+          ratio(r.nsPerPacket, ref(r.api)?.nsPerPacket).padStart(10),
+          ratio(r.instructionsPerPacket, ref(r.api)?.instructionsPerPacket).padStart(12),
         ].join(' ');
       }),
     ];

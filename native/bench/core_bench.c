@@ -4,7 +4,12 @@
  * 32 against a table the real compiler wrote (bench/core/tables.ts) and a
  * conntrack populated first, as `make bench` populates it over TAPs.
  *
- *   core_bench --table F.table --params F.params [--packets N] [--runs R]
+ *   core_bench --table F.table --params F.params [--packets N] [--runs R] [--api
+ * burst|prefetch|frame]
+ *
+ * --api: ew_process_burst() over each burst of 32 (the default), prefetch
+ * (ew_prefetch_frame/_entries over the burst, then ew_process() per frame:
+ * what the io_uring engine does) or frame (ew_process() alone, no prefetch).
  *
  * Modes (params `mode`):
  *   est  `flows` UDP flows A -> B are primed (A -> B, then B -> A, so each is
@@ -149,6 +154,8 @@ static void frames_alloc(struct frames *fs, uint32_t n) {
 }
 
 struct run_ctx {
+    bool burst_api;    /* ew_process_burst (default) */
+    bool prefetch_api; /* ew_prefetch_frame/entries, then ew_process (the io_uring engine) */
     struct ew_worker_ctx w;
     const struct ew_table_view *t;
     const struct params *p;
@@ -161,6 +168,9 @@ struct run_ctx {
 static void process_range(struct run_ctx *c, const struct frames *fs, uint32_t in_port,
                           uint64_t first, uint64_t count) {
     static uint8_t burst[BURST][FRAME_CAP];
+    uint8_t *ptrs[BURST];
+    for (uint32_t k = 0; k < BURST; k++)
+        ptrs[k] = burst[k];
     uint32_t len[BURST];
     struct ew_verdict v;
     for (uint64_t done = 0; done < count;) {
@@ -170,12 +180,39 @@ static void process_range(struct run_ctx *c, const struct frames *fs, uint32_t i
             len[k] = fs->len[idx];
             memcpy(burst[k], fs->data + (size_t)idx * FRAME_CAP, len[k]);
         }
-        for (uint32_t k = 0; k < n; k++) {
-            ew_process(&c->w, c->t, in_port, burst[k], &len[k], FRAME_CAP, &v);
-            if (v.action == EW_ACT_FORWARD)
-                c->forwarded++;
-            else
-                c->other++;
+        if (c->prefetch_api) {
+            struct ew_prefetch pf[BURST];
+            for (uint32_t k = 0; k < n; k++)
+                ew_prefetch_frame(&c->w, c->t, in_port, burst[k], len[k], &pf[k]);
+            for (uint32_t k = 0; k < n; k++)
+                ew_prefetch_entries(&c->w, &pf[k]);
+            for (uint32_t k = 0; k < n; k++) {
+                ew_process(&c->w, c->t, in_port, burst[k], &len[k], FRAME_CAP, &v);
+                if (v.action == EW_ACT_FORWARD)
+                    c->forwarded++;
+                else
+                    c->other++;
+            }
+        } else if (c->burst_api) {
+            struct ew_verdict vs[BURST];
+            uint32_t in_ports[BURST];
+            for (uint32_t k = 0; k < n; k++)
+                in_ports[k] = in_port;
+            ew_process_burst(&c->w, c->t, in_ports, ptrs, len, FRAME_CAP, n, vs);
+            for (uint32_t k = 0; k < n; k++) {
+                if (vs[k].action == EW_ACT_FORWARD)
+                    c->forwarded++;
+                else
+                    c->other++;
+            }
+        } else {
+            for (uint32_t k = 0; k < n; k++) {
+                ew_process(&c->w, c->t, in_port, burst[k], &len[k], FRAME_CAP, &v);
+                if (v.action == EW_ACT_FORWARD)
+                    c->forwarded++;
+                else
+                    c->other++;
+            }
         }
         done += n;
     }
@@ -204,6 +241,7 @@ int main(int argc, char **argv) {
     const char *table_path = NULL, *params_path = NULL;
     uint64_t packets = 0;
     int runs = 5;
+    const char *api = "burst";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--table") == 0 && i + 1 < argc)
             table_path = argv[++i];
@@ -213,13 +251,17 @@ int main(int argc, char **argv) {
             packets = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
             runs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc)
+            api = argv[++i];
         else {
             fprintf(stderr, "usage: core_bench --table F.table --params F.params [--packets N] "
-                            "[--runs R]\n");
+                            "[--runs R] [--api burst|prefetch|frame]\n");
             return 2;
         }
     }
     if (!table_path || !params_path || runs < 1 || runs > MAX_RUNS) die("bad arguments");
+    if (strcmp(api, "burst") != 0 && strcmp(api, "frame") != 0 && strcmp(api, "prefetch") != 0)
+        die("--api burst|prefetch|frame");
     struct params p;
     read_params(params_path, &p);
     bool fresh = strcmp(p.mode, "new") == 0;
@@ -249,8 +291,11 @@ int main(int argc, char **argv) {
     for (uint32_t i = 0; i < p.flows; i++)
         fwd.len[i] = build_frame(&p, 0, i, fwd.data + (size_t)i * FRAME_CAP);
 
-    struct run_ctx c = {
-        .w = {.core = core, .counters = counters, .now_ms = 1000, .fl = fl}, .t = t, .p = &p};
+    struct run_ctx c = {.w = {.core = core, .counters = counters, .now_ms = 1000, .fl = fl},
+                        .t = t,
+                        .p = &p,
+                        .burst_api = strcmp(api, "burst") == 0,
+                        .prefetch_api = strcmp(api, "prefetch") == 0};
     if (!fresh) {
         frames_alloc(&rev, p.flows);
         for (uint32_t i = 0; i < p.flows; i++)
@@ -283,9 +328,10 @@ int main(int argc, char **argv) {
         c.w.fl = fl;
     }
     qsort(ns, (size_t)runs, sizeof ns[0], cmp_double);
-    printf("{\"scenario\":\"%s\",\"mode\":\"%s\",\"flows\":%u,\"packets\":%llu,\"runs\":%d,"
+    printf("{\"scenario\":\"%s\",\"api\":\"%s\",\"mode\":\"%s\",\"flows\":%u,\"packets\":%llu,"
+           "\"runs\":%d,"
            "\"ns_per_packet\":%.2f,\"ns_min\":%.2f,\"ns_max\":%.2f,\"ct_entries_a\":%u}\n",
-           p.scenario, p.mode, p.flows, (unsigned long long)packets, runs, ns[runs / 2], ns[0],
+           p.scenario, api, p.mode, p.flows, (unsigned long long)packets, runs, ns[runs / 2], ns[0],
            ns[runs - 1], ew_core_ct_count(core, p.port[0]));
     ew_fl_destroy(fl);
     free(fwd.data);

@@ -22,7 +22,7 @@ import type { IpPermission } from '../model/operations';
 import type { NetworkAclEntryInput } from '../model/network-acls';
 import type { ConnectionTracking, Eni, ModelSnapshot, Tag } from '../model/types';
 import type { ChangeSet } from '../model/change';
-import type { Filter } from '../model/filters';
+import { filterRendered, FLOW_LOG_FILTERS, type Filter } from '../model/filters';
 import {
   MUTATIONS,
   PROTOCOL_VERSION,
@@ -344,6 +344,7 @@ export class ControlService {
         this.groupId(q),
         p.direction(q),
         p.optObjectArray<IpPermission>(q, 'permissions') ?? [],
+        p.optObjectArray<Tag>(q, 'tags'),
       ),
     'sg.revoke-ec2': (q) =>
       this.model.revokeSecurityGroup(this.groupId(q), p.direction(q), {
@@ -362,18 +363,22 @@ export class ControlService {
         maxEntries: p.num(q, 'maxEntries'),
         entries: p.optObjectArray<{ cidr: string; description?: string }>(q, 'entries') ?? [],
         family: p.optStr(q, 'family') as 'ipv4' | 'ipv6' | undefined,
+        clientToken: p.optStr(q, 'clientToken'),
         tags: p.optObjectArray<Tag>(q, 'tags'),
       }),
     'prefix-list.modify': (q) =>
       this.model.modifyPrefixList(p.str(q, 'id'), {
         add: p.optObjectArray<{ cidr: string; description?: string }>(q, 'add'),
         remove: p.optStrArray(q, 'remove'),
+        currentVersion: p.optNum(q, 'currentVersion'),
+        name: p.optStr(q, 'name'),
+        maxEntries: p.optNum(q, 'maxEntries'),
       }),
     'prefix-list.describe': (q) => this.model.listPrefixLists(p.optStrArray(q, 'ids')),
     'eni.create': (q) =>
       this.model.createEni({
-        tap: p.str(q, 'tap'),
-        privateIp: p.str(q, 'privateIp'),
+        tap: p.optStr(q, 'tap'),
+        privateIp: p.optStr(q, 'privateIp'),
         subnetId: p.optStr(q, 'subnetId'),
         secondaryIps: p.optStrArray(q, 'secondaryIps'),
         ipv6Addresses: p.optStrArray(q, 'ipv6Addresses'),
@@ -383,12 +388,15 @@ export class ControlService {
         sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
         connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
         description: p.optStr(q, 'description'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
+        clientToken: p.optStr(q, 'clientToken'),
       }),
     'eni.modify': (q) =>
       this.model.modifyEni(p.str(q, 'id'), {
         groups: p.optStrArray(q, 'groups'),
         sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
         connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
+        description: p.optStr(q, 'description'),
       }),
     'eni.delete': (q) => this.model.deleteEni(p.str(q, 'id')),
     'eni.list': (q) => this.model.listEnis(p.optStrArray(q, 'ids')),
@@ -487,16 +495,13 @@ export class ControlService {
       ),
     'flow-logs.delete': (q) => this.model.deleteFlowLogs(p.optStrArray(q, 'ids') ?? []),
     'flow-logs.describe': (q) => {
-      const out = this.model.describeFlowLogs(
-        {
-          ids: p.optStrArray(q, 'ids'),
-          filters: {
-            resourceId: p.optStrArray(q, 'resourceIds'),
-            trafficType: p.optStrArray(q, 'trafficTypes'),
-          },
+      const out = this.model.describeFlowLogs({
+        ids: p.optStrArray(q, 'ids'),
+        filters: {
+          resourceId: p.optStrArray(q, 'resourceIds'),
+          trafficType: p.optStrArray(q, 'trafficTypes'),
         },
-        filtersOf(q),
-      );
+      });
       // The delivery status is the runtime's (see src/daemon/flow-logs.ts).
       for (const fl of out.FlowLogs) {
         const d = this.options.flowLogs?.delivery(String(fl['FlowLogId']));
@@ -504,12 +509,13 @@ export class ControlService {
         fl['DeliverLogsStatus'] = d.status;
         if (d.errorMessage !== undefined) fl['DeliverLogsErrorMessage'] = d.errorMessage;
       }
-      return out;
+      // EC2 filters last, so deliver-log-status sees the live status.
+      return { FlowLogs: filterRendered(out.FlowLogs, filtersOf(q), FLOW_LOG_FILTERS) };
     },
     'flow-logs.stats': () => this.options.flowLogs?.deliveries() ?? [],
     audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
     findings: () => ({ Findings: findings(this.model.view()) }),
-    // Issue 11 operations: each helper replaces its stub with the real implementation.
+    // EC2-shaped operations (issue 11), also reached through the EC2 endpoint (src/ec2/).
     'tags.create': (q) => this.model.createTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
     'tags.delete': (q) => this.model.deleteTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
     'tags.describe': (q) => this.model.describeTags(filtersOf(q)),
@@ -520,9 +526,22 @@ export class ControlService {
       this.model.modifyVpcAttribute(p.str(q, 'id'), p.str(q, 'attribute'), p.bool(q, 'value')),
     'route-tables.describe': (q) =>
       this.model.describeRouteTables(p.optStrArray(q, 'ids'), filtersOf(q)),
-    'sg.modify-rules': unsupported,
-    'sg.update-rule-descriptions': unsupported,
-    'eni.attach': unsupported,
+    'sg.modify-rules': (q) => {
+      this.model.modifySecurityGroupRules(this.groupId(q), q['rules']);
+      return { Return: true };
+    },
+    'sg.update-rule-descriptions': (q) => {
+      this.model.updateSecurityGroupRuleDescriptions(this.groupId(q), p.direction(q), {
+        permissions: p.optObjectArray<IpPermission>(q, 'permissions'),
+        ruleDescriptions: p.optObjectArray<{ ruleId: string; description?: string }>(
+          q,
+          'ruleDescriptions',
+        ),
+      });
+      return { Return: true };
+    },
+    'eni.attach': (q) =>
+      this.model.attachEni(p.str(q, 'id'), { tap: p.str(q, 'tap'), netns: p.optStr(q, 'netns') }),
     // The file is written here, inside the mutation: a later failure (staging, apply) leaves the
     // credential created — it is no model state, and the caller can list or delete it.
     'credentials.create': (q) => {
@@ -574,10 +593,6 @@ function naclEntry(q: p.Params): NetworkAclEntryInput {
 /** The EC2 Filters of a describe (shapes checked by the model's filter engine). */
 function filtersOf(q: p.Params): Filter[] | undefined {
   return p.optObjectArray<Filter>(q, 'filters');
-}
-
-function unsupported(): never {
-  throw new AwsError(ErrorCodes.unsupportedOperation, 'not implemented yet');
 }
 
 /** Reads that need no consistency with an in-flight change. */

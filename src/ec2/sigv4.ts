@@ -145,11 +145,24 @@ export interface CanonicalRequestParts {
   omitQuery?: ReadonlySet<string>;
 }
 
+/**
+ * An absolute-form request target (`POST http://host:port/ HTTP/1.1`, as sent
+ * through proxies; node puts it in req.url as is) reduced to its path and
+ * query, which is what the client signed.
+ */
+export function originForm(target: string): string {
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(target);
+  if (!m) return target;
+  const rest = target.slice(m[0].length);
+  return rest === '' || rest.startsWith('?') ? `/${rest}` : rest;
+}
+
 /** The SigV4 canonical request (ec2-api.md §2.1). */
 export function canonicalRequest(parts: CanonicalRequestParts): string {
-  const q = parts.path.indexOf('?');
-  const rawPath = q < 0 ? parts.path : parts.path.slice(0, q);
-  const rawQuery = q < 0 ? '' : parts.path.slice(q + 1);
+  const path = originForm(parts.path);
+  const q = path.indexOf('?');
+  const rawPath = q < 0 ? path : path.slice(0, q);
+  const rawQuery = q < 0 ? '' : path.slice(q + 1);
   const headerLines = parts.signedHeaders.map((h) => `${h}:${parts.headers[h] ?? ''}\n`).join('');
   return [
     parts.method.toUpperCase(),
@@ -212,9 +225,11 @@ function headerValues(req: SignedRequest, name: string): string[] {
   return Array.isArray(v) ? v : [v];
 }
 
+/** A header that must appear at most once (a repeated Authorization or X-Amz-Date is malformed). */
 function singleHeader(req: SignedRequest, name: string): string | undefined {
   const values = headerValues(req, name);
-  return values.length === 0 ? undefined : values.join(',');
+  if (values.length > 1) throw incomplete(`The '${name}' header appears more than once.`);
+  return values[0];
 }
 
 /** `AKID/YYYYMMDD/region/service/aws4_request` */
@@ -354,8 +369,9 @@ const QUERY_AUTH_NAMES = new Set(['X-Amz-Signature']);
  * failure.
  */
 export function verifySigV4(req: SignedRequest, opts: SigV4Options): VerifiedCaller | undefined {
-  const q = req.path.indexOf('?');
-  const query = new URLSearchParams(q < 0 ? '' : req.path.slice(q + 1));
+  const target = originForm(req.path);
+  const q = target.indexOf('?');
+  const query = new URLSearchParams(q < 0 ? '' : target.slice(q + 1));
   const authorization = singleHeader(req, 'authorization');
   const queryAuth = query.has('X-Amz-Algorithm');
   if (authorization === undefined && !queryAuth) return undefined;

@@ -9,8 +9,9 @@
  * wrappers of `<item>` elements.
  *
  * The tables are our own, written from reading the output shapes of the
- * operations the endpoint serves; test/ec2-xml.test.ts checks them against
- * the awscli-bundled model so a missing rename shows up as a test failure.
+ * operations the endpoint serves; test/ec2-xml.test.ts checks every member
+ * reachable from those outputs, in the awscli-bundled botocore model and in
+ * the JS SDK's schema, so a missing rename shows up as a test failure.
  *
  * Values: undefined/null members are omitted; booleans `true`/`false`; numbers
  * decimal; Dates ISO 8601 (EC2 `timestamp` members); strings escaped. An empty
@@ -25,6 +26,8 @@
 
 export const EC2_NAMESPACE = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 export const STS_NAMESPACE = 'https://sts.amazonaws.com/doc/2011-06-15/';
+/** What real EC2 sends ([U]; every client accepts plain text/xml too). */
+export const XML_CONTENT_TYPE = 'text/xml;charset=UTF-8';
 
 const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>';
 
@@ -33,6 +36,7 @@ const XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>';
  * shape where they occur in the served operations' outputs.
  */
 const RENAMES: Readonly<Record<string, string>> = {
+  AssociatedSubnets: 'associatedSubnetSet', // NetworkInterface (newer models)
   Associations: 'associationSet', // NetworkAcl, RouteTable
   CidrBlockAssociationSet: 'cidrBlockAssociationSet',
   Entries: 'entrySet', // NetworkAcl, GetManagedPrefixListEntries
@@ -53,6 +57,8 @@ const RENAMES: Readonly<Record<string, string>> = {
   SecurityGroupRules: 'securityGroupRuleSet',
   SecurityGroups: 'securityGroupInfo', // DescribeSecurityGroups
   Subnets: 'subnetSet',
+  TagFieldSpecifications: 'tagFieldSpecificationSet', // FlowLog (newer models)
+  TagKeys: 'tagKeySet', // FlowLog TagFieldSpecification (newer models)
   Tags: 'tagSet',
   UnknownIpPermissions: 'unknownIpPermissionSet',
   UserIdGroupPairs: 'groups', // IpPermission
@@ -109,7 +115,8 @@ function scalarText(value: unknown, where: string): string {
       return value ? 'true' : 'false';
     case 'number':
       if (!Number.isFinite(value)) throw new TypeError(`xml: non-finite number at ${where}`);
-      return String(value);
+      // BigInt keeps large integers decimal (String(1e21) is '1e+21').
+      return Number.isInteger(value) ? BigInt(value).toString() : String(value);
     case 'bigint':
       return value.toString();
     default:
@@ -180,11 +187,18 @@ export function ec2ResponseXml(
   output: Record<string, unknown>,
   requestId: string,
 ): string {
-  const root = `${action}Response`;
+  const root = `${checkAction(action)}Response`;
   return (
     `${XML_DECLARATION}\n<${root} xmlns="${EC2_NAMESPACE}">` +
     `<requestId>${escapeXml(requestId)}</requestId>${ec2MembersXml(output)}</${root}>`
   );
+}
+
+/** Action names go into element names unescaped: refuse anything but letters and digits. */
+function checkAction(action: string): string {
+  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(action))
+    throw new TypeError(`xml: bad action name '${action}'`);
+  return action;
 }
 
 /** `<?xml …?><Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>` */
@@ -208,6 +222,7 @@ export function stsResponseXml(
 ): string {
   const out: string[] = [];
   for (const [k, v] of Object.entries(result)) encodeMember(out, k, v, '', stsName, 'member');
+  checkAction(action);
   return (
     `${XML_DECLARATION}\n<${action}Response xmlns="${STS_NAMESPACE}">` +
     `<${action}Result>${out.join('')}</${action}Result>` +

@@ -71,6 +71,7 @@ import type {
   SecurityGroup,
   SecurityGroupRule,
   Subnet,
+  Tag,
   Vpc,
 } from './types';
 
@@ -361,13 +362,14 @@ export class Model implements ModelOperations {
     return permissions.revoke(this.s, groupRef, direction, input);
   }
 
-  /** authorize, answered as AuthorizeSecurityGroupIngress/Egress: Return + SecurityGroupRules. */
+  /** authorize, answered as AuthorizeSecurityGroupIngress/Egress: Return + SecurityGroupRules (with `tags` on each). */
   authorizeSecurityGroup(
     groupRef: string,
     direction: Direction,
     perms: unknown[],
+    tags?: Tag[],
   ): ReturnType<typeof permissions.authorizeOutput> {
-    const rules = permissions.authorize(this.s, groupRef, direction, perms);
+    const rules = permissions.authorize(this.s, groupRef, direction, perms, tags);
     return permissions.authorizeOutput(groups.renderContext(this.s), rules);
   }
 
@@ -379,6 +381,20 @@ export class Model implements ModelOperations {
   ): ReturnType<typeof permissions.revokeOutput> {
     const result = permissions.revoke(this.s, groupRef, direction, input);
     return permissions.revokeOutput(groups.renderContext(this.s), result);
+  }
+
+  /** ModifySecurityGroupRules: rules replaced in place (ids, directions and tags kept); the rules as now. */
+  modifySecurityGroupRules(groupRef: string, updates: unknown): SecurityGroupRule[] {
+    return permissions.modifyRules(this.s, groupRef, updates);
+  }
+
+  /** UpdateSecurityGroupRuleDescriptionsIngress/Egress; the rules whose description was set. */
+  updateSecurityGroupRuleDescriptions(
+    groupRef: string,
+    direction: Direction,
+    input: permissions.UpdateDescriptionsInput,
+  ): SecurityGroupRule[] {
+    return permissions.updateRuleDescriptions(this.s, groupRef, direction, input);
   }
 
   // ------------------------------------------------------------ network ACLs
@@ -495,6 +511,11 @@ export class Model implements ModelOperations {
 
   createEni(input: CreateEniInput): Eni {
     return enis.createEni(this.s, input);
+  }
+
+  /** Binds an unbound ENI to a TAP: IncorrectState when it has one. */
+  attachEni(id: string, input: { tap: string; netns?: string }): Eni {
+    return enis.attachEni(this.s, id, input);
   }
 
   modifyEni(id: string, input: ModifyEniInput): Eni {

@@ -84,8 +84,10 @@ export interface ModifyPrefixListInput {
   maxEntries?: number;
 }
 export interface CreateEniInput {
-  tap: string;
-  privateIp: string;
+  /** Absent (and no eniwall:tap tag): the ENI is created unbound, see eni.attach. */
+  tap?: string;
+  /** Absent: the lowest free address of the subnet is allocated. */
+  privateIp?: string;
   subnetId?: string; // default VPC's default subnet when absent
   secondaryIps?: string[];
   ipv6Addresses?: string[];

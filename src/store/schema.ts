@@ -66,5 +66,6 @@ export const OBJECT_KINDS = [
   'enis',
   'networkAcls',
   'flowLogs',
+  'clientTokens',
 ] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];

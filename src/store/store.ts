@@ -144,6 +144,7 @@ export class Store {
       enis: [],
       networkAcls: [],
       flowLogs: [],
+      clientTokens: [],
     };
     const rows = this.db.prepare('SELECT kind, body FROM objects ORDER BY seq').all() as {
       kind: string;
@@ -312,7 +313,7 @@ export class Store {
 }
 
 function listOf(snapshot: ModelSnapshot, kind: ObjectKind): Identified[] {
-  return snapshot[kind] as Identified[];
+  return (snapshot[kind] ?? []) as Identified[];
 }
 
 function indexById(objects: Identified[]): Map<string, string> {

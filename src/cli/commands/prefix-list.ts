@@ -41,19 +41,55 @@ export function prefixListCommand(): Command {
   example(
     pl
       .command('modify')
-      .description('add and remove entries (the change reaches every rule that uses the list)')
+      .description(
+        'add and remove entries (a new version; the change reaches every rule that uses the list), rename, resize; prints the version',
+      )
       .argument('<pl>', 'prefix list id')
       .option('--add <cidr...>', 'entries to add')
-      .option('--remove <cidr...>', 'entries to remove'),
+      .option('--remove <cidr...>', 'entries to remove')
+      .option(
+        '--current-version <n>',
+        'refuse (PrefixListVersionMismatch) unless the list is at this version',
+      )
+      .option('--name <name>', 'new name (not a new version)')
+      .option('--max-entries <n>', 'new maximum size (not together with --add/--remove)'),
     'eniwall prefix-list modify pl-0123456789abcdef0 --add 10.3.0.0/16 --remove 10.1.0.0/16',
-  ).action(async (id: string, o: { add?: string[]; remove?: string[] }, cmd: Command) => {
-    if (!o.add?.length && !o.remove?.length) throw new UsageError('give --add and/or --remove');
-    await call(cmd, 'prefix-list.modify', {
-      id,
-      add: o.add?.map((cidr) => ({ cidr })),
-      remove: o.remove,
-    });
-  });
+    'eniwall prefix-list modify pl-0123456789abcdef0 --current-version 2 --max-entries 20',
+  ).action(
+    async (
+      id: string,
+      o: {
+        add?: string[];
+        remove?: string[];
+        currentVersion?: string;
+        name?: string;
+        maxEntries?: string;
+      },
+      cmd: Command,
+    ) => {
+      if (
+        !o.add?.length &&
+        !o.remove?.length &&
+        o.name === undefined &&
+        o.maxEntries === undefined
+      ) {
+        throw new UsageError('give --add, --remove, --name and/or --max-entries');
+      }
+      const list = await call(cmd, 'prefix-list.modify', {
+        id,
+        add: o.add?.map((cidr) => ({ cidr })),
+        remove: o.remove,
+        currentVersion:
+          o.currentVersion === undefined
+            ? undefined
+            : parseInteger(o.currentVersion, '--current-version'),
+        name: o.name,
+        maxEntries:
+          o.maxEntries === undefined ? undefined : parseInteger(o.maxEntries, '--max-entries'),
+      });
+      printLine(String(list.version)); // the new version, for the next --current-version
+    },
+  );
 
   example(
     pl
