@@ -1110,3 +1110,134 @@ test('EC2 endpoint: the JS SDK (@aws-sdk/client-ec2) parses answers and errors, 
     (err: { name?: string }) => err.name === 'DryRunOperation',
   );
 });
+
+test('EC2 endpoint: Terraform-era operations (ENIs without a TAP, rule edits, rule tags, prefix-list versions, ClientToken)', async (t) => {
+  const e = await startEc2Daemon(t);
+  const sg = (
+    await e.ok('CreateSecurityGroup', { GroupName: 'app', GroupDescription: 'app' })
+  ).value('groupId');
+
+  await t.test('CreateNetworkInterface: ClientToken, tags, the waiter', async () => {
+    const params = {
+      ClientToken: 'terraform-0001',
+      SubnetId: 'subnet-00000000000000001',
+      'SecurityGroupId.1': sg,
+      Description: 'tf eni',
+      'TagSpecification.1.ResourceType': 'network-interface',
+      'TagSpecification.1.Tag.1.Key': 'Name',
+      'TagSpecification.1.Tag.1.Value': 'eni1',
+    };
+    const x = await e.ok('CreateNetworkInterface', params);
+    const id = x.value('networkInterface/networkInterfaceId');
+    assert.match(id, /^eni-/);
+    assert.equal(x.value('clientToken'), 'terraform-0001');
+    assert.deepEqual(
+      x.items('groupSet').map((g) => g.value('groupId')),
+      [sg],
+    );
+    assert.equal(x.value('networkInterface/tagSet/item/value'), 'eni1');
+    // The SDK retries with the same token: the same ENI; other parameters: a mismatch.
+    const again = await e.ok('CreateNetworkInterface', params);
+    assert.equal(again.value('networkInterface/networkInterfaceId'), id);
+    const other = await e.call('CreateNetworkInterface', { ...params, Description: 'other' });
+    assertError(other, 400, 'IdempotentParameterMismatch');
+    const wait = await e.aws([
+      'ec2',
+      'wait',
+      'network-interface-available',
+      '--network-interface-ids',
+      id,
+    ]);
+    assert.equal(wait.code, 0, wait.stderr);
+    await e.ok('DeleteNetworkInterface', { NetworkInterfaceId: id });
+  });
+
+  await t.test(
+    'rule tags, ModifySecurityGroupRules, UpdateSecurityGroupRuleDescriptionsIngress',
+    async () => {
+      const x = await e.ok('AuthorizeSecurityGroupIngress', {
+        GroupId: sg,
+        'IpPermissions.1.IpProtocol': 'tcp',
+        'IpPermissions.1.FromPort': '8080',
+        'IpPermissions.1.ToPort': '8080',
+        'IpPermissions.1.IpRanges.1.CidrIp': '10.0.0.0/8',
+        'TagSpecification.1.ResourceType': 'security-group-rule',
+        'TagSpecification.1.Tag.1.Key': 'Name',
+        'TagSpecification.1.Tag.1.Value': 'n',
+      });
+      const rule = x.items('securityGroupRuleSet')[0]!;
+      const ruleId = rule.value('securityGroupRuleId');
+      assert.equal(rule.value('tagSet/item/key'), 'Name');
+      const byTag = await e.ok('DescribeSecurityGroupRules', {
+        'Filter.1.Name': 'tag:Name',
+        'Filter.1.Value.1': 'n',
+      });
+      assert.deepEqual(
+        byTag.items('securityGroupRuleSet').map((r) => r.value('securityGroupRuleId')),
+        [ruleId],
+      );
+      const modified = await e.ok('ModifySecurityGroupRules', {
+        GroupId: sg,
+        'SecurityGroupRule.1.SecurityGroupRuleId': ruleId,
+        'SecurityGroupRule.1.SecurityGroupRule.IpProtocol': 'tcp',
+        'SecurityGroupRule.1.SecurityGroupRule.FromPort': '8081',
+        'SecurityGroupRule.1.SecurityGroupRule.ToPort': '8081',
+        'SecurityGroupRule.1.SecurityGroupRule.CidrIpv4': '192.168.0.0/16',
+      });
+      assert.equal(modified.value('return'), 'true');
+      await e.ok('UpdateSecurityGroupRuleDescriptionsIngress', {
+        GroupId: sg,
+        'SecurityGroupRuleDescription.1.SecurityGroupRuleId': ruleId,
+        'SecurityGroupRuleDescription.1.Description': 'edited',
+      });
+      const d = await e.ok('DescribeSecurityGroupRules', { 'SecurityGroupRuleId.1': ruleId });
+      const r = d.items('securityGroupRuleSet')[0]!;
+      assert.equal(r.value('fromPort'), '8081');
+      assert.equal(r.value('cidrIpv4'), '192.168.0.0/16');
+      assert.equal(r.value('description'), 'edited');
+      const missing = await e.call('ModifySecurityGroupRules', {
+        GroupId: sg,
+        'SecurityGroupRule.1.SecurityGroupRuleId': 'sgr-0123456789abcdef0',
+        'SecurityGroupRule.1.SecurityGroupRule.IpProtocol': 'tcp',
+        'SecurityGroupRule.1.SecurityGroupRule.FromPort': '1',
+        'SecurityGroupRule.1.SecurityGroupRule.ToPort': '1',
+        'SecurityGroupRule.1.SecurityGroupRule.CidrIpv4': '10.0.0.0/8',
+      });
+      assertError(missing, 400, 'InvalidSecurityGroupRuleId.NotFound');
+    },
+  );
+
+  await t.test('prefix lists: CurrentVersion, name, ClientToken', async () => {
+    const create = {
+      PrefixListName: 'tf-pl',
+      AddressFamily: 'IPv4',
+      MaxEntries: '5',
+      ClientToken: 'pl-token-1',
+      'Entry.1.Cidr': '172.16.0.0/12',
+      'TagSpecification.1.ResourceType': 'prefix-list',
+      'TagSpecification.1.Tag.1.Key': 'Name',
+      'TagSpecification.1.Tag.1.Value': 'pl',
+    };
+    const x = await e.ok('CreateManagedPrefixList', create);
+    const id = x.value('prefixList/prefixListId');
+    assert.equal(x.value('prefixList/tagSet/item/value'), 'pl');
+    assert.equal(
+      (await e.ok('CreateManagedPrefixList', create)).value('prefixList/prefixListId'),
+      id,
+    );
+    const m = await e.ok('ModifyManagedPrefixList', {
+      PrefixListId: id,
+      CurrentVersion: '1',
+      PrefixListName: 'tf-pl2',
+      'AddEntry.1.Cidr': '198.18.0.0/15',
+    });
+    assert.equal(m.value('prefixList/version'), '2');
+    assert.equal(m.value('prefixList/prefixListName'), 'tf-pl2');
+    const stale = await e.call('ModifyManagedPrefixList', {
+      PrefixListId: id,
+      CurrentVersion: '1',
+      'AddEntry.1.Cidr': '10.9.0.0/16',
+    });
+    assertError(stale, 400, 'PrefixListVersionMismatch');
+  });
+});
