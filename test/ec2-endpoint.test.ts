@@ -989,6 +989,21 @@ test('EC2 endpoint: IPv6 listen address, aborted and slow uploads, keep-alive', 
     });
     s.on('error', reject);
   });
+  // Headers that never complete: the endpoint answers 408 and closes (about 10 s).
+  const started = Date.now();
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = net.connect({ host: '::1', port: e.port }, () =>
+      s.write('POST / HTTP/1.1\r\nHost: x\r\n'),
+    );
+    let got = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (got += d));
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
+    setTimeout(() => s.destroy(new Error('slow request not closed within 20 s')), 20_000);
+  });
+  assert.match(reply, /^HTTP\/1\.1 408/);
+  assert.ok(Date.now() - started < 15_000);
   // Two requests on one kept-alive connection.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   t.after(() => agent.destroy());

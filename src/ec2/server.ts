@@ -135,16 +135,25 @@ export class Ec2Server {
   ) {}
 
   static async listen(address: ListenAddress, options: Ec2ServerOptions): Promise<Ec2Server> {
-    const server = http.createServer();
+    // Slow clients: headers within 10 s, the whole request within 30 s (checked every second).
+    const server = http.createServer({
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+      connectionsCheckingInterval: 1_000,
+    });
     const ec2 = new Ec2Server(server, options);
     server.on('request', (req, res) => ec2.serve(req, res));
-    server.on('clientError', (err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    // Not HTTP, headers too big, or too slow: answered at the HTTP level (no request to audit).
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const status =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? '408 Request Timeout'
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? '431 Request Header Fields Too Large'
+            : '400 Bad Request';
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
       options.log.debug({ err }, 'EC2 endpoint: bad HTTP request');
     });
-    // Slow clients: headers within 10 s, the whole request within 30 s.
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
     server.keepAliveTimeout = 5_000;
     server.maxConnections = 256;
     await new Promise<void>((resolve, reject) => {
