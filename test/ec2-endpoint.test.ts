@@ -591,6 +591,19 @@ test('EC2 endpoint: authentication', async (t) => {
       { signingDate: new Date(Date.now() - 20 * 60_000) },
     );
     assertError(stale, 400, 'RequestExpired');
+    // Within the default 15 minutes either way.
+    const past = await e.call(
+      'DescribeVpcs',
+      {},
+      { signingDate: new Date(Date.now() - 5 * 60_000) },
+    );
+    assert.equal(past.status, 200, past.body);
+    const future = await e.call(
+      'DescribeVpcs',
+      {},
+      { signingDate: new Date(Date.now() + 5 * 60_000) },
+    );
+    assert.equal(future.status, 200, future.body);
   });
 
   await t.test('a deleted credential stops working', async () => {
@@ -1255,4 +1268,11 @@ test('EC2 endpoint: Terraform-era operations (ENIs without a TAP, rule edits, ru
     });
     assertError(stale, 400, 'PrefixListVersionMismatch');
   });
+});
+
+test('EC2 endpoint: --ec2-max-skew narrows the clock window', async (t) => {
+  const e = await startEc2Daemon(t, { args: ['--ec2-max-skew', '60'] });
+  const old = await e.call('DescribeVpcs', {}, { signingDate: new Date(Date.now() - 2 * 60_000) });
+  assertError(old, 400, 'RequestExpired');
+  await e.ok('DescribeVpcs');
 });
