@@ -1276,3 +1276,30 @@ test('EC2 endpoint: --ec2-max-skew narrows the clock window', async (t) => {
   assertError(old, 400, 'RequestExpired');
   await e.ok('DescribeVpcs');
 });
+
+test('EC2 endpoint: reads audited while mutations are being applied', async (t) => {
+  const e = await startEc2Daemon(t);
+  // Reads answered while a mutation's change is staged (waiting for the dataplane) must
+  // still get their records: they are written in order after it.
+  const pl = (
+    await e.ok('CreateManagedPrefixList', {
+      PrefixListName: 'p',
+      AddressFamily: 'IPv4',
+      MaxEntries: '5',
+    })
+  ).value('prefixList/prefixListId');
+  const calls: Promise<unknown>[] = [];
+  for (let i = 0; i < 10; i++) {
+    calls.push(e.ok('CreateSecurityGroup', { GroupName: `c${i}`, GroupDescription: 'c' }));
+    calls.push(e.ok('DescribeSecurityGroups'), e.ok('DescribeVpcs'));
+    // Two queued steps (the version check, then the entries): the record comes later still.
+    calls.push(e.ok('GetManagedPrefixListEntries', { PrefixListId: pl, TargetVersion: '1' }));
+  }
+  await Promise.all(calls);
+  const rows = await auditLog(e);
+  assert.equal(rows.filter((r) => r.action === 'CreateSecurityGroup' && r.ok).length, 10);
+  assert.equal(rows.filter((r) => r.action === 'DescribeSecurityGroups' && r.ok).length, 10);
+  assert.equal(rows.filter((r) => r.action === 'DescribeVpcs' && r.ok).length, 10);
+  assert.equal(rows.filter((r) => r.action === 'GetManagedPrefixListEntries' && r.ok).length, 10);
+  assert.doesNotMatch(e.daemon.logs(), /could not write an audit record/);
+});

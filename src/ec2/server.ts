@@ -88,8 +88,8 @@ export type Ec2Handler = (
 
 export interface Ec2ServerOptions {
   handle: Ec2Handler;
-  /** Audit records of calls that reach no mutation. */
-  recordCall(entry: AuditEntry): void;
+  /** Audit records of calls that reach no mutation (written in order with the mutations). */
+  recordCall(entry: AuditEntry): Promise<void>;
   security: Ec2Security;
   accountId: string;
   /** Admit unsigned requests from loopback peers as 'anonymous' (the daemon checks the address). */
@@ -597,23 +597,27 @@ export class Ec2Server {
 
   // ------------------------------------------------------------ audit
 
+  /** Not awaited: the answer does not wait for its record (written after any mutation in flight). */
   private audit(info: RequestInfo, ok: boolean, extra: Partial<AuditEntry>): void {
-    try {
-      this.options.recordCall({
-        time: new Date(),
-        uid: null,
-        pid: null,
-        credSource: info.caller?.credSource ?? 'unauthenticated',
-        action: info.action ?? '(none)',
-        params: info.params ?? {},
-        ok,
-        principal: info.caller?.principal,
-        sourceAddress: info.sourceAddress,
-        userAgent: info.userAgent,
-        ...extra,
-      });
-    } catch (err) {
+    const entry: AuditEntry = {
+      time: new Date(),
+      uid: null,
+      pid: null,
+      credSource: info.caller?.credSource ?? 'unauthenticated',
+      action: info.action ?? '(none)',
+      params: info.params ?? {},
+      ok,
+      principal: info.caller?.principal,
+      sourceAddress: info.sourceAddress,
+      userAgent: info.userAgent,
+      ...extra,
+    };
+    const failed = (err: unknown): void =>
       this.options.log.error({ err }, 'EC2 endpoint: could not write an audit record');
+    try {
+      this.options.recordCall(entry).catch(failed);
+    } catch (err) {
+      failed(err);
     }
   }
 }
