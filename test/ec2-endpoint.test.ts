@@ -1303,3 +1303,19 @@ test('EC2 endpoint: reads audited while mutations are being applied', async (t) 
   assert.equal(rows.filter((r) => r.action === 'GetManagedPrefixListEntries' && r.ok).length, 10);
   assert.doesNotMatch(e.daemon.logs(), /could not write an audit record/);
 });
+
+test('EC2 endpoint: CreateVpc with an Amazon-provided IPv6 block, CreateSubnet in a zone', async (t) => {
+  const e = await startEc2Daemon(t);
+  const vpc = await e.ok('CreateVpc', {
+    CidrBlock: '10.40.0.0/16',
+    AmazonProvidedIpv6CidrBlock: 'true',
+  });
+  const v6 = vpc.find('ipv6CidrBlockAssociationSet/item/ipv6CidrBlock')?.text ?? '';
+  assert.match(v6, /^fd00:ec2:.*\/56$/);
+  const subnet = await e.ok('CreateSubnet', {
+    VpcId: vpc.value('vpc/vpcId'),
+    CidrBlock: '10.40.1.0/24',
+    AvailabilityZone: 'us-east-1b',
+  });
+  assert.equal(subnet.value('subnet/availabilityZone'), 'us-east-1b');
+});

@@ -26,13 +26,6 @@ export const vpcActions: Ec2Action[] = [
     method: 'vpc.create',
     readOnly: false,
     decode: (r) => {
-      // eniwall has no Amazon IPv6 pool: a VPC's IPv6 CIDR is given (Ipv6CidrBlock).
-      if (r.optBool('AmazonProvidedIpv6CidrBlock') === true) {
-        throw new AwsError(
-          ErrorCodes.unsupportedOperation,
-          'AmazonProvidedIpv6CidrBlock is not supported: give Ipv6CidrBlock',
-        );
-      }
       const tenancy = r.optStr('InstanceTenancy');
       if (tenancy !== undefined && tenancy !== 'default') {
         throw new AwsError(
@@ -43,6 +36,8 @@ export const vpcActions: Ec2Action[] = [
       return compact({
         cidr: r.str('CidrBlock'),
         ipv6Cidr: r.optStr('Ipv6CidrBlock'),
+        // The model's own pool (a /56 of fd00:ec2::/32) stands in for Amazon's.
+        amazonProvidedIpv6CidrBlock: r.optBool('AmazonProvidedIpv6CidrBlock'),
         tags: r.tagSpecifications('vpc'),
       });
     },
@@ -106,10 +101,11 @@ export const vpcActions: Ec2Action[] = [
     method: 'subnet.create',
     readOnly: false,
     decode: (r) => {
-      // Accepted for the clients that send them; eniwall has one zone, named by the model.
-      r.consume('AvailabilityZone', 'AvailabilityZoneId');
+      // AvailabilityZoneId is accepted and ignored: the model names zones (region + a..f).
+      r.consume('AvailabilityZoneId');
       return compact({
         vpcId: r.str('VpcId'),
+        availabilityZone: r.optStr('AvailabilityZone'),
         cidr: r.str('CidrBlock'),
         ipv6Cidr: r.optStr('Ipv6CidrBlock'),
         tags: r.tagSpecifications('subnet'),
