@@ -217,6 +217,15 @@ test('two pods in different groups: ADD wires eth0, traffic follows the groups, 
   assert.equal((await listEnis(d)).length, before);
   assert.deepEqual(await links(bad.ns), []);
 
+  // CNI_IFNAME taken in the namespace already: the daemon cannot wire it; nothing is left behind.
+  const taken = await pod();
+  await inNsOk(taken.ns, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'ewpeer0']);
+  const clash = await runCni(taken.env('ADD'), conf);
+  expectError(clash, 100, 'ADD with eth0 taken');
+  assert.equal(clash.out?.['details'], 'DataplaneError');
+  assert.equal((await listEnis(d)).length, before);
+  assert.deepEqual((await links(taken.ns)).sort(), ['eth0', 'ewpeer0']);
+
   // DEL removes the ENI and the link; again, and after the namespace is gone, still success.
   const del = await runCni(a.env('DEL'), conf);
   assert.equal(del.exitCode, 0, del.stdout);
@@ -324,6 +333,27 @@ test('chained host-local IPAM: its address is the ENI address; DEL frees it', as
   assert.equal(del.exitCode, 0, del.stdout);
   assert.ok(!fs.existsSync(reserved), 'DEL freed the address in host-local');
   assert.equal((await listEnis(d)).length, 0);
+
+  // GC frees the stale attachment's address in host-local too.
+  const keep = await pod();
+  const stale = await pod();
+  const rk = await add(keep.env('ADD'), conf);
+  const rs = await add(stale.env('ADD'), conf);
+  const ipOf = (r: AddResult) => (r.ips[0]?.address ?? '').split('/')[0] ?? '';
+  assert.ok(fs.existsSync(path.join(dataDir, conf.name, ipOf(rs))));
+  const gc = await runCni(
+    { CNI_COMMAND: 'GC', CNI_PATH: DEBIAN_CNI_PATH },
+    {
+      ...conf, // 1.0.0: Debian's host-local refuses 1.1.0, also for the DEL that GC runs
+      'cni.dev/valid-attachments': [
+        { containerID: keep.env('GC').CNI_CONTAINERID, ifname: 'eth0' },
+      ],
+    },
+  );
+  assert.equal(gc.exitCode, 0, gc.stdout);
+  assert.ok(!fs.existsSync(path.join(dataDir, conf.name, ipOf(rs))), 'GC freed the stale address');
+  assert.ok(fs.existsSync(path.join(dataDir, conf.name, ipOf(rk))), 'the valid one keeps its');
+  assert.equal((await runCni(keep.env('DEL'), conf)).exitCode, 0);
 
   // An address the subnet reserves: the daemon refuses it and host-local's reservation is undone.
   const badConf = { ...conf, name: `${conf.name}-r`, ipam: ipam('172.31.0.2', '172.31.0.2') };

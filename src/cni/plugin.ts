@@ -248,7 +248,7 @@ async function cmdAdd(daemon: Daemon, req: CniRequest): Promise<SuccessResult> {
 
 async function ipamQuietly(
   req: CniRequest,
-  command: 'DEL',
+  command: 'DEL' | 'GC',
   env?: Record<string, string>,
 ): Promise<void> {
   if (req.conf.ipam === undefined) return;
@@ -378,6 +378,8 @@ async function cmdGc(daemon: Daemon, req: CniRequest): Promise<void> {
       CNI_NETNS: '',
     });
   }
+  // An IPAM plugin that knows GC (host-local >= 1.5) also cleans what it holds for no ENI.
+  if (req.conf.cniVersion === '1.1.0') await ipamQuietly(req, 'GC');
 }
 
 async function cmdStatus(req: CniRequest): Promise<void> {
