@@ -214,18 +214,23 @@ async function cmdAdd(daemon: Daemon, req: CniRequest): Promise<SuccessResult> {
       cniPath: req.path,
       stdin: req.stdin,
     });
-    privateIp = firstIpv4(ipamResult);
+    try {
+      privateIp = firstIpv4(ipamResult);
+    } catch (err) {
+      await ipamQuietly(req, 'DEL'); // it may hold an IPv6 address we cannot use
+      throw err;
+    }
   }
   const tags: Tag[] = [
     { Key: TAG_NETWORK, Value: conf.name },
     { Key: TAG_CONTAINER, Value: containerId },
     { Key: TAG_IFNAME, Value: ifName },
-    { Key: TAG_NETNS, Value: netns },
+    { Key: TAG_NETNS, Value: netns.slice(0, 256) }, // informational; the ENI keeps the whole path
   ];
   const podNs = req.args.get('K8S_POD_NAMESPACE');
   const pod = req.args.get('K8S_POD_NAME');
   if (podNs !== undefined && pod !== undefined)
-    tags.push({ Key: TAG_POD, Value: `${podNs}/${pod}` });
+    tags.push({ Key: TAG_POD, Value: `${podNs}/${pod}`.slice(0, 256) }); // a tag value's limit
   let eni: Eni;
   try {
     eni = await daemon.call('eni.create', {
