@@ -7,6 +7,7 @@
  * host-local IPAM (Debian containernetworking-plugins), and the error codes.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -21,7 +22,9 @@ import {
   createNamespace,
   deleteNamespace,
   inNsOk,
+  killAtEnd,
   links,
+  sleep,
   tcpConnect,
   tcpListen,
   uniqueName,
@@ -303,6 +306,33 @@ test('a daemon restart re-wires pods by namespace path; a pod whose namespace va
   // The lost pod's DEL (its namespace gone) cleans it up.
   assert.equal((await runCni({ ...lost.env('DEL'), CNI_NETNS: '' }, conf)).exitCode, 0);
   assert.equal((await listEnis(d2)).length, 1);
+});
+
+test('CNI_NETNS as /proc/PID/ns/net (a runtime without ip netns names)', async (t) => {
+  const d = await startDaemon(t);
+  const conf = netConf(d);
+  const ns = await createNamespace('q');
+  const holder = killAtEnd(
+    t,
+    spawn('ip', ['netns', 'exec', ns, 'sleep', '60'], { stdio: 'ignore' }),
+  );
+  // `ip netns exec` execs sleep: same pid, once it has entered the namespace.
+  const procNs = `/proc/${holder.pid ?? 0}/ns/net`;
+  const ours = fs.readlinkSync('/proc/self/ns/net');
+  for (let i = 0; i < 100 && fs.readlinkSync(procNs) === ours; i++) await sleep(20);
+  assert.notEqual(fs.readlinkSync(procNs), ours, 'the holder entered the namespace');
+  const env: CniEnv = {
+    CNI_COMMAND: 'ADD',
+    CNI_CONTAINERID: `${uniqueName('c')}proc`,
+    CNI_NETNS: procNs,
+    CNI_IFNAME: 'net1',
+  };
+  const r = await add(env, conf);
+  assert.equal(r.interfaces[0]?.sandbox, procNs);
+  assert.deepEqual(await links(ns), ['net1']);
+  assert.equal((await runCni({ ...env, CNI_COMMAND: 'CHECK' }, conf)).exitCode, 0);
+  assert.equal((await runCni({ ...env, CNI_COMMAND: 'DEL' }, conf)).exitCode, 0);
+  assert.deepEqual(await links(ns), []);
 });
 
 test('chained host-local IPAM: its address is the ENI address; DEL frees it', async (t) => {
