@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 
 import { ApiError, EniwallClient } from '../src/api/client';
+import { wireIntoNamespace } from '../src/dataplane/netns';
 import type { Eni } from '../src/model/types';
 import { DEBIAN_CNI_PATH, netnsPath, runCni, type CniEnv } from './helpers/cni';
 import { startDaemon, words, type TestDaemon } from './helpers/daemon';
@@ -24,6 +25,7 @@ import {
   inNsOk,
   killAtEnd,
   links,
+  run,
   sleep,
   tcpConnect,
   tcpListen,
@@ -333,6 +335,28 @@ test('CNI_NETNS as /proc/PID/ns/net (a runtime without ip netns names)', async (
   assert.equal((await runCni({ ...env, CNI_COMMAND: 'CHECK' }, conf)).exitCode, 0);
   assert.equal((await runCni({ ...env, CNI_COMMAND: 'DEL' }, conf)).exitCode, 0);
   assert.deepEqual(await links(ns), []);
+});
+
+test('wireIntoNamespace takes a namespace path and an ifName', async (t) => {
+  const ns = await createNamespace('w');
+  const veth = uniqueName('v');
+  const peer = uniqueName('v');
+  const made = await run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', peer]);
+  assert.equal(made.code, 0, made.stderr);
+  t.after(() => run('ip', ['link', 'del', peer]));
+  await wireIntoNamespace(veth, netnsPath(ns), {
+    ifName: 'eth7',
+    addresses: [{ addr: '172.31.3.3', prefix: 20 }],
+    gateways: ['172.31.0.1'],
+  });
+  assert.deepEqual(await links(ns), ['eth7']);
+  assert.deepEqual((await linkMacAndAddrs(ns, 'eth7')).addrs, ['172.31.3.3/20']);
+  assert.match(await inNsOk(ns, 'ip', ['route', 'show', 'default']), /via 172\.31\.0\.1 dev eth7/);
+  // A path is never created: wiring into a missing one fails.
+  await assert.rejects(
+    wireIntoNamespace(peer, `/run/netns/${uniqueName('x')}`, { addresses: [], gateways: [] }),
+    /does not exist/,
+  );
 });
 
 test('chained host-local IPAM: its address is the ENI address; DEL frees it', async (t) => {

@@ -133,20 +133,27 @@ export function setDefaultRoute(ifname: string, via: string, ns?: string): Promi
 }
 
 export interface InterfaceConfig {
+  /** The link's name inside the namespace (e.g. CNI_IFNAME); absent: it keeps its own. */
+  ifName?: string;
   mac?: string;
   mtu?: number;
   addresses: { addr: string; prefix: number }[]; // IPv4 and IPv6
   gateways: string[]; // default route via each (one per family)
 }
 
-/** Moves `ifname` into `ns` (created if missing) and configures it there. */
+/** Moves `ifname` into `ns` (a name, created if missing, or a path) and configures it there. */
 export async function wireIntoNamespace(
-  ifname: string,
+  linkName: string,
   ns: string,
   cfg: InterfaceConfig,
 ): Promise<void> {
   await ensureNamespace(ns);
-  await moveLink(ifname, ns);
+  await moveLink(linkName, ns);
+  let ifname = linkName;
+  if (cfg.ifName !== undefined && cfg.ifName !== linkName) {
+    await inNs(ns, ['link', 'set', 'dev', linkName, 'name', cfg.ifName]);
+    ifname = cfg.ifName;
+  }
   if (cfg.mac !== undefined) await setMac(ifname, cfg.mac, ns);
   if (cfg.mtu !== undefined) await setMtu(ifname, cfg.mtu, ns);
   await linkUp(ifname, ns);
