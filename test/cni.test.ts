@@ -205,8 +205,8 @@ test('two pods in different groups: ADD wires eth0, traffic follows the groups, 
   );
   assert.equal((await runCni(b.env('DEL'), conf)).exitCode, 0, 'DEL with nothing left');
 
-  // runtimeConfig (capability securityGroups) wins over the configured groups.
-  const c = await pod();
+  // runtimeConfig (capability securityGroups) wins over CNI_ARGS and the configured groups.
+  const c = await pod({ CNI_ARGS: 'ENIWALL_GROUPS=web' });
   const rc = await add(c.env('ADD'), { ...conf, runtimeConfig: { securityGroups: ['db'] } });
   const eniC = (await listEnis(d)).find((e) => `${e.privateIp}/20` === rc.ips[0]?.address);
   assert.deepEqual(
@@ -214,6 +214,15 @@ test('two pods in different groups: ADD wires eth0, traffic follows the groups, 
     ['db'],
   );
   assert.equal((await runCni(c.env('DEL'), conf)).exitCode, 0);
+  // args.cni.securityGroups (CNI conventions) wins over CNI_ARGS.
+  const e = await pod({ CNI_ARGS: 'ENIWALL_GROUPS=web' });
+  const re = await add(e.env('ADD'), { ...conf, args: { cni: { securityGroups: ['db'] } } });
+  const eniE = (await listEnis(d)).find((x) => `${x.privateIp}/20` === re.ips[0]?.address);
+  assert.deepEqual(
+    eniE?.groupIds.map((g) => groupName.get(g)),
+    ['db'],
+  );
+  assert.equal((await runCni(e.env('DEL'), conf)).exitCode, 0);
 
   // An unknown group is the configuration's fault (7) and creates nothing.
   const before = (await listEnis(d)).length;
