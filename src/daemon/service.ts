@@ -389,6 +389,8 @@ export class ControlService {
         mac: p.optStr(q, 'mac'),
         groups: p.optStrArray(q, 'groups'),
         netns: p.optStr(q, 'netns'),
+        netnsPath: p.optStr(q, 'netnsPath'),
+        ifName: p.optStr(q, 'ifName'),
         sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
         connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
         description: p.optStr(q, 'description'),

@@ -94,6 +94,8 @@ export interface CreateEniInput {
   mac?: string; // generated (locally administered, 02:...) when absent
   groups?: string[]; // GroupRefs; the VPC's default group when absent
   netns?: string;
+  netnsPath?: string; // absolute path of a namespace file, instead of netns (the CNI plugin's)
+  ifName?: string; // the TAP's name inside netns/netnsPath (default: tap)
   sourceDestCheck?: boolean; // default true
   connectionTracking?: Partial<ConnectionTracking>;
   description?: string;

@@ -119,6 +119,10 @@ export interface Eni {
   /** TAP device name (<= 15 chars); absent: unbound (no port, Status 'available') until eni.attach. */
   tap?: string;
   netns?: string; // namespace the TAP's kernel side was moved into, if any
+  /** Or a namespace given by its file (CNI_NETNS: /run/netns/x, /proc/PID/ns/net); never with netns. */
+  netnsPath?: string;
+  /** The kernel side's name inside its namespace (CNI_IFNAME); absent: the tap name. Needs a namespace. */
+  ifName?: string;
   description?: string;
   tags: Tag[];
 }
