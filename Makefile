@@ -3,7 +3,7 @@
 
 APT_PACKAGES := build-essential python3 liburing-dev clang-format iproute2 nftables \
                 iputils-ping netcat-openbsd socat iperf3 procps clang libclang-rt-14-dev prometheus \
-                tshark awscli
+                tshark awscli containernetworking-plugins
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
 # Build the addon against the installed Node headers (Debian ships them under
@@ -11,7 +11,8 @@ TSC := node_modules/.bin/tsc
 NODEDIR_FLAG := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
 .PHONY: all deps apt-deps npm-deps build build-native build-ts native-test lint format test \
-        test-ts clean demo bench bench-core bench-quick bench-compile bench-deps install fuzz
+        test-ts clean demo bench bench-core bench-quick bench-compile bench-deps install fuzz \
+        install-cni
 
 all: build
 
@@ -91,6 +92,16 @@ demo: build
 # Puts the CLI on the PATH (it runs from this checkout's dist/ and build/).
 install: build
 	ln -sf $(CURDIR)/bin/eniwall /usr/local/bin/eniwall
+
+# The CNI plugin where runtimes look (bin_dir /opt/cni/bin): a copied wrapper that runs
+# this checkout's plugin with this node (runtimes may exec plugins with a bare PATH).
+CNI_BIN_DIR ?= /opt/cni/bin
+install-cni: build
+	install -d $(CNI_BIN_DIR)
+	printf '#!/bin/sh\nexec %s %s "$$@"\n' "$$(command -v node)" "$(CURDIR)/bin/eniwall-cni" \
+	  > $(CNI_BIN_DIR)/eniwall-cni.tmp
+	chmod 755 $(CNI_BIN_DIR)/eniwall-cni.tmp
+	mv $(CNI_BIN_DIR)/eniwall-cni.tmp $(CNI_BIN_DIR)/eniwall-cni
 
 # --- packets-per-second benchmark (root; not part of `make test`) -----------
 # Results go to bench/results/<date>.{json,md,svg}; method in bench/README.md.

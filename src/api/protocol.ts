@@ -245,8 +245,10 @@ export interface AuditRecord {
 /** Every method: its params and its result. */
 export interface ApiMethods {
   status: { params: Record<string, never>; result: StatusResult };
+  /** CreateVpcInput: cidr, ipv6Cidr?, name?, tags?, amazonProvidedIpv6CidrBlock? (a /56 of fd00:ec2::/32). */
   'vpc.create': { params: CreateVpcInput; result: Vpc };
   'vpc.describe': { params: { ids?: string[] }; result: Vpc[] };
+  /** CreateSubnetInput: vpcId, cidr, ipv6Cidr?, name?, tags?, availabilityZone? (region + a..f). */
   'subnet.create': { params: CreateSubnetInput; result: Subnet };
   'subnet.describe': { params: { ids?: string[] }; result: Subnet[] };
   'sg.create': { params: CreateSecurityGroupInput; result: SecurityGroup };

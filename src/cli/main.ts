@@ -13,7 +13,8 @@ import { findingsCommand } from './commands/findings';
 import { flowLogsCommand } from './commands/flow-logs';
 import { importCommand } from './commands/import';
 import { naclCommand } from './commands/nacl';
-import { subnetCommand, vpcCommand } from './commands/network';
+import { routeTablesCommand, subnetCommand, vpcCommand } from './commands/network';
+import { tagsCommand } from './commands/tags';
 import {
   auditCommand,
   checkCommand,
@@ -41,6 +42,8 @@ export function buildProgram(): Command {
     statusCommand(),
     vpcCommand(),
     subnetCommand(),
+    routeTablesCommand(),
+    tagsCommand(),
     sgCommand(),
     naclCommand(),
     prefixListCommand(),

@@ -22,6 +22,7 @@ import type { IpPermission } from '../model/operations';
 import type { NetworkAclEntryInput } from '../model/network-acls';
 import type { ConnectionTracking, Eni, ModelSnapshot, Tag } from '../model/types';
 import type { ChangeSet } from '../model/change';
+import { filterRendered, FLOW_LOG_FILTERS, type Filter } from '../model/filters';
 import {
   MUTATIONS,
   PROTOCOL_VERSION,
@@ -156,9 +157,13 @@ export class ControlService {
     return (MUTATIONS as ReadonlySet<string>).has(method);
   }
 
-  /** An audit record for a call that reached no mutation (an EC2 read, or a refused request). */
-  recordCall(entry: AuditEntry): void {
-    this.store.recordAudit(entry);
+  /**
+   * An audit record for a call that reached no mutation (an EC2 read, or a
+   * refused request). Queued: while a mutation waits for the dataplane its
+   * change is staged (an open transaction), and the store takes no other write.
+   */
+  recordCall(entry: AuditEntry): Promise<void> {
+    return this.queue.run(() => this.store.recordAudit(entry));
   }
 
   private mutate(
@@ -293,6 +298,8 @@ export class ControlService {
         cidr: p.str(q, 'cidr'),
         ipv6Cidr: p.optStr(q, 'ipv6Cidr'),
         name: p.optStr(q, 'name'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
+        amazonProvidedIpv6CidrBlock: p.optBool(q, 'amazonProvidedIpv6CidrBlock'),
       }),
     'vpc.describe': (q) => this.model.listVpcs(p.optStrArray(q, 'ids')),
     'subnet.create': (q) =>
@@ -301,6 +308,8 @@ export class ControlService {
         cidr: p.str(q, 'cidr'),
         ipv6Cidr: p.optStr(q, 'ipv6Cidr'),
         name: p.optStr(q, 'name'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
+        availabilityZone: p.optStr(q, 'availabilityZone'),
       }),
     'subnet.describe': (q) => this.model.listSubnets(p.optStrArray(q, 'ids')),
     'sg.create': (q) =>
@@ -308,17 +317,20 @@ export class ControlService {
         name: p.str(q, 'name'),
         description: p.str(q, 'description'),
         vpcId: p.optStr(q, 'vpcId'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
       }),
     'sg.delete': (q) => {
       const group = this.model.resolveGroup(p.str(q, 'group'), p.optStr(q, 'vpcId'));
       this.model.deleteSecurityGroup(group.id, group.vpcId);
       return { groupId: group.id };
     },
-    'sg.describe': (q) => this.model.describeSecurityGroups(p.optStrArray(q, 'groups')),
+    'sg.describe': (q) =>
+      this.model.describeSecurityGroups(p.optStrArray(q, 'groups'), filtersOf(q)),
     'sg.rules': (q) =>
       this.model.describeSecurityGroupRules(
         p.optStrArray(q, 'groups'),
         p.optStrArray(q, 'ruleIds'),
+        filtersOf(q),
       ),
     'sg.authorize': (q) =>
       this.model.authorize(
@@ -347,7 +359,7 @@ export class ControlService {
     'subnet.delete': (q) => this.model.deleteSubnet(p.str(q, 'id')),
     'prefix-list.delete': (q) => this.model.deletePrefixList(p.str(q, 'id')),
     'prefix-list.describe-ec2': (q) =>
-      this.model.describeManagedPrefixLists(p.optStrArray(q, 'ids')),
+      this.model.describeManagedPrefixLists(p.optStrArray(q, 'ids'), filtersOf(q)),
     'prefix-list.entries': (q) => this.model.getManagedPrefixListEntries(p.str(q, 'id')),
     'prefix-list.create': (q) =>
       this.model.createPrefixList({
@@ -356,6 +368,7 @@ export class ControlService {
         entries: p.optObjectArray<{ cidr: string; description?: string }>(q, 'entries') ?? [],
         family: p.optStr(q, 'family') as 'ipv4' | 'ipv6' | undefined,
         clientToken: p.optStr(q, 'clientToken'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
       }),
     'prefix-list.modify': (q) =>
       this.model.modifyPrefixList(p.str(q, 'id'), {
@@ -376,6 +389,8 @@ export class ControlService {
         mac: p.optStr(q, 'mac'),
         groups: p.optStrArray(q, 'groups'),
         netns: p.optStr(q, 'netns'),
+        netnsPath: p.optStr(q, 'netnsPath'),
+        ifName: p.optStr(q, 'ifName'),
         sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
         connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
         description: p.optStr(q, 'description'),
@@ -391,7 +406,8 @@ export class ControlService {
       }),
     'eni.delete': (q) => this.model.deleteEni(p.str(q, 'id')),
     'eni.list': (q) => this.model.listEnis(p.optStrArray(q, 'ids')),
-    'eni.describe': (q) => this.model.describeNetworkInterfaces(p.optStrArray(q, 'ids')),
+    'eni.describe': (q) =>
+      this.model.describeNetworkInterfaces(p.optStrArray(q, 'ids'), filtersOf(q)),
     flows: (q) => {
       const eniId = p.optStr(q, 'eniId');
       const enis = this.model.listEnis();
@@ -458,14 +474,17 @@ export class ControlService {
         networkAclId: p.str(q, 'networkAclId'),
       }),
     'nacl.describe': (q) =>
-      this.model.describeNetworkAcls({
-        ids: p.optStrArray(q, 'ids'),
-        filters: {
-          vpcId: p.optStrArray(q, 'vpcIds'),
-          subnetId: p.optStrArray(q, 'subnetIds'),
-          isDefault: p.optBool(q, 'isDefault'),
+      this.model.describeNetworkAcls(
+        {
+          ids: p.optStrArray(q, 'ids'),
+          filters: {
+            vpcId: p.optStrArray(q, 'vpcIds'),
+            subnetId: p.optStrArray(q, 'subnetIds'),
+            isDefault: p.optBool(q, 'isDefault'),
+          },
         },
-      }),
+        filtersOf(q),
+      ),
     'flow-logs.create': (q) =>
       this.model.createFlowLogs(
         {
@@ -496,20 +515,23 @@ export class ControlService {
         fl['DeliverLogsStatus'] = d.status;
         if (d.errorMessage !== undefined) fl['DeliverLogsErrorMessage'] = d.errorMessage;
       }
-      return out;
+      // EC2 filters last, so deliver-log-status sees the live status.
+      return { FlowLogs: filterRendered(out.FlowLogs, filtersOf(q), FLOW_LOG_FILTERS) };
     },
     'flow-logs.stats': () => this.options.flowLogs?.deliveries() ?? [],
     audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
     findings: () => ({ Findings: findings(this.model.view()) }),
-    // Issue 11 operations: each helper replaces its stub with the real implementation.
-    'tags.create': unsupported,
-    'tags.delete': unsupported,
-    'tags.describe': unsupported,
-    'vpc.describe-ec2': unsupported,
-    'subnet.describe-ec2': unsupported,
-    'vpc.attribute': unsupported,
-    'vpc.modify-attribute': unsupported,
-    'route-tables.describe': unsupported,
+    // EC2-shaped operations (issue 11), also reached through the EC2 endpoint (src/ec2/).
+    'tags.create': (q) => this.model.createTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
+    'tags.delete': (q) => this.model.deleteTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
+    'tags.describe': (q) => this.model.describeTags(filtersOf(q)),
+    'vpc.describe-ec2': (q) => this.model.describeVpcs(p.optStrArray(q, 'ids'), filtersOf(q)),
+    'subnet.describe-ec2': (q) => this.model.describeSubnets(p.optStrArray(q, 'ids'), filtersOf(q)),
+    'vpc.attribute': (q) => this.model.describeVpcAttribute(p.str(q, 'id'), p.str(q, 'attribute')),
+    'vpc.modify-attribute': (q) =>
+      this.model.modifyVpcAttribute(p.str(q, 'id'), p.str(q, 'attribute'), p.bool(q, 'value')),
+    'route-tables.describe': (q) =>
+      this.model.describeRouteTables(p.optStrArray(q, 'ids'), filtersOf(q)),
     'sg.modify-rules': (q) => {
       this.model.modifySecurityGroupRules(this.groupId(q), q['rules']);
       return { Return: true };
@@ -574,8 +596,9 @@ function naclEntry(q: p.Params): NetworkAclEntryInput {
   };
 }
 
-function unsupported(): never {
-  throw new AwsError(ErrorCodes.unsupportedOperation, 'not implemented yet');
+/** The EC2 Filters of a describe (shapes checked by the model's filter engine). */
+function filtersOf(q: p.Params): Filter[] | undefined {
+  return p.optObjectArray<Filter>(q, 'filters');
 }
 
 /** Reads that need no consistency with an in-flight change. */

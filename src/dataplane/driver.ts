@@ -29,6 +29,14 @@
  * without one (its addresses still count in group references). After a
  * failed apply the driver no longer trusts change sets until a full apply
  * (without one, e.g. the daemon's re-apply) has succeeded.
+ *
+ * Namespaces: `netns` (a name, created if missing) or `netnsPath` (a file such
+ * as CNI_NETNS, never created); inside it the link is renamed to `ifName` when
+ * given. A path namespace that is gone (the container died while the daemon
+ * was down) does not fail a full apply (start-up, re-apply): that ENI gets no
+ * port, like an unbound one, until a later apply finds the namespace again;
+ * an apply whose change names the ENI fails instead, so a create or modify
+ * never reports success without the link in place.
  */
 import type { ChangeSet } from '../model/change';
 import { parseCidr, subnetRouterAddress } from '../model/cidr';
@@ -37,9 +45,11 @@ import type { Dataplane } from './dataplane';
 import {
   addAddress,
   ensureNamespace,
-  ip,
+  inNs,
+  isNamespacePath,
   linkUp,
   moveLink,
+  namespaceExists,
   setDefaultRoute,
   setMac,
   type InterfaceConfig,
@@ -100,10 +110,22 @@ export function interfaceConfig(eni: Eni, subnet: Subnet): InterfaceConfig {
   return { mac: eni.mac, addresses, gateways };
 }
 
+/** Where the ENI's kernel side lives: a namespace name or path; undefined: our namespace. */
+function namespaceOf(eni: Eni): string | undefined {
+  return eni.netnsPath ?? eni.netns;
+}
+
+/** The link's final name in that namespace: ifName there, else the tap name. */
+function linkNameOf(eni: Eni): string {
+  return (namespaceOf(eni) === undefined ? undefined : eni.ifName) ?? eni.tap ?? '';
+}
+
 function wiringKey(eni: Eni, subnet: Subnet | undefined): string {
   return JSON.stringify([
     eni.tap,
     eni.netns ?? null,
+    eni.netnsPath ?? null,
+    eni.ifName ?? null,
     eni.mac,
     eni.privateIp,
     eni.secondaryIps,
@@ -119,8 +141,7 @@ function message(err: unknown): string {
 
 /** `ip [-n ns] link set dev from name to`. */
 function renameLink(from: string, to: string, ns: string | undefined): Promise<string> {
-  const args = ['link', 'set', 'dev', from, 'name', to];
-  return ip(ns === undefined ? args : ['-n', ns, ...args]);
+  return inNs(ns, ['link', 'set', 'dev', from, 'name', to]);
 }
 
 /** Link up (and the namespace's loopback), then the default routes: what makes it carry traffic. */
@@ -169,12 +190,13 @@ export class DataplaneDriver {
     // The ENIs to look at, and the ids that must not keep a port.
     let candidates: readonly Eni[];
     let gone: (id: string) => boolean;
+    let named = new Set<string>();
     if (change === undefined) {
       const wanted = new Set(snapshot.enis.filter((e) => e.tap !== undefined).map((e) => e.id));
       candidates = snapshot.enis;
       gone = (id) => !wanted.has(id);
     } else {
-      const named = new Set([...change.enis.created, ...change.enis.modified]);
+      named = new Set([...change.enis.created, ...change.enis.modified]);
       candidates = named.size === 0 ? [] : snapshot.enis.filter((e) => named.has(e.id));
       const deleted = new Set(change.enis.deleted);
       const unbound = new Set(candidates.filter((e) => e.tap === undefined).map((e) => e.id));
@@ -193,6 +215,11 @@ export class DataplaneDriver {
           );
         const old = this.bound.get(eni.id);
         if (old !== undefined && old.wiring === wiringKey(eni, subnet)) continue;
+        const ns = namespaceOf(eni);
+        const strict = given !== undefined && named.has(eni.id);
+        if (!strict && ns !== undefined && isNamespacePath(ns) && !(await namespaceExists(ns))) {
+          continue; // its container is gone (see the file comment): no port for now
+        }
         pending.push(await this.prepare(eni, subnet, old));
       }
       // 2. Compile and publish the table that names the new ports.
@@ -247,17 +274,20 @@ export class DataplaneDriver {
     subnet: Subnet,
     old: BoundPort | undefined,
   ): Promise<PendingPort> {
-    const name = eni.tap ?? '';
-    // TAPs are created in our namespace, then moved: the final name is taken
-    // while the old TAP holds it in our namespace or in the target namespace.
+    const tapName = eni.tap ?? '';
+    const ns = namespaceOf(eni);
+    const name = linkNameOf(eni); // the final name, in ns
+    // TAPs are created in our namespace, then moved: the tap name is taken
+    // while the old TAP holds it in our namespace, the final name while it
+    // holds that in the target namespace.
     const nameTaken =
       old !== undefined &&
-      old.ifname === name &&
-      (old.netns === undefined || old.netns === eni.netns);
-    const deferred = old !== undefined && old.netns === eni.netns;
+      ((old.netns === undefined && old.ifname === tapName) ||
+        (old.netns === ns && old.ifname === name));
+    const deferred = old !== undefined && old.netns === ns;
     let tap;
     try {
-      tap = this.dp.openTap(nameTaken ? this.temporaryName() : name);
+      tap = this.dp.openTap(nameTaken ? this.temporaryName() : tapName);
     } catch (err) {
       throw new DataplaneApplyError(`ENI ${eni.id}: ${message(err)}`, { cause: err });
     }
@@ -267,30 +297,30 @@ export class DataplaneDriver {
       config,
       bound: {
         port: tap.port,
-        ifname: nameTaken ? name : tap.ifname,
-        netns: eni.netns,
+        ifname: name,
+        netns: ns,
         wiring: wiringKey(eni, subnet),
       },
       ifname: tap.ifname,
       replaces: old,
       deferred,
     };
-    if (eni.netns === undefined) return p;
+    if (ns === undefined) return p;
     try {
-      await ensureNamespace(eni.netns);
-      await moveLink(p.ifname, eni.netns);
+      await ensureNamespace(ns);
+      await moveLink(p.ifname, ns);
       // In a namespace the old TAP does not use, the final name is free now.
       if (!deferred && p.ifname !== p.bound.ifname) {
-        await renameLink(p.ifname, p.bound.ifname, eni.netns);
+        await renameLink(p.ifname, p.bound.ifname, ns);
         p.ifname = p.bound.ifname;
       }
-      if (config.mac !== undefined) await setMac(p.ifname, config.mac, eni.netns);
-      for (const a of config.addresses) await addAddress(p.ifname, a.addr, a.prefix, eni.netns);
-      if (!deferred) await activate(p.ifname, eni.netns, config);
+      if (config.mac !== undefined) await setMac(p.ifname, config.mac, ns);
+      for (const a of config.addresses) await addAddress(p.ifname, a.addr, a.prefix, ns);
+      if (!deferred) await activate(p.ifname, ns, config);
     } catch (err) {
       this.closeQuietly(tap.port);
       throw new DataplaneApplyError(
-        `ENI ${eni.id}: wiring ${tap.ifname} into namespace ${eni.netns}: ${message(err)}`,
+        `ENI ${eni.id}: wiring ${tap.ifname} into namespace ${ns}: ${message(err)}`,
         { cause: err },
       );
     }

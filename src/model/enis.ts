@@ -41,8 +41,10 @@ import type { Eni, Family, Subnet } from './types';
 import {
   checkBoolean,
   checkConnectionTracking,
+  checkIfName,
   checkMac,
   checkNetns,
+  checkNetnsPath,
   checkOptionalDescription,
   checkTags,
   checkTapName,
@@ -170,8 +172,17 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   if (tap !== undefined) checkTapFree(s, tap);
   const rawNetns = paramOrTag(input.netns, tagValue(NETNS_TAG), 'netns');
   const netns = checkNetns(rawNetns);
-  if (netns !== undefined && tap === undefined) {
+  const netnsPath = checkNetnsPath(input.netnsPath);
+  const ifName = checkIfName(input.ifName);
+  if (netns !== undefined && netnsPath !== undefined) {
+    throw awsError(ErrorCodes.parameterCombination, 'netns and netnsPath are mutually exclusive');
+  }
+  if ((netns !== undefined || netnsPath !== undefined) && tap === undefined) {
     throw missing('tap (a namespace is only meaningful for a bound ENI)');
+  }
+  // In our own namespace the link keeps its tap name (that is what names the TAP there).
+  if (ifName !== undefined && netns === undefined && netnsPath === undefined) {
+    throw missing('netns or netnsPath (ifName names the link inside a namespace)');
   }
   const subnet = input.subnetId === undefined ? defaultSubnet(s) : requireSubnet(s, input.subnetId);
   const used = addressesInUse(s, subnet.vpcId);
@@ -223,6 +234,8 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   };
   if (tap !== undefined) eni.tap = tap;
   if (netns !== undefined) eni.netns = netns;
+  if (netnsPath !== undefined) eni.netnsPath = netnsPath;
+  if (ifName !== undefined) eni.ifName = ifName;
   const description = checkOptionalDescription(input.description, 'Description');
   if (description !== undefined) eni.description = description;
   s.enis.set(eni.id, eni);

@@ -39,6 +39,9 @@ import type {
 import * as permissions from './permissions';
 import * as prefixLists from './prefix-lists';
 import * as enis from './enis';
+import * as filters from './filters';
+import * as routeTables from './route-tables';
+import * as tags from './tags';
 import { applyQuotaChange, DEFAULT_QUOTAS } from './quotas';
 import {
   clone,
@@ -237,6 +240,50 @@ export class Model implements ModelOperations {
     return network.listSubnets(this.s, ids);
   }
 
+  /** The DescribeVpcs shape; `filterList` as the EC2 API's Filters. */
+  describeVpcs(ids?: string[], filterList?: filters.Filter[]): { Vpcs: Record<string, unknown>[] } {
+    return network.describeVpcs(this.s, ids, filterList);
+  }
+
+  /** The DescribeSubnets shape. */
+  describeSubnets(
+    ids?: string[],
+    filterList?: filters.Filter[],
+  ): { Subnets: Record<string, unknown>[] } {
+    return network.describeSubnets(this.s, ids, filterList);
+  }
+
+  /** DescribeVpcAttribute: { VpcId, EnableDnsSupport: { Value } } (the attribute asked). */
+  describeVpcAttribute(id: string, attribute: string): Record<string, unknown> {
+    return network.describeVpcAttribute(this.s, id, attribute);
+  }
+
+  modifyVpcAttribute(id: string, attribute: string, value: boolean): { Return: boolean } {
+    return network.modifyVpcAttribute(this.s, id, attribute, value);
+  }
+
+  /** DescribeRouteTables: each VPC's synthesized main route table. */
+  describeRouteTables(
+    ids?: string[],
+    filterList?: filters.Filter[],
+  ): { RouteTables: Record<string, unknown>[] } {
+    return routeTables.describeRouteTables(this.s, ids, filterList);
+  }
+
+  // --------------------------------------------------------------------- tags
+
+  createTags(resourceIds: string[], tagList: unknown): { Return: boolean } {
+    return tags.createTags(this.s, resourceIds, tagList);
+  }
+
+  deleteTags(resourceIds: string[], tagList?: unknown): { Return: boolean } {
+    return tags.deleteTags(this.s, resourceIds, tagList);
+  }
+
+  describeTags(filterList?: filters.Filter[]): { Tags: tags.TagDescription[] } {
+    return tags.describeTags(this.s, filterList);
+  }
+
   // ---------------------------------------------------------- security groups
 
   resolveGroup(group: string, vpcId?: string): SecurityGroup {
@@ -251,15 +298,31 @@ export class Model implements ModelOperations {
     groups.deleteSecurityGroup(this.s, groupRef, vpcId);
   }
 
-  describeSecurityGroups(refs?: string[]): DescribeSecurityGroupsOutput {
-    return groups.describeSecurityGroups(this.s, refs);
+  describeSecurityGroups(
+    refs?: string[],
+    filterList?: filters.Filter[],
+  ): DescribeSecurityGroupsOutput {
+    const out = groups.describeSecurityGroups(this.s, refs);
+    const picked = filters.filterRendered(
+      out.SecurityGroups,
+      filterList,
+      filters.SECURITY_GROUP_FILTERS,
+    );
+    return { SecurityGroups: picked };
   }
 
   describeSecurityGroupRules(
     refs?: string[],
     ruleIds?: string[],
+    filterList?: filters.Filter[],
   ): DescribeSecurityGroupRulesOutput {
-    return groups.describeSecurityGroupRules(this.s, refs, ruleIds);
+    const out = groups.describeSecurityGroupRules(this.s, refs, ruleIds);
+    const picked = filters.filterRendered(
+      out.SecurityGroupRules,
+      filterList,
+      filters.SECURITY_GROUP_RULE_FILTERS,
+    );
+    return { SecurityGroupRules: picked };
   }
 
   importSecurityGroups(json: unknown, options: { vpcId?: string } = {}): SecurityGroup[] {
@@ -365,10 +428,15 @@ export class Model implements ModelOperations {
   }
 
   /** The DescribeNetworkAcls shape, `*` rules included. */
-  describeNetworkAcls(input: nacls.DescribeNetworkAclsInput = {}): {
+  describeNetworkAcls(
+    input: nacls.DescribeNetworkAclsInput = {},
+    filterList?: filters.Filter[],
+  ): {
     NetworkAcls: Record<string, unknown>[];
   } {
-    return nacls.describeNetworkAcls(this.s, input);
+    const out = nacls.describeNetworkAcls(this.s, input);
+    const picked = filters.filterRendered(out.NetworkAcls, filterList, filters.NETWORK_ACL_FILTERS);
+    return { NetworkAcls: picked };
   }
 
   listNetworkAcls(input: nacls.DescribeNetworkAclsInput = {}): NetworkAcl[] {
@@ -390,10 +458,14 @@ export class Model implements ModelOperations {
   }
 
   /** The DescribeFlowLogs shape. */
-  describeFlowLogs(input: flowLogs.DescribeFlowLogsInput = {}): {
+  describeFlowLogs(
+    input: flowLogs.DescribeFlowLogsInput = {},
+    filterList?: filters.Filter[],
+  ): {
     FlowLogs: Record<string, unknown>[];
   } {
-    return flowLogs.describeFlowLogs(this.s, input);
+    const out = flowLogs.describeFlowLogs(this.s, input);
+    return { FlowLogs: filters.filterRendered(out.FlowLogs, filterList, filters.FLOW_LOG_FILTERS) };
   }
 
   listFlowLogs(input: flowLogs.DescribeFlowLogsInput = {}): FlowLog[] {
@@ -416,8 +488,14 @@ export class Model implements ModelOperations {
   }
 
   /** The DescribeManagedPrefixLists shape. */
-  describeManagedPrefixLists(ids?: string[]): { PrefixLists: Record<string, unknown>[] } {
-    return prefixLists.describeManagedPrefixLists(this.s, ids);
+  describeManagedPrefixLists(
+    ids?: string[],
+    filterList?: filters.Filter[],
+  ): { PrefixLists: Record<string, unknown>[] } {
+    const out = prefixLists.describeManagedPrefixLists(this.s, ids);
+    return {
+      PrefixLists: filters.filterRendered(out.PrefixLists, filterList, filters.PREFIX_LIST_FILTERS),
+    };
   }
 
   /** The GetManagedPrefixListEntries shape. */
@@ -452,7 +530,17 @@ export class Model implements ModelOperations {
     return enis.listEnis(this.s, ids);
   }
 
-  describeNetworkInterfaces(ids?: string[]): { NetworkInterfaces: Record<string, unknown>[] } {
-    return enis.describeNetworkInterfaces(this.s, ids);
+  describeNetworkInterfaces(
+    ids?: string[],
+    filterList?: filters.Filter[],
+  ): { NetworkInterfaces: Record<string, unknown>[] } {
+    const out = enis.describeNetworkInterfaces(this.s, ids);
+    return {
+      NetworkInterfaces: filters.filterRendered(
+        out.NetworkInterfaces,
+        filterList,
+        filters.NETWORK_INTERFACE_FILTERS,
+      ),
+    };
   }
 }

@@ -44,6 +44,8 @@ export interface CreateVpcInput {
   ipv6Cidr?: string;
   name?: string;
   tags?: Tag[]; // TagSpecification vpc
+  /** CreateVpc AmazonProvidedIpv6CidrBlock: a /56 of fd00:ec2::/32 (see network.ts). */
+  amazonProvidedIpv6CidrBlock?: boolean;
 }
 export interface CreateSubnetInput {
   vpcId: string;
@@ -51,6 +53,8 @@ export interface CreateSubnetInput {
   ipv6Cidr?: string;
   name?: string;
   tags?: Tag[]; // TagSpecification subnet
+  /** The region's zone: region + 'a'..'f' (InvalidParameterValue otherwise). */
+  availabilityZone?: string;
 }
 export interface CreateSecurityGroupInput {
   name: string;
@@ -90,6 +94,8 @@ export interface CreateEniInput {
   mac?: string; // generated (locally administered, 02:...) when absent
   groups?: string[]; // GroupRefs; the VPC's default group when absent
   netns?: string;
+  netnsPath?: string; // absolute path of a namespace file, instead of netns (the CNI plugin's)
+  ifName?: string; // the TAP's name inside netns/netnsPath (default: tap)
   sourceDestCheck?: boolean; // default true
   connectionTracking?: Partial<ConnectionTracking>;
   description?: string;

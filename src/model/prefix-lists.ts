@@ -22,7 +22,7 @@ import type { CreatePrefixListInput, ModifyPrefixListInput } from './operations'
 import { checkRuleQuota } from './permissions';
 import { clone, requirePrefixList, rulesOf, type State, uniqueId } from './state';
 import type { Family, PrefixList, PrefixListEntry } from './types';
-import { checkOptionalDescription, checkOptionalName } from './validate';
+import { checkOptionalDescription, checkOptionalName, checkTags } from './validate';
 
 function canonicalEntries(
   entries: unknown,
@@ -90,6 +90,7 @@ export function createPrefixList(s: State, input: CreatePrefixListInput): Prefix
   const { family, entries } = canonicalEntries(input.entries, input.family);
   if (family === undefined) throw missing('AddressFamily (or at least one entry)');
   checkEntryCount(entries.length, max, name);
+  const tags = checkTags(input.tags);
   if (s.prefixLists.size >= s.quotas.prefixLists) {
     throw awsError(
       ErrorCodes.prefixListLimit,
@@ -103,7 +104,7 @@ export function createPrefixList(s: State, input: CreatePrefixListInput): Prefix
     maxEntries: max,
     entries,
     version: 1,
-    tags: [],
+    tags,
   };
   s.prefixLists.set(list.id, list);
   s.changes.created('prefixLists', list.id);

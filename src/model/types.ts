@@ -25,6 +25,8 @@ export interface Vpc {
   tags: Tag[];
   /** ModifyVpcAttribute's booleans; absent in stores written before them (AWS defaults apply). */
   attributes?: VpcAttributes;
+  /** CreateTags on the VPC's synthesized main route table (rtb-…, src/model/route-tables.ts). */
+  routeTableTags?: Tag[];
 }
 
 export interface VpcAttributes {
@@ -41,6 +43,8 @@ export interface Subnet {
   name?: string;
   isDefault: boolean;
   tags: Tag[];
+  /** CreateSubnet AvailabilityZone (region + a..f); absent = region + 'a'. */
+  availabilityZone?: string;
 }
 
 /** Normalised IpProtocol: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | '-1' | decimal string of any other number. */
@@ -115,6 +119,10 @@ export interface Eni {
   /** TAP device name (<= 15 chars); absent: unbound (no port, Status 'available') until eni.attach. */
   tap?: string;
   netns?: string; // namespace the TAP's kernel side was moved into, if any
+  /** Or a namespace given by its file (CNI_NETNS: /run/netns/x, /proc/PID/ns/net); never with netns. */
+  netnsPath?: string;
+  /** The kernel side's name inside its namespace (CNI_IFNAME); absent: the tap name. Needs a namespace. */
+  ifName?: string;
   description?: string;
   tags: Tag[];
 }

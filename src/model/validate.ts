@@ -72,9 +72,14 @@ export function checkOptionalName(input: unknown, field: string): string | undef
   return input;
 }
 
+const MAX_TAGS = 50;
+
 export function checkTags(input: unknown): Tag[] {
   if (input === undefined || input === null) return [];
   if (!Array.isArray(input)) throw invalidValue('Tags must be a list of {Key, Value}');
+  if (input.length > MAX_TAGS) {
+    throw awsError(ErrorCodes.tagLimitExceeded, `At most ${MAX_TAGS} tags per resource`);
+  }
   const keys = new Set<string>();
   return input.map((tag: unknown) => {
     const { Key, Value } = (tag ?? {}) as { Key?: unknown; Value?: unknown };
@@ -133,6 +138,33 @@ export function checkNetns(input: unknown): string | undefined {
   if (input === undefined || input === null) return undefined;
   if (typeof input !== 'string' || !NETNS_SYNTAX.test(input) || input === '.' || input === '..') {
     throw invalidValue(`Invalid value '${String(input)}' for netns`);
+  }
+  return input;
+}
+
+// A namespace file: absolute, no empty, '.' or '..' segments (CNI_NETNS is /run/netns/x or /proc/PID/ns/net).
+const NETNS_PATH_SYNTAX = /^(\/[A-Za-z0-9_.:@-]+)+$/;
+
+export function checkNetnsPath(input: unknown): string | undefined {
+  if (input === undefined || input === null) return undefined;
+  if (
+    typeof input !== 'string' ||
+    input.length > 4096 ||
+    !NETNS_PATH_SYNTAX.test(input) ||
+    input.split('/').some((part) => part === '.' || part === '..')
+  ) {
+    throw invalidValue(`Invalid value '${String(input)}' for netnsPath: an absolute path`);
+  }
+  return input;
+}
+
+/** The name of the TAP's kernel side inside its namespace: the same syntax as a tap name. */
+export function checkIfName(input: unknown): string | undefined {
+  if (input === undefined || input === null) return undefined;
+  if (typeof input !== 'string' || !IFNAME_SYNTAX.test(input) || input === '.' || input === '..') {
+    throw invalidValue(
+      `Invalid value '${String(input)}' for ifName: 1..15 characters of A-Za-z0-9_.-`,
+    );
   }
   return input;
 }

@@ -3,7 +3,14 @@ import { Command } from 'commander';
 import type { ConnectionTracking } from '../../model/types';
 import { call, example } from '../context';
 import { dash, printJson, printLine, printTable } from '../output';
-import { parseInteger, parseList, parseOnOff } from '../parse';
+import {
+  collectFilter,
+  FILTER_HELP,
+  type FilterOption,
+  parseInteger,
+  parseList,
+  parseOnOff,
+} from '../parse';
 
 interface CreateOptions {
   tap?: string;
@@ -127,12 +134,19 @@ export function eniCommand(): Command {
       .command('describe')
       .description('list ENIs')
       .argument('[eni...]', 'ENI ids (default: all)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-network-interfaces` JSON shape'),
     'eniwall eni describe --json',
-  ).action(async (ids: string[], o: { json?: boolean }, cmd: Command) => {
+    'eniwall eni describe --filter Name=group-id,Values=sg-0123456789abcdef0',
+  ).action(async (ids: string[], o: { json?: boolean; filter?: FilterOption[] }, cmd: Command) => {
     const params = { ids: ids.length ? ids : undefined };
-    if (o.json) return printJson(await call(cmd, 'eni.describe', params));
-    const enis = await call(cmd, 'eni.list', params);
+    if (o.json) return printJson(await call(cmd, 'eni.describe', { ...params, filters: o.filter }));
+    let enis = await call(cmd, 'eni.list', params);
+    if (o.filter !== undefined) {
+      const out = await call(cmd, 'eni.describe', { ...params, filters: o.filter });
+      const kept = new Set(out.NetworkInterfaces.map((n) => String(n['NetworkInterfaceId'])));
+      enis = enis.filter((e) => kept.has(e.id));
+    }
     printTable(
       ['ENI', 'TAP', 'NETNS', 'IP', 'MAC', 'SUBNET', 'SDC', 'GROUPS'],
       enis.map((e) => [

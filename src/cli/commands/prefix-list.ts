@@ -2,7 +2,18 @@
 import { Command } from 'commander';
 import { call, example } from '../context';
 import { dash, printJson, printLine, printTable } from '../output';
-import { parseInteger } from '../parse';
+import type { Tag } from '../../model/types';
+import {
+  collectFilter,
+  collectTag,
+  FILTER_HELP,
+  type FilterOption,
+  parseInteger,
+  TAG_HELP,
+} from '../parse';
+
+type CreateOptions = { name: string; maxEntries: string; cidr: string[]; tag?: Tag[] };
+type ListOptions = { json?: boolean; filter?: FilterOption[] };
 import { UsageError } from '../fatal';
 
 export function prefixListCommand(): Command {
@@ -14,13 +25,15 @@ export function prefixListCommand(): Command {
       .description('create a prefix list; prints its id')
       .requiredOption('--name <name>', 'prefix list name')
       .requiredOption('--max-entries <n>', 'maximum number of entries (counts against rule quotas)')
-      .requiredOption('--cidr <cidr...>', 'entries (one family); repeat or list several'),
+      .requiredOption('--cidr <cidr...>', 'entries (one family); repeat or list several')
+      .option('--tag <key=value>', TAG_HELP, collectTag),
     'eniwall prefix-list create --name corp --max-entries 10 --cidr 10.1.0.0/16 --cidr 10.2.0.0/16',
-  ).action(async (o: { name: string; maxEntries: string; cidr: string[] }, cmd: Command) => {
+  ).action(async (o: CreateOptions, cmd: Command) => {
     const created = await call(cmd, 'prefix-list.create', {
       name: o.name,
       maxEntries: parseInteger(o.maxEntries, '--max-entries'),
       entries: o.cidr.map((cidr) => ({ cidr })),
+      tags: o.tag,
     });
     printLine(created.id);
   });
@@ -83,15 +96,22 @@ export function prefixListCommand(): Command {
       .command('describe')
       .description('list prefix lists')
       .argument('[pl...]', 'prefix list ids (default: all)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option(
         '--json',
         'the `aws ec2 describe-managed-prefix-lists` JSON shape (entries: `entries`)',
       ),
     'eniwall prefix-list describe',
-  ).action(async (ids: string[], o: { json?: boolean }, cmd: Command) => {
+  ).action(async (ids: string[], o: ListOptions, cmd: Command) => {
     const query = { ids: ids.length ? ids : undefined };
-    if (o.json) return printJson(await call(cmd, 'prefix-list.describe-ec2', query));
-    const lists = await call(cmd, 'prefix-list.describe', query);
+    const ec2 = { ...query, filters: o.filter };
+    if (o.json) return printJson(await call(cmd, 'prefix-list.describe-ec2', ec2));
+    let lists = await call(cmd, 'prefix-list.describe', query);
+    if (o.filter !== undefined) {
+      const out = await call(cmd, 'prefix-list.describe-ec2', ec2);
+      const kept = new Set(out.PrefixLists.map((l) => String(l['PrefixListId'])));
+      lists = lists.filter((l) => kept.has(l.id));
+    }
     printTable(
       ['PREFIX LIST', 'NAME', 'FAMILY', 'MAX', 'VERSION', 'ENTRIES'],
       lists.map((l) => [

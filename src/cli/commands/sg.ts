@@ -6,12 +6,17 @@ import {
   buildPermission,
   buildPermissions,
   collect,
+  collectFilter,
+  collectTag,
+  FILTER_HELP,
+  type FilterOption,
   hasSelectors,
   parseDirection,
   type RuleSelectorOptions,
+  TAG_HELP,
 } from '../parse';
 import { targetText } from '../../model/rules';
-import type { RuleTarget } from '../../model/types';
+import type { RuleTarget, Tag } from '../../model/types';
 import type { SecurityGroupRuleUpdate } from '../../api/protocol';
 import { EXIT_ERROR, UsageError } from '../fatal';
 import { AwsError, ErrorCodes } from '../../model/errors';
@@ -24,6 +29,9 @@ interface RuleCommandOptions extends RuleSelectorOptions {
   json?: boolean;
 }
 
+type CreateOptions = { name: string; description: string; vpc?: string; tag?: Tag[] };
+type ListOptions = { json?: boolean; filter?: FilterOption[] };
+
 export function sgCommand(): Command {
   const sg = new Command('sg').description('security groups and their rules');
 
@@ -33,13 +41,15 @@ export function sgCommand(): Command {
       .description('create a security group; prints its id')
       .requiredOption('--name <name>', 'group name, unique in the VPC')
       .requiredOption('--description <text>', 'group description')
-      .option('--vpc <vpc>', 'VPC id (default: the default VPC)'),
+      .option('--vpc <vpc>', 'VPC id (default: the default VPC)')
+      .option('--tag <key=value>', TAG_HELP, collectTag),
     `eniwall sg create --name web --description "web tier"`,
-  ).action(async (o: { name: string; description: string; vpc?: string }, cmd: Command) => {
+  ).action(async (o: CreateOptions, cmd: Command) => {
     const group = await call(cmd, 'sg.create', {
       name: o.name,
       description: o.description,
       vpcId: o.vpc,
+      tags: o.tag,
     });
     printLine(group.id);
   });
@@ -60,10 +70,13 @@ export function sgCommand(): Command {
       .command('describe')
       .description('list security groups')
       .argument('[group...]', 'group ids or names (default: all)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-security-groups` JSON shape'),
     'eniwall sg describe web --json',
-  ).action(async (groups: string[], o: { json?: boolean }, cmd: Command) => {
-    const out = await call(cmd, 'sg.describe', { groups: groups.length ? groups : undefined });
+    'eniwall sg describe --filter Name=vpc-id,Values=vpc-0123456789abcdef0',
+  ).action(async (groups: string[], o: ListOptions, cmd: Command) => {
+    const groupList = groups.length ? groups : undefined;
+    const out = await call(cmd, 'sg.describe', { groups: groupList, filters: o.filter });
     if (o.json) return printJson(out);
     printTable(
       ['GROUP', 'NAME', 'VPC', 'INGRESS', 'EGRESS', 'DESCRIPTION'],
@@ -82,11 +95,17 @@ export function sgCommand(): Command {
     sg
       .command('rules')
       .description("list a group's rules, one per target, with their sgr- ids")
-      .argument('<group>', 'group id or name')
+      .argument('[group]', 'group id or name (default: every group; give it or --filter)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-security-group-rules` JSON shape'),
     'eniwall sg rules web',
-  ).action(async (group: string, o: { json?: boolean }, cmd: Command) => {
-    const out = await call(cmd, 'sg.rules', { groups: [group] });
+    'eniwall sg rules --filter Name=tag:team,Values=net',
+  ).action(async (group: string | undefined, o: ListOptions, cmd: Command) => {
+    if (group === undefined && o.filter === undefined) {
+      throw new UsageError('give a group, or --filter');
+    }
+    const groups = group === undefined ? undefined : [group];
+    const out = await call(cmd, 'sg.rules', { groups, filters: o.filter });
     if (o.json) return printJson(out);
     printTable(
       ['RULE', 'DIRECTION', 'PROTOCOL', 'PORTS', 'PEER', 'DESCRIPTION'],
