@@ -2,7 +2,7 @@
  * Terraform's recorded EC2 call sequences (test/fixtures/terraform/, see its
  * README) replayed against a real daemon's EC2 endpoint: each request is
  * re-encoded as a form body and SigV4-signed with a credential created by the
- * CLI, the ids of the recording are replaced by the ids our endpoint returned
+ * CLI (test/helpers/ec2.ts), the ids of the recording are replaced by the ids our endpoint returned
  * for the corresponding create, and our answers are checked against what the
  * provider needs (ec2-api.md §3.3). The two ENIs are bound to TAPs in fresh
  * namespaces through their eniwall:tap / eniwall:netns tags, and traffic
@@ -10,13 +10,11 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import aws4 from 'aws4';
 
-import { FIXTURES_DIR, startDaemon, type TestDaemon } from './helpers/daemon';
+import { FIXTURES_DIR } from './helpers/daemon';
+import { startEc2Daemon, type XmlNode } from './helpers/ec2';
 import { createNamespace, tcpConnect, tcpListen, uniqueName } from './helpers/traffic';
 
 interface Recorded {
@@ -32,50 +30,9 @@ function fixture(phase: Phase): Recorded[] {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as Recorded[];
 }
 
-// ---------------------------------------------------------------- a small XML reader
+// ---------------------------------------------------------------- reading answers
 
-/** An element of an EC2 response: its name, child elements and text. */
-interface El {
-  name: string;
-  children: El[];
-  text: string;
-}
-
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-function unescapeXml(s: string): string {
-  return s.replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (m, e: string) => {
-    if (e[0] === '#') {
-      const hex = e[1] === 'x' || e[1] === 'X';
-      return String.fromCodePoint(parseInt(e.slice(hex ? 2 : 1), hex ? 16 : 10));
-    }
-    return ENTITIES[e] ?? m;
-  });
-}
-
-/** Parses the element tree (EC2 XML has no attributes we need, no CDATA, no mixed content). */
-function parseXml(xml: string): El {
-  const root: El = { name: '#root', children: [], text: '' };
-  const stack: El[] = [root];
-  const re = /<(\/?)([A-Za-z_][\w.:-]*)[^>]*?(\/?)>|([^<]+)|<\?[^>]*\?>/g;
-  for (const m of xml.matchAll(re)) {
-    const top = stack[stack.length - 1]!;
-    if (m[4] !== undefined) {
-      top.text += unescapeXml(m[4]);
-    } else if (m[2] !== undefined) {
-      if (m[1] === '/') {
-        assert.equal(top.name, m[2], `XML: </${m[2]}> closes <${top.name}>`);
-        stack.pop();
-      } else {
-        const el: El = { name: m[2], children: [], text: '' };
-        top.children.push(el);
-        if (m[3] !== '/') stack.push(el);
-      }
-    }
-  }
-  assert.equal(stack.length, 1, 'XML: unclosed elements');
-  return root.children[0]!;
-}
+type El = XmlNode;
 
 /** The child elements along a path of names (every match at each step). */
 function all(el: El | undefined, ...names: string[]): El[] {
@@ -105,76 +62,25 @@ function tagMap(el: El | undefined): Record<string, string> {
 interface Ec2Answer {
   status: number;
   body: string;
-  xml: El;
+  xml: El; // the document element
   code?: string;
 }
 
 interface Endpoint {
-  d: TestDaemon;
-  port: number;
   call(action: string, params: Record<string, string>): Promise<Ec2Answer>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
+/** A daemon with --ec2-listen and a CLI-made credential; requests signed by the test signer. */
 async function startEndpoint(t: TestContext): Promise<Endpoint> {
-  const port = await freePort();
-  const d = await startDaemon(t, { args: ['--ec2-listen', `127.0.0.1:${port}`] });
-  const cred = await d.json<{ AccessKeyId: string; SecretAccessKey: string }>(
-    'credentials',
-    'create',
-    '--name',
-    'terraform-replay',
-  );
-  const call = (action: string, params: Record<string, string>): Promise<Ec2Answer> => {
-    const body = new URLSearchParams({ Action: action, ...params }).toString();
-    const req = aws4.sign(
-      {
-        host: `127.0.0.1:${port}`,
-        path: '/',
-        method: 'POST',
-        service: 'ec2',
-        region: 'us-east-1',
-        body,
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      },
-      { accessKeyId: cred.AccessKeyId, secretAccessKey: cred.SecretAccessKey },
-    );
-    return new Promise((resolve, reject) => {
-      const r = http.request(
-        {
-          host: '127.0.0.1',
-          port,
-          path: '/',
-          method: 'POST',
-          headers: req.headers as http.OutgoingHttpHeaders,
-        },
-        (res) => {
-          let data = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (data += c));
-          res.on('end', () => {
-            const xml = parseXml(data);
-            const code = text(xml, 'Errors', 'Error', 'Code');
-            resolve({ status: res.statusCode ?? 0, body: data, xml, code });
-          });
-        },
-      );
-      r.on('error', reject);
-      r.setTimeout(20000, () => r.destroy(new Error(`${action}: no answer in 20 s`)));
-      r.end(body);
-    });
+  const e = await startEc2Daemon(t);
+  return {
+    call: async (action, params) => {
+      const r = await e.call(action, params);
+      const xml = r.xml.children[0];
+      assert.ok(xml, `${action}: no XML in ${r.status} ${r.body}`);
+      return { status: r.status, body: r.body, xml, code: r.code };
+    },
   };
-  return { d, port, call };
 }
 
 // ---------------------------------------------------------------- the replay
