@@ -1,9 +1,10 @@
 /**
  * Terraform's recorded EC2 call sequences (test/fixtures/terraform/, see its
  * README) replayed against a real daemon's EC2 endpoint: each request is
- * re-encoded as a form body and SigV4-signed with a credential created by the
- * CLI (test/helpers/ec2.ts), the ids of the recording are replaced by the ids our endpoint returned
- * for the corresponding create, and our answers are checked against what the
+ * re-encoded as a form body and SigV4-signed by the test signer
+ * (test/helpers/ec2.ts) with a credential made by the CLI, the ids of the
+ * recording are replaced by the ids our endpoint returned for the
+ * corresponding create, and our answers are checked against what the
  * provider needs (ec2-api.md §3.3). The two ENIs are bound to TAPs in fresh
  * namespaces through their eniwall:tap / eniwall:netns tags, and traffic
  * between them obeys the replayed rules after `apply` and after the update.
@@ -32,6 +33,8 @@ function fixture(phase: Phase): Recorded[] {
 
 // ---------------------------------------------------------------- reading answers
 
+// Paths of direct children (`text(group, 'ipPermissions', 'item')`), never a
+// deep search: a rule's <groupId> must not be mistaken for its group's.
 type El = XmlNode;
 
 /** The child elements along a path of names (every match at each step). */
