@@ -97,9 +97,9 @@ test('aws ec2 workflow: groups, multi-permission authorize, tag-bound ENIs with 
     [vpc.VpcId],
   );
 
-  const web = await newGroup(aws, vpc.VpcId, 'web');
-  const db = await newGroup(aws, vpc.VpcId, 'db');
-  const other = await newGroup(aws, vpc.VpcId, 'other');
+  const [web, db, other] = await Promise.all(
+    ['web', 'db', 'other'].map((name) => newGroup(aws, vpc.VpcId, name)),
+  );
 
   const { PrefixList: pl } = await aws.ok<{ PrefixList: { PrefixListId: string } }>(
     ...['ec2', 'create-managed-prefix-list', '--prefix-list-name', 'corp'],
@@ -159,11 +159,11 @@ test('aws ec2 workflow: groups, multi-permission authorize, tag-bound ENIs with 
   );
 
   // ENIs bound to TAPs in namespaces by their tags.
-  const [webEni, dbEni, otherEni] = [
-    await tappedEni(aws, subnet.SubnetId, '10.77.1.10', web),
-    await tappedEni(aws, subnet.SubnetId, '10.77.1.20', db),
-    await tappedEni(aws, subnet.SubnetId, '10.77.1.30', other),
-  ];
+  const [webEni, dbEni, otherEni] = await Promise.all([
+    tappedEni(aws, subnet.SubnetId, '10.77.1.10', web),
+    tappedEni(aws, subnet.SubnetId, '10.77.1.20', db),
+    tappedEni(aws, subnet.SubnetId, '10.77.1.30', other),
+  ]);
   for (const port of [5432, 6432]) {
     const server = await tcpListen(dbEni.ns, port);
     t.after(() => server.close());
@@ -369,8 +369,9 @@ test('aws ec2 workflow: groups, multi-permission authorize, tag-bound ENIs with 
     ...['ec2', 'delete-flow-logs', '--flow-log-ids', flowLog],
   );
   assert.deepEqual(deleted.Unsuccessful, []);
+  // Gone: the resource has no flow log any more.
   const noFlows = await aws.ok<{ FlowLogs: unknown[] }>(
-    ...['ec2', 'describe-flow-logs', '--flow-log-ids', flowLog],
+    ...['ec2', 'describe-flow-logs', '--filter', `Name=resource-id,Values=${dbEni.eni}`],
   );
   assert.deepEqual(noFlows.FlowLogs, []);
 
