@@ -97,9 +97,11 @@ test('aws ec2 workflow: groups, multi-permission authorize, tag-bound ENIs with 
     [vpc.VpcId],
   );
 
-  const [web, db, other] = await Promise.all(
-    ['web', 'db', 'other'].map((name) => newGroup(aws, vpc.VpcId, name)),
-  );
+  const [web, db, other] = await Promise.all([
+    newGroup(aws, vpc.VpcId, 'web'),
+    newGroup(aws, vpc.VpcId, 'db'),
+    newGroup(aws, vpc.VpcId, 'other'),
+  ]);
 
   const { PrefixList: pl } = await aws.ok<{ PrefixList: { PrefixListId: string } }>(
     ...['ec2', 'create-managed-prefix-list', '--prefix-list-name', 'corp'],
