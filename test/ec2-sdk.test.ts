@@ -492,13 +492,14 @@ test('SDK error names and statuses: not found, duplicate, malformed, DryRun, una
   t.after(() => reader.destroy());
   const seen = await reader.send(new DescribeSecurityGroupsCommand({ GroupIds: [sg] }));
   assert.equal(seen.SecurityGroups?.length, 1);
+  const beforeRefusal = await revision(); // after credentials create, which counts
   const refused = await failure(
     reader.send(
       new CreateSecurityGroupCommand({ VpcId: vpcId, GroupName: 'no', Description: 'no' }),
     ),
   );
   assert.deepEqual([refused.name, refused.status], ['UnauthorizedOperation', 403]);
-  assert.equal(await revision(), before, 'the refused create applied nothing');
+  assert.equal(await revision(), beforeRefusal, 'the refused create applied nothing');
 
   // A wrong secret (retries off: the SDK would retry a clock-skew-shaped error).
   const forged = client(
