@@ -519,7 +519,8 @@ test('SDK error names and statuses: not found, duplicate, malformed, DryRun, una
   t.after(() => skewed.destroy());
   const expired = await failure(skewed.send(new DescribeVpcsCommand({})));
   assert.deepEqual([expired.name, expired.status], ['RequestExpired', 400], expired.e.message);
-  assert.equal(expired.e.$metadata?.clockSkewCorrected, true, 'the response carries a Date');
+  const offset = skewed.config.systemClockOffset ?? -1;
+  assert.ok(Math.abs(offset) < 60_000, `offset after the Date header: ${offset} ms`);
   const recovered = await skewed.send(new DescribeVpcsCommand({ VpcIds: [vpcId] }));
   assert.equal(recovered.Vpcs?.[0]?.VpcId, vpcId);
   // 20 minutes fast is refused the same way.
