@@ -157,6 +157,7 @@ interface Ids {
   sg2: string;
   sg3: string;
   rule: string;
+  egressRule: string; // sg1's default allow-all egress
   pl: string;
   acl: string;
   eni: string;
@@ -222,7 +223,7 @@ export function bases(x: Ids): [string, Pairs][] {
       'RevokeSecurityGroupEgress',
       [
         ['GroupId', x.sg1],
-        ['SecurityGroupRuleId.1', x.rule],
+        ['SecurityGroupRuleId.1', x.egressRule],
       ],
     ],
     [
@@ -780,8 +781,15 @@ test('~3000 malformed EC2 requests: each a 4xx with a known AWS code, and the st
     `Action=CreateTags&Version=2016-11-15&ResourceId.1=${sg1}&Tag.1.Key=Seed&Tag.1.Value=1`,
   );
   assert.equal(tagged.status, 200, tagged.body);
-  const x: Ids = { vpc, subnet, sg1, sg2, sg3, rule, pl, acl, eni, flowDir: `${d.stateDir}/flow` };
-  for (const id of [rule]) assert.match(id, /^sgr-/);
+  const rules = await d.json<{
+    SecurityGroupRules: { SecurityGroupRuleId: string; IsEgress: boolean }[];
+  }>(...['sg', 'rules', sg1]);
+  const egressRule = rules.SecurityGroupRules.find((r) => r.IsEgress)?.SecurityGroupRuleId ?? '';
+  const x: Ids = {
+    ...{ vpc, subnet, sg1, sg2, sg3, rule, egressRule, pl, acl, eni },
+    flowDir: `${d.stateDir}/flow`,
+  };
+  for (const id of [rule, egressRule]) assert.match(id, /^sgr-/);
 
   const base = bases(x);
   const status = () => d.json<StatusResult>('status');
