@@ -61,7 +61,12 @@ interface Answer {
   body: string;
 }
 
-function post(port: number, body: string | Buffer, timeoutMs = 10_000): Promise<Answer> {
+function post(
+  port: number,
+  body: string | Buffer,
+  timeoutMs = 10_000,
+  sendBytes?: number,
+): Promise<Answer> {
   const payload = typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
   return new Promise((resolve, reject) => {
     let answered: Answer | undefined;
@@ -84,6 +89,7 @@ function post(port: number, body: string | Buffer, timeoutMs = 10_000): Promise<
           answered = { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') };
           clearTimeout(timer);
           resolve(answered);
+          if (sendBytes !== undefined) req.destroy();
         });
         res.on('error', reject);
       },
@@ -98,7 +104,8 @@ function post(port: number, body: string | Buffer, timeoutMs = 10_000): Promise<
       if (answered) resolve(answered);
       else reject(err);
     });
-    req.end(payload);
+    if (sendBytes === undefined) req.end(payload);
+    else req.write(payload.subarray(0, sendBytes));
   });
 }
 
@@ -377,6 +384,8 @@ interface Case {
   mustRefuse: boolean;
   /** The exact code expected, where the protocol fixes it. */
   code?: string;
+  /** Send only this much of the body (Content-Length still says all of it). */
+  sendBytes?: number;
 }
 
 const INT_KEYS =
@@ -454,8 +463,14 @@ function renumber(params: Pairs, site: IndexSite, to: string): Pairs {
 
 export function generate(rnd: () => number, base: [string, Pairs][]): Case[] {
   const cases: Case[] = [];
-  const add = (kind: string, action: string, body: string, mustRefuse: boolean, code?: string) =>
-    cases.push({ kind, action, body, mustRefuse, code });
+  const add = (
+    kind: string,
+    action: string,
+    body: string,
+    mustRefuse: boolean,
+    code?: string,
+    sendBytes?: number,
+  ) => cases.push({ kind, action, body, mustRefuse, code, sendBytes });
 
   for (const [action, params] of base) {
     const full = [...head(action), ...params];
@@ -485,7 +500,8 @@ export function generate(rnd: () => number, base: [string, Pairs][]): Case[] {
     for (let n = 0; n < 14; n++) {
       const [k, v] = pick(rnd, full);
       const dup: Pairs = [...params, [k, n % 2 === 0 ? v : `${v}x`]];
-      add('duplicate key', action, build(dup, dryRun()), true);
+      // A duplicated DryRun needs the first one in the head.
+      add('duplicate key', action, build(dup, k === 'DryRun' || dryRun()), true);
     }
 
     // List indices: 0, gaps, 1001, huge, negative, non-numeric, empty, duplicated.
@@ -696,6 +712,10 @@ export function generate(rnd: () => number, base: [string, Pairs][]): Case[] {
     'CreateSecurityGroup',
     `${encodePairs(head('CreateSecurityGroup'))}&GroupDescription=${'b'.repeat(2 << 20)}`,
     true,
+    undefined,
+    // The endpoint answers from Content-Length and closes; a client still
+    // uploading then gets a reset that can swallow the answer, so stop early.
+    64 * 1024,
   );
   return cases;
 }
@@ -810,7 +830,7 @@ test('~3000 malformed EC2 requests: each a 4xx with a known AWS code, and the st
   for (const [i, c] of cases.entries()) {
     let a: Answer;
     try {
-      a = await post(port, c.body);
+      a = await post(port, c.body, 10_000, c.sendBytes);
     } catch (err) {
       problems.push(`#${i} ${c.kind} ${c.action}: ${String(err)}`);
       continue;
