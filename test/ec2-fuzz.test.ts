@@ -588,7 +588,7 @@ export function generate(rnd: () => number, base: [string, Pairs][]): Case[] {
       const [k] = pick(rnd, params);
       const huge = 'a'.repeat(10 * 1024);
       add(
-        '10-KB value',
+        `10-KB ${k.replace(/\.\d+/g, '.N')}`,
         action,
         build(
           params.map(([kk, v]) => [kk, kk === k ? huge : v]),
