@@ -273,6 +273,15 @@ test('aws ec2 workflow: groups, multi-permission authorize, tag-bound ENIs with 
     ...[`Name=vpc-id,Values=${vpc.VpcId}`, 'Name=group-name,Values=db,other'],
   );
   assert.deepEqual(ids(byName.SecurityGroups), [db, other].sort());
+  // The CLI pages on its own: --page-size 5 sends MaxResults=5 and follows NextToken
+  // (db: 4 ingress + 1 egress, web and other: 1 egress each = 7 rules, two pages).
+  const paged = await aws.ok<{ SecurityGroupRules: Rule[] }>(
+    ...['ec2', 'describe-security-group-rules', '--page-size', '5', '--filters'],
+    `Name=group-id,Values=${db},${web},${other}`,
+  );
+  const pagedIds = paged.SecurityGroupRules.map((r) => r.SecurityGroupRuleId);
+  assert.equal(new Set(pagedIds).size, 7, JSON.stringify(pagedIds));
+  assert.ok(pagedIds.includes(postgres));
   const nothing = await aws.ok<{ SecurityGroups: Group[] }>(
     ...['ec2', 'describe-security-groups', '--filters', 'Name=group-name,Values=no-such-group'],
   );
