@@ -280,7 +280,7 @@ test('aws ec2 workflow: groups, multi-permission authorize, tag-bound ENIs with 
     `Name=group-id,Values=${db},${web},${other}`,
   );
   const pagedIds = paged.SecurityGroupRules.map((r) => r.SecurityGroupRuleId);
-  assert.equal(new Set(pagedIds).size, 7, JSON.stringify(pagedIds));
+  assert.deepEqual([pagedIds.length, new Set(pagedIds).size], [7, 7], JSON.stringify(pagedIds));
   assert.ok(pagedIds.includes(postgres));
   const nothing = await aws.ok<{ SecurityGroups: Group[] }>(
     ...['ec2', 'describe-security-groups', '--filters', 'Name=group-name,Values=no-such-group'],
