@@ -11,7 +11,7 @@ TSC := node_modules/.bin/tsc
 NODEDIR_FLAG := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
 .PHONY: all deps apt-deps npm-deps build build-native build-ts native-test lint format test \
-        test-ts clean demo bench bench-quick bench-compile bench-deps install fuzz
+        test-ts clean demo bench bench-core bench-quick bench-compile bench-deps install fuzz
 
 all: build
 
@@ -90,6 +90,14 @@ install: build
 bench: build bench-deps
 	$(MAKE) -C native/bench
 	node dist/bench/run.js
+
+# The C core alone (no Node, no TAP): ns and callgrind instructions per packet
+# per scenario (bench/core/, native/bench/core_bench.c). valgrind is a Debian package.
+bench-core: build
+	command -v valgrind >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
+	$(MAKE) -C native/bench
+	node dist/bench/core/run.js $(BENCH_CORE_ARGS)
 
 bench-quick: build bench-deps
 	$(MAKE) -C native/bench

@@ -73,12 +73,23 @@ test('vpc and subnet: create prints the id, describe lists them (table and JSON)
   assert.match(table, new RegExp(`${vpc}\\s+10\\.60\\.0\\.0/16\\s+-\\s+no\\s+prod`));
   assert.match(table, /172\.31\.0\.0\/16\s+-\s+yes/);
   const json = await d.json<{ Vpcs: Record<string, unknown>[] }>('vpc', 'describe', vpc);
+  // The DescribeVpcs shape (src/model/network.ts renderVpc).
   assert.deepEqual(json.Vpcs, [
     {
-      VpcId: vpc,
       CidrBlock: '10.60.0.0/16',
-      IsDefault: false,
+      DhcpOptionsId: 'default',
       State: 'available',
+      VpcId: vpc,
+      OwnerId: '123456789012',
+      InstanceTenancy: 'default',
+      CidrBlockAssociationSet: [
+        {
+          AssociationId: `vpc-cidr-assoc-${vpc.slice(4)}`,
+          CidrBlock: '10.60.0.0/16',
+          CidrBlockState: { State: 'associated' },
+        },
+      ],
+      IsDefault: false,
       Tags: [{ Key: 'Name', Value: 'prod' }],
     },
   ]);

@@ -165,12 +165,17 @@ const REBINDS: RebindCase[] = [
   {
     name: 'the MAC changes (same TAP name, same namespace)',
     patch: async () => ({ mac: NEW_MAC }),
-    expect: (f) => ({ ns: f.nsA, tap: f.a.tap, mac: NEW_MAC, addresses: [IP_A] }),
+    expect: (f) => ({ ns: f.nsA, tap: f.a.tap ?? '', mac: NEW_MAC, addresses: [IP_A] }),
   },
   {
     name: 'a secondary address is added',
     patch: async () => ({ secondaryIps: [SECONDARY_A] }),
-    expect: (f) => ({ ns: f.nsA, tap: f.a.tap, mac: f.a.mac, addresses: [IP_A, SECONDARY_A] }),
+    expect: (f) => ({
+      ns: f.nsA,
+      tap: f.a.tap ?? '',
+      mac: f.a.mac,
+      addresses: [IP_A, SECONDARY_A],
+    }),
   },
   {
     name: 'the TAP is renamed',
@@ -180,7 +185,7 @@ const REBINDS: RebindCase[] = [
   {
     name: 'the ENI moves to another namespace, keeping its TAP name',
     patch: async () => ({ netns: await createNamespace() }),
-    expect: (f, p) => ({ ns: p.netns ?? '', tap: f.a.tap, mac: f.a.mac, addresses: [IP_A] }),
+    expect: (f, p) => ({ ns: p.netns ?? '', tap: f.a.tap ?? '', mac: f.a.mac, addresses: [IP_A] }),
   },
 ];
 

@@ -571,7 +571,12 @@ const cases: Case[] = [
     code: 'InvalidSubnetID.NotFound',
     act: (w) => eniAt(w, '172.31.0.20', { subnetId: 'subnet-0123456789abcdef0' }),
   },
-  { name: 'ENI without IP', code: 'MissingParameter', act: (w) => eniAt(w, '') },
+  // Without an IP one is allocated (model-enis-unbound.test.ts); a namespace without a TAP is missing one.
+  {
+    name: 'ENI netns without tap',
+    code: 'MissingParameter',
+    act: (w) => w.m.createEni({ netns: 'ew-ns', privateIp: '172.31.0.20' }),
+  },
   { name: 'ENI IP garbage', code: 'InvalidParameterValue', act: (w) => eniAt(w, '172.31.0') },
   {
     name: 'ENI IP outside the subnet',
@@ -669,9 +674,15 @@ const cases: Case[] = [
     act: (w) => w.m.createEni({ tap: 'ew/a', privateIp: '172.31.0.20' }),
   },
   {
-    name: 'ENI tap missing',
-    code: 'MissingParameter',
-    act: (w) => w.m.createEni({ tap: '', privateIp: '172.31.0.20' }),
+    // Without a TAP the ENI is created unbound; a tap param and tag that differ are refused.
+    name: 'ENI tap param and eniwall:tap tag differ',
+    code: 'InvalidParameterCombination',
+    act: (w) =>
+      w.m.createEni({
+        tap: 'ew-x',
+        privateIp: '172.31.0.20',
+        tags: [{ Key: 'eniwall:tap', Value: 'ew-y' }],
+      }),
   },
   {
     name: 'ENI tap in use',

@@ -145,7 +145,7 @@ export async function setupEniwall(spec: EniwallSpec): Promise<EniwallPath> {
       subnetId: subnet.id,
       groups: groupIds,
     });
-    enis.push({ ns, dev: eni.tap, mac: eni.mac, ip, port: -1 });
+    enis.push({ ns, dev: eni.tap ?? '', mac: eni.mac, ip, port: -1 });
     eniIds.push(eni.id);
   }
 

@@ -231,6 +231,23 @@ static inline uint32_t find_locked(struct ew_ct *ct, uint32_t b, const struct ew
 
 /* ---- per packet ---- */
 
+uint32_t ew_ct_prefetch_bucket(const struct ew_ct *ct, const struct ew_ct_key *k) {
+    uint32_t hash = ew_ct_hash(ct, k);
+    uint32_t b = hash & ct->bucket_mask;
+    __builtin_prefetch(&ct->buckets[b], 0, 3);
+    __builtin_prefetch(&ct->stripes[b & ct->stripe_mask], 1, 3);
+    return hash;
+}
+
+void ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash) {
+    uint32_t idx = __atomic_load_n(&ct->buckets[hash & ct->bucket_mask], __ATOMIC_RELAXED);
+    if (idx == EW_CT_NIL) return;
+    /* 96-byte entries: the key and state may straddle two lines. */
+    const char *e = (const char *)&ct->entries[idx];
+    __builtin_prefetch(e, 1, 3);
+    __builtin_prefetch(e + sizeof(struct ct_entry) - 1, 1, 3);
+}
+
 enum ew_ct_track_result ew_ct_track_fl(struct ew_ct *ct, const struct ew_ct_key *k,
                                        uint8_t tcp_flags, uint32_t bytes,
                                        const struct ew_ct_timeouts *tmo, uint64_t now_ms,

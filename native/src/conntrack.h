@@ -140,4 +140,13 @@ uint32_t ew_ct_dump(struct ew_ct *ct, uint64_t *cursor, struct ew_ct_dump_entry 
 uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t max,
                           int64_t wall_offset_ms, uint64_t *lost);
 
+/* ---- burst prefetch (ew_process_burst, process.c) ----
+ * Two hints, no state change, no lock: step 1 hashes the key, prefetches its
+ * bucket head and stripe lock and returns the hash; step 2 (once every frame
+ * of the burst had step 1, so the heads are on their way) reads the head and
+ * prefetches the first entry of the chain. The lookup proper then finds those
+ * lines in cache. A racy head read is only a hint: the lookup takes the lock. */
+uint32_t ew_ct_prefetch_bucket(const struct ew_ct *ct, const struct ew_ct_key *k);
+void ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash);
+
 #endif /* ENIWALL_CONNTRACK_H */

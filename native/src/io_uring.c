@@ -2,9 +2,10 @@
  * io_uring backend: one ring per worker, READS_PER_PORT READs in flight on this
  * worker's queue of every port, each into its own buffer slot. A completed
  * READ is judged in place and becomes a WRITE of the same buffer to the
- * destination queue; the slot's READ is re-armed when the WRITE completes (or
- * at once when the frame was dropped). Completions are handled in bursts, one
- * io_uring_enter() per burst submits every queued WRITE and READ.
+ * destination queue (the READs of one completion batch are judged together,
+ * ew_worker_judge_burst, so the core prefetches their conntrack lines); the slot's READ is re-armed
+ * when the WRITE completes (or at once when the frame was dropped). Completions are handled in
+ * bursts, one io_uring_enter() per burst submits every queued WRITE and READ.
  *
  * Registered files (index = port id) and registered buffers (index = port id,
  * one region holding the port's slots) when the kernel takes them; the ring is
@@ -138,8 +139,16 @@ static bool read_error_is_transient(int res) {
     return res == -EAGAIN || res == -EINTR || res == -ENOBUFS;
 }
 
-static void on_read(struct ew_worker *w, struct uring_worker *uw, const struct ew_table_view *t,
-                    uint32_t port, uint32_t slot, int res) {
+/* The READs of one completion batch that carry a frame to judge: judged
+ * together (ew_worker_judge_burst) once the whole batch has been looked at. */
+struct pending_reads {
+    uint32_t n;
+    uint32_t port[CQE_BATCH], slot[CQE_BATCH], len[CQE_BATCH];
+    uint8_t *buf[CQE_BATCH];
+};
+
+static void on_read(struct ew_worker *w, struct uring_worker *uw, uint32_t port, uint32_t slot,
+                    int res, struct pending_reads *pr) {
     struct uport *up = &uw->ports[port];
     up->inflight--;
     if (up->state != PORT_OPEN) return;
@@ -154,17 +163,32 @@ static void on_read(struct ew_worker *w, struct uring_worker *uw, const struct e
         arm_read(w, uw, port, slot);
         return;
     }
-    uint32_t len = (uint32_t)res - hdr;
-    uint32_t out =
-        ew_worker_judge(w, t, port, slot_buf(w->sh, up, slot), &len, w->sh->buf_size - hdr);
-    if (out == EW_PORT_NONE) {
-        arm_read(w, uw, port, slot);
-    } else if (uw->ports[out].state != PORT_OPEN) {
-        ew_worker_count_drop(w, port, EW_DROP_PORT_DOWN);
-        arm_read(w, uw, port, slot);
-    } else {
-        arm_write(w, uw, port, slot, out, len);
+    uint32_t i = pr->n++;
+    pr->port[i] = port;
+    pr->slot[i] = slot;
+    pr->len[i] = (uint32_t)res - hdr;
+    pr->buf[i] = slot_buf(w->sh, up, slot);
+}
+
+/* Judge the batch's frames, then WRITE each to its port or re-arm its READ.
+ * Ports cannot change state within a batch (commands run between batches). */
+static void judge_pending(struct ew_worker *w, struct uring_worker *uw,
+                          const struct ew_table_view *t, struct pending_reads *pr) {
+    uint32_t out[CQE_BATCH];
+    ew_worker_judge_burst(w, t, pr->port, pr->buf, pr->len, w->sh->buf_size - w->sh->hdr_len, pr->n,
+                          out);
+    for (uint32_t i = 0; i < pr->n; i++) {
+        uint32_t port = pr->port[i], slot = pr->slot[i];
+        if (out[i] == EW_PORT_NONE) {
+            arm_read(w, uw, port, slot);
+        } else if (uw->ports[out[i]].state != PORT_OPEN) {
+            ew_worker_count_drop(w, port, EW_DROP_PORT_DOWN);
+            arm_read(w, uw, port, slot);
+        } else {
+            arm_write(w, uw, port, slot, out[i], pr->len[i]);
+        }
     }
+    pr->n = 0;
 }
 
 static void on_write(struct ew_worker *w, struct uring_worker *uw, uint32_t port, uint32_t slot,
@@ -180,13 +204,13 @@ static void on_write(struct ew_worker *w, struct uring_worker *uw, uint32_t port
     if (up->state == PORT_OPEN) arm_read(w, uw, port, slot);
 }
 
-static void on_cqe(struct ew_worker *w, struct uring_worker *uw, const struct ew_table_view *t,
-                   const struct io_uring_cqe *cqe) {
+static void on_cqe(struct ew_worker *w, struct uring_worker *uw, const struct io_uring_cqe *cqe,
+                   struct pending_reads *pr) {
     uint64_t ud = io_uring_cqe_get_data64(cqe);
     switch (op_of(ud)) {
     case OP_READ:
         uw->total_inflight--;
-        on_read(w, uw, t, port_of(ud), slot_of(ud), cqe->res);
+        on_read(w, uw, port_of(ud), slot_of(ud), cqe->res, pr);
         break;
     case OP_WRITE:
         uw->total_inflight--;
@@ -297,11 +321,13 @@ static void handle_command(struct ew_worker *w, struct uring_worker *uw) {
 static void process_completions(struct ew_worker *w, struct uring_worker *uw,
                                 const struct ew_table_view *t) {
     struct io_uring_cqe *cqes[CQE_BATCH];
+    static _Thread_local struct pending_reads pr; /* 4 KiB: off the stack, one per worker */
     unsigned n;
     while ((n = io_uring_peek_batch_cqe(&uw->ring, cqes, CQE_BATCH)) > 0) {
         for (unsigned i = 0; i < n; i++)
-            on_cqe(w, uw, t, cqes[i]);
+            on_cqe(w, uw, cqes[i], &pr);
         io_uring_cq_advance(&uw->ring, n);
+        judge_pending(w, uw, t, &pr);
         if (n < CQE_BATCH) break;
     }
 }

@@ -267,3 +267,30 @@ uint32_t ew_worker_judge(struct ew_worker *w, const struct ew_table_view *t, uin
     ew_process(&w->ctx, t, in_port, buf + sh->hdr_len, frame_len, cap, &v);
     return verdict_port(w, in_port, buf, &v);
 }
+
+void ew_worker_judge_burst(struct ew_worker *w, const struct ew_table_view *t,
+                           const uint32_t *in_ports, uint8_t *const *bufs, uint32_t *frame_lens,
+                           uint32_t cap, uint32_t n, uint32_t *out) {
+    const struct ew_shared *sh = w->sh;
+    if (sh->passthrough ||
+        __builtin_expect(atomic_load_explicit(&sh->captures_on, memory_order_relaxed) != 0, 0)) {
+        for (uint32_t i = 0; i < n; i++)
+            out[i] = ew_worker_judge(w, t, in_ports[i], bufs[i], &frame_lens[i], cap);
+        return;
+    }
+    while (n > 0) {
+        uint32_t m = n < EW_PROCESS_BURST ? n : EW_PROCESS_BURST;
+        uint8_t *frames[EW_PROCESS_BURST];
+        struct ew_verdict v[EW_PROCESS_BURST];
+        for (uint32_t i = 0; i < m; i++)
+            frames[i] = bufs[i] + sh->hdr_len;
+        ew_process_burst(&w->ctx, t, in_ports, frames, frame_lens, cap, m, v);
+        for (uint32_t i = 0; i < m; i++)
+            out[i] = verdict_port(w, in_ports[i], bufs[i], &v[i]);
+        in_ports += m;
+        bufs += m;
+        frame_lens += m;
+        out += m;
+        n -= m;
+    }
+}

@@ -124,6 +124,13 @@ static inline bool ew_worker_stopping(const struct ew_worker *w) {
  * EW_PORT_NONE when it was dropped (already counted). */
 uint32_t ew_worker_judge(struct ew_worker *w, const struct ew_table_view *t, uint32_t in_port,
                          uint8_t *buf, uint32_t *frame_len, uint32_t cap);
+/* ew_worker_judge for n frames of one completion batch (frame i read on
+ * in_ports[i] into bufs[i]): the same verdicts in order, through the core's
+ * burst path (ew_process_burst: parse all, prefetch conntrack, decide each)
+ * unless a capture runs or the engine is the passthrough forwarder. */
+void ew_worker_judge_burst(struct ew_worker *w, const struct ew_table_view *t,
+                           const uint32_t *in_ports, uint8_t *const *bufs, uint32_t *frame_lens,
+                           uint32_t cap, uint32_t n, uint32_t *out);
 void ew_worker_count_tx(struct ew_worker *w, uint32_t port, uint32_t frame_len);
 void ew_worker_count_drop(struct ew_worker *w, uint32_t port, enum ew_drop_reason reason);
 

@@ -463,8 +463,11 @@ static void handle_ip(struct pctx *c) {
     c->v->out_port = f->port_id;
 }
 
-void ew_process(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
-                uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v) {
+/* ew_process with the parse optionally done already (pre != NULL: its result
+ * pre_r): ew_process_burst parses a whole burst first to prefetch. */
+static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
+                        uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v,
+                        const struct ew_pkt *pre, enum ew_drop_reason pre_r) {
     v->action = EW_ACT_DROP;
     v->out_port = EW_PORT_NONE;
     v->reason = EW_DROP_NONE;
@@ -495,7 +498,13 @@ void ew_process(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t
         return;
     }
     c.e = &t->enis[ei];
-    enum ew_drop_reason r = ew_parse(frame, *len, &c.p);
+    enum ew_drop_reason r;
+    if (pre) {
+        c.p = *pre;
+        r = pre_r;
+    } else {
+        r = ew_parse(frame, *len, &c.p);
+    }
     if (r != EW_DROP_NONE) {
         drop(&c, r);
         return;
@@ -513,4 +522,81 @@ void ew_process(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t
         return;
     }
     handle_ip(&c);
+}
+
+void ew_process(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
+                uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v) {
+    process_one(w, t, in_port, frame, len, cap, v, NULL, EW_DROP_NONE);
+}
+
+/* ---- bursts: parse all, prefetch all, then decide each (same verdicts) ---- */
+
+/* The conntrack keys the two zones of a forwarded IP packet will look up
+ * (judge()): the sender's (in_port) and the receiver's (its ENI's port).
+ * Returns how many hashes it prefetched (0 when the packet will not reach a
+ * zone lookup with a plain key: not IP, ICMP errors, later fragments, no route). */
+static uint32_t prefetch_zones(const struct ew_core *core, const struct ew_table_view *t,
+                               const struct ew_eni *e, uint32_t in_port, const struct ew_pkt *p,
+                               uint32_t hash[2]) {
+    if (p->family != 4 && p->family != 6) return 0;
+    if (p->icmp_kind != EW_ICMP_NONE && p->icmp_kind != EW_ICMP_ECHO_REQUEST &&
+        p->icmp_kind != EW_ICMP_ECHO_REPLY)
+        return 0;
+    if (p->frag && !p->frag_first) return 0;
+    uint32_t fi = p->family == 4 ? fwd4_find(t, e->vpc, p->dst4) : fwd6_find(t, e->vpc, p->dst);
+    if (fi == EW_INDEX_NONE) return 0;
+    uint32_t out = t->enis[fi].port_id;
+    if (out == EW_PORT_NONE) return 0;
+    struct ew_ct_key k;
+    struct zone z = {e, in_port, EW_DIR_EGRESS};
+    ct_key_from(&k, &z, p->family, p->proto, p->src, p->dst, p->sport, p->dport);
+    hash[0] = ew_ct_prefetch_bucket(core->ct, &k);
+    k.zone = (uint16_t)out;
+    hash[1] = ew_ct_prefetch_bucket(core->ct, &k);
+    return 2;
+}
+
+void ew_prefetch_frame(const struct ew_worker_ctx *w, const struct ew_table_view *t,
+                       uint32_t in_port, const uint8_t *frame, uint32_t len,
+                       struct ew_prefetch *pf) {
+    pf->n = 0;
+    if (!t || in_port >= EW_MAX_PORTS || t->port_eni[in_port] == EW_INDEX_NONE) return;
+    struct ew_pkt p;
+    if (ew_parse(frame, len, &p) != EW_DROP_NONE) return;
+    pf->n = prefetch_zones(w->core, t, &t->enis[t->port_eni[in_port]], in_port, &p, pf->hash);
+}
+
+void ew_prefetch_entries(const struct ew_worker_ctx *w, const struct ew_prefetch *pf) {
+    for (uint32_t j = 0; j < pf->n; j++)
+        ew_ct_prefetch_entry(w->core->ct, pf->hash[j]);
+}
+
+void ew_process_burst(struct ew_worker_ctx *w, const struct ew_table_view *t,
+                      const uint32_t *in_ports, uint8_t *const *frames, uint32_t *lens,
+                      uint32_t cap, uint32_t n, struct ew_verdict *v) {
+    while (n > 0) {
+        uint32_t m = n < EW_PROCESS_BURST ? n : EW_PROCESS_BURST;
+        struct ew_pkt pk[EW_PROCESS_BURST];
+        enum ew_drop_reason pr[EW_PROCESS_BURST];
+        uint32_t hash[EW_PROCESS_BURST][2], nh[EW_PROCESS_BURST];
+        for (uint32_t i = 0; i < m; i++) {
+            uint32_t port = in_ports[i];
+            pr[i] = ew_parse(frames[i], lens[i], &pk[i]);
+            nh[i] = 0;
+            if (pr[i] == EW_DROP_NONE && t && port < EW_MAX_PORTS &&
+                t->port_eni[port] != EW_INDEX_NONE)
+                nh[i] =
+                    prefetch_zones(w->core, t, &t->enis[t->port_eni[port]], port, &pk[i], hash[i]);
+        }
+        for (uint32_t i = 0; i < m; i++)
+            for (uint32_t j = 0; j < nh[i]; j++)
+                ew_ct_prefetch_entry(w->core->ct, hash[i][j]);
+        for (uint32_t i = 0; i < m; i++)
+            process_one(w, t, in_ports[i], frames[i], &lens[i], cap, &v[i], &pk[i], pr[i]);
+        in_ports += m;
+        frames += m;
+        lens += m;
+        v += m;
+        n -= m;
+    }
 }

@@ -106,6 +106,9 @@ export interface StatusResult {
   socket: string;
   revision: number; // committed mutations since the state was created
   generation: string; // table generation in force (decimal bigint)
+  /** The model's account and region (CloudTrail records of `eniwall audit --cloudtrail` name them). */
+  accountId?: string;
+  region?: string;
   dataplane: { io: 'uring' | 'epoll'; workers: number; offload: boolean; portsOpen: number };
   counts: {
     vpcs: number;
@@ -231,13 +234,21 @@ export interface AuditRecord {
   result: unknown;
   errorCode: string | null;
   errorMessage: string | null;
+  /** EC2 endpoint calls: the access key id (or 'anonymous'), the client's address:port, its User-Agent. */
+  principal?: string;
+  sourceAddress?: string;
+  userAgent?: string;
+  /** The revision a committed change made, 0 for a record that changed nothing (absent in old rows). */
+  revision?: number;
 }
 
 /** Every method: its params and its result. */
 export interface ApiMethods {
   status: { params: Record<string, never>; result: StatusResult };
+  /** CreateVpcInput: cidr, ipv6Cidr?, name?, tags?, amazonProvidedIpv6CidrBlock? (a /56 of fd00:ec2::/32). */
   'vpc.create': { params: CreateVpcInput; result: Vpc };
   'vpc.describe': { params: { ids?: string[] }; result: Vpc[] };
+  /** CreateSubnetInput: vpcId, cidr, ipv6Cidr?, name?, tags?, availabilityZone? (region + a..f). */
   'subnet.create': { params: CreateSubnetInput; result: Subnet };
   'subnet.describe': { params: { ids?: string[] }; result: Subnet[] };
   'sg.create': { params: CreateSecurityGroupInput; result: SecurityGroup };

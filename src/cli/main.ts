@@ -6,13 +6,15 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../api/version';
 import { captureCommand } from './commands/capture';
+import { credentialsCommand } from './commands/credentials';
 import { daemonCommand } from './commands/daemon';
 import { eniCommand } from './commands/eni';
 import { findingsCommand } from './commands/findings';
 import { flowLogsCommand } from './commands/flow-logs';
 import { importCommand } from './commands/import';
 import { naclCommand } from './commands/nacl';
-import { subnetCommand, vpcCommand } from './commands/network';
+import { routeTablesCommand, subnetCommand, vpcCommand } from './commands/network';
+import { tagsCommand } from './commands/tags';
 import {
   auditCommand,
   checkCommand,
@@ -40,6 +42,8 @@ export function buildProgram(): Command {
     statusCommand(),
     vpcCommand(),
     subnetCommand(),
+    routeTablesCommand(),
+    tagsCommand(),
     sgCommand(),
     naclCommand(),
     prefixListCommand(),
@@ -53,6 +57,7 @@ export function buildProgram(): Command {
     importCommand(),
     auditCommand(),
     findingsCommand(),
+    credentialsCommand(),
   ];
   for (const command of commands) program.addCommand(command);
   // Settings are not inherited by commands built apart and added: apply them down the tree.

@@ -152,3 +152,51 @@ export function buildPermission(o: RuleSelectorOptions): IpPermission {
   }
   return permission;
 }
+
+/** An EC2 Filter, as `aws ec2 describe-* --filters` takes it. */
+export interface FilterOption {
+  Name: string;
+  Values: string[];
+}
+
+/**
+ * `--filter Name=vpc-id,Values=vpc-1,vpc-2` (the AWS CLI shorthand) -> a
+ * Filter. Values run to the end: every comma after `Values=` separates
+ * values (`\,` is a literal comma).
+ */
+export function parseFilter(text: string): FilterOption {
+  const match = /^Name=([^,]+),Values=(.*)$/s.exec(text.trim());
+  if (match === null || match[1] === undefined || match[2] === undefined) {
+    throw new UsageError(`--filter must be Name=NAME,Values=V1[,V2...], got '${text}'`);
+  }
+  const values = match[2]
+    .split(/(?<!\\),/)
+    .map((v) => v.replace(/\\,/g, ','))
+    .filter((v) => v !== '');
+  if (values.length === 0) throw new UsageError(`--filter ${match[1]} needs at least one value`);
+  return { Name: match[1], Values: values };
+}
+
+/** Commander collector for the repeatable --filter option. */
+export function collectFilter(value: string, previous: FilterOption[] | undefined): FilterOption[] {
+  return [...(previous ?? []), parseFilter(value)];
+}
+
+/** `--tag Key=Value` (the value may be empty, and may hold `=`). */
+export function parseTag(text: string): { Key: string; Value: string } {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--tag must be KEY=VALUE, got '${text}'`);
+  return { Key: text.slice(0, eq), Value: text.slice(eq + 1) };
+}
+
+/** Commander collector for the repeatable --tag option. */
+export function collectTag(
+  value: string,
+  previous: { Key: string; Value: string }[] | undefined,
+): { Key: string; Value: string }[] {
+  return [...(previous ?? []), parseTag(value)];
+}
+
+export const FILTER_HELP =
+  'EC2 filter Name=NAME,Values=V1[,V2] (may repeat: ANDed; values ORed; * ? wildcards)';
+export const TAG_HELP = 'tag KEY=VALUE (may repeat)';

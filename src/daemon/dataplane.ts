@@ -87,7 +87,14 @@ class NativeDataplaneHandle implements DataplaneHandle {
   stats(eni: Eni): EniStats {
     const port = this.driver.portOf(eni.id);
     if (port === undefined) {
-      return { eniId: eni.id, tap: eni.tap, port: null, counters: {}, drops: {}, conntrack: null };
+      return {
+        eniId: eni.id,
+        tap: eni.tap ?? '', // unbound ENIs have no TAP
+        port: null,
+        counters: {},
+        drops: {},
+        conntrack: null,
+      };
     }
     const raw = this.dataplane.counters(port);
     const drops: Record<string, number> = {};
@@ -96,7 +103,7 @@ class NativeDataplaneHandle implements DataplaneHandle {
     }
     return {
       eniId: eni.id,
-      tap: eni.tap,
+      tap: eni.tap ?? '',
       port,
       counters: Object.fromEntries(Object.entries(raw.counters).map(([k, v]) => [k, Number(v)])),
       drops,

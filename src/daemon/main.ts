@@ -25,6 +25,7 @@ import { DaemonMetrics, MetricsServer, type ListenAddress } from './metrics';
 import type { EniStats } from '../api/protocol';
 import { DEFAULT_FILE_LIMITS, type FileLimits } from '../flowlog/destinations';
 import { FlowLogRuntime } from './flow-logs';
+import { CredentialStore } from '../ec2/credentials';
 
 export interface DaemonOptions {
   stateDir?: string;
@@ -104,6 +105,8 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   await assertNoLiveDaemon(socket);
   const pidFile = acquirePidFile(stateDir);
   const store = Store.open(stateDir);
+  // One instance for the socket's credentials.* methods and the EC2 endpoint's signature checks.
+  const credentials = CredentialStore.open(stateDir);
   const { model, revision } = loadModel(store, quotas);
   const dataplane = await openDataplane({
     workers: options.workers,
@@ -130,7 +133,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     store,
     dataplane,
     log,
-    { stateDir, socket, onApplied: metrics?.observeApply, flowLogs },
+    { stateDir, socket, onApplied: metrics?.observeApply, flowLogs, credentials },
     revision,
   );
   let server: ApiServer | undefined;

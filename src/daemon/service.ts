@@ -22,6 +22,7 @@ import type { IpPermission } from '../model/operations';
 import type { NetworkAclEntryInput } from '../model/network-acls';
 import type { ConnectionTracking, Eni, ModelSnapshot, Tag } from '../model/types';
 import type { ChangeSet } from '../model/change';
+import { filterRendered, FLOW_LOG_FILTERS, type Filter } from '../model/filters';
 import {
   MUTATIONS,
   PROTOCOL_VERSION,
@@ -45,6 +46,7 @@ import { SerialQueue } from './queue';
 import type { FlowLogRuntime } from './flow-logs';
 import { probeDestination } from '../flowlog/destinations';
 import { findings } from '../model/findings';
+import type { CredentialStore } from '../ec2/credentials';
 
 type MethodImpl = (params: p.Params, ctx: RequestContext) => unknown;
 
@@ -77,6 +79,8 @@ export interface ServiceOptions {
   onApplied?: (seconds: number) => void;
   /** Flow-log windows and delivery; told of every committed change. */
   flowLogs?: FlowLogRuntime;
+  /** The EC2 endpoint's credentials (src/ec2/credentials.ts); the credentials.* methods need it. */
+  credentials?: CredentialStore;
 }
 
 export class ControlService {
@@ -262,6 +266,8 @@ export class ControlService {
       socket: this.options.socket,
       revision: this.revision,
       generation: this.generation.toString(),
+      accountId: this.model.accountId,
+      region: this.model.region,
       dataplane: {
         io: engine.io,
         workers: engine.workers,
@@ -288,6 +294,8 @@ export class ControlService {
         cidr: p.str(q, 'cidr'),
         ipv6Cidr: p.optStr(q, 'ipv6Cidr'),
         name: p.optStr(q, 'name'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
+        amazonProvidedIpv6CidrBlock: p.optBool(q, 'amazonProvidedIpv6CidrBlock'),
       }),
     'vpc.describe': (q) => this.model.listVpcs(p.optStrArray(q, 'ids')),
     'subnet.create': (q) =>
@@ -296,6 +304,8 @@ export class ControlService {
         cidr: p.str(q, 'cidr'),
         ipv6Cidr: p.optStr(q, 'ipv6Cidr'),
         name: p.optStr(q, 'name'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
+        availabilityZone: p.optStr(q, 'availabilityZone'),
       }),
     'subnet.describe': (q) => this.model.listSubnets(p.optStrArray(q, 'ids')),
     'sg.create': (q) =>
@@ -303,17 +313,20 @@ export class ControlService {
         name: p.str(q, 'name'),
         description: p.str(q, 'description'),
         vpcId: p.optStr(q, 'vpcId'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
       }),
     'sg.delete': (q) => {
       const group = this.model.resolveGroup(p.str(q, 'group'), p.optStr(q, 'vpcId'));
       this.model.deleteSecurityGroup(group.id, group.vpcId);
       return { groupId: group.id };
     },
-    'sg.describe': (q) => this.model.describeSecurityGroups(p.optStrArray(q, 'groups')),
+    'sg.describe': (q) =>
+      this.model.describeSecurityGroups(p.optStrArray(q, 'groups'), filtersOf(q)),
     'sg.rules': (q) =>
       this.model.describeSecurityGroupRules(
         p.optStrArray(q, 'groups'),
         p.optStrArray(q, 'ruleIds'),
+        filtersOf(q),
       ),
     'sg.authorize': (q) =>
       this.model.authorize(
@@ -331,6 +344,7 @@ export class ControlService {
         this.groupId(q),
         p.direction(q),
         p.optObjectArray<IpPermission>(q, 'permissions') ?? [],
+        p.optObjectArray<Tag>(q, 'tags'),
       ),
     'sg.revoke-ec2': (q) =>
       this.model.revokeSecurityGroup(this.groupId(q), p.direction(q), {
@@ -341,7 +355,7 @@ export class ControlService {
     'subnet.delete': (q) => this.model.deleteSubnet(p.str(q, 'id')),
     'prefix-list.delete': (q) => this.model.deletePrefixList(p.str(q, 'id')),
     'prefix-list.describe-ec2': (q) =>
-      this.model.describeManagedPrefixLists(p.optStrArray(q, 'ids')),
+      this.model.describeManagedPrefixLists(p.optStrArray(q, 'ids'), filtersOf(q)),
     'prefix-list.entries': (q) => this.model.getManagedPrefixListEntries(p.str(q, 'id')),
     'prefix-list.create': (q) =>
       this.model.createPrefixList({
@@ -349,17 +363,22 @@ export class ControlService {
         maxEntries: p.num(q, 'maxEntries'),
         entries: p.optObjectArray<{ cidr: string; description?: string }>(q, 'entries') ?? [],
         family: p.optStr(q, 'family') as 'ipv4' | 'ipv6' | undefined,
+        clientToken: p.optStr(q, 'clientToken'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
       }),
     'prefix-list.modify': (q) =>
       this.model.modifyPrefixList(p.str(q, 'id'), {
         add: p.optObjectArray<{ cidr: string; description?: string }>(q, 'add'),
         remove: p.optStrArray(q, 'remove'),
+        currentVersion: p.optNum(q, 'currentVersion'),
+        name: p.optStr(q, 'name'),
+        maxEntries: p.optNum(q, 'maxEntries'),
       }),
     'prefix-list.describe': (q) => this.model.listPrefixLists(p.optStrArray(q, 'ids')),
     'eni.create': (q) =>
       this.model.createEni({
-        tap: p.str(q, 'tap'),
-        privateIp: p.str(q, 'privateIp'),
+        tap: p.optStr(q, 'tap'),
+        privateIp: p.optStr(q, 'privateIp'),
         subnetId: p.optStr(q, 'subnetId'),
         secondaryIps: p.optStrArray(q, 'secondaryIps'),
         ipv6Addresses: p.optStrArray(q, 'ipv6Addresses'),
@@ -369,16 +388,20 @@ export class ControlService {
         sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
         connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
         description: p.optStr(q, 'description'),
+        tags: p.optObjectArray<Tag>(q, 'tags'),
+        clientToken: p.optStr(q, 'clientToken'),
       }),
     'eni.modify': (q) =>
       this.model.modifyEni(p.str(q, 'id'), {
         groups: p.optStrArray(q, 'groups'),
         sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
         connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),
+        description: p.optStr(q, 'description'),
       }),
     'eni.delete': (q) => this.model.deleteEni(p.str(q, 'id')),
     'eni.list': (q) => this.model.listEnis(p.optStrArray(q, 'ids')),
-    'eni.describe': (q) => this.model.describeNetworkInterfaces(p.optStrArray(q, 'ids')),
+    'eni.describe': (q) =>
+      this.model.describeNetworkInterfaces(p.optStrArray(q, 'ids'), filtersOf(q)),
     flows: (q) => {
       const eniId = p.optStr(q, 'eniId');
       const enis = this.model.listEnis();
@@ -445,14 +468,17 @@ export class ControlService {
         networkAclId: p.str(q, 'networkAclId'),
       }),
     'nacl.describe': (q) =>
-      this.model.describeNetworkAcls({
-        ids: p.optStrArray(q, 'ids'),
-        filters: {
-          vpcId: p.optStrArray(q, 'vpcIds'),
-          subnetId: p.optStrArray(q, 'subnetIds'),
-          isDefault: p.optBool(q, 'isDefault'),
+      this.model.describeNetworkAcls(
+        {
+          ids: p.optStrArray(q, 'ids'),
+          filters: {
+            vpcId: p.optStrArray(q, 'vpcIds'),
+            subnetId: p.optStrArray(q, 'subnetIds'),
+            isDefault: p.optBool(q, 'isDefault'),
+          },
         },
-      }),
+        filtersOf(q),
+      ),
     'flow-logs.create': (q) =>
       this.model.createFlowLogs(
         {
@@ -483,27 +509,56 @@ export class ControlService {
         fl['DeliverLogsStatus'] = d.status;
         if (d.errorMessage !== undefined) fl['DeliverLogsErrorMessage'] = d.errorMessage;
       }
-      return out;
+      // EC2 filters last, so deliver-log-status sees the live status.
+      return { FlowLogs: filterRendered(out.FlowLogs, filtersOf(q), FLOW_LOG_FILTERS) };
     },
     'flow-logs.stats': () => this.options.flowLogs?.deliveries() ?? [],
     audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
     findings: () => ({ Findings: findings(this.model.view()) }),
-    // Issue 11 operations: each helper replaces its stub with the real implementation.
-    'tags.create': unsupported,
-    'tags.delete': unsupported,
-    'tags.describe': unsupported,
-    'vpc.describe-ec2': unsupported,
-    'subnet.describe-ec2': unsupported,
-    'vpc.attribute': unsupported,
-    'vpc.modify-attribute': unsupported,
-    'route-tables.describe': unsupported,
-    'sg.modify-rules': unsupported,
-    'sg.update-rule-descriptions': unsupported,
-    'eni.attach': unsupported,
-    'credentials.create': unsupported,
-    'credentials.list': unsupported,
-    'credentials.delete': unsupported,
+    // EC2-shaped operations (issue 11), also reached through the EC2 endpoint (src/ec2/).
+    'tags.create': (q) => this.model.createTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
+    'tags.delete': (q) => this.model.deleteTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
+    'tags.describe': (q) => this.model.describeTags(filtersOf(q)),
+    'vpc.describe-ec2': (q) => this.model.describeVpcs(p.optStrArray(q, 'ids'), filtersOf(q)),
+    'subnet.describe-ec2': (q) => this.model.describeSubnets(p.optStrArray(q, 'ids'), filtersOf(q)),
+    'vpc.attribute': (q) => this.model.describeVpcAttribute(p.str(q, 'id'), p.str(q, 'attribute')),
+    'vpc.modify-attribute': (q) =>
+      this.model.modifyVpcAttribute(p.str(q, 'id'), p.str(q, 'attribute'), p.bool(q, 'value')),
+    'route-tables.describe': (q) =>
+      this.model.describeRouteTables(p.optStrArray(q, 'ids'), filtersOf(q)),
+    'sg.modify-rules': (q) => {
+      this.model.modifySecurityGroupRules(this.groupId(q), q['rules']);
+      return { Return: true };
+    },
+    'sg.update-rule-descriptions': (q) => {
+      this.model.updateSecurityGroupRuleDescriptions(this.groupId(q), p.direction(q), {
+        permissions: p.optObjectArray<IpPermission>(q, 'permissions'),
+        ruleDescriptions: p.optObjectArray<{ ruleId: string; description?: string }>(
+          q,
+          'ruleDescriptions',
+        ),
+      });
+      return { Return: true };
+    },
+    'eni.attach': (q) =>
+      this.model.attachEni(p.str(q, 'id'), { tap: p.str(q, 'tap'), netns: p.optStr(q, 'netns') }),
+    // The file is written here, inside the mutation: a later failure (staging, apply) leaves the
+    // credential created — it is no model state, and the caller can list or delete it.
+    'credentials.create': (q) => {
+      const c = this.credentialStore().create(p.str(q, 'name'), q['policy']);
+      return { ...c.info, SecretAccessKey: c.secretAccessKey };
+    },
+    'credentials.list': () => this.credentialStore().list(),
+    'credentials.delete': (q) => this.credentialStore().delete(p.str(q, 'accessKeyId')),
   };
+
+  private credentialStore(): CredentialStore {
+    const store = this.options.credentials;
+    if (store === undefined) {
+      throw new AwsError(ErrorCodes.unsupportedOperation, 'this daemon has no credential store');
+    }
+    return store;
+  }
 
   private groupId(q: p.Params): string {
     return this.model.resolveGroup(p.str(q, 'group'), p.optStr(q, 'vpcId')).id;
@@ -535,8 +590,9 @@ function naclEntry(q: p.Params): NetworkAclEntryInput {
   };
 }
 
-function unsupported(): never {
-  throw new AwsError(ErrorCodes.unsupportedOperation, 'not implemented yet');
+/** The EC2 Filters of a describe (shapes checked by the model's filter engine). */
+function filtersOf(q: p.Params): Filter[] | undefined {
+  return p.optObjectArray<Filter>(q, 'filters');
 }
 
 /** Reads that need no consistency with an in-flight change. */
@@ -592,6 +648,8 @@ function summarize(result: unknown): unknown {
   if (Array.isArray(result)) return result.map(idOf);
   if (result !== null && typeof result === 'object') {
     const r = result as Record<string, unknown>;
+    // credentials.create: the secret is shown once, to the caller, never kept in the audit log.
+    if ('SecretAccessKey' in r) return { accessKeyId: r['AccessKeyId'], name: r['Name'] };
     const rules = r['SecurityGroupRules'] ?? r['RevokedSecurityGroupRules'];
     if (Array.isArray(rules)) {
       return {

@@ -24,7 +24,9 @@
  * With a change set (what the model changed since the last apply), only the
  * ENIs it names are looked at: created and modified ones are (re-)wired if
  * their wiring differs, deleted ones released; the others are left as they
- * are without comparing anything. The compiler gets the change too. After a
+ * are without comparing anything. The compiler gets the change too. An ENI
+ * without a TAP (unbound, see src/model/enis.ts) gets no port: it is compiled
+ * without one (its addresses still count in group references). After a
  * failed apply the driver no longer trusts change sets until a full apply
  * (without one, e.g. the daemon's re-apply) has succeeded.
  */
@@ -168,20 +170,22 @@ export class DataplaneDriver {
     let candidates: readonly Eni[];
     let gone: (id: string) => boolean;
     if (change === undefined) {
-      const wanted = new Set(snapshot.enis.map((e) => e.id));
+      const wanted = new Set(snapshot.enis.filter((e) => e.tap !== undefined).map((e) => e.id));
       candidates = snapshot.enis;
       gone = (id) => !wanted.has(id);
     } else {
       const named = new Set([...change.enis.created, ...change.enis.modified]);
       candidates = named.size === 0 ? [] : snapshot.enis.filter((e) => named.has(e.id));
       const deleted = new Set(change.enis.deleted);
-      gone = (id) => deleted.has(id);
+      const unbound = new Set(candidates.filter((e) => e.tap === undefined).map((e) => e.id));
+      gone = (id) => deleted.has(id) || unbound.has(id);
     }
 
     // 1. Open and configure every TAP this snapshot needs anew; nothing in force changes.
     const pending: PendingPort[] = [];
     try {
       for (const eni of candidates) {
+        if (eni.tap === undefined) continue; // unbound: no port
         const subnet = subnets.get(eni.subnetId);
         if (subnet === undefined)
           throw new DataplaneApplyError(
@@ -243,16 +247,17 @@ export class DataplaneDriver {
     subnet: Subnet,
     old: BoundPort | undefined,
   ): Promise<PendingPort> {
+    const name = eni.tap ?? '';
     // TAPs are created in our namespace, then moved: the final name is taken
     // while the old TAP holds it in our namespace or in the target namespace.
     const nameTaken =
       old !== undefined &&
-      old.ifname === eni.tap &&
+      old.ifname === name &&
       (old.netns === undefined || old.netns === eni.netns);
     const deferred = old !== undefined && old.netns === eni.netns;
     let tap;
     try {
-      tap = this.dp.openTap(nameTaken ? this.temporaryName() : eni.tap);
+      tap = this.dp.openTap(nameTaken ? this.temporaryName() : name);
     } catch (err) {
       throw new DataplaneApplyError(`ENI ${eni.id}: ${message(err)}`, { cause: err });
     }
@@ -262,7 +267,7 @@ export class DataplaneDriver {
       config,
       bound: {
         port: tap.port,
-        ifname: nameTaken ? eni.tap : tap.ifname,
+        ifname: nameTaken ? name : tap.ifname,
         netns: eni.netns,
         wiring: wiringKey(eni, subnet),
       },

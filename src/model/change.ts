@@ -22,6 +22,7 @@ export const CHANGE_KINDS = [
   'enis',
   'networkAcls',
   'flowLogs',
+  'clientTokens',
 ] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
@@ -50,6 +51,7 @@ export const EMPTY_CHANGE: ChangeSet = {
   enis: NONE,
   networkAcls: NONE,
   flowLogs: NONE,
+  clientTokens: NONE,
   quotas: false,
 };
 

@@ -1,5 +1,27 @@
-/** ENIs: create (addresses, MAC, TAP, groups), modify (groups, settings), delete, describe. */
-import { addressFamily, addressInCidr, canonicalAddress, isReservedSubnetAddress } from './cidr';
+/**
+ * ENIs: create (addresses, MAC, TAP, groups), attach, modify (groups,
+ * settings), delete, describe.
+ *
+ * The TAP is optional: an ENI created without one (no `tap`, no
+ * `eniwall:tap` tag) is unbound — Status 'available', no dataplane port —
+ * until eni.attach binds it. Its addresses still resolve in group references
+ * (a rule naming one of its groups matches them), as a detached ENI's do in
+ * AWS: membership follows the groups, not the attachment. CreateTags adding
+ * `eniwall:tap` later binds nothing; only attach does.
+ *
+ * Without a private IP the lowest free address of the subnet is allocated
+ * (the 4 reserved at the start and the broadcast skipped, and every address
+ * an ENI of the VPC uses).
+ */
+import {
+  addressFamily,
+  addressInCidr,
+  bigIntToAddressString,
+  canonicalAddress,
+  cidrRange,
+  isReservedSubnetAddress,
+} from './cidr';
+import { lookupClientToken, recordClientToken } from './client-tokens';
 import { awsError, ErrorCodes, invalidValue, missing } from './errors';
 import { applyResourceDeleted } from './flow-logs';
 import type { CreateEniInput, ModifyEniInput } from './operations';
@@ -22,6 +44,7 @@ import {
   checkMac,
   checkNetns,
   checkOptionalDescription,
+  checkTags,
   checkTapName,
   DEFAULT_CONNECTION_TRACKING,
   randomMac,
@@ -90,25 +113,85 @@ function checkEniAddress(
   return ip;
 }
 
-export function createEni(s: State, input: CreateEniInput): Eni {
-  const tap = checkTapName(input.tap);
+/** Tags that bind an ENI to its port at create time (they stay visible as tags). */
+export const TAP_TAG = 'eniwall:tap';
+export const NETNS_TAG = 'eniwall:netns';
+
+/** A param and its tag: either alone, or both equal (InvalidParameterCombination otherwise). */
+function paramOrTag(param: unknown, tag: string | undefined, field: string): unknown {
+  if (param === undefined || param === null || param === '') return tag;
+  if (tag !== undefined && tag !== param) {
+    throw awsError(
+      ErrorCodes.parameterCombination,
+      `${field} '${String(param)}' and the tag ${field === 'tap' ? TAP_TAG : NETNS_TAG}='${tag}' differ`,
+    );
+  }
+  return param;
+}
+
+/** A TAP name no other ENI uses. */
+function checkTapFree(s: State, tap: string, self?: string): void {
   for (const other of s.enis.values()) {
-    if (other.tap === tap) throw invalidValue(`The tap '${tap}' is already used by ${other.id}`);
+    if (other.id !== self && other.tap === tap) {
+      throw invalidValue(`The tap '${tap}' is already used by ${other.id}`);
+    }
+  }
+}
+
+/** The lowest free IPv4 address of the subnet (reserved ones and `used` skipped). */
+function allocateAddress(subnet: Subnet, used: Set<string>): string {
+  const [first, last] = cidrRange(subnet.cidr);
+  // +0 network, +1 router, +2 DNS, +3 reserved; `last` is the broadcast.
+  for (let v = first + 4n; v < last; v++) {
+    const ip = bigIntToAddressString('ipv4', v);
+    if (!used.has(ip)) {
+      used.add(ip);
+      return ip;
+    }
+  }
+  throw awsError(
+    ErrorCodes.insufficientFreeAddresses,
+    `Insufficient free IP addresses in subnet ${subnet.id} (${subnet.cidr})`,
+  );
+}
+
+export function createEni(s: State, input: CreateEniInput): Eni {
+  // A repeat of an earlier call is answered before anything else is checked (its TAP is taken now).
+  const token = lookupClientToken(s, 'CreateNetworkInterface', input.clientToken, input, (id) =>
+    s.enis.has(id),
+  );
+  if (token?.resourceId !== undefined) {
+    return clone(s.enis.get(token.resourceId) as Eni); // a repeat: nothing changes
+  }
+  const tags = checkTags(input.tags);
+  const tagValue = (key: string) => tags.find((t) => t.Key === key)?.Value;
+  const rawTap = paramOrTag(input.tap, tagValue(TAP_TAG), 'tap');
+  const tap = rawTap === undefined ? undefined : checkTapName(rawTap);
+  if (tap !== undefined) checkTapFree(s, tap);
+  const rawNetns = paramOrTag(input.netns, tagValue(NETNS_TAG), 'netns');
+  const netns = checkNetns(rawNetns);
+  if (netns !== undefined && tap === undefined) {
+    throw missing('tap (a namespace is only meaningful for a bound ENI)');
   }
   const subnet = input.subnetId === undefined ? defaultSubnet(s) : requireSubnet(s, input.subnetId);
   const used = addressesInUse(s, subnet.vpcId);
-  const privateIp = checkEniAddress(input.privateIp, subnet, 'ipv4', 'PrivateIpAddress', used);
   const listOf = (v: unknown, field: string): unknown[] => {
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v)) throw invalidValue(`${field} must be a list`);
     return v;
   };
+  // Explicit addresses first, so the allocated one never takes an address the request names.
+  const explicitPrimary =
+    input.privateIp === undefined || input.privateIp === null || input.privateIp === ''
+      ? undefined
+      : checkEniAddress(input.privateIp, subnet, 'ipv4', 'PrivateIpAddress', used);
   const secondaryIps = listOf(input.secondaryIps, 'secondaryIps').map((ip) =>
     checkEniAddress(ip, subnet, 'ipv4', 'SecondaryPrivateIpAddress', used),
   );
   const ipv6Addresses = listOf(input.ipv6Addresses, 'ipv6Addresses').map((ip) =>
     checkEniAddress(ip, subnet, 'ipv6', 'Ipv6Address', used),
   );
+  const privateIp = explicitPrimary ?? allocateAddress(subnet, used);
   const macs = new Set([...s.enis.values()].map((e) => e.mac));
   let mac: string;
   if (input.mac === undefined || input.mac === null) {
@@ -136,15 +219,35 @@ export function createEni(s: State, input: CreateEniInput): Eni {
       DEFAULT_CONNECTION_TRACKING,
       input.connectionTracking,
     ),
-    tap,
-    tags: [],
+    tags,
   };
-  const netns = checkNetns(input.netns);
+  if (tap !== undefined) eni.tap = tap;
   if (netns !== undefined) eni.netns = netns;
   const description = checkOptionalDescription(input.description, 'Description');
   if (description !== undefined) eni.description = description;
   s.enis.set(eni.id, eni);
   s.changes.created('enis', eni.id);
+  if (token !== undefined) recordClientToken(s, token, eni.id);
+  s.rev++;
+  return clone(eni);
+}
+
+/** Binds an unbound ENI to a TAP (and namespace): IncorrectState when it is bound already. */
+export function attachEni(s: State, id: string, input: { tap: unknown; netns?: unknown }): Eni {
+  const eni = requireEni(s, id);
+  if (input.tap === undefined || input.tap === null || input.tap === '') throw missing('tap');
+  const tap = checkTapName(input.tap);
+  if (eni.tap !== undefined) {
+    throw awsError(
+      ErrorCodes.incorrectState,
+      `The network interface ${eni.id} is already attached (tap '${eni.tap}')`,
+    );
+  }
+  checkTapFree(s, tap, eni.id);
+  const netns = checkNetns(input.netns);
+  eni.tap = tap;
+  if (netns !== undefined) eni.netns = netns;
+  s.changes.modified('enis', eni.id);
   s.rev++;
   return clone(eni);
 }
@@ -162,7 +265,14 @@ export function modifyEni(s: State, id: string, input: ModifyEniInput): Eni {
     eni.connectionTracking,
     input.connectionTracking,
   );
+  // An empty description removes it (ModifyNetworkInterfaceAttribute Description.Value='').
+  const description =
+    input.description === undefined
+      ? eni.description
+      : checkOptionalDescription(input.description, 'Description');
   eni.groupIds = [...groupIds];
+  if (description === undefined || description === '') delete eni.description;
+  else eni.description = description;
   eni.sourceDestCheck = sourceDestCheck;
   eni.connectionTracking = connectionTracking;
   s.changes.modified('enis', eni.id);

@@ -75,6 +75,7 @@ export const ErrorCodes = {
   tagLimitExceeded: 'TagLimitExceeded',
   routeTableNotFound: 'InvalidRouteTableID.NotFound',
   invalidFilter: 'InvalidParameterValue',
+  insufficientFreeAddresses: 'InsufficientFreeAddressesInSubnet',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

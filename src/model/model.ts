@@ -39,6 +39,9 @@ import type {
 import * as permissions from './permissions';
 import * as prefixLists from './prefix-lists';
 import * as enis from './enis';
+import * as filters from './filters';
+import * as routeTables from './route-tables';
+import * as tags from './tags';
 import { applyQuotaChange, DEFAULT_QUOTAS } from './quotas';
 import {
   clone,
@@ -68,6 +71,7 @@ import type {
   SecurityGroup,
   SecurityGroupRule,
   Subnet,
+  Tag,
   Vpc,
 } from './types';
 
@@ -236,6 +240,50 @@ export class Model implements ModelOperations {
     return network.listSubnets(this.s, ids);
   }
 
+  /** The DescribeVpcs shape; `filterList` as the EC2 API's Filters. */
+  describeVpcs(ids?: string[], filterList?: filters.Filter[]): { Vpcs: Record<string, unknown>[] } {
+    return network.describeVpcs(this.s, ids, filterList);
+  }
+
+  /** The DescribeSubnets shape. */
+  describeSubnets(
+    ids?: string[],
+    filterList?: filters.Filter[],
+  ): { Subnets: Record<string, unknown>[] } {
+    return network.describeSubnets(this.s, ids, filterList);
+  }
+
+  /** DescribeVpcAttribute: { VpcId, EnableDnsSupport: { Value } } (the attribute asked). */
+  describeVpcAttribute(id: string, attribute: string): Record<string, unknown> {
+    return network.describeVpcAttribute(this.s, id, attribute);
+  }
+
+  modifyVpcAttribute(id: string, attribute: string, value: boolean): { Return: boolean } {
+    return network.modifyVpcAttribute(this.s, id, attribute, value);
+  }
+
+  /** DescribeRouteTables: each VPC's synthesized main route table. */
+  describeRouteTables(
+    ids?: string[],
+    filterList?: filters.Filter[],
+  ): { RouteTables: Record<string, unknown>[] } {
+    return routeTables.describeRouteTables(this.s, ids, filterList);
+  }
+
+  // --------------------------------------------------------------------- tags
+
+  createTags(resourceIds: string[], tagList: unknown): { Return: boolean } {
+    return tags.createTags(this.s, resourceIds, tagList);
+  }
+
+  deleteTags(resourceIds: string[], tagList?: unknown): { Return: boolean } {
+    return tags.deleteTags(this.s, resourceIds, tagList);
+  }
+
+  describeTags(filterList?: filters.Filter[]): { Tags: tags.TagDescription[] } {
+    return tags.describeTags(this.s, filterList);
+  }
+
   // ---------------------------------------------------------- security groups
 
   resolveGroup(group: string, vpcId?: string): SecurityGroup {
@@ -250,15 +298,31 @@ export class Model implements ModelOperations {
     groups.deleteSecurityGroup(this.s, groupRef, vpcId);
   }
 
-  describeSecurityGroups(refs?: string[]): DescribeSecurityGroupsOutput {
-    return groups.describeSecurityGroups(this.s, refs);
+  describeSecurityGroups(
+    refs?: string[],
+    filterList?: filters.Filter[],
+  ): DescribeSecurityGroupsOutput {
+    const out = groups.describeSecurityGroups(this.s, refs);
+    const picked = filters.filterRendered(
+      out.SecurityGroups,
+      filterList,
+      filters.SECURITY_GROUP_FILTERS,
+    );
+    return { SecurityGroups: picked };
   }
 
   describeSecurityGroupRules(
     refs?: string[],
     ruleIds?: string[],
+    filterList?: filters.Filter[],
   ): DescribeSecurityGroupRulesOutput {
-    return groups.describeSecurityGroupRules(this.s, refs, ruleIds);
+    const out = groups.describeSecurityGroupRules(this.s, refs, ruleIds);
+    const picked = filters.filterRendered(
+      out.SecurityGroupRules,
+      filterList,
+      filters.SECURITY_GROUP_RULE_FILTERS,
+    );
+    return { SecurityGroupRules: picked };
   }
 
   importSecurityGroups(json: unknown, options: { vpcId?: string } = {}): SecurityGroup[] {
@@ -298,13 +362,14 @@ export class Model implements ModelOperations {
     return permissions.revoke(this.s, groupRef, direction, input);
   }
 
-  /** authorize, answered as AuthorizeSecurityGroupIngress/Egress: Return + SecurityGroupRules. */
+  /** authorize, answered as AuthorizeSecurityGroupIngress/Egress: Return + SecurityGroupRules (with `tags` on each). */
   authorizeSecurityGroup(
     groupRef: string,
     direction: Direction,
     perms: unknown[],
+    tags?: Tag[],
   ): ReturnType<typeof permissions.authorizeOutput> {
-    const rules = permissions.authorize(this.s, groupRef, direction, perms);
+    const rules = permissions.authorize(this.s, groupRef, direction, perms, tags);
     return permissions.authorizeOutput(groups.renderContext(this.s), rules);
   }
 
@@ -316,6 +381,20 @@ export class Model implements ModelOperations {
   ): ReturnType<typeof permissions.revokeOutput> {
     const result = permissions.revoke(this.s, groupRef, direction, input);
     return permissions.revokeOutput(groups.renderContext(this.s), result);
+  }
+
+  /** ModifySecurityGroupRules: rules replaced in place (ids, directions and tags kept); the rules as now. */
+  modifySecurityGroupRules(groupRef: string, updates: unknown): SecurityGroupRule[] {
+    return permissions.modifyRules(this.s, groupRef, updates);
+  }
+
+  /** UpdateSecurityGroupRuleDescriptionsIngress/Egress; the rules whose description was set. */
+  updateSecurityGroupRuleDescriptions(
+    groupRef: string,
+    direction: Direction,
+    input: permissions.UpdateDescriptionsInput,
+  ): SecurityGroupRule[] {
+    return permissions.updateRuleDescriptions(this.s, groupRef, direction, input);
   }
 
   // ------------------------------------------------------------ network ACLs
@@ -349,10 +428,15 @@ export class Model implements ModelOperations {
   }
 
   /** The DescribeNetworkAcls shape, `*` rules included. */
-  describeNetworkAcls(input: nacls.DescribeNetworkAclsInput = {}): {
+  describeNetworkAcls(
+    input: nacls.DescribeNetworkAclsInput = {},
+    filterList?: filters.Filter[],
+  ): {
     NetworkAcls: Record<string, unknown>[];
   } {
-    return nacls.describeNetworkAcls(this.s, input);
+    const out = nacls.describeNetworkAcls(this.s, input);
+    const picked = filters.filterRendered(out.NetworkAcls, filterList, filters.NETWORK_ACL_FILTERS);
+    return { NetworkAcls: picked };
   }
 
   listNetworkAcls(input: nacls.DescribeNetworkAclsInput = {}): NetworkAcl[] {
@@ -374,10 +458,14 @@ export class Model implements ModelOperations {
   }
 
   /** The DescribeFlowLogs shape. */
-  describeFlowLogs(input: flowLogs.DescribeFlowLogsInput = {}): {
+  describeFlowLogs(
+    input: flowLogs.DescribeFlowLogsInput = {},
+    filterList?: filters.Filter[],
+  ): {
     FlowLogs: Record<string, unknown>[];
   } {
-    return flowLogs.describeFlowLogs(this.s, input);
+    const out = flowLogs.describeFlowLogs(this.s, input);
+    return { FlowLogs: filters.filterRendered(out.FlowLogs, filterList, filters.FLOW_LOG_FILTERS) };
   }
 
   listFlowLogs(input: flowLogs.DescribeFlowLogsInput = {}): FlowLog[] {
@@ -400,8 +488,14 @@ export class Model implements ModelOperations {
   }
 
   /** The DescribeManagedPrefixLists shape. */
-  describeManagedPrefixLists(ids?: string[]): { PrefixLists: Record<string, unknown>[] } {
-    return prefixLists.describeManagedPrefixLists(this.s, ids);
+  describeManagedPrefixLists(
+    ids?: string[],
+    filterList?: filters.Filter[],
+  ): { PrefixLists: Record<string, unknown>[] } {
+    const out = prefixLists.describeManagedPrefixLists(this.s, ids);
+    return {
+      PrefixLists: filters.filterRendered(out.PrefixLists, filterList, filters.PREFIX_LIST_FILTERS),
+    };
   }
 
   /** The GetManagedPrefixListEntries shape. */
@@ -419,6 +513,11 @@ export class Model implements ModelOperations {
     return enis.createEni(this.s, input);
   }
 
+  /** Binds an unbound ENI to a TAP: IncorrectState when it has one. */
+  attachEni(id: string, input: { tap: string; netns?: string }): Eni {
+    return enis.attachEni(this.s, id, input);
+  }
+
   modifyEni(id: string, input: ModifyEniInput): Eni {
     return enis.modifyEni(this.s, id, input);
   }
@@ -431,7 +530,17 @@ export class Model implements ModelOperations {
     return enis.listEnis(this.s, ids);
   }
 
-  describeNetworkInterfaces(ids?: string[]): { NetworkInterfaces: Record<string, unknown>[] } {
-    return enis.describeNetworkInterfaces(this.s, ids);
+  describeNetworkInterfaces(
+    ids?: string[],
+    filterList?: filters.Filter[],
+  ): { NetworkInterfaces: Record<string, unknown>[] } {
+    const out = enis.describeNetworkInterfaces(this.s, ids);
+    return {
+      NetworkInterfaces: filters.filterRendered(
+        out.NetworkInterfaces,
+        filterList,
+        filters.NETWORK_INTERFACE_FILTERS,
+      ),
+    };
   }
 }

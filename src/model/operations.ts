@@ -44,6 +44,8 @@ export interface CreateVpcInput {
   ipv6Cidr?: string;
   name?: string;
   tags?: Tag[]; // TagSpecification vpc
+  /** CreateVpc AmazonProvidedIpv6CidrBlock: a /56 of fd00:ec2::/32 (see network.ts). */
+  amazonProvidedIpv6CidrBlock?: boolean;
 }
 export interface CreateSubnetInput {
   vpcId: string;
@@ -51,6 +53,8 @@ export interface CreateSubnetInput {
   ipv6Cidr?: string;
   name?: string;
   tags?: Tag[]; // TagSpecification subnet
+  /** The region's zone: region + 'a'..'f' (InvalidParameterValue otherwise). */
+  availabilityZone?: string;
 }
 export interface CreateSecurityGroupInput {
   name: string;
@@ -80,8 +84,10 @@ export interface ModifyPrefixListInput {
   maxEntries?: number;
 }
 export interface CreateEniInput {
-  tap: string;
-  privateIp: string;
+  /** Absent (and no eniwall:tap tag): the ENI is created unbound, see eni.attach. */
+  tap?: string;
+  /** Absent: the lowest free address of the subnet is allocated. */
+  privateIp?: string;
   subnetId?: string; // default VPC's default subnet when absent
   secondaryIps?: string[];
   ipv6Addresses?: string[];

@@ -31,7 +31,8 @@ import {
   type State,
   uniqueId,
 } from './state';
-import type { Direction, Family, SecurityGroup, SecurityGroupRule, Vpc } from './types';
+import type { Direction, Family, SecurityGroup, SecurityGroupRule, Tag, Vpc } from './types';
+import { checkOptionalDescription, checkTags } from './validate';
 
 export function checkDirection(direction: unknown): asserts direction is Direction {
   if (direction !== 'ingress' && direction !== 'egress') {
@@ -94,7 +95,12 @@ export function checkRuleQuota(
 }
 
 /** Apply phase: gives each spec an sgr- id and appends it to its group (records the change). */
-export function applyRules(s: State, group: SecurityGroup, specs: RuleSpec[]): SecurityGroupRule[] {
+export function applyRules(
+  s: State,
+  group: SecurityGroup,
+  specs: RuleSpec[],
+  tags: Tag[] = [],
+): SecurityGroupRule[] {
   if (specs.length > 0) s.changes.modified('groups', group.id);
   return specs.map((spec) => {
     const rule: SecurityGroupRule = {
@@ -102,6 +108,7 @@ export function applyRules(s: State, group: SecurityGroup, specs: RuleSpec[]): S
       groupId: group.id,
       ...clone(spec),
     };
+    if (tags.length > 0) rule.tags = clone(tags);
     s.rules.set(rule.id, rule);
     (spec.direction === 'ingress' ? group.ingress : group.egress).push(rule.id);
     s.changes.created('rules', rule.id);
@@ -140,14 +147,17 @@ export function authorizeContext(
   };
 }
 
+/** `tags`: TagSpecification security-group-rule, put on every rule created. */
 export function authorize(
   s: State,
   groupRef: string,
   direction: Direction,
   permissions: unknown[],
+  rawTags?: unknown,
 ): SecurityGroupRule[] {
   const group = resolveGroupRef(s, groupRef);
   checkDirection(direction);
+  const tags = checkTags(rawTags);
   const ctx = authorizeContext(
     s,
     group,
@@ -158,7 +168,7 @@ export function authorize(
   const existing = rulesOf(s, group, direction);
   checkNoDuplicates(existing, specs, group.id);
   checkRuleQuota(s, existing, specs, group.id);
-  const rules = applyRules(s, group, specs);
+  const rules = applyRules(s, group, specs, tags);
   s.rev++;
   return clone(rules);
 }
@@ -327,4 +337,247 @@ export function revokeOutput(
     }),
     UnknownIpPermissions: result.unknown,
   };
+}
+
+// ------------------------------------------------------------ rule edits
+
+/** ModifySecurityGroupRules' SecurityGroupRule.N: a rule id and its complete new definition. */
+export interface RuleUpdateInput {
+  SecurityGroupRuleId?: unknown;
+  SecurityGroupRule?: {
+    IpProtocol?: unknown;
+    FromPort?: unknown;
+    ToPort?: unknown;
+    CidrIpv4?: unknown;
+    CidrIpv6?: unknown;
+    PrefixListId?: unknown;
+    ReferencedGroupId?: unknown;
+    Description?: unknown;
+  };
+}
+
+function checkRuleIdFormat(id: unknown): string {
+  if (id === undefined || id === null || id === '') throw missing('SecurityGroupRuleId');
+  if (typeof id !== 'string' || !isValidId('rule', id)) {
+    throw awsError(ErrorCodes.ruleIdMalformed, `Invalid id: "${String(id)}" (expecting "sgr-...")`);
+  }
+  return id;
+}
+
+function ruleOfGroup(s: State, group: SecurityGroup, id: string): SecurityGroupRule {
+  const rule = s.rules.get(id);
+  if (rule === undefined || rule.groupId !== group.id) {
+    throw notFound(
+      ErrorCodes.ruleIdNotFound,
+      `The security group rule ID '${id}' does not exist in ${group.id}`,
+    );
+  }
+  return rule;
+}
+
+/**
+ * The SecurityGroupRuleRequest as the one-target IpPermission authorize
+ * takes, so it gets exactly authorize's validation. The request replaces the
+ * whole rule (as the EC2 API documents it): IpProtocol is required, exactly
+ * one target, and a Description left out removes the old one.
+ */
+function updateAsPermission(
+  req: NonNullable<RuleUpdateInput['SecurityGroupRule']>,
+  ruleId: string,
+): IpPermission {
+  if (req.IpProtocol === undefined || req.IpProtocol === null || req.IpProtocol === '') {
+    throw missing(`SecurityGroupRule.IpProtocol (rule ${ruleId})`);
+  }
+  const given = (['CidrIpv4', 'CidrIpv6', 'PrefixListId', 'ReferencedGroupId'] as const).filter(
+    (k) => req[k] !== undefined && req[k] !== null && req[k] !== '',
+  );
+  if (given.length === 0) {
+    throw missing(
+      `CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId (rule ${ruleId}: exactly one target)`,
+    );
+  }
+  if (given.length > 1) {
+    throw awsError(
+      ErrorCodes.parameterCombination,
+      `Rule ${ruleId}: only one of ${given.join(', ')} may be given`,
+    );
+  }
+  // Validated by expandPermissions like any authorize description.
+  const d: { Description?: string } =
+    req.Description === undefined ? {} : { Description: req.Description as string };
+  const perm = {
+    IpProtocol: req.IpProtocol,
+    FromPort: req.FromPort,
+    ToPort: req.ToPort,
+  } as unknown as IpPermission;
+  if (req.CidrIpv4 !== undefined) perm.IpRanges = [{ CidrIp: req.CidrIpv4 as string, ...d }];
+  if (req.CidrIpv6 !== undefined) perm.Ipv6Ranges = [{ CidrIpv6: req.CidrIpv6 as string, ...d }];
+  if (req.PrefixListId !== undefined)
+    perm.PrefixListIds = [{ PrefixListId: req.PrefixListId as string, ...d }];
+  if (req.ReferencedGroupId !== undefined)
+    perm.UserIdGroupPairs = [{ GroupId: req.ReferencedGroupId as string, ...d }];
+  return perm;
+}
+
+/**
+ * ModifySecurityGroupRules: each rule is replaced in place, keeping its sgr-
+ * id, direction and tags. All or nothing: the group's rules as they would be
+ * afterwards must have no duplicates (InvalidPermission.Duplicate) and fit
+ * the quotas per direction and family (a rule moving IPv4 -> IPv6 counts
+ * against the IPv6 quota).
+ */
+export function modifyRules(s: State, groupRef: string, updates: unknown): SecurityGroupRule[] {
+  const group = resolveGroupRef(s, groupRef);
+  if (!Array.isArray(updates) || updates.length === 0) throw missing('SecurityGroupRules');
+  const ctx = authorizeContext(
+    s,
+    group,
+    (id) => s.groups.get(id),
+    (name) => findGroupByName(s, group.vpcId, name),
+  );
+  const planned = new Map<string, { rule: SecurityGroupRule; spec: RuleSpec }>();
+  for (const raw of updates) {
+    const u = (raw ?? {}) as RuleUpdateInput;
+    const id = checkRuleIdFormat(u.SecurityGroupRuleId);
+    const rule = ruleOfGroup(s, group, id);
+    if (planned.has(id)) throw invalidValue(`The rule ${id} is given more than once`);
+    if (u.SecurityGroupRule === undefined || u.SecurityGroupRule === null) {
+      throw missing(`SecurityGroupRule (rule ${id})`);
+    }
+    const [spec] = expandPermissions(
+      [updateAsPermission(u.SecurityGroupRule, id)],
+      rule.direction,
+      ctx,
+    );
+    planned.set(id, { rule, spec: spec as RuleSpec });
+  }
+  for (const direction of ['ingress', 'egress'] as const) {
+    const specs = [...planned.values()]
+      .filter((p) => p.rule.direction === direction)
+      .map((p) => p.spec);
+    if (specs.length === 0) continue;
+    const others = rulesOf(s, group, direction).filter((r) => !planned.has(r.id));
+    checkNoDuplicates(others, specs, group.id);
+    checkRuleQuota(s, others, specs, group.id);
+  }
+  for (const { rule, spec } of planned.values()) {
+    rule.protocol = spec.protocol;
+    rule.fromPort = spec.fromPort;
+    rule.toPort = spec.toPort;
+    rule.target = clone(spec.target);
+    if (spec.description === undefined) delete rule.description;
+    else rule.description = spec.description;
+    s.changes.modified('rules', rule.id);
+  }
+  s.changes.modified('groups', group.id);
+  s.rev++;
+  return clone([...planned.values()].map((p) => p.rule));
+}
+
+export interface UpdateDescriptionsInput {
+  /** Matched like a property revoke (description ignored); the target's Description is set. */
+  permissions?: unknown[];
+  ruleDescriptions?: { ruleId?: unknown; description?: unknown }[];
+}
+
+/**
+ * UpdateSecurityGroupRuleDescriptionsIngress/Egress: by IpPermissions (each
+ * target must match an existing rule of the direction, else
+ * InvalidPermission.NotFound) or by rule id. A description left out
+ * removes the rule's description.
+ */
+export function updateRuleDescriptions(
+  s: State,
+  groupRef: string,
+  direction: Direction,
+  input: UpdateDescriptionsInput,
+): SecurityGroupRule[] {
+  const group = resolveGroupRef(s, groupRef);
+  checkDirection(direction);
+  const byPerms = input.permissions !== undefined && input.permissions.length > 0;
+  const byIds = input.ruleDescriptions !== undefined && input.ruleDescriptions.length > 0;
+  if (byPerms && byIds) {
+    throw awsError(
+      ErrorCodes.parameterCombination,
+      'Specify either IpPermissions or SecurityGroupRuleDescriptions, not both',
+    );
+  }
+  if (!byPerms && !byIds) missingDescriptions();
+  const own = rulesOf(s, group, direction);
+  const updates = new Map<string, string | undefined>();
+  if (byIds) {
+    for (const raw of input.ruleDescriptions ?? []) {
+      const entry = (raw ?? {}) as { ruleId?: unknown; description?: unknown };
+      const id = checkRuleIdFormat(entry.ruleId);
+      const rule = own.find((r) => r.id === id);
+      if (rule === undefined) {
+        throw notFound(
+          ErrorCodes.ruleIdNotFound,
+          `The security group rule ID '${id}' does not exist as an ${direction} rule of ${group.id}`,
+        );
+      }
+      updates.set(id, checkOptionalDescription(entry.description, 'Description'));
+    }
+  } else {
+    const { victims, unmatched, specs } = matchByProperties(s, group, own, direction, input);
+    if (unmatched.length > 0) {
+      const spec = unmatched[0] as RuleSpec;
+      throw awsError(
+        ErrorCodes.permissionNotFound,
+        `The specified rule does not exist in this security group (${group.id}: ` +
+          `${spec.protocol} ${spec.fromPort}-${spec.toPort} ${targetText(spec.target)})`,
+      );
+    }
+    victims.forEach((rule, i) => updates.set(rule.id, specs[i]?.description));
+  }
+  const changed: SecurityGroupRule[] = [];
+  for (const [id, description] of updates) {
+    const rule = s.rules.get(id) as SecurityGroupRule;
+    if (description === undefined || description === '') delete rule.description;
+    else rule.description = description;
+    s.changes.modified('rules', id);
+    changed.push(rule);
+  }
+  if (changed.length > 0) s.rev++;
+  return clone(changed);
+}
+
+function missingDescriptions(): never {
+  throw missing('IpPermissions or SecurityGroupRuleDescriptions');
+}
+
+/** Each target of the permissions against the group's rules: the rule it names (in order), or unmatched. */
+function matchByProperties(
+  s: State,
+  group: SecurityGroup,
+  own: SecurityGroupRule[],
+  direction: Direction,
+  input: UpdateDescriptionsInput,
+): { victims: SecurityGroupRule[]; unmatched: RuleSpec[]; specs: RuleSpec[] } {
+  const ctx: ExpandContext = {
+    resolveGroupPair: (pair) => {
+      if (pair.GroupId !== undefined) {
+        checkGroupIdFormat(pair.GroupId);
+        return pair.GroupId;
+      }
+      const g = findGroupByName(s, group.vpcId, pair.GroupName ?? '');
+      if (g === undefined) throw groupNotFound(pair.GroupName ?? '');
+      return g.id;
+    },
+    checkPrefixList: () => {},
+  };
+  const all = expandPermissions(input.permissions, direction, ctx);
+  const byKey = new Map(own.map((r) => [ruleKey(r), r]));
+  const victims: SecurityGroupRule[] = [];
+  const specs: RuleSpec[] = [];
+  const unmatched: RuleSpec[] = [];
+  for (const spec of all) {
+    const rule = byKey.get(ruleKey(spec));
+    if (rule === undefined) unmatched.push(spec);
+    else {
+      victims.push(rule);
+      specs.push(spec);
+    }
+  }
+  return { victims, unmatched, specs };
 }

@@ -1,14 +1,28 @@
 /**
- * Customer-managed prefix lists: create, modify (add/remove entries), delete,
- * list, and the DescribeManagedPrefixLists / GetManagedPrefixListEntries shapes.
- * A list referenced by any rule cannot be deleted (DependencyViolation).
+ * Customer-managed prefix lists: create, modify (add/remove entries, name,
+ * size), delete, list, and the DescribeManagedPrefixLists /
+ * GetManagedPrefixListEntries shapes.
+ *
+ * Versions (as the EC2 API documents them): adding or removing entries makes
+ * a new version; changing the name does not; a CurrentVersion that is not
+ * the list's version is PrefixListVersionMismatch. [U] Whether a resize
+ * (MaxEntries) makes a version is not documented: it does not here. Entries
+ * and MaxEntries cannot change in the same call (documented; the code,
+ * InvalidParameterCombination, is ours), MaxEntries below the current entry
+ * count is InvalidParameterValue, and a larger MaxEntries must still fit the
+ * rule quota of every group referencing the list (its rules weigh maxEntries).
+ *
+ * [U] AWS does not document the code for deleting a list a rule references:
+ * DependencyViolation, as for every other referenced resource here.
  */
 import { canonicalCidr, parseCidr } from './cidr';
 import { awsError, ErrorCodes, invalidValue, missing } from './errors';
+import { lookupClientToken, recordClientToken } from './client-tokens';
 import type { CreatePrefixListInput, ModifyPrefixListInput } from './operations';
-import { clone, requirePrefixList, type State, uniqueId } from './state';
+import { checkRuleQuota } from './permissions';
+import { clone, requirePrefixList, rulesOf, type State, uniqueId } from './state';
 import type { Family, PrefixList, PrefixListEntry } from './types';
-import { checkOptionalDescription, checkOptionalName } from './validate';
+import { checkOptionalDescription, checkOptionalName, checkTags } from './validate';
 
 function canonicalEntries(
   entries: unknown,
@@ -50,6 +64,12 @@ function checkEntryCount(count: number, maxEntries: number, id: string): void {
 }
 
 export function createPrefixList(s: State, input: CreatePrefixListInput): PrefixList {
+  const token = lookupClientToken(s, 'CreateManagedPrefixList', input.clientToken, input, (id) =>
+    s.prefixLists.has(id),
+  );
+  if (token?.resourceId !== undefined) {
+    return clone(s.prefixLists.get(token.resourceId) as PrefixList); // a repeat: nothing changes
+  }
   const name = checkOptionalName(input.name, 'PrefixListName');
   if (name === undefined) throw missing('PrefixListName');
   const max = input.maxEntries;
@@ -70,6 +90,7 @@ export function createPrefixList(s: State, input: CreatePrefixListInput): Prefix
   const { family, entries } = canonicalEntries(input.entries, input.family);
   if (family === undefined) throw missing('AddressFamily (or at least one entry)');
   checkEntryCount(entries.length, max, name);
+  const tags = checkTags(input.tags);
   if (s.prefixLists.size >= s.quotas.prefixLists) {
     throw awsError(
       ErrorCodes.prefixListLimit,
@@ -83,20 +104,79 @@ export function createPrefixList(s: State, input: CreatePrefixListInput): Prefix
     maxEntries: max,
     entries,
     version: 1,
-    tags: [],
+    tags,
   };
   s.prefixLists.set(list.id, list);
   s.changes.created('prefixLists', list.id);
+  if (token !== undefined) recordClientToken(s, token, list.id);
   s.rev++;
   return clone(list);
 }
 
+function checkMaxEntries(s: State, max: unknown): number {
+  if (
+    typeof max !== 'number' ||
+    !Number.isInteger(max) ||
+    max < 1 ||
+    max > s.quotas.entriesPerPrefixList
+  ) {
+    throw invalidValue(
+      `Invalid value '${String(max)}' for MaxEntries: 1..${s.quotas.entriesPerPrefixList}`,
+    );
+  }
+  return max;
+}
+
+/** Every group with a rule naming the list must stay within its quota with the new size. */
+function checkResizeFitsRules(s: State, list: PrefixList, maxEntries: number): void {
+  const resized: State = {
+    ...s,
+    prefixLists: new Map(s.prefixLists).set(list.id, { ...list, maxEntries }),
+  };
+  const groupIds = new Set<string>();
+  for (const rule of s.rules.values()) {
+    if (rule.target.kind === 'prefixList' && rule.target.prefixListId === list.id) {
+      groupIds.add(rule.groupId);
+    }
+  }
+  for (const id of groupIds) {
+    const group = s.groups.get(id);
+    if (group === undefined) continue;
+    for (const direction of ['ingress', 'egress'] as const) {
+      checkRuleQuota(resized, rulesOf(s, group, direction), [], group.id);
+    }
+  }
+}
+
 export function modifyPrefixList(s: State, id: string, input: ModifyPrefixListInput): PrefixList {
   const list = requirePrefixList(s, id);
+  if (input.currentVersion !== undefined && input.currentVersion !== null) {
+    if (input.currentVersion !== list.version) {
+      throw awsError(
+        ErrorCodes.prefixListVersionMismatch,
+        `The prefix list has the incorrect version number (${list.id} is at version ${list.version}, ` +
+          `not ${String(input.currentVersion)})`,
+      );
+    }
+  }
   const add = canonicalEntries(input.add, list.family).entries;
   const removeRaw = input.remove ?? [];
   if (!Array.isArray(removeRaw)) throw invalidValue('remove must be a list of CIDRs');
-  if (add.length === 0 && removeRaw.length === 0) throw missing('AddEntries or RemoveEntries');
+  const name =
+    input.name === undefined ? undefined : checkOptionalName(input.name, 'PrefixListName');
+  if (input.name !== undefined && name === undefined) throw invalidValue('PrefixListName is empty');
+  const maxEntries =
+    input.maxEntries === undefined ? undefined : checkMaxEntries(s, input.maxEntries);
+  const changesEntries = add.length > 0 || removeRaw.length > 0;
+  if (!changesEntries && name === undefined && maxEntries === undefined) {
+    throw missing('AddEntries, RemoveEntries, PrefixListName or MaxEntries');
+  }
+  if (changesEntries && maxEntries !== undefined) {
+    throw awsError(
+      ErrorCodes.parameterCombination,
+      'You cannot modify the entries of a prefix list and its MaxEntries at the same time',
+    );
+  }
   const present = new Set(list.entries.map((e) => e.cidr));
   const remove = new Set<string>();
   for (const raw of removeRaw) {
@@ -113,8 +193,20 @@ export function modifyPrefixList(s: State, id: string, input: ModifyPrefixListIn
   }
   const entries = [...list.entries.filter((e) => !remove.has(e.cidr)), ...add];
   checkEntryCount(entries.length, list.maxEntries, list.id);
-  list.entries = entries;
-  list.version++;
+  if (maxEntries !== undefined) {
+    if (maxEntries < list.entries.length) {
+      throw invalidValue(
+        `Invalid value '${maxEntries}' for MaxEntries: the prefix list ${list.id} has ${list.entries.length} entries`,
+      );
+    }
+    if (maxEntries > list.maxEntries) checkResizeFitsRules(s, list, maxEntries);
+  }
+  if (changesEntries) {
+    list.entries = entries;
+    list.version++;
+  }
+  if (name !== undefined) list.name = name;
+  if (maxEntries !== undefined) list.maxEntries = maxEntries;
   s.changes.modified('prefixLists', list.id);
   s.rev++;
   return clone(list);

@@ -136,7 +136,7 @@ export function renderSecurityGroupRule(ctx: RenderContext, rule: SecurityGroupR
       break;
   }
   if (rule.description !== undefined) out.Description = rule.description;
-  out.Tags = [];
+  out.Tags = (rule.tags ?? []).map((t) => ({ ...t }));
   out.SecurityGroupRuleArn = ruleArn(ctx, rule.id);
   return out;
 }
@@ -148,8 +148,8 @@ export function renderNetworkInterface(ctx: RenderContext, eni: Eni): Json {
     VpcId: eni.vpcId,
     InterfaceType: 'interface',
     OwnerId: ctx.accountId,
-    // eniwall ENIs are always bound to their TAP port.
-    Status: 'in-use',
+    // Bound to a TAP port: in use; unbound (created without a TAP, not yet attached): available.
+    Status: eni.tap === undefined ? 'available' : 'in-use',
     Description: eni.description ?? '',
     MacAddress: eni.mac,
     PrivateIpAddress: eni.privateIp,

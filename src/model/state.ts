@@ -12,6 +12,7 @@ import { ChangeRecorder } from './change';
 import { AwsError, awsError, ErrorCodes, missing } from './errors';
 import { hasIdPrefix, type IdKind, isValidId, newId } from './ids';
 import type {
+  ClientToken,
   Eni,
   ModelSnapshot,
   FlowLog,
@@ -49,6 +50,7 @@ export interface State {
   enis: Map<string, Eni>;
   networkAcls: Map<string, NetworkAcl>;
   flowLogs: Map<string, FlowLog>;
+  clientTokens: Map<string, ClientToken>;
   /** Bumped by every successful mutation. */
   rev: number;
   /** What the mutations since the last take() changed. */
@@ -74,6 +76,7 @@ export function emptyState(accountId: string, region: string, quotas: Quotas): S
     enis: new Map(),
     networkAcls: new Map(),
     flowLogs: new Map(),
+    clientTokens: new Map(),
     rev: 0,
     changes: new ChangeRecorder(),
   };
@@ -92,6 +95,7 @@ export function stateFromSnapshot(snapshot: ModelSnapshot, quotas: Quotas, adopt
     // A snapshot from before NACLs existed has no such list.
     networkAcls: byId(snapshot.networkAcls ?? [], !adopt),
     flowLogs: byId(snapshot.flowLogs ?? [], !adopt),
+    clientTokens: byId(snapshot.clientTokens ?? [], !adopt),
   };
 }
 
@@ -109,6 +113,7 @@ export function viewOf(s: State): ModelSnapshot {
     enis: [...s.enis.values()],
     networkAcls: [...s.networkAcls.values()],
     flowLogs: [...s.flowLogs.values()],
+    clientTokens: [...s.clientTokens.values()],
   };
 }
 

@@ -25,6 +25,8 @@ export interface Vpc {
   tags: Tag[];
   /** ModifyVpcAttribute's booleans; absent in stores written before them (AWS defaults apply). */
   attributes?: VpcAttributes;
+  /** CreateTags on the VPC's synthesized main route table (rtb-…, src/model/route-tables.ts). */
+  routeTableTags?: Tag[];
 }
 
 export interface VpcAttributes {
@@ -41,6 +43,8 @@ export interface Subnet {
   name?: string;
   isDefault: boolean;
   tags: Tag[];
+  /** CreateSubnet AvailabilityZone (region + a..f); absent = region + 'a'. */
+  availabilityZone?: string;
 }
 
 /** Normalised IpProtocol: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | '-1' | decimal string of any other number. */
@@ -112,7 +116,8 @@ export interface Eni {
   groupIds: string[]; // 1..quota, in the order given
   sourceDestCheck: boolean;
   connectionTracking: ConnectionTracking;
-  tap: string; // TAP device name (<= 15 chars)
+  /** TAP device name (<= 15 chars); absent: unbound (no port, Status 'available') until eni.attach. */
+  tap?: string;
   netns?: string; // namespace the TAP's kernel side was moved into, if any
   description?: string;
   tags: Tag[];
@@ -180,6 +185,16 @@ export interface Quotas {
   naclsPerVpc: number; // default 200
 }
 
+/** A ClientToken an idempotent create was called with (src/model/client-tokens.ts). */
+export interface ClientToken {
+  id: string; // `${operation} ${token}`: tokens are scoped per operation
+  token: string;
+  operation: string; // e.g. 'CreateNetworkInterface'
+  digest: string; // sha256 (hex) of the canonical JSON of the input
+  resourceId: string; // what the first call created
+  time: string; // ISO 8601, when the first call was made
+}
+
 /** Everything the compiler and the store need; plain JSON-serialisable data. */
 export interface ModelSnapshot {
   accountId: string;
@@ -195,4 +210,6 @@ export interface ModelSnapshot {
   networkAcls: NetworkAcl[];
   /** Flow logs; an ENI covered by one (itself, its subnet or its VPC) has its flows sampled. */
   flowLogs: FlowLog[];
+  /** Idempotency tokens of creates; absent in snapshots built before them. */
+  clientTokens?: ClientToken[];
 }

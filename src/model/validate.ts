@@ -72,9 +72,14 @@ export function checkOptionalName(input: unknown, field: string): string | undef
   return input;
 }
 
+const MAX_TAGS = 50;
+
 export function checkTags(input: unknown): Tag[] {
   if (input === undefined || input === null) return [];
   if (!Array.isArray(input)) throw invalidValue('Tags must be a list of {Key, Value}');
+  if (input.length > MAX_TAGS) {
+    throw awsError(ErrorCodes.tagLimitExceeded, `At most ${MAX_TAGS} tags per resource`);
+  }
   const keys = new Set<string>();
   return input.map((tag: unknown) => {
     const { Key, Value } = (tag ?? {}) as { Key?: unknown; Value?: unknown };

@@ -31,9 +31,26 @@ CREATE TABLE IF NOT EXISTS audit (
   ok            INTEGER NOT NULL,
   result        TEXT,
   error_code    TEXT,
-  error_message TEXT
+  error_message TEXT,
+  principal      TEXT,  -- EC2 endpoint: access key id (or 'anonymous')
+  source_address TEXT,  -- EC2 endpoint: client address:port
+  user_agent     TEXT
 );
 `;
+
+/**
+ * Columns added after SCHEMA_VERSION 1 shipped, with their types: a database
+ * without one gets it by ALTER TABLE ADD COLUMN on open (NULL in old rows).
+ * Additive and readable by older builds, so the schema version stays 1.
+ */
+export const AUDIT_ADDED_COLUMNS: readonly (readonly [string, string])[] = [
+  ['principal', 'TEXT'],
+  ['source_address', 'TEXT'],
+  ['user_agent', 'TEXT'],
+  // The revision a committed change made; 0 for a record that changed nothing
+  // (a failure, an EC2 read); NULL in rows written before the column existed.
+  ['revision', 'INTEGER'],
+];
 
 /**
  * The ModelSnapshot arrays stored as rows, in load order. A store written
@@ -49,5 +66,6 @@ export const OBJECT_KINDS = [
   'enis',
   'networkAcls',
   'flowLogs',
+  'clientTokens',
 ] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];

@@ -17,7 +17,13 @@ import Database from 'better-sqlite3';
 import type { ChangeSet } from '../model/change';
 import type { ModelSnapshot, Quotas } from '../model/types';
 import type { AuditRecord } from '../api/protocol';
-import { OBJECT_KINDS, SCHEMA_SQL, SCHEMA_VERSION, type ObjectKind } from './schema';
+import {
+  AUDIT_ADDED_COLUMNS,
+  OBJECT_KINDS,
+  SCHEMA_SQL,
+  SCHEMA_VERSION,
+  type ObjectKind,
+} from './schema';
 
 export const DB_FILE = 'eniwall.db';
 
@@ -63,6 +69,10 @@ interface AuditRow {
   result: string | null;
   error_code: string | null;
   error_message: string | null;
+  principal: string | null;
+  source_address: string | null;
+  user_agent: string | null;
+  revision: number | null;
 }
 
 type Identified = { id: string };
@@ -88,12 +98,23 @@ export class Store {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA_SQL);
+    this.migrateAudit();
     const version = this.getMeta('schema_version');
     if (version === undefined) this.setMeta('schema_version', String(SCHEMA_VERSION));
     else if (Number(version) !== SCHEMA_VERSION) {
       throw new Error(`${file}: schema version ${version}, this build reads ${SCHEMA_VERSION}`);
     }
     this.nextSeq = this.maxSeq() + 1;
+  }
+
+  /** A database from before the audit identity columns: add them (old rows read NULL). */
+  private migrateAudit(): void {
+    const have = new Set(
+      (this.db.prepare('PRAGMA table_info(audit)').all() as { name: string }[]).map((c) => c.name),
+    );
+    for (const [name, type] of AUDIT_ADDED_COLUMNS) {
+      if (!have.has(name)) this.db.exec(`ALTER TABLE audit ADD COLUMN ${name} ${type}`);
+    }
   }
 
   /** Open (creating if needed) the database in a state directory (mode 0700). */
@@ -123,6 +144,7 @@ export class Store {
       enis: [],
       networkAcls: [],
       flowLogs: [],
+      clientTokens: [],
     };
     const rows = this.db.prepare('SELECT kind, body FROM objects ORDER BY seq').all() as {
       kind: string;
@@ -178,8 +200,9 @@ export class Store {
     };
     try {
       write();
-      this.setMeta('revision', String(Number(this.getMeta('revision') ?? '0') + 1));
-      this.insertAudit(audit);
+      const revision = Number(this.getMeta('revision') ?? '0') + 1;
+      this.setMeta('revision', String(revision));
+      this.insertAudit(audit, revision);
     } catch (err) {
       rollback();
       throw err;
@@ -248,12 +271,13 @@ export class Store {
     }
   }
 
-  private insertAudit(audit: AuditEntry): void {
+  private insertAudit(audit: AuditEntry, revision = 0): void {
     this.db
       .prepare(
         `INSERT INTO audit (time, uid, pid, cred_source, action, params, ok, result,
-                            error_code, error_message)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                            error_code, error_message, principal, source_address, user_agent,
+                            revision)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         audit.time.toISOString(),
@@ -266,6 +290,10 @@ export class Store {
         audit.result === undefined ? null : JSON.stringify(audit.result),
         audit.errorCode ?? null,
         audit.errorMessage ?? null,
+        audit.principal ?? null,
+        audit.sourceAddress ?? null,
+        audit.userAgent ?? null,
+        revision,
       );
   }
 
@@ -285,7 +313,7 @@ export class Store {
 }
 
 function listOf(snapshot: ModelSnapshot, kind: ObjectKind): Identified[] {
-  return snapshot[kind] as Identified[];
+  return (snapshot[kind] ?? []) as Identified[];
 }
 
 function indexById(objects: Identified[]): Map<string, string> {
@@ -305,5 +333,10 @@ function toAuditRecord(row: AuditRow): AuditRecord {
     result: row.result === null ? null : (JSON.parse(row.result) as unknown),
     errorCode: row.error_code,
     errorMessage: row.error_message,
+    // The EC2 endpoint's identity fields appear only when set (socket calls have none).
+    ...(row.principal === null ? {} : { principal: row.principal }),
+    ...(row.source_address === null ? {} : { sourceAddress: row.source_address }),
+    ...(row.user_agent === null ? {} : { userAgent: row.user_agent }),
+    ...(row.revision === null || row.revision === undefined ? {} : { revision: row.revision }),
   };
 }

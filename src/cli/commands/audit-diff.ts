@@ -5,7 +5,8 @@
  * Every committed change is one transaction that bumps the revision and writes
  * one successful audit record (daemon.init is revision 1), and failed requests
  * write records with ok = false and no revision, so the Nth successful record
- * is revision N. Rules are itemised from authorize/revoke records: the params'
+ * is revision N. Records carry their revision since the EC2 endpoint (whose
+ * reads are audited too, with revision 0); older rows are counted. Rules are itemised from authorize/revoke records: the params'
  * IpPermissions expand in the model's order (IpRanges, Ipv6Ranges,
  * PrefixListIds, UserIdGroupPairs; one rule per target), which is the order of
  * the rule ids in the result; a revoke by rule id is described by the
@@ -65,8 +66,8 @@ export function auditDiff(records: AuditRecord[], from: number, to: number): Cha
   const out: Change[] = [];
   let revision = 0;
   for (const r of records) {
-    if (!r.ok) continue;
-    revision++;
+    if (!r.ok || r.revision === 0) continue; // failures and reads (EC2 endpoint) changed nothing
+    revision = r.revision ?? revision + 1; // rows older than the revision column: counted
     const rules = ruleChanges(r, described);
     if (revision <= from || revision > to) continue;
     out.push({

@@ -3,11 +3,19 @@ import { Command } from 'commander';
 import type { ConnectionTracking } from '../../model/types';
 import { call, example } from '../context';
 import { dash, printJson, printLine, printTable } from '../output';
-import { parseInteger, parseList, parseOnOff } from '../parse';
+import {
+  collectFilter,
+  FILTER_HELP,
+  type FilterOption,
+  parseInteger,
+  parseList,
+  parseOnOff,
+} from '../parse';
 
 interface CreateOptions {
-  tap: string;
-  ip: string;
+  tap?: string;
+  ip?: string;
+  description?: string;
   subnet?: string;
   secondaryIp?: string[];
   ipv6?: string[];
@@ -18,6 +26,7 @@ interface CreateOptions {
 
 interface ModifyOptions {
   groups?: string;
+  description?: string;
   sourceDestCheck?: string;
   tcpEstablishedTimeout?: string;
   udpStreamTimeout?: string;
@@ -30,9 +39,12 @@ export function eniCommand(): Command {
   example(
     eni
       .command('create')
-      .description('create an ENI and its TAP port; prints its id')
-      .requiredOption('--tap <name>', 'TAP device name (<= 15 characters)')
-      .requiredOption('--ip <addr>', 'primary private IPv4 address')
+      .description(
+        'create an ENI and its TAP port (without --tap: unbound, see `eni attach`); prints its id',
+      )
+      .option('--tap <name>', 'TAP device name (<= 15 characters); absent: no port yet')
+      .option('--ip <addr>', 'primary private IPv4 address (default: the lowest free one)')
+      .option('--description <text>', 'ENI description')
       .option('--subnet <subnet>', 'subnet id (default: the default subnet)')
       .option('--secondary-ip <addr...>', 'secondary private IPv4 addresses')
       .option('--ipv6 <addr...>', 'IPv6 addresses')
@@ -40,6 +52,7 @@ export function eniCommand(): Command {
       .option('--groups <g1,g2>', 'security groups, ids or names (default: the VPC default group)')
       .option('--netns <ns>', "move the TAP's kernel side into this existing network namespace"),
     'eniwall eni create --tap ew-a --ip 172.31.0.10 --groups web --netns vm-a',
+    'eniwall eni create --groups web',
   ).action(async (o: CreateOptions, cmd: Command) => {
     const created = await call(cmd, 'eni.create', {
       tap: o.tap,
@@ -50,16 +63,32 @@ export function eniCommand(): Command {
       mac: o.mac,
       groups: o.groups === undefined ? undefined : parseList(o.groups),
       netns: o.netns,
+      description: o.description,
     });
     printLine(created.id);
   });
 
   example(
     eni
+      .command('attach')
+      .description('bind an unbound ENI (created without --tap) to its TAP port')
+      .argument('<eni>', 'ENI id')
+      .requiredOption('--tap <name>', 'TAP device name (<= 15 characters)')
+      .option('--netns <ns>', "move the TAP's kernel side into this existing network namespace"),
+    'eniwall eni attach eni-0123456789abcdef0 --tap ew-a --netns vm-a',
+  ).action(async (id: string, o: { tap: string; netns?: string }, cmd: Command) => {
+    await call(cmd, 'eni.attach', { id, tap: o.tap, netns: o.netns });
+  });
+
+  example(
+    eni
       .command('modify')
-      .description('change groups (replaces the set), source/dest check, idle timeouts')
+      .description(
+        'change groups (replaces the set), source/dest check, idle timeouts, description',
+      )
       .argument('<eni>', 'ENI id')
       .option('--groups <g1,g2>', 'the new set of security groups')
+      .option('--description <text>', "the ENI's description ('' removes it)")
       .option('--source-dest-check <on|off>', 'drop frames not from the ENI’s own MAC/IP')
       .option('--tcp-established-timeout <s>', 'idle timeout of established TCP, 60..432000')
       .option('--udp-stream-timeout <s>', 'idle timeout of UDP streams, 60..180')
@@ -86,6 +115,7 @@ export function eniCommand(): Command {
           ? undefined
           : parseOnOff(o.sourceDestCheck, '--source-dest-check'),
       connectionTracking: Object.keys(tracking).length ? tracking : undefined,
+      description: o.description,
     });
   });
 
@@ -104,17 +134,24 @@ export function eniCommand(): Command {
       .command('describe')
       .description('list ENIs')
       .argument('[eni...]', 'ENI ids (default: all)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-network-interfaces` JSON shape'),
     'eniwall eni describe --json',
-  ).action(async (ids: string[], o: { json?: boolean }, cmd: Command) => {
+    'eniwall eni describe --filter Name=group-id,Values=sg-0123456789abcdef0',
+  ).action(async (ids: string[], o: { json?: boolean; filter?: FilterOption[] }, cmd: Command) => {
     const params = { ids: ids.length ? ids : undefined };
-    if (o.json) return printJson(await call(cmd, 'eni.describe', params));
-    const enis = await call(cmd, 'eni.list', params);
+    if (o.json) return printJson(await call(cmd, 'eni.describe', { ...params, filters: o.filter }));
+    let enis = await call(cmd, 'eni.list', params);
+    if (o.filter !== undefined) {
+      const out = await call(cmd, 'eni.describe', { ...params, filters: o.filter });
+      const kept = new Set(out.NetworkInterfaces.map((n) => String(n['NetworkInterfaceId'])));
+      enis = enis.filter((e) => kept.has(e.id));
+    }
     printTable(
       ['ENI', 'TAP', 'NETNS', 'IP', 'MAC', 'SUBNET', 'SDC', 'GROUPS'],
       enis.map((e) => [
         e.id,
-        e.tap,
+        dash(e.tap),
         dash(e.netns),
         [e.privateIp, ...e.secondaryIps, ...e.ipv6Addresses].join(','),
         e.mac,

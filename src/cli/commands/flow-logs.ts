@@ -5,9 +5,18 @@ import { Command } from 'commander';
 import { call, example } from '../context';
 import { EXIT_ERROR, UsageError } from '../fatal';
 import { dash, printJson, printLine, printTable } from '../output';
-import { collect, parseInteger, parseList } from '../parse';
+import {
+  collect,
+  collectFilter,
+  FILTER_HELP,
+  type FilterOption,
+  parseInteger,
+  parseList,
+} from '../parse';
 
 type Json = Record<string, unknown>;
+
+type DescribeOptions = { resourceId?: string[]; json?: boolean; filter?: FilterOption[] };
 
 function parseTag(text: string): { Key: string; Value: string } {
   const eq = text.indexOf('=');
@@ -96,13 +105,15 @@ export function flowLogsCommand(): Command {
       .description('list flow logs with their delivery status')
       .argument('[fl...]', 'flow log ids (default: all)')
       .option('--resource-id <id>', 'only flow logs of this resource (may repeat)', collect)
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-flow-logs` JSON shape'),
     'eniwall flow-logs describe',
     'eniwall flow-logs describe --resource-id eni-0123456789abcdef0 --json',
-  ).action(async (ids: string[], o: { resourceId?: string[]; json?: boolean }, cmd: Command) => {
+  ).action(async (ids: string[], o: DescribeOptions, cmd: Command) => {
     const out = await call(cmd, 'flow-logs.describe', {
       ids: ids.length ? ids : undefined,
       resourceIds: o.resourceId,
+      filters: o.filter,
     });
     if (o.json) return printJson(out);
     const stats = new Map(

@@ -4,7 +4,15 @@ import type { NetworkAclEntryInput } from '../../model/network-acls';
 import { call, example } from '../context';
 import { UsageError } from '../fatal';
 import { dash, printJson, printLine, printTable } from '../output';
-import { collect, parseDirection, parseInteger, parsePortRange } from '../parse';
+import {
+  collect,
+  collectFilter,
+  FILTER_HELP,
+  type FilterOption,
+  parseDirection,
+  parseInteger,
+  parsePortRange,
+} from '../parse';
 
 interface EntryOptions {
   nacl: string;
@@ -145,19 +153,21 @@ export function naclCommand(): Command {
         'only the NACL associated with this subnet (may repeat)',
         collect,
       )
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-network-acls` JSON shape'),
     'eniwall nacl describe --subnet subnet-0123456789abcdef0',
     'eniwall nacl describe --json > acls.json   # eniwall import acls.json restores them',
   ).action(
     async (
       ids: string[],
-      o: { vpc?: string[]; subnet?: string[]; json?: boolean },
+      o: { vpc?: string[]; subnet?: string[]; json?: boolean; filter?: FilterOption[] },
       cmd: Command,
     ) => {
       const out = await call(cmd, 'nacl.describe', {
         ids: ids.length ? ids : undefined,
         vpcIds: o.vpc,
         subnetIds: o.subnet,
+        filters: o.filter,
       });
       if (o.json) return printJson(out);
       out.NetworkAcls.forEach((acl, index) => {

@@ -1,13 +1,48 @@
-/** `eniwall vpc ...` and `eniwall subnet ...`. */
+/** `eniwall vpc ...`, `eniwall subnet ...` and `eniwall route-tables describe`. */
 import { Command } from 'commander';
-import type { Subnet, Vpc } from '../../model/types';
+import type { VpcAttributeName } from '../../api/protocol';
 import { call, example } from '../context';
+import { UsageError } from '../fatal';
 import { dash, printJson, printLine, printTable } from '../output';
+import {
+  collectFilter,
+  collectTag,
+  FILTER_HELP,
+  type FilterOption,
+  parseOnOff,
+  TAG_HELP,
+} from '../parse';
+
+type Json = Record<string, unknown>;
 
 interface CreateOptions {
   cidr: string;
   ipv6Cidr?: string;
   name?: string;
+  tag?: { Key: string; Value: string }[];
+}
+
+const VPC_ATTRIBUTES: VpcAttributeName[] = [
+  'enableDnsSupport',
+  'enableDnsHostnames',
+  'enableNetworkAddressUsageMetrics',
+];
+
+function vpcAttribute(name: string): VpcAttributeName {
+  if (!(VPC_ATTRIBUTES as string[]).includes(name)) {
+    throw new UsageError(`attribute must be one of ${VPC_ATTRIBUTES.join(', ')}, got '${name}'`);
+  }
+  return name as VpcAttributeName;
+}
+
+function tagValue(tags: unknown, key: string): string | undefined {
+  const found = ((tags ?? []) as { Key: string; Value: string }[]).find((t) => t.Key === key);
+  return found?.Value;
+}
+
+function ipv6Of(o: Json): string | undefined {
+  const set = (o['Ipv6CidrBlockAssociationSet'] ?? []) as Json[];
+  return set.length > 0 ? String(set[0]?.['Ipv6CidrBlock']) : undefined;
 }
 
 export function vpcCommand(): Command {
@@ -19,13 +54,20 @@ export function vpcCommand(): Command {
       .description('create a VPC; prints its id')
       .requiredOption('--cidr <cidr>', 'IPv4 CIDR, /16 to /28')
       .option('--ipv6-cidr <cidr>', 'IPv6 CIDR')
-      .option('--name <name>', 'Name tag'),
-    'eniwall vpc create --cidr 10.0.0.0/16 --name prod',
-  ).action(async (o: CreateOptions, cmd: Command) => {
+      .option(
+        '--amazon-ipv6',
+        'allocate a /56 IPv6 CIDR (from fd00:ec2::/32; AWS would give a global one)',
+      )
+      .option('--name <name>', 'Name tag')
+      .option('--tag <key=value>', TAG_HELP, collectTag),
+    'eniwall vpc create --cidr 10.0.0.0/16 --name prod --tag env=prod',
+  ).action(async (o: CreateOptions & { amazonIpv6?: boolean }, cmd: Command) => {
     const created = await call(cmd, 'vpc.create', {
       cidr: o.cidr,
       ipv6Cidr: o.ipv6Cidr,
       name: o.name,
+      tags: o.tag,
+      amazonProvidedIpv6CidrBlock: o.amazonIpv6,
     });
     printLine(created.id);
   });
@@ -53,17 +95,96 @@ export function vpcCommand(): Command {
       .command('describe')
       .description('list VPCs')
       .argument('[vpc...]', 'VPC ids (default: all)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-vpcs` JSON shape'),
     'eniwall vpc describe --json',
-  ).action(async (ids: string[], o: { json?: boolean }, cmd: Command) => {
-    const vpcs = await call(cmd, 'vpc.describe', { ids: ids.length ? ids : undefined });
-    if (o.json) return printJson({ Vpcs: vpcs.map(awsVpc) });
+    'eniwall vpc describe --filter Name=tag:env,Values=prod',
+  ).action(async (ids: string[], o: { json?: boolean; filter?: FilterOption[] }, cmd: Command) => {
+    const out = await call(cmd, 'vpc.describe-ec2', {
+      ids: ids.length ? ids : undefined,
+      filters: o.filter,
+    });
+    if (o.json) return printJson(out);
     printTable(
       ['VPC', 'CIDR', 'IPV6', 'DEFAULT', 'NAME'],
-      vpcs.map((v) => [v.id, v.cidr, dash(v.ipv6Cidr), v.isDefault ? 'yes' : 'no', dash(v.name)]),
+      out.Vpcs.map((v) => [
+        String(v['VpcId']),
+        String(v['CidrBlock']),
+        dash(ipv6Of(v)),
+        v['IsDefault'] === true ? 'yes' : 'no',
+        dash(tagValue(v['Tags'], 'Name')),
+      ]),
     );
   });
+
+  example(
+    vpc
+      .command('attribute')
+      .description('show a VPC attribute (DescribeVpcAttribute)')
+      .argument('<vpc>', 'VPC id')
+      .argument('<attribute>', VPC_ATTRIBUTES.join(' | '))
+      .option('--json', 'the `aws ec2 describe-vpc-attribute` JSON shape'),
+    'eniwall vpc attribute vpc-0123456789abcdef0 enableDnsHostnames',
+  ).action(async (id: string, attribute: string, o: { json?: boolean }, cmd: Command) => {
+    const name = vpcAttribute(attribute);
+    const out = await call(cmd, 'vpc.attribute', { id, attribute: name });
+    if (o.json) return printJson(out);
+    const key = name.charAt(0).toUpperCase() + name.slice(1);
+    printLine(String((out[key] as { Value?: unknown } | undefined)?.Value));
+  });
+
+  example(
+    vpc
+      .command('modify-attribute')
+      .description('set a VPC attribute (ModifyVpcAttribute)')
+      .argument('<vpc>', 'VPC id')
+      .argument('<attribute>', VPC_ATTRIBUTES.join(' | '))
+      .argument('<value>', 'on | off (true | false)'),
+    'eniwall vpc modify-attribute vpc-0123456789abcdef0 enableDnsHostnames on',
+  ).action(async (id: string, attribute: string, value: string, _o: unknown, cmd: Command) => {
+    await call(cmd, 'vpc.modify-attribute', {
+      id,
+      attribute: vpcAttribute(attribute),
+      value: parseOnOff(value, 'value'),
+    });
+  });
   return vpc;
+}
+
+export function routeTablesCommand(): Command {
+  const rt = new Command('route-tables').description(
+    "route tables (read-only: each VPC's main table, local routes)",
+  );
+  example(
+    rt
+      .command('describe')
+      .description("list route tables: each VPC's main route table")
+      .argument('[rtb...]', 'route table ids (default: all)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
+      .option('--json', 'the `aws ec2 describe-route-tables` JSON shape'),
+    'eniwall route-tables describe --filter Name=vpc-id,Values=vpc-0123456789abcdef0',
+  ).action(async (ids: string[], o: { json?: boolean; filter?: FilterOption[] }, cmd: Command) => {
+    const out = await call(cmd, 'route-tables.describe', {
+      ids: ids.length ? ids : undefined,
+      filters: o.filter,
+    });
+    if (o.json) return printJson(out);
+    printTable(
+      ['ROUTE TABLE', 'VPC', 'MAIN', 'ROUTES'],
+      out.RouteTables.map((r) => [
+        String(r['RouteTableId']),
+        String(r['VpcId']),
+        (r['Associations'] as Json[]).some((a) => a['Main'] === true) ? 'yes' : 'no',
+        (r['Routes'] as Json[])
+          .map(
+            (x) =>
+              `${String(x['DestinationCidrBlock'] ?? x['DestinationIpv6CidrBlock'])}->${String(x['GatewayId'])}`,
+          )
+          .join(','),
+      ]),
+    );
+  });
+  return rt;
 }
 
 export function subnetCommand(): Command {
@@ -76,14 +197,18 @@ export function subnetCommand(): Command {
       .requiredOption('--vpc <vpc>', 'VPC id')
       .requiredOption('--cidr <cidr>', 'IPv4 CIDR inside the VPC, /16 to /28')
       .option('--ipv6-cidr <cidr>', 'IPv6 CIDR inside the VPC')
-      .option('--name <name>', 'Name tag'),
+      .option('--availability-zone <zone>', "the region's zone, region + a..f (default: a)")
+      .option('--name <name>', 'Name tag')
+      .option('--tag <key=value>', TAG_HELP, collectTag),
     'eniwall subnet create --vpc vpc-0123456789abcdef0 --cidr 10.0.1.0/24',
-  ).action(async (o: CreateOptions & { vpc: string }, cmd: Command) => {
+  ).action(async (o: CreateOptions & { vpc: string; availabilityZone?: string }, cmd: Command) => {
     const created = await call(cmd, 'subnet.create', {
       vpcId: o.vpc,
       cidr: o.cidr,
       ipv6Cidr: o.ipv6Cidr,
       name: o.name,
+      tags: o.tag,
+      availabilityZone: o.availabilityZone,
     });
     printLine(created.id);
   });
@@ -103,50 +228,29 @@ export function subnetCommand(): Command {
       .command('describe')
       .description('list subnets')
       .argument('[subnet...]', 'subnet ids (default: all)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-subnets` JSON shape'),
     'eniwall subnet describe',
-  ).action(async (ids: string[], o: { json?: boolean }, cmd: Command) => {
-    const subnets = await call(cmd, 'subnet.describe', { ids: ids.length ? ids : undefined });
-    if (o.json) return printJson({ Subnets: subnets.map(awsSubnet) });
+    'eniwall subnet describe --filter Name=vpc-id,Values=vpc-0123456789abcdef0',
+  ).action(async (ids: string[], o: { json?: boolean; filter?: FilterOption[] }, cmd: Command) => {
+    const out = await call(cmd, 'subnet.describe-ec2', {
+      ids: ids.length ? ids : undefined,
+      filters: o.filter,
+    });
+    if (o.json) return printJson(out);
     printTable(
-      ['SUBNET', 'VPC', 'CIDR', 'IPV6', 'DEFAULT', 'NAME'],
-      subnets.map((s) => [
-        s.id,
-        s.vpcId,
-        s.cidr,
-        dash(s.ipv6Cidr),
-        s.isDefault ? 'yes' : 'no',
-        dash(s.name),
+      ['SUBNET', 'VPC', 'CIDR', 'IPV6', 'ZONE', 'FREE', 'DEFAULT', 'NAME'],
+      out.Subnets.map((s) => [
+        String(s['SubnetId']),
+        String(s['VpcId']),
+        String(s['CidrBlock']),
+        dash(ipv6Of(s)),
+        String(s['AvailabilityZone']),
+        String(s['AvailableIpAddressCount']),
+        s['DefaultForAz'] === true ? 'yes' : 'no',
+        dash(tagValue(s['Tags'], 'Name')),
       ]),
     );
   });
   return subnet;
-}
-
-function nameTags(name: string | undefined, tags: { Key: string; Value: string }[]) {
-  const rest = tags.filter((t) => t.Key !== 'Name');
-  return name === undefined ? rest : [{ Key: 'Name', Value: name }, ...rest];
-}
-
-function awsVpc(v: Vpc): Record<string, unknown> {
-  return {
-    VpcId: v.id,
-    CidrBlock: v.cidr,
-    ...(v.ipv6Cidr ? { Ipv6CidrBlockAssociationSet: [{ Ipv6CidrBlock: v.ipv6Cidr }] } : {}),
-    IsDefault: v.isDefault,
-    State: 'available',
-    Tags: nameTags(v.name, v.tags),
-  };
-}
-
-function awsSubnet(s: Subnet): Record<string, unknown> {
-  return {
-    SubnetId: s.id,
-    VpcId: s.vpcId,
-    CidrBlock: s.cidr,
-    ...(s.ipv6Cidr ? { Ipv6CidrBlockAssociationSet: [{ Ipv6CidrBlock: s.ipv6Cidr }] } : {}),
-    DefaultForAz: s.isDefault,
-    State: 'available',
-    Tags: nameTags(s.name, s.tags),
-  };
 }

@@ -6,12 +6,14 @@ import { dash, formatDuration, formatTable, printJson, printLine, printTable } f
 import { parseInteger } from '../parse';
 import { UsageError } from '../fatal';
 import { auditDiff, formatDiff, parseRange } from './audit-diff';
+import { toCloudTrailLog } from '../../ec2/cloudtrail';
 
 interface AuditOptions {
   limit: string;
   diff?: string;
   since?: string;
   json?: boolean;
+  cloudtrail?: boolean;
 }
 
 const ALL_RECORDS = 2 ** 31 - 1;
@@ -216,10 +218,18 @@ export function auditCommand(): Command {
       .option('--limit <n>', 'how many records', '20')
       .option('--diff <revA..revB>', 'the changes after revision A up to B, rule by rule')
       .option('--since <rev>', 'the changes after this revision (up to the newest)')
-      .option('--json', 'JSON output'),
+      .option('--json', 'JSON output')
+      .option(
+        '--cloudtrail',
+        'JSON in CloudTrail\'s log shape ({"Records": [...]}), implies --json',
+      ),
     'eniwall audit --limit 5',
     'eniwall audit --diff 3..7',
+    'eniwall audit --cloudtrail --limit 100 > trail.json',
   ).action(async (o: AuditOptions, cmd: Command) => {
+    if (o.cloudtrail && (o.diff !== undefined || o.since !== undefined)) {
+      throw new UsageError('--cloudtrail prints records; it does not combine with --diff/--since');
+    }
     if (o.diff !== undefined || o.since !== undefined) {
       // The whole log: revisions are counted from its first record (daemon.init).
       const all = await call(cmd, 'audit', { limit: ALL_RECORDS });
@@ -228,13 +238,19 @@ export function auditCommand(): Command {
       return o.json ? printJson({ Changes: changes }) : printLine(formatDiff(changes));
     }
     const records = await call(cmd, 'audit', { limit: parseInteger(o.limit, '--limit') });
+    if (o.cloudtrail) {
+      const s = await call(cmd, 'status', {});
+      return printJson(
+        toCloudTrailLog(records, { accountId: s.accountId ?? '', region: s.region ?? '' }),
+      );
+    }
     if (o.json) return printJson(records);
     printTable(
-      ['SEQ', 'TIME', 'UID', 'PID', 'ACTION', 'RESULT'],
+      ['SEQ', 'TIME', 'UID/KEY', 'PID', 'ACTION', 'RESULT'],
       records.map((r) => [
         r.seq,
         r.time,
-        dash(r.uid),
+        r.principal ?? dash(r.uid), // EC2 endpoint calls: the access key id and credential name
         dash(r.pid),
         r.action,
         r.ok ? `ok ${JSON.stringify(r.result)}` : `${dash(r.errorCode)}: ${dash(r.errorMessage)}`,

@@ -3,15 +3,23 @@ import { Command } from 'commander';
 import { call, example } from '../context';
 import { dash, printJson, printLine, printTable } from '../output';
 import {
+  buildPermission,
   buildPermissions,
   collect,
+  collectFilter,
+  collectTag,
+  FILTER_HELP,
+  type FilterOption,
   hasSelectors,
   parseDirection,
   type RuleSelectorOptions,
+  TAG_HELP,
 } from '../parse';
 import { targetText } from '../../model/rules';
-import type { RuleTarget } from '../../model/types';
+import type { RuleTarget, Tag } from '../../model/types';
+import type { SecurityGroupRuleUpdate } from '../../api/protocol';
 import { EXIT_ERROR, UsageError } from '../fatal';
+import { AwsError, ErrorCodes } from '../../model/errors';
 
 interface RuleCommandOptions extends RuleSelectorOptions {
   ingress?: boolean;
@@ -20,6 +28,9 @@ interface RuleCommandOptions extends RuleSelectorOptions {
   ruleId?: string[];
   json?: boolean;
 }
+
+type CreateOptions = { name: string; description: string; vpc?: string; tag?: Tag[] };
+type ListOptions = { json?: boolean; filter?: FilterOption[] };
 
 export function sgCommand(): Command {
   const sg = new Command('sg').description('security groups and their rules');
@@ -30,13 +41,15 @@ export function sgCommand(): Command {
       .description('create a security group; prints its id')
       .requiredOption('--name <name>', 'group name, unique in the VPC')
       .requiredOption('--description <text>', 'group description')
-      .option('--vpc <vpc>', 'VPC id (default: the default VPC)'),
+      .option('--vpc <vpc>', 'VPC id (default: the default VPC)')
+      .option('--tag <key=value>', TAG_HELP, collectTag),
     `eniwall sg create --name web --description "web tier"`,
-  ).action(async (o: { name: string; description: string; vpc?: string }, cmd: Command) => {
+  ).action(async (o: CreateOptions, cmd: Command) => {
     const group = await call(cmd, 'sg.create', {
       name: o.name,
       description: o.description,
       vpcId: o.vpc,
+      tags: o.tag,
     });
     printLine(group.id);
   });
@@ -57,10 +70,13 @@ export function sgCommand(): Command {
       .command('describe')
       .description('list security groups')
       .argument('[group...]', 'group ids or names (default: all)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-security-groups` JSON shape'),
     'eniwall sg describe web --json',
-  ).action(async (groups: string[], o: { json?: boolean }, cmd: Command) => {
-    const out = await call(cmd, 'sg.describe', { groups: groups.length ? groups : undefined });
+    'eniwall sg describe --filter Name=vpc-id,Values=vpc-0123456789abcdef0',
+  ).action(async (groups: string[], o: ListOptions, cmd: Command) => {
+    const groupList = groups.length ? groups : undefined;
+    const out = await call(cmd, 'sg.describe', { groups: groupList, filters: o.filter });
     if (o.json) return printJson(out);
     printTable(
       ['GROUP', 'NAME', 'VPC', 'INGRESS', 'EGRESS', 'DESCRIPTION'],
@@ -79,11 +95,17 @@ export function sgCommand(): Command {
     sg
       .command('rules')
       .description("list a group's rules, one per target, with their sgr- ids")
-      .argument('<group>', 'group id or name')
+      .argument('[group]', 'group id or name (default: every group; give it or --filter)')
+      .option('--filter <filter>', FILTER_HELP, collectFilter)
       .option('--json', 'the `aws ec2 describe-security-group-rules` JSON shape'),
     'eniwall sg rules web',
-  ).action(async (group: string, o: { json?: boolean }, cmd: Command) => {
-    const out = await call(cmd, 'sg.rules', { groups: [group] });
+    'eniwall sg rules --filter Name=tag:team,Values=net',
+  ).action(async (group: string | undefined, o: ListOptions, cmd: Command) => {
+    if (group === undefined && o.filter === undefined) {
+      throw new UsageError('give a group, or --filter');
+    }
+    const groups = group === undefined ? undefined : [group];
+    const out = await call(cmd, 'sg.rules', { groups, filters: o.filter });
     if (o.json) return printJson(out);
     printTable(
       ['RULE', 'DIRECTION', 'PROTOCOL', 'PORTS', 'PEER', 'DESCRIPTION'],
@@ -164,7 +186,179 @@ export function sgCommand(): Command {
     }
   });
 
+  example(
+    sg
+      .command('modify-rule')
+      .description(
+        'change a rule in place, keeping its sgr- id (ModifySecurityGroupRules); flags not given keep the current value',
+      )
+      .argument('<group>', 'group id or name')
+      .requiredOption('--rule-id <sgr>', 'the rule to change')
+      .option('--protocol <proto>', 'tcp|udp|icmp|icmpv6|all|-1|<number>')
+      .option('--port <n|n-m>', 'destination port or range (tcp/udp)')
+      .option('--icmp-type <t>', 'ICMP type (-1 = all)')
+      .option('--icmp-code <c>', 'ICMP code (-1 = all; default all)')
+      .option('--cidr <cidr>', 'new peer IPv4 (or IPv6) CIDR')
+      .option('--ipv6-cidr <cidr>', 'new peer IPv6 CIDR')
+      .option('--prefix-list <pl>', 'new peer prefix list id')
+      .option('--source-group <group>', 'new peer security group (id or name)')
+      .option('--description <text>', "the rule's description ('' removes it)")
+      .option('--vpc <vpc>', 'VPC to resolve group names in'),
+    'eniwall sg modify-rule web --rule-id sgr-0123456789abcdef0 --port 8443',
+    'eniwall sg modify-rule web --rule-id sgr-0123456789abcdef0 --cidr 10.1.0.0/16 --description office',
+  ).action(async (group: string, o: ModifyRuleOptions, cmd: Command) => {
+    const rule = await currentRule(cmd, group, o.ruleId);
+    const update = await ruleUpdate(cmd, rule, o);
+    await call(cmd, 'sg.modify-rules', { group, vpcId: o.vpc, rules: [update] });
+    printLine(o.ruleId);
+  });
+
+  example(
+    sg
+      .command('update-rule-description')
+      .description(
+        "set rules' descriptions: by --rule-id, or by the rule selectors (each target's --description)",
+      )
+      .argument('<group>', 'group id or name')
+      .option('--rule-id <sgr>', 'the rule (with --description; no --description removes it)')
+      .option('--ingress', 'inbound rules (needed with the selectors)')
+      .option('--egress', 'outbound rules (needed with the selectors)')
+      .option('--protocol <proto>', 'tcp|udp|icmp|icmpv6|all|-1|<number>')
+      .option('--port <n|n-m>', 'destination port or range (tcp/udp)')
+      .option('--icmp-type <t>', 'ICMP type (-1 = all)')
+      .option('--icmp-code <c>', 'ICMP code (-1 = all; default all)')
+      .option('--cidr <cidr>', 'peer IPv4 (or IPv6) CIDR; repeat for several', collect)
+      .option('--ipv6-cidr <cidr>', 'peer IPv6 CIDR; repeat for several', collect)
+      .option('--source-group <group>', 'peer security group; repeat for several', collect)
+      .option('--prefix-list <pl>', 'peer prefix list id; repeat for several', collect)
+      .option('--description <text>', 'the description (absent: removed)')
+      .option('--vpc <vpc>', 'VPC to resolve group names in'),
+    'eniwall sg update-rule-description web --rule-id sgr-0123456789abcdef0 --description "from the office"',
+    'eniwall sg update-rule-description web --ingress --protocol tcp --port 22 --cidr 10.0.0.0/8 --description ssh',
+  ).action(async (group: string, o: UpdateDescriptionOptions, cmd: Command) => {
+    const bySelector = hasSelectors(o);
+    if ((o.ruleId !== undefined) === bySelector) {
+      throw new UsageError('give either --rule-id or the rule selectors');
+    }
+    if (o.ruleId !== undefined) {
+      // The API call is per direction: the rule's own unless one is given.
+      const direction =
+        o.ingress || o.egress
+          ? parseDirection(o)
+          : (await currentRule(cmd, group, o.ruleId))['IsEgress']
+            ? 'egress'
+            : 'ingress';
+      await call(cmd, 'sg.update-rule-descriptions', {
+        group,
+        vpcId: o.vpc,
+        direction,
+        ruleDescriptions: [{ ruleId: o.ruleId, description: o.description }],
+      });
+      return;
+    }
+    await call(cmd, 'sg.update-rule-descriptions', {
+      group,
+      vpcId: o.vpc,
+      direction: parseDirection(o),
+      permissions: [buildPermission(o)],
+    });
+  });
+
   return sg;
+}
+
+interface ModifyRuleOptions {
+  ruleId: string;
+  protocol?: string;
+  port?: string;
+  icmpType?: string;
+  icmpCode?: string;
+  cidr?: string;
+  ipv6Cidr?: string;
+  prefixList?: string;
+  sourceGroup?: string;
+  description?: string;
+  vpc?: string;
+}
+
+interface UpdateDescriptionOptions extends RuleSelectorOptions {
+  ruleId?: string;
+  ingress?: boolean;
+  egress?: boolean;
+  vpc?: string;
+}
+
+async function currentRule(
+  cmd: Command,
+  group: string,
+  ruleId: string,
+): Promise<Record<string, unknown>> {
+  const out = await call(cmd, 'sg.rules', { groups: [group], ruleIds: [ruleId] });
+  const rule = out.SecurityGroupRules[0];
+  // The rule exists, but in another group: what the daemon would answer.
+  if (rule === undefined) {
+    throw new AwsError(
+      ErrorCodes.ruleIdNotFound,
+      `The security group rule ID '${ruleId}' does not exist in ${group}`,
+    );
+  }
+  return rule;
+}
+
+/**
+ * ModifySecurityGroupRules takes the whole rule: the flags given replace
+ * their part of the current rule (a new --protocol brings its own ports).
+ */
+async function ruleUpdate(
+  cmd: Command,
+  rule: Record<string, unknown>,
+  o: ModifyRuleOptions,
+): Promise<SecurityGroupRuleUpdate> {
+  const targets = [o.cidr, o.ipv6Cidr, o.prefixList, o.sourceGroup].filter((t) => t !== undefined);
+  if (targets.length > 1) {
+    throw new UsageError('give at most one of --cidr, --ipv6-cidr, --prefix-list, --source-group');
+  }
+  const protocol = o.protocol ?? String(rule['IpProtocol']);
+  const portsGiven =
+    o.protocol !== undefined ||
+    o.port !== undefined ||
+    o.icmpType !== undefined ||
+    o.icmpCode !== undefined;
+  const ports = portsGiven
+    ? buildPermission({
+        protocol,
+        port: o.port,
+        icmpType: o.icmpType,
+        icmpCode: o.icmpCode,
+        cidr: ['0.0.0.0/0'], // only the ports are taken from it
+      })
+    : { FromPort: rule['FromPort'] as number, ToPort: rule['ToPort'] as number };
+  const next: SecurityGroupRuleUpdate['SecurityGroupRule'] = { IpProtocol: protocol };
+  if (ports.FromPort !== undefined) next.FromPort = ports.FromPort;
+  if (ports.ToPort !== undefined) next.ToPort = ports.ToPort;
+  if (targets.length === 0) {
+    const ref = rule['ReferencedGroupInfo'] as { GroupId?: string } | undefined;
+    if (typeof rule['CidrIpv4'] === 'string') next.CidrIpv4 = rule['CidrIpv4'];
+    else if (typeof rule['CidrIpv6'] === 'string') next.CidrIpv6 = rule['CidrIpv6'];
+    else if (typeof rule['PrefixListId'] === 'string') next.PrefixListId = rule['PrefixListId'];
+    else if (ref?.GroupId !== undefined) next.ReferencedGroupId = ref.GroupId;
+  } else if (o.cidr !== undefined) {
+    if (o.cidr.includes(':')) next.CidrIpv6 = o.cidr;
+    else next.CidrIpv4 = o.cidr;
+  } else if (o.ipv6Cidr !== undefined) next.CidrIpv6 = o.ipv6Cidr;
+  else if (o.prefixList !== undefined) next.PrefixListId = o.prefixList;
+  else if (o.sourceGroup !== undefined) {
+    next.ReferencedGroupId = o.sourceGroup.startsWith('sg-')
+      ? o.sourceGroup
+      : String(
+          (await call(cmd, 'sg.describe', { groups: [o.sourceGroup] })).SecurityGroups[0]?.[
+            'GroupId'
+          ],
+        );
+  }
+  const description = o.description ?? (rule['Description'] as string | undefined);
+  if (description !== undefined && description !== '') next.Description = description;
+  return { SecurityGroupRuleId: String(rule['SecurityGroupRuleId']), SecurityGroupRule: next };
 }
 
 function withSelectors(cmd: Command): Command {

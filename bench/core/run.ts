@@ -1,0 +1,173 @@
+/**
+ * `make bench-core`: the core harness (native/out/bench/core_bench) over every
+ * scenario of bench/core/tables.ts — nanoseconds per packet natively (median
+ * of --runs) and instructions per packet under callgrind (only the measured
+ * loop is counted: exact and repeatable, the figure to compare across
+ * commits on this noisy machine), with callgrind's simulated D1 and
+ * last-level data cache misses per packet (just as repeatable: the part of
+ * the cost that instruction counts miss at 1M flows). Ratios are against
+ * est-64 of the same run.
+ *
+ *   node dist/bench/core/run.js [--only a,b] [--apis burst,frame] [--runs R] [--no-callgrind] [--out DIR]
+ *
+ * Each scenario runs with ew_process_burst (burst: what the io_uring engine
+ * calls) and with ew_process one frame at a time (frame: the path before
+ * bursts), so the prefetching's effect is an A/B of the same run.
+ *
+ * Results: a table on stdout and DIR/core-<time>.json (default bench/results).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CORE_SCENARIOS } from './tables';
+
+const ROOT = resolve(__dirname, '..', '..', '..');
+const HARNESS = join(ROOT, 'native', 'out', 'bench', 'core_bench');
+/** Packets counted under callgrind per scenario (new flows: one per packet, so fewer). */
+const CALLGRIND_PACKETS = 200_000;
+
+interface Row {
+  scenario: string;
+  /** burst: ew_process_burst (what the io_uring engine calls); frame: ew_process one by one. */
+  api: string;
+  flows: number;
+  nsPerPacket: number;
+  nsMin: number;
+  nsMax: number;
+  instructionsPerPacket?: number;
+  /** Simulated first-level and last-level data cache misses per packet (callgrind --cache-sim). */
+  d1MissesPerPacket?: number;
+  llMissesPerPacket?: number;
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+
+function harness(table: string, params: string, extra: string[]): Record<string, unknown> {
+  const out = execFileSync(HARNESS, ['--table', table, '--params', params, ...extra], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+}
+
+interface Counted {
+  instructions: number;
+  d1Misses: number;
+  llMisses: number;
+}
+
+function callgrind(table: string, params: string, dir: string, name: string, api: string): Counted {
+  const file = join(dir, `${name}-${api}.callgrind`);
+  const r = spawnSync(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--toggle-collect=measure',
+      '--cache-sim=yes',
+      `--callgrind-out-file=${file}`,
+      HARNESS,
+      '--table',
+      table,
+      '--params',
+      params,
+      '--runs',
+      '1',
+      '--packets',
+      String(CALLGRIND_PACKETS),
+      '--api',
+      api,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`callgrind ${name}: ${r.stderr}`);
+  // events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
+  const text = readFileSync(file, 'utf8');
+  const events = /^events: (.+)$/m.exec(text)?.[1]?.split(' ') ?? [];
+  const summary = /^summary: (.+)$/m.exec(text)?.[1]?.split(' ').map(Number) ?? [];
+  const get = (e: string): number => {
+    const v = summary[events.indexOf(e)];
+    if (v === undefined) throw new Error(`callgrind ${name}: no ${e} in the summary`);
+    return v / CALLGRIND_PACKETS;
+  };
+  return {
+    instructions: get('Ir'),
+    d1Misses: get('D1mr') + get('D1mw'),
+    llMisses: get('DLmr') + get('DLmw'),
+  };
+}
+
+function main(): void {
+  const only = arg('--only')?.split(',');
+  const apis = (arg('--apis') ?? 'burst,frame').split(',');
+  const runs = arg('--runs') ?? '5';
+  const withCallgrind = !process.argv.includes('--no-callgrind');
+  const outDir = arg('--out') ?? join(ROOT, 'bench', 'results');
+  const work = mkdtempSync(join(tmpdir(), 'eniwall-core-'));
+  try {
+    execFileSync(process.execPath, [join(__dirname, 'tables.js'), work], { stdio: 'ignore' });
+    const rows: Row[] = [];
+    for (const s of CORE_SCENARIOS) {
+      if (only && !only.includes(s.name)) continue;
+      const table = join(work, `${s.name}.table`);
+      const params = join(work, `${s.name}.params`);
+      for (const api of apis) {
+        const r = harness(table, params, ['--runs', runs, '--api', api]);
+        const row: Row = {
+          scenario: s.name,
+          api,
+          flows: s.flows,
+          nsPerPacket: Number(r['ns_per_packet']),
+          nsMin: Number(r['ns_min']),
+          nsMax: Number(r['ns_max']),
+        };
+        if (withCallgrind) {
+          const c = callgrind(table, params, work, s.name, api);
+          row.instructionsPerPacket = c.instructions;
+          row.d1MissesPerPacket = c.d1Misses;
+          row.llMissesPerPacket = c.llMisses;
+        }
+        rows.push(row);
+        process.stderr.write(`${s.name} (${api}): ${row.nsPerPacket} ns/packet\n`);
+      }
+    }
+    const ref = (api: string): Row | undefined =>
+      rows.find((r) => r.scenario === 'est-64' && r.api === api);
+    const lines = [
+      'scenario        api      flows      ns/pkt (min-max)        instr/pkt  D1 miss  LL miss   ns ratio  instr ratio (vs est-64)',
+      ...rows.map((r) => {
+        const ratio = (a?: number, b?: number): string =>
+          a === undefined || b === undefined ? '-' : (a / b).toFixed(2);
+        return [
+          r.scenario.padEnd(15),
+          r.api.padEnd(6),
+          String(r.flows).padStart(8),
+          `${r.nsPerPacket.toFixed(1)} (${r.nsMin.toFixed(1)}-${r.nsMax.toFixed(1)})`.padStart(24),
+          (r.instructionsPerPacket?.toFixed(1) ?? '-').padStart(11),
+          (r.d1MissesPerPacket?.toFixed(2) ?? '-').padStart(8),
+          (r.llMissesPerPacket?.toFixed(2) ?? '-').padStart(8),
+          ratio(r.nsPerPacket, ref(r.api)?.nsPerPacket).padStart(10),
+          ratio(r.instructionsPerPacket, ref(r.api)?.instructionsPerPacket).padStart(12),
+        ].join(' ');
+      }),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    mkdirSync(outDir, { recursive: true });
+    const file = join(outDir, `core-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const commit = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+    }).stdout.trim();
+    writeFileSync(
+      file,
+      `${JSON.stringify({ commit, time: new Date().toISOString(), runs: Number(runs), callgrindPackets: CALLGRIND_PACKETS, rows }, null, 2)}\n`,
+    );
+    process.stdout.write(`results: ${file}\n`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main();
