@@ -20,11 +20,13 @@
  * CLI and SDK tests.
  */
 import assert from 'node:assert/strict';
+import { createHash, createHmac } from 'node:crypto';
 import * as http from 'node:http';
 import { test } from 'node:test';
 import type { StatusResult } from '../src/api/protocol';
 import { ErrorCodes } from '../src/model/errors';
-import { startEc2Daemon } from './helpers/awscli';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { createCredential, startEc2Daemon, type AwsCredential } from './helpers/awscli';
 import { createNamespace, uniqueName } from './helpers/traffic';
 
 type Pairs = [string, string][];
@@ -54,6 +56,54 @@ function enc(s: string): string {
 const encodePairs = (pairs: Pairs): string =>
   pairs.map(([k, v]) => `${enc(k)}=${enc(v)}`).join('&');
 
+const CONTENT_TYPE = 'application/x-www-form-urlencoded; charset=utf-8';
+
+/** node:crypto behind the interface @smithy/signature-v4 expects. */
+class NodeSha256 {
+  private readonly hash;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
+  }
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.hash.update(toBytes(data));
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.hash.digest()));
+  }
+}
+function toBytes(d: string | ArrayBuffer | ArrayBufferView): Buffer {
+  if (typeof d === 'string') return Buffer.from(d, 'utf8');
+  if (ArrayBuffer.isView(d)) return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+  return Buffer.from(d);
+}
+
+/** SigV4 headers for a POST / of exactly these body bytes, as the JS SDK's signer makes them. */
+async function signedHeaders(
+  port: number,
+  body: Buffer,
+  key: AwsCredential,
+): Promise<Record<string, string>> {
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey },
+    region: 'us-east-1',
+    service: 'ec2',
+    sha256: NodeSha256,
+    applyChecksum: false,
+  });
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: 'http:',
+    hostname: '127.0.0.1',
+    port,
+    path: '/',
+    query: {},
+    headers: { host: `127.0.0.1:${port}`, 'content-type': CONTENT_TYPE },
+    body,
+  });
+  const { host: _host, ...rest } = signed.headers;
+  return rest;
+}
+
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
 interface Answer {
@@ -66,6 +116,7 @@ function post(
   body: string | Buffer,
   timeoutMs = 10_000,
   sendBytes?: number,
+  extraHeaders: Record<string, string> = {},
 ): Promise<Answer> {
   const payload = typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
   return new Promise((resolve, reject) => {
@@ -78,7 +129,8 @@ function post(
         path: '/',
         agent,
         headers: {
-          'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+          ...extraHeaders,
+          'content-type': CONTENT_TYPE,
           'content-length': payload.length,
         },
       },
@@ -153,6 +205,12 @@ const KNOWN_CODES = new Set<string>([
 // Id kinds: Invalid<Kind>ID.NotFound / .Malformed in both spellings EC2 uses.
 const ID_CODE =
   /^Invalid(Vpc|Subnet|NetworkInterface|PrefixList|NetworkAcl|RouteTable|FlowLog|Association|SecurityGroupRule|Group|AllocationID)(ID|Id)\.(Malformed|NotFound)$/;
+const SIGNATURE_CODES = new Set([
+  'SignatureDoesNotMatch',
+  'IncompleteSignature',
+  'AuthFailure',
+  'RequestExpired',
+]);
 const isKnownCode = (c: string): boolean => KNOWN_CODES.has(c) || ID_CODE.test(c);
 
 // ------------------------------------------------------------ bases
@@ -811,6 +869,7 @@ test('~3000 malformed EC2 requests: each a 4xx with a known AWS code, and the st
   };
   for (const id of [rule, egressRule]) assert.match(id, /^sgr-/);
 
+  const key = await createCredential(d, 'etest-fuzz');
   const base = bases(x);
   const status = () => d.json<StatusResult>('status');
   const before = await snapshot(port, x, status);
@@ -831,7 +890,14 @@ test('~3000 malformed EC2 requests: each a 4xx with a known AWS code, and the st
   for (const [i, c] of cases.entries()) {
     let a: Answer;
     try {
-      a = await post(port, c.body, 10_000, c.sendBytes);
+      // Every 8th request signed (the body bytes exactly as sent): the same answers must come
+      // out of the signed path, and never a signature error.
+      const signed = i % 8 === 0 && c.sendBytes === undefined;
+      const headers = signed ? await signedHeaders(port, Buffer.from(c.body, 'latin1'), key) : {};
+      a = await post(port, c.body, 10_000, c.sendBytes, headers);
+      if (signed && SIGNATURE_CODES.has(codeOf(a.body) ?? '')) {
+        problems.push(`#${i} ${c.kind} ${c.action}: signed, got ${codeOf(a.body)}`);
+      }
     } catch (err) {
       problems.push(`#${i} ${c.kind} ${c.action}: ${String(err)}`);
       continue;
