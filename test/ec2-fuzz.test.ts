@@ -699,7 +699,7 @@ export function generate(rnd: () => number, base: [string, Pairs][]): Case[] {
     );
     const [vk] = pick(rnd, params);
     add(
-      'NUL in a value',
+      `NUL in ${vk.replace(/\.\d+/g, '.N')}`,
       action,
       build(
         params.map(([k, v]) => [k, k === vk ? `${v}\0` : v]),
