@@ -147,7 +147,7 @@ test('eni create unbound and allocated, eni attach, eni modify --description, pr
   const tap = uniqueName('ua');
   await d.ok(...words`eni attach ${eni} --tap ${tap}`);
   got = await ni();
-  assert.equal(got.Status, 'in-use');
+  assert.equal(got.Status, 'available');
   const again = await d.cli(...words`eni attach ${eni} --tap ${uniqueName('ub')}`);
   assert.equal(again.stderr.split(':')[0], 'IncorrectState', again.stderr);
   await d.ok('eni', 'modify', eni, '--description', 'now');
@@ -177,7 +177,7 @@ test('eni create unbound and allocated, eni attach, eni modify --description, pr
   const d2 = await startDaemon(t, { stateDir: d.stateDir });
   const after = (await d2.json<{ NetworkInterfaces: NiJson[] }>('eni', 'describe', eni))
     .NetworkInterfaces[0];
-  assert.equal(after?.Status, 'in-use');
+  assert.equal(after?.Status, 'available');
   assert.equal(after?.Description, 'now');
   await d2.ok('eni', 'delete', eni);
 });

@@ -39,7 +39,7 @@ test('an ENI created without a TAP is unbound until attach; attach twice is Inco
   const attached = w.m.attachEni(eni.id, { tap: 'ew-att0', netns: 'ew-ns0' });
   assert.equal(attached.tap, 'ew-att0');
   assert.equal(attached.netns, 'ew-ns0');
-  assert.equal(status(w.m, eni.id), 'in-use');
+  assert.equal(status(w.m, eni.id), 'available'); // bound or not (see render.ts)
   assert.equal(w.m.revision, rev + 1);
   assert.deepEqual(w.m.takeChanges().enis.modified, [eni.id]);
 
@@ -87,7 +87,7 @@ test('eniwall:tap / eniwall:netns tags bind at create time and stay visible as t
     unknown
   >;
   assert.deepEqual(rendered['TagSet'], tags);
-  assert.equal(rendered['Status'], 'in-use');
+  assert.equal(rendered['Status'], 'available');
   // The same value as a param and a tag is fine; different values are not.
   const same = w.m.createEni({
     subnetId: w.subnet,

@@ -174,7 +174,7 @@ test('describeNetworkInterfaces: the EC2 subset', () => {
         VpcId: DEFAULT_VPC_ID,
         InterfaceType: 'interface',
         OwnerId: '123456789012',
-        Status: 'in-use',
+        Status: 'available',
         Description: 'web-1',
         MacAddress: '02:00:00:00:00:0a',
         PrivateIpAddress: '172.31.0.10',

@@ -26,6 +26,7 @@ import type { EniStats } from '../api/protocol';
 import { DEFAULT_FILE_LIMITS, type FileLimits } from '../flowlog/destinations';
 import { FlowLogRuntime } from './flow-logs';
 import { CredentialStore } from '../ec2/credentials';
+import { Ec2Server, ec2Security } from '../ec2';
 
 export interface DaemonOptions {
   stateDir?: string;
@@ -43,6 +44,12 @@ export interface DaemonOptions {
   /** Every flow log's capture window in seconds instead of its MaxAggregationInterval (tests). */
   flowLogWindowSeconds?: number;
   flowLogFileLimits?: Partial<FileLimits>;
+  /** Serve the EC2 query API at http://ADDR:PORT/ (off when absent). */
+  ec2Listen?: ListenAddress;
+  /** Admit unsigned EC2 requests from loopback peers as 'anonymous' (ec2Listen must be loopback). */
+  ec2AllowUnsigned?: boolean;
+  /** Allowed SigV4 clock skew, seconds (default 900). */
+  ec2MaxSkewSeconds?: number;
 }
 
 export function createLogger(level?: string): Logger {
@@ -138,6 +145,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   );
   let server: ApiServer | undefined;
   let metricsServer: MetricsServer | undefined;
+  let ec2Server: Ec2Server | undefined;
   try {
     await service.start();
     if (metrics && options.metricsListen) {
@@ -148,7 +156,19 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     const handle = metrics ? metrics.countRequests(service.handle) : service.handle;
     flowLogs.start();
     server = await ApiServer.listen(socket, handle, log);
+    if (options.ec2Listen) {
+      ec2Server = await Ec2Server.listen(options.ec2Listen, {
+        handle,
+        recordCall: (entry) => service.recordCall(entry),
+        security: ec2Security(credentials),
+        accountId: model.accountId,
+        allowUnsigned: options.ec2AllowUnsigned,
+        maxSkewSeconds: options.ec2MaxSkewSeconds,
+        log,
+      });
+    }
   } catch (err) {
+    await server?.close();
     await metricsServer?.close();
     await flowLogs.stop();
     await dataplane.close();
@@ -156,7 +176,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     releasePidFile(pidFile);
     throw err;
   }
-  log.info({ stateDir, socket, revision, metrics: options.metricsListen }, 'eniwall daemon ready');
+  log.info(
+    { stateDir, socket, revision, metrics: options.metricsListen, ec2: options.ec2Listen },
+    'eniwall daemon ready',
+  );
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
@@ -166,6 +189,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  await ec2Server?.close();
   await server.close();
   await metricsServer?.close();
   await service.drain();

@@ -157,9 +157,13 @@ export class ControlService {
     return (MUTATIONS as ReadonlySet<string>).has(method);
   }
 
-  /** An audit record for a call that reached no mutation (an EC2 read, or a refused request). */
-  recordCall(entry: AuditEntry): void {
-    this.store.recordAudit(entry);
+  /**
+   * An audit record for a call that reached no mutation (an EC2 read, or a
+   * refused request). Queued: while a mutation waits for the dataplane its
+   * change is staged (an open transaction), and the store takes no other write.
+   */
+  recordCall(entry: AuditEntry): Promise<void> {
+    return this.queue.run(() => this.store.recordAudit(entry));
   }
 
   private mutate(

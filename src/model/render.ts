@@ -148,8 +148,10 @@ export function renderNetworkInterface(ctx: RenderContext, eni: Eni): Json {
     VpcId: eni.vpcId,
     InterfaceType: 'interface',
     OwnerId: ctx.accountId,
-    // Bound to a TAP port: in use; unbound (created without a TAP, not yet attached): available.
-    Status: eni.tap === undefined ? 'available' : 'in-use',
+    // Always available: AWS says in-use only for an ENI attached to an instance, and Terraform's
+    // create waiter wants available for an ENI bound to its TAP through the eniwall:tap tag.
+    // Whether an ENI has a port shows in `eniwall eni describe` (TAP column) and its tags.
+    Status: 'available',
     Description: eni.description ?? '',
     MacAddress: eni.mac,
     PrivateIpAddress: eni.privateIp,

@@ -13,6 +13,7 @@ import { DEFAULT_QUOTAS, MAX_GROUPS_PER_ENI } from '../../model/quotas';
 import { UsageError } from '../fatal';
 import { parseInteger, parseOnOff } from '../parse';
 import { DEFAULT_METRICS_HOST, parseMetricsListen, type ListenAddress } from '../../daemon/metrics';
+import { DEFAULT_MAX_SKEW_SECONDS, isLoopback } from '../../ec2';
 
 interface DaemonCommandOptions {
   config?: string;
@@ -32,6 +33,9 @@ interface DaemonCommandOptions {
   flowLogWindowSeconds?: string;
   flowLogMaxFileBytes?: string;
   flowLogRetentionHours?: string;
+  ec2Listen?: string;
+  ec2AllowUnsigned?: boolean | string;
+  ec2MaxSkew?: string;
 }
 
 const optionalInt = (value: string | undefined, flag: string): number | undefined =>
@@ -63,6 +67,31 @@ function parseListen(value: string | undefined): ListenAddress | undefined {
     return parseMetricsListen(value);
   } catch (err) {
     throw new UsageError((err as Error).message);
+  }
+}
+
+/** --ec2-listen: the metrics flag's syntax (PORT, IPv4:PORT, [IPv6]:PORT), its own name in errors. */
+function parseEc2Listen(value: string | undefined): ListenAddress | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseMetricsListen(value);
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace('--metrics-listen', '--ec2-listen'));
+  }
+}
+
+/**
+ * Unsigned EC2 requests are for a developer's own machine: the flag is
+ * refused unless the endpoint listens on a loopback address only.
+ */
+function checkEc2AllowUnsigned(options: DaemonOptions): void {
+  if (options.ec2AllowUnsigned !== true) return;
+  const listen = options.ec2Listen;
+  if (listen === undefined) throw new UsageError('--ec2-allow-unsigned needs --ec2-listen');
+  if (!isLoopback(listen.host)) {
+    throw new UsageError(
+      `--ec2-allow-unsigned needs a loopback --ec2-listen address (127.0.0.1, [::1]), not ${listen.host}`,
+    );
   }
 }
 
@@ -132,21 +161,37 @@ export function daemonCommand(): Command {
         'for tests: every flow log captures in windows of n seconds instead of its MaxAggregationInterval',
       )
       .option(
+        '--ec2-listen <addr:port>',
+        `serve the EC2 query API (AWS CLI, SDKs, Terraform) at http://ADDR:PORT/; a bare port listens on ${DEFAULT_METRICS_HOST} (default off)`,
+      )
+      .option(
+        '--ec2-allow-unsigned',
+        "EC2 API: admit unsigned requests (--no-sign-request) from loopback peers as 'anonymous'; needs a loopback --ec2-listen",
+      )
+      .option(
+        '--ec2-max-skew <seconds>',
+        `EC2 API: allowed difference between a request's X-Amz-Date and the clock (default ${DEFAULT_MAX_SKEW_SECONDS})`,
+      )
+      .option(
         '--log-level <level>',
         'fatal|error|warn|info|debug|trace|silent (env ENIWALL_LOG_LEVEL; default warn)',
       ),
     'eniwall daemon --state-dir /tmp/ew --socket /tmp/ew/eniwall.sock &',
     'printf "metrics-listen = 9464\\nquota-rules-per-group = 100\\n" > ew.conf',
     'eniwall daemon --config ew.conf --workers 2 &   # the command line beats the file',
+    'eniwall daemon --ec2-listen 127.0.0.1:8787 &    # then: aws --endpoint-url http://127.0.0.1:8787 ec2 describe-vpcs',
   ).action(async (_o: DaemonCommandOptions, cmd: Command) => {
     // --socket is also a program option, which commander matches wherever it appears.
     const o = cmd.optsWithGlobals<DaemonCommandOptions>();
-    await runDaemon(toRunOptions(withConfigFile(o, cmd)));
+    const options = toRunOptions(withConfigFile(o, cmd));
+    checkEc2AllowUnsigned(options);
+    await runDaemon(options);
   });
 }
 
 /** Flag values (strings) -> runDaemon's options; every value is checked here, flag or file. */
 function toRunOptions(o: DaemonCommandOptions): DaemonOptions {
+  const unsigned = o.ec2AllowUnsigned;
   return {
     stateDir: o.stateDir,
     socket: o.socket,
@@ -165,6 +210,11 @@ function toRunOptions(o: DaemonCommandOptions): DaemonOptions {
       ),
     },
     logLevel: parseLogLevel(o.logLevel),
+    ec2Listen: parseEc2Listen(o.ec2Listen),
+    // A boolean flag on the command line, a value (on/off) in the configuration file.
+    ec2AllowUnsigned:
+      typeof unsigned === 'string' ? parseOnOff(unsigned, 'ec2-allow-unsigned') : unsigned === true,
+    ec2MaxSkewSeconds: positive(o.ec2MaxSkew, '--ec2-max-skew'),
     metricsListen: parseListen(o.metricsListen),
     flowLogWindowSeconds: positive(o.flowLogWindowSeconds, '--flow-log-window-seconds'),
     flowLogFileLimits: {
