@@ -86,6 +86,36 @@ interface Case {
 // ------------------------------------------------------------------ the table
 
 const cases: Case[] = [
+  // control characters in free text (NUL would reach logs, XML and the audit)
+  {
+    name: 'NUL in a rule description',
+    code: 'InvalidParameterValue',
+    act: (w) =>
+      ingress(w, {
+        ...perm('tcp', 80, 80),
+        IpRanges: [{ CidrIp: '10.0.0.0/8', Description: 'a\u0000b' }],
+      }),
+  },
+  {
+    name: 'newline in a prefix-list name',
+    code: 'InvalidParameterValue',
+    act: (w) => w.m.createPrefixList({ name: 'a\nb', maxEntries: 1, entries: [] }),
+  },
+  {
+    name: 'NUL in a tag value',
+    code: 'InvalidParameterValue',
+    act: (w) => w.m.createTags([w.web], [{ Key: 'k', Value: 'v\u0000' }]),
+  },
+  {
+    name: 'escape character in a tag key (at create)',
+    code: 'InvalidParameterValue',
+    act: (w) =>
+      w.m.createSecurityGroup({
+        name: 'x',
+        description: 'x',
+        tags: [{ Key: 'k\u001b', Value: 'v' }],
+      }),
+  },
   // protocol and ports
   {
     name: 'unknown protocol name',

@@ -88,10 +88,11 @@ function callgrind(table: string, params: string, dir: string, name: string, api
   const text = readFileSync(file, 'utf8');
   const events = /^events: (.+)$/m.exec(text)?.[1]?.split(' ') ?? [];
   const summary = /^summary: (.+)$/m.exec(text)?.[1]?.split(' ').map(Number) ?? [];
+  // callgrind leaves trailing zero counts out of the summary line.
   const get = (e: string): number => {
-    const v = summary[events.indexOf(e)];
-    if (v === undefined) throw new Error(`callgrind ${name}: no ${e} in the summary`);
-    return v / CALLGRIND_PACKETS;
+    const i = events.indexOf(e);
+    if (i < 0) throw new Error(`callgrind ${name}: no event ${e}`);
+    return (summary[i] ?? 0) / CALLGRIND_PACKETS;
   };
   return {
     instructions: get('Ir'),

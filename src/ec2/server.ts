@@ -23,7 +23,8 @@
  *
  * Choices where AWS's behaviour is not confirmed (README "EC2 endpoint"):
  *  - unsigned request without --ec2-allow-unsigned: 403 MissingAuthenticationToken;
- *  - body over 1 MiB: 400 RequestEntityTooLarge, connection closed, rest unread;
+ *  - body over 1 MiB: 400 RequestEntityTooLarge, then the connection closes (the rest of
+ *    the upload is read and dropped for up to 2 s / 16 MiB so the client sees the answer);
  *    over 10,000 parameters or a duplicate key: 400 MalformedQueryString;
  *  - a parameter no action reads: 400 UnknownParameter (never silently ignored);
  *  - Version other than 2016-11-15 (2011-06-15 for STS): 400 NoSuchVersion;
@@ -51,6 +52,10 @@ import type { ListenAddress } from '../daemon/metrics';
 import { ec2ErrorXml, ec2ResponseXml, statusForCode, stsErrorXml, stsResponseXml } from './xml';
 import { verifySigV4 } from './sigv4';
 import { MAX_BODY_BYTES, MALFORMED_QUERY, ParamReader, parseForm } from './query';
+
+/** After refusing an oversized body: how much more of it is read and dropped, and for how long. */
+const DISCARD_BYTES = 16 << 20;
+const DISCARD_MS = 2000;
 import { EC2_ACTIONS } from './actions';
 import type { Ec2Action, InternalCall, Json } from './actions/action';
 import { STS_ACTIONS, STS_VERSION, callerIdentity } from './actions/sts';
@@ -291,9 +296,24 @@ export class Ec2Server {
   ): void {
     this.audit(info, false, { errorCode: code, errorMessage: message });
     if (close) {
-      // Stop reading the rest of an oversized body: the connection ends with the answer.
+      // An oversized body: the connection ends with the answer. What the client is still
+      // uploading is read and dropped for a while (so that it gets to read the 400 instead
+      // of a reset), bounded in bytes and time; then the socket is closed.
       res.setHeader('Connection', 'close');
-      res.once('finish', () => req.socket.destroy());
+      let discarded = 0;
+      const end = (): void => {
+        clearTimeout(timer);
+        req.socket.destroy();
+      };
+      const timer = setTimeout(end, DISCARD_MS);
+      timer.unref();
+      req.on('error', () => undefined);
+      req.on('data', (chunk: Buffer) => {
+        discarded += chunk.length;
+        if (discarded > DISCARD_BYTES) end();
+      });
+      req.once('end', () => (res.writableFinished ? end() : res.once('finish', end)));
+      req.resume();
     } else {
       req.resume();
     }

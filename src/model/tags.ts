@@ -17,6 +17,7 @@
  */
 import type { ChangeKind } from './change';
 import { AwsError, awsError, ErrorCodes, invalidValue, missing } from './errors';
+import { checkTagKey, checkTagValue } from './validate';
 import { applyFilters, TAG_FILTERS } from './filters';
 import { isValidId, type IdKind } from './ids';
 import { isRouteTableId, vpcOfRouteTable } from './route-tables';
@@ -24,8 +25,6 @@ import type { State } from './state';
 import type { Tag } from './types';
 
 export const MAX_TAGS_PER_RESOURCE = 50;
-const MAX_KEY = 128;
-const MAX_VALUE = 256;
 
 interface Kind {
   prefix: string;
@@ -172,25 +171,8 @@ function target(s: State, id: unknown): Target {
   };
 }
 
-function checkKey(key: unknown): string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY) {
-    throw invalidValue(`Tag keys must be 1..${MAX_KEY} characters`);
-  }
-  if (key.toLowerCase().startsWith('aws:')) {
-    throw invalidValue(`Tag keys starting with 'aws:' are reserved for AWS use: '${key}'`);
-  }
-  return key;
-}
-
-function checkValue(key: string, value: unknown): string {
-  const v = value === undefined || value === null ? '' : value;
-  if (typeof v !== 'string' || v.length > MAX_VALUE) {
-    throw invalidValue(
-      `Tag value for '${key}' must be a string of at most ${MAX_VALUE} characters`,
-    );
-  }
-  return v;
-}
+const checkKey = checkTagKey;
+const checkValue = checkTagValue;
 
 function resourceIds(input: unknown): string[] {
   if (input === undefined || input === null || (Array.isArray(input) && input.length === 0)) {

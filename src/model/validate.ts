@@ -52,10 +52,21 @@ export function checkGroupDescription(input: unknown): string {
   return input;
 }
 
+/** C0 controls and DEL: no AWS text field takes them (and a NUL would reach logs and XML). */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+function refuseControls(value: string, field: string): void {
+  if (CONTROL_CHARACTERS.test(value)) {
+    throw invalidValue(`Invalid value for ${field}: control characters are not allowed`);
+  }
+}
+
 /** Optional free-text description (rules, ENIs, prefix-list entries): <= 255 characters. */
 export function checkOptionalDescription(input: unknown, field: string): string | undefined {
   if (input === undefined || input === null) return undefined;
   if (typeof input !== 'string') throw invalidValue(`${field} must be a string`);
+  refuseControls(input, field);
   if (input.length > MAX_DESCRIPTION_LENGTH) {
     throw invalidValue(
       `Invalid value for ${field}: longer than ${MAX_DESCRIPTION_LENGTH} characters`,
@@ -69,10 +80,33 @@ export function checkOptionalName(input: unknown, field: string): string | undef
   if (typeof input !== 'string' || input.length === 0 || input.length > MAX_NAME_LENGTH) {
     throw invalidValue(`Invalid value for ${field}: 1..${MAX_NAME_LENGTH} characters`);
   }
+  refuseControls(input, field);
   return input;
 }
 
 const MAX_TAGS = 50;
+
+/** A tag key: 1..128 characters, not `aws:`-prefixed (reserved), no control characters. */
+export function checkTagKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 128) {
+    throw invalidValue('Tag keys must be 1..128 characters');
+  }
+  if (key.toLowerCase().startsWith('aws:')) {
+    throw invalidValue(`Tag keys starting with 'aws:' are reserved for AWS use: '${key}'`);
+  }
+  refuseControls(key, 'tag key');
+  return key;
+}
+
+/** A tag value: 0..256 characters (absent = empty), no control characters. */
+export function checkTagValue(key: string, value: unknown): string {
+  const v = value === undefined || value === null ? '' : value;
+  if (typeof v !== 'string' || v.length > 256) {
+    throw invalidValue(`Tag value for '${key}' must be a string of at most 256 characters`);
+  }
+  refuseControls(v, `the value of tag '${key}'`);
+  return v;
+}
 
 export function checkTags(input: unknown): Tag[] {
   if (input === undefined || input === null) return [];
@@ -82,16 +116,9 @@ export function checkTags(input: unknown): Tag[] {
   }
   const keys = new Set<string>();
   return input.map((tag: unknown) => {
-    const { Key, Value } = (tag ?? {}) as { Key?: unknown; Value?: unknown };
-    if (typeof Key !== 'string' || Key.length === 0 || Key.length > 128) {
-      throw invalidValue('Tag keys must be 1..128 characters');
-    }
-    if (Key.toLowerCase().startsWith('aws:'))
-      throw invalidValue(`Tag key '${Key}' uses the reserved prefix aws:`);
-    const value = Value === undefined || Value === null ? '' : Value;
-    if (typeof value !== 'string' || value.length > 256) {
-      throw invalidValue(`Tag value for '${Key}' must be a string of at most 256 characters`);
-    }
+    const t = (tag ?? {}) as { Key?: unknown; Value?: unknown };
+    const Key = checkTagKey(t.Key);
+    const value = checkTagValue(Key, t.Value);
     if (keys.has(Key)) throw invalidValue(`Duplicate tag key '${Key}'`);
     keys.add(Key);
     return { Key, Value: value };

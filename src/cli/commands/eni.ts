@@ -152,7 +152,7 @@ export function eniCommand(): Command {
       enis.map((e) => [
         e.id,
         dash(e.tap),
-        dash(e.netns),
+        dash(e.netns ?? e.netnsPath),
         [e.privateIp, ...e.secondaryIps, ...e.ipv6Addresses].join(','),
         e.mac,
         e.subnetId,
