@@ -240,9 +240,13 @@ test('EC2 endpoint: every action family dispatches', async (t) => {
   });
 
   await t.test('network ACLs', async () => {
-    const created = await e.ok('CreateNetworkAcl', { VpcId: DEFAULT_VPC });
+    const created = await e.ok('CreateNetworkAcl', { VpcId: DEFAULT_VPC, ClientToken: 'nacl-t1' });
     const id = created.value('networkAcl/networkAclId');
     assert.match(id, /^acl-/);
+    assert.equal(created.value('clientToken'), 'nacl-t1');
+    // A retry with the same token is the same NACL (idempotent), not a second one.
+    const retried = await e.ok('CreateNetworkAcl', { VpcId: DEFAULT_VPC, ClientToken: 'nacl-t1' });
+    assert.equal(retried.value('networkAcl/networkAclId'), id);
     await e.ok('CreateNetworkAclEntry', {
       NetworkAclId: id,
       RuleNumber: '100',

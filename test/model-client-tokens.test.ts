@@ -1,5 +1,5 @@
 /**
- * ClientToken idempotency (CreateNetworkInterface, CreateManagedPrefixList):
+ * ClientToken idempotency (CreateNetworkInterface, CreateManagedPrefixList, CreateNetworkAcl):
  * a repeat with the same input returns the first resource and changes
  * nothing; a different input is IdempotentParameterMismatch; a token > 64
  * characters is InvalidParameterValue; a repeat after the resource was
@@ -124,6 +124,23 @@ test('CreateManagedPrefixList: idempotent; tokens are scoped per operation', () 
   const eni = w.m.createEni({ subnetId: w.subnet, clientToken: 'shared-token' });
   assert.ok(eni.id.startsWith('eni-'));
   assert.equal(w.m.snapshot().clientTokens?.length, 2);
+});
+
+test('CreateNetworkAcl: idempotent by token; a different VPC with the same token is a mismatch', () => {
+  const w = world();
+  const first = w.m.createNetworkAcl({ vpcId: w.vpc, clientToken: 'acl-1' });
+  const rev = w.m.revision;
+  w.m.takeChanges();
+  const again = w.m.createNetworkAcl({ vpcId: w.vpc, clientToken: 'acl-1' });
+  assert.equal(again.id, first.id);
+  assert.equal(w.m.revision, rev);
+  assert.deepEqual(w.m.takeChanges().networkAcls.created, []);
+  const other = w.m.createVpc({ cidr: '10.1.0.0/16' }).id;
+  assert.equal(
+    codeOf(() => w.m.createNetworkAcl({ vpcId: other, clientToken: 'acl-1' })),
+    'IdempotentParameterMismatch',
+  );
+  assert.equal(w.m.listNetworkAcls({ filters: { vpcId: [w.vpc] } }).length, 2); // default + first
 });
 
 test('the digest is of the canonical input, without the token', () => {

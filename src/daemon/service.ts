@@ -457,6 +457,7 @@ export class ControlService {
       this.model.createNetworkAcl({
         vpcId: p.str(q, 'vpcId'),
         tags: p.optObjectArray<Tag>(q, 'tags'),
+        clientToken: p.optStr(q, 'clientToken'),
       }),
     'nacl.delete': (q) => this.model.deleteNetworkAcl(p.str(q, 'id')),
     'nacl.entry-create': (q) => this.model.createNetworkAclEntry(naclEntry(q)),

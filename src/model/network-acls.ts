@@ -31,6 +31,7 @@ import {
 } from './state';
 import type { NetworkAcl, NetworkAclAssociation, NetworkAclEntry, Tag, Vpc } from './types';
 import { checkTags } from './validate';
+import { lookupClientToken, recordClientToken } from './client-tokens';
 
 export const MIN_RULE_NUMBER = 1;
 export const MAX_RULE_NUMBER = 32766;
@@ -43,6 +44,8 @@ const DEFAULT_RULE_IPV6 = 101;
 export interface CreateNetworkAclInput {
   vpcId: string;
   tags?: Tag[];
+  /** Idempotency (CreateNetworkAcl has a ClientToken): a repeat returns the NACL it created. */
+  clientToken?: string;
 }
 
 /** CreateNetworkAclEntry / ReplaceNetworkAclEntry, with the EC2 API's fields. */
@@ -235,6 +238,12 @@ export function ensureDefaultNetworkAcls(s: State): boolean {
 }
 
 export function createNetworkAcl(s: State, input: CreateNetworkAclInput): NetworkAcl {
+  const token = lookupClientToken(s, 'CreateNetworkAcl', input.clientToken, input, (id) =>
+    s.networkAcls.has(id),
+  );
+  if (token?.resourceId !== undefined) {
+    return clone(s.networkAcls.get(token.resourceId) as NetworkAcl); // a repeat: nothing changes
+  }
   const vpc = requireVpc(s, input.vpcId);
   const tags = checkTags(input.tags);
   checkNaclQuota(s, vpc.id, 1);
@@ -249,6 +258,7 @@ export function createNetworkAcl(s: State, input: CreateNetworkAclInput): Networ
   };
   s.networkAcls.set(acl.id, acl);
   s.changes.created('networkAcls', acl.id);
+  if (token !== undefined) recordClientToken(s, token, acl.id);
   s.rev++;
   return clone(acl);
 }

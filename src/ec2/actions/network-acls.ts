@@ -29,13 +29,22 @@ export const networkAclActions: Ec2Action[] = [
     method: 'nacl.create',
     readOnly: false,
     decode: (r) => {
-      // Accepted; eniwall does not make CreateNetworkAcl idempotent by token.
-      r.consume('ClientToken');
-      return compact({ vpcId: r.str('VpcId'), tags: r.tagSpecifications('network-acl') });
+      return compact({
+        vpcId: r.str('VpcId'),
+        tags: r.tagSpecifications('network-acl'),
+        clientToken: r.optStr('ClientToken'),
+      });
     },
-    render: async (result, call) => ({
-      NetworkAcl: await describeOne(call, 'nacl.describe', { ids: [idOf(result)] }, 'NetworkAcls'),
-    }),
+    render: async (result, call, params) =>
+      compact({
+        NetworkAcl: await describeOne(
+          call,
+          'nacl.describe',
+          { ids: [idOf(result)] },
+          'NetworkAcls',
+        ),
+        ClientToken: params['clientToken'],
+      }),
   },
   {
     name: 'DeleteNetworkAcl',
