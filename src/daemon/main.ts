@@ -111,7 +111,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
 
   await assertNoLiveDaemon(socket);
   const pidFile = acquirePidFile(stateDir);
-  const store = Store.open(stateDir);
+  const store = Store.open(stateDir, {
+    // Buffered audit records (reads, refusals) that could not be written: kept and retried.
+    onAuditError: (err, info) => log.error({ err, ...info }, 'could not write audit records'),
+  });
   // One instance for the socket's credentials.* methods and the EC2 endpoint's signature checks.
   const credentials = CredentialStore.open(stateDir);
   const { model, revision } = loadModel(store, quotas);

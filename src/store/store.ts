@@ -8,6 +8,14 @@
  * crash in between leaves the previous state on disk. Failed requests get an
  * audit record of their own, with their error code, and no state change.
  *
+ * Records of calls that changed nothing (reads, refusals, failures) are
+ * buffered and written AUDIT_BATCH_MAX at a time, or AUDIT_BATCH_MS after the
+ * first, in one transaction: an fsync per read was most of a read's cost. They
+ * take their seq when recorded, and the buffer is written before every
+ * mutation's transaction, every auditLog() and close(), so seq order is call
+ * order. The price: a crash (or power loss) loses the records of at most the
+ * last AUDIT_BATCH_MS; a mutation's record stays in its own transaction.
+ *
  * Thread safety: one Store per process, used from the daemon's single mutation
  * queue; better-sqlite3 is synchronous, so a staged change cannot interleave.
  */
@@ -77,6 +85,19 @@ interface AuditRow {
 
 type Identified = { id: string };
 
+/** Buffered audit records are written at this many, or this long after the first one. */
+export const AUDIT_BATCH_MAX = 256;
+export const AUDIT_BATCH_MS = 20;
+/** After a failed write, the next try waits this long (a failing disk should not flood the log). */
+const AUDIT_RETRY_MS = 1000;
+/** Unwritten records kept while writes fail; beyond it new ones are dropped (counted), not queued. */
+export const AUDIT_BUFFER_LIMIT = 65_536;
+
+export interface StoreOptions {
+  /** A buffered write failed (the records stay buffered), or records were dropped. */
+  onAuditError?: (err: unknown, info: { pending: number; dropped: number }) => void;
+}
+
 /** What stageChange() reads of the model: the singletons and an object by kind and id. */
 export interface ChangedState {
   readonly accountId: string;
@@ -90,8 +111,17 @@ export class Store {
   private staged = false;
   /** The next row's creation-order number (kept here: MAX(seq) per insert is a table scan). */
   private nextSeq: number;
+  /** The next audit record's seq: given when recorded, so a buffered record keeps its place. */
+  private nextAuditSeq: number;
+  private pendingAudit: AuditRow[] = [];
+  private auditTimer: NodeJS.Timeout | undefined;
+  /** Records dropped because the buffer was full (writes kept failing). */
+  droppedAudit = 0;
 
-  private constructor(readonly file: string) {
+  private constructor(
+    readonly file: string,
+    private readonly options: StoreOptions = {},
+  ) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     // FULL: a committed change survives power loss, not only a process crash.
@@ -105,6 +135,7 @@ export class Store {
       throw new Error(`${file}: schema version ${version}, this build reads ${SCHEMA_VERSION}`);
     }
     this.nextSeq = this.maxSeq() + 1;
+    this.nextAuditSeq = this.maxAuditSeq() + 1;
   }
 
   /** A database from before the audit identity columns: add them (old rows read NULL). */
@@ -118,12 +149,15 @@ export class Store {
   }
 
   /** Open (creating if needed) the database in a state directory (mode 0700). */
-  static open(stateDir: string): Store {
+  static open(stateDir: string, options?: StoreOptions): Store {
     fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    return new Store(path.join(stateDir, DB_FILE));
+    return new Store(path.join(stateDir, DB_FILE), options);
   }
 
+  /** Writes the buffered audit records first (not while a change is staged: that is a crash). */
   close(): void {
+    if (this.db.open) this.flushAudit();
+    this.clearAuditTimer();
     this.db.close();
   }
 
@@ -191,12 +225,16 @@ export class Store {
   /** BEGIN IMMEDIATE, `write`, the revision and the audit record; commit or rollback later. */
   private transaction(audit: AuditEntry, write: () => void): StagedChange {
     if (this.staged) throw new Error('a change is already staged');
+    // The calls recorded before this one go first (their own transaction: a rollback keeps them).
+    this.flushAudit();
     this.db.prepare('BEGIN IMMEDIATE').run();
     this.staged = true;
     const seq = this.nextSeq;
+    const auditSeq = this.nextAuditSeq;
     const rollback = (): void => {
       this.finish('ROLLBACK');
       this.nextSeq = seq;
+      this.nextAuditSeq = auditSeq;
     };
     try {
       write();
@@ -218,6 +256,13 @@ export class Store {
     );
   }
 
+  private maxAuditSeq(): number {
+    const row = this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS m FROM audit').get() as {
+      m: number;
+    };
+    return row.m;
+  }
+
   private maxSeq(): number {
     const row = this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS m FROM objects').get() as {
       m: number;
@@ -230,18 +275,90 @@ export class Store {
     this.stage(before, after, audit).commit();
   }
 
-  /** An audit record for a request that changed nothing (it failed). */
+  /**
+   * An audit record for a request that changed nothing (a read, a refusal, a
+   * failure): buffered, written with the others in one transaction (see the top).
+   */
   recordAudit(audit: AuditEntry): void {
     if (this.staged) throw new Error('a change is staged');
-    this.insertAudit(audit);
+    if (this.pendingAudit.length >= AUDIT_BUFFER_LIMIT) {
+      // Writes have failed for a long while: drop rather than grow without bound or block.
+      this.droppedAudit++;
+      if (this.droppedAudit === 1 || this.droppedAudit % 1000 === 0) {
+        this.reportAuditError(new Error('audit buffer full; records dropped'));
+      }
+      return;
+    }
+    this.pendingAudit.push(auditRow(audit, this.nextAuditSeq++, 0));
+    if (this.pendingAudit.length >= AUDIT_BATCH_MAX) this.flushAudit();
+    else if (this.auditTimer === undefined) this.armAuditTimer(AUDIT_BATCH_MS);
   }
 
-  /** The newest `limit` audit records, oldest first. */
+  /**
+   * Write the buffered audit records in one transaction. Failures are reported
+   * and retried later, never thrown: the records stay buffered, in order.
+   * Not while a change is staged (they would share its fate): retried later.
+   */
+  flushAudit(): void {
+    if (this.pendingAudit.length === 0) {
+      this.clearAuditTimer();
+      return;
+    }
+    if (this.staged) {
+      this.armAuditTimer(AUDIT_BATCH_MS);
+      return;
+    }
+    const rows = this.pendingAudit;
+    try {
+      const insert = this.insertAuditStatement();
+      this.db.transaction(() => {
+        for (const row of rows) insert.run(row);
+      })();
+    } catch (err) {
+      this.reportAuditError(err);
+      this.armAuditTimer(AUDIT_RETRY_MS);
+      return;
+    }
+    this.pendingAudit = [];
+    this.clearAuditTimer();
+  }
+
+  /** Records not yet on disk (tests; the crash window). */
+  get pendingAuditCount(): number {
+    return this.pendingAudit.length;
+  }
+
+  private armAuditTimer(ms: number): void {
+    this.clearAuditTimer();
+    // unref: a buffered record must not keep the process alive (close() writes it).
+    this.auditTimer = setTimeout(() => {
+      this.auditTimer = undefined;
+      if (this.db.open) this.flushAudit();
+    }, ms).unref();
+  }
+
+  private clearAuditTimer(): void {
+    if (this.auditTimer !== undefined) clearTimeout(this.auditTimer);
+    this.auditTimer = undefined;
+  }
+
+  private reportAuditError(err: unknown): void {
+    const info = { pending: this.pendingAudit.length, dropped: this.droppedAudit };
+    if (this.options.onAuditError) this.options.onAuditError(err, info);
+    else console.error('eniwall store: audit write failed', info, err);
+  }
+
+  /** The newest `limit` audit records, oldest first (the buffered ones included). */
   auditLog(limit = 100): AuditRecord[] {
+    this.flushAudit();
+    const n = Math.max(1, Math.floor(limit));
     const rows = this.db
       .prepare('SELECT * FROM audit ORDER BY seq DESC LIMIT ?')
-      .all(Math.max(1, Math.floor(limit))) as AuditRow[];
-    return rows.reverse().map(toAuditRecord);
+      .all(n) as AuditRow[];
+    rows.reverse();
+    // Still buffered (a change is staged, or the write failed): shown in their place.
+    const all = this.pendingAudit.length === 0 ? rows : merged(rows, this.pendingAudit).slice(-n);
+    return all.map(toAuditRecord);
   }
 
   private finish(statement: 'COMMIT' | 'ROLLBACK'): void {
@@ -272,29 +389,18 @@ export class Store {
   }
 
   private insertAudit(audit: AuditEntry, revision = 0): void {
-    this.db
-      .prepare(
-        `INSERT INTO audit (time, uid, pid, cred_source, action, params, ok, result,
-                            error_code, error_message, principal, source_address, user_agent,
-                            revision)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        audit.time.toISOString(),
-        audit.uid,
-        audit.pid,
-        audit.credSource,
-        audit.action,
-        JSON.stringify(audit.params ?? null),
-        audit.ok ? 1 : 0,
-        audit.result === undefined ? null : JSON.stringify(audit.result),
-        audit.errorCode ?? null,
-        audit.errorMessage ?? null,
-        audit.principal ?? null,
-        audit.sourceAddress ?? null,
-        audit.userAgent ?? null,
-        revision,
-      );
+    this.insertAuditStatement().run(auditRow(audit, this.nextAuditSeq++, revision));
+  }
+
+  private insertAuditStatement(): Database.Statement {
+    return this.db.prepare(
+      `INSERT INTO audit (seq, time, uid, pid, cred_source, action, params, ok, result,
+                          error_code, error_message, principal, source_address, user_agent,
+                          revision)
+       VALUES (@seq, @time, @uid, @pid, @cred_source, @action, @params, @ok, @result,
+               @error_code, @error_message, @principal, @source_address, @user_agent,
+               @revision)`,
+    );
   }
 
   private getMeta(key: string): string | undefined {
@@ -318,6 +424,31 @@ function listOf(snapshot: ModelSnapshot, kind: ObjectKind): Identified[] {
 
 function indexById(objects: Identified[]): Map<string, string> {
   return new Map(objects.map((o) => [o.id, JSON.stringify(o)]));
+}
+
+function auditRow(audit: AuditEntry, seq: number, revision: number): AuditRow {
+  return {
+    seq,
+    time: audit.time.toISOString(),
+    uid: audit.uid,
+    pid: audit.pid,
+    cred_source: audit.credSource,
+    action: audit.action,
+    params: JSON.stringify(audit.params ?? null),
+    ok: audit.ok ? 1 : 0,
+    result: audit.result === undefined ? null : JSON.stringify(audit.result),
+    error_code: audit.errorCode ?? null,
+    error_message: audit.errorMessage ?? null,
+    principal: audit.principal ?? null,
+    source_address: audit.sourceAddress ?? null,
+    user_agent: audit.userAgent ?? null,
+    revision,
+  };
+}
+
+/** Stored and buffered rows, each list in seq order: one list in seq order. */
+function merged(stored: AuditRow[], pending: AuditRow[]): AuditRow[] {
+  return [...stored, ...pending].sort((a, b) => a.seq - b.seq);
 }
 
 function toAuditRecord(row: AuditRow): AuditRecord {
