@@ -31,9 +31,17 @@ static inline uint64_t load64(const uint8_t *p) {
     return v;
 }
 
-uint32_t ew_ct_hash(const struct ew_ct *ct, const struct ew_ct_key *k) {
+/* memcmp(a, b, 16)'s sign, inline: big-endian words compare as the bytes do. */
+static inline int cmp_addr(const uint8_t *a, const uint8_t *b) {
+    uint64_t a0 = __builtin_bswap64(load64(a)), b0 = __builtin_bswap64(load64(b));
+    if (a0 != b0) return a0 < b0 ? -1 : 1;
+    uint64_t a1 = __builtin_bswap64(load64(a + 8)), b1 = __builtin_bswap64(load64(b + 8));
+    return (a1 > b1) - (a1 < b1);
+}
+
+static inline uint32_t hash_key(const struct ew_ct *ct, const struct ew_ct_key *k) {
     /* Canonical order: the lower (address, port) endpoint first. */
-    int c = memcmp(k->src, k->dst, 16);
+    int c = cmp_addr(k->src, k->dst);
     bool swap = c > 0 || (c == 0 && k->sport > k->dport);
     const uint8_t *a = swap ? k->dst : k->src, *b = swap ? k->src : k->dst;
     uint16_t pa = swap ? k->dport : k->sport, pb = swap ? k->sport : k->dport;
@@ -46,6 +54,10 @@ uint32_t ew_ct_hash(const struct ew_ct *ct, const struct ew_ct_key *k) {
                      (uint64_t)k->family << 8 | k->proto);
     h = fmix64(h);
     return (uint32_t)(h ^ (h >> 32));
+}
+
+uint32_t ew_ct_hash(const struct ew_ct *ct, const struct ew_ct_key *k) {
+    return hash_key(ct, k);
 }
 
 /* EW_CT_DIR_ORIG / EW_CT_DIR_REPLY when e serves k, else -1. */
@@ -232,7 +244,7 @@ static inline uint32_t find_locked(struct ew_ct *ct, uint32_t b, const struct ew
 /* ---- per packet ---- */
 
 uint32_t ew_ct_prefetch_bucket(const struct ew_ct *ct, const struct ew_ct_key *k) {
-    uint32_t hash = ew_ct_hash(ct, k);
+    uint32_t hash = hash_key(ct, k);
     uint32_t b = hash & ct->bucket_mask;
     __builtin_prefetch(&ct->buckets[b], 0, 3);
     __builtin_prefetch(&ct->stripes[b & ct->stripe_mask], 1, 3);
@@ -248,76 +260,64 @@ void ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash) {
     __builtin_prefetch(e + sizeof(struct ct_entry) - 1, 1, 3);
 }
 
-enum ew_ct_track_result ew_ct_track_fl(struct ew_ct *ct, const struct ew_ct_key *k,
-                                       uint8_t tcp_flags, uint32_t bytes,
-                                       const struct ew_ct_timeouts *tmo, uint64_t now_ms,
-                                       uint8_t fl_dir) {
-    uint32_t b = ew_ct_hash(ct, k) & ct->bucket_mask;
-    ew_spinlock *lock = ew_ct_stripe(ct, b);
-    enum ew_ct_track_result r = EW_CT_MISS;
+/* The lookup half (caller holds bucket b's stripe lock). On a miss, *reuse is
+ * the closed TCP entry a new SYN may take over (same key), else EW_CT_NIL. */
+static inline enum ew_ct_track_result track_locked(struct ew_ct *ct, uint32_t b,
+                                                   const struct ew_ct_key *k, uint8_t tcp_flags,
+                                                   uint32_t bytes,
+                                                   const struct ew_ct_timeouts *tmo,
+                                                   uint64_t now_ms, uint8_t fl_dir,
+                                                   uint32_t *reuse) {
     int dir = 0;
-    ew_spin_lock(lock);
+    *reuse = EW_CT_NIL;
     uint32_t idx = find_locked(ct, b, k, now_ms, &dir);
-    if (idx != EW_CT_NIL) {
-        struct ct_entry *e = &ct->entries[idx];
-        unsigned d = (unsigned)dir;
-        if (k->proto == EW_PROTO_TCP) {
-            /* After RST only a new SYN (judged by the rules) may use the key again;
-             * a SYN on a TIME_WAIT connection is a new connection too. */
-            if (reusable(e) && (e->state == EW_CT_TCP_CLOSE || is_syn_only(tcp_flags))) {
-                ew_spin_unlock(lock);
-                return EW_CT_MISS;
-            }
-            tcp_advance(e, d, tcp_flags);
-        } else if (k->proto == EW_PROTO_UDP) {
-            udp_advance(e, d);
+    if (idx == EW_CT_NIL) return EW_CT_MISS;
+    struct ct_entry *e = &ct->entries[idx];
+    unsigned d = (unsigned)dir;
+    if (k->proto == EW_PROTO_TCP) {
+        /* After RST only a new SYN (judged by the rules) may use the key again;
+         * a SYN on a TIME_WAIT connection is a new connection too. */
+        if (reusable(e) && (e->state == EW_CT_TCP_CLOSE || is_syn_only(tcp_flags))) {
+            *reuse = idx;
+            return EW_CT_MISS;
         }
-        account(e, d, bytes, tmo, now_ms);
-        if (fl_dir != EW_CT_FL_OFF) account_flow(ct, idx, fl_dir, tcp_flags, bytes, now_ms);
-        r = EW_CT_HIT;
+        tcp_advance(e, d, tcp_flags);
+    } else if (k->proto == EW_PROTO_UDP) {
+        udp_advance(e, d);
     }
-    ew_spin_unlock(lock);
-    return r;
+    account(e, d, bytes, tmo, now_ms);
+    if (fl_dir != EW_CT_FL_OFF) account_flow(ct, idx, fl_dir, tcp_flags, bytes, now_ms);
+    return EW_CT_HIT;
 }
 
-enum ew_ct_insert_result ew_ct_insert_fl(struct ew_ct *ct, const struct ew_ct_key *k,
-                                         uint8_t tcp_flags, uint32_t bytes,
-                                         const struct ew_ct_timeouts *tmo, uint64_t now_ms,
-                                         uint8_t fl_dir) {
+/* The insert half (caller holds the stripe lock of hash's bucket, and has
+ * walked that bucket under it: no live entry for k but `reuse`). */
+static inline enum ew_ct_insert_result insert_locked(struct ew_ct *ct, uint32_t hash, uint32_t reuse,
+                                                     const struct ew_ct_key *k, uint8_t tcp_flags,
+                                                     uint32_t bytes,
+                                                     const struct ew_ct_timeouts *tmo,
+                                                     uint64_t now_ms, uint8_t fl_dir) {
     /* tcp_flags: callers only insert what may open a connection; used for samples */
-    uint32_t hash = ew_ct_hash(ct, k);
     uint32_t b = hash & ct->bucket_mask;
     uint32_t zone = k->zone % EW_MAX_PORTS;
-    ew_spinlock *lock = ew_ct_stripe(ct, b);
-    int dir = 0;
-    ew_spin_lock(lock);
-    uint32_t idx = find_locked(ct, b, k, now_ms, &dir);
-    if (idx != EW_CT_NIL) {
-        struct ct_entry *e = &ct->entries[idx];
-        if (k->proto == EW_PROTO_TCP && reusable(e)) {
-            init_entry(e, k, hash, bytes, tmo, now_ms); /* same zone: count unchanged */
-            /* Same 5-tuple and zone: undrained deltas stay (keyed by ENI direction). */
-            if (fl_dir != EW_CT_FL_OFF) {
-                ct->flows[idx].orig_dir = fl_dir;
-                account_flow(ct, idx, fl_dir, tcp_flags, bytes, now_ms);
-            }
-            ew_spin_unlock(lock);
-            return EW_CT_INSERTED;
+    if (reuse != EW_CT_NIL) {
+        init_entry(&ct->entries[reuse], k, hash, bytes, tmo, now_ms); /* same zone: count unchanged */
+        /* Same 5-tuple and zone: undrained deltas stay (keyed by ENI direction). */
+        if (fl_dir != EW_CT_FL_OFF) {
+            ct->flows[reuse].orig_dir = fl_dir;
+            account_flow(ct, reuse, fl_dir, tcp_flags, bytes, now_ms);
         }
-        ew_spin_unlock(lock);
-        return EW_CT_EXISTS;
+        return EW_CT_INSERTED;
     }
     uint32_t held = atomic_fetch_add_explicit(&ct->zone_count[zone], 1, memory_order_relaxed);
     if (held >= ct->allowance) {
         atomic_fetch_sub_explicit(&ct->zone_count[zone], 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&ct->zone_exceeded[zone], 1, memory_order_relaxed);
-        ew_spin_unlock(lock);
         return EW_CT_ALLOWANCE;
     }
-    idx = alloc_entry(ct);
+    uint32_t idx = alloc_entry(ct);
     if (idx == EW_CT_NIL) {
         atomic_fetch_sub_explicit(&ct->zone_count[zone], 1, memory_order_relaxed);
-        ew_spin_unlock(lock);
         return EW_CT_FULL;
     }
     struct ct_entry *e = &ct->entries[idx];
@@ -328,12 +328,78 @@ enum ew_ct_insert_result ew_ct_insert_fl(struct ew_ct *ct, const struct ew_ct_ke
     }
     e->next = ct->buckets[b];
     ew_ct_set_link(&ct->buckets[b], idx);
-    ew_spin_unlock(lock);
     return EW_CT_INSERTED;
 }
 
+enum ew_ct_track_result ew_ct_track_fl(struct ew_ct *ct, const struct ew_ct_key *k,
+                                       uint8_t tcp_flags, uint32_t bytes,
+                                       const struct ew_ct_timeouts *tmo, uint64_t now_ms,
+                                       uint8_t fl_dir) {
+    uint32_t b = hash_key(ct, k) & ct->bucket_mask;
+    ew_spinlock *lock = ew_ct_stripe(ct, b);
+    uint32_t reuse;
+    ew_spin_lock(lock);
+    enum ew_ct_track_result r =
+        track_locked(ct, b, k, tcp_flags, bytes, tmo, now_ms, fl_dir, &reuse);
+    ew_spin_unlock(lock);
+    return r;
+}
+
+enum ew_ct_insert_result ew_ct_insert_fl(struct ew_ct *ct, const struct ew_ct_key *k,
+                                         uint8_t tcp_flags, uint32_t bytes,
+                                         const struct ew_ct_timeouts *tmo, uint64_t now_ms,
+                                         uint8_t fl_dir) {
+    uint32_t hash = hash_key(ct, k);
+    uint32_t b = hash & ct->bucket_mask;
+    ew_spinlock *lock = ew_ct_stripe(ct, b);
+    int dir = 0;
+    ew_spin_lock(lock);
+    uint32_t idx = find_locked(ct, b, k, now_ms, &dir);
+    enum ew_ct_insert_result r;
+    if (idx != EW_CT_NIL && !(k->proto == EW_PROTO_TCP && reusable(&ct->entries[idx])))
+        r = EW_CT_EXISTS; /* another worker inserted it first */
+    else
+        r = insert_locked(ct, hash, idx, k, tcp_flags, bytes, tmo, now_ms, fl_dir);
+    ew_spin_unlock(lock);
+    return r;
+}
+
+/* ---- find-or-insert in one locked pass ---- */
+
+enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_key *k,
+                                         uint32_t hash, uint8_t tcp_flags, uint32_t bytes,
+                                         const struct ew_ct_timeouts *tmo, uint64_t now_ms,
+                                         uint8_t fl_dir, struct ew_ct_hold *h) {
+    uint32_t b = hash & ct->bucket_mask;
+    ew_spinlock *lock = ew_ct_stripe(ct, b);
+    ew_spin_lock(lock);
+    enum ew_ct_track_result r =
+        track_locked(ct, b, k, tcp_flags, bytes, tmo, now_ms, fl_dir, &h->reuse);
+    if (r == EW_CT_HIT) {
+        ew_spin_unlock(lock);
+    } else {
+        h->hash = hash;
+        h->now_ms = now_ms;
+    }
+    return r;
+}
+
+enum ew_ct_insert_result ew_ct_insert_held(struct ew_ct *ct, const struct ew_ct_key *k,
+                                           const struct ew_ct_hold *h, uint8_t tcp_flags,
+                                           uint32_t bytes, const struct ew_ct_timeouts *tmo,
+                                           uint8_t fl_dir) {
+    enum ew_ct_insert_result r =
+        insert_locked(ct, h->hash, h->reuse, k, tcp_flags, bytes, tmo, h->now_ms, fl_dir);
+    ew_spin_unlock(ew_ct_stripe(ct, h->hash & ct->bucket_mask));
+    return r;
+}
+
+void ew_ct_release(struct ew_ct *ct, const struct ew_ct_hold *h) {
+    ew_spin_unlock(ew_ct_stripe(ct, h->hash & ct->bucket_mask));
+}
+
 bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms) {
-    uint32_t b = ew_ct_hash(ct, k) & ct->bucket_mask;
+    uint32_t b = hash_key(ct, k) & ct->bucket_mask;
     ew_spinlock *lock = ew_ct_stripe(ct, b);
     int dir = 0;
     ew_spin_lock(lock);
@@ -345,7 +411,7 @@ bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms) 
 
 enum ew_ct_track_result ew_ct_peek(struct ew_ct *ct, const struct ew_ct_key *k, uint8_t tcp_flags,
                                    uint64_t now_ms, uint8_t *state, bool *reply) {
-    uint32_t b = ew_ct_hash(ct, k) & ct->bucket_mask;
+    uint32_t b = hash_key(ct, k) & ct->bucket_mask;
     ew_spinlock *lock = ew_ct_stripe(ct, b);
     enum ew_ct_track_result r = EW_CT_MISS;
     ew_spin_lock(lock);

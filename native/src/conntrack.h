@@ -116,6 +116,28 @@ static inline enum ew_ct_insert_result ew_ct_insert(struct ew_ct *ct, const stru
                                                     uint64_t now_ms) {
     return ew_ct_insert_fl(ct, k, tcp_flags, bytes, tmo, now_ms, EW_CT_FL_OFF);
 }
+/* Find-or-insert in one locked pass (judge(), process.c): the bucket is walked
+ * and the hash computed once per new connection. hash is ew_ct_hash(ct, k)
+ * (ew_ct_prefetch_bucket's result will do). On a HIT the entry was updated as
+ * by ew_ct_track_fl and no lock is held. On a MISS the bucket's stripe lock
+ * stays held in *h: the caller judges the packet (rule lookups only: no other
+ * conntrack call, nothing that may block) and then must call exactly one of
+ * ew_ct_insert_held (opens the connection as ew_ct_insert_fl would, never
+ * EW_CT_EXISTS: nobody could insert meanwhile) or ew_ct_release. */
+struct ew_ct_hold {
+    uint32_t hash;
+    uint32_t reuse; /* the closed TCP entry a new SYN takes over, else none */
+    uint64_t now_ms;
+};
+enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_key *k,
+                                         uint32_t hash, uint8_t tcp_flags, uint32_t bytes,
+                                         const struct ew_ct_timeouts *tmo, uint64_t now_ms,
+                                         uint8_t fl_dir, struct ew_ct_hold *h);
+enum ew_ct_insert_result ew_ct_insert_held(struct ew_ct *ct, const struct ew_ct_key *k,
+                                           const struct ew_ct_hold *h, uint8_t tcp_flags,
+                                           uint32_t bytes, const struct ew_ct_timeouts *tmo,
+                                           uint8_t fl_dir);
+void ew_ct_release(struct ew_ct *ct, const struct ew_ct_hold *h);
 /* A live connection with this key exists (either orientation); nothing updated.
  * Used for ICMP errors (RELATED). */
 bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms);
