@@ -1,6 +1,7 @@
 /* Connection tracking, the per-packet half: hash, state machine, lookup,
  * insert and update (see conntrack.h for the design and lock order; the admin
  * half is conntrack_admin.c). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "conntrack_internal.h"
@@ -206,17 +207,107 @@ static void init_entry(struct ct_entry *e, const struct ew_ct_key *k, uint32_t h
 
 /* ---- chain maintenance (caller holds the bucket's stripe lock) ---- */
 
-static uint32_t alloc_entry(struct ew_ct *ct) {
+/* ---- the shared pool of free entries and the worker caches ---- */
+
+void ew_ct_pool_push(struct ew_ct *ct, uint32_t first, uint32_t n) {
+    struct ct_entry *h = &ct->entries[first];
+    h->chain_len = n;
+    ew_spin_lock(&ct->free_lock);
+    h->chain_next = ct->free_head;
+    ct->free_head = first;
+    ew_spin_unlock(&ct->free_lock);
+}
+
+void ew_ct_cache_give(struct ew_ct *ct, struct ew_ct_cache *c, uint32_t count) {
+    if (count > c->n) count = c->n;
+    if (count == 0) return;
+    /* The oldest entries (the bottom of the stack) go: the newest stay warm. */
+    for (uint32_t i = 0; i + 1 < count; i++)
+        ct->entries[c->idx[i]].next = c->idx[i + 1];
+    ct->entries[c->idx[count - 1]].next = EW_CT_NIL;
+    ew_ct_pool_push(ct, c->idx[0], count);
+    c->n -= count;
+    memmove(c->idx, c->idx + count, c->n * sizeof c->idx[0]);
+}
+
+/* One entry from the pool (no cache): the top chain's first. */
+static uint32_t pool_take_one(struct ew_ct *ct) {
     uint32_t idx = EW_CT_NIL;
     ew_spin_lock(&ct->free_lock);
     if (ct->free_head != EW_CT_NIL) {
         idx = ct->free_head;
-        ct->free_head = ct->entries[idx].next;
+        struct ct_entry *h = &ct->entries[idx];
+        if (h->chain_len > 1) { /* the rest of the chain stays, headed by the second */
+            struct ct_entry *s = &ct->entries[h->next];
+            s->chain_len = h->chain_len - 1;
+            s->chain_next = h->chain_next;
+            ct->free_head = h->next;
+        } else {
+            ct->free_head = h->chain_next;
+        }
     } else if (ct->fresh < ct->capacity) {
         idx = ct->fresh++;
     }
     ew_spin_unlock(&ct->free_lock);
     return idx;
+}
+
+/* Refills an empty cache: the pool's top chain, else up to cache_batch
+ * never-used entries. false when the pool is empty (the table is full, but
+ * for the entries other workers' caches hold: see ew_ct_cache_create). */
+static bool cache_refill(struct ew_ct *ct, struct ew_ct_cache *c) {
+    uint32_t first = EW_CT_NIL, n = 0;
+    ew_spin_lock(&ct->free_lock);
+    if (ct->free_head != EW_CT_NIL) {
+        first = ct->free_head;
+        n = ct->entries[first].chain_len;
+        ct->free_head = ct->entries[first].chain_next;
+    } else if (ct->fresh < ct->capacity) {
+        n = ct->capacity - ct->fresh < ct->cache_batch ? ct->capacity - ct->fresh : ct->cache_batch;
+        first = ct->fresh;
+        ct->fresh += n;
+        ew_spin_unlock(&ct->free_lock);
+        for (uint32_t i = 0; i < n; i++) /* in order: the first used comes last */
+            c->idx[i] = first + n - 1 - i;
+        c->n = n;
+        return true;
+    }
+    ew_spin_unlock(&ct->free_lock);
+    if (first == EW_CT_NIL) return false;
+    /* The chain is ours now: walk it outside the lock (chains hold at most
+     * 2 * cache_batch entries, the cache's size). */
+    uint32_t idx = first;
+    for (uint32_t i = 0; i < n; i++) {
+        c->idx[n - 1 - i] = idx;
+        idx = ct->entries[idx].next;
+    }
+    c->n = n;
+    return true;
+}
+
+/* Caller holds a stripe lock (lock order: stripe -> pool). */
+static inline uint32_t alloc_entry(struct ew_ct *ct, struct ew_ct_cache *c) {
+    if (!c) return pool_take_one(ct);
+    if (c->n == 0 && !cache_refill(ct, c)) return EW_CT_NIL;
+    return c->idx[--c->n];
+}
+
+struct ew_ct_cache *ew_ct_cache_create(void) {
+    return calloc(1, sizeof(struct ew_ct_cache));
+}
+
+void ew_ct_cache_flush(struct ew_ct *ct, struct ew_ct_cache *c) {
+    if (c) ew_ct_cache_give(ct, c, c->n);
+}
+
+void ew_ct_cache_destroy(struct ew_ct *ct, struct ew_ct_cache *c) {
+    if (!c) return;
+    if (ct) ew_ct_cache_flush(ct, c);
+    free(c);
+}
+
+uint32_t ew_ct_cache_count(const struct ew_ct_cache *c) {
+    return c ? c->n : 0;
 }
 
 struct find_arg {
@@ -234,9 +325,9 @@ static inline enum ew_ct_walk find_judge(const struct ct_entry *e, void *arg) {
 
 /* Finds the live entry for k in bucket b, unlinking expired entries met on the way. */
 static inline uint32_t find_locked(struct ew_ct *ct, uint32_t b, const struct ew_ct_key *k,
-                                   uint64_t now_ms, int *dir) {
+                                   uint64_t now_ms, int *dir, struct ew_ct_cache *cache) {
     struct find_arg f = {.k = k, .now_ms = now_ms, .dir = -1};
-    uint32_t idx = ew_ct_walk(ct, b, find_judge, &f);
+    uint32_t idx = ew_ct_walk(ct, b, find_judge, &f, cache);
     *dir = f.dir;
     return idx;
 }
@@ -267,10 +358,10 @@ static inline enum ew_ct_track_result track_locked(struct ew_ct *ct, uint32_t b,
                                                    uint32_t bytes,
                                                    const struct ew_ct_timeouts *tmo,
                                                    uint64_t now_ms, uint8_t fl_dir,
-                                                   uint32_t *reuse) {
+                                                   uint32_t *reuse, struct ew_ct_cache *cache) {
     int dir = 0;
     *reuse = EW_CT_NIL;
-    uint32_t idx = find_locked(ct, b, k, now_ms, &dir);
+    uint32_t idx = find_locked(ct, b, k, now_ms, &dir, cache);
     if (idx == EW_CT_NIL) return EW_CT_MISS;
     struct ct_entry *e = &ct->entries[idx];
     unsigned d = (unsigned)dir;
@@ -296,10 +387,11 @@ static inline enum ew_ct_insert_result insert_locked(struct ew_ct *ct, uint32_t 
                                                      const struct ew_ct_key *k, uint8_t tcp_flags,
                                                      uint32_t bytes,
                                                      const struct ew_ct_timeouts *tmo,
-                                                     uint64_t now_ms, uint8_t fl_dir) {
+                                                     uint64_t now_ms, uint8_t fl_dir,
+                                                     struct ew_ct_cache *cache) {
     /* tcp_flags: callers only insert what may open a connection; used for samples */
     uint32_t b = hash & ct->bucket_mask;
-    uint32_t zone = k->zone % EW_MAX_PORTS;
+    struct ct_zone *zone = &ct->zones[k->zone % EW_MAX_PORTS];
     if (reuse != EW_CT_NIL) {
         init_entry(&ct->entries[reuse], k, hash, bytes, tmo, now_ms); /* same zone: count unchanged */
         /* Same 5-tuple and zone: undrained deltas stay (keyed by ENI direction). */
@@ -309,15 +401,16 @@ static inline enum ew_ct_insert_result insert_locked(struct ew_ct *ct, uint32_t 
         }
         return EW_CT_INSERTED;
     }
-    uint32_t held = atomic_fetch_add_explicit(&ct->zone_count[zone], 1, memory_order_relaxed);
+    /* Exact: one atomic on the zone's own line (see struct ct_zone). */
+    uint32_t held = atomic_fetch_add_explicit(&zone->count, 1, memory_order_relaxed);
     if (held >= ct->allowance) {
-        atomic_fetch_sub_explicit(&ct->zone_count[zone], 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&ct->zone_exceeded[zone], 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&zone->count, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&zone->exceeded, 1, memory_order_relaxed);
         return EW_CT_ALLOWANCE;
     }
-    uint32_t idx = alloc_entry(ct);
+    uint32_t idx = alloc_entry(ct, cache);
     if (idx == EW_CT_NIL) {
-        atomic_fetch_sub_explicit(&ct->zone_count[zone], 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&zone->count, 1, memory_order_relaxed);
         return EW_CT_FULL;
     }
     struct ct_entry *e = &ct->entries[idx];
@@ -340,7 +433,7 @@ enum ew_ct_track_result ew_ct_track_fl(struct ew_ct *ct, const struct ew_ct_key 
     uint32_t reuse;
     ew_spin_lock(lock);
     enum ew_ct_track_result r =
-        track_locked(ct, b, k, tcp_flags, bytes, tmo, now_ms, fl_dir, &reuse);
+        track_locked(ct, b, k, tcp_flags, bytes, tmo, now_ms, fl_dir, &reuse, NULL);
     ew_spin_unlock(lock);
     return r;
 }
@@ -354,12 +447,12 @@ enum ew_ct_insert_result ew_ct_insert_fl(struct ew_ct *ct, const struct ew_ct_ke
     ew_spinlock *lock = ew_ct_stripe(ct, b);
     int dir = 0;
     ew_spin_lock(lock);
-    uint32_t idx = find_locked(ct, b, k, now_ms, &dir);
+    uint32_t idx = find_locked(ct, b, k, now_ms, &dir, NULL);
     enum ew_ct_insert_result r;
     if (idx != EW_CT_NIL && !(k->proto == EW_PROTO_TCP && reusable(&ct->entries[idx])))
         r = EW_CT_EXISTS; /* another worker inserted it first */
     else
-        r = insert_locked(ct, hash, idx, k, tcp_flags, bytes, tmo, now_ms, fl_dir);
+        r = insert_locked(ct, hash, idx, k, tcp_flags, bytes, tmo, now_ms, fl_dir, NULL);
     ew_spin_unlock(lock);
     return r;
 }
@@ -369,12 +462,13 @@ enum ew_ct_insert_result ew_ct_insert_fl(struct ew_ct *ct, const struct ew_ct_ke
 enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_key *k,
                                          uint32_t hash, uint8_t tcp_flags, uint32_t bytes,
                                          const struct ew_ct_timeouts *tmo, uint64_t now_ms,
-                                         uint8_t fl_dir, struct ew_ct_hold *h) {
+                                         uint8_t fl_dir, struct ew_ct_cache *cache,
+                                         struct ew_ct_hold *h) {
     uint32_t b = hash & ct->bucket_mask;
     ew_spinlock *lock = ew_ct_stripe(ct, b);
     ew_spin_lock(lock);
     enum ew_ct_track_result r =
-        track_locked(ct, b, k, tcp_flags, bytes, tmo, now_ms, fl_dir, &h->reuse);
+        track_locked(ct, b, k, tcp_flags, bytes, tmo, now_ms, fl_dir, &h->reuse, cache);
     if (r == EW_CT_HIT) {
         ew_spin_unlock(lock);
     } else {
@@ -387,9 +481,9 @@ enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_ke
 enum ew_ct_insert_result ew_ct_insert_held(struct ew_ct *ct, const struct ew_ct_key *k,
                                            const struct ew_ct_hold *h, uint8_t tcp_flags,
                                            uint32_t bytes, const struct ew_ct_timeouts *tmo,
-                                           uint8_t fl_dir) {
+                                           uint8_t fl_dir, struct ew_ct_cache *cache) {
     enum ew_ct_insert_result r =
-        insert_locked(ct, h->hash, h->reuse, k, tcp_flags, bytes, tmo, h->now_ms, fl_dir);
+        insert_locked(ct, h->hash, h->reuse, k, tcp_flags, bytes, tmo, h->now_ms, fl_dir, cache);
     ew_spin_unlock(ew_ct_stripe(ct, h->hash & ct->bucket_mask));
     return r;
 }
@@ -403,7 +497,7 @@ bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms) 
     ew_spinlock *lock = ew_ct_stripe(ct, b);
     int dir = 0;
     ew_spin_lock(lock);
-    uint32_t idx = find_locked(ct, b, k, now_ms, &dir);
+    uint32_t idx = find_locked(ct, b, k, now_ms, &dir, NULL);
     bool live = idx != EW_CT_NIL && ct->entries[idx].state != EW_CT_TCP_CLOSE;
     ew_spin_unlock(lock);
     return live;

@@ -23,7 +23,8 @@
  *
  * Thread safety: buckets are protected by striped spinlocks (bucket index mod
  * the stripe count); the free list has its own lock, always taken after a
- * stripe lock (lock order: stripe -> free list). Zone counters are atomics.
+ * stripe lock (lock order: stripe -> free list). Zone counters are atomics,
+ * one cache line per zone; per-worker entry caches batch the free list (below).
  */
 #ifndef ENIWALL_CONNTRACK_H
 #define ENIWALL_CONNTRACK_H
@@ -123,7 +124,8 @@ static inline enum ew_ct_insert_result ew_ct_insert(struct ew_ct *ct, const stru
  * stays held in *h: the caller judges the packet (rule lookups only: no other
  * conntrack call, nothing that may block) and then must call exactly one of
  * ew_ct_insert_held (opens the connection as ew_ct_insert_fl would, never
- * EW_CT_EXISTS: nobody could insert meanwhile) or ew_ct_release. */
+ * EW_CT_EXISTS: nobody could insert meanwhile) or ew_ct_release. cache: the
+ * worker's entry cache (below), or NULL for the shared pool alone. */
 struct ew_ct_hold {
     uint32_t hash;
     uint32_t reuse; /* the closed TCP entry a new SYN takes over, else none */
@@ -132,12 +134,26 @@ struct ew_ct_hold {
 enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_key *k,
                                          uint32_t hash, uint8_t tcp_flags, uint32_t bytes,
                                          const struct ew_ct_timeouts *tmo, uint64_t now_ms,
-                                         uint8_t fl_dir, struct ew_ct_hold *h);
+                                         uint8_t fl_dir, struct ew_ct_cache *cache,
+                                         struct ew_ct_hold *h);
 enum ew_ct_insert_result ew_ct_insert_held(struct ew_ct *ct, const struct ew_ct_key *k,
                                            const struct ew_ct_hold *h, uint8_t tcp_flags,
                                            uint32_t bytes, const struct ew_ct_timeouts *tmo,
-                                           uint8_t fl_dir);
+                                           uint8_t fl_dir, struct ew_ct_cache *cache);
 void ew_ct_release(struct ew_ct *ct, const struct ew_ct_hold *h);
+/* Per-worker entry caches: a worker's inserts take free entries from its own
+ * cache and the entries its lookups expire go back to it; the shared pool
+ * (one lock) is touched once per cache_batch entries (64 for tables of 64k
+ * entries or more; capacity / 1024, at least 1, below), not per connection.
+ * Bound: EW_CT_FULL may be answered while other workers' caches still hold
+ * free entries, at most 2 * cache_batch per cache (128 of 1M per worker, and
+ * never more than 1/512 of the table); allowances (zone counts) stay exact.
+ * A worker flushes its cache when it stops (ew_ct_cache_destroy). */
+struct ew_ct_cache;
+struct ew_ct_cache *ew_ct_cache_create(void); /* NULL when out of memory */
+void ew_ct_cache_flush(struct ew_ct *ct, struct ew_ct_cache *c); /* every entry back to the pool */
+void ew_ct_cache_destroy(struct ew_ct *ct, struct ew_ct_cache *c); /* flush (ct != NULL), free */
+uint32_t ew_ct_cache_count(const struct ew_ct_cache *c);         /* free entries it holds */
 /* A live connection with this key exists (either orientation); nothing updated.
  * Used for ICMP errors (RELATED). */
 bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms);

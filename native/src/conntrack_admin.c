@@ -17,8 +17,11 @@ static uint32_t pow2_at_least(uint32_t n) {
 
 struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt) {
     if (capacity == 0 || capacity >= EW_CT_NIL) return NULL;
-    struct ew_ct *ct = calloc(1, sizeof *ct);
+    /* Aligned: the struct's cache-line layout (conntrack_internal.h) holds. */
+    size_t sz = (sizeof(struct ew_ct) + EW_CT_LINE - 1) / EW_CT_LINE * EW_CT_LINE;
+    struct ew_ct *ct = aligned_alloc(EW_CT_LINE, sz);
     if (!ct) return NULL;
+    memset(ct, 0, sz);
     uint32_t nb = pow2_at_least(capacity);
     uint32_t ns = nb < MAX_STRIPES ? nb : MAX_STRIPES;
     /* calloc of large blocks maps zero pages lazily: untouched entries cost nothing. */
@@ -41,6 +44,10 @@ struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt)
     ct->salt = salt;
     ct->free_head = EW_CT_NIL;
     ct->fresh = 0;
+    /* Small tables keep small caches: the entries caches may hold while the
+     * pool is empty stay under 1/512 of the table (conntrack.h). */
+    uint32_t batch = capacity / 1024u;
+    ct->cache_batch = batch < 1u ? 1u : batch > EW_CT_CACHE_BATCH ? EW_CT_CACHE_BATCH : batch;
     return ct;
 }
 
@@ -61,6 +68,7 @@ size_t ew_ct_memory_bytes(const struct ew_ct *ct) {
 
 /* ---- housekeeping ---- */
 
+/* Sweeps and flushes free through a local cache: one pool lock per batch. */
 static enum ew_ct_walk sweep_judge(const struct ct_entry *e, void *arg) {
     return ew_ct_expired(e, *(const uint64_t *)arg) ? EW_CT_UNLINK : EW_CT_KEEP;
 }
@@ -69,13 +77,15 @@ void ew_ct_sweep(struct ew_ct *ct, uint64_t now_ms, uint32_t budget) {
     uint64_t start = atomic_fetch_add_explicit(&ct->sweep_pos, budget, memory_order_relaxed);
     uint64_t n = budget;
     if (n > (uint64_t)ct->bucket_mask + 1) n = (uint64_t)ct->bucket_mask + 1;
+    struct ew_ct_cache cache = {.n = 0};
     for (uint64_t i = 0; i < n; i++) {
         uint32_t b = (uint32_t)((start + i) & ct->bucket_mask);
         ew_spinlock *lock = ew_ct_stripe(ct, b);
         ew_spin_lock(lock);
-        ew_ct_walk(ct, b, sweep_judge, &now_ms);
+        ew_ct_walk(ct, b, sweep_judge, &now_ms, &cache);
         ew_spin_unlock(lock);
     }
+    ew_ct_cache_flush(ct, &cache);
 }
 
 static enum ew_ct_walk flush_judge(const struct ct_entry *e, void *arg) {
@@ -83,25 +93,27 @@ static enum ew_ct_walk flush_judge(const struct ct_entry *e, void *arg) {
 }
 
 void ew_ct_flush_zone(struct ew_ct *ct, uint32_t zone) {
+    struct ew_ct_cache cache = {.n = 0};
     for (uint32_t b = 0; b <= ct->bucket_mask; b++) {
         /* Unlocked peek (heads are stored atomically): an entry linked after
          * it is missed, which is fine for a port that no longer reads. */
         if (__atomic_load_n(&ct->buckets[b], __ATOMIC_RELAXED) == EW_CT_NIL) continue;
         ew_spinlock *lock = ew_ct_stripe(ct, b);
         ew_spin_lock(lock);
-        ew_ct_walk(ct, b, flush_judge, &zone);
+        ew_ct_walk(ct, b, flush_judge, &zone, &cache);
         ew_spin_unlock(lock);
     }
+    ew_ct_cache_flush(ct, &cache);
 }
 
 uint32_t ew_ct_zone_count(const struct ew_ct *ct, uint32_t zone) {
     if (zone >= EW_MAX_PORTS) return 0;
-    return atomic_load_explicit(&ct->zone_count[zone], memory_order_relaxed);
+    return atomic_load_explicit(&ct->zones[zone].count, memory_order_relaxed);
 }
 
 uint64_t ew_ct_zone_exceeded(const struct ew_ct *ct, uint32_t zone) {
     if (zone >= EW_MAX_PORTS) return 0;
-    return atomic_load_explicit(&ct->zone_exceeded[zone], memory_order_relaxed);
+    return atomic_load_explicit(&ct->zones[zone].exceeded, memory_order_relaxed);
 }
 
 static void dump_one(const struct ct_entry *e, struct ew_ct_dump_entry *o, uint64_t now_ms) {
@@ -180,8 +192,9 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
                           int64_t wall_offset_ms, uint64_t *lost) {
     if (lost)
         for (uint32_t z = 0; z < EW_MAX_PORTS; z++)
-            if (atomic_load_explicit(&ct->flow_lost[z], memory_order_relaxed))
-                lost[z] += atomic_exchange_explicit(&ct->flow_lost[z], 0, memory_order_relaxed);
+            if (atomic_load_explicit(&ct->zones[z].flow_lost, memory_order_relaxed))
+                lost[z] +=
+                    atomic_exchange_explicit(&ct->zones[z].flow_lost, 0, memory_order_relaxed);
     /* Nothing was ever sampled: no walk (flow logs cost nothing when off). */
     if (!atomic_load_explicit(&ct->flows_used, memory_order_relaxed)) return 0;
     uint32_t n = 0;

@@ -21,9 +21,15 @@ struct ct_entry {
     uint64_t last_ms;     /* time of the last packet */
     uint64_t packets[2];  /* [EW_CT_DIR_ORIG], [EW_CT_DIR_REPLY] */
     uint64_t bytes[2];
-    uint32_t next;       /* bucket chain or free list; EW_CT_NIL ends */
-    uint32_t timeout_ms; /* idle time allowed in the current state */
-    uint32_t hash;
+    uint32_t next; /* bucket chain or free chain; EW_CT_NIL ends */
+    union {
+        uint32_t timeout_ms; /* idle time allowed in the current state */
+        uint32_t chain_len;  /* free, first of a pool chain: the chain's length */
+    };
+    union {
+        uint32_t hash;
+        uint32_t chain_next; /* free, first of a pool chain: the next chain's first */
+    };
     uint8_t state;     /* enum ew_ct_state; EW_CT_NONE when free */
     uint8_t fin_dir;   /* TCP: direction of the first FIN */
     uint8_t last_dir;  /* UDP: direction of the previous packet */
@@ -45,22 +51,52 @@ struct ct_flow {
 };
 _Static_assert(sizeof(struct ct_flow) == 64, "ct_flow is one cache line");
 
+#define EW_CT_LINE 64
+/* Entries a worker cache moves to or from the shared pool at once (at most;
+ * ew_ct_create scales it down for small tables, see cache_batch). */
+#define EW_CT_CACHE_BATCH 64u
+
+/* One zone's counters, on a line of their own: two workers opening
+ * connections in different zones never write the same line. */
+struct ct_zone {
+    _Atomic uint32_t count;
+    uint32_t pad;
+    _Atomic uint64_t exceeded;
+    _Atomic uint64_t flow_lost; /* deltas freed before a drain took them */
+    uint8_t pad2[EW_CT_LINE - 24];
+};
+_Static_assert(sizeof(struct ct_zone) == EW_CT_LINE, "ct_zone is one cache line");
+
+/* A worker's private stock of free entries (ew_ct_cache_create): inserts take
+ * from it and frees (expired entries its lookups unlink) give to it, so the
+ * shared pool lock is taken once per cache_batch of them, not per connection. */
+struct ew_ct_cache {
+    uint32_t n;
+    uint32_t idx[2 * EW_CT_CACHE_BATCH];
+};
+
+/* Cache-line layout: the first line is read by every packet of every worker
+ * and never written after create; the pool and the sweep cursor, written by
+ * any worker, each have a line of their own (a write there would otherwise
+ * invalidate the read-mostly line in every other core). Allocated aligned. */
 struct ew_ct {
     struct ct_entry *entries;
     uint32_t *buckets; /* heads; stored atomically so flush may peek without the lock */
     ew_spinlock *stripes;
+    struct ct_flow *flows; /* [capacity], see struct ct_flow */
     uint32_t capacity, bucket_mask, stripe_mask, allowance;
     uint64_t salt;
-    ew_spinlock free_lock;
-    uint32_t free_head;         /* under free_lock */
-    uint32_t fresh;             /* next never-used entry, under free_lock */
-    _Atomic uint64_t sweep_pos; /* next bucket to sweep */
-    _Atomic uint32_t zone_count[EW_MAX_PORTS];
-    _Atomic uint64_t zone_exceeded[EW_MAX_PORTS];
-    struct ct_flow *flows;       /* [capacity], see struct ct_flow */
-    _Atomic uint32_t flows_used; /* some entry was sampled: the drain walks */
-    uint32_t flow_cursor;        /* drainer only: the bucket the next drain starts at */
-    _Atomic uint64_t flow_lost[EW_MAX_PORTS]; /* deltas freed before a drain took them */
+    uint32_t cache_batch; /* entries per pool transfer of a worker cache, 1..EW_CT_CACHE_BATCH */
+    /* The shared pool of free entries: a stack of chains (each linked through
+     * ct_entry.next, its first entry holding chain_len and chain_next), then
+     * the never-used entries from `fresh` on (create touches no entry). */
+    _Alignas(EW_CT_LINE) ew_spinlock free_lock;
+    uint32_t free_head; /* first entry of the top chain, under free_lock */
+    uint32_t fresh;     /* next never-used entry, under free_lock */
+    _Alignas(EW_CT_LINE) _Atomic uint64_t sweep_pos; /* next bucket to sweep */
+    _Alignas(EW_CT_LINE) _Atomic uint32_t flows_used; /* some entry was sampled: the drain walks */
+    uint32_t flow_cursor; /* drainer only: the bucket the next drain starts at */
+    struct ct_zone zones[EW_MAX_PORTS];
 };
 
 static inline ew_spinlock *ew_ct_stripe(struct ew_ct *ct, uint32_t bucket) {
@@ -77,32 +113,42 @@ static inline void ew_ct_set_link(uint32_t *link, uint32_t idx) {
     __atomic_store_n(link, idx, __ATOMIC_RELAXED);
 }
 
-static inline void ew_ct_free_entry(struct ew_ct *ct, uint32_t idx) {
+/* ---- the shared pool (conntrack.c) ---- */
+/* Pushes the chain first..(n entries through .next) on the pool. */
+void ew_ct_pool_push(struct ew_ct *ct, uint32_t first, uint32_t n);
+/* Returns the cache's top `count` entries (linked into one chain) to the pool. */
+void ew_ct_cache_give(struct ew_ct *ct, struct ew_ct_cache *c, uint32_t count);
+
+static inline void ew_ct_free_entry(struct ew_ct *ct, uint32_t idx, struct ew_ct_cache *cache) {
     struct ct_entry *e = &ct->entries[idx];
-    atomic_fetch_sub_explicit(&ct->zone_count[e->key.zone % EW_MAX_PORTS], 1, memory_order_relaxed);
+    struct ct_zone *z = &ct->zones[e->key.zone % EW_MAX_PORTS];
+    atomic_fetch_sub_explicit(&z->count, 1, memory_order_relaxed);
     struct ct_flow *f = &ct->flows[idx];
     if (f->packets[0] | f->packets[1]) { /* undrained samples: count the loss, forget them */
-        atomic_fetch_add_explicit(&ct->flow_lost[e->key.zone % EW_MAX_PORTS],
+        atomic_fetch_add_explicit(&z->flow_lost,
                                   (f->packets[0] ? 1u : 0u) + (f->packets[1] ? 1u : 0u),
                                   memory_order_relaxed);
         memset(f, 0, sizeof *f);
     }
     e->state = EW_CT_NONE;
-    ew_spin_lock(&ct->free_lock);
-    e->next = ct->free_head;
-    ct->free_head = idx;
-    ew_spin_unlock(&ct->free_lock);
+    if (!cache) {
+        ew_ct_pool_push(ct, idx, 1);
+        return;
+    }
+    /* Full: the older half goes back to the pool, in one chain, one lock. */
+    if (cache->n == 2 * ct->cache_batch) ew_ct_cache_give(ct, cache, ct->cache_batch);
+    cache->idx[cache->n++] = idx;
 }
 
 enum ew_ct_walk { EW_CT_KEEP, EW_CT_UNLINK, EW_CT_STOP };
 
 /* The one chain-unlink loop (caller holds bucket b's stripe lock): asks judge
- * about each entry in turn; UNLINK frees it, STOP ends the walk and returns its
+ * about each entry in turn; UNLINK frees it (into cache, or the pool when NULL), STOP ends the walk and returns its
  * index, KEEP moves on. EW_CT_NIL when the chain ran out. Inlined with each
  * constant judge, so the per-packet lookup pays no indirect call. */
 static inline uint32_t ew_ct_walk(struct ew_ct *ct, uint32_t b,
                                   enum ew_ct_walk (*judge)(const struct ct_entry *e, void *arg),
-                                  void *arg) {
+                                  void *arg, struct ew_ct_cache *cache) {
     uint32_t *link = &ct->buckets[b];
     uint32_t idx;
     while ((idx = *link) != EW_CT_NIL) {
@@ -110,7 +156,7 @@ static inline uint32_t ew_ct_walk(struct ew_ct *ct, uint32_t b,
         switch (judge(e, arg)) {
         case EW_CT_UNLINK:
             ew_ct_set_link(link, e->next);
-            ew_ct_free_entry(ct, idx);
+            ew_ct_free_entry(ct, idx, cache);
             break;
         case EW_CT_STOP:
             return idx;

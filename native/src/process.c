@@ -235,7 +235,7 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z, bool samp
         uint32_t hash = c->hashed ? c->hash[z->dir == EW_DIR_EGRESS ? 0 : 1]
                                   : ew_ct_hash(core->ct, &k);
         if (ew_ct_track_hold(core->ct, &k, hash, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms, fl,
-                             &hold) == EW_CT_HIT) {
+                             c->w->ct_cache, &hold) == EW_CT_HIT) {
             zc->cnt[EW_CNT_CT_HITS]++;
             *counted = sample;
             return EW_DROP_NONE;
@@ -259,7 +259,8 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z, bool samp
         ew_ct_release(core->ct, &hold);
         return EW_DROP_NONE;
     }
-    switch (ew_ct_insert_held(core->ct, &k, &hold, p->tcp_flags, p->ip_len, &tmo, fl)) {
+    switch (ew_ct_insert_held(core->ct, &k, &hold, p->tcp_flags, p->ip_len, &tmo, fl,
+                              c->w->ct_cache)) {
     case EW_CT_INSERTED:
         zc->cnt[EW_CNT_CT_NEW]++;
         *counted = sample;
