@@ -173,7 +173,7 @@ static void account(struct ct_entry *e, unsigned dir, uint32_t bytes,
     e->timeout_ms = state_timeout_s(e->state, tmo) * 1000u;
 }
 
-/* The flow-sample half of account() (caller holds the stripe lock). */
+/* The flow-sample half of account() (caller holds the bucket lock). */
 static inline void account_flow(struct ew_ct *ct, uint32_t idx, uint8_t fl_dir, uint8_t tcp_flags,
                                 uint32_t bytes, uint64_t now_ms) {
     struct ct_flow *f = &ct->flows[idx];
@@ -205,7 +205,7 @@ static void init_entry(struct ct_entry *e, const struct ew_ct_key *k, uint32_t h
     account(e, EW_CT_DIR_ORIG, bytes, tmo, now_ms);
 }
 
-/* ---- chain maintenance (caller holds the bucket's stripe lock) ---- */
+/* ---- chain maintenance (caller holds the bucket's bucket lock) ---- */
 
 /* ---- the shared pool of free entries and the worker caches ---- */
 
@@ -285,7 +285,7 @@ static bool cache_refill(struct ew_ct *ct, struct ew_ct_cache *c) {
     return true;
 }
 
-/* Caller holds a stripe lock (lock order: stripe -> pool). */
+/* Caller holds a bucket lock (lock order: bucket -> pool). */
 static inline uint32_t alloc_entry(struct ew_ct *ct, struct ew_ct_cache *c) {
     if (!c) return pool_take_one(ct);
     if (c->n == 0 && !cache_refill(ct, c)) return EW_CT_NIL;
@@ -337,13 +337,12 @@ static inline uint32_t find_locked(struct ew_ct *ct, uint32_t b, const struct ew
 uint32_t ew_ct_prefetch_bucket(const struct ew_ct *ct, const struct ew_ct_key *k) {
     uint32_t hash = hash_key(ct, k);
     uint32_t b = hash & ct->bucket_mask;
-    __builtin_prefetch(&ct->buckets[b], 0, 3);
-    __builtin_prefetch(&ct->stripes[b & ct->stripe_mask], 1, 3);
+    __builtin_prefetch(&ct->buckets[b], 1, 3); /* head and lock: one line */
     return hash;
 }
 
 void ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash) {
-    uint32_t idx = __atomic_load_n(&ct->buckets[hash & ct->bucket_mask], __ATOMIC_RELAXED);
+    uint32_t idx = __atomic_load_n(&ct->buckets[hash & ct->bucket_mask].head, __ATOMIC_RELAXED);
     if (idx == EW_CT_NIL) return;
     /* 96-byte entries: the key and state may straddle two lines. */
     const char *e = (const char *)&ct->entries[idx];
@@ -351,7 +350,7 @@ void ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash) {
     __builtin_prefetch(e + sizeof(struct ct_entry) - 1, 1, 3);
 }
 
-/* The lookup half (caller holds bucket b's stripe lock). On a miss, *reuse is
+/* The lookup half (caller holds bucket b's bucket lock). On a miss, *reuse is
  * the closed TCP entry a new SYN may take over (same key), else EW_CT_NIL. */
 static inline enum ew_ct_track_result track_locked(struct ew_ct *ct, uint32_t b,
                                                    const struct ew_ct_key *k, uint8_t tcp_flags,
@@ -381,7 +380,7 @@ static inline enum ew_ct_track_result track_locked(struct ew_ct *ct, uint32_t b,
     return EW_CT_HIT;
 }
 
-/* The insert half (caller holds the stripe lock of hash's bucket, and has
+/* The insert half (caller holds the bucket lock of hash's bucket, and has
  * walked that bucket under it: no live entry for k but `reuse`). */
 static inline enum ew_ct_insert_result insert_locked(struct ew_ct *ct, uint32_t hash, uint32_t reuse,
                                                      const struct ew_ct_key *k, uint8_t tcp_flags,
@@ -419,8 +418,8 @@ static inline enum ew_ct_insert_result insert_locked(struct ew_ct *ct, uint32_t 
         ct->flows[idx].orig_dir = fl_dir;
         account_flow(ct, idx, fl_dir, tcp_flags, bytes, now_ms);
     }
-    e->next = ct->buckets[b];
-    ew_ct_set_link(&ct->buckets[b], idx);
+    e->next = ct->buckets[b].head;
+    ew_ct_set_link(&ct->buckets[b].head, idx);
     return EW_CT_INSERTED;
 }
 
@@ -429,7 +428,7 @@ enum ew_ct_track_result ew_ct_track_fl(struct ew_ct *ct, const struct ew_ct_key 
                                        const struct ew_ct_timeouts *tmo, uint64_t now_ms,
                                        uint8_t fl_dir) {
     uint32_t b = hash_key(ct, k) & ct->bucket_mask;
-    ew_spinlock *lock = ew_ct_stripe(ct, b);
+    ew_spinlock *lock = ew_ct_lock(ct, b);
     uint32_t reuse;
     ew_spin_lock(lock);
     enum ew_ct_track_result r =
@@ -444,7 +443,7 @@ enum ew_ct_insert_result ew_ct_insert_fl(struct ew_ct *ct, const struct ew_ct_ke
                                          uint8_t fl_dir) {
     uint32_t hash = hash_key(ct, k);
     uint32_t b = hash & ct->bucket_mask;
-    ew_spinlock *lock = ew_ct_stripe(ct, b);
+    ew_spinlock *lock = ew_ct_lock(ct, b);
     int dir = 0;
     ew_spin_lock(lock);
     uint32_t idx = find_locked(ct, b, k, now_ms, &dir, NULL);
@@ -465,7 +464,7 @@ enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_ke
                                          uint8_t fl_dir, struct ew_ct_cache *cache,
                                          struct ew_ct_hold *h) {
     uint32_t b = hash & ct->bucket_mask;
-    ew_spinlock *lock = ew_ct_stripe(ct, b);
+    ew_spinlock *lock = ew_ct_lock(ct, b);
     ew_spin_lock(lock);
     enum ew_ct_track_result r =
         track_locked(ct, b, k, tcp_flags, bytes, tmo, now_ms, fl_dir, &h->reuse, cache);
@@ -484,17 +483,17 @@ enum ew_ct_insert_result ew_ct_insert_held(struct ew_ct *ct, const struct ew_ct_
                                            uint8_t fl_dir, struct ew_ct_cache *cache) {
     enum ew_ct_insert_result r =
         insert_locked(ct, h->hash, h->reuse, k, tcp_flags, bytes, tmo, h->now_ms, fl_dir, cache);
-    ew_spin_unlock(ew_ct_stripe(ct, h->hash & ct->bucket_mask));
+    ew_spin_unlock(ew_ct_lock(ct, h->hash & ct->bucket_mask));
     return r;
 }
 
 void ew_ct_release(struct ew_ct *ct, const struct ew_ct_hold *h) {
-    ew_spin_unlock(ew_ct_stripe(ct, h->hash & ct->bucket_mask));
+    ew_spin_unlock(ew_ct_lock(ct, h->hash & ct->bucket_mask));
 }
 
 bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms) {
     uint32_t b = hash_key(ct, k) & ct->bucket_mask;
-    ew_spinlock *lock = ew_ct_stripe(ct, b);
+    ew_spinlock *lock = ew_ct_lock(ct, b);
     int dir = 0;
     ew_spin_lock(lock);
     uint32_t idx = find_locked(ct, b, k, now_ms, &dir, NULL);
@@ -506,11 +505,11 @@ bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms) 
 enum ew_ct_track_result ew_ct_peek(struct ew_ct *ct, const struct ew_ct_key *k, uint8_t tcp_flags,
                                    uint64_t now_ms, uint8_t *state, bool *reply) {
     uint32_t b = hash_key(ct, k) & ct->bucket_mask;
-    ew_spinlock *lock = ew_ct_stripe(ct, b);
+    ew_spinlock *lock = ew_ct_lock(ct, b);
     enum ew_ct_track_result r = EW_CT_MISS;
     ew_spin_lock(lock);
     /* A plain walk: expired entries are skipped, not unlinked (that is a change). */
-    for (uint32_t idx = ct->buckets[b]; idx != EW_CT_NIL; idx = ct->entries[idx].next) {
+    for (uint32_t idx = ct->buckets[b].head; idx != EW_CT_NIL; idx = ct->entries[idx].next) {
         const struct ct_entry *e = &ct->entries[idx];
         int d = ew_ct_expired(e, now_ms) ? -1 : match_dir(e, k);
         if (d < 0) continue;

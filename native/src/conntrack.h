@@ -21,10 +21,11 @@
  *    record), so sweeps need no table. Expiry is done by ew_ct_sweep() in
  *    bounded steps, and lazily by lookups that meet an expired entry.
  *
- * Thread safety: buckets are protected by striped spinlocks (bucket index mod
- * the stripe count); the free list has its own lock, always taken after a
- * stripe lock (lock order: stripe -> free list). Zone counters are atomics,
+ * Thread safety: each bucket has its own spinlock beside its head (one cache
+ * line for both); the free list has its own lock, always taken after a
+ * bucket lock (lock order: bucket -> free list). Zone counters are atomics,
  * one cache line per zone; per-worker entry caches batch the free list (below).
+ * Memory: 96 B per entry + 8 B per bucket (1-2 buckets per entry): <= 112 B.
  */
 #ifndef ENIWALL_CONNTRACK_H
 #define ENIWALL_CONNTRACK_H
@@ -86,7 +87,7 @@ struct ew_ct;
 
 struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt);
 void ew_ct_destroy(struct ew_ct *ct);
-/* Bytes reserved for `capacity` entries: entries + bucket heads + locks. */
+/* Bytes reserved for `capacity` entries: entries + buckets (heads and locks). */
 size_t ew_ct_memory_bytes(const struct ew_ct *ct);
 uint32_t ew_ct_hash(const struct ew_ct *ct, const struct ew_ct_key *k);
 
@@ -120,7 +121,7 @@ static inline enum ew_ct_insert_result ew_ct_insert(struct ew_ct *ct, const stru
 /* Find-or-insert in one locked pass (judge(), process.c): the bucket is walked
  * and the hash computed once per new connection. hash is ew_ct_hash(ct, k)
  * (ew_ct_prefetch_bucket's result will do). On a HIT the entry was updated as
- * by ew_ct_track_fl and no lock is held. On a MISS the bucket's stripe lock
+ * by ew_ct_track_fl and no lock is held. On a MISS the bucket's lock
  * stays held in *h: the caller judges the packet (rule lookups only: no other
  * conntrack call, nothing that may block) and then must call exactly one of
  * ew_ct_insert_held (opens the connection as ew_ct_insert_fl would, never
@@ -180,7 +181,7 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
 
 /* ---- burst prefetch (ew_process_burst, process.c) ----
  * Two hints, no state change, no lock: step 1 hashes the key, prefetches its
- * bucket head and stripe lock and returns the hash; step 2 (once every frame
+ * bucket (head and lock) and returns the hash; step 2 (once every frame
  * of the burst had step 1, so the heads are on their way) reads the head and
  * prefetches the first entry of the chain. The lookup proper then finds those
  * lines in cache. A racy head read is only a hint: the lookup takes the lock. */

@@ -6,7 +6,6 @@
 #include "conntrack_internal.h"
 #include "parse.h"
 
-#define MAX_STRIPES 65536u
 
 static uint32_t pow2_at_least(uint32_t n) {
     uint32_t p = 1;
@@ -23,23 +22,21 @@ struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt)
     if (!ct) return NULL;
     memset(ct, 0, sz);
     uint32_t nb = pow2_at_least(capacity);
-    uint32_t ns = nb < MAX_STRIPES ? nb : MAX_STRIPES;
     /* calloc of large blocks maps zero pages lazily: untouched entries cost nothing. */
     ct->entries = calloc(capacity, sizeof *ct->entries);
     ct->buckets = malloc((size_t)nb * sizeof *ct->buckets);
-    ct->stripes = calloc(ns, sizeof *ct->stripes);
     ct->flows = calloc(capacity, sizeof *ct->flows); /* touched only by flow-logged zones */
-    if (!ct->entries || !ct->buckets || !ct->stripes || !ct->flows) {
+    if (!ct->entries || !ct->buckets || !ct->flows) {
         ew_ct_destroy(ct);
         return NULL;
     }
-    memset(ct->buckets, 0xff, (size_t)nb * sizeof *ct->buckets); /* all EW_CT_NIL */
-    for (uint32_t i = 0; i < ns; i++)
-        atomic_flag_clear(&ct->stripes[i]);
+    for (uint32_t i = 0; i < nb; i++) {
+        ct->buckets[i].head = EW_CT_NIL;
+        atomic_flag_clear(&ct->buckets[i].lock);
+    }
     atomic_flag_clear(&ct->free_lock);
     ct->capacity = capacity;
     ct->bucket_mask = nb - 1;
-    ct->stripe_mask = ns - 1;
     ct->allowance = allowance ? allowance : capacity;
     ct->salt = salt;
     ct->free_head = EW_CT_NIL;
@@ -55,15 +52,13 @@ void ew_ct_destroy(struct ew_ct *ct) {
     if (!ct) return;
     free(ct->entries);
     free(ct->buckets);
-    free(ct->stripes);
     free(ct->flows);
     free(ct);
 }
 
 size_t ew_ct_memory_bytes(const struct ew_ct *ct) {
     return (size_t)ct->capacity * sizeof(struct ct_entry) +
-           ((size_t)ct->bucket_mask + 1) * sizeof(uint32_t) +
-           ((size_t)ct->stripe_mask + 1) * sizeof(ew_spinlock);
+           ((size_t)ct->bucket_mask + 1) * sizeof(struct ct_bucket);
 }
 
 /* ---- housekeeping ---- */
@@ -80,7 +75,7 @@ void ew_ct_sweep(struct ew_ct *ct, uint64_t now_ms, uint32_t budget) {
     struct ew_ct_cache cache = {.n = 0};
     for (uint64_t i = 0; i < n; i++) {
         uint32_t b = (uint32_t)((start + i) & ct->bucket_mask);
-        ew_spinlock *lock = ew_ct_stripe(ct, b);
+        ew_spinlock *lock = ew_ct_lock(ct, b);
         ew_spin_lock(lock);
         ew_ct_walk(ct, b, sweep_judge, &now_ms, &cache);
         ew_spin_unlock(lock);
@@ -97,8 +92,8 @@ void ew_ct_flush_zone(struct ew_ct *ct, uint32_t zone) {
     for (uint32_t b = 0; b <= ct->bucket_mask; b++) {
         /* Unlocked peek (heads are stored atomically): an entry linked after
          * it is missed, which is fine for a port that no longer reads. */
-        if (__atomic_load_n(&ct->buckets[b], __ATOMIC_RELAXED) == EW_CT_NIL) continue;
-        ew_spinlock *lock = ew_ct_stripe(ct, b);
+        if (__atomic_load_n(&ct->buckets[b].head, __ATOMIC_RELAXED) == EW_CT_NIL) continue;
+        ew_spinlock *lock = ew_ct_lock(ct, b);
         ew_spin_lock(lock);
         ew_ct_walk(ct, b, flush_judge, &zone, &cache);
         ew_spin_unlock(lock);
@@ -144,10 +139,10 @@ uint32_t ew_ct_dump(struct ew_ct *ct, uint64_t *cursor, struct ew_ct_dump_entry 
     uint32_t n = 0;
     if (max == 0) return 0;
     for (; b <= ct->bucket_mask; b++, pos = 0) {
-        ew_spinlock *lock = ew_ct_stripe(ct, (uint32_t)b);
+        ew_spinlock *lock = ew_ct_lock(ct, (uint32_t)b);
         ew_spin_lock(lock);
         uint32_t i = 0;
-        for (uint32_t idx = ct->buckets[b]; idx != EW_CT_NIL; idx = ct->entries[idx].next, i++) {
+        for (uint32_t idx = ct->buckets[b].head; idx != EW_CT_NIL; idx = ct->entries[idx].next, i++) {
             if (i < pos) continue;
             if (n == max) {
                 ew_spin_unlock(lock);
@@ -203,10 +198,10 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
     uint32_t start = ct->flow_cursor & ct->bucket_mask;
     for (uint32_t i = 0; i <= ct->bucket_mask; i++) {
         uint32_t b = (start + i) & ct->bucket_mask;
-        if (__atomic_load_n(&ct->buckets[b], __ATOMIC_RELAXED) == EW_CT_NIL) continue;
-        ew_spinlock *lock = ew_ct_stripe(ct, b);
+        if (__atomic_load_n(&ct->buckets[b].head, __ATOMIC_RELAXED) == EW_CT_NIL) continue;
+        ew_spinlock *lock = ew_ct_lock(ct, b);
         ew_spin_lock(lock);
-        for (uint32_t idx = ct->buckets[b]; idx != EW_CT_NIL; idx = ct->entries[idx].next) {
+        for (uint32_t idx = ct->buckets[b].head; idx != EW_CT_NIL; idx = ct->entries[idx].next) {
             struct ct_flow *f = &ct->flows[idx];
             if ((f->packets[0] | f->packets[1]) == 0) continue;
             unsigned need = (f->packets[0] ? 1u : 0u) + (f->packets[1] ? 1u : 0u);

@@ -40,7 +40,7 @@ _Static_assert(sizeof(struct ct_entry) == 96, "ct_entry size (memory budget 128 
 /* Flow-sample deltas of one entry (flowlog.h), in a parallel array so that
  * only entries of flow-logged zones touch it: calloc maps its pages lazily,
  * so without flow logs it costs address space, not memory. Indexed by the
- * zone ENI's direction (enum ew_dir); written under the entry's stripe lock. */
+ * zone ENI's direction (enum ew_dir); written under the entry's bucket lock. */
 struct ct_flow {
     uint64_t bytes[2];
     uint64_t first_ms[2], last_ms[2];
@@ -75,16 +75,25 @@ struct ew_ct_cache {
     uint32_t idx[2 * EW_CT_CACHE_BATCH];
 };
 
+/* A chain head and its lock side by side: a lookup's lock and head are one
+ * cache line (and one prefetch), and eight buckets share a line where 64
+ * bucket locks did. 8 bytes per bucket, 8-16 per entry (conntrack.h). */
+struct ct_bucket {
+    uint32_t head; /* stored atomically so flush may peek without the lock */
+    ew_spinlock lock;
+    uint8_t pad[3];
+};
+_Static_assert(sizeof(struct ct_bucket) == 8, "ct_bucket is 8 bytes");
+
 /* Cache-line layout: the first line is read by every packet of every worker
  * and never written after create; the pool and the sweep cursor, written by
  * any worker, each have a line of their own (a write there would otherwise
  * invalidate the read-mostly line in every other core). Allocated aligned. */
 struct ew_ct {
     struct ct_entry *entries;
-    uint32_t *buckets; /* heads; stored atomically so flush may peek without the lock */
-    ew_spinlock *stripes;
+    struct ct_bucket *buckets;
     struct ct_flow *flows; /* [capacity], see struct ct_flow */
-    uint32_t capacity, bucket_mask, stripe_mask, allowance;
+    uint32_t capacity, bucket_mask, allowance;
     uint64_t salt;
     uint32_t cache_batch; /* entries per pool transfer of a worker cache, 1..EW_CT_CACHE_BATCH */
     /* The shared pool of free entries: a stack of chains (each linked through
@@ -99,15 +108,15 @@ struct ew_ct {
     struct ct_zone zones[EW_MAX_PORTS];
 };
 
-static inline ew_spinlock *ew_ct_stripe(struct ew_ct *ct, uint32_t bucket) {
-    return &ct->stripes[bucket & ct->stripe_mask];
+static inline ew_spinlock *ew_ct_lock(struct ew_ct *ct, uint32_t bucket) {
+    return &ct->buckets[bucket].lock;
 }
 
 static inline bool ew_ct_expired(const struct ct_entry *e, uint64_t now_ms) {
     return now_ms > e->last_ms && now_ms - e->last_ms > e->timeout_ms;
 }
 
-/* Chain links change under the stripe lock but are stored atomically (relaxed,
+/* Chain links change under the bucket lock but are stored atomically (relaxed,
  * a plain store on x86): flush peeks at bucket heads without the lock. */
 static inline void ew_ct_set_link(uint32_t *link, uint32_t idx) {
     __atomic_store_n(link, idx, __ATOMIC_RELAXED);
@@ -142,14 +151,14 @@ static inline void ew_ct_free_entry(struct ew_ct *ct, uint32_t idx, struct ew_ct
 
 enum ew_ct_walk { EW_CT_KEEP, EW_CT_UNLINK, EW_CT_STOP };
 
-/* The one chain-unlink loop (caller holds bucket b's stripe lock): asks judge
+/* The one chain-unlink loop (caller holds bucket b's bucket lock): asks judge
  * about each entry in turn; UNLINK frees it (into cache, or the pool when NULL), STOP ends the walk and returns its
  * index, KEEP moves on. EW_CT_NIL when the chain ran out. Inlined with each
  * constant judge, so the per-packet lookup pays no indirect call. */
 static inline uint32_t ew_ct_walk(struct ew_ct *ct, uint32_t b,
                                   enum ew_ct_walk (*judge)(const struct ct_entry *e, void *arg),
                                   void *arg, struct ew_ct_cache *cache) {
-    uint32_t *link = &ct->buckets[b];
+    uint32_t *link = &ct->buckets[b].head;
     uint32_t idx;
     while ((idx = *link) != EW_CT_NIL) {
         struct ct_entry *e = &ct->entries[idx];
