@@ -187,22 +187,26 @@ static inline void account_flow(struct ew_ct *ct, uint32_t idx, uint8_t fl_dir, 
         atomic_store_explicit(&ct->flows_used, 1u, memory_order_relaxed);
 }
 
-static void init_entry(struct ct_entry *e, const struct ew_ct_key *k, uint32_t hash, uint32_t bytes,
-                       const struct ew_ct_timeouts *tmo, uint64_t now_ms) {
-    uint32_t next = e->next;
-    memset(e, 0, sizeof *e);
-    e->next = next;
-    e->key = *k;
-    e->hash = hash;
-    e->last_dir = EW_CT_DIR_ORIG;
+/* Writes the whole entry from a local copy: a new entry's lines are only
+ * written, never read first (next: its chain link, kept by the caller). */
+static inline void init_entry(struct ct_entry *e, uint32_t next, const struct ew_ct_key *k,
+                              uint32_t hash, uint32_t bytes, const struct ew_ct_timeouts *tmo,
+                              uint64_t now_ms) {
+    struct ct_entry n;
+    memset(&n, 0, sizeof n);
+    n.next = next;
+    n.key = *k;
+    n.hash = hash;
+    n.last_dir = EW_CT_DIR_ORIG;
     bool icmp = k->proto == (k->family == 4 ? EW_PROTO_ICMP : EW_PROTO_ICMPV6);
     if (k->proto == EW_PROTO_TCP)
-        e->state = EW_CT_TCP_SYN_SENT;
+        n.state = EW_CT_TCP_SYN_SENT;
     else if (k->proto == EW_PROTO_UDP)
-        e->state = EW_CT_UDP_SINGLE;
+        n.state = EW_CT_UDP_SINGLE;
     else
-        e->state = icmp ? EW_CT_ICMP_ECHO : EW_CT_OTHER; /* ICMP entries are echo only */
-    account(e, EW_CT_DIR_ORIG, bytes, tmo, now_ms);
+        n.state = icmp ? EW_CT_ICMP_ECHO : EW_CT_OTHER; /* ICMP entries are echo only */
+    account(&n, EW_CT_DIR_ORIG, bytes, tmo, now_ms);
+    *e = n;
 }
 
 /* ---- chain maintenance (caller holds the bucket's bucket lock) ---- */
@@ -341,13 +345,23 @@ uint32_t ew_ct_prefetch_bucket(const struct ew_ct *ct, const struct ew_ct_key *k
     return hash;
 }
 
-void ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash) {
+bool ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash) {
     uint32_t idx = __atomic_load_n(&ct->buckets[hash & ct->bucket_mask].head, __ATOMIC_RELAXED);
-    if (idx == EW_CT_NIL) return;
+    if (idx == EW_CT_NIL) return true;
     /* 96-byte entries: the key and state may straddle two lines. */
     const char *e = (const char *)&ct->entries[idx];
     __builtin_prefetch(e, 1, 3);
     __builtin_prefetch(e + sizeof(struct ct_entry) - 1, 1, 3);
+    return false;
+}
+
+void ew_ct_prefetch_new(const struct ew_ct *ct, const struct ew_ct_cache *c, uint32_t count) {
+    if (!c) return;
+    for (uint32_t i = 0; i < count && i < c->n; i++) {
+        const char *e = (const char *)&ct->entries[c->idx[c->n - 1 - i]];
+        __builtin_prefetch(e, 1, 3);
+        __builtin_prefetch(e + sizeof(struct ct_entry) - 1, 1, 3);
+    }
 }
 
 /* The lookup half (caller holds bucket b's bucket lock). On a miss, *reuse is
@@ -392,7 +406,8 @@ static inline enum ew_ct_insert_result insert_locked(struct ew_ct *ct, uint32_t 
     uint32_t b = hash & ct->bucket_mask;
     struct ct_zone *zone = &ct->zones[k->zone % EW_MAX_PORTS];
     if (reuse != EW_CT_NIL) {
-        init_entry(&ct->entries[reuse], k, hash, bytes, tmo, now_ms); /* same zone: count unchanged */
+        struct ct_entry *e = &ct->entries[reuse]; /* same zone: count unchanged */
+        init_entry(e, e->next, k, hash, bytes, tmo, now_ms);
         /* Same 5-tuple and zone: undrained deltas stay (keyed by ENI direction). */
         if (fl_dir != EW_CT_FL_OFF) {
             ct->flows[reuse].orig_dir = fl_dir;
@@ -412,13 +427,11 @@ static inline enum ew_ct_insert_result insert_locked(struct ew_ct *ct, uint32_t 
         atomic_fetch_sub_explicit(&zone->count, 1, memory_order_relaxed);
         return EW_CT_FULL;
     }
-    struct ct_entry *e = &ct->entries[idx];
-    init_entry(e, k, hash, bytes, tmo, now_ms);
+    init_entry(&ct->entries[idx], ct->buckets[b].head, k, hash, bytes, tmo, now_ms);
     if (fl_dir != EW_CT_FL_OFF) {
         ct->flows[idx].orig_dir = fl_dir;
         account_flow(ct, idx, fl_dir, tcp_flags, bytes, now_ms);
     }
-    e->next = ct->buckets[b].head;
     ew_ct_set_link(&ct->buckets[b].head, idx);
     return EW_CT_INSERTED;
 }

@@ -592,7 +592,7 @@ void ew_prefetch_frame(const struct ew_worker_ctx *w, const struct ew_table_view
 
 void ew_prefetch_entries(const struct ew_worker_ctx *w, const struct ew_prefetch *pf) {
     for (uint32_t j = 0; j < pf->n; j++)
-        ew_ct_prefetch_entry(w->core->ct, pf->hash[j]);
+        (void)ew_ct_prefetch_entry(w->core->ct, pf->hash[j]);
 }
 
 void ew_process_burst(struct ew_worker_ctx *w, const struct ew_table_view *t,
@@ -612,9 +612,11 @@ void ew_process_burst(struct ew_worker_ctx *w, const struct ew_table_view *t,
                 nh[i] =
                     prefetch_zones(w->core, t, &t->enis[t->port_eni[port]], port, &pk[i], hash[i]);
         }
+        uint32_t empty = 0; /* lookups that will miss: new connections */
         for (uint32_t i = 0; i < m; i++)
             for (uint32_t j = 0; j < nh[i]; j++)
-                ew_ct_prefetch_entry(w->core->ct, hash[i][j]);
+                empty += ew_ct_prefetch_entry(w->core->ct, hash[i][j]);
+        if (empty) ew_ct_prefetch_new(w->core->ct, w->ct_cache, empty);
         for (uint32_t i = 0; i < m; i++)
             process_one(w, t, in_ports[i], frames[i], &lens[i], cap, &v[i], &pk[i], pr[i],
                         nh[i] == 2 ? hash[i] : NULL);
