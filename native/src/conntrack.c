@@ -368,10 +368,9 @@ void ew_ct_prefetch_new(const struct ew_ct *ct, const struct ew_ct_cache *c, uin
  * the closed TCP entry a new SYN may take over (same key), else EW_CT_NIL. */
 static inline enum ew_ct_track_result track_locked(struct ew_ct *ct, uint32_t b,
                                                    const struct ew_ct_key *k, uint8_t tcp_flags,
-                                                   uint32_t bytes,
-                                                   const struct ew_ct_timeouts *tmo,
-                                                   uint64_t now_ms, uint8_t fl_dir,
-                                                   uint32_t *reuse, struct ew_ct_cache *cache) {
+                                                   uint32_t bytes, const struct ew_ct_timeouts *tmo,
+                                                   uint64_t now_ms, uint8_t fl_dir, uint32_t *reuse,
+                                                   struct ew_ct_cache *cache) {
     int dir = 0;
     *reuse = EW_CT_NIL;
     uint32_t idx = find_locked(ct, b, k, now_ms, &dir, cache);
@@ -396,12 +395,10 @@ static inline enum ew_ct_track_result track_locked(struct ew_ct *ct, uint32_t b,
 
 /* The insert half (caller holds the bucket lock of hash's bucket, and has
  * walked that bucket under it: no live entry for k but `reuse`). */
-static inline enum ew_ct_insert_result insert_locked(struct ew_ct *ct, uint32_t hash, uint32_t reuse,
-                                                     const struct ew_ct_key *k, uint8_t tcp_flags,
-                                                     uint32_t bytes,
-                                                     const struct ew_ct_timeouts *tmo,
-                                                     uint64_t now_ms, uint8_t fl_dir,
-                                                     struct ew_ct_cache *cache) {
+static inline enum ew_ct_insert_result
+insert_locked(struct ew_ct *ct, uint32_t hash, uint32_t reuse, const struct ew_ct_key *k,
+              uint8_t tcp_flags, uint32_t bytes, const struct ew_ct_timeouts *tmo, uint64_t now_ms,
+              uint8_t fl_dir, struct ew_ct_cache *cache) {
     /* tcp_flags: callers only insert what may open a connection; used for samples */
     uint32_t b = hash & ct->bucket_mask;
     struct ct_zone *zone = &ct->zones[k->zone % EW_MAX_PORTS];
@@ -471,8 +468,8 @@ enum ew_ct_insert_result ew_ct_insert_fl(struct ew_ct *ct, const struct ew_ct_ke
 
 /* ---- find-or-insert in one locked pass ---- */
 
-enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_key *k,
-                                         uint32_t hash, uint8_t tcp_flags, uint32_t bytes,
+enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_key *k, uint32_t hash,
+                                         uint8_t tcp_flags, uint32_t bytes,
                                          const struct ew_ct_timeouts *tmo, uint64_t now_ms,
                                          uint8_t fl_dir, struct ew_ct_cache *cache,
                                          struct ew_ct_hold *h) {

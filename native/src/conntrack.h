@@ -132,8 +132,8 @@ struct ew_ct_hold {
     uint32_t reuse; /* the closed TCP entry a new SYN takes over, else none */
     uint64_t now_ms;
 };
-enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_key *k,
-                                         uint32_t hash, uint8_t tcp_flags, uint32_t bytes,
+enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_key *k, uint32_t hash,
+                                         uint8_t tcp_flags, uint32_t bytes,
                                          const struct ew_ct_timeouts *tmo, uint64_t now_ms,
                                          uint8_t fl_dir, struct ew_ct_cache *cache,
                                          struct ew_ct_hold *h);
@@ -151,10 +151,10 @@ void ew_ct_release(struct ew_ct *ct, const struct ew_ct_hold *h);
  * never more than 1/512 of the table); allowances (zone counts) stay exact.
  * A worker flushes its cache when it stops (ew_ct_cache_destroy). */
 struct ew_ct_cache;
-struct ew_ct_cache *ew_ct_cache_create(void); /* NULL when out of memory */
+struct ew_ct_cache *ew_ct_cache_create(void);                    /* NULL when out of memory */
 void ew_ct_cache_flush(struct ew_ct *ct, struct ew_ct_cache *c); /* every entry back to the pool */
 void ew_ct_cache_destroy(struct ew_ct *ct, struct ew_ct_cache *c); /* flush (ct != NULL), free */
-uint32_t ew_ct_cache_count(const struct ew_ct_cache *c);         /* free entries it holds */
+uint32_t ew_ct_cache_count(const struct ew_ct_cache *c);           /* free entries it holds */
 /* A live connection with this key exists (either orientation); nothing updated.
  * Used for ICMP errors (RELATED). */
 bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms);

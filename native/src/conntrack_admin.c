@@ -6,7 +6,6 @@
 #include "conntrack_internal.h"
 #include "parse.h"
 
-
 static uint32_t pow2_at_least(uint32_t n) {
     uint32_t p = 1;
     while (p < n && p < 0x80000000u)
@@ -142,7 +141,8 @@ uint32_t ew_ct_dump(struct ew_ct *ct, uint64_t *cursor, struct ew_ct_dump_entry 
         ew_spinlock *lock = ew_ct_lock(ct, (uint32_t)b);
         ew_spin_lock(lock);
         uint32_t i = 0;
-        for (uint32_t idx = ct->buckets[b].head; idx != EW_CT_NIL; idx = ct->entries[idx].next, i++) {
+        for (uint32_t idx = ct->buckets[b].head; idx != EW_CT_NIL;
+             idx = ct->entries[idx].next, i++) {
             if (i < pos) continue;
             if (n == max) {
                 ew_spin_unlock(lock);

@@ -102,7 +102,7 @@ struct ew_ct {
     _Alignas(EW_CT_LINE) ew_spinlock free_lock;
     uint32_t free_head; /* first entry of the top chain, under free_lock */
     uint32_t fresh;     /* next never-used entry, under free_lock */
-    _Alignas(EW_CT_LINE) _Atomic uint64_t sweep_pos; /* next bucket to sweep */
+    _Alignas(EW_CT_LINE) _Atomic uint64_t sweep_pos;  /* next bucket to sweep */
     _Alignas(EW_CT_LINE) _Atomic uint32_t flows_used; /* some entry was sampled: the drain walks */
     uint32_t flow_cursor; /* drainer only: the bucket the next drain starts at */
     struct ct_zone zones[EW_MAX_PORTS];
@@ -152,8 +152,8 @@ static inline void ew_ct_free_entry(struct ew_ct *ct, uint32_t idx, struct ew_ct
 enum ew_ct_walk { EW_CT_KEEP, EW_CT_UNLINK, EW_CT_STOP };
 
 /* The one chain-unlink loop (caller holds bucket b's bucket lock): asks judge
- * about each entry in turn; UNLINK frees it (into cache, or the pool when NULL), STOP ends the walk and returns its
- * index, KEEP moves on. EW_CT_NIL when the chain ran out. Inlined with each
+ * about each entry in turn; UNLINK frees it (into cache, or the pool when NULL), STOP ends the walk
+ * and returns its index, KEEP moves on. EW_CT_NIL when the chain ran out. Inlined with each
  * constant judge, so the per-packet lookup pays no indirect call. */
 static inline uint32_t ew_ct_walk(struct ew_ct *ct, uint32_t b,
                                   enum ew_ct_walk (*judge)(const struct ct_entry *e, void *arg),

@@ -232,8 +232,8 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z, bool samp
     if (trackable) {
         ct_key_from(&k, z, p->family, p->proto, p->src, p->dst, p->sport, p->dport);
         /* The burst path hashed both zones' keys already (prefetch_zones). */
-        uint32_t hash = c->hashed ? c->hash[z->dir == EW_DIR_EGRESS ? 0 : 1]
-                                  : ew_ct_hash(core->ct, &k);
+        uint32_t hash =
+            c->hashed ? c->hash[z->dir == EW_DIR_EGRESS ? 0 : 1] : ew_ct_hash(core->ct, &k);
         if (ew_ct_track_hold(core->ct, &k, hash, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms, fl,
                              c->w->ct_cache, &hold) == EW_CT_HIT) {
             zc->cnt[EW_CNT_CT_HITS]++;
@@ -259,8 +259,8 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z, bool samp
         ew_ct_release(core->ct, &hold);
         return EW_DROP_NONE;
     }
-    switch (ew_ct_insert_held(core->ct, &k, &hold, p->tcp_flags, p->ip_len, &tmo, fl,
-                              c->w->ct_cache)) {
+    switch (
+        ew_ct_insert_held(core->ct, &k, &hold, p->tcp_flags, p->ip_len, &tmo, fl, c->w->ct_cache)) {
     case EW_CT_INSERTED:
         zc->cnt[EW_CNT_CT_NEW]++;
         *counted = sample;
@@ -485,8 +485,7 @@ static void handle_ip(struct pctx *c) {
  * two zones' conntrack hashes prefetch_zones computed, or NULL. */
 static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
                         uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v,
-                        const struct ew_pkt *pre, enum ew_drop_reason pre_r,
-                        const uint32_t *hash) {
+                        const struct ew_pkt *pre, enum ew_drop_reason pre_r, const uint32_t *hash) {
     v->action = EW_ACT_DROP;
     v->out_port = EW_PORT_NONE;
     v->reason = EW_DROP_NONE;
