@@ -341,12 +341,12 @@ static inline uint32_t find_locked(struct ew_ct *ct, uint32_t b, const struct ew
 uint32_t ew_ct_prefetch_bucket(const struct ew_ct *ct, const struct ew_ct_key *k) {
     uint32_t hash = hash_key(ct, k);
     uint32_t b = hash & ct->bucket_mask;
-    __builtin_prefetch(&ct->buckets[b], 1, 3); /* head and lock: one line */
+    __builtin_prefetch(&ct->buckets[b], 1, 3); /* head and lock: one word */
     return hash;
 }
 
 bool ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash) {
-    uint32_t idx = __atomic_load_n(&ct->buckets[hash & ct->bucket_mask].head, __ATOMIC_RELAXED);
+    uint32_t idx = ew_ct_head(ct, hash & ct->bucket_mask);
     if (idx == EW_CT_NIL) return true;
     /* 96-byte entries: the key and state may straddle two lines. */
     const char *e = (const char *)&ct->entries[idx];
@@ -424,12 +424,12 @@ insert_locked(struct ew_ct *ct, uint32_t hash, uint32_t reuse, const struct ew_c
         atomic_fetch_sub_explicit(&zone->count, 1, memory_order_relaxed);
         return EW_CT_FULL;
     }
-    init_entry(&ct->entries[idx], ct->buckets[b].head, k, hash, bytes, tmo, now_ms);
+    init_entry(&ct->entries[idx], ew_ct_head(ct, b), k, hash, bytes, tmo, now_ms);
     if (fl_dir != EW_CT_FL_OFF) {
         ct->flows[idx].orig_dir = fl_dir;
         account_flow(ct, idx, fl_dir, tcp_flags, bytes, now_ms);
     }
-    ew_ct_set_link(&ct->buckets[b].head, idx);
+    ew_ct_set_head(ct, b, idx);
     return EW_CT_INSERTED;
 }
 
@@ -438,12 +438,11 @@ enum ew_ct_track_result ew_ct_track_fl(struct ew_ct *ct, const struct ew_ct_key 
                                        const struct ew_ct_timeouts *tmo, uint64_t now_ms,
                                        uint8_t fl_dir) {
     uint32_t b = hash_key(ct, k) & ct->bucket_mask;
-    ew_spinlock *lock = ew_ct_lock(ct, b);
     uint32_t reuse;
-    ew_spin_lock(lock);
+    ew_ct_lock_bucket(ct, b);
     enum ew_ct_track_result r =
         track_locked(ct, b, k, tcp_flags, bytes, tmo, now_ms, fl_dir, &reuse, NULL);
-    ew_spin_unlock(lock);
+    ew_ct_unlock_bucket(ct, b);
     return r;
 }
 
@@ -453,16 +452,15 @@ enum ew_ct_insert_result ew_ct_insert_fl(struct ew_ct *ct, const struct ew_ct_ke
                                          uint8_t fl_dir) {
     uint32_t hash = hash_key(ct, k);
     uint32_t b = hash & ct->bucket_mask;
-    ew_spinlock *lock = ew_ct_lock(ct, b);
     int dir = 0;
-    ew_spin_lock(lock);
+    ew_ct_lock_bucket(ct, b);
     uint32_t idx = find_locked(ct, b, k, now_ms, &dir, NULL);
     enum ew_ct_insert_result r;
     if (idx != EW_CT_NIL && !(k->proto == EW_PROTO_TCP && reusable(&ct->entries[idx])))
         r = EW_CT_EXISTS; /* another worker inserted it first */
     else
         r = insert_locked(ct, hash, idx, k, tcp_flags, bytes, tmo, now_ms, fl_dir, NULL);
-    ew_spin_unlock(lock);
+    ew_ct_unlock_bucket(ct, b);
     return r;
 }
 
@@ -474,12 +472,11 @@ enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_ke
                                          uint8_t fl_dir, struct ew_ct_cache *cache,
                                          struct ew_ct_hold *h) {
     uint32_t b = hash & ct->bucket_mask;
-    ew_spinlock *lock = ew_ct_lock(ct, b);
-    ew_spin_lock(lock);
+    ew_ct_lock_bucket(ct, b);
     enum ew_ct_track_result r =
         track_locked(ct, b, k, tcp_flags, bytes, tmo, now_ms, fl_dir, &h->reuse, cache);
     if (r == EW_CT_HIT) {
-        ew_spin_unlock(lock);
+        ew_ct_unlock_bucket(ct, b);
     } else {
         h->hash = hash;
         h->now_ms = now_ms;
@@ -493,33 +490,31 @@ enum ew_ct_insert_result ew_ct_insert_held(struct ew_ct *ct, const struct ew_ct_
                                            uint8_t fl_dir, struct ew_ct_cache *cache) {
     enum ew_ct_insert_result r =
         insert_locked(ct, h->hash, h->reuse, k, tcp_flags, bytes, tmo, h->now_ms, fl_dir, cache);
-    ew_spin_unlock(ew_ct_lock(ct, h->hash & ct->bucket_mask));
+    ew_ct_unlock_bucket(ct, h->hash & ct->bucket_mask);
     return r;
 }
 
 void ew_ct_release(struct ew_ct *ct, const struct ew_ct_hold *h) {
-    ew_spin_unlock(ew_ct_lock(ct, h->hash & ct->bucket_mask));
+    ew_ct_unlock_bucket(ct, h->hash & ct->bucket_mask);
 }
 
 bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms) {
     uint32_t b = hash_key(ct, k) & ct->bucket_mask;
-    ew_spinlock *lock = ew_ct_lock(ct, b);
     int dir = 0;
-    ew_spin_lock(lock);
+    ew_ct_lock_bucket(ct, b);
     uint32_t idx = find_locked(ct, b, k, now_ms, &dir, NULL);
     bool live = idx != EW_CT_NIL && ct->entries[idx].state != EW_CT_TCP_CLOSE;
-    ew_spin_unlock(lock);
+    ew_ct_unlock_bucket(ct, b);
     return live;
 }
 
 enum ew_ct_track_result ew_ct_peek(struct ew_ct *ct, const struct ew_ct_key *k, uint8_t tcp_flags,
                                    uint64_t now_ms, uint8_t *state, bool *reply) {
     uint32_t b = hash_key(ct, k) & ct->bucket_mask;
-    ew_spinlock *lock = ew_ct_lock(ct, b);
     enum ew_ct_track_result r = EW_CT_MISS;
-    ew_spin_lock(lock);
+    ew_ct_lock_bucket(ct, b);
     /* A plain walk: expired entries are skipped, not unlinked (that is a change). */
-    for (uint32_t idx = ct->buckets[b].head; idx != EW_CT_NIL; idx = ct->entries[idx].next) {
+    for (uint32_t idx = ew_ct_head(ct, b); idx != EW_CT_NIL; idx = ct->entries[idx].next) {
         const struct ct_entry *e = &ct->entries[idx];
         int d = ew_ct_expired(e, now_ms) ? -1 : match_dir(e, k);
         if (d < 0) continue;
@@ -532,6 +527,6 @@ enum ew_ct_track_result ew_ct_peek(struct ew_ct *ct, const struct ew_ct_key *k, 
         r = EW_CT_HIT;
         break;
     }
-    ew_spin_unlock(lock);
+    ew_ct_unlock_bucket(ct, b);
     return r;
 }

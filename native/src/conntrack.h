@@ -21,11 +21,11 @@
  *    record), so sweeps need no table. Expiry is done by ew_ct_sweep() in
  *    bounded steps, and lazily by lookups that meet an expired entry.
  *
- * Thread safety: each bucket has its own spinlock beside its head (one cache
- * line for both); the free list has its own lock, always taken after a
+ * Thread safety: each bucket has its own spinlock, a bit of its head word (one
+ * word for both); the free list has its own lock, always taken after a
  * bucket lock (lock order: bucket -> free list). Zone counters are atomics,
  * one cache line per zone; per-worker entry caches batch the free list (below).
- * Memory: 96 B per entry + 8 B per bucket (1-2 buckets per entry): <= 112 B.
+ * Memory: 96 B per entry + 4 B per bucket (1-2 buckets per entry): <= 104 B.
  */
 #ifndef ENIWALL_CONNTRACK_H
 #define ENIWALL_CONNTRACK_H
@@ -87,7 +87,7 @@ struct ew_ct;
 
 struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt);
 void ew_ct_destroy(struct ew_ct *ct);
-/* Bytes reserved for `capacity` entries: entries + buckets (heads and locks). */
+/* Bytes reserved for `capacity` entries: entries + bucket words (heads and locks). */
 size_t ew_ct_memory_bytes(const struct ew_ct *ct);
 uint32_t ew_ct_hash(const struct ew_ct *ct, const struct ew_ct_key *k);
 
@@ -181,7 +181,7 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
 
 /* ---- burst prefetch (ew_process_burst, process.c) ----
  * Two hints, no state change, no lock: step 1 hashes the key, prefetches its
- * bucket (head and lock) and returns the hash; step 2 (once every frame
+ * bucket word (head and lock) and returns the hash; step 2 (once every frame
  * of the burst had step 1, so the heads are on their way) reads the head and
  * prefetches the first entry of the chain. The lookup proper then finds those
  * lines in cache. A racy head read is only a hint: the lookup takes the lock. */

@@ -14,7 +14,7 @@ static uint32_t pow2_at_least(uint32_t n) {
 }
 
 struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt) {
-    if (capacity == 0 || capacity >= EW_CT_NIL) return NULL;
+    if (capacity == 0 || capacity >= EW_CT_BLOCK - 1u) return NULL; /* bucket heads: 31 bits */
     /* Aligned: the struct's cache-line layout (conntrack_internal.h) holds. */
     size_t sz = (sizeof(struct ew_ct) + EW_CT_LINE - 1) / EW_CT_LINE * EW_CT_LINE;
     struct ew_ct *ct = aligned_alloc(EW_CT_LINE, sz);
@@ -23,15 +23,11 @@ struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt)
     uint32_t nb = pow2_at_least(capacity);
     /* calloc of large blocks maps zero pages lazily: untouched entries cost nothing. */
     ct->entries = calloc(capacity, sizeof *ct->entries);
-    ct->buckets = malloc((size_t)nb * sizeof *ct->buckets);
+    ct->buckets = calloc(nb, sizeof *ct->buckets);   /* 0: empty and unlocked */
     ct->flows = calloc(capacity, sizeof *ct->flows); /* touched only by flow-logged zones */
     if (!ct->entries || !ct->buckets || !ct->flows) {
         ew_ct_destroy(ct);
         return NULL;
-    }
-    for (uint32_t i = 0; i < nb; i++) {
-        ct->buckets[i].head = EW_CT_NIL;
-        atomic_flag_clear(&ct->buckets[i].lock);
     }
     atomic_flag_clear(&ct->free_lock);
     ct->capacity = capacity;
@@ -57,7 +53,7 @@ void ew_ct_destroy(struct ew_ct *ct) {
 
 size_t ew_ct_memory_bytes(const struct ew_ct *ct) {
     return (size_t)ct->capacity * sizeof(struct ct_entry) +
-           ((size_t)ct->bucket_mask + 1) * sizeof(struct ct_bucket);
+           ((size_t)ct->bucket_mask + 1) * sizeof(uint32_t);
 }
 
 /* ---- housekeeping ---- */
@@ -74,10 +70,9 @@ void ew_ct_sweep(struct ew_ct *ct, uint64_t now_ms, uint32_t budget) {
     struct ew_ct_cache cache = {.n = 0};
     for (uint64_t i = 0; i < n; i++) {
         uint32_t b = (uint32_t)((start + i) & ct->bucket_mask);
-        ew_spinlock *lock = ew_ct_lock(ct, b);
-        ew_spin_lock(lock);
+        ew_ct_lock_bucket(ct, (uint32_t)b);
         ew_ct_walk(ct, b, sweep_judge, &now_ms, &cache);
-        ew_spin_unlock(lock);
+        ew_ct_unlock_bucket(ct, (uint32_t)b);
     }
     ew_ct_cache_flush(ct, &cache);
 }
@@ -91,11 +86,10 @@ void ew_ct_flush_zone(struct ew_ct *ct, uint32_t zone) {
     for (uint32_t b = 0; b <= ct->bucket_mask; b++) {
         /* Unlocked peek (heads are stored atomically): an entry linked after
          * it is missed, which is fine for a port that no longer reads. */
-        if (__atomic_load_n(&ct->buckets[b].head, __ATOMIC_RELAXED) == EW_CT_NIL) continue;
-        ew_spinlock *lock = ew_ct_lock(ct, b);
-        ew_spin_lock(lock);
+        if (ew_ct_head(ct, b) == EW_CT_NIL) continue;
+        ew_ct_lock_bucket(ct, (uint32_t)b);
         ew_ct_walk(ct, b, flush_judge, &zone, &cache);
-        ew_spin_unlock(lock);
+        ew_ct_unlock_bucket(ct, (uint32_t)b);
     }
     ew_ct_cache_flush(ct, &cache);
 }
@@ -138,21 +132,20 @@ uint32_t ew_ct_dump(struct ew_ct *ct, uint64_t *cursor, struct ew_ct_dump_entry 
     uint32_t n = 0;
     if (max == 0) return 0;
     for (; b <= ct->bucket_mask; b++, pos = 0) {
-        ew_spinlock *lock = ew_ct_lock(ct, (uint32_t)b);
-        ew_spin_lock(lock);
+        ew_ct_lock_bucket(ct, (uint32_t)b);
         uint32_t i = 0;
-        for (uint32_t idx = ct->buckets[b].head; idx != EW_CT_NIL;
+        for (uint32_t idx = ew_ct_head(ct, (uint32_t)b); idx != EW_CT_NIL;
              idx = ct->entries[idx].next, i++) {
             if (i < pos) continue;
             if (n == max) {
-                ew_spin_unlock(lock);
+                ew_ct_unlock_bucket(ct, (uint32_t)b);
                 *cursor = b << 32 | i;
                 return n;
             }
             const struct ct_entry *e = &ct->entries[idx];
             if (!ew_ct_expired(e, now_ms)) dump_one(e, &out[n++], now_ms);
         }
-        ew_spin_unlock(lock);
+        ew_ct_unlock_bucket(ct, (uint32_t)b);
     }
     *cursor = 0;
     return n;
@@ -198,15 +191,14 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
     uint32_t start = ct->flow_cursor & ct->bucket_mask;
     for (uint32_t i = 0; i <= ct->bucket_mask; i++) {
         uint32_t b = (start + i) & ct->bucket_mask;
-        if (__atomic_load_n(&ct->buckets[b].head, __ATOMIC_RELAXED) == EW_CT_NIL) continue;
-        ew_spinlock *lock = ew_ct_lock(ct, b);
-        ew_spin_lock(lock);
-        for (uint32_t idx = ct->buckets[b].head; idx != EW_CT_NIL; idx = ct->entries[idx].next) {
+        if (ew_ct_head(ct, b) == EW_CT_NIL) continue;
+        ew_ct_lock_bucket(ct, (uint32_t)b);
+        for (uint32_t idx = ew_ct_head(ct, b); idx != EW_CT_NIL; idx = ct->entries[idx].next) {
             struct ct_flow *f = &ct->flows[idx];
             if ((f->packets[0] | f->packets[1]) == 0) continue;
             unsigned need = (f->packets[0] ? 1u : 0u) + (f->packets[1] ? 1u : 0u);
             if (max - n < need) { /* full: the rest waits for the next drain */
-                ew_spin_unlock(lock);
+                ew_ct_unlock_bucket(ct, (uint32_t)b);
                 ct->flow_cursor = b;
                 return n;
             }
@@ -218,7 +210,7 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
                 f->flags[d] = 0;
             }
         }
-        ew_spin_unlock(lock);
+        ew_ct_unlock_bucket(ct, (uint32_t)b);
     }
     return n;
 }

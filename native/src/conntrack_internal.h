@@ -75,15 +75,16 @@ struct ew_ct_cache {
     uint32_t idx[2 * EW_CT_CACHE_BATCH];
 };
 
-/* A chain head and its lock side by side: a lookup's lock and head are one
- * cache line (and one prefetch), and eight buckets share a line where 64
- * bucket locks did. 8 bytes per bucket, 8-16 per entry (conntrack.h). */
-struct ct_bucket {
-    uint32_t head; /* stored atomically so flush may peek without the lock */
-    ew_spinlock lock;
-    uint8_t pad[3];
-};
-_Static_assert(sizeof(struct ct_bucket) == 8, "ct_bucket is 8 bytes");
+/* A bucket is one 32-bit word: its chain head and, in bit 31, its lock, so a
+ * lookup's lock and head are one cache line (one prefetch, one miss) and the
+ * array stays 4 bytes per bucket (4-8 per entry). The head is stored as
+ * index + 1, so 0 is an empty chain and a calloc'd array is all empty and
+ * unlocked (its pages mapped lazily). Capacity stays below 2^31 - 1. */
+#define EW_CT_BLOCK 0x80000000u
+
+static inline uint32_t ew_ct_head_of(uint32_t w) {
+    return (w & ~EW_CT_BLOCK) - 1u; /* 0 -> EW_CT_NIL */
+}
 
 /* Cache-line layout: the first line is read by every packet of every worker
  * and never written after create; the pool and the sweep cursor, written by
@@ -91,7 +92,7 @@ _Static_assert(sizeof(struct ct_bucket) == 8, "ct_bucket is 8 bytes");
  * invalidate the read-mostly line in every other core). Allocated aligned. */
 struct ew_ct {
     struct ct_entry *entries;
-    struct ct_bucket *buckets;
+    uint32_t *buckets;     /* see EW_CT_BLOCK; atomic, so flush may peek without the lock */
     struct ct_flow *flows; /* [capacity], see struct ct_flow */
     uint32_t capacity, bucket_mask, allowance;
     uint64_t salt;
@@ -108,8 +109,31 @@ struct ew_ct {
     struct ct_zone zones[EW_MAX_PORTS];
 };
 
-static inline ew_spinlock *ew_ct_lock(struct ew_ct *ct, uint32_t bucket) {
-    return &ct->buckets[bucket].lock;
+static inline void ew_ct_lock_bucket(struct ew_ct *ct, uint32_t b) {
+    uint32_t *w = &ct->buckets[b];
+    while (__atomic_fetch_or(w, EW_CT_BLOCK, __ATOMIC_ACQUIRE) & EW_CT_BLOCK) {
+        while (__atomic_load_n(w, __ATOMIC_RELAXED) & EW_CT_BLOCK) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+    }
+}
+
+/* Only the holder changes the head bits, so a plain release store unlocks. */
+static inline void ew_ct_unlock_bucket(struct ew_ct *ct, uint32_t b) {
+    uint32_t *w = &ct->buckets[b];
+    __atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) & ~EW_CT_BLOCK, __ATOMIC_RELEASE);
+}
+
+/* The chain head of bucket b: under its lock, or as an unlocked peek. */
+static inline uint32_t ew_ct_head(const struct ew_ct *ct, uint32_t b) {
+    return ew_ct_head_of(__atomic_load_n(&ct->buckets[b], __ATOMIC_RELAXED));
+}
+
+/* Caller holds bucket b's lock (the bit stays set). */
+static inline void ew_ct_set_head(struct ew_ct *ct, uint32_t b, uint32_t idx) {
+    __atomic_store_n(&ct->buckets[b], ((idx + 1u) & ~EW_CT_BLOCK) | EW_CT_BLOCK, __ATOMIC_RELAXED);
 }
 
 static inline bool ew_ct_expired(const struct ct_entry *e, uint64_t now_ms) {
@@ -158,21 +182,25 @@ enum ew_ct_walk { EW_CT_KEEP, EW_CT_UNLINK, EW_CT_STOP };
 static inline uint32_t ew_ct_walk(struct ew_ct *ct, uint32_t b,
                                   enum ew_ct_walk (*judge)(const struct ct_entry *e, void *arg),
                                   void *arg, struct ew_ct_cache *cache) {
-    uint32_t *link = &ct->buckets[b].head;
-    uint32_t idx;
-    while ((idx = *link) != EW_CT_NIL) {
+    uint32_t prev = EW_CT_NIL, idx = ew_ct_head(ct, b);
+    while (idx != EW_CT_NIL) {
         struct ct_entry *e = &ct->entries[idx];
+        uint32_t next = e->next;
         switch (judge(e, arg)) {
         case EW_CT_UNLINK:
-            ew_ct_set_link(link, e->next);
+            if (prev == EW_CT_NIL)
+                ew_ct_set_head(ct, b, next);
+            else
+                ew_ct_set_link(&ct->entries[prev].next, next);
             ew_ct_free_entry(ct, idx, cache);
             break;
         case EW_CT_STOP:
             return idx;
         case EW_CT_KEEP:
-            link = &e->next;
+            prev = idx;
             break;
         }
+        idx = next;
     }
     return EW_CT_NIL;
 }
