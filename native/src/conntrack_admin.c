@@ -14,7 +14,7 @@ static uint32_t pow2_at_least(uint32_t n) {
 }
 
 struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt) {
-    if (capacity == 0 || capacity >= EW_CT_BLOCK - 1u) return NULL; /* bucket heads: 31 bits */
+    if (capacity == 0 || capacity > EW_CT_MAX_CAPACITY) return NULL; /* bucket heads: 31 bits */
     /* Aligned: the struct's cache-line layout (conntrack_internal.h) holds. */
     size_t sz = (sizeof(struct ew_ct) + EW_CT_LINE - 1) / EW_CT_LINE * EW_CT_LINE;
     struct ew_ct *ct = aligned_alloc(EW_CT_LINE, sz);

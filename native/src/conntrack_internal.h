@@ -75,15 +75,16 @@ struct ew_ct_cache {
     uint32_t idx[2 * EW_CT_CACHE_BATCH];
 };
 
-/* A bucket is one 32-bit word: its chain head and, in bit 31, its lock, so a
- * lookup's lock and head are one cache line (one prefetch, one miss) and the
- * array stays 4 bytes per bucket (4-8 per entry). The head is stored as
+/* A bucket is one 32-bit word: its lock in bit 0 and its chain head above it,
+ * so a lookup's lock and head are one cache line (one prefetch, one miss) and
+ * the array stays 4 bytes per bucket (4-8 per entry). The head is stored as
  * index + 1, so 0 is an empty chain and a calloc'd array is all empty and
  * unlocked (its pages mapped lazily). Capacity stays below 2^31 - 1. */
-#define EW_CT_BLOCK 0x80000000u
+#define EW_CT_BLOCK        1u
+#define EW_CT_MAX_CAPACITY 0x7ffffffeu
 
 static inline uint32_t ew_ct_head_of(uint32_t w) {
-    return (w & ~EW_CT_BLOCK) - 1u; /* 0 -> EW_CT_NIL */
+    return (w >> 1) - 1u; /* 0 -> EW_CT_NIL */
 }
 
 /* Cache-line layout: the first line is read by every packet of every worker
@@ -111,7 +112,8 @@ struct ew_ct {
 
 static inline void ew_ct_lock_bucket(struct ew_ct *ct, uint32_t b) {
     uint32_t *w = &ct->buckets[b];
-    while (__atomic_fetch_or(w, EW_CT_BLOCK, __ATOMIC_ACQUIRE) & EW_CT_BLOCK) {
+    while ((__atomic_fetch_or(w, EW_CT_BLOCK, __ATOMIC_ACQUIRE) & EW_CT_BLOCK) !=
+           0) { /* lock bts */
         while (__atomic_load_n(w, __ATOMIC_RELAXED) & EW_CT_BLOCK) {
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
@@ -133,7 +135,7 @@ static inline uint32_t ew_ct_head(const struct ew_ct *ct, uint32_t b) {
 
 /* Caller holds bucket b's lock (the bit stays set). */
 static inline void ew_ct_set_head(struct ew_ct *ct, uint32_t b, uint32_t idx) {
-    __atomic_store_n(&ct->buckets[b], ((idx + 1u) & ~EW_CT_BLOCK) | EW_CT_BLOCK, __ATOMIC_RELAXED);
+    __atomic_store_n(&ct->buckets[b], (idx + 1u) << 1 | EW_CT_BLOCK, __ATOMIC_RELAXED);
 }
 
 static inline bool ew_ct_expired(const struct ct_entry *e, uint64_t now_ms) {

@@ -334,7 +334,11 @@ static void test_memory(void) {
     if (!ct) return;
     size_t bytes = ew_ct_memory_bytes(ct);
     CHECK(bytes / 1000000 <= 128, "%zu bytes per entry", bytes / 1000000);
+    /* 96 B entry + one 4-byte bucket word (head and lock) per 1-2 entries. */
+    CHECK(bytes / 1000000 <= 104, "%zu bytes per entry: entry + bucket words", bytes / 1000000);
     ew_ct_destroy(ct);
+    /* Bucket words hold index + 1 in 31 bits. */
+    CHECK(ew_ct_create(0x7fffffffu, 0, 1) == NULL, "capacity beyond 31-bit heads is refused");
 }
 
 /* Two workers and a sweeper hammer one small table: no deadlock, no lost
