@@ -29,6 +29,9 @@ struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt)
         ew_ct_destroy(ct);
         return NULL;
     }
+    /* Fault the bucket array in now: a first new flow in each page of it
+     * would otherwise take a page fault on the per-packet path. */
+    memset(ct->buckets, 0, (size_t)nb * sizeof *ct->buckets);
     atomic_flag_clear(&ct->free_lock);
     ct->capacity = capacity;
     ct->bucket_mask = nb - 1;

@@ -78,8 +78,8 @@ struct ew_ct_cache {
 /* A bucket is one 32-bit word: its lock in bit 0 and its chain head above it,
  * so a lookup's lock and head are one cache line (one prefetch, one miss) and
  * the array stays 4 bytes per bucket (4-8 per entry). The head is stored as
- * index + 1, so 0 is an empty chain and a calloc'd array is all empty and
- * unlocked (its pages mapped lazily). Capacity stays below 2^31 - 1. */
+ * index + 1, so 0 is an empty chain and a zeroed array is all empty and
+ * unlocked. Capacity stays below 2^31 - 1. */
 #define EW_CT_BLOCK        1u
 #define EW_CT_MAX_CAPACITY 0x7ffffffeu
 
