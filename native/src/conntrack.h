@@ -9,9 +9,10 @@
  *
  * Design:
  *  - Entries live in one array sized at create time (capacity); a bucket array
- *    of u32 heads (power of two >= capacity) chains them through a per-entry
- *    next index. Never-used entries are handed out by a bump index, freed ones
- *    through a free list, so create touches no entry memory.
+ *    of u32 words (power of two >= capacity: head and lock) chains them
+ *    through a per-entry next index. Never-used entries are handed out by a
+ *    bump index, freed ones through a pool of chains (per-worker caches take
+ *    and give them in batches), so create touches no entry memory.
  *  - The hash is salted and symmetric: both orientations of a flow are
  *    canonicalised (lower endpoint first) before hashing, so
  *    hash(a -> b) == hash(b -> a) and one probe finds the entry from either side.
