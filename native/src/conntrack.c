@@ -40,7 +40,8 @@ static inline int cmp_addr(const uint8_t *a, const uint8_t *b) {
     return (a1 > b1) - (a1 < b1);
 }
 
-static inline uint32_t hash_key(const struct ew_ct *ct, const struct ew_ct_key *k) {
+static inline __attribute__((always_inline)) uint32_t hash_key(const struct ew_ct *ct,
+                                                               const struct ew_ct_key *k) {
     /* Canonical order: the lower (address, port) endpoint first. */
     int c = cmp_addr(k->src, k->dst);
     bool swap = c > 0 || (c == 0 && k->sport > k->dport);
@@ -366,11 +367,10 @@ void ew_ct_prefetch_new(const struct ew_ct *ct, const struct ew_ct_cache *c, uin
 
 /* The lookup half (caller holds bucket b's bucket lock). On a miss, *reuse is
  * the closed TCP entry a new SYN may take over (same key), else EW_CT_NIL. */
-static inline enum ew_ct_track_result track_locked(struct ew_ct *ct, uint32_t b,
-                                                   const struct ew_ct_key *k, uint8_t tcp_flags,
-                                                   uint32_t bytes, const struct ew_ct_timeouts *tmo,
-                                                   uint64_t now_ms, uint8_t fl_dir, uint32_t *reuse,
-                                                   struct ew_ct_cache *cache) {
+static inline __attribute__((always_inline)) enum ew_ct_track_result
+track_locked(struct ew_ct *ct, uint32_t b, const struct ew_ct_key *k, uint8_t tcp_flags,
+             uint32_t bytes, const struct ew_ct_timeouts *tmo, uint64_t now_ms, uint8_t fl_dir,
+             uint32_t *reuse, struct ew_ct_cache *cache) {
     int dir = 0;
     *reuse = EW_CT_NIL;
     uint32_t idx = find_locked(ct, b, k, now_ms, &dir, cache);
