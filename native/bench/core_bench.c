@@ -291,7 +291,12 @@ int main(int argc, char **argv) {
     for (uint32_t i = 0; i < p.flows; i++)
         fwd.len[i] = build_frame(&p, 0, i, fwd.data + (size_t)i * FRAME_CAP);
 
-    struct run_ctx c = {.w = {.core = core, .counters = counters, .now_ms = 1000, .fl = fl},
+    /* A worker entry cache, as each engine worker has. */
+    struct run_ctx c = {.w = {.core = core,
+                              .counters = counters,
+                              .now_ms = 1000,
+                              .fl = fl,
+                              .ct_cache = ew_core_cache_create(core)},
                         .t = t,
                         .p = &p,
                         .burst_api = strcmp(api, "burst") == 0,
@@ -337,6 +342,7 @@ int main(int argc, char **argv) {
     free(fwd.data);
     free(fwd.len);
     free(counters);
+    ew_core_cache_destroy(core, c.w.ct_cache);
     ew_core_destroy(core);
     ew_table_free(t);
     return 0;

@@ -9,9 +9,10 @@
  *
  * Design:
  *  - Entries live in one array sized at create time (capacity); a bucket array
- *    of u32 heads (power of two >= capacity) chains them through a per-entry
- *    next index. Never-used entries are handed out by a bump index, freed ones
- *    through a free list, so create touches no entry memory.
+ *    of u32 words (power of two >= capacity: head and lock) chains them
+ *    through a per-entry next index. Never-used entries are handed out by a
+ *    bump index, freed ones through a pool of chains (per-worker caches take
+ *    and give them in batches), so create touches no entry memory.
  *  - The hash is salted and symmetric: both orientations of a flow are
  *    canonicalised (lower endpoint first) before hashing, so
  *    hash(a -> b) == hash(b -> a) and one probe finds the entry from either side.
@@ -21,9 +22,11 @@
  *    record), so sweeps need no table. Expiry is done by ew_ct_sweep() in
  *    bounded steps, and lazily by lookups that meet an expired entry.
  *
- * Thread safety: buckets are protected by striped spinlocks (bucket index mod
- * the stripe count); the free list has its own lock, always taken after a
- * stripe lock (lock order: stripe -> free list). Zone counters are atomics.
+ * Thread safety: each bucket has its own spinlock, a bit of its head word (one
+ * word for both); the free list has its own lock, always taken after a
+ * bucket lock (lock order: bucket -> free list). Zone counters are atomics,
+ * one cache line per zone; per-worker entry caches batch the free list (below).
+ * Memory: 96 B per entry + 4 B per bucket (1-2 buckets per entry): <= 104 B.
  */
 #ifndef ENIWALL_CONNTRACK_H
 #define ENIWALL_CONNTRACK_H
@@ -85,7 +88,7 @@ struct ew_ct;
 
 struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt);
 void ew_ct_destroy(struct ew_ct *ct);
-/* Bytes reserved for `capacity` entries: entries + bucket heads + locks. */
+/* Bytes reserved for `capacity` entries: entries + bucket words (heads and locks). */
 size_t ew_ct_memory_bytes(const struct ew_ct *ct);
 uint32_t ew_ct_hash(const struct ew_ct *ct, const struct ew_ct_key *k);
 
@@ -116,6 +119,43 @@ static inline enum ew_ct_insert_result ew_ct_insert(struct ew_ct *ct, const stru
                                                     uint64_t now_ms) {
     return ew_ct_insert_fl(ct, k, tcp_flags, bytes, tmo, now_ms, EW_CT_FL_OFF);
 }
+/* Find-or-insert in one locked pass (judge(), process.c): the bucket is walked
+ * and the hash computed once per new connection. hash is ew_ct_hash(ct, k)
+ * (ew_ct_prefetch_bucket's result will do). On a HIT the entry was updated as
+ * by ew_ct_track_fl and no lock is held. On a MISS the bucket's lock
+ * stays held in *h: the caller judges the packet (rule lookups only: no other
+ * conntrack call, nothing that may block) and then must call exactly one of
+ * ew_ct_insert_held (opens the connection as ew_ct_insert_fl would, never
+ * EW_CT_EXISTS: nobody could insert meanwhile) or ew_ct_release. cache: the
+ * worker's entry cache (below), or NULL for the shared pool alone. */
+struct ew_ct_hold {
+    uint32_t hash;
+    uint32_t reuse; /* the closed TCP entry a new SYN takes over, else none */
+    uint64_t now_ms;
+};
+enum ew_ct_track_result ew_ct_track_hold(struct ew_ct *ct, const struct ew_ct_key *k, uint32_t hash,
+                                         uint8_t tcp_flags, uint32_t bytes,
+                                         const struct ew_ct_timeouts *tmo, uint64_t now_ms,
+                                         uint8_t fl_dir, struct ew_ct_cache *cache,
+                                         struct ew_ct_hold *h);
+enum ew_ct_insert_result ew_ct_insert_held(struct ew_ct *ct, const struct ew_ct_key *k,
+                                           const struct ew_ct_hold *h, uint8_t tcp_flags,
+                                           uint32_t bytes, const struct ew_ct_timeouts *tmo,
+                                           uint8_t fl_dir, struct ew_ct_cache *cache);
+void ew_ct_release(struct ew_ct *ct, const struct ew_ct_hold *h);
+/* Per-worker entry caches: a worker's inserts take free entries from its own
+ * cache and the entries its lookups expire go back to it; the shared pool
+ * (one lock) is touched once per cache_batch entries (64 for tables of 64k
+ * entries or more; capacity / 1024, at least 1, below), not per connection.
+ * Bound: EW_CT_FULL may be answered while other workers' caches still hold
+ * free entries, at most 2 * cache_batch per cache (128 of 1M per worker, and
+ * never more than 1/512 of the table); allowances (zone counts) stay exact.
+ * A worker flushes its cache when it stops (ew_ct_cache_destroy). */
+struct ew_ct_cache;
+struct ew_ct_cache *ew_ct_cache_create(void);                    /* NULL when out of memory */
+void ew_ct_cache_flush(struct ew_ct *ct, struct ew_ct_cache *c); /* every entry back to the pool */
+void ew_ct_cache_destroy(struct ew_ct *ct, struct ew_ct_cache *c); /* flush (ct != NULL), free */
+uint32_t ew_ct_cache_count(const struct ew_ct_cache *c);           /* free entries it holds */
 /* A live connection with this key exists (either orientation); nothing updated.
  * Used for ICMP errors (RELATED). */
 bool ew_ct_exists(struct ew_ct *ct, const struct ew_ct_key *k, uint64_t now_ms);
@@ -142,11 +182,15 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
 
 /* ---- burst prefetch (ew_process_burst, process.c) ----
  * Two hints, no state change, no lock: step 1 hashes the key, prefetches its
- * bucket head and stripe lock and returns the hash; step 2 (once every frame
+ * bucket word (head and lock) and returns the hash; step 2 (once every frame
  * of the burst had step 1, so the heads are on their way) reads the head and
  * prefetches the first entry of the chain. The lookup proper then finds those
  * lines in cache. A racy head read is only a hint: the lookup takes the lock. */
 uint32_t ew_ct_prefetch_bucket(const struct ew_ct *ct, const struct ew_ct_key *k);
-void ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash);
+bool ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash); /* true: bucket was empty */
+/* Step 3 (burst path): an empty bucket means a new connection, whose entry
+ * will be the cache's next: prefetch the next `count` of them for writing. */
+struct ew_ct_cache;
+void ew_ct_prefetch_new(const struct ew_ct *ct, const struct ew_ct_cache *c, uint32_t count);
 
 #endif /* ENIWALL_CONNTRACK_H */

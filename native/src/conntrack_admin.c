@@ -6,8 +6,6 @@
 #include "conntrack_internal.h"
 #include "parse.h"
 
-#define MAX_STRIPES 65536u
-
 static uint32_t pow2_at_least(uint32_t n) {
     uint32_t p = 1;
     while (p < n && p < 0x80000000u)
@@ -16,31 +14,35 @@ static uint32_t pow2_at_least(uint32_t n) {
 }
 
 struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt) {
-    if (capacity == 0 || capacity >= EW_CT_NIL) return NULL;
-    struct ew_ct *ct = calloc(1, sizeof *ct);
+    if (capacity == 0 || capacity > EW_CT_MAX_CAPACITY) return NULL; /* bucket heads: 31 bits */
+    /* Aligned: the struct's cache-line layout (conntrack_internal.h) holds. */
+    size_t sz = (sizeof(struct ew_ct) + EW_CT_LINE - 1) / EW_CT_LINE * EW_CT_LINE;
+    struct ew_ct *ct = aligned_alloc(EW_CT_LINE, sz);
     if (!ct) return NULL;
+    memset(ct, 0, sz);
     uint32_t nb = pow2_at_least(capacity);
-    uint32_t ns = nb < MAX_STRIPES ? nb : MAX_STRIPES;
     /* calloc of large blocks maps zero pages lazily: untouched entries cost nothing. */
     ct->entries = calloc(capacity, sizeof *ct->entries);
-    ct->buckets = malloc((size_t)nb * sizeof *ct->buckets);
-    ct->stripes = calloc(ns, sizeof *ct->stripes);
+    ct->buckets = calloc(nb, sizeof *ct->buckets);   /* 0: empty and unlocked */
     ct->flows = calloc(capacity, sizeof *ct->flows); /* touched only by flow-logged zones */
-    if (!ct->entries || !ct->buckets || !ct->stripes || !ct->flows) {
+    if (!ct->entries || !ct->buckets || !ct->flows) {
         ew_ct_destroy(ct);
         return NULL;
     }
-    memset(ct->buckets, 0xff, (size_t)nb * sizeof *ct->buckets); /* all EW_CT_NIL */
-    for (uint32_t i = 0; i < ns; i++)
-        atomic_flag_clear(&ct->stripes[i]);
+    /* Fault the bucket array in now: a first new flow in each page of it
+     * would otherwise take a page fault on the per-packet path. */
+    memset(ct->buckets, 0, (size_t)nb * sizeof *ct->buckets);
     atomic_flag_clear(&ct->free_lock);
     ct->capacity = capacity;
     ct->bucket_mask = nb - 1;
-    ct->stripe_mask = ns - 1;
     ct->allowance = allowance ? allowance : capacity;
     ct->salt = salt;
     ct->free_head = EW_CT_NIL;
     ct->fresh = 0;
+    /* Small tables keep small caches: the entries caches may hold while the
+     * pool is empty stay under 1/512 of the table (conntrack.h). */
+    uint32_t batch = capacity / 1024u;
+    ct->cache_batch = batch < 1u ? 1u : batch > EW_CT_CACHE_BATCH ? EW_CT_CACHE_BATCH : batch;
     return ct;
 }
 
@@ -48,19 +50,18 @@ void ew_ct_destroy(struct ew_ct *ct) {
     if (!ct) return;
     free(ct->entries);
     free(ct->buckets);
-    free(ct->stripes);
     free(ct->flows);
     free(ct);
 }
 
 size_t ew_ct_memory_bytes(const struct ew_ct *ct) {
     return (size_t)ct->capacity * sizeof(struct ct_entry) +
-           ((size_t)ct->bucket_mask + 1) * sizeof(uint32_t) +
-           ((size_t)ct->stripe_mask + 1) * sizeof(ew_spinlock);
+           ((size_t)ct->bucket_mask + 1) * sizeof(uint32_t);
 }
 
 /* ---- housekeeping ---- */
 
+/* Sweeps and flushes free through a local cache: one pool lock per batch. */
 static enum ew_ct_walk sweep_judge(const struct ct_entry *e, void *arg) {
     return ew_ct_expired(e, *(const uint64_t *)arg) ? EW_CT_UNLINK : EW_CT_KEEP;
 }
@@ -69,13 +70,14 @@ void ew_ct_sweep(struct ew_ct *ct, uint64_t now_ms, uint32_t budget) {
     uint64_t start = atomic_fetch_add_explicit(&ct->sweep_pos, budget, memory_order_relaxed);
     uint64_t n = budget;
     if (n > (uint64_t)ct->bucket_mask + 1) n = (uint64_t)ct->bucket_mask + 1;
+    struct ew_ct_cache cache = {.n = 0};
     for (uint64_t i = 0; i < n; i++) {
         uint32_t b = (uint32_t)((start + i) & ct->bucket_mask);
-        ew_spinlock *lock = ew_ct_stripe(ct, b);
-        ew_spin_lock(lock);
-        ew_ct_walk(ct, b, sweep_judge, &now_ms);
-        ew_spin_unlock(lock);
+        ew_ct_lock_bucket(ct, (uint32_t)b);
+        ew_ct_walk(ct, b, sweep_judge, &now_ms, &cache);
+        ew_ct_unlock_bucket(ct, (uint32_t)b);
     }
+    ew_ct_cache_flush(ct, &cache);
 }
 
 static enum ew_ct_walk flush_judge(const struct ct_entry *e, void *arg) {
@@ -83,25 +85,26 @@ static enum ew_ct_walk flush_judge(const struct ct_entry *e, void *arg) {
 }
 
 void ew_ct_flush_zone(struct ew_ct *ct, uint32_t zone) {
+    struct ew_ct_cache cache = {.n = 0};
     for (uint32_t b = 0; b <= ct->bucket_mask; b++) {
         /* Unlocked peek (heads are stored atomically): an entry linked after
          * it is missed, which is fine for a port that no longer reads. */
-        if (__atomic_load_n(&ct->buckets[b], __ATOMIC_RELAXED) == EW_CT_NIL) continue;
-        ew_spinlock *lock = ew_ct_stripe(ct, b);
-        ew_spin_lock(lock);
-        ew_ct_walk(ct, b, flush_judge, &zone);
-        ew_spin_unlock(lock);
+        if (ew_ct_head(ct, b) == EW_CT_NIL) continue;
+        ew_ct_lock_bucket(ct, (uint32_t)b);
+        ew_ct_walk(ct, b, flush_judge, &zone, &cache);
+        ew_ct_unlock_bucket(ct, (uint32_t)b);
     }
+    ew_ct_cache_flush(ct, &cache);
 }
 
 uint32_t ew_ct_zone_count(const struct ew_ct *ct, uint32_t zone) {
     if (zone >= EW_MAX_PORTS) return 0;
-    return atomic_load_explicit(&ct->zone_count[zone], memory_order_relaxed);
+    return atomic_load_explicit(&ct->zones[zone].count, memory_order_relaxed);
 }
 
 uint64_t ew_ct_zone_exceeded(const struct ew_ct *ct, uint32_t zone) {
     if (zone >= EW_MAX_PORTS) return 0;
-    return atomic_load_explicit(&ct->zone_exceeded[zone], memory_order_relaxed);
+    return atomic_load_explicit(&ct->zones[zone].exceeded, memory_order_relaxed);
 }
 
 static void dump_one(const struct ct_entry *e, struct ew_ct_dump_entry *o, uint64_t now_ms) {
@@ -132,20 +135,20 @@ uint32_t ew_ct_dump(struct ew_ct *ct, uint64_t *cursor, struct ew_ct_dump_entry 
     uint32_t n = 0;
     if (max == 0) return 0;
     for (; b <= ct->bucket_mask; b++, pos = 0) {
-        ew_spinlock *lock = ew_ct_stripe(ct, (uint32_t)b);
-        ew_spin_lock(lock);
+        ew_ct_lock_bucket(ct, (uint32_t)b);
         uint32_t i = 0;
-        for (uint32_t idx = ct->buckets[b]; idx != EW_CT_NIL; idx = ct->entries[idx].next, i++) {
+        for (uint32_t idx = ew_ct_head(ct, (uint32_t)b); idx != EW_CT_NIL;
+             idx = ct->entries[idx].next, i++) {
             if (i < pos) continue;
             if (n == max) {
-                ew_spin_unlock(lock);
+                ew_ct_unlock_bucket(ct, (uint32_t)b);
                 *cursor = b << 32 | i;
                 return n;
             }
             const struct ct_entry *e = &ct->entries[idx];
             if (!ew_ct_expired(e, now_ms)) dump_one(e, &out[n++], now_ms);
         }
-        ew_spin_unlock(lock);
+        ew_ct_unlock_bucket(ct, (uint32_t)b);
     }
     *cursor = 0;
     return n;
@@ -180,8 +183,9 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
                           int64_t wall_offset_ms, uint64_t *lost) {
     if (lost)
         for (uint32_t z = 0; z < EW_MAX_PORTS; z++)
-            if (atomic_load_explicit(&ct->flow_lost[z], memory_order_relaxed))
-                lost[z] += atomic_exchange_explicit(&ct->flow_lost[z], 0, memory_order_relaxed);
+            if (atomic_load_explicit(&ct->zones[z].flow_lost, memory_order_relaxed))
+                lost[z] +=
+                    atomic_exchange_explicit(&ct->zones[z].flow_lost, 0, memory_order_relaxed);
     /* Nothing was ever sampled: no walk (flow logs cost nothing when off). */
     if (!atomic_load_explicit(&ct->flows_used, memory_order_relaxed)) return 0;
     uint32_t n = 0;
@@ -190,15 +194,14 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
     uint32_t start = ct->flow_cursor & ct->bucket_mask;
     for (uint32_t i = 0; i <= ct->bucket_mask; i++) {
         uint32_t b = (start + i) & ct->bucket_mask;
-        if (__atomic_load_n(&ct->buckets[b], __ATOMIC_RELAXED) == EW_CT_NIL) continue;
-        ew_spinlock *lock = ew_ct_stripe(ct, b);
-        ew_spin_lock(lock);
-        for (uint32_t idx = ct->buckets[b]; idx != EW_CT_NIL; idx = ct->entries[idx].next) {
+        if (ew_ct_head(ct, b) == EW_CT_NIL) continue;
+        ew_ct_lock_bucket(ct, (uint32_t)b);
+        for (uint32_t idx = ew_ct_head(ct, b); idx != EW_CT_NIL; idx = ct->entries[idx].next) {
             struct ct_flow *f = &ct->flows[idx];
             if ((f->packets[0] | f->packets[1]) == 0) continue;
             unsigned need = (f->packets[0] ? 1u : 0u) + (f->packets[1] ? 1u : 0u);
             if (max - n < need) { /* full: the rest waits for the next drain */
-                ew_spin_unlock(lock);
+                ew_ct_unlock_bucket(ct, (uint32_t)b);
                 ct->flow_cursor = b;
                 return n;
             }
@@ -210,7 +213,7 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
                 f->flags[d] = 0;
             }
         }
-        ew_spin_unlock(lock);
+        ew_ct_unlock_bucket(ct, (uint32_t)b);
     }
     return n;
 }

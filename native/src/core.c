@@ -35,6 +35,14 @@ void ew_core_destroy(struct ew_core *core) {
     free(core);
 }
 
+struct ew_ct_cache *ew_core_cache_create(struct ew_core *core) {
+    return core ? ew_ct_cache_create() : NULL;
+}
+
+void ew_core_cache_destroy(struct ew_core *core, struct ew_ct_cache *c) {
+    ew_ct_cache_destroy(core ? core->ct : NULL, c);
+}
+
 void ew_core_sweep(struct ew_core *core, uint64_t now_ms, uint32_t budget) {
     if (core) ew_ct_sweep(core->ct, now_ms, budget);
 }

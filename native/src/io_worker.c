@@ -30,8 +30,9 @@ int ew_worker_init(struct ew_worker *w, struct ew_shared *sh, uint32_t index) {
     w->counters = calloc(EW_MAX_PORTS, sizeof *w->counters);
     w->ctx.core = sh->core;
     w->ctx.counters = w->counters;
-    if (w->wake_fd < 0 || !w->counters) {
-        if (!w->counters) errno = ENOMEM;
+    w->ctx.ct_cache = ew_core_cache_create(sh->core); /* NULL without a core */
+    if (w->wake_fd < 0 || !w->counters || (sh->core && !w->ctx.ct_cache)) {
+        if (w->wake_fd >= 0) errno = ENOMEM;
         return -1;
     }
     atomic_init(&w->fl.req, 0);
@@ -54,6 +55,9 @@ void ew_worker_fini(struct ew_worker *w) {
     w->wake_fd = -1;
     free(w->counters);
     w->counters = NULL;
+    /* The worker has stopped: its cached free entries go back to the table. */
+    ew_core_cache_destroy(w->sh->core, w->ctx.ct_cache);
+    w->ctx.ct_cache = NULL;
     for (int i = 0; i < 2; i++) {
         ew_fl_destroy(w->fl.tab[i]);
         w->fl.tab[i] = NULL;

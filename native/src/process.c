@@ -49,6 +49,8 @@ struct pctx {
     uint32_t cap;
     struct ew_verdict *v;
     struct ew_pkt p;
+    bool hashed;      /* hash[] holds the zones' conntrack hashes (burst path) */
+    uint32_t hash[2]; /* [0] the sender's zone key, [1] the receiver's (prefetch_zones) */
 };
 
 /* Drops are counted on the port whose ENI decided them: the input port, except
@@ -226,29 +228,44 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z, bool samp
     struct ew_ct_timeouts tmo = {z->eni->tcp_established_timeout, z->eni->udp_timeout,
                                  z->eni->udp_stream_timeout};
     struct ew_ct_key k;
+    struct ew_ct_hold hold;
     if (trackable) {
         ct_key_from(&k, z, p->family, p->proto, p->src, p->dst, p->sport, p->dport);
-        if (ew_ct_track_fl(core->ct, &k, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms, fl) ==
-            EW_CT_HIT) {
+        /* The burst path hashed both zones' keys already (prefetch_zones). */
+        uint32_t hash =
+            c->hashed ? c->hash[z->dir == EW_DIR_EGRESS ? 0 : 1] : ew_ct_hash(core->ct, &k);
+        if (ew_ct_track_hold(core->ct, &k, hash, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms, fl,
+                             c->w->ct_cache, &hold) == EW_CT_HIT) {
             zc->cnt[EW_CNT_CT_HITS]++;
             *counted = sample;
             return EW_DROP_NONE;
         }
+        /* A miss: the bucket's lock is held until the insert or the release
+         * below, so the bucket is walked once (rule lookups only in between). */
     }
     bool world;
-    if (!classify_pkt(c, z, p->key, &world)) return deny;
-    if (!trackable) return EW_DROP_NONE;
+    bool allowed = classify_pkt(c, z, p->key, &world);
+    if (!trackable) return allowed ? EW_DROP_NONE : deny;
+    if (!allowed) {
+        ew_ct_release(core->ct, &hold);
+        return deny;
+    }
     if (untracked(c, z, world)) {
+        ew_ct_release(core->ct, &hold);
         zc->cnt[EW_CNT_UNTRACKED]++;
         return EW_DROP_NONE;
     }
-    if (!pipe_can_open(p)) return EW_DROP_NONE; /* allowed by the rules, nothing to track */
-    switch (ew_ct_insert_fl(core->ct, &k, p->tcp_flags, p->ip_len, &tmo, c->w->now_ms, fl)) {
+    if (!pipe_can_open(p)) { /* allowed by the rules, nothing to track */
+        ew_ct_release(core->ct, &hold);
+        return EW_DROP_NONE;
+    }
+    switch (
+        ew_ct_insert_held(core->ct, &k, &hold, p->tcp_flags, p->ip_len, &tmo, fl, c->w->ct_cache)) {
     case EW_CT_INSERTED:
         zc->cnt[EW_CNT_CT_NEW]++;
         *counted = sample;
         return EW_DROP_NONE;
-    case EW_CT_EXISTS:
+    case EW_CT_EXISTS: /* not from a held insert; kept for completeness */
         zc->cnt[EW_CNT_CT_HITS]++;
         return EW_DROP_NONE;
     case EW_CT_ALLOWANCE:
@@ -464,10 +481,11 @@ static void handle_ip(struct pctx *c) {
 }
 
 /* ew_process with the parse optionally done already (pre != NULL: its result
- * pre_r): ew_process_burst parses a whole burst first to prefetch. */
+ * pre_r): ew_process_burst parses a whole burst first to prefetch. hash: the
+ * two zones' conntrack hashes prefetch_zones computed, or NULL. */
 static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
                         uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v,
-                        const struct ew_pkt *pre, enum ew_drop_reason pre_r) {
+                        const struct ew_pkt *pre, enum ew_drop_reason pre_r, const uint32_t *hash) {
     v->action = EW_ACT_DROP;
     v->out_port = EW_PORT_NONE;
     v->reason = EW_DROP_NONE;
@@ -499,6 +517,11 @@ static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, 
     }
     c.e = &t->enis[ei];
     enum ew_drop_reason r;
+    if (hash) {
+        c.hashed = true;
+        c.hash[0] = hash[0];
+        c.hash[1] = hash[1];
+    }
     if (pre) {
         c.p = *pre;
         r = pre_r;
@@ -526,7 +549,7 @@ static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, 
 
 void ew_process(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
                 uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v) {
-    process_one(w, t, in_port, frame, len, cap, v, NULL, EW_DROP_NONE);
+    process_one(w, t, in_port, frame, len, cap, v, NULL, EW_DROP_NONE, NULL);
 }
 
 /* ---- bursts: parse all, prefetch all, then decide each (same verdicts) ---- */
@@ -568,7 +591,7 @@ void ew_prefetch_frame(const struct ew_worker_ctx *w, const struct ew_table_view
 
 void ew_prefetch_entries(const struct ew_worker_ctx *w, const struct ew_prefetch *pf) {
     for (uint32_t j = 0; j < pf->n; j++)
-        ew_ct_prefetch_entry(w->core->ct, pf->hash[j]);
+        (void)ew_ct_prefetch_entry(w->core->ct, pf->hash[j]);
 }
 
 void ew_process_burst(struct ew_worker_ctx *w, const struct ew_table_view *t,
@@ -588,11 +611,14 @@ void ew_process_burst(struct ew_worker_ctx *w, const struct ew_table_view *t,
                 nh[i] =
                     prefetch_zones(w->core, t, &t->enis[t->port_eni[port]], port, &pk[i], hash[i]);
         }
+        uint32_t empty = 0; /* lookups that will miss: new connections */
         for (uint32_t i = 0; i < m; i++)
             for (uint32_t j = 0; j < nh[i]; j++)
-                ew_ct_prefetch_entry(w->core->ct, hash[i][j]);
+                empty += ew_ct_prefetch_entry(w->core->ct, hash[i][j]);
+        if (empty) ew_ct_prefetch_new(w->core->ct, w->ct_cache, empty);
         for (uint32_t i = 0; i < m; i++)
-            process_one(w, t, in_ports[i], frames[i], &lens[i], cap, &v[i], &pk[i], pr[i]);
+            process_one(w, t, in_ports[i], frames[i], &lens[i], cap, &v[i], &pk[i], pr[i],
+                        nh[i] == 2 ? hash[i] : NULL);
         in_ports += m;
         frames += m;
         lens += m;

@@ -149,7 +149,12 @@ int main(void) {
         ports_of[i] = in[i].port;
 
     struct ew_worker_ctx w1 = {.core = new_core(), .counters = c1, .now_ms = 1000};
-    struct ew_worker_ctx w2 = {.core = new_core(), .counters = c2, .now_ms = 1000};
+    /* The burst side runs with a worker entry cache (as engine workers do), the
+     * frame side without: the cache must not change a verdict either. */
+    struct ew_core *core2 = new_core();
+    struct ew_worker_ctx w2 = {
+        .core = core2, .counters = c2, .now_ms = 1000, .ct_cache = ew_core_cache_create(core2)};
+    CHECK(w2.ct_cache != NULL, "worker entry cache");
     for (uint32_t i = 0; i < FRAMES; i++)
         ew_process(&w1, t, one[i].port, one[i].data, &one[i].len, CAP, &v1[i]);
 
@@ -195,6 +200,7 @@ int main(void) {
     CHECK(hits > 500, "conntrack hits %u", hits);
     CHECK(bursts < FRAMES / 2, "bursts %u: runs of one port should batch", bursts);
     ew_core_destroy(w1.core);
+    ew_core_cache_destroy(w2.core, w2.ct_cache);
     ew_core_destroy(w2.core);
     ew_table_free(t);
     free(in);

@@ -65,6 +65,9 @@ struct ew_worker_ctx {
     struct ew_port_counters *counters; /* [EW_MAX_PORTS], owned by this worker */
     uint64_t now_ms;                   /* monotonic clock, set by the worker once per burst */
     struct ew_fl_table *fl; /* this burst's flow-sample table (flowlog.h); NULL: samples lost */
+    /* This worker's conntrack entry cache (ew_core_cache_create); NULL: every
+     * new connection takes its entry from the shared pool under its lock. */
+    struct ew_ct_cache *ct_cache;
 };
 
 enum ew_action {
@@ -126,6 +129,12 @@ void ew_prefetch_frame(const struct ew_worker_ctx *w, const struct ew_table_view
                        uint32_t in_port, const uint8_t *frame, uint32_t len,
                        struct ew_prefetch *pf);
 void ew_prefetch_entries(const struct ew_worker_ctx *w, const struct ew_prefetch *pf);
+
+/* ---- per-worker conntrack entry cache (conntrack.h has the bound it puts
+ * on table-full answers); destroy returns its entries to the table, so call it
+ * before ew_core_destroy, once the worker no longer runs. ---- */
+struct ew_ct_cache *ew_core_cache_create(struct ew_core *core);
+void ew_core_cache_destroy(struct ew_core *core, struct ew_ct_cache *c);
 
 /* ---- housekeeping, off the per-packet path ---- */
 /* Expire idle connections: look at no more than `budget` hash buckets, resuming
