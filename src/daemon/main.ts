@@ -11,11 +11,7 @@
  * `--netns` belong to the user's workload: they are left in place (the
  * dataplane driver creates one that is missing; nothing ever deletes them).
  */
-import {
-  authorizeOperators,
-  DEFAULT_SOCKET_GROUP,
-  resolveOperatorGroups,
-} from './operators';
+import { authorizeOperators, DEFAULT_SOCKET_GROUP, resolveOperatorGroups } from './operators';
 import pino, { type Logger } from 'pino';
 import { Model } from '../model/model';
 import type { Quotas } from '../model/types';

@@ -116,10 +116,7 @@ export function resolveOperatorGroups(
 ): { socketGid?: number; policy: OperatorPolicy } {
   const socketGid = groupId(socketGroup);
   if (socketGid === undefined) {
-    log.warn(
-      { socketGroup },
-      'socket group does not exist: the API socket stays 0600, root only',
-    );
+    log.warn({ socketGroup }, 'socket group does not exist: the API socket stays 0600, root only');
   }
   let adminGid: number | undefined;
   if (adminGroup !== undefined) {
