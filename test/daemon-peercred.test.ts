@@ -2,7 +2,9 @@
  * The audit record of a CLI call names the caller as the kernel saw it at
  * connect() (SO_PEERCRED): here a client runs as uid 65534 under setpriv, and
  * the record must carry that uid and the client process's pid, not the
- * daemon's or the test's. The client is a few lines of node written into the
+ * daemon's or the test's. uid 65534 is neither root nor in an admin group,
+ * so its mutation is refused (UnauthorizedOperation), and refusals are
+ * audited too. The client is a few lines of node written into the
  * daemon's state directory: uid 65534 may not be able to read the checkout
  * (a clone under a 0700 directory), so it cannot run bin/eniwall itself.
  */
@@ -64,17 +66,14 @@ test('the audit record carries the uid and pid SO_PEERCRED reports for the CLI p
     'sg.create',
     JSON.stringify({ name: 'nobody', description: 'x' }),
   ]);
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /UnauthorizedOperation/);
   assert.notEqual(r.pid, d.pid);
-  const [record] = await d.json<{ action: string; uid: number; pid: number; credSource: string }[]>(
-    'audit',
-    '--limit',
-    '1',
+  const [record] = await d.json<
+    { action: string; uid: number; pid: number; credSource: string; ok: boolean }[]
+  >('audit', '--limit', '1');
+  assert.deepEqual(
+    record && [record.action, record.uid, record.pid, record.credSource, record.ok],
+    ['sg.create', NOBODY, r.pid, 'so_peercred', false],
   );
-  assert.deepEqual(record && [record.action, record.uid, record.pid, record.credSource], [
-    'sg.create',
-    NOBODY,
-    r.pid,
-    'so_peercred',
-  ]);
 });

@@ -54,7 +54,14 @@ export class EniwallClient {
     return new Promise((resolve, reject) => {
       const socket = net.createConnection(path);
       const onError = (err: NodeJS.ErrnoException): void => {
-        reject(unavailable(`cannot reach the daemon at ${path}: ${err.code ?? err.message}`));
+        // EACCES: the socket is 0660 root:<socket-group> (README "Operators who are not root").
+        const hint =
+          err.code === 'EACCES'
+            ? ' (permission denied: run as root or as a member of the socket group, daemon --socket-group)'
+            : '';
+        reject(
+          unavailable(`cannot reach the daemon at ${path}: ${err.code ?? err.message}${hint}`),
+        );
       };
       socket.once('error', onError);
       socket.once('connect', () => {

@@ -11,6 +11,7 @@
  * `--netns` belong to the user's workload: they are left in place (the
  * dataplane driver creates one that is missing; nothing ever deletes them).
  */
+import { authorizeOperators, DEFAULT_SOCKET_GROUP, resolveOperatorGroups } from './operators';
 import pino, { type Logger } from 'pino';
 import { Model } from '../model/model';
 import type { Quotas } from '../model/types';
@@ -50,6 +51,10 @@ export interface DaemonOptions {
   ec2AllowUnsigned?: boolean;
   /** Allowed SigV4 clock skew, seconds (default 900). */
   ec2MaxSkewSeconds?: number;
+  /** Group of the 0660 API socket (default eniwall; missing: the socket stays 0600). */
+  socketGroup?: string;
+  /** Members of this group may call mutations over the socket (default: root only). */
+  adminGroup?: string;
 }
 
 export function createLogger(level?: string): Logger {
@@ -158,7 +163,18 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     }
     const handle = metrics ? metrics.countRequests(service.handle) : service.handle;
     flowLogs.start();
-    server = await ApiServer.listen(socket, handle, log);
+    const operators = resolveOperatorGroups(
+      options.socketGroup ?? DEFAULT_SOCKET_GROUP,
+      options.adminGroup,
+      log,
+    );
+    server = await ApiServer.listen(
+      socket,
+      authorizeOperators(handle, operators.policy, (entry) => service.recordCall(entry)),
+      log,
+      {},
+      operators.socketGid,
+    );
     if (options.ec2Listen) {
       ec2Server = await Ec2Server.listen(options.ec2Listen, {
         handle,

@@ -5,7 +5,9 @@
  * to a Handler and turns what it returns or throws into a response line.
  *
  * The socket file is created with mode 0600 (umask held while binding, so it
- * is never briefly wider); a stale socket left by a killed daemon is removed,
+ * is never briefly wider); given a group gid it is then chowned root:gid and
+ * only after that made 0660 (src/daemon/operators.ts decides what members may
+ * call). A stale socket left by a killed daemon is removed,
  * a live one (another daemon answering) is an error.
  *
  * Abuse limits (ServerLimits): a line longer than maxLineBytes, a connection
@@ -82,6 +84,7 @@ export class ApiServer {
     handler: Handler,
     log: Logger,
     limits: Partial<ServerLimits> = {},
+    socketGid?: number,
   ): Promise<ApiServer> {
     fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
     await removeStaleSocket(socketPath);
@@ -101,6 +104,10 @@ export class ApiServer {
       process.umask(oldMask);
     }
     fs.chmodSync(socketPath, 0o600);
+    if (socketGid !== undefined) {
+      fs.chownSync(socketPath, process.getuid?.() ?? 0, socketGid);
+      fs.chmodSync(socketPath, 0o660);
+    }
     return api;
   }
 

@@ -36,6 +36,8 @@ interface DaemonCommandOptions {
   ec2Listen?: string;
   ec2AllowUnsigned?: boolean | string;
   ec2MaxSkew?: string;
+  socketGroup?: string;
+  adminGroup?: string;
 }
 
 const optionalInt = (value: string | undefined, flag: string): number | undefined =>
@@ -173,6 +175,14 @@ export function daemonCommand(): Command {
         `EC2 API: allowed difference between a request's X-Amz-Date and the clock (default ${DEFAULT_MAX_SKEW_SECONDS})`,
       )
       .option(
+        '--socket-group <name>',
+        'group of the API socket (0660 root:NAME): its members may read (describe, stats, flows, check, audit); a group that does not exist leaves the socket 0600, root only (default eniwall)',
+      )
+      .option(
+        '--admin-group <name>',
+        'members of this group may also change state and run captures over the socket (default none: root only)',
+      )
+      .option(
         '--log-level <level>',
         'fatal|error|warn|info|debug|trace|silent (env ENIWALL_LOG_LEVEL; default warn)',
       ),
@@ -215,6 +225,8 @@ function toRunOptions(o: DaemonCommandOptions): DaemonOptions {
     ec2AllowUnsigned:
       typeof unsigned === 'string' ? parseOnOff(unsigned, 'ec2-allow-unsigned') : unsigned === true,
     ec2MaxSkewSeconds: positive(o.ec2MaxSkew, '--ec2-max-skew'),
+    socketGroup: o.socketGroup,
+    adminGroup: o.adminGroup,
     metricsListen: parseListen(o.metricsListen),
     flowLogWindowSeconds: positive(o.flowLogWindowSeconds, '--flow-log-window-seconds'),
     flowLogFileLimits: {
