@@ -11,20 +11,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { CLI, startDaemon, words, type TestDaemon } from './helpers/daemon';
 import { parseFlowLogRecords } from './helpers/flow-log-parser';
 import { uniqueName } from './helpers/traffic';
+import { tempDir } from './helpers/store';
 
 type Json = Record<string, unknown>;
-
-function tempDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewflc-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 async function waitFor<T>(
   what: string,
@@ -61,7 +55,7 @@ async function eni(d: TestDaemon): Promise<string> {
 
 test('flow-logs create/describe/delete, errors, records in files, tail, restarts', async (t) => {
   const d = await startDaemon(t, { args: START });
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewflc-');
   const e = await eni(d);
 
   // Errors: AWS codes on stderr, exit 1, nothing created.

@@ -9,16 +9,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { CLI, startDaemon } from './helpers/daemon';
-
-function tempDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewconf-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from './helpers/store';
 
 function writeConfig(dir: string, lines: string[]): string {
   const file = path.join(dir, 'eniwall.conf');
@@ -78,7 +72,7 @@ interface StatusJson {
 }
 
 test('a config file sets quotas, metrics and dataplane flags; the command line overrides it', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewconf-');
   const port = await freePort();
   const file = writeConfig(dir, [
     '# eniwall daemon configuration',
@@ -123,7 +117,7 @@ test('a config file sets quotas, metrics and dataplane flags; the command line o
 });
 
 test('a quota flag overrides the same quota in the file', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewconf-');
   const file = writeConfig(dir, ['quota-rules-per-group = 1']);
   const d = await startDaemon(t, { args: ['--config', file, '--quota-rules-per-group', '2'] });
   await d.ok('sg', 'create', '--name', 'web', '--description', 'web');
@@ -157,7 +151,7 @@ test('a quota flag overrides the same quota in the file', async (t) => {
 });
 
 test('bad configuration files stop the start with exit 2 and file:line', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewconf-');
   const cases: { lines: string[]; error: RegExp }[] = [
     { lines: ['# ok', 'workers = 1', 'no-such-flag = 3'], error: /:3: unknown key 'no-such-flag'/ },
     {
@@ -188,7 +182,7 @@ test('bad configuration files stop the start with exit 2 and file:line', async (
 });
 
 test('--config or ENIWALL_CONFIG naming a missing file is an error', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewconf-');
   const missing = path.join(dir, 'missing.conf');
   const flag = await daemonExit(dir, ['--config', missing]);
   assert.equal(flag.code, 2, flag.stderr);

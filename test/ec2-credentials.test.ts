@@ -13,9 +13,8 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { AuditRecord, CredentialInfo } from '../src/api/protocol';
 import { CREDENTIALS_FILE, CredentialStore } from '../src/ec2/credentials';
@@ -23,14 +22,9 @@ import { eventNameOf, toCloudTrailEvent, type CloudTrailEvent } from '../src/ec2
 import { AwsError } from '../src/model/errors';
 import { DB_FILE, Store } from '../src/store/store';
 import { startDaemon } from './helpers/daemon';
+import { tempDir } from './helpers/store';
 
 type Json = Record<string, unknown>;
-
-function tempDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewcred-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -43,7 +37,7 @@ function codeOf(fn: () => unknown): string {
 }
 
 test('CredentialStore: 0600 file, key formats, reload, refusals change nothing', (t) => {
-  const stateDir = path.join(tempDir(t), 'state');
+  const stateDir = path.join(tempDir(t, 'ewcred-'), 'state');
   const store = CredentialStore.open(stateDir);
   assert.equal(fs.statSync(stateDir).mode & 0o777, 0o700);
   assert.deepEqual(store.list(), []);
@@ -248,7 +242,7 @@ INSERT INTO audit (time, uid, pid, cred_source, action, params, ok, result)
 `;
 
 test('an audit table of the old schema gets the identity columns on open', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewcred-');
   const old = new Database(path.join(dir, DB_FILE));
   old.exec(OLD_AUDIT_SQL);
   old.close();
@@ -306,7 +300,7 @@ test('an audit table of the old schema gets the identity columns on open', (t) =
 
 test('eniwall audit --cloudtrail: CloudTrail events for socket calls and EC2 endpoint records', async (t) => {
   // An EC2 endpoint record, as the endpoint writes it, in the state directory before start.
-  const stateDir = tempDir(t);
+  const stateDir = tempDir(t, 'ewcred-');
   const pre = Store.open(stateDir);
   pre.recordAudit({
     time: new Date('2026-01-02T03:04:05.678Z'),

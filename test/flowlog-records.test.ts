@@ -12,9 +12,8 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import pino from 'pino';
 import { FlowLogRuntime } from '../src/daemon/flow-logs';
 import { hourFileName, LocalFileDestination } from '../src/flowlog/destinations';
@@ -27,6 +26,7 @@ import {
 import type { CreateFlowLogsInput } from '../src/model/flow-logs';
 import { Model } from '../src/model/model';
 import { parseFlowLogRecord, parseFlowLogRecords } from './helpers/flow-log-parser';
+import { tempDir } from './helpers/store';
 
 const T0 = 1_700_000_040_000; // a multiple of 60 s
 const S0 = T0 / 1000;
@@ -346,12 +346,6 @@ test('a deleted flow log is forgotten; the window override applies to every flow
 
 // ------------------------------------------------------------ runtime + files
 
-function tempDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewflr-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /** A FlowLogSource fed by the test: drains return what was queued. */
 class QueuedSource {
   queue: FlowDrain[] = [];
@@ -365,7 +359,7 @@ class QueuedSource {
 }
 
 test('runtime: records land in hour files; a destination removed later is counted and FAILED, then recovers', async (t) => {
-  const dir = path.join(tempDir(t), 'flow');
+  const dir = path.join(tempDir(t, 'ewflr-'), 'flow');
   const w = world();
   const fl = w.flowLog({ logDestinationType: 'local-file', logDestination: dir });
   fs.mkdirSync(dir);
@@ -427,7 +421,7 @@ test('runtime: records land in hour files; a destination removed later is counte
 });
 
 test('local-file: rotation at the size cap keeps .1 .. .keep; retention deletes old files', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewflr-');
   const now = Date.UTC(2026, 11, 2, 0, 30);
   const dest = new LocalFileDestination(
     dir,
@@ -474,7 +468,7 @@ test('a window holds at most maxFlows flows per flow log; the rest is SKIPDATA f
 });
 
 test('unix-socket destination: one record per line to the collector; a collector gone is FAILED', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewflr-');
   const sock = path.join(dir, 'collector.sock');
   let received = '';
   const server = net.createServer((c) => {

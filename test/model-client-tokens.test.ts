@@ -15,16 +15,9 @@ import { inputDigest } from '../src/model/client-tokens';
 import { Model } from '../src/model/model';
 import { Store } from '../src/store/store';
 import { codeOf } from './helpers/errors';
+import { testAudit } from './helpers/store';
 
-const AUDIT = {
-  time: new Date(),
-  uid: 0,
-  pid: 1,
-  credSource: 'test',
-  action: 'x',
-  params: {},
-  ok: true,
-};
+const AUDIT = testAudit();
 
 function world() {
   const m = Model.createDefault();

@@ -16,6 +16,7 @@ import { Model } from '../src/model/model';
 import { Store } from '../src/store/store';
 import { codeOf } from './helpers/errors';
 import { compiledVerdict, P } from './helpers/snapshot-builders';
+import { testAudit } from './helpers/store';
 
 function world() {
   const m = Model.createDefault();
@@ -193,15 +194,7 @@ test("an unbound ENI's addresses count in group references (compiled table)", ()
 test('unbound ENIs, attach and allocated addresses persist through the store', (t: TestContext) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'eweu-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const audit = {
-    time: new Date(),
-    uid: 0,
-    pid: 1,
-    credSource: 'test',
-    action: 'x',
-    params: {},
-    ok: true,
-  };
+  const audit = testAudit();
   const w = world();
   const store = Store.open(dir);
   store.save(undefined, w.m.snapshot(), audit);

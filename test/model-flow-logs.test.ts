@@ -9,9 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { probeDestination } from '../src/flowlog/destinations';
 import {
   DEFAULT_LOG_FORMAT,
@@ -23,12 +22,7 @@ import {
 import { Model } from '../src/model/model';
 import { Store } from '../src/store/store';
 import { codeOf } from './helpers/errors';
-
-function tempDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewfl-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir, testAudit } from './helpers/store';
 
 function world() {
   const m = Model.createDefault();
@@ -116,7 +110,7 @@ test('LogFormat: unknown fields and bad syntax are InvalidParameter', () => {
 
 test('create answers per resource; describe has the AWS shape; delete per id', (t) => {
   const { m, vpc, subnet, eni } = world();
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewfl-');
   const rev = m.revision;
   const out = m.createFlowLogs(
     {
@@ -243,7 +237,7 @@ test('duplicates and the per-resource quota are listed in Unsuccessful', () => {
 
 test('request-level errors have AWS codes and change nothing', (t) => {
   const { m, eni } = world();
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewfl-');
   const ok: CreateFlowLogsInput = {
     resourceIds: [eni],
     resourceType: 'NetworkInterface',
@@ -285,7 +279,7 @@ test('request-level errors have AWS codes and change nothing', (t) => {
 
 test('the local-file destination is created at create time', (t) => {
   const { m, eni } = world();
-  const dir = path.join(tempDir(t), 'a', 'b');
+  const dir = path.join(tempDir(t, 'ewfl-'), 'a', 'b');
   const out = m.createFlowLogs(
     {
       resourceIds: [eni],
@@ -319,18 +313,10 @@ test('deleting the ENI, subnet or VPC deletes its flow logs (AWS does)', () => {
 });
 
 test('flow logs persist through the store (a restart has them back)', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewfl-');
   const { m, eni } = world();
   const store = Store.open(dir);
-  const audit = {
-    time: new Date(),
-    uid: 0,
-    pid: 1,
-    credSource: 'test',
-    action: 'x',
-    params: {},
-    ok: true,
-  };
+  const audit = testAudit();
   store.save(undefined, m.snapshot(), audit);
   const out = m.createFlowLogs({
     resourceIds: [eni],

@@ -7,13 +7,11 @@
  * normalisation Terraform relies on, and persistence through the store.
  */
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { Model } from '../src/model/model';
 import { Store } from '../src/store/store';
 import { codeOf } from './helpers/errors';
+import { tempDir, testAudit } from './helpers/store';
 
 function world(quotas: { rulesPerGroup?: number } = {}) {
   const m = Model.createDefault({ quotas });
@@ -36,21 +34,7 @@ function world(quotas: { rulesPerGroup?: number } = {}) {
 const ruleOf = (m: Model, id: string) =>
   m.describeSecurityGroupRules(undefined, [id]).SecurityGroupRules[0] as Record<string, unknown>;
 
-function tempDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewre-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-const AUDIT = {
-  time: new Date(),
-  uid: 0,
-  pid: 1,
-  credSource: 'test',
-  action: 'x',
-  params: {},
-  ok: true,
-};
+const AUDIT = testAudit();
 
 test('modify-rules replaces a rule in place: same sgr- id, direction and tags; change names rule and group', () => {
   const w = world();
@@ -519,7 +503,7 @@ test('default egress: IPv4 allow-all always, ::/0 only in an IPv6 VPC; -1 0/0 re
 });
 
 test('rule edits and rule tags persist through the store', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewre-');
   const w = world();
   const store = Store.open(dir);
   store.save(undefined, w.m.snapshot(), AUDIT);

@@ -16,6 +16,7 @@ import { test, type TestContext } from 'node:test';
 import { Model, DEFAULT_VPC_ID, DEFAULT_SUBNET_ID, DEFAULT_GROUP_ID } from '../src/model/model';
 import { Store } from '../src/store/store';
 import { codeOf } from './helpers/errors';
+import { testAudit } from './helpers/store';
 
 function world() {
   const m = Model.createDefault();
@@ -479,15 +480,7 @@ function storeDir(t: TestContext): string {
 test('tags, route-table tags and VPC attributes reach the store through the change set and load back', (t) => {
   const dir = storeDir(t);
   const store = Store.open(dir);
-  const audit = {
-    time: new Date(),
-    uid: 0,
-    pid: 1,
-    credSource: 'test',
-    action: 'x',
-    params: {},
-    ok: true,
-  };
+  const audit = testAudit();
   const m = Model.createDefault();
   const vpc = m.createVpc({ cidr: '10.1.0.0/16' }).id;
   m.takeChanges();

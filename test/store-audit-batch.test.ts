@@ -7,8 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
@@ -21,12 +19,7 @@ import {
   type AuditEntry,
   type StoreOptions,
 } from '../src/store/store';
-
-function tempDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewaudit-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from './helpers/store';
 
 function openStore(t: TestContext, dir: string, options?: StoreOptions): Store {
   const store = Store.open(dir, options);
@@ -70,7 +63,7 @@ function onDisk(dir: string): { seq: number; action: string; revision: number }[
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 test('buffered records are in auditLog at once, and on disk within the batch window', async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewaudit-');
   const store = openStore(t, dir);
   store.save(undefined, Model.createDefault().snapshot(), audit('init'));
   store.recordAudit(audit('DescribeSecurityGroups'));
@@ -96,7 +89,7 @@ test('buffered records are in auditLog at once, and on disk within the batch win
 });
 
 test('AUDIT_BATCH_MAX records are written at once, in one go', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewaudit-');
   const store = openStore(t, dir);
   for (let i = 0; i < AUDIT_BATCH_MAX - 1; i++) store.recordAudit(audit(`read-${i}`));
   assert.equal(store.pendingAuditCount, AUDIT_BATCH_MAX - 1);
@@ -109,7 +102,7 @@ test('AUDIT_BATCH_MAX records are written at once, in one go', (t) => {
 });
 
 test('buffered records survive close and reopen; seq continues after them', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewaudit-');
   const store = Store.open(dir);
   store.recordAudit(audit('a'));
   store.recordAudit(audit('b'));
@@ -128,7 +121,7 @@ test('buffered records survive close and reopen; seq continues after them', (t) 
 });
 
 test('seq order is call order across mutations, rolled-back stages and a failed write', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewaudit-');
   const errors: unknown[] = [];
   const store = openStore(t, dir, { onAuditError: (err) => errors.push(err) });
   const model = Model.createDefault();
@@ -198,7 +191,7 @@ test('seq order is call order across mutations, rolled-back stages and a failed 
 });
 
 test('a crash (kill -9) loses at most the records of the unwritten window', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewaudit-');
   const storeModule = path.join(__dirname, '../src/store/store.js');
   // The child writes two records, lets the timer write them, buffers two more, and dies.
   const script = `

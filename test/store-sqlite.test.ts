@@ -6,19 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Model } from '../src/model/model';
 import { Store, type AuditEntry } from '../src/store/store';
+import { tempDir } from './helpers/store';
 
-function tempDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewstore-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function openStore(t: TestContext, dir = tempDir(t)): { store: Store; dir: string } {
+function openStore(t: TestContext, dir = tempDir(t, 'ewstore-')): { store: Store; dir: string } {
   const store = Store.open(dir);
   t.after(() => {
     try {
@@ -121,7 +115,7 @@ test('a failed request is audited with its error code and changes nothing', (t) 
 });
 
 test('a change staged but never committed (the process died) is gone after reopening', (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'ewstore-');
   const { store } = openStore(t, dir);
   const { model, groupId } = modelWithRule();
   store.save(undefined, model.snapshot(), audit('init'));

@@ -11,23 +11,17 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { eniInNamespace, startDaemon, webAndDbGroups, words } from './helpers/daemon';
 import { parseFlowLogRecords, type FlowLogRecord } from './helpers/flow-log-parser';
 import { tcpConnect, tcpListen } from './helpers/traffic';
+import { tempDir } from './helpers/store';
 
 const SUBNET = 'subnet-00000000000000001';
 const CUSTOM =
   '${version} ${interface-id} ${flow-direction} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ' +
   '${protocol} ${packets} ${bytes} ${tcp-flags} ${type} ${action} ${log-status} ${traffic-path}';
-
-function tempDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewflt-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 function records(dir: string, fl: string, format?: string): FlowLogRecord[] {
   const sub = path.join(dir, fl);
@@ -60,8 +54,8 @@ test('real TCP between ENIs: ACCEPT on both sides, REJECT on the receiver, tcp-f
   const db = await eniInNamespace(d, '172.31.0.20', 'db');
   const server = await tcpListen(db.ns, 5432);
   t.after(() => server.close());
-  const dirA = tempDir(t);
-  const dirB = tempDir(t);
+  const dirA = tempDir(t, 'ewflt-');
+  const dirB = tempDir(t, 'ewflt-');
   const flDefault = await d.ok(
     ...words`flow-logs create --resource-type Subnet --resource-ids ${SUBNET} --max-aggregation-interval 60 --log-destination ${dirA}`,
   );

@@ -21,7 +21,7 @@ import { compileTable, routerMacs } from '../../src/compiler/compile';
 import { Model } from '../../src/model/model';
 import type { IpPermission } from '../../src/model/operations';
 import type { ModelSnapshot } from '../../src/model/types';
-import { filler, groupSizes } from '../paths/eniwall';
+import { filler, groupSizes, vpcFlowLog } from '../paths/eniwall';
 import { naclEntries } from '../paths/nacl';
 
 const RULES = 1000;
@@ -102,26 +102,11 @@ function build(s: CoreScenario): { snapshot: ModelSnapshot; params: Record<strin
       subnet,
     };
   });
-  const base = deterministic(model.snapshot());
-  const snapshot: ModelSnapshot = {
+  const base = model.snapshot();
+  // Renumbered after the flow log and NACL are in, so that their VPC and subnet ids match.
+  const snapshot: ModelSnapshot = deterministic({
     ...base,
-    flowLogs: s.flowLog
-      ? [
-          {
-            id: 'fl-0000000000000c0de',
-            resourceType: 'VPC',
-            resourceId: vpc.id,
-            trafficType: 'ALL',
-            maxAggregationInterval: 60,
-            logFormat: '',
-            logDestinationType: 'local-file',
-            logDestination: '/nonexistent',
-            deliverLogsStatus: 'SUCCESS',
-            creationTime: new Date(0).toISOString(),
-            tags: [],
-          },
-        ]
-      : [],
+    flowLogs: s.flowLog ? [vpcFlowLog('fl-0000000000000c0de', vpc.id)] : [],
     networkAcls:
       s.naclEntries === undefined
         ? []
@@ -139,7 +124,7 @@ function build(s: CoreScenario): { snapshot: ModelSnapshot; params: Record<strin
               tags: [],
             },
           ],
-  };
+  });
   const macs = routerMacs(snapshot.subnets.map((x) => x.id));
   const hex = (m: Uint8Array | undefined): string =>
     [...(m ?? [])].map((b) => b.toString(16).padStart(2, '0')).join(':');

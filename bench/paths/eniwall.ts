@@ -101,6 +101,26 @@ export function groupSizes(rules: number): number[] {
   return Array.from({ length: n }, (_, i) => Math.floor(rules / n) + (i < rules % n ? 1 : 0));
 }
 
+/**
+ * An ALL flow log on a VPC, written straight into the applied snapshot: every
+ * ENI of the VPC samples its flows (the records themselves go nowhere).
+ */
+export function vpcFlowLog(id: string, vpcId: string): FlowLog {
+  return {
+    id,
+    resourceType: 'VPC',
+    resourceId: vpcId,
+    trafficType: 'ALL',
+    maxAggregationInterval: 60,
+    logFormat: '',
+    logDestinationType: 'local-file',
+    logDestination: '/nonexistent',
+    deliverLogsStatus: 'SUCCESS',
+    creationTime: new Date(0).toISOString(),
+    tags: [],
+  };
+}
+
 export async function setupEniwall(spec: EniwallSpec): Promise<EniwallPath> {
   if (spec.rules < spec.specials.length) throw new Error('fewer rules than special rules');
   const model = Model.createDefault();
@@ -155,23 +175,7 @@ export async function setupEniwall(spec: EniwallSpec): Promise<EniwallPath> {
     await driver.close();
     await dp.close();
   });
-  const flowLogs: FlowLog[] = spec.flowLog
-    ? [
-        {
-          id: 'fl-0000000000000be01',
-          resourceType: 'VPC',
-          resourceId: vpc.id,
-          trafficType: 'ALL',
-          maxAggregationInterval: 60,
-          logFormat: '',
-          logDestinationType: 'local-file',
-          logDestination: '/nonexistent',
-          deliverLogsStatus: 'SUCCESS',
-          creationTime: new Date(0).toISOString(),
-          tags: [],
-        },
-      ]
-    : [];
+  const flowLogs: FlowLog[] = spec.flowLog ? [vpcFlowLog('fl-0000000000000be01', vpc.id)] : [];
   let entries = spec.naclEntries ?? 0;
   const nacls = (s: ModelSnapshot): NetworkAcl[] =>
     entries === 0

@@ -172,7 +172,6 @@ static void process_range(struct run_ctx *c, const struct frames *fs, uint32_t i
     for (uint32_t k = 0; k < BURST; k++)
         ptrs[k] = burst[k];
     uint32_t len[BURST];
-    struct ew_verdict v;
     for (uint64_t done = 0; done < count;) {
         uint32_t n = count - done < BURST ? (uint32_t)(count - done) : BURST;
         for (uint32_t k = 0; k < n; k++) {
@@ -180,39 +179,28 @@ static void process_range(struct run_ctx *c, const struct frames *fs, uint32_t i
             len[k] = fs->len[idx];
             memcpy(burst[k], fs->data + (size_t)idx * FRAME_CAP, len[k]);
         }
-        if (c->prefetch_api) {
-            struct ew_prefetch pf[BURST];
-            for (uint32_t k = 0; k < n; k++)
-                ew_prefetch_frame(&c->w, c->t, in_port, burst[k], len[k], &pf[k]);
-            for (uint32_t k = 0; k < n; k++)
-                ew_prefetch_entries(&c->w, &pf[k]);
-            for (uint32_t k = 0; k < n; k++) {
-                ew_process(&c->w, c->t, in_port, burst[k], &len[k], FRAME_CAP, &v);
-                if (v.action == EW_ACT_FORWARD)
-                    c->forwarded++;
-                else
-                    c->other++;
-            }
-        } else if (c->burst_api) {
-            struct ew_verdict vs[BURST];
+        struct ew_verdict vs[BURST];
+        if (c->burst_api) {
             uint32_t in_ports[BURST];
             for (uint32_t k = 0; k < n; k++)
                 in_ports[k] = in_port;
             ew_process_burst(&c->w, c->t, in_ports, ptrs, len, FRAME_CAP, n, vs);
-            for (uint32_t k = 0; k < n; k++) {
-                if (vs[k].action == EW_ACT_FORWARD)
-                    c->forwarded++;
-                else
-                    c->other++;
-            }
         } else {
-            for (uint32_t k = 0; k < n; k++) {
-                ew_process(&c->w, c->t, in_port, burst[k], &len[k], FRAME_CAP, &v);
-                if (v.action == EW_ACT_FORWARD)
-                    c->forwarded++;
-                else
-                    c->other++;
+            if (c->prefetch_api) {
+                struct ew_prefetch pf[BURST];
+                for (uint32_t k = 0; k < n; k++)
+                    ew_prefetch_frame(&c->w, c->t, in_port, burst[k], len[k], &pf[k]);
+                for (uint32_t k = 0; k < n; k++)
+                    ew_prefetch_entries(&c->w, &pf[k]);
             }
+            for (uint32_t k = 0; k < n; k++)
+                ew_process(&c->w, c->t, in_port, burst[k], &len[k], FRAME_CAP, &vs[k]);
+        }
+        for (uint32_t k = 0; k < n; k++) {
+            if (vs[k].action == EW_ACT_FORWARD)
+                c->forwarded++;
+            else
+                c->other++;
         }
         done += n;
     }

@@ -230,8 +230,8 @@ export class Ec2Server {
       return;
     }
     const limit = this.options.maxBodyBytes ?? MAX_BODY_BYTES;
-    const length = Number(header(req, 'content-length') ?? '0');
-    if (Number.isFinite(length) && length > limit) {
+    // Declared too large, or found to be while reading: answered at once, then the connection closes.
+    const tooLarge = (): void =>
       this.refuse(
         req,
         res,
@@ -241,6 +241,9 @@ export class Ec2Server {
         `The request body is larger than ${limit} bytes`,
         true,
       );
+    const length = Number(header(req, 'content-length') ?? '0');
+    if (Number.isFinite(length) && length > limit) {
+      tooLarge();
       return;
     }
     const chunks: Buffer[] = [];
@@ -252,15 +255,7 @@ export class Ec2Server {
       if (size > limit) {
         over = true;
         req.pause();
-        this.refuse(
-          req,
-          res,
-          info,
-          400,
-          'RequestEntityTooLarge',
-          `The request body is larger than ${limit} bytes`,
-          true,
-        );
+        tooLarge();
         return;
       }
       chunks.push(chunk);
