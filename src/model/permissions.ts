@@ -253,6 +253,25 @@ function rulesByIds(
 }
 
 /**
+ * Expansion for matching existing rules (revoke, description updates): group
+ * pairs resolve by id or by name in the group's VPC; prefix lists need not
+ * exist (a revoke names what was there).
+ */
+function matchContext(s: State, group: SecurityGroup): ExpandContext {
+  return {
+    resolveGroupPair: (pair) => {
+      if (pair.GroupId !== undefined) {
+        checkGroupIdFormat(pair.GroupId);
+        return pair.GroupId;
+      }
+      const g = findGroupByName(s, group.vpcId, pair.GroupName ?? '');
+      if (g === undefined) throw groupNotFound(pair.GroupName ?? '');
+      return g.id;
+    },
+    checkPrefixList: () => {},
+  };
+}
+/**
  * Property revoke: each target must match an existing rule exactly (description
  * ignored). Unmatched: InvalidPermission.NotFound and nothing revoked, except
  * in the default VPC, where AWS revokes the matched part and returns the
@@ -265,18 +284,7 @@ function rulesByProperties(
   direction: Direction,
   permissions: unknown[],
 ): { victims: SecurityGroupRule[]; unmatched: RuleSpec[] } {
-  const ctx: ExpandContext = {
-    resolveGroupPair: (pair) => {
-      if (pair.GroupId !== undefined) {
-        checkGroupIdFormat(pair.GroupId);
-        return pair.GroupId;
-      }
-      const g = findGroupByName(s, group.vpcId, pair.GroupName ?? '');
-      if (g === undefined) throw groupNotFound(pair.GroupName ?? '');
-      return g.id;
-    },
-    checkPrefixList: () => {},
-  };
+  const ctx = matchContext(s, group);
   const specs = expandPermissions(permissions, direction, ctx);
   const byKey = new Map(own.map((r) => [ruleKey(r), r]));
   const vpc = s.vpcs.get(group.vpcId);
@@ -554,18 +562,7 @@ function matchByProperties(
   direction: Direction,
   input: UpdateDescriptionsInput,
 ): { victims: SecurityGroupRule[]; unmatched: RuleSpec[]; specs: RuleSpec[] } {
-  const ctx: ExpandContext = {
-    resolveGroupPair: (pair) => {
-      if (pair.GroupId !== undefined) {
-        checkGroupIdFormat(pair.GroupId);
-        return pair.GroupId;
-      }
-      const g = findGroupByName(s, group.vpcId, pair.GroupName ?? '');
-      if (g === undefined) throw groupNotFound(pair.GroupName ?? '');
-      return g.id;
-    },
-    checkPrefixList: () => {},
-  };
+  const ctx = matchContext(s, group);
   const all = expandPermissions(input.permissions, direction, ctx);
   const byKey = new Map(own.map((r) => [ruleKey(r), r]));
   const victims: SecurityGroupRule[] = [];
