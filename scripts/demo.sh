@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # eniwall demo (`make demo`): a web tier and a db tier behind security groups,
-# with real TCP traffic between network namespaces.
+# with real TCP traffic between network namespaces; rules changed through the
+# CLI and through the EC2 endpoint with the AWS CLI.
 #
 # Runs as root. Starts its own daemon on a temporary state directory and
 # socket, creates namespaces named ewdemo-*-$$, and removes all of it on exit
@@ -61,8 +62,12 @@ serve() {
   SERVER_PIDS+=("$!")
 }
 
-say "start the daemon (state in $TMP)"
-node "$ROOT/bin/eniwall" daemon --state-dir "$TMP/state" --socket "$ENIWALL_SOCKET" &
+# A free loopback port for the EC2 endpoint.
+EC2_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+
+say "start the daemon (state in $TMP, EC2 endpoint on 127.0.0.1:$EC2_PORT)"
+node "$ROOT/bin/eniwall" daemon --state-dir "$TMP/state" --socket "$ENIWALL_SOCKET" \
+  --ec2-listen "127.0.0.1:$EC2_PORT" &
 DAEMON_PID=$!
 for _ in $(seq 50); do eniwall status >/dev/null 2>&1 && break; sleep 0.2; done
 run status
@@ -126,6 +131,30 @@ probe "$NS_OPS" 172.31.16.10 8080 blocked "ops -> app:8080 (NACL rule 90 deny)"
 probe "$NS_WEB" 172.31.16.10 8080 allowed "web -> app:8080 (NACL rule 100 allow)"
 run nacl describe "$ACL"
 run check --eni "$APP" --direction ingress --protocol tcp --peer 172.31.0.30 --port 8080
+
+say "the EC2 API: the AWS CLI (Debian's awscli) changes what is enforced"
+CRED="$(eniwall credentials create --name demo --json)"
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+AWS_ACCESS_KEY_ID="$(node -e 'console.log(JSON.parse(process.argv[1]).AccessKeyId)' "$CRED")"
+AWS_SECRET_ACCESS_KEY="$(node -e 'console.log(JSON.parse(process.argv[1]).SecretAccessKey)' "$CRED")"
+echo "  credential $AWS_ACCESS_KEY_ID (eniwall credentials create --name demo)"
+aws() {
+  printf '$ aws ec2 %s\n' "${*:2}" >&2
+  AWS_DEFAULT_REGION=us-east-1 AWS_PAGER="" AWS_EC2_METADATA_DISABLED=true HOME="$TMP" \
+    /usr/bin/aws --endpoint-url "http://127.0.0.1:$EC2_PORT" "$@"
+}
+DB_SG="$(aws ec2 describe-security-groups --filters Name=group-name,Values=db \
+  --query 'SecurityGroups[0].GroupId' --output text)"
+OPS_SG="$(aws ec2 describe-security-groups --filters Name=group-name,Values=ops \
+  --query 'SecurityGroups[0].GroupId' --output text)"
+probe "$NS_OPS" 172.31.0.20 5432 blocked "ops -> db:5432 (before)"
+EC2_RULE="$(aws ec2 authorize-security-group-ingress --group-id "$DB_SG" \
+  --ip-permissions "IpProtocol=tcp,FromPort=5432,ToPort=5432,UserIdGroupPairs=[{GroupId=$OPS_SG}]" \
+  --query 'SecurityGroupRules[0].SecurityGroupRuleId' --output text)"
+probe "$NS_OPS" 172.31.0.20 5432 allowed "ops -> db:5432 (aws authorize)"
+aws ec2 revoke-security-group-ingress --group-id "$DB_SG" --security-group-rule-ids "$EC2_RULE" \
+  --query Return --output text
+probe "$NS_OPS" 172.31.0.20 5432 blocked "ops -> db:5432 (aws revoke)"
 
 say "counters and drops per ENI"
 run stats
