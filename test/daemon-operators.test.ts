@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import { test } from 'node:test';
+import * as path from 'node:path';
+import { test, type TestContext } from 'node:test';
 import { CLI, startDaemon } from './helpers/daemon';
 
 interface Run {
@@ -31,6 +32,22 @@ function runAs(user: string, socket: string, args: string[]): Promise<Run> {
       },
     );
   });
+}
+
+/**
+ * The operators run this checkout's CLI, so every directory above it must be
+ * traversable by others (a clone under a 0700 directory, as mktemp -d or
+ * /root, is not): o+x is added where missing and taken away after the test.
+ */
+function letOthersTraverse(t: TestContext, file: string): void {
+  for (let dir = path.dirname(path.resolve(file)); ; dir = path.dirname(dir)) {
+    const mode = fs.statSync(dir).mode & 0o7777;
+    if ((mode & 0o001) === 0) {
+      fs.chmodSync(dir, mode | 0o001);
+      t.after(() => fs.chmodSync(dir, mode));
+    }
+    if (dir === path.dirname(dir)) break;
+  }
 }
 
 const uidOf = (user: string): number =>
@@ -67,6 +84,7 @@ test('socket-group members read, admin-group members mutate, others cannot conne
   execFileSync('useradd', [...nologin, '-g', admins, '-G', readers, admin]);
   execFileSync('useradd', [...nologin, outsider]);
 
+  letOthersTraverse(t, CLI);
   const d = await startDaemon(t, { args: ['--socket-group', readers, '--admin-group', admins] });
   fs.chmodSync(d.stateDir, 0o711); // the socket's directory must be traversable by the operators
 
