@@ -5,11 +5,11 @@
  * conntrack populated first, as `make bench` populates it over TAPs.
  *
  *   core_bench --table F.table --params F.params [--packets N] [--runs R] [--api
- * burst|prefetch|frame]
+ * burst|frame]
  *
- * --api: ew_process_burst() over each burst of 32 (the default), prefetch
- * (ew_prefetch_frame/_entries over the burst, then ew_process() per frame:
- * what the io_uring engine does) or frame (ew_process() alone, no prefetch).
+ * --api: ew_process_burst() over each burst of 32 (the default; what both
+ * I/O engines call, through ew_worker_judge_burst) or frame (ew_process()
+ * alone, no prefetch: the A/B that shows what the burst path buys).
  *
  * Modes (params `mode`):
  *   est  `flows` UDP flows A -> B are primed (A -> B, then B -> A, so each is
@@ -154,8 +154,7 @@ static void frames_alloc(struct frames *fs, uint32_t n) {
 }
 
 struct run_ctx {
-    bool burst_api;    /* ew_process_burst (default) */
-    bool prefetch_api; /* ew_prefetch_frame/entries, then ew_process (the io_uring engine) */
+    bool burst_api; /* ew_process_burst (default) */
     struct ew_worker_ctx w;
     const struct ew_table_view *t;
     const struct params *p;
@@ -186,13 +185,6 @@ static void process_range(struct run_ctx *c, const struct frames *fs, uint32_t i
                 in_ports[k] = in_port;
             ew_process_burst(&c->w, c->t, in_ports, ptrs, len, FRAME_CAP, n, vs);
         } else {
-            if (c->prefetch_api) {
-                struct ew_prefetch pf[BURST];
-                for (uint32_t k = 0; k < n; k++)
-                    ew_prefetch_frame(&c->w, c->t, in_port, burst[k], len[k], &pf[k]);
-                for (uint32_t k = 0; k < n; k++)
-                    ew_prefetch_entries(&c->w, &pf[k]);
-            }
             for (uint32_t k = 0; k < n; k++)
                 ew_process(&c->w, c->t, in_port, burst[k], &len[k], FRAME_CAP, &vs[k]);
         }
@@ -243,13 +235,12 @@ int main(int argc, char **argv) {
             api = argv[++i];
         else {
             fprintf(stderr, "usage: core_bench --table F.table --params F.params [--packets N] "
-                            "[--runs R] [--api burst|prefetch|frame]\n");
+                            "[--runs R] [--api burst|frame]\n");
             return 2;
         }
     }
     if (!table_path || !params_path || runs < 1 || runs > MAX_RUNS) die("bad arguments");
-    if (strcmp(api, "burst") != 0 && strcmp(api, "frame") != 0 && strcmp(api, "prefetch") != 0)
-        die("--api burst|prefetch|frame");
+    if (strcmp(api, "burst") != 0 && strcmp(api, "frame") != 0) die("--api burst|frame");
     struct params p;
     read_params(params_path, &p);
     bool fresh = strcmp(p.mode, "new") == 0;
@@ -287,8 +278,7 @@ int main(int argc, char **argv) {
                               .ct_cache = ew_core_cache_create(core)},
                         .t = t,
                         .p = &p,
-                        .burst_api = strcmp(api, "burst") == 0,
-                        .prefetch_api = strcmp(api, "prefetch") == 0};
+                        .burst_api = strcmp(api, "burst") == 0};
     if (!fresh) {
         frames_alloc(&rev, p.flows);
         for (uint32_t i = 0; i < p.flows; i++)

@@ -2,8 +2,10 @@
  * epoll backend: level-triggered epoll over this worker's queue fd of every
  * port plus its wake eventfd. Each wakeup reads up to EW_BURST frames from every
  * ready port (stopping early at EAGAIN; a port with more is reported ready
- * again), each frame judged and written with one write() to the destination's
- * queue fd owned by this same worker.
+ * again) into EW_BURST buffers, judges them together (ew_worker_judge_burst:
+ * the core parses the burst and prefetches its conntrack lines before deciding
+ * each), then writes each with one write() to the destination's queue fd owned
+ * by this same worker.
  * The portable fallback when io_uring is unavailable: one syscall per frame.
  */
 #include <errno.h>
@@ -22,7 +24,7 @@
 struct epoll_worker {
     int ep;
     int fds[EW_MAX_PORTS]; /* this worker's queue fd per port, -1 when closed */
-    uint8_t *buf;          /* one frame buffer: read, judge and write in place */
+    uint8_t *bufs;         /* EW_BURST frame buffers of buf_size: read, judge, write in place */
 };
 
 static int handle_command(struct ew_worker *w, struct epoll_worker *st) {
@@ -46,15 +48,15 @@ static int handle_command(struct ew_worker *w, struct epoll_worker *st) {
     return 0;
 }
 
-static void forward(struct ew_worker *w, struct epoll_worker *st, uint32_t in_port,
-                    uint32_t out_port, uint32_t frame_len) {
+static void forward(struct ew_worker *w, struct epoll_worker *st, const uint8_t *buf,
+                    uint32_t in_port, uint32_t out_port, uint32_t frame_len) {
     int out_fd = st->fds[out_port];
     if (out_fd < 0) {
         ew_worker_count_drop(w, in_port, EW_DROP_PORT_DOWN);
         return;
     }
     size_t total = (size_t)w->sh->hdr_len + frame_len;
-    if (write(out_fd, st->buf, total) == (ssize_t)total)
+    if (write(out_fd, buf, total) == (ssize_t)total)
         ew_worker_count_tx(w, out_port, frame_len);
     else
         ew_worker_count_drop(w, in_port, EW_DROP_TX_FAILED);
@@ -63,19 +65,26 @@ static void forward(struct ew_worker *w, struct epoll_worker *st, uint32_t in_po
 static void drain_port(struct ew_worker *w, struct epoll_worker *st, const struct ew_table_view *t,
                        uint32_t port) {
     const uint32_t hdr = w->sh->hdr_len, cap = w->sh->buf_size - hdr;
+    int fd = st->fds[port];
+    if (fd < 0) return;
+    uint32_t in_ports[EW_BURST], lens[EW_BURST], out[EW_BURST], n = 0;
+    uint8_t *bufs[EW_BURST];
     for (uint32_t i = 0; i < EW_BURST; i++) {
-        int fd = st->fds[port];
-        if (fd < 0) return;
-        ssize_t n = read(fd, st->buf, w->sh->buf_size);
-        if (n < 0) return; /* EAGAIN: drained (errors: retried on the next wakeup) */
-        if ((size_t)n < hdr) {
+        uint8_t *buf = st->bufs + (size_t)n * w->sh->buf_size;
+        ssize_t got = read(fd, buf, w->sh->buf_size);
+        if (got < 0) break; /* EAGAIN: drained (errors: retried on the next wakeup) */
+        if ((size_t)got < hdr) {
             ew_worker_count_drop(w, port, EW_DROP_TRUNCATED_ETH);
             continue;
         }
-        uint32_t len = (uint32_t)n - hdr;
-        uint32_t out = ew_worker_judge(w, t, port, st->buf, &len, cap);
-        if (out != EW_PORT_NONE) forward(w, st, port, out, len);
+        in_ports[n] = port;
+        bufs[n] = buf;
+        lens[n++] = (uint32_t)got - hdr;
     }
+    if (n == 0) return;
+    ew_worker_judge_burst(w, t, in_ports, bufs, lens, cap, n, out);
+    for (uint32_t i = 0; i < n; i++)
+        if (out[i] != EW_PORT_NONE) forward(w, st, bufs[i], port, out[i], lens[i]);
 }
 
 static void drain_wake(struct ew_worker *w) {
@@ -110,13 +119,13 @@ static void *worker_main(void *arg) {
     }
     for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
         st->fds[p] = -1;
-    st->buf = malloc(w->sh->buf_size);
+    st->bufs = malloc((size_t)EW_BURST * w->sh->buf_size);
     st->ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WAKE_TOKEN};
-    if (!st->buf || st->ep < 0 || epoll_ctl(st->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
+    if (!st->bufs || st->ep < 0 || epoll_ctl(st->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
         ew_worker_started(w, -1, strerror(errno));
         if (st->ep >= 0) close(st->ep);
-        free(st->buf);
+        free(st->bufs);
         free(st);
         return NULL;
     }
@@ -126,7 +135,7 @@ static void *worker_main(void *arg) {
     for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
         if (st->fds[p] >= 0) close(st->fds[p]);
     close(st->ep);
-    free(st->buf);
+    free(st->bufs);
     free(st);
     w->backend = NULL;
     return NULL;

@@ -579,21 +579,6 @@ static uint32_t prefetch_zones(const struct ew_core *core, const struct ew_table
     return 2;
 }
 
-void ew_prefetch_frame(const struct ew_worker_ctx *w, const struct ew_table_view *t,
-                       uint32_t in_port, const uint8_t *frame, uint32_t len,
-                       struct ew_prefetch *pf) {
-    pf->n = 0;
-    if (!t || in_port >= EW_MAX_PORTS || t->port_eni[in_port] == EW_INDEX_NONE) return;
-    struct ew_pkt p;
-    if (ew_parse(frame, len, &p) != EW_DROP_NONE) return;
-    pf->n = prefetch_zones(w->core, t, &t->enis[t->port_eni[in_port]], in_port, &p, pf->hash);
-}
-
-void ew_prefetch_entries(const struct ew_worker_ctx *w, const struct ew_prefetch *pf) {
-    for (uint32_t j = 0; j < pf->n; j++)
-        (void)ew_ct_prefetch_entry(w->core->ct, pf->hash[j]);
-}
-
 void ew_process_burst(struct ew_worker_ctx *w, const struct ew_table_view *t,
                       const uint32_t *in_ports, uint8_t *const *frames, uint32_t *lens,
                       uint32_t cap, uint32_t n, struct ew_verdict *v) {

@@ -117,19 +117,6 @@ void ew_process_burst(struct ew_worker_ctx *w, const struct ew_table_view *t,
                       const uint32_t *in_ports, uint8_t *const *frames, uint32_t *lens,
                       uint32_t cap, uint32_t n, struct ew_verdict *v);
 
-/* The same prefetching for an I/O loop that handles completions one by one
- * (io_uring.c): step 1 over every frame of a batch, then step 2 over every
- * frame, then ew_process() for each as usual. The parse is done twice (the
- * price of keeping the completion handling as it is); nothing changes state. */
-struct ew_prefetch {
-    uint32_t hash[2];
-    uint32_t n;
-};
-void ew_prefetch_frame(const struct ew_worker_ctx *w, const struct ew_table_view *t,
-                       uint32_t in_port, const uint8_t *frame, uint32_t len,
-                       struct ew_prefetch *pf);
-void ew_prefetch_entries(const struct ew_worker_ctx *w, const struct ew_prefetch *pf);
-
 /* ---- per-worker conntrack entry cache (conntrack.h has the bound it puts
  * on table-full answers); destroy returns its entries to the table, so call it
  * before ew_core_destroy, once the worker no longer runs. ---- */
