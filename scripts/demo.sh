@@ -41,26 +41,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-# probe NS ADDR PORT EXPECT: one TCP request/response; EXPECT is allowed|blocked.
-probe() {
-  local ns="$1" addr="$2" port="$3" expect="$4" label="$5" got=blocked
-  if echo ping | ip netns exec "$ns" timeout 3 socat -T1 - "TCP:$addr:$port,connect-timeout=1" 2>/dev/null |
-    grep -q pong; then
-    got=allowed
-  fi
-  if [ "$got" = "$expect" ]; then
-    printf '  %-34s %-8s (ok)\n' "$label" "$got"
-  else
-    printf '  %-34s %-8s (EXPECTED %s)\n' "$label" "$got" "$expect"
-    FAILED=1
-  fi
-}
-
-# serve NS PORT: answers "pong" to every connection.
-serve() {
-  ip netns exec "$1" socat "TCP-LISTEN:$2,fork,reuseaddr" SYSTEM:'read line; echo pong' &
-  SERVER_PIDS+=("$!")
-}
+PROBE_WIDTH=34
+# shellcheck source=lib/probe.sh
+source "$ROOT/scripts/lib/probe.sh"
 
 # A free loopback port for the EC2 endpoint.
 EC2_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -64,30 +64,9 @@ trap cleanup EXIT
 
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();})'; }
 
-# probe FROM_NS ADDR PORT EXPECT LABEL: one TCP request/response; EXPECT is allowed|blocked.
-probe() {
-  local ns="$1" addr="$2" port="$3" expect="$4" label="$5" got=blocked
-  if echo ping | ip netns exec "$ns" timeout 3 socat -T1 - "TCP:$addr:$port,connect-timeout=1" 2>/dev/null |
-    grep -q pong; then
-    got=allowed
-  fi
-  if [ "$got" = "$expect" ]; then
-    printf '  %-40s %-8s (ok)\n' "$label" "$got"
-  else
-    printf '  %-40s %-8s (EXPECTED %s)\n' "$label" "$got" "$expect"
-    FAILED=1
-  fi
-}
-
-# serve NS PORT...: answers "pong" to every connection on each port.
-serve() {
-  local ns="$1"
-  shift
-  for port in "$@"; do
-    ip netns exec "$ns" socat "TCP-LISTEN:$port,fork,reuseaddr" SYSTEM:'read line; echo pong' &
-    SERVER_PIDS+=("$!")
-  done
-}
+PROBE_WIDTH=40
+# shellcheck source=lib/probe.sh
+source "$ROOT/scripts/lib/probe.sh"
 
 PORT="$(free_port)"
 say "daemon with --ec2-listen 127.0.0.1:$PORT (state in $TMP)"

@@ -14,11 +14,11 @@
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
-import { startDaemon, type TestDaemon } from './daemon';
+import type { TestDaemon } from './daemon';
+import { startEc2Daemon as startEc2DaemonWithClient } from './ec2';
 
 export const AWS_CLI = '/usr/bin/aws';
 
@@ -127,58 +127,20 @@ export function awsCli(endpoint: string, credential: AwsCredential | undefined):
   };
 }
 
-/** A TCP port nobody listens on right now (the kernel's pick, released again). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(addr)));
-    });
-  });
-}
-
-async function waitListening(port: number, d: TestDaemon): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (up) return;
-    if (Date.now() > deadline) {
-      throw new Error(`EC2 endpoint not listening on ${port}:\n${d.logs()}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 export interface Ec2Daemon {
   d: TestDaemon;
   port: number;
   endpoint: string; // http://127.0.0.1:PORT
 }
 
-/** A real daemon with `--ec2-listen 127.0.0.1:PORT` (and `--ec2-allow-unsigned` when asked). */
+/** A real daemon with `--ec2-listen 127.0.0.1:PORT` (and `--ec2-allow-unsigned` when asked),
+ * without a credential: tests here create theirs with createCredential. */
 export async function startEc2Daemon(
   t: TestContext,
   opts: { allowUnsigned?: boolean; args?: string[] } = {},
 ): Promise<Ec2Daemon> {
-  const port = await freePort();
-  const d = await startDaemon(t, {
-    args: [
-      '--ec2-listen',
-      `127.0.0.1:${port}`,
-      ...(opts.allowUnsigned ? ['--ec2-allow-unsigned'] : []),
-      ...(opts.args ?? []),
-    ],
-  });
-  await waitListening(port, d);
-  return { d, port, endpoint: `http://127.0.0.1:${port}` };
+  const e = await startEc2DaemonWithClient(t, { ...opts, noCredential: true });
+  return { d: e.daemon, port: e.port, endpoint: e.endpoint };
 }
 
 /** `eniwall credentials create --name NAME [--policy FILE] --json` on the daemon. */
