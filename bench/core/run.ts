@@ -8,7 +8,15 @@
  * the cost that instruction counts miss at 1M flows). Ratios are against
  * est-64 of the same run.
  *
- *   node dist/bench/core/run.js [--only a,b] [--apis burst,frame] [--runs R] [--no-callgrind] [--out DIR]
+ *   node dist/bench/core/run.js [--only a,b] [--apis burst,frame] [--runs R] [--no-callgrind]
+ *                               [--workers 1,2,4,8] [--out DIR]
+ *
+ * --workers (default: 1 and every power of two up to the CPUs online): the
+ * many-core figure — est-100k, est-1m and new with W worker threads on one
+ * conntrack (core_bench --workers W, each thread pinned to its own CPU, its
+ * own slice of the flows), scaling = pps per worker at W / pps at W = 1
+ * (1.0 = linear; the goal is >= 0.8 up to 8 workers). Unchanged on a
+ * many-core machine; on this 2-core one it measures W = 1, 2.
  *
  * Each scenario runs with ew_process_burst (burst: what the io_uring engine
  * calls) and with ew_process one frame at a time (frame: the path before
@@ -18,7 +26,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CORE_SCENARIOS } from './tables';
 
@@ -39,6 +47,24 @@ interface Row {
   /** Simulated first-level and last-level data cache misses per packet (callgrind --cache-sim). */
   d1MissesPerPacket?: number;
   llMissesPerPacket?: number;
+}
+
+/** A many-core row: one scenario with W workers (ns only; callgrind counts one thread). */
+interface ScalingRow {
+  scenario: string;
+  workers: number;
+  pps: number;
+  ppsPerWorker: number;
+  /** ppsPerWorker / the W = 1 pps of the same scenario in this run (1.0 = linear). */
+  scaling: number;
+}
+
+const SCALING_SCENARIOS = ['est-100k', 'est-1m', 'new'];
+
+function defaultWorkers(): number[] {
+  const out = [1];
+  for (let w = 2; w <= availableParallelism(); w *= 2) out.push(w);
+  return out;
 }
 
 function arg(name: string): string | undefined {
@@ -135,6 +161,31 @@ function main(): void {
         process.stderr.write(`${s.name} (${api}): ${row.nsPerPacket} ns/packet\n`);
       }
     }
+    const scaling: ScalingRow[] = [];
+    const workerCounts = arg('--workers')?.split(',').map(Number) ?? defaultWorkers();
+    for (const name of SCALING_SCENARIOS) {
+      if ((only && !only.includes(name)) || workerCounts.length < 2) continue;
+      let base = 0;
+      for (const w of workerCounts) {
+        const r = harness(join(work, `${name}.table`), join(work, `${name}.params`), [
+          '--runs',
+          runs,
+          '--workers',
+          String(w),
+        ]);
+        const pps = Number(r['pps']);
+        const perWorker = Number(r['pps_per_worker']);
+        if (w === 1) base = pps;
+        scaling.push({
+          scenario: name,
+          workers: w,
+          pps,
+          ppsPerWorker: perWorker,
+          scaling: base > 0 ? perWorker / base : NaN,
+        });
+        process.stderr.write(`${name} x${w} workers: ${Math.round(pps)} pps\n`);
+      }
+    }
     const ref = (api: string): Row | undefined =>
       rows.find((r) => r.scenario === 'est-64' && r.api === api);
     const lines = [
@@ -155,6 +206,21 @@ function main(): void {
         ].join(' ');
       }),
     ];
+    if (scaling.length > 0) {
+      lines.push(
+        '',
+        'scenario        workers          pps   pps/worker  scaling (vs 1 worker; goal >= 0.8)',
+        ...scaling.map((r) =>
+          [
+            r.scenario.padEnd(15),
+            String(r.workers).padStart(7),
+            String(Math.round(r.pps)).padStart(12),
+            String(Math.round(r.ppsPerWorker)).padStart(12),
+            r.scaling.toFixed(2).padStart(8),
+          ].join(' '),
+        ),
+      );
+    }
     process.stdout.write(`${lines.join('\n')}\n`);
     mkdirSync(outDir, { recursive: true });
     const file = join(outDir, `core-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -163,7 +229,7 @@ function main(): void {
     }).stdout.trim();
     writeFileSync(
       file,
-      `${JSON.stringify({ commit, time: new Date().toISOString(), runs: Number(runs), callgrindPackets: CALLGRIND_PACKETS, rows }, null, 2)}\n`,
+      `${JSON.stringify({ commit, time: new Date().toISOString(), runs: Number(runs), callgrindPackets: CALLGRIND_PACKETS, rows, scaling }, null, 2)}\n`,
     );
     process.stdout.write(`results: ${file}\n`);
   } finally {

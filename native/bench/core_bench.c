@@ -7,6 +7,8 @@
  *   core_bench --table F.table --params F.params [--packets N] [--runs R] [--api
  * burst|frame]
  *
+ *   core_bench ... --workers W   (W threads, one per CPU, on one conntrack)
+ *
  * --api: ew_process_burst() over each burst of 32 (the default; what both
  * I/O engines call, through ew_worker_judge_burst) or frame (ew_process()
  * alone, no prefetch: the A/B that shows what the burst path buys).
@@ -25,15 +27,26 @@
  * (the median of --runs). Every measured frame must be forwarded: a harness
  * that timed drops would measure the wrong path, so any other verdict fails.
  *
+ * --workers W: W threads share the core (conntrack, zones, pool) and the table
+ * as the engine's workers do, each with its own counters, flow-sample table
+ * and entry cache, each pinned to CPU w % ncpus and sending its own slice of
+ * the flows (as RSS would split them over W queues). They start together; a
+ * run's figure is the wall time over every worker's frames, so pps_per_worker
+ * against the W=1 run is the scaling (1.0 = linear). The same command measures
+ * a many-core machine unchanged. Not under callgrind (W = 1 there).
+ *
  * Output: one JSON line per run set on stdout.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "eniwall/core.h"
 #include "flowlog.h"
@@ -45,6 +58,7 @@
 #define SPORTS      50000u
 #define SPORT_BASE  10000u
 #define MAX_RUNS    15
+#define MAX_WORKERS 64
 
 struct params {
     char scenario[64];
@@ -159,6 +173,7 @@ struct run_ctx {
     const struct ew_table_view *t;
     const struct params *p;
     uint64_t forwarded, other;
+    uint8_t (*burst)[FRAME_CAP]; /* [BURST]: where the "read" lands each frame */
 };
 
 /* Copies each frame into the burst buffer (as a read from the port would land
@@ -166,7 +181,7 @@ struct run_ctx {
  * and TTL), hence the copy from a pristine template every time. */
 static void process_range(struct run_ctx *c, const struct frames *fs, uint32_t in_port,
                           uint64_t first, uint64_t count) {
-    static uint8_t burst[BURST][FRAME_CAP];
+    uint8_t(*burst)[FRAME_CAP] = c->burst;
     uint8_t *ptrs[BURST];
     for (uint32_t k = 0; k < BURST; k++)
         ptrs[k] = burst[k];
@@ -206,6 +221,27 @@ __attribute__((noinline)) void measure(struct run_ctx *c, const struct frames *f
     process_range(c, fs, in_port, first, count);
 }
 
+/* One worker thread of a --workers run: waits for the start, sends its slice. */
+struct worker_job {
+    pthread_t thread;
+    struct run_ctx *c;
+    struct frames slice; /* a view into the frames: this worker's flows */
+    uint32_t in_port, cpu;
+    uint64_t first, count;
+    pthread_barrier_t *start;
+};
+
+static void *worker_run(void *arg) {
+    struct worker_job *j = arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(j->cpu, &set);
+    (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    pthread_barrier_wait(j->start);
+    process_range(j->c, &j->slice, j->in_port, j->first, j->count);
+    return NULL;
+}
+
 static uint64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -222,6 +258,7 @@ int main(int argc, char **argv) {
     uint64_t packets = 0;
     int runs = 5;
     const char *api = "burst";
+    uint32_t workers = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--table") == 0 && i + 1 < argc)
             table_path = argv[++i];
@@ -233,13 +270,17 @@ int main(int argc, char **argv) {
             runs = atoi(argv[++i]);
         else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc)
             api = argv[++i];
+        else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+            workers = (uint32_t)atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: core_bench --table F.table --params F.params [--packets N] "
-                            "[--runs R] [--api burst|frame]\n");
+                            "[--runs R] [--api burst|frame] [--workers W]\n");
             return 2;
         }
     }
-    if (!table_path || !params_path || runs < 1 || runs > MAX_RUNS) die("bad arguments");
+    if (!table_path || !params_path || runs < 1 || runs > MAX_RUNS || workers < 1 ||
+        workers > MAX_WORKERS)
+        die("bad arguments");
     if (strcmp(api, "burst") != 0 && strcmp(api, "frame") != 0) die("--api burst|frame");
     struct params p;
     read_params(params_path, &p);
@@ -271,56 +312,111 @@ int main(int argc, char **argv) {
         fwd.len[i] = build_frame(&p, 0, i, fwd.data + (size_t)i * FRAME_CAP);
 
     /* A worker entry cache, as each engine worker has. */
-    struct run_ctx c = {.w = {.core = core,
-                              .counters = counters,
-                              .now_ms = 1000,
-                              .fl = fl,
-                              .ct_cache = ew_core_cache_create(core)},
-                        .t = t,
-                        .p = &p,
-                        .burst_api = strcmp(api, "burst") == 0};
+    /* A worker entry cache, counters and flow-sample table per worker, as each
+     * engine worker has; worker 0 primes. */
+    struct run_ctx *ctx = calloc(workers, sizeof *ctx);
+    if (!ctx) die("out of memory");
+    for (uint32_t w = 0; w < workers; w++) {
+        ctx[w] = (struct run_ctx){
+            .w = {.core = core,
+                  .counters = w == 0 ? counters : calloc(EW_MAX_PORTS, sizeof *counters),
+                  .now_ms = 1000,
+                  .fl = w == 0 ? fl : ew_fl_create(16384),
+                  .ct_cache = ew_core_cache_create(core)},
+            .t = t,
+            .p = &p,
+            .burst_api = strcmp(api, "burst") == 0,
+            .burst = malloc(sizeof(uint8_t[BURST][FRAME_CAP]))};
+        if (!ctx[w].w.counters || !ctx[w].w.fl || !ctx[w].burst) die("out of memory");
+    }
+    struct run_ctx *c = &ctx[0];
     if (!fresh) {
         frames_alloc(&rev, p.flows);
         for (uint32_t i = 0; i < p.flows; i++)
             rev.len[i] = build_frame(&p, 1, i, rev.data + (size_t)i * FRAME_CAP);
-        process_range(&c, &fwd, p.port[0], 0, p.flows);
-        process_range(&c, &rev, p.port[1], 0, p.flows);
-        if (c.other != 0) die("priming: some frames were not forwarded (wrong table/params?)");
+        process_range(c, &fwd, p.port[0], 0, p.flows);
+        process_range(c, &rev, p.port[1], 0, p.flows);
+        if (c->other != 0) die("priming: some frames were not forwarded (wrong table/params?)");
         free(rev.data);
         free(rev.len);
     }
+    /* Each worker's slice of the flows and its share of the packets. */
+    struct worker_job jobs[MAX_WORKERS];
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t total = 0;
+    for (uint32_t w = 0; w < workers; w++) {
+        uint32_t lo = (uint32_t)((uint64_t)p.flows * w / workers);
+        uint32_t hi = (uint32_t)((uint64_t)p.flows * (w + 1) / workers);
+        if (hi == lo) die("more workers than flows");
+        uint64_t count = packets / workers;
+        if (fresh && count * (uint64_t)runs > hi - lo) count = (hi - lo) / (uint64_t)runs;
+        jobs[w] = (struct worker_job){
+            .c = &ctx[w],
+            .slice = {.data = fwd.data + (size_t)lo * FRAME_CAP, .len = fwd.len + lo, .n = hi - lo},
+            .in_port = p.port[0],
+            .cpu = (uint32_t)(w % (uint32_t)(ncpu > 0 ? ncpu : 1)),
+            .count = count};
+        total += count;
+    }
     double ns[MAX_RUNS];
-    uint64_t first = 0;
     for (int r = 0; r < runs; r++) {
-        c.forwarded = c.other = 0;
-        uint64_t t0 = now_ns();
-        measure(&c, &fwd, p.port[0], first, packets);
-        uint64_t t1 = now_ns();
-        if (c.other != 0 || c.forwarded != packets) {
-            fprintf(stderr, "core_bench: run %d: %llu of %llu frames not forwarded\n", r,
-                    (unsigned long long)c.other, (unsigned long long)packets);
-            return 1;
+        for (uint32_t w = 0; w < workers; w++)
+            ctx[w].forwarded = ctx[w].other = 0;
+        uint64_t t0, t1;
+        if (workers == 1) {
+            t0 = now_ns();
+            measure(c, &jobs[0].slice, p.port[0], jobs[0].first, jobs[0].count);
+            t1 = now_ns();
+        } else {
+            pthread_barrier_t start;
+            pthread_barrier_init(&start, NULL, workers + 1);
+            for (uint32_t w = 0; w < workers; w++) {
+                jobs[w].start = &start;
+                if (pthread_create(&jobs[w].thread, NULL, worker_run, &jobs[w]) != 0)
+                    die("pthread_create");
+            }
+            pthread_barrier_wait(&start);
+            t0 = now_ns();
+            for (uint32_t w = 0; w < workers; w++)
+                pthread_join(jobs[w].thread, NULL);
+            t1 = now_ns();
+            pthread_barrier_destroy(&start);
         }
-        ns[r] = (double)(t1 - t0) / (double)packets;
-        /* new: the next run takes flows never seen; est: the same flows again. */
-        if (fresh) first += packets;
-        /* Flow-sample tables fill up; a real worker hands them over between drains. */
-        ew_fl_destroy(fl);
-        fl = ew_fl_create(16384);
-        if (!fl) die("out of memory");
-        c.w.fl = fl;
+        for (uint32_t w = 0; w < workers; w++) {
+            if (ctx[w].other != 0 || ctx[w].forwarded != jobs[w].count) {
+                fprintf(stderr, "core_bench: run %d worker %u: %llu of %llu frames not forwarded\n",
+                        r, w, (unsigned long long)ctx[w].other, (unsigned long long)jobs[w].count);
+                return 1;
+            }
+            /* new: the next run takes flows never seen; est: the same flows again. */
+            if (fresh) jobs[w].first += jobs[w].count;
+            /* Flow-sample tables fill up; a real worker hands them over between drains. */
+            ew_fl_destroy(ctx[w].w.fl);
+            ctx[w].w.fl = ew_fl_create(16384);
+            if (!ctx[w].w.fl) die("out of memory");
+        }
+        ns[r] = (double)(t1 - t0) / (double)total;
     }
     qsort(ns, (size_t)runs, sizeof ns[0], cmp_double);
+    /* ns_per_packet: wall time over every worker's frames (W = 1: one
+     * worker's cost); pps_per_worker: what each worker delivered. */
+    double med = ns[runs / 2];
     printf("{\"scenario\":\"%s\",\"api\":\"%s\",\"mode\":\"%s\",\"flows\":%u,\"packets\":%llu,"
-           "\"runs\":%d,"
-           "\"ns_per_packet\":%.2f,\"ns_min\":%.2f,\"ns_max\":%.2f,\"ct_entries_a\":%u}\n",
-           p.scenario, api, p.mode, p.flows, (unsigned long long)packets, runs, ns[runs / 2], ns[0],
-           ns[runs - 1], ew_core_ct_count(core, p.port[0]));
-    ew_fl_destroy(fl);
+           "\"runs\":%d,\"workers\":%u,"
+           "\"ns_per_packet\":%.2f,\"ns_min\":%.2f,\"ns_max\":%.2f,\"pps\":%.0f,"
+           "\"pps_per_worker\":%.0f,\"ct_entries_a\":%u}\n",
+           p.scenario, api, p.mode, p.flows, (unsigned long long)total, runs, workers, med, ns[0],
+           ns[runs - 1], 1e9 / med, 1e9 / med / workers, ew_core_ct_count(core, p.port[0]));
+    for (uint32_t w = 0; w < workers; w++) {
+        ew_fl_destroy(ctx[w].w.fl);
+        if (w > 0) free(ctx[w].w.counters);
+        free(ctx[w].burst);
+        ew_core_cache_destroy(core, ctx[w].w.ct_cache);
+    }
+    free(ctx);
     free(fwd.data);
     free(fwd.len);
     free(counters);
-    ew_core_cache_destroy(core, c.w.ct_cache);
     ew_core_destroy(core);
     ew_table_free(t);
     return 0;
