@@ -205,7 +205,7 @@ static enum ew_drop_reason parse_ipv4(const uint8_t *f, uint32_t len, struct ew_
     uint32_t ihl = (uint32_t)(ip[0] & 0x0fu) * 4u;
     uint32_t tot = ew_get16(ip + 2);
     if (ihl < 20u || tot < ihl || tot > avail) return EW_DROP_MALFORMED_IPV4;
-    if (ew_csum_finish(ew_csum_add(0, ip, ihl)) != 0) return EW_DROP_MALFORMED_IPV4;
+    if (!ew_csum_ok32(ip, ihl)) return EW_DROP_MALFORMED_IPV4;
     uint16_t frag = ew_get16(ip + 6);
     uint32_t frag_off = (uint32_t)(frag & 0x1fffu) * 8u;
     bool more = (frag & 0x2000u) != 0;

@@ -379,7 +379,34 @@ static void test_fuzz(void) {
     CHECK(parsed > 10000 && dropped > 10000, "fuzz mix: parsed %d dropped %d", parsed, dropped);
 }
 
+/* The per-packet IPv4 header check (ew_csum_ok32, 32-bit words) agrees with
+ * the RFC 1071 16-bit loop on random headers, valid and one bit off. */
+static void test_csum_ok32(void) {
+    uint64_t x = 0x243f6a8885a308d3ull;
+    for (int iter = 0; iter < 200000; iter++) {
+        uint8_t h[60];
+        for (size_t i = 0; i < sizeof h; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            h[i] = (uint8_t)x;
+        }
+        uint32_t n = 20u + 4u * (uint32_t)(x % 11u);
+        if (iter % 2 == 0) { /* a valid checksum, sometimes then one bit flipped */
+            h[10] = h[11] = 0;
+            ew_put16(h + 10, ew_csum_finish(ew_csum_add(0, h, n)));
+            if (iter % 4 == 0) h[(x >> 8) % n] ^= (uint8_t)(1u << ((x >> 16) % 8u));
+        }
+        bool want = ew_csum_finish(ew_csum_add(0, h, n)) == 0;
+        CHECK(ew_csum_ok32(h, n) == want, "header %d (%u bytes): ok32 %d, loop %d", iter, n, !want,
+              want);
+    }
+    uint8_t zero[20] = {0}, ones[20];
+    memset(ones, 0xff, sizeof ones);
+    CHECK(!ew_csum_ok32(zero, 20), "all-zero header refused (as the loop does)");
+    CHECK(ew_csum_ok32(ones, 20) == (ew_csum_finish(ew_csum_add(0, ones, 20)) == 0), "all-ones");
+}
+
 int main(void) {
+    test_csum_ok32();
     test_good();
     test_bad();
     test_fuzz();
