@@ -187,6 +187,13 @@ export function goals(s: Suite): Goal[] {
       show: x,
     },
     {
+      name: 'TCP eniwall / kernel, 4 streams, both CPUs (2 workers, 2-queue TAPs)',
+      goal: '≥ 1.0×',
+      value: ratio(s, 'TCP-eniwall-4-w2', 'TCP-kernel-4-2cpu'),
+      met: (v) => v >= 1,
+      show: x,
+    },
+    {
       name: 'conntrack memory per entry',
       goal: '≤ 128 B',
       value: ct?.median,

@@ -101,10 +101,11 @@ function runTrial(trial: Trial, o: Options, onProgress: (f: number) => void): Pr
     runs: ['CTMEM', 'COMPILE', 'EC2API'].includes(trial.scenario) ? 1 : o.runs,
     windowS: o.windowS,
   });
-  // taskset: the whole child (JS thread, the engine's worker thread) on CPU 1.
+  // taskset: the whole child (JS thread, the engine's worker threads) on CPU 1
+  // (or the trial's own CPU set).
   const child = spawn(
     'taskset',
-    ['-c', FORWARD_CPU, process.execPath, path.join(__dirname, 'trial.js'), arg],
+    ['-c', trial.cpus ?? FORWARD_CPU, process.execPath, path.join(__dirname, 'trial.js'), arg],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },

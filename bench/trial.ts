@@ -1166,6 +1166,7 @@ async function iperf(
   server: Endpoint,
   seconds: number,
   streams: number,
+  cpus: string,
 ): Promise<{ gbps: number; bytes: number }> {
   const srv = track(
     spawn(
@@ -1176,7 +1177,7 @@ async function iperf(
         server.ns,
         'taskset',
         '-c',
-        '0',
+        cpus,
         'iperf3',
         '-s',
         '-1',
@@ -1195,7 +1196,7 @@ async function iperf(
       'taskset',
       [
         '-c',
-        '0',
+        cpus,
         'iperf3',
         '-c',
         server.ip,
@@ -1220,6 +1221,7 @@ async function iperf(
 async function scenarioTcp(ctx: Ctx): Promise<TrialOutcome> {
   const streams = ctx.trial.streams ?? 1;
   const seconds = Math.max(2, Math.round(ctx.windowS));
+  const iperfCpus = ctx.trial.iperfCpus ?? '0';
   const values: number[] = [];
   const checks: Check[] = [];
   if (ctx.trial.path === 'kernel') {
@@ -1230,7 +1232,7 @@ async function scenarioTcp(ctx: Ctx): Promise<TrialOutcome> {
     });
     for (let i = 0; i < ctx.runs; i++) {
       const before = await k.nftCounters();
-      const r = await iperf(k.a, k.b, seconds, streams);
+      const r = await iperf(k.a, k.b, seconds, streams, iperfCpus);
       const after = await k.nftCounters();
       values.push(r.gbps);
       checks.push(
@@ -1246,7 +1248,7 @@ async function scenarioTcp(ctx: Ctx): Promise<TrialOutcome> {
     const p = await setupEniwall({
       rules: ctx.trial.rules ?? 60,
       specials: [tcpFromSubnet(5201)],
-      dataplane: { vnetHdr: true },
+      dataplane: { vnetHdr: true, workers: ctx.trial.workers ?? 1 },
     });
     const [a, b] = p.enis as [Endpoint, Endpoint];
     checks.push({
@@ -1254,11 +1256,16 @@ async function scenarioTcp(ctx: Ctx): Promise<TrialOutcome> {
       ok: p.dp.stats().vnetHdr,
       detail: JSON.stringify(p.dp.stats()),
     });
+    checks.push({
+      name: `${ctx.trial.workers ?? 1} worker(s)`,
+      ok: p.dp.stats().workers === (ctx.trial.workers ?? 1),
+      detail: JSON.stringify(p.dp.stats()),
+    });
     for (let i = 0; i < ctx.runs; i++) {
       const tx0 = p.counter(b.port, 'TX_BYTES');
       const pk0 = p.counter(b.port, 'TX_PACKETS');
       const hits0 = p.counter(a.port, 'CT_HITS') + p.counter(b.port, 'CT_HITS');
-      const r = await iperf(a, b, seconds, streams);
+      const r = await iperf(a, b, seconds, streams, iperfCpus);
       const bytes = p.counter(b.port, 'TX_BYTES') - tx0;
       const frames = p.counter(b.port, 'TX_PACKETS') - pk0;
       values.push(r.gbps);

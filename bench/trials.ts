@@ -50,6 +50,12 @@ export interface Trial {
   profile?: boolean; // record a perf profile of the forwarding CPU during run 1
   flowLog?: boolean; // E: an ALL flow log on both ENIs, samples drained every 5 s
   capture?: boolean; // E: `eniwall capture` on A (every frame it sends), drained every 50 ms
+  /** CPUs the trial process (and so every dataplane worker) may run on; default '1'. */
+  cpus?: string;
+  /** TCP: dataplane workers (= TAP queues; multi-queue when > 1), default 1. */
+  workers?: number;
+  /** TCP: CPUs of the iperf3 client and server, default '0'. */
+  iperfCpus?: string;
   quick: boolean;
 }
 
@@ -217,6 +223,33 @@ export const TRIALS: readonly Trial[] = [
     path: 'eniwall',
     streams: 4,
     rules: 60,
+    quick: false,
+  },
+  // Both cores, like with like: the kernel's bridge path runs in the senders'
+  // softirq on whichever CPU each iperf3 stream runs; eniwall gets 2 workers on
+  // 2-queue TAPs (the kernel side of a TAP spreads streams over its queues by
+  // flow hash), iperf3 unpinned on the same two CPUs.
+  {
+    id: 'TCP-eniwall-4-w2',
+    title: 'TCP: iperf3 4 streams through eniwall, 2 workers (2-queue TAPs), both CPUs',
+    scenario: 'TCP',
+    path: 'eniwall',
+    streams: 4,
+    rules: 60,
+    workers: 2,
+    cpus: '0,1',
+    iperfCpus: '0,1',
+    quick: false,
+  },
+  {
+    id: 'TCP-kernel-4-2cpu',
+    title: 'TCP: iperf3 4 streams through the kernel bridge, both CPUs',
+    scenario: 'TCP',
+    path: 'kernel',
+    streams: 4,
+    rules: 60,
+    cpus: '0,1',
+    iperfCpus: '0,1',
     quick: false,
   },
   {
