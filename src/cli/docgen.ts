@@ -18,10 +18,17 @@ import type { Command, Option } from 'commander';
 import { packageVersion } from '../api/version';
 import { buildProgram } from './main';
 
-/** Text as roff body text: backslashes escaped, a leading '.' or "'" neutralised. */
+/**
+ * Text as roff body text: backslashes escaped, a leading '.' or "'" neutralised,
+ * anything beyond ASCII as a \[uXXXX] glyph (groff reads input as Latin-1).
+ */
 export function roffText(text: string): string {
   return text
     .replace(/\\/g, '\\e')
+    .replace(
+      /[^\p{ASCII}]/gu,
+      (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`,
+    )
     .split('\n')
     .map((line) => (/^[.']/.test(line) ? `\\&${line}` : line))
     .join('\n');
@@ -165,9 +172,9 @@ export function bashCompletion(program: Command = buildProgram()): string {
       return names;
     });
     words.set(at, [...subs.map((s) => s.name()), ...flags, '--help']);
-    for (const sub of subs) walk(sub, at === '' ? sub.name() : `${at} ${sub.name()}`);
+    for (const sub of subs) walk(sub, `${at} ${sub.name()}`);
   };
-  walk(program, '');
+  walk(program, 'eniwall'); // bash has no empty key: paths start with the program's name
   const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   const table = [...words]
     .map(([at, list]) => `  [${quote(at)}]=${quote(list.join(' '))}`)
@@ -179,11 +186,11 @@ ${table}
 _eniwall_valued=' ${[...valued].sort().join(' ')} '
 
 _eniwall() {
-  local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[COMP_CWORD-1]} at='' next w i
+  local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[COMP_CWORD-1]} at=eniwall next w i
   for ((i = 1; i < COMP_CWORD; i++)); do
     w=\${COMP_WORDS[i]}
     [[ $w == -* ]] && continue
-    next=\${at:+$at }$w
+    next="$at $w"
     [[ -n \${_eniwall_words[$next]+set} ]] && at=$next
   done
   if [[ $prev == -* && $_eniwall_valued == *" $prev "* ]]; then
