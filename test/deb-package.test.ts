@@ -180,6 +180,7 @@ test('make deb builds a package that installs, runs and purges cleanly', async (
       '_eniwall; printf "%s\\n" "${COMPREPLY[@]}"';
     return (await ok('bash', ['-c', script], { cwd: out })).split('\n').filter(Boolean);
   };
+  assert.ok((await complete(['eniwall', ''])).includes('daemon'));
   assert.deepEqual(await complete(['eniwall', 'sg', 'au']), ['authorize']);
   assert.deepEqual(await complete(['eniwall', 'daemon', '--state-d']), ['--state-dir']);
   assert.ok((await complete(['eniwall', 'eni', ''])).includes('create'));
