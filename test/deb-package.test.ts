@@ -287,6 +287,22 @@ test('make deb builds a package that installs, runs and purges cleanly', async (
   await ok('ip', ['netns', 'exec', nsB, 'ping', '-c', '1', '-W', '3', '172.31.0.51']);
   await second.stop();
 
+  // --- reinstall (postinst again: idempotent), remove (keeps state and conffile) -------
+  await ok('apt-get', ['install', '--reinstall', ...APT_OPTS, deb], {
+    env: APT_ENV,
+    timeoutMs: 400000,
+  });
+  assert.ok(groupExists('eniwall'));
+  assert.equal(fs.readFileSync('/etc/eniwall/eniwall.conf', 'utf8'), conf);
+  await ok('apt-get', ['remove', ...APT_OPTS, 'eniwall'], { env: APT_ENV, timeoutMs: 400000 });
+  assert.equal(
+    (await ok('dpkg-query', ['-W', '-f=${Status}', 'eniwall'])).trim(),
+    'deinstall ok config-files',
+  );
+  assert.ok(!fs.existsSync('/usr/bin/eniwall') && !fs.existsSync('/usr/lib/eniwall'));
+  assert.ok(fs.existsSync('/etc/eniwall/eniwall.conf'), 'remove keeps the conffile');
+  assert.ok(fs.existsSync('/var/lib/eniwall'), 'remove keeps the state directory');
+
   // --- purge: nothing of the package is left ----------------------------------------
   await ok('apt-get', ['purge', ...APT_OPTS, 'eniwall'], { env: APT_ENV, timeoutMs: 400000 });
   assert.ok(!installed(), 'dpkg no longer knows eniwall (not even its conffiles)');
