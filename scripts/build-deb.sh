@@ -60,6 +60,7 @@ done
 
 install -m 0644 packaging/systemd/eniwall.service "$PKG/lib/systemd/system/eniwall.service"
 install -m 0644 packaging/systemd/eniwall.tmpfiles "$PKG/usr/lib/tmpfiles.d/eniwall.conf"
+install -D -m 0644 packaging/systemd/strict.conf "$PKG/usr/share/doc/eniwall/examples/strict.conf"
 install -m 0644 packaging/eniwall.conf "$PKG/etc/eniwall/eniwall.conf"
 
 # Man pages and completion from the command table (src/cli/docgen.ts).

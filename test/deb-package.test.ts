@@ -3,7 +3,7 @@
  * (scripts/build-deb.sh, what `make deb` runs), `apt-get install ./eniwall_*.deb`,
  * check what it installed (binaries, addon, CNI plugin, man pages, completion,
  * unit, configuration, group, state directory), `systemd-analyze verify` the
- * installed unit, run the installed daemon the way the unit's ExecStart does
+ * installed unit (and with the strict drop-in it ships), run the installed daemon the way the unit's ExecStart does
  * (its command, under its capability bounding set and NoNewPrivileges via
  * setpriv, with a NOTIFY_SOCKET receiver), drive it with the installed CLI
  * (two ENIs in namespaces, a ping between them), then `apt-get purge` and check
@@ -148,6 +148,7 @@ test('make deb builds a package that installs, runs and purges cleanly', async (
     UNIT,
     '/usr/lib/tmpfiles.d/eniwall.conf',
     '/etc/eniwall/eniwall.conf',
+    '/usr/share/doc/eniwall/examples/strict.conf',
   ]) {
     assert.ok(files.includes(p), `${p} is not in the package`);
   }
@@ -204,11 +205,31 @@ test('make deb builds a package that installs, runs and purges cleanly', async (
   const unit = fs.readFileSync(UNIT, 'utf8');
   // A control: verify does notice a broken copy (so the empty output above means something).
   const broken = path.join(out, 'eniwall.service');
-  fs.writeFileSync(broken, unit.replace('ProtectSystem=strict', 'ProtectSystem=bogus'));
-  assert.match((await run('systemd-analyze', ['verify', broken])).stderr, /protect system/i);
+  fs.writeFileSync(broken, unit.replace('RestrictNamespaces=net mnt', 'RestrictNamespaces=bogus'));
+  assert.match((await run('systemd-analyze', ['verify', broken])).stderr, /bogus/);
+  // The strict drop-in the package ships, applied (a drop-in's lines append to [Service]).
+  const strict = fs.readFileSync('/usr/share/doc/eniwall/examples/strict.conf', 'utf8');
+  const combined = path.join(out, 'eniwall-strict.service');
+  fs.writeFileSync(
+    combined,
+    unit.replace('\n[Install]', `\n${strict.replace('[Service]', '')}\n[Install]`),
+  );
+  const strictVerify = await run('systemd-analyze', ['verify', combined]);
+  assert.equal(strictVerify.stderr.trim(), '', 'the strict drop-in verifies too');
+  assert.deepEqual(unitValues(fs.readFileSync(combined, 'utf8'), 'ProtectSystem'), ['strict']);
   assert.deepEqual(unitValues(unit, 'Type'), ['notify']);
   assert.deepEqual(unitValues(unit, 'Restart'), ['on-failure']);
-  assert.deepEqual(unitValues(unit, 'ProtectSystem'), ['strict']);
+  // No mount-namespace option in the default unit: the namespaces `eni create --netns`
+  // makes must be visible to the host (checked below: ip netns exec from the host).
+  for (const key of [
+    'ProtectSystem',
+    'ProtectHome',
+    'PrivateTmp',
+    'ReadWritePaths',
+    'ProtectHostname',
+  ]) {
+    assert.deepEqual(unitValues(unit, key), [], `${key} would hide ip netns mounts from the host`);
+  }
   assert.deepEqual(unitValues(unit, 'NoNewPrivileges'), ['yes']);
 
   // --- the installed daemon, as ExecStart runs it -----------------------------------
@@ -270,7 +291,8 @@ test('make deb builds a package that installs, runs and purges cleanly', async (
   assert.equal(first.ready.tap, false, 'no ENI yet');
   await cli('eni', 'create', '--tap', tapA, '--ip', '172.31.0.51', '--netns', nsA);
   await cli('eni', 'create', '--tap', uniqueName('db'), '--ip', '172.31.0.52', '--netns', nsB);
-  // Both ENIs are in the default group, which admits its own members.
+  // Both ENIs are in the default group, which admits its own members. The host enters the
+  // namespaces the daemon made: its `ip netns add` mounts are in the host's mount namespace.
   await ok('ip', ['netns', 'exec', nsA, 'ping', '-c', '1', '-W', '3', '172.31.0.52']);
   const enis = JSON.parse(await cli('eni', 'describe', '--json')) as {
     NetworkInterfaces: Array<{ PrivateIpAddress: string }>;
