@@ -151,3 +151,18 @@ test('stderr that is the journal gets <N> priorities; any other stderr stays JSO
   assert.ok(plain.length >= 3);
   for (const line of plain) assert.ok(line.startsWith('{"level":'), line);
 });
+
+test('a daemon that cannot start says why at error priority in the journal', async (t) => {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewsd-'));
+  t.after(() => fs.rmSync(stateDir, { recursive: true, force: true }));
+  const log = path.join(stateDir, 'err.log');
+  fs.writeFileSync(log, '');
+  const st = fs.statSync(log, { bigint: true });
+  const missing = path.join(stateDir, 'missing.conf');
+  const { exited } = spawnDaemon(t, stateDir, log, { JOURNAL_STREAM: `${st.dev}:${st.ino}` }, [
+    '--config',
+    missing,
+  ]);
+  assert.equal(await exited, 2);
+  assert.equal(fs.readFileSync(log, 'utf8'), `<3>error: ${missing}: no such configuration file\n`);
+});

@@ -51,6 +51,15 @@ export function journalLine(line: string): string {
 }
 
 /**
+ * Text for stderr outside pino (the CLI's fatal errors: a daemon that cannot
+ * start): each line prefixed with `<priority>` when stderr is the journal.
+ */
+export function forStderr(text: string, priority = 3): string {
+  if (!stderrIsJournal()) return text;
+  return text.replace(/^(?=.)/gm, `<${priority}>`);
+}
+
+/**
  * Sends one sd_notify message when NOTIFY_SOCKET is set. Returns what
  * happened, for the log: 'sent', 'off' (no NOTIFY_SOCKET) or the error.
  */
