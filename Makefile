@@ -82,7 +82,7 @@ bench-compile: build
 	node dist/bench/compile.js
 
 clean:
-	rm -rf dist build
+	rm -rf dist build dist-deb
 	$(MAKE) -C native clean
 
 # --- demo and install (daemon/CLI) ------------------------------------------
