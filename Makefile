@@ -3,7 +3,8 @@
 
 APT_PACKAGES := build-essential python3 liburing-dev clang-format iproute2 nftables \
                 iputils-ping netcat-openbsd socat iperf3 procps clang libclang-rt-14-dev prometheus \
-                tshark awscli containernetworking-plugins
+                tshark awscli containernetworking-plugins \
+                dpkg-dev systemd man-db
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
 # Build the addon against the installed Node headers (Debian ships them under
@@ -12,7 +13,7 @@ NODEDIR_FLAG := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
 .PHONY: all deps apt-deps npm-deps build build-native build-ts native-test lint format test \
         test-ts clean demo bench bench-core bench-quick bench-compile bench-deps install fuzz \
-        install-cni
+        install-cni deb
 
 all: build
 
@@ -81,7 +82,7 @@ bench-compile: build
 	node dist/bench/compile.js
 
 clean:
-	rm -rf dist build
+	rm -rf dist build dist-deb
 	$(MAKE) -C native clean
 
 # --- demo and install (daemon/CLI) ------------------------------------------
@@ -102,6 +103,11 @@ install-cni: build
 	  > $(CNI_BIN_DIR)/eniwall-cni.tmp
 	chmod 755 $(CNI_BIN_DIR)/eniwall-cni.tmp
 	mv $(CNI_BIN_DIR)/eniwall-cni.tmp $(CNI_BIN_DIR)/eniwall-cni
+
+# The Debian package: dist-deb/eniwall_<version>_<arch>.deb (scripts/build-deb.sh;
+# install with apt-get install ./dist-deb/eniwall_*.deb, see README "Install: the Debian package").
+deb: build
+	bash scripts/build-deb.sh
 
 # --- packets-per-second benchmark (root; not part of `make test`) -----------
 # Results go to bench/results/<date>.{json,md,svg}; method in bench/README.md.

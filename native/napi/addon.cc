@@ -7,7 +7,11 @@
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -552,6 +556,32 @@ Napi::Value JS_peerCredentials(const Napi::CallbackInfo &info) {
     return o;
 }
 
+// sd_notify(3) without libsystemd: one datagram to the unix socket named by
+// NOTIFY_SOCKET (the caller passes it; '@' means the abstract namespace).
+// Returns 0 on success, else the errno (a daemon not started by systemd never calls it).
+Napi::Value JS_sdNotify(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString())
+        throw Napi::TypeError::New(env, "sdNotify(socketPath, message) takes two strings");
+    std::string where = info[0].As<Napi::String>().Utf8Value();
+    std::string message = info[1].As<Napi::String>().Utf8Value();
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (where.size() < 2 || where.size() >= sizeof addr.sun_path ||
+        (where[0] != '/' && where[0] != '@'))
+        return Napi::Number::New(env, EINVAL);
+    std::memcpy(addr.sun_path, where.data(), where.size());
+    if (where[0] == '@') addr.sun_path[0] = '\0';
+    auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + where.size());
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Napi::Number::New(env, errno);
+    ssize_t sent = sendto(fd, message.data(), message.size(), MSG_NOSIGNAL,
+                          reinterpret_cast<const sockaddr *>(&addr), len);
+    int err = sent < 0 ? errno : (static_cast<size_t>(sent) == message.size() ? 0 : EMSGSIZE);
+    close(fd);
+    return Napi::Number::New(env, err);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
     auto *data = new AddonData{Engine::Define(env)};
     env.SetInstanceData<AddonData>(data);
@@ -560,6 +590,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("classifyBatch", Napi::Function::New<JS_classifyBatch>(env, "classifyBatch"));
     exports.Set("trace", Napi::Function::New<JS_trace>(env, "trace"));
     exports.Set("peerCredentials", Napi::Function::New<JS_peerCredentials>(env, "peerCredentials"));
+    exports.Set("sdNotify", Napi::Function::New<JS_sdNotify>(env, "sdNotify"));
     exports.Set("maxPorts", Napi::Number::New(env, EW_MAX_PORTS));
     exports.Set("counterCount", Napi::Number::New(env, EW_CNT_COUNT));
     exports.Set("dropCount", Napi::Number::New(env, EW_DROP_COUNT));

@@ -28,6 +28,7 @@ import { DEFAULT_FILE_LIMITS, type FileLimits } from '../flowlog/destinations';
 import { FlowLogRuntime } from './flow-logs';
 import { CredentialStore } from '../ec2/credentials';
 import { Ec2Server, ec2Security } from '../ec2';
+import { journalLine, notifySystemd, stderrIsJournal } from './systemd';
 
 export interface DaemonOptions {
   stateDir?: string;
@@ -59,7 +60,12 @@ export interface DaemonOptions {
 
 export function createLogger(level?: string): Logger {
   return pino(
-    { level: level ?? process.env['ENIWALL_LOG_LEVEL'] ?? 'warn', base: { pid: process.pid } },
+    {
+      level: level ?? process.env['ENIWALL_LOG_LEVEL'] ?? 'warn',
+      base: { pid: process.pid },
+      // Under systemd with stderr in the journal: `<N>` syslog priorities (src/daemon/systemd.ts).
+      ...(stderrIsJournal() ? { hooks: { streamWrite: journalLine } } : {}),
+    },
     pino.destination(2),
   );
 }
@@ -199,10 +205,14 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     { stateDir, socket, revision, metrics: options.metricsListen, ec2: options.ec2Listen },
     'eniwall daemon ready',
   );
+  // Type=notify: the socket listens and service.start() has every ENI's port up.
+  const ready = notifySystemd(`READY=1\nMAINPID=${process.pid}`);
+  if (ready !== 'off' && ready !== 'sent') log.warn({ result: ready }, 'sd_notify READY=1 failed');
 
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       log.info({ signal }, 'shutting down');
+      notifySystemd('STOPPING=1');
       resolve();
     };
     process.once('SIGTERM', stop);

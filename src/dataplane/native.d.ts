@@ -162,6 +162,12 @@ export interface NativeAddon {
    * null when the peer's pid namespace hides it.
    */
   peerCredentials(fd: number): NativePeerCredentials | null;
+  /**
+   * One sd_notify(3) datagram (`READY=1`, `STOPPING=1`) to the unix socket
+   * `socketPath` (NOTIFY_SOCKET; a leading '@' is the abstract namespace).
+   * 0 when sent, else the errno.
+   */
+  sdNotify(socketPath: string, message: string): number;
   readonly maxPorts: number;
   readonly counterCount: number;
   readonly dropCount: number;
