@@ -26,6 +26,7 @@ import { DaemonMetrics, MetricsServer, type ListenAddress } from './metrics';
 import type { EniStats } from '../api/protocol';
 import { DEFAULT_FILE_LIMITS, type FileLimits } from '../flowlog/destinations';
 import { FlowLogRuntime } from './flow-logs';
+import { RuleHits } from './rule-hits';
 import { CredentialStore } from '../ec2/credentials';
 import { Ec2Server, ec2Security } from '../ec2';
 
@@ -143,12 +144,13 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     windowSeconds: options.flowLogWindowSeconds,
     fileLimits: { ...DEFAULT_FILE_LIMITS, ...options.flowLogFileLimits },
   });
+  const ruleHits = new RuleHits(dataplane, log);
   const service = new ControlService(
     model,
     store,
     dataplane,
     log,
-    { stateDir, socket, onApplied: metrics?.observeApply, flowLogs, credentials },
+    { stateDir, socket, onApplied: metrics?.observeApply, flowLogs, credentials, ruleHits },
     revision,
   );
   let server: ApiServer | undefined;
@@ -163,6 +165,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     }
     const handle = metrics ? metrics.countRequests(service.handle) : service.handle;
     flowLogs.start();
+    ruleHits.start(() => service.collectRuleHits());
     const operators = resolveOperatorGroups(
       options.socketGroup ?? DEFAULT_SOCKET_GROUP,
       options.adminGroup,
@@ -187,6 +190,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       });
     }
   } catch (err) {
+    ruleHits.stop();
     await server?.close();
     await metricsServer?.close();
     await flowLogs.stop();
@@ -211,6 +215,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   await ec2Server?.close();
   await server.close();
   await metricsServer?.close();
+  ruleHits.stop();
   await service.drain();
   await flowLogs.stop();
   await dataplane.close();
