@@ -132,6 +132,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     io: options.io,
     vnetHdr: options.vnetHdr,
   });
+  const ruleHits = new RuleHits(dataplane, log);
   // The collectors read the service's ENIs at scrape time; the service feeds the apply histogram.
   const metrics: DaemonMetrics | undefined =
     options.metricsListen === undefined
@@ -139,12 +140,12 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       : new DaemonMetrics({
           enis: (): EniStats[] => service.eniStats(),
           engine: () => dataplane.engineMetrics(),
+          ruleHits: () => ({ ...ruleHits.all(), lost: ruleHits.totals().lost }),
         });
   const flowLogs = new FlowLogRuntime(dataplane, log, {
     windowSeconds: options.flowLogWindowSeconds,
     fileLimits: { ...DEFAULT_FILE_LIMITS, ...options.flowLogFileLimits },
   });
-  const ruleHits = new RuleHits(dataplane, log);
   const service = new ControlService(
     model,
     store,
