@@ -407,8 +407,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
     ew_engine *eng_ = nullptr;
     uint32_t flow_max_ = 0;                // records per flow drain
     std::vector<ew_flow_sample> flow_buf_; // the drain's buffer, kept between drains
-    uint32_t hit_max_ = 0;              // records per hit drain: every ring, full
-    std::vector<ew_hit_rec> hit_buf_;   // the hit drain's buffer, kept between drains
+    uint32_t hit_max_ = 0;                 // records per hit drain: every ring, full
+    std::vector<ew_hit_rec> hit_buf_;      // the hit drain's buffer, kept between drains
 };
 
 struct AddonData {
