@@ -109,4 +109,24 @@ test('hit counters move with real connections and survive an unrelated rule chan
     ...words`sg authorize db --ingress --protocol tcp --port 5432 --source-group web`,
   );
   assert.equal(await hitsOf(d, 'db', again), 0, 'a new rule starts at 0');
+
+  // unused-rule: rules of attached groups that admitted nothing over the window.
+  interface FindingJson {
+    id: string;
+    resourceId: string;
+  }
+  const unused = async (window: string): Promise<string[]> =>
+    (
+      await d.json<{ Findings: FindingJson[] }>('findings', '--unused-window', window)
+    ).Findings.filter((f) => f.id === 'unused-rule').map((f) => f.resourceId);
+  const now = await unused('0s');
+  assert.ok(now.includes(again), 'the new rule admitted nothing: reported');
+  assert.ok(!now.includes(ssh.SecurityGroupRuleId), 'the ssh rule admitted one: not reported');
+  assert.ok(!now.includes(webEgress.SecurityGroupRuleId), "web's egress rule: not reported");
+  assert.deepEqual(await unused('7d'), [], 'not counted for 7 days yet: nothing reported');
+  const plain = await d.json<{ Findings: FindingJson[] }>('findings');
+  assert.ok(!plain.Findings.some((f) => f.id === 'unused-rule'), 'only with --unused-window');
+  const bad = await d.cli('findings', '--unused-window', 'soon');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--unused-window: a duration like 90s/);
 });

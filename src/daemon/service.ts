@@ -550,7 +550,21 @@ export class ControlService {
     },
     'flow-logs.stats': () => this.options.flowLogs?.deliveries() ?? [],
     audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
-    findings: () => ({ Findings: findings(this.model.view()) }),
+    findings: (q) => {
+      const view = this.model.view();
+      const windowSeconds = p.optNum(q, 'unusedWindowSeconds');
+      const hits = this.options.ruleHits;
+      if (windowSeconds === undefined || hits === undefined) return { Findings: findings(view) };
+      hits.collect(view);
+      return {
+        Findings: findings(view, {
+          connections: (id) => hits.rule(id).connections,
+          sinceMs: hits.sinceMs,
+          nowMs: Date.now(),
+          windowMs: windowSeconds * 1000,
+        }),
+      };
+    },
     // EC2-shaped operations (issue 11), also reached through the EC2 endpoint (src/ec2/).
     'tags.create': (q) => this.model.createTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
     'tags.delete': (q) => this.model.deleteTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
