@@ -236,6 +236,7 @@ const ENGINE_KEYS = [
   'sweepBudget',
   'flowTableSize',
   'captureSlots',
+  'hitRingSlots',
   'hashSalt',
 ] as const;
 

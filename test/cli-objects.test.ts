@@ -175,7 +175,9 @@ test('sg create/describe/rules: the describe-security-groups and -rules JSON sha
   const table = await d.ok('sg', 'rules', 'web');
   assert.match(
     table,
-    new RegExp(`${ruleId}\\s+ingress\\s+tcp\\s+443\\s+0\\.0\\.0\\.0/0\\s+HTTPS from anywhere`),
+    new RegExp(
+      `${ruleId}\\s+ingress\\s+tcp\\s+443\\s+0\\.0\\.0\\.0/0\\s+0\\s+-\\s+HTTPS from anywhere`,
+    ),
   );
   const groups = await d.ok('sg', 'describe');
   assert.match(groups, new RegExp(`${web}\\s+web\\s+vpc-00000000000000001\\s+1\\s+1\\s+web tier`));

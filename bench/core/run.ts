@@ -61,6 +61,16 @@ interface ScalingRow {
 
 const SCALING_SCENARIOS = ['est-100k', 'est-1m', 'new'];
 
+/**
+ * Scenarios run again with a harness option: `-hits` with the rule hit
+ * records on (core_bench --hits, as the daemon runs): their cost is the
+ * instruction ratio against the same scenario without (goal <= 2 % on new flows).
+ */
+const VARIANTS: readonly { name: string; base: string; args: string[] }[] = [
+  { name: 'new-hits', base: 'new', args: ['--hits'] },
+  { name: 'est-100k-hits', base: 'est-100k', args: ['--hits'] },
+];
+
 function defaultWorkers(): number[] {
   const out = [1];
   for (let w = 2; w <= availableParallelism(); w *= 2) out.push(w);
@@ -86,7 +96,14 @@ interface Counted {
   llMisses: number;
 }
 
-function callgrind(table: string, params: string, dir: string, name: string, api: string): Counted {
+function callgrind(
+  table: string,
+  params: string,
+  dir: string,
+  name: string,
+  api: string,
+  extra: string[],
+): Counted {
   const file = join(dir, `${name}-${api}.callgrind`);
   const r = spawnSync(
     'valgrind',
@@ -106,6 +123,7 @@ function callgrind(table: string, params: string, dir: string, name: string, api
       String(CALLGRIND_PACKETS),
       '--api',
       api,
+      ...extra,
     ],
     { encoding: 'utf8' },
   );
@@ -137,12 +155,19 @@ function main(): void {
   try {
     execFileSync(process.execPath, [join(__dirname, 'tables.js'), work], { stdio: 'ignore' });
     const rows: Row[] = [];
-    for (const s of CORE_SCENARIOS) {
+    const runsOf = [
+      ...CORE_SCENARIOS.map((s) => ({ name: s.name, base: s.name, flows: s.flows, args: [] })),
+      ...VARIANTS.map((v) => ({
+        ...v,
+        flows: CORE_SCENARIOS.find((s) => s.name === v.base)?.flows ?? 0,
+      })),
+    ];
+    for (const s of runsOf) {
       if (only && !only.includes(s.name)) continue;
-      const table = join(work, `${s.name}.table`);
-      const params = join(work, `${s.name}.params`);
+      const table = join(work, `${s.base}.table`);
+      const params = join(work, `${s.base}.params`);
       for (const api of apis) {
-        const r = harness(table, params, ['--runs', runs, '--api', api]);
+        const r = harness(table, params, ['--runs', runs, '--api', api, ...s.args]);
         const row: Row = {
           scenario: s.name,
           api,
@@ -152,7 +177,7 @@ function main(): void {
           nsMax: Number(r['ns_max']),
         };
         if (withCallgrind) {
-          const c = callgrind(table, params, work, s.name, api);
+          const c = callgrind(table, params, work, s.name, api, s.args);
           row.instructionsPerPacket = c.instructions;
           row.d1MissesPerPacket = c.d1Misses;
           row.llMissesPerPacket = c.llMisses;

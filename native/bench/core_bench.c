@@ -8,6 +8,7 @@
  * burst|frame]
  *
  *   core_bench ... --workers W   (W threads, one per CPU, on one conntrack)
+ *   core_bench ... --hits        (rule hit records on, as the daemon runs: eniwall/hits.h)
  *
  * --api: ew_process_burst() over each burst of 32 (the default; what both
  * I/O engines call, through ew_worker_judge_burst) or frame (ew_process()
@@ -49,6 +50,7 @@
 #include <unistd.h>
 
 #include "eniwall/core.h"
+#include "eniwall/hits.h"
 #include "flowlog.h"
 #include "frames.h"
 
@@ -259,6 +261,7 @@ int main(int argc, char **argv) {
     int runs = 5;
     const char *api = "burst";
     uint32_t workers = 1;
+    bool hits = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--table") == 0 && i + 1 < argc)
             table_path = argv[++i];
@@ -270,11 +273,13 @@ int main(int argc, char **argv) {
             runs = atoi(argv[++i]);
         else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc)
             api = argv[++i];
+        else if (strcmp(argv[i], "--hits") == 0)
+            hits = true;
         else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
             workers = (uint32_t)atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: core_bench --table F.table --params F.params [--packets N] "
-                            "[--runs R] [--api burst|frame] [--workers W]\n");
+                            "[--runs R] [--api burst|frame] [--workers W] [--hits]\n");
             return 2;
         }
     }
@@ -328,6 +333,8 @@ int main(int argc, char **argv) {
             .burst_api = strcmp(api, "burst") == 0,
             .burst = malloc(sizeof(uint8_t[BURST][FRAME_CAP]))};
         if (!ctx[w].w.counters || !ctx[w].w.fl || !ctx[w].burst) die("out of memory");
+        /* The daemon's ring size; drained after each run as its 1 s drain would. */
+        if (hits && !(ctx[w].w.hits = ew_hit_ring_create(65536))) die("out of memory (hits)");
     }
     struct run_ctx *c = &ctx[0];
     if (!fresh) {
@@ -393,6 +400,11 @@ int main(int argc, char **argv) {
             /* Flow-sample tables fill up; a real worker hands them over between drains. */
             ew_fl_destroy(ctx[w].w.fl);
             ctx[w].w.fl = ew_fl_create(16384);
+            if (ctx[w].w.hits) {
+                static struct ew_hit_rec sink[4096];
+                while (ew_hit_drain(ctx[w].w.hits, sink, 4096, NULL) > 0) {
+                }
+            }
             if (!ctx[w].w.fl) die("out of memory");
         }
         ns[r] = (double)(t1 - t0) / (double)total;
@@ -411,6 +423,7 @@ int main(int argc, char **argv) {
         ew_fl_destroy(ctx[w].w.fl);
         if (w > 0) free(ctx[w].w.counters);
         free(ctx[w].burst);
+        ew_hit_ring_destroy(ctx[w].w.hits);
         ew_core_cache_destroy(core, ctx[w].w.ct_cache);
     }
     free(ctx);

@@ -150,6 +150,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
                             InstanceMethod<&Engine::JS_ctAllowanceExceeded>("ctAllowanceExceeded"),
                             InstanceMethod<&Engine::JS_ctDump>("ctDump"),
                             InstanceMethod<&Engine::JS_flowDrain>("flowDrain"),
+                            InstanceMethod<&Engine::JS_hitsDrain>("hitsDrain"),
                             InstanceMethod<&Engine::JS_advanceClock>("advanceClock"),
                             InstanceMethod<&Engine::JS_stats>("stats"),
                             InstanceMethod<&Engine::JS_workerBusyNs>("workerBusyNs"),
@@ -177,6 +178,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
         // (the rest waits in conntrack for the next one).
         flow_max_ = cfg.workers * cfg.flow_table_size + kFlowCtPerDrain;
         cfg.capture_slots = ReqUint(o, "captureSlots");
+        cfg.hit_ring_slots = ReqUint(o, "hitRingSlots");
+        hit_max_ = cfg.workers * cfg.hit_ring_slots;
         cfg.core.conntrack_max = ReqUint(o, "conntrackMax");
         cfg.core.allowance_per_eni = ReqUint(o, "allowancePerEni");
         cfg.core.hash_salt = ToU64(Required(o, "hashSalt", IsBigInt, "a bigint"), "hashSalt");
@@ -307,6 +310,24 @@ class Engine : public Napi::ObjectWrap<Engine> {
         return o;
     }
 
+    // Rule hit records (eniwall/hits.h) as one Buffer of struct ew_hit_rec
+    // (decoded by src/abi/hit-record.ts), the records lost since the last
+    // drain, and the engine clock now (to date the records).
+    Napi::Value JS_hitsDrain(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        ew_engine *eng = Live(env);
+        if (hit_buf_.size() != hit_max_) hit_buf_.resize(hit_max_); // once, then reused
+        uint64_t lost = 0;
+        uint32_t n = hit_max_ ? ew_engine_hits_drain(eng, hit_buf_.data(), hit_max_, &lost) : 0;
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("records",
+              Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t *>(hit_buf_.data()),
+                                          n * sizeof(ew_hit_rec)));
+        o.Set("lost", static_cast<double>(lost));
+        o.Set("nowMs", static_cast<double>(ew_engine_now_ms(eng)));
+        return o;
+    }
+
     Napi::Value JS_advanceClock(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         if (info.Length() < 1 || !info[0].IsNumber())
@@ -390,6 +411,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
     ew_engine *eng_ = nullptr;
     uint32_t flow_max_ = 0;                // records per flow drain
     std::vector<ew_flow_sample> flow_buf_; // the drain's buffer, kept between drains
+    uint32_t hit_max_ = 0;                 // records per hit drain: every ring, full
+    std::vector<ew_hit_rec> hit_buf_;      // the hit drain's buffer, kept between drains
 };
 
 struct AddonData {

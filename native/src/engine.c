@@ -116,6 +116,13 @@ struct ew_engine *ew_engine_create(const struct ew_engine_config *cfg, char *err
         free(eng);
         return NULL;
     }
+    uint32_t hs = eng->cfg.hit_ring_slots;
+    if (hs > EW_HIT_MAX_SLOTS || (hs & (hs - 1)) != 0) {
+        set_err(err, errlen, "hit_ring_slots must be 0 or a power of two up to %u, got %u",
+                EW_HIT_MAX_SLOTS, hs);
+        free(eng);
+        return NULL;
+    }
     eng->sh.capture = calloc(EW_MAX_PORTS, sizeof *eng->sh.capture);
     if (!eng->sh.capture) {
         set_err(err, errlen, "out of memory");
@@ -127,6 +134,7 @@ struct ew_engine *ew_engine_create(const struct ew_engine_config *cfg, char *err
     sh->buf_size = eng->cfg.vnet_hdr ? EW_BUF_GSO : EW_BUF_PLAIN;
     sh->sweep_budget = eng->cfg.sweep_budget;
     sh->flow_table_size = eng->cfg.flow_table_size;
+    sh->hit_ring_slots = eng->cfg.hit_ring_slots;
     sh->passthrough = eng->cfg.passthrough;
     atomic_init(&sh->table, NULL);
     atomic_init(&sh->clock_offset_ms, 0);
@@ -331,6 +339,24 @@ uint32_t ew_engine_flow_drain(struct ew_engine *eng, struct ew_flow_sample *out,
     pthread_mutex_lock(&eng->ctl);
     uint32_t n = ew_flow_drain_workers(eng->workers, eng->nworkers, eng->sh.core, out, max, lost);
     pthread_mutex_unlock(&eng->ctl);
+    return n;
+}
+
+uint32_t ew_engine_hits_drain(struct ew_engine *eng, struct ew_hit_rec *out, uint32_t max,
+                              uint64_t *lost) {
+    /* Under ctl: each ring has one consumer. */
+    pthread_mutex_lock(&eng->ctl);
+    uint32_t n = 0;
+    uint64_t total_lost = 0;
+    for (uint32_t i = 0; i < eng->nworkers; i++) {
+        struct ew_hit_ring *r = eng->workers[i].ctx.hits;
+        if (!r) continue;
+        uint64_t l = 0;
+        n += ew_hit_drain(r, out + n, max - n, &l);
+        total_lost += l;
+    }
+    pthread_mutex_unlock(&eng->ctl);
+    if (lost) *lost = total_lost;
     return n;
 }
 

@@ -7,6 +7,7 @@
 #include "io_worker.h"
 
 #include "capture.h"
+#include "eniwall/hits.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,6 +48,13 @@ int ew_worker_init(struct ew_worker *w, struct ew_shared *sh, uint32_t index) {
         }
         w->ctx.fl = w->fl.tab[0];
     }
+    if (sh->core && sh->hit_ring_slots) {
+        w->ctx.hits = ew_hit_ring_create(sh->hit_ring_slots);
+        if (!w->ctx.hits) {
+            errno = ENOMEM;
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -58,6 +66,8 @@ void ew_worker_fini(struct ew_worker *w) {
     /* The worker has stopped: its cached free entries go back to the table. */
     ew_core_cache_destroy(w->sh->core, w->ctx.ct_cache);
     w->ctx.ct_cache = NULL;
+    ew_hit_ring_destroy(w->ctx.hits);
+    w->ctx.hits = NULL;
     for (int i = 0; i < 2; i++) {
         ew_fl_destroy(w->fl.tab[i]);
         w->fl.tab[i] = NULL;

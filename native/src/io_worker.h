@@ -36,6 +36,7 @@ struct ew_shared {
     uint32_t buf_size;        /* bytes per frame buffer, header included */
     uint32_t sweep_budget;    /* conntrack buckets per sweep slice */
     uint32_t flow_table_size; /* flow-sample entries per aggregation table, 0 = none */
+    uint32_t hit_ring_slots;  /* rule hit ring per worker (eniwall/hits.h), 0 = none */
     bool passthrough;         /* benchmark null forwarder: port 2k <-> 2k+1, no core */
     struct ew_core *core;     /* NULL in passthrough mode */
     _Atomic(struct ew_table_view *) table;

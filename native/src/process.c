@@ -33,6 +33,7 @@
 #include "core_internal.h"
 #include "flowlog.h"
 #include "fragcache.h"
+#include "hits_ring.h"
 #include "parse.h"
 #include "pipeline.h"
 #include "reply.h"
@@ -264,6 +265,9 @@ static enum ew_drop_reason judge(struct pctx *c, const struct zone *z, bool samp
     case EW_CT_INSERTED:
         zc->cnt[EW_CNT_CT_NEW]++;
         *counted = sample;
+        if (c->w->hits) /* which rule admitted it: named off the packet path (hits.h) */
+            ew_hit_push(c->w->hits, z->dir == EW_DIR_EGRESS ? p->dst : p->src, c->w->now_ms,
+                        (uint16_t)z->port, p->key, (uint8_t)z->dir, p->family, p->proto);
         return EW_DROP_NONE;
     case EW_CT_EXISTS: /* not from a held insert; kept for completeness */
         zc->cnt[EW_CNT_CT_HITS]++;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "eniwall/flowlog.h"
+#include "eniwall/hits.h"
 #include "eniwall/table.h"
 
 static int first_struct = 1;
@@ -201,6 +202,16 @@ int main(void) {
     F(ew_flow_sample, proto);
     F(ew_flow_sample, tcp_flags);
     F(ew_flow_sample, pad);
+    struct_end();
+    S(ew_hit_rec);
+    F(ew_hit_rec, peer);
+    F(ew_hit_rec, ms);
+    F(ew_hit_rec, port);
+    F(ew_hit_rec, key);
+    F(ew_hit_rec, dir);
+    F(ew_hit_rec, family);
+    F(ew_hit_rec, proto);
+    F(ew_hit_rec, pad);
     struct_end();
     printf("\n  },\n  \"constants\": {");
     C(EW_TABLE_MAGIC);

@@ -10,6 +10,7 @@
 #include "capture.h"
 #include "core_internal.h"
 #include "eniwall/core.h"
+#include "eniwall/hits.h"
 #include "flowlog.h"
 #include "frames.h"
 #include "harness.h"
@@ -118,8 +119,10 @@ int main(void) {
         add(i, 3, 60), i++; /* unbound port */
 
     /* With a worker entry cache, as the engine runs: refills and returns allocate nothing. */
-    struct ew_worker_ctx w = {core, pcs, 1000, fl, ew_core_cache_create(core)};
-    CHECK(w.ct_cache != NULL, "worker entry cache created");
+    /* And a small rule hit ring: it fills, then counts records lost, allocating nothing. */
+    struct ew_worker_ctx w = {
+        core, pcs, 1000, fl, ew_core_cache_create(core), ew_hit_ring_create(64)};
+    CHECK(w.ct_cache != NULL && w.hits != NULL, "worker entry cache and hit ring created");
     uint8_t work[2048];
     struct ew_verdict v;
     long forwarded = 0, replied = 0, dropped = 0;
@@ -185,6 +188,7 @@ int main(void) {
     ew_fl_destroy(fl);
 
     ew_core_cache_destroy(core, w.ct_cache);
+    ew_hit_ring_destroy(w.hits);
     ew_core_destroy(core);
     ew_table_free(t);
     free(pcs);

@@ -551,7 +551,7 @@ static void test_no_table_and_unbound(void) {
 static void test_allowance(void) {
     struct ew_core_config cfg = {.conntrack_max = 1000, .allowance_per_eni = 3, .hash_salt = 3};
     struct ew_core *small = ew_core_create(&cfg, NULL, 0);
-    struct ew_worker_ctx w2 = {small, pcs, 0, NULL, NULL};
+    struct ew_worker_ctx w2 = {small, pcs, 0, NULL, NULL, NULL};
     int fwd = 0;
     struct ew_verdict v;
     for (uint16_t i = 0; i < 3; i++) {
@@ -863,7 +863,7 @@ int main(void) {
     char err[128];
     core = ew_core_create(&cfg, err, sizeof err);
     pcs = calloc(EW_MAX_PORTS, sizeof *pcs);
-    w = (struct ew_worker_ctx){core, pcs, 1000000, NULL, NULL};
+    w = (struct ew_worker_ctx){core, pcs, 1000000, NULL, NULL, NULL};
     table = build(true);
     CHECK(core && table, "setup");
     if (!core || !table) return harness_report("test_process");

@@ -545,7 +545,7 @@ static uint64_t next_rand(void) {
 /* Every accepted mutant must also be safe for the per-packet path. */
 static void exercise(const struct ew_table_view *t, struct ew_core *core,
                      struct ew_port_counters *pcs) {
-    struct ew_worker_ctx w = {core, pcs, 1000, NULL, NULL};
+    struct ew_worker_ctx w = {core, pcs, 1000, NULL, NULL, NULL};
     uint8_t f[2048], m0[6], m1[6], r1[6];
     fr_eni_mac(0, m0);
     fr_eni_mac(1, m1);

@@ -324,7 +324,7 @@ int main(void) {
     char err[128];
     core = ew_core_create(&cfg, err, sizeof err);
     pcs = calloc(EW_MAX_PORTS, sizeof *pcs);
-    w = (struct ew_worker_ctx){core, pcs, 1000000, NULL, NULL};
+    w = (struct ew_worker_ctx){core, pcs, 1000000, NULL, NULL, NULL};
     table = build();
     CHECK(core && table && pcs, "setup");
     if (!core || !table || !pcs) return harness_report("test_trace");

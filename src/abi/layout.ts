@@ -11,6 +11,7 @@
  */
 
 import { FLOW_ACCEPT, FLOW_REJECT, FLOW_SAMPLE } from './flow-sample';
+import { HIT_RECORD } from './hit-record';
 
 export const TABLE_MAGIC = 0x4c425745; // "EWBL" read as little-endian bytes
 export const TABLE_VERSION = 2;
@@ -68,6 +69,7 @@ export const SECTION_ALIGN = 8;
 export const STRUCTS = {
   /** eniwall/flowlog.h's drain record (src/abi/flow-sample.ts), checked with the table's structs. */
   ew_flow_sample: FLOW_SAMPLE,
+  ew_hit_rec: HIT_RECORD,
   ew_section: { size: 8, fields: { offset: 0, count: 4 } },
   ew_table_header: {
     size: 152,

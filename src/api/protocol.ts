@@ -369,7 +369,11 @@ export interface ApiMethods {
   'capture.read': { params: { captureId: string; waitMs?: number }; result: CaptureReadResult };
   'capture.stop': { params: { captureId: string }; result: { lost: number; packets: number } };
   /** Configuration checks over the desired state (src/model/findings.ts), most severe first. */
-  findings: { params: Record<string, never>; result: { Findings: Finding[] } };
+  /**
+   * With unusedWindowSeconds, also `unused-rule`: rules of attached groups that
+   * admitted no connection, once the daemon has counted for that long.
+   */
+  findings: { params: { unusedWindowSeconds?: number }; result: { Findings: Finding[] } };
 
   // --- EC2-shaped operations (issue 11): one model, two front doors (the CLI and src/ec2/).
   // Results are the AWS SDK JSON shapes (PascalCase), as `aws ec2 ... --output json` prints them.

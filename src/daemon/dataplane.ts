@@ -11,7 +11,12 @@ import type { Eni, ModelSnapshot } from '../model/types';
 import type { NativeEngineStats } from '../dataplane/native.d';
 import type { TraceQuery, TraceResult } from '../dataplane/native';
 import type { EniStats, FlowEntry } from '../api/protocol';
-import { Dataplane, type DataplaneOptions, type FlowDrain } from '../dataplane/dataplane';
+import {
+  Dataplane,
+  type DataplaneOptions,
+  type FlowDrain,
+  type HitDrain,
+} from '../dataplane/dataplane';
 import type { CaptureDrain } from '../dataplane/capture';
 
 export interface DataplaneHandle {
@@ -31,6 +36,8 @@ export interface DataplaneHandle {
   engineMetrics(): EngineMetrics;
   /** Flow samples since the previous drain (one native call). */
   drainFlowSamples(): FlowDrain;
+  /** Rule hit records since the previous drain (src/daemon/rule-hits.ts names their rules). */
+  drainRuleHits(): HitDrain;
   /** The dataplane port of an ENI in force (undefined while it has none). */
   portOf(eniId: string): number | undefined;
   /** `capture.*` (src/daemon/capture.ts): one capture per port, rings in the C core. */
@@ -135,6 +142,10 @@ class NativeDataplaneHandle implements DataplaneHandle {
 
   drainFlowSamples(): FlowDrain {
     return this.dataplane.drainFlowSamples();
+  }
+
+  drainRuleHits(): HitDrain {
+    return this.dataplane.drainRuleHits();
   }
 
   portOf(eniId: string): number | undefined {

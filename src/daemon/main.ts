@@ -26,6 +26,7 @@ import { DaemonMetrics, MetricsServer, type ListenAddress } from './metrics';
 import type { EniStats } from '../api/protocol';
 import { DEFAULT_FILE_LIMITS, type FileLimits } from '../flowlog/destinations';
 import { FlowLogRuntime } from './flow-logs';
+import { RuleHits } from './rule-hits';
 import { CredentialStore } from '../ec2/credentials';
 import { Ec2Server, ec2Security } from '../ec2';
 import { journalLine, notifySystemd, stderrIsJournal } from './systemd';
@@ -137,6 +138,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     io: options.io,
     vnetHdr: options.vnetHdr,
   });
+  const ruleHits = new RuleHits(dataplane, log);
   // The collectors read the service's ENIs at scrape time; the service feeds the apply histogram.
   const metrics: DaemonMetrics | undefined =
     options.metricsListen === undefined
@@ -144,6 +146,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       : new DaemonMetrics({
           enis: (): EniStats[] => service.eniStats(),
           engine: () => dataplane.engineMetrics(),
+          ruleHits: () => ({ ...ruleHits.all(), lost: ruleHits.totals().lost }),
         });
   const flowLogs = new FlowLogRuntime(dataplane, log, {
     windowSeconds: options.flowLogWindowSeconds,
@@ -154,7 +157,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     store,
     dataplane,
     log,
-    { stateDir, socket, onApplied: metrics?.observeApply, flowLogs, credentials },
+    { stateDir, socket, onApplied: metrics?.observeApply, flowLogs, credentials, ruleHits },
     revision,
   );
   let server: ApiServer | undefined;
@@ -169,6 +172,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     }
     const handle = metrics ? metrics.countRequests(service.handle) : service.handle;
     flowLogs.start();
+    ruleHits.start(() => service.collectRuleHits());
     const operators = resolveOperatorGroups(
       options.socketGroup ?? DEFAULT_SOCKET_GROUP,
       options.adminGroup,
@@ -193,6 +197,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       });
     }
   } catch (err) {
+    ruleHits.stop();
     await server?.close();
     await metricsServer?.close();
     await flowLogs.stop();
@@ -221,6 +226,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   await ec2Server?.close();
   await server.close();
   await metricsServer?.close();
+  ruleHits.stop();
   await service.drain();
   await flowLogs.stop();
   await dataplane.close();

@@ -62,6 +62,15 @@ export interface MetricsSources {
   /** Every ENI's counters (EniStats with port null: no dataplane port, left out). */
   enis(): EniStats[];
   engine(): EngineMetrics;
+  /** Rule hit counters (src/daemon/rule-hits.ts), read at scrape time. */
+  ruleHits?(): RuleHitsView;
+}
+
+/** What the rule hit metrics read: counts by rule id and by NACL entry key (acl/direction/number). */
+export interface RuleHitsView {
+  rules: ReadonlyMap<string, { connections: number }>;
+  naclEntries: ReadonlyMap<string, { connections: number }>;
+  lost: number;
 }
 
 interface ScrapeSnapshot {
@@ -130,6 +139,39 @@ export class DaemonMetrics {
           for (const reason of ALWAYS_SHOWN_DROPS) this.inc({ eni: e.eniId, reason }, 0);
           for (const [reason, n] of Object.entries(e.drops)) this.inc({ eni: e.eniId, reason }, n);
         }
+      },
+    });
+    const hits = (): RuleHitsView | undefined => sources.ruleHits?.();
+    new Counter({
+      name: 'eniwall_rule_connections_total',
+      help: 'Connections a security-group rule admitted (counted when conntrack opened them), since the daemon started.',
+      labelNames: ['rule'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [rule, c] of hits()?.rules ?? []) this.inc({ rule }, c.connections);
+      },
+    });
+    new Counter({
+      name: 'eniwall_nacl_entry_connections_total',
+      help: 'Connections a network-ACL entry allowed across a subnet boundary (their first packet), since the daemon started.',
+      labelNames: ['nacl', 'direction', 'rule_number'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [key, c] of hits()?.naclEntries ?? []) {
+          const [nacl = '', direction = '', ruleNumber = ''] = key.split('/');
+          this.inc({ nacl, direction, rule_number: ruleNumber }, c.connections);
+        }
+      },
+    });
+    new Counter({
+      name: 'eniwall_rule_hits_lost_total',
+      help: 'Rule hit records lost to a full ring between two drains (those connections are not counted).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(hits()?.lost ?? 0);
       },
     });
     new Gauge({

@@ -47,6 +47,7 @@ import type { FlowLogRuntime } from './flow-logs';
 import { probeDestination } from '../flowlog/destinations';
 import { findings } from '../model/findings';
 import type { CredentialStore } from '../ec2/credentials';
+import type { RuleHits } from './rule-hits';
 
 type MethodImpl = (params: p.Params, ctx: RequestContext) => unknown;
 
@@ -81,6 +82,8 @@ export interface ServiceOptions {
   flowLogs?: FlowLogRuntime;
   /** The EC2 endpoint's credentials (src/ec2/credentials.ts); the credentials.* methods need it. */
   credentials?: CredentialStore;
+  /** Rule hit counters (src/daemon/rule-hits.ts): drained before every table change. */
+  ruleHits?: RuleHits;
 }
 
 export class ControlService {
@@ -224,6 +227,9 @@ export class ControlService {
         this.log.error({ err, action }, 'could not stage the change; rolled back');
         throw err;
       }
+      // What the table in force admitted so far is named against the rules it
+      // was compiled from, before the new one replaces it.
+      this.options.ruleHits?.collect(before);
       try {
         this.generation = await this.dataplane.apply(this.model.view(), change);
       } catch (cause) {
@@ -283,6 +289,14 @@ export class ControlService {
   }
 
   /** Every ENI's counters, unqueued like `stats` (the metrics scrape). */
+  /**
+   * Rule hit drain (src/daemon/rule-hits.ts), on the service's queue: never
+   * between a change's model edit and its table going in force.
+   */
+  collectRuleHits(): Promise<void> {
+    return this.queue.run(() => this.options.ruleHits?.collect(this.model.view()));
+  }
+
   eniStats(): EniStats[] {
     return this.model.listEnis().map((eni) => this.dataplane.stats(eni));
   }
@@ -326,12 +340,27 @@ export class ControlService {
     },
     'sg.describe': (q) =>
       this.model.describeSecurityGroups(p.optStrArray(q, 'groups'), filtersOf(q)),
-    'sg.rules': (q) =>
-      this.model.describeSecurityGroupRules(
+    'sg.rules': (q) => {
+      const out = this.model.describeSecurityGroupRules(
         p.optStrArray(q, 'groups'),
         p.optStrArray(q, 'ruleIds'),
         filtersOf(q),
-      ),
+      );
+      // eniwall's own field (the EC2 endpoint answers without it): connections admitted.
+      const hits = this.options.ruleHits;
+      if (hits !== undefined) {
+        hits.collect(this.model.view());
+        for (const r of out.SecurityGroupRules) {
+          const h = hits.rule(String(r['SecurityGroupRuleId']));
+          r['EniwallHits'] = {
+            Connections: h.connections,
+            LastHit: h.lastMs === null ? null : new Date(h.lastMs).toISOString(),
+            Since: new Date(hits.sinceMs).toISOString(),
+          };
+        }
+      }
+      return out;
+    },
     'sg.authorize': (q) =>
       this.model.authorize(
         this.groupId(q),
@@ -521,7 +550,21 @@ export class ControlService {
     },
     'flow-logs.stats': () => this.options.flowLogs?.deliveries() ?? [],
     audit: (q) => this.store.auditLog(p.optNum(q, 'limit')),
-    findings: () => ({ Findings: findings(this.model.view()) }),
+    findings: (q) => {
+      const view = this.model.view();
+      const windowSeconds = p.optNum(q, 'unusedWindowSeconds');
+      const hits = this.options.ruleHits;
+      if (windowSeconds === undefined || hits === undefined) return { Findings: findings(view) };
+      hits.collect(view);
+      return {
+        Findings: findings(view, {
+          connections: (id) => hits.rule(id).connections,
+          sinceMs: hits.sinceMs,
+          nowMs: Date.now(),
+          windowMs: windowSeconds * 1000,
+        }),
+      };
+    },
     // EC2-shaped operations (issue 11), also reached through the EC2 endpoint (src/ec2/).
     'tags.create': (q) => this.model.createTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),
     'tags.delete': (q) => this.model.deleteTags(p.optStrArray(q, 'resourceIds') ?? [], q['tags']),

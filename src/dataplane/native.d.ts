@@ -32,6 +32,8 @@ export interface NativeEngineOptions {
   flowTableSize: number;
   /** Records per worker in a capture ring (`eniwall capture`), 1..65536. */
   captureSlots: number;
+  /** Rule hit records per worker ring (eniwall/hits.h): 0 or a power of two up to 2^20. */
+  hitRingSlots: number;
 }
 
 /** One captureDrain batch: `records` records packed in `data` (src/dataplane/capture.ts decodes them). */
@@ -97,6 +99,8 @@ export interface NativeEngine {
    * lost per port as flat [port, count, port, count, ...].
    */
   flowDrain(): { records: Uint8Array; lost: number[] };
+  /** Rule hit records since the last drain (struct ew_hit_rec each), lost ones, the engine clock. */
+  hitsDrain(): { records: Uint8Array; lost: number; nowMs: number };
   /** Tests: move the engine's clock forward so idle timeouts expire without sleeping. */
   advanceClock(ms: number): void;
   stats(): NativeEngineStats;

@@ -33,7 +33,23 @@ export const CHECKS: Readonly<Record<string, Severity>> = {
   'unused-security-group': 'low',
   'shadowed-rule': 'low',
   'flow-log-coverage': 'low',
+  'unused-rule': 'low',
 };
+
+/**
+ * What `unused-rule` reads: the daemon's rule hit counters
+ * (src/daemon/rule-hits.ts) and the window a rule must have admitted nothing
+ * over. Without it (a pure snapshot check) the check does not run.
+ */
+export interface RuleUsage {
+  /** Connections a rule admitted since sinceMs. */
+  connections(ruleId: string): number;
+  /** Wall-clock ms since when connections are counted (daemon start). */
+  sinceMs: number;
+  nowMs: number;
+  /** A rule is reported when counting has covered at least this long (ms). */
+  windowMs: number;
+}
 
 /** Ports of `restricted-common-ports` (AWS Config restricted-common-ports / Security Hub EC2.19). */
 export const COMMON_PORTS: readonly number[] = [
@@ -51,7 +67,7 @@ export function isSeverity(s: string): s is Severity {
   return (SEVERITIES as readonly string[]).includes(s);
 }
 
-export function findings(snap: ModelSnapshot): Finding[] {
+export function findings(snap: ModelSnapshot, usage?: RuleUsage): Finding[] {
   const out: Finding[] = [];
   const add = (
     id: string,
@@ -134,6 +150,24 @@ export function findings(snap: ModelSnapshot): Finding[] {
       `No flow log covers ${e.id} (neither the ENI, its subnet ${e.subnetId} nor its VPC ${e.vpcId}).`,
       `Create a flow log for ${e.vpcId}, ${e.subnetId} or ${e.id}.`,
     );
+  }
+
+  // Only rules of groups some ENI carries can admit anything (unused groups have their own check).
+  if (usage !== undefined && usage.nowMs - usage.sinceMs >= usage.windowMs) {
+    const hours = ((usage.nowMs - usage.sinceMs) / 3_600_000).toFixed(1);
+    for (const g of snap.groups) {
+      if (!attached.has(g.id)) continue;
+      for (const r of rulesOf([...g.ingress, ...g.egress])) {
+        if (usage.connections(r.id) > 0) continue;
+        add(
+          'unused-rule',
+          'SecurityGroupRule',
+          r.id,
+          `${r.direction} rule ${r.id} of ${g.id} admitted no connection in the ${hours} h counted (since ${new Date(usage.sinceMs).toISOString()}).`,
+          `Revoke ${r.id} if nothing needs it (counts start when the daemon starts: judge over a window that covers the traffic's cycle).`,
+        );
+      }
+    }
   }
 
   // Most severe first; then by check and resource, so the order is stable.

@@ -68,6 +68,9 @@ struct ew_worker_ctx {
     /* This worker's conntrack entry cache (ew_core_cache_create); NULL: every
      * new connection takes its entry from the shared pool under its lock. */
     struct ew_ct_cache *ct_cache;
+    /* Rule hit records (eniwall/hits.h): one per connection conntrack opens;
+     * NULL: not recorded. */
+    struct ew_hit_ring *hits;
 };
 
 enum ew_action {

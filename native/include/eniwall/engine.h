@@ -46,6 +46,7 @@
 
 #include "eniwall/core.h"
 #include "eniwall/flowlog.h"
+#include "eniwall/hits.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,6 +72,9 @@ struct ew_engine_config {
      * tables; 0 = no tables (samples outside conntrack are all counted lost). */
     uint32_t flow_table_size;
     uint32_t capture_slots; /* records per worker in a capture ring, 1..65536 */
+    /* Rule hit records (eniwall/hits.h) per worker ring, a power of two up to
+     * EW_HIT_MAX_SLOTS; 0 = none recorded. */
+    uint32_t hit_ring_slots;
 };
 
 struct ew_engine_stats {
@@ -146,6 +150,12 @@ int ew_engine_capture_stop(struct ew_engine *eng, uint32_t port);
 int ew_engine_capture_drain(struct ew_engine *eng, uint32_t port, uint8_t *buf, size_t cap,
                             size_t *used, uint64_t *lost);
 void ew_engine_stats(const struct ew_engine *eng, struct ew_engine_stats *out);
+/* Rule hit records since the previous drain, every worker's ring in turn: up
+ * to max into out, returns how many (records that do not fit stay for the next
+ * drain); *lost the records lost to full rings meanwhile. Never makes a worker
+ * wait. 0 when the engine records none (hit_ring_slots 0, passthrough). */
+uint32_t ew_engine_hits_drain(struct ew_engine *eng, struct ew_hit_rec *out, uint32_t max,
+                              uint64_t *lost);
 /* Metrics: each worker's busy time in ns (from a wait's return to the end of
  * its burst) into out[0..max); returns how many were written (min(workers, max)). */
 uint32_t ew_engine_worker_busy_ns(const struct ew_engine *eng, uint64_t *out, uint32_t max);

@@ -14,15 +14,23 @@ export function findingsCommand(): Command {
       )
       .option('--json', 'JSON output: { Findings: [...] }')
       .option(
+        '--unused-window <duration>',
+        'also report rules of attached groups that admitted no connection (unused-rule), once the ' +
+          'daemon has counted that long: 90s, 30m, 12h, 7d',
+      )
+      .option(
         '--fail-on <severity>',
         `exit 1 when a finding is at least this severe (${SEVERITIES.join('|')}); default: never`,
       ),
     'eniwall findings --fail-on high',
-  ).action(async (o: { json?: boolean; failOn?: string }, cmd: Command) => {
+    'eniwall findings --unused-window 7d',
+  ).action(async (o: { json?: boolean; failOn?: string; unusedWindow?: string }, cmd: Command) => {
     if (o.failOn !== undefined && !isSeverity(o.failOn)) {
       throw new UsageError(`--fail-on must be one of ${SEVERITIES.join(', ')}, got '${o.failOn}'`);
     }
-    const { Findings } = await call(cmd, 'findings', {});
+    const unusedWindowSeconds =
+      o.unusedWindow === undefined ? undefined : parseDuration(o.unusedWindow);
+    const { Findings } = await call(cmd, 'findings', { unusedWindowSeconds });
     if (o.json) printJson({ Findings });
     else printLine(formatFindings(Findings));
     const threshold = o.failOn;
@@ -33,6 +41,17 @@ export function findingsCommand(): Command {
       process.exitCode = EXIT_ERROR;
     }
   });
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** `90s`, `30m`, `12h`, `7d` (or plain seconds) -> seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)([smhd]?)$/.exec(text);
+  if (m === null) {
+    throw new UsageError(`--unused-window: a duration like 90s, 30m, 12h or 7d, got '${text}'`);
+  }
+  return Number(m[1]) * (UNITS[m[2] || 's'] ?? 1);
 }
 
 /** One header line per finding (severity, check, resource), then why and fix. */

@@ -94,10 +94,15 @@ export function sgCommand(): Command {
   example(
     sg
       .command('rules')
-      .description("list a group's rules, one per target, with their sgr- ids")
+      .description(
+        "list a group's rules, one per target, with their sgr- ids and the connections each admitted (CONNS, LAST HIT: since the daemon started)",
+      )
       .argument('[group]', 'group id or name (default: every group; give it or --filter)')
       .option('--filter <filter>', FILTER_HELP, collectFilter)
-      .option('--json', 'the `aws ec2 describe-security-group-rules` JSON shape'),
+      .option(
+        '--json',
+        'the `aws ec2 describe-security-group-rules` JSON shape, plus EniwallHits per rule',
+      ),
     'eniwall sg rules web',
     'eniwall sg rules --filter Name=tag:team,Values=net',
   ).action(async (group: string | undefined, o: ListOptions, cmd: Command) => {
@@ -108,15 +113,22 @@ export function sgCommand(): Command {
     const out = await call(cmd, 'sg.rules', { groups, filters: o.filter });
     if (o.json) return printJson(out);
     printTable(
-      ['RULE', 'DIRECTION', 'PROTOCOL', 'PORTS', 'PEER', 'DESCRIPTION'],
-      out.SecurityGroupRules.map((r) => [
-        String(r['SecurityGroupRuleId']),
-        r['IsEgress'] ? 'egress' : 'ingress',
-        String(r['IpProtocol']),
-        formatPorts(r['IpProtocol'], r['FromPort'], r['ToPort']),
-        formatPeer(r),
-        dash(r['Description'] as string | undefined),
-      ]),
+      ['RULE', 'DIRECTION', 'PROTOCOL', 'PORTS', 'PEER', 'CONNS', 'LAST HIT', 'DESCRIPTION'],
+      out.SecurityGroupRules.map((r) => {
+        // Connections the rule admitted since the daemon started (src/daemon/rule-hits.ts).
+        const hits = r['EniwallHits'] as
+          { Connections: number; LastHit: string | null } | undefined;
+        return [
+          String(r['SecurityGroupRuleId']),
+          r['IsEgress'] ? 'egress' : 'ingress',
+          String(r['IpProtocol']),
+          formatPorts(r['IpProtocol'], r['FromPort'], r['ToPort']),
+          formatPeer(r),
+          hits === undefined ? '-' : String(hits.Connections),
+          dash(hits?.LastHit ?? undefined),
+          dash(r['Description'] as string | undefined),
+        ];
+      }),
     );
   });
 
