@@ -73,15 +73,19 @@ test('READY=1 once the socket answers and the ENI is up; STOPPING=1 on SIGTERM',
   const api = path.join(stateDir, 'eniwall.sock');
   for (const where of [`@eniwall-test-${process.pid}-${Date.now()}`, path.join(stateDir, 'n')]) {
     const receiver = await startReceiver(t, where, api, tap);
-    const { child, exited } = spawnDaemon(t, stateDir, path.join(stateDir, 'err.log'), {
-      NOTIFY_SOCKET: where,
+    const errLog = path.join(stateDir, 'err.log');
+    const { child, exited } = spawnDaemon(t, stateDir, errLog, { NOTIFY_SOCKET: where });
+    const ready = await receiver.next().catch((err: Error) => {
+      throw new Error(`${err.message}; the daemon said: ${fs.readFileSync(errLog, 'utf8')}`);
     });
-    const ready = await receiver.next();
     assert.deepEqual(ready.message.split('\n'), ['READY=1', `MAINPID=${child.pid}`], where);
     assert.equal(ready.api, 'up', `the API socket listened when READY=1 came (${where})`);
     assert.equal(ready.tap, true, `the ENI's TAP existed when READY=1 came (${where})`);
     child.kill('SIGTERM');
-    assert.equal((await receiver.next()).message, 'STOPPING=1');
+    const stopping = await receiver.next().catch((err: Error) => {
+      throw new Error(`${err.message}; the daemon said: ${fs.readFileSync(errLog, 'utf8')}`);
+    });
+    assert.equal(stopping.message, 'STOPPING=1');
     assert.equal(await exited, 0, fs.readFileSync(path.join(stateDir, 'err.log'), 'utf8'));
     assert.equal(receiver.messages.length, 2, 'nothing else was sent');
   }

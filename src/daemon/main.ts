@@ -210,11 +210,9 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     { stateDir, socket, revision, metrics: options.metricsListen, ec2: options.ec2Listen },
     'eniwall daemon ready',
   );
-  // Type=notify: the socket listens and service.start() has every ENI's port up.
-  const ready = notifySystemd(`READY=1\nMAINPID=${process.pid}`);
-  if (ready !== 'off' && ready !== 'sent') log.warn({ result: ready }, 'sd_notify READY=1 failed');
-
-  await new Promise<void>((resolve) => {
+  // The signal handlers go in before READY=1: a supervisor may stop us the
+  // moment it reads it, and a SIGTERM before them would kill the process.
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       log.info({ signal }, 'shutting down');
       notifySystemd('STOPPING=1');
@@ -223,6 +221,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  // Type=notify: the socket listens and service.start() has every ENI's port up.
+  const ready = notifySystemd(`READY=1\nMAINPID=${process.pid}`);
+  if (ready !== 'off' && ready !== 'sent') log.warn({ result: ready }, 'sd_notify READY=1 failed');
+  await stopped;
   await ec2Server?.close();
   await server.close();
   await metricsServer?.close();
