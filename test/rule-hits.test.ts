@@ -15,7 +15,10 @@ import {
   words,
   type TestDaemon,
 } from './helpers/daemon';
+import pino from 'pino';
+import { RuleHits } from '../src/daemon/rule-hits';
 import { freePort } from './helpers/ec2';
+import { allTraffic, scenario } from './helpers/scenario';
 import { tcpConnect, tcpListen } from './helpers/traffic';
 
 async function scrape(port: number): Promise<string> {
@@ -129,4 +132,60 @@ test('hit counters move with real connections and survive an unrelated rule chan
   const bad = await d.cli('findings', '--unused-window', 'soon');
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--unused-window: a duration like 90s/);
+});
+
+test('NACL entries: the entry that allowed a routed connection is credited on each side', async (t) => {
+  const s = await scenario(t, {
+    enis: {
+      x: { ip: '10.77.1.10', subnet: 'a', groups: ['vpc'] },
+      y: { ip: '10.77.2.10', subnet: 'b', groups: ['vpc'] },
+    },
+  });
+  const [allowVpc] = s.authorize('vpc', 'ingress', allTraffic('10.77.0.0/16'));
+  const acl = s.createNacl(['b']);
+  s.naclEntry(acl, {
+    rule: 90,
+    action: 'allow',
+    ingress: true,
+    tcp: [9000, 9000],
+    cidr: '10.77.1.0/24',
+  });
+  s.naclEntry(acl, {
+    rule: 100,
+    action: 'allow',
+    ingress: true,
+    protocol: '-1',
+    cidr: '0.0.0.0/0',
+  });
+  s.naclEntry(acl, {
+    rule: 100,
+    action: 'allow',
+    ingress: false,
+    protocol: '-1',
+    cidr: '0.0.0.0/0',
+  });
+  await s.apply();
+  const servers = await Promise.all([tcpListen(s.ns('y'), 9000), tcpListen(s.ns('y'), 9001)]);
+  t.after(() => Promise.all(servers.map((srv) => srv.close())));
+  const hits = new RuleHits(
+    { drainRuleHits: () => s.dataplane.drainRuleHits(), portOf: (id) => s.driver.portOf(id) },
+    pino({ level: 'silent' }),
+  );
+  for (let i = 0; i < 3; i++) assert.equal(await tcpConnect(s.ns('x'), s.ip('y'), 9000), true);
+  assert.equal(await tcpConnect(s.ns('x'), s.ip('y'), 9001), true);
+  hits.collect(s.model.view());
+  // naclEntry(acl, egress, ruleNumber)
+  assert.equal(hits.naclEntry(acl, true, 90).connections, 0, 'no egress entry 90');
+  assert.equal(hits.naclEntry(acl, true, 100).connections, 0, "y's egress list: y opened nothing");
+  assert.equal(hits.naclEntry(acl, false, 90).connections, 3, 'port 9000: entry 90 (first match)');
+  assert.equal(hits.naclEntry(acl, false, 100).connections, 1, 'port 9001: entry 100');
+  assert.ok(allowVpc !== undefined);
+  assert.equal(hits.rule(allowVpc).connections, 4, "y's ingress rule admitted all four");
+  // x's subnet keeps its NACL that allows everything: entry 100 egress is credited on x's side.
+  const defaultAcl = s.model
+    .view()
+    .networkAcls.find((a) => a.associations.some((x) => x.subnetId === s.subnetId('a')));
+  assert.ok(defaultAcl);
+  assert.equal(hits.naclEntry(defaultAcl.id, false, 100).connections, 0, 'x received nothing');
+  assert.equal(hits.naclEntry(defaultAcl.id, true, 100).connections, 4, "x's subnet egress allow");
 });
