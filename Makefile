@@ -3,7 +3,7 @@
 
 APT_PACKAGES := build-essential python3 liburing-dev clang-format iproute2 nftables \
                 iputils-ping netcat-openbsd socat iperf3 procps clang libclang-rt-14-dev prometheus \
-                tshark awscli containernetworking-plugins
+                tshark awscli containernetworking-plugins qemu-system-x86 busybox-static
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
 # Build the addon against the installed Node headers (Debian ships them under
@@ -12,7 +12,7 @@ NODEDIR_FLAG := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
 .PHONY: all deps apt-deps npm-deps build build-native build-ts native-test lint format test \
         test-ts clean demo bench bench-core bench-quick bench-compile bench-deps install fuzz \
-        install-cni
+        install-cni qemu-guest
 
 all: build
 
@@ -30,6 +30,12 @@ npm-deps: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
+
+# The QEMU TCG guest's kernel (issue #12 item 2): a Debian cloud kernel .deb
+# downloaded and unpacked (never installed) into .cache/qemu-guest.
+QEMU_GUEST_DIR ?= .cache/qemu-guest
+qemu-guest: apt-deps
+	sh scripts/qemu-guest-kernel.sh $(QEMU_GUEST_DIR)
 
 # --- build ------------------------------------------------------------------
 build: deps build-native build-ts
@@ -65,7 +71,7 @@ format: npm-deps
 
 # The test command (README, .ci/run): native unit tests (plain, ASan+UBSan, TSan),
 # then every TypeScript test, including the real-traffic ones in namespaces.
-test: build native-test test-ts
+test: build native-test qemu-guest test-ts
 
 test-ts:
 	node --test --test-concurrency=1 --test-reporter=spec dist/test/
