@@ -8,10 +8,14 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "io_stream.h"
 #include "stream_frame.h"
+
+#include <sys/un.h>
 
 #define CAP 2048u
 #define BIG 65536u
@@ -203,10 +207,120 @@ static void test_socket_bad_header(void) {
     close(sv[1]);
 }
 
+static int client(const char *path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strncpy(sa.sun_path, path, sizeof sa.sun_path - 1);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Poll the port's rx a few times (the data is already in the socket). */
+static int port_rx(struct ew_stream_port *p, struct sink *s) {
+    static uint8_t scratch[1500];
+    return ew_stream_port_rx(p, scratch, sizeof scratch, on_frame, s);
+}
+
+static void test_port(void) {
+    static struct ew_stream_port port;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/ew-stream-%d-%ld.sock", getpid(), (long)random());
+    static uint8_t wire[3 * 2000];
+
+    CHECK_EQ(ew_stream_port_open(&port, "relative.sock"), -EINVAL, "relative path refused");
+
+    /* A regular file at the path is not ours to remove. */
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL, "create file");
+    if (f) fclose(f);
+    CHECK_EQ(ew_stream_port_open(&port, path), -EEXIST, "regular file refused");
+    unlink(path);
+
+    /* A stale socket (bound, its owner gone) is replaced. */
+    int stale = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strncpy(sa.sun_path, path, sizeof sa.sun_path - 1);
+    CHECK(bind(stale, (struct sockaddr *)&sa, sizeof sa) == 0, "stale bind");
+    close(stale);
+    CHECK_EQ(ew_stream_port_open(&port, path), 0, "open over a stale socket");
+    /* A second port on a live listener is refused. */
+    static struct ew_stream_port other;
+    CHECK_EQ(ew_stream_port_open(&other, path), -EADDRINUSE, "live listener kept");
+
+    /* That refusal probed the listener with a connect: the port takes it and
+     * sees it end at once, like any guest that leaves. */
+    struct sink probe = {0};
+    CHECK_EQ(ew_stream_port_accept(&port), 1, "the probe's connection");
+    CHECK_EQ(port_rx(&port, &probe), -1, "the probe closed");
+    CHECK_EQ(probe.n, 0, "no frames from the probe");
+    CHECK_EQ(ew_stream_port_accept(&port), 0, "nothing more to accept");
+    CHECK_EQ(ew_stream_port_tx(&port, wire, 60), -1, "tx with no guest dropped");
+    CHECK_EQ(port.st.tx_no_peer, 1, "tx_no_peer counted");
+
+    /* Guest 1 connects and sends two frames, then a bad length. */
+    int g1 = client(path);
+    CHECK(g1 >= 0, "guest 1 connects");
+    CHECK_EQ(ew_stream_port_accept(&port), 1, "accept guest 1");
+    struct sink s = {0};
+    size_t n = encode(wire, 0, 100);
+    n += encode(wire + n, 1, 1514);
+    CHECK(write(g1, wire, n) == (ssize_t)n, "guest 1 write");
+    CHECK_EQ(port_rx(&port, &s), 2, "two frames from guest 1");
+    CHECK(!s.bad, "intact");
+
+    /* Port -> guest: framed on the wire. */
+    for (uint32_t k = 0; k < 300; k++)
+        wire[k] = (uint8_t)k;
+    CHECK_EQ(ew_stream_port_tx(&port, wire, 300), 0, "tx to guest 1");
+    uint8_t got[400];
+    ssize_t r = read(g1, got, sizeof got);
+    CHECK_EQ(r, 304, "guest reads header + frame");
+    CHECK(got[0] == 0 && got[1] == 0 && got[2] == 1 && got[3] == 44, "length 300 big-endian");
+    CHECK_MEM(got + 4, wire, 300, "frame bytes");
+
+    uint8_t bad[4] = {0xff, 0, 0, 0};
+    CHECK(write(g1, bad, 4) == 4, "bad header write");
+    CHECK_EQ(port_rx(&port, &s), -1, "bad length ends the connection");
+    CHECK_EQ(port.st.rx_bad_len, 1, "rx_bad_len counted");
+    CHECK(port.cfd < 0, "connection closed");
+    CHECK(read(g1, got, sizeof got) == 0, "guest 1 sees EOF");
+    close(g1);
+
+    /* Guest 2 (a new QEMU) gets the same port back; counters persist. */
+    int g2 = client(path);
+    CHECK(g2 >= 0, "guest 2 connects");
+    CHECK_EQ(ew_stream_port_accept(&port), 1, "accept guest 2");
+    s = (struct sink){0};
+    n = encode(wire, 0, 60);
+    CHECK(write(g2, wire, n) == (ssize_t)n, "guest 2 write");
+    CHECK_EQ(port_rx(&port, &s), 1, "frame from guest 2");
+    CHECK_EQ(port.st.rx_frames, 3, "rx_frames across connections");
+    CHECK_EQ(port.st.accepts, 3, "probe + guest 1 + guest 2");
+
+    /* Guest 3 connects while guest 2 is still connected: it replaces it. */
+    int g3 = client(path);
+    CHECK_EQ(ew_stream_port_accept(&port), 1, "accept guest 3");
+    CHECK_EQ(port.st.replaced, 1, "replaced counted");
+    CHECK(read(g2, got, sizeof got) == 0, "guest 2 dropped");
+    close(g2);
+    /* Guest 3 leaves: clean close, the port waits. */
+    close(g3);
+    CHECK_EQ(port_rx(&port, &s), -1, "peer close seen");
+    CHECK_EQ(port.st.resets, 4, "probe, guests 1-3 ended");
+
+    ew_stream_port_close(&port);
+    struct stat stt;
+    CHECK(lstat(path, &stt) != 0 && errno == ENOENT, "socket file removed on close");
+}
+
 int main(void) {
     test_feed_splits();
     test_bad_lengths();
     test_socketpair_writer();
     test_socket_bad_header();
+    test_port();
     return harness_report("test_stream");
 }
