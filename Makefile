@@ -47,8 +47,9 @@ build-ts: npm-deps
 	$(TSC) -p tsconfig.json
 
 # --- checks -----------------------------------------------------------------
-native-test: apt-deps
+native-test: apt-deps qemu-guest
 	$(MAKE) -C native test
+	$(MAKE) -C native test-qemu QEMU_GUEST_DIR=$(abspath $(QEMU_GUEST_DIR))
 	$(MAKE) -C native test-sanitize
 	$(MAKE) -C native test-tsan
 	$(MAKE) -C native fuzz-replay
