@@ -4,7 +4,8 @@
 # other (a disconnect + reconnect) with `-netdev stream,server=off` on it. Each
 # guest's init brings eth0 up with no IP, so the only traffic is its kernel's
 # own IPv6 DAD/MLD/RS multicasts. Asserts: both connections were taken on the
-# same port, each delivered IPv6 frames through the framing, no bad length.
+# same port, each delivered IPv6 frames through the framing, no bad length,
+# and each guest's eth0 received the broadcasts the port sent it (port -> guest).
 # Needs qemu-system-x86, busybox-static and the kernel from
 # scripts/qemu-guest-kernel.sh (make qemu-guest). Usage: qemu_stream.sh LISTENER GUESTDIR
 set -eu
@@ -29,6 +30,7 @@ done
 ip link set eth0 up
 echo GUEST-ETH0-UP
 sleep 2
+echo "GUEST-RX $(cat /sys/class/net/eth0/statistics/rx_packets)"
 poweroff -f
 INIT
 chmod +x "$work/root/init"
@@ -46,6 +48,9 @@ boot() {
     -netdev "stream,id=n0,server=off,addr.type=unix,addr.path=$sock" \
     -device virtio-net-pci,netdev=n0 >"$work/guest$1.out" 2>&1
   grep -q GUEST-ETH0-UP "$work/guest$1.out" || { cat "$work/guest$1.out"; echo "guest $1 did not bring eth0 up"; exit 1; }
+  rx=$(sed -n 's/^GUEST-RX \([0-9]*\).*/\1/p' "$work/guest$1.out")
+  echo "guest $1: eth0 rx_packets=$rx"
+  [ -n "$rx" ] && [ "$rx" -gt 0 ] || { echo "FAIL: guest $1 received nothing from the port"; exit 1; }
 }
 t0=$(date +%s.%N)
 boot 1
