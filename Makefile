@@ -3,7 +3,7 @@
 
 APT_PACKAGES := build-essential python3 liburing-dev clang-format iproute2 nftables \
                 iputils-ping netcat-openbsd socat iperf3 procps clang libclang-rt-14-dev prometheus \
-                tshark awscli containernetworking-plugins \
+                tshark awscli containernetworking-plugins qemu-system-x86 busybox-static \
                 dpkg-dev systemd man-db
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
@@ -13,7 +13,7 @@ NODEDIR_FLAG := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
 .PHONY: all deps apt-deps npm-deps build build-native build-ts native-test lint format test \
         test-ts clean demo bench bench-core bench-quick bench-compile bench-deps install fuzz \
-        install-cni deb
+        install-cni deb qemu-guest
 
 all: build
 
@@ -32,6 +32,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# The QEMU TCG guest's kernel (issue #12 item 2): a Debian cloud kernel .deb
+# downloaded and unpacked (never installed) into .cache/qemu-guest.
+QEMU_GUEST_DIR ?= .cache/qemu-guest
+qemu-guest: apt-deps
+	sh scripts/qemu-guest-kernel.sh $(QEMU_GUEST_DIR)
+
 # --- build ------------------------------------------------------------------
 build: deps build-native build-ts
 
@@ -42,8 +48,9 @@ build-ts: npm-deps
 	$(TSC) -p tsconfig.json
 
 # --- checks -----------------------------------------------------------------
-native-test: apt-deps
+native-test: apt-deps qemu-guest
 	$(MAKE) -C native test
+	$(MAKE) -C native test-qemu QEMU_GUEST_DIR=$(abspath $(QEMU_GUEST_DIR))
 	$(MAKE) -C native test-sanitize
 	$(MAKE) -C native test-tsan
 	$(MAKE) -C native fuzz-replay
@@ -66,7 +73,7 @@ format: npm-deps
 
 # The test command (README, .ci/run): native unit tests (plain, ASan+UBSan, TSan),
 # then every TypeScript test, including the real-traffic ones in namespaces.
-test: build native-test test-ts
+test: build native-test qemu-guest test-ts
 
 test-ts:
 	node --test --test-concurrency=1 --test-reporter=spec dist/test/
