@@ -245,4 +245,16 @@ bool ew_vring_flush(struct ew_vring *vr);
 int ew_vring_rx_put(struct ew_vring *vr, const struct ew_vu_mem *m, const uint8_t *frame,
                     uint32_t len);
 
+/* ops for real memory fds: mmap(MAP_SHARED), munmap, close (vhost_sock.c). */
+extern const struct ew_vu_ops ew_vu_mmap_ops;
+
+/*
+ * Serves one message on a blocking Unix stream socket (vhost_sock.c): 0 when
+ * handled (reply sent), 1 when the front-end closed the connection,
+ * -reason (enum ew_vu_drop) for a refused message, -(EW_VU_DROP_COUNT +
+ * errno) for a socket error. Anything but 0 means: reset the device
+ * (ew_vu_dev_reset) and wait for the front-end to connect again.
+ */
+int ew_vu_sock_serve_one(int sock, struct ew_vu_dev *d);
+
 #endif /* ENIWALL_VHOST_USER_H */

@@ -5,9 +5,14 @@
  * loops, out-of-range addresses, lengths running past a region, indirect and
  * wrong-direction descriptors, broken avail rings.
  */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "vhost_user.h"
@@ -443,10 +448,122 @@ static void test_rx(void) {
     ew_vu_dev_reset(&d);
 }
 
+static int open_fds(void) {
+    int n = 0;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir) return -1;
+    while (readdir(dir))
+        n++;
+    closedir(dir);
+    return n;
+}
+
+static void sock_send(int s, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+                      const int *fds, unsigned nfds) {
+    uint8_t buf[EW_VU_HDR_SIZE + EW_VU_MAX_PAYLOAD];
+    memcpy(buf, &req, 4);
+    memcpy(buf + 4, &flags, 4);
+    memcpy(buf + 8, &size, 4);
+    if (size) memcpy(buf + 12, payload, size);
+    struct iovec iov = {buf, EW_VU_HDR_SIZE + size};
+    union {
+        struct cmsghdr h;
+        uint8_t b[CMSG_SPACE(sizeof(int) * EW_VU_MAX_FDS)];
+    } ctl;
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (nfds) {
+        mh.msg_control = ctl.b;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    CHECK(sendmsg(s, &mh, 0) == (ssize_t)(EW_VU_HDR_SIZE + size), "sendmsg");
+}
+
+static void test_socket(void) {
+    int before = open_fds();
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    int memfd = memfd_create("ew-test-guest", MFD_CLOEXEC);
+    CHECK(memfd >= 0 && ftruncate(memfd, MEM_SIZE) == 0, "memfd");
+    uint8_t *g = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    CHECK(g != MAP_FAILED, "frontend mapping");
+    struct ew_vu_dev d;
+    ew_vu_dev_init(&d, &ew_vu_mmap_ops);
+
+    sock_send(sv[0], EW_VU_GET_FEATURES, 1, NULL, 0, NULL, 0);
+    CHECK_EQ(ew_vu_sock_serve_one(sv[1], &d), 0, "served");
+    uint8_t rb[20];
+    CHECK(recv(sv[0], rb, sizeof rb, MSG_WAITALL) == 20, "reply read");
+    uint64_t feat;
+    memcpy(&feat, rb + 12, 8);
+    CHECK_EQ(feat, EW_VU_FEATURES, "features over the socket");
+    uint64_t f = EW_VU_FEATURES;
+    sock_send(sv[0], EW_VU_SET_FEATURES, 1, &f, 8, NULL, 0);
+    CHECK_EQ(ew_vu_sock_serve_one(sv[1], &d), 0, "set features");
+    /* Region at offset 4096 of the memfd: mmap_offset is honoured. */
+    uint64_t mt[5] = {1, GPA0, MEM_SIZE - 4096, UVA0, 4096};
+    sock_send(sv[0], EW_VU_SET_MEM_TABLE, 1, mt, 40, &memfd, 1);
+    CHECK_EQ(ew_vu_sock_serve_one(sv[1], &d), 0, "mem table");
+    CHECK_EQ(d.mem.n, 1, "one region mapped");
+    uint8_t *gm = g + 4096; /* gpa GPA0, uva UVA0 */
+    uint32_t st[2] = {1, 16};
+    sock_send(sv[0], EW_VU_SET_VRING_NUM, 1, st, 8, NULL, 0);
+    CHECK_EQ(ew_vu_sock_serve_one(sv[1], &d), 0, "num");
+    uint64_t a[5] = {1, UVA0, UVA0 + 0x2000, UVA0 + 0x1000, 0};
+    sock_send(sv[0], EW_VU_SET_VRING_ADDR, 1, a, 40, NULL, 0);
+    CHECK_EQ(ew_vu_sock_serve_one(sv[1], &d), 0, "addr");
+    int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    uint64_t q = 1;
+    sock_send(sv[0], EW_VU_SET_VRING_KICK, 1, &q, 8, &kick, 1);
+    CHECK_EQ(ew_vu_sock_serve_one(sv[1], &d), 0, "kick");
+    close(kick);
+    CHECK(d.vring[1].kick_fd >= 0 && d.vring[1].kick_fd != kick, "kick fd received");
+    st[1] = 1;
+    sock_send(sv[0], EW_VU_SET_VRING_ENABLE, 1, st, 8, NULL, 0);
+    CHECK_EQ(ew_vu_sock_serve_one(sv[1], &d), 0, "enable");
+
+    /* A frame written by the front-end through its own mapping. */
+    struct ew_vring_desc *desc = (struct ew_vring_desc *)gm;
+    uint16_t *avail = (uint16_t *)(gm + 0x1000);
+    desc[0].addr = GPA0 + 0x8000;
+    desc[0].len = 12 + 64;
+    desc[0].flags = 0;
+    for (int i = 0; i < 64; i++)
+        gm[0x8000 + 12 + i] = (uint8_t)(0xa0 + i);
+    avail[2] = 0;
+    avail[1] = 1;
+    uint8_t buf[EW_VU_MAX_FRAME];
+    uint32_t len = 0;
+    uint16_t head = 9;
+    CHECK_EQ(ew_vring_pop(&d.vring[1], &d.mem, buf, sizeof buf, &len, &head), 1, "pop via mmap");
+    CHECK_EQ(len, 64, "len");
+    CHECK_EQ(buf[63], 0xa0 + 63, "bytes");
+    ew_vring_flush(&d.vring[1]);
+    CHECK_EQ(((uint16_t *)(gm + 0x2000))[1], 1, "used idx seen by the front-end");
+
+    /* A refused message, then the front-end goes away. */
+    sock_send(sv[0], 99, 1, NULL, 0, NULL, 0);
+    CHECK_EQ(ew_vu_sock_serve_one(sv[1], &d), -EW_VU_DROP_MSG_UNKNOWN, "unknown refused");
+    close(sv[0]);
+    CHECK_EQ(ew_vu_sock_serve_one(sv[1], &d), 1, "peer closed");
+    ew_vu_dev_reset(&d);
+    close(sv[1]);
+    munmap(g, MEM_SIZE);
+    close(memfd);
+    CHECK_EQ(open_fds(), before, "no fd leaked (kick and memory fds closed by the reset)");
+}
+
 int main(void) {
     test_parse();
     test_messages();
     test_tx();
     test_rx();
+    test_socket();
     return harness_report("test_vhost");
 }
