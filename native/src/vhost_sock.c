@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "vhost_user.h"
@@ -83,4 +85,31 @@ int ew_vu_sock_serve_one(int sock, struct ew_vu_dev *d) {
     if (rp.len && send(sock, rp.buf, rp.len, MSG_NOSIGNAL) != (ssize_t)rp.len)
         return -(int)EW_VU_DROP_COUNT - errno;
     return 0;
+}
+
+int ew_vu_listen(const char *path) {
+    struct sockaddr_un sa = {0};
+    sa.sun_family = AF_UNIX;
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof sa.sun_path) return -ENAMETOOLONG;
+    memcpy(sa.sun_path, path, n + 1);
+    /* Server mode: a socket left by an earlier run is replaced, anything else is not. */
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) return -EEXIST;
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 1) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int ew_vu_accept(int listen_fd) {
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    return fd < 0 ? -errno : fd;
 }

@@ -257,4 +257,12 @@ extern const struct ew_vu_ops ew_vu_mmap_ops;
  */
 int ew_vu_sock_serve_one(int sock, struct ew_vu_dev *d);
 
+/*
+ * Server mode: listens on path (a stale socket there is replaced, any other
+ * file is refused with -EEXIST); returns the listening fd or -errno.
+ * ew_vu_accept takes the next front-end (one at a time): fd or -errno.
+ */
+int ew_vu_listen(const char *path);
+int ew_vu_accept(int listen_fd);
+
 #endif /* ENIWALL_VHOST_USER_H */

@@ -6,12 +6,17 @@
  * wrong-direction descriptors, broken avail rings.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -559,11 +564,58 @@ static void test_socket(void) {
     CHECK_EQ(open_fds(), before, "no fd leaked (kick and memory fds closed by the reset)");
 }
 
+static int connect_to(const char *path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {0};
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect");
+    return fd;
+}
+
+/* Server mode: the front-end goes away and comes back; a stale socket is replaced. */
+static void test_reconnect(void) {
+    int before = open_fds();
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/ew-vu-test-%d-%ld.sock", (int)getpid(), (long)time(NULL));
+    int lfd = ew_vu_listen(path);
+    CHECK(lfd >= 0, "listen: %d", lfd);
+    close(lfd);
+    lfd = ew_vu_listen(path); /* the socket file left behind is replaced */
+    CHECK(lfd >= 0, "listen again: %d", lfd);
+    struct ew_vu_dev d;
+    ew_vu_dev_init(&d, &ew_vu_mmap_ops);
+    for (int round = 0; round < 2; round++) {
+        int c = connect_to(path);
+        int s = ew_vu_accept(lfd);
+        CHECK(s >= 0, "accept");
+        uint64_t f = EW_VU_FEATURES;
+        sock_send(c, EW_VU_SET_FEATURES, 1, &f, 8, NULL, 0);
+        CHECK_EQ(ew_vu_sock_serve_one(s, &d), 0, "features on this connection");
+        CHECK(d.features_set, "features set");
+        close(c);
+        CHECK_EQ(ew_vu_sock_serve_one(s, &d), 1, "front-end gone");
+        ew_vu_dev_reset(&d);
+        CHECK(!d.features_set, "reset for the next front-end");
+        close(s);
+    }
+    close(lfd);
+    char notsock[80];
+    snprintf(notsock, sizeof notsock, "%s.file", path);
+    int ff = open(notsock, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    close(ff);
+    CHECK_EQ(ew_vu_listen(notsock), -EEXIST, "a regular file is not replaced");
+    unlink(notsock);
+    unlink(path);
+    CHECK_EQ(open_fds(), before, "no fd leaked");
+}
+
 int main(void) {
     test_parse();
     test_messages();
     test_tx();
     test_rx();
     test_socket();
+    test_reconnect();
     return harness_report("test_vhost");
 }
