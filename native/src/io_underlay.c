@@ -21,8 +21,8 @@ int ew_underlay_socket(uint32_t addr, uint16_t port, char *err, size_t errlen) {
      * send: the ENI MTU (1500 - 50) is the fast path, not a hard limit. */
     int pmtu = IP_PMTUDISC_DONT;
     int buf = 4 << 20;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
-                             .sin_addr.s_addr = htonl(addr)};
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr)};
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
         setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu) < 0 ||
         bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -65,8 +65,8 @@ void ew_underlay_send(struct ew_worker *w, int fd, const struct ew_table_view *t
     uint32_t hdr_len = w->sh->hdr_len;
     uint8_t vx[EW_VXLAN_HLEN];
     ew_vxlan_encode(vx, t->vpc_vni[t->enis[r->eni].vpc], hdr_len != 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(h->port),
-                             .sin_addr.s_addr = htonl(h->addr)};
+    struct sockaddr_in sa = {
+        .sin_family = AF_INET, .sin_port = htons(h->port), .sin_addr.s_addr = htonl(h->addr)};
     struct iovec iov[2] = {{.iov_base = vx, .iov_len = sizeof vx},
                            {.iov_base = (void *)buf, .iov_len = (size_t)hdr_len + frame_len}};
     struct msghdr mh = {.msg_name = &sa, .msg_namelen = sizeof sa, .msg_iov = iov, .msg_iovlen = 2};
@@ -79,8 +79,8 @@ void ew_underlay_send(struct ew_worker *w, int fd, const struct ew_table_view *t
                                                            : EW_DROP_TX_FAILED);
 }
 
-uint32_t ew_underlay_recv(struct ew_worker *w, int fd, const struct ew_table_view *t,
-                          uint8_t *bufs, uint32_t *lens, uint32_t *out) {
+uint32_t ew_underlay_recv(struct ew_worker *w, int fd, const struct ew_table_view *t, uint8_t *bufs,
+                          uint32_t *lens, uint32_t *out) {
     const uint32_t hdr_len = w->sh->hdr_len, size = w->sh->buf_size;
     uint8_t vx[EW_BURST][EW_VXLAN_HLEN];
     struct iovec iov[EW_BURST][2];
@@ -114,8 +114,8 @@ uint32_t ew_underlay_recv(struct ew_worker *w, int fd, const struct ew_table_vie
         }
         uint32_t frame_len = n - EW_VXLAN_HLEN - hdr_len;
         struct ew_verdict v;
-        ew_process_decap(&w->ctx, t, ntohl(from[i].sin_addr.s_addr), vni, buf + hdr_len,
-                         &frame_len, size - hdr_len, &v);
+        ew_process_decap(&w->ctx, t, ntohl(from[i].sin_addr.s_addr), vni, buf + hdr_len, &frame_len,
+                         size - hdr_len, &v);
         if (v.action == EW_ACT_FORWARD && v.out_port < EW_MAX_PORTS) {
             out[i] = v.out_port;
             lens[i] = frame_len;

@@ -24,11 +24,11 @@
 #include "io_worker.h"
 #include "table_view.h"
 
-#define EW_VXLAN_HLEN    8u
-#define EW_VXLAN_PORT    4789u
-#define EW_VXLAN_F_VNI   0x08u /* flags byte: the VNI field is valid (RFC 7348) */
-#define EW_VXLAN_F_VNET  0x01u /* eniwall: a virtio-net header precedes the frame */
-#define EW_OUT_ENCAP     0x80000000u /* worker verdict: encapsulate to REMOTE_ENIS[low bits] */
+#define EW_VXLAN_HLEN   8u
+#define EW_VXLAN_PORT   4789u
+#define EW_VXLAN_F_VNI  0x08u       /* flags byte: the VNI field is valid (RFC 7348) */
+#define EW_VXLAN_F_VNET 0x01u       /* eniwall: a virtio-net header precedes the frame */
+#define EW_OUT_ENCAP    0x80000000u /* worker verdict: encapsulate to REMOTE_ENIS[low bits] */
 
 /* A UDP socket bound to addr:port (IPv4, host order), non-blocking,
  * SO_REUSEPORT; -1 with err. */
@@ -47,7 +47,7 @@ void ew_underlay_send(struct ew_worker *w, int fd, const struct ew_table_view *t
 /* Receive up to EW_BURST datagrams into bufs (EW_BURST buffers of buf_size)
  * and judge each: out[i] is the port to write bufs[i] to (lens[i] the frame
  * length), or EW_PORT_NONE (counted). Returns how many were received. */
-uint32_t ew_underlay_recv(struct ew_worker *w, int fd, const struct ew_table_view *t,
-                          uint8_t *bufs, uint32_t *lens, uint32_t *out);
+uint32_t ew_underlay_recv(struct ew_worker *w, int fd, const struct ew_table_view *t, uint8_t *bufs,
+                          uint32_t *lens, uint32_t *out);
 
 #endif /* ENIWALL_IO_UNDERLAY_H */

@@ -31,9 +31,9 @@ __attribute__((format(printf, 2, 3))) static int fail(struct loader *l, const ch
 }
 
 static const char *const section_names[EW_SEC_COUNT] = {
-    "VPCS",         "SUBNETS",      "ENIS",    "ENI_IPV4", "ENI_IPV6",        "FWD4",
-    "FWD6",         "EXEMPT4",      "EXEMPT6", "RULESETS", "CLASSIFIER_BLOB", "ADDR_SETS",
-    "ADDR_RANGES4", "ADDR_RANGES6", "NACLS",   "NACL_BLOB",       "REMOTE_ENIS", "UNDERLAY_HOSTS",
+    "VPCS",         "SUBNETS",      "ENIS",    "ENI_IPV4",  "ENI_IPV6",        "FWD4",
+    "FWD6",         "EXEMPT4",      "EXEMPT6", "RULESETS",  "CLASSIFIER_BLOB", "ADDR_SETS",
+    "ADDR_RANGES4", "ADDR_RANGES6", "NACLS",   "NACL_BLOB", "REMOTE_ENIS",     "UNDERLAY_HOSTS",
     "VPC_VNI"};
 
 static const uint32_t section_elem_size[EW_SEC_COUNT] = {sizeof(struct ew_vpc),

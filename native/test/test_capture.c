@@ -83,7 +83,8 @@ static void test_filters_and_arguments(void) {
     CHECK(ew_capture_create(1, EW_CAP_OUT, 0, 4) == NULL, "no rings");
     struct ew_capture *c = ew_capture_create(1, EW_CAP_IN | EW_CAP_DROPS_ONLY, 2, 4);
     struct ew_verdict fwd = {EW_ACT_FORWARD, 1, 0, 0, EW_INDEX_NONE, 1, 0};
-    struct ew_verdict drop = {EW_ACT_DROP, EW_PORT_NONE, EW_DROP_SG_INGRESS, 0, EW_INDEX_NONE, 1, 0};
+    struct ew_verdict drop = {
+        EW_ACT_DROP, EW_PORT_NONE, EW_DROP_SG_INGRESS, 0, EW_INDEX_NONE, 1, 0};
     CHECK(!ew_capture_wants(c, EW_CAP_IN, &fwd), "drops only: a forward is not kept");
     CHECK(ew_capture_wants(c, EW_CAP_IN, &drop), "drops only: a drop is kept");
     CHECK(!ew_capture_wants(c, EW_CAP_OUT, &drop), "direction not asked for");

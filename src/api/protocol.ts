@@ -102,6 +102,7 @@ export interface OverlayStatus {
   underlay: string; // ADDRESS:PORT
   port: number;
   remoteEnis: number;
+  generation: string; // table generation in force (decimal bigint)
   counters: Record<string, number>;
   drops: Record<string, number>;
 }

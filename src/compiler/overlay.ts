@@ -50,7 +50,8 @@ function ipv4ToU32(a: string): number {
 export function validateOverlay(o: OverlayInput): void {
   const seen = new Set<string>();
   for (const r of o.remotes) {
-    if (!/^eni-[0-9a-f]{8,17}$/.test(r.eniId)) throw new Error(`remote ENI id ${r.eniId} is malformed`);
+    if (!/^eni-[0-9a-f]{8,17}$/.test(r.eniId))
+      throw new Error(`remote ENI id ${r.eniId} is malformed`);
     if (seen.has(r.eniId)) throw new Error(`remote ENI ${r.eniId} listed twice`);
     seen.add(r.eniId);
     if (!isIPv4(r.underlayAddress))

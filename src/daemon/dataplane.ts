@@ -110,12 +110,17 @@ class NativeDataplaneHandle implements DataplaneHandle {
       if (this.underlay === undefined) {
         const port = this.dataplane.openUnderlay(o.underlay.address, udpPort);
         this.underlay = { port, address: o.underlay.address, udpPort };
-      } else if (this.underlay.address !== o.underlay.address || this.underlay.udpPort !== udpPort) {
+      } else if (
+        this.underlay.address !== o.underlay.address ||
+        this.underlay.udpPort !== udpPort
+      ) {
         throw new Error('the underlay address cannot change while the daemon runs');
       }
       this.compiler.setOverlay(o);
+      const generation =
+        this.last === undefined ? this.dataplane.generation() : await this.driver.apply(this.last);
       this.remotes = o.remotes.length;
-      return this.last === undefined ? this.dataplane.generation() : this.driver.apply(this.last);
+      return generation;
     });
   }
 
@@ -130,6 +135,7 @@ class NativeDataplaneHandle implements DataplaneHandle {
       underlay: `${this.underlay.address}:${this.underlay.udpPort}`,
       port: this.underlay.port,
       remoteEnis: this.remotes,
+      generation: this.dataplane.generation().toString(),
       counters: Object.fromEntries(Object.entries(raw.counters).map(([k, v]) => [k, Number(v)])),
       drops,
     };

@@ -235,8 +235,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
           return;
         }
         dataplane.setOverlay(cfg).then(
-          (generation) =>
-            log.info({ generation, remotes: cfg.remotes.length }, 'overlay reloaded'),
+          (generation) => log.info({ generation, remotes: cfg.remotes.length }, 'overlay reloaded'),
           (err: unknown) => log.error({ err }, 'overlay rejected; the overlay in force stays'),
         );
       });

@@ -89,7 +89,7 @@ struct ew_verdict {
     uint32_t nacl;      /* that NACL's table index, else EW_INDEX_NONE */
     uint32_t dst_port;  /* the destination ENI's port once the forward lookup found it (also
                            when a later stage drops the frame), else EW_PORT_NONE */
-    uint32_t remote; /* EW_ACT_ENCAP: index into the table's REMOTE_ENIS */
+    uint32_t remote;    /* EW_ACT_ENCAP: index into the table's REMOTE_ENIS */
 };
 
 /* ---- lifecycle (control plane; may allocate) ---- */
