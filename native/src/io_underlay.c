@@ -35,25 +35,6 @@ int ew_underlay_socket(uint32_t addr, uint16_t port, char *err, size_t errlen) {
     return fd;
 }
 
-void ew_vxlan_encode(uint8_t hdr[EW_VXLAN_HLEN], uint32_t vni, bool vnet) {
-    hdr[0] = (uint8_t)(EW_VXLAN_F_VNI | (vnet ? EW_VXLAN_F_VNET : 0));
-    hdr[1] = hdr[2] = hdr[3] = 0;
-    hdr[4] = (uint8_t)(vni >> 16);
-    hdr[5] = (uint8_t)(vni >> 8);
-    hdr[6] = (uint8_t)vni;
-    hdr[7] = 0;
-}
-
-bool ew_vxlan_decode(const uint8_t *hdr, uint32_t len, uint32_t *vni, bool *vnet) {
-    if (len < EW_VXLAN_HLEN) return false;
-    if ((hdr[0] & ~(EW_VXLAN_F_VNI | EW_VXLAN_F_VNET)) != 0 || !(hdr[0] & EW_VXLAN_F_VNI))
-        return false;
-    if (hdr[1] | hdr[2] | hdr[3] | hdr[7]) return false;
-    *vni = (uint32_t)hdr[4] << 16 | (uint32_t)hdr[5] << 8 | hdr[6];
-    *vnet = (hdr[0] & EW_VXLAN_F_VNET) != 0;
-    return true;
-}
-
 void ew_underlay_send(struct ew_worker *w, int fd, const struct ew_table_view *t, uint32_t remote,
                       uint32_t in_port, const uint8_t *buf, uint32_t frame_len) {
     if (fd < 0 || !t || remote >= t->n_remotes) {

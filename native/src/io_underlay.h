@@ -34,11 +34,6 @@
  * SO_REUSEPORT; -1 with err. */
 int ew_underlay_socket(uint32_t addr, uint16_t port, char *err, size_t errlen);
 
-void ew_vxlan_encode(uint8_t hdr[EW_VXLAN_HLEN], uint32_t vni, bool vnet);
-/* A received header: false when malformed (I flag missing, reserved bits set
- * other than ours). */
-bool ew_vxlan_decode(const uint8_t *hdr, uint32_t len, uint32_t *vni, bool *vnet);
-
 /* Send the frame of buf (vnet header first when hdr_len) to the host owning
  * REMOTE_ENIS[remote]; counts TX on EW_PORT_UNDERLAY or the drop on in_port. */
 void ew_underlay_send(struct ew_worker *w, int fd, const struct ew_table_view *t, uint32_t remote,
