@@ -14,8 +14,16 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { StatusResult } from '../src/api/protocol';
 import { words } from './helpers/daemon';
-import { announce, eni, revokeEgress, sg, stats, twoHosts } from './helpers/overlay';
-import { inNsOk, ping, tcpConnect, tcpListen, udpEcho, udpSend } from './helpers/traffic';
+import { announce, eni, revokeEgress, sg, stats, twoHosts, type Host } from './helpers/overlay';
+import {
+  inNsOk,
+  ping,
+  tcpConnect,
+  tcpListen,
+  udpEcho,
+  udpSend,
+  waitIpv6Ready,
+} from './helpers/traffic';
 
 const BLOCKED = { timeoutMs: 1000 };
 test('two hosts: traffic crosses the VXLAN overlay, egress judged on the sender, ingress on the receiver', async (t) => {
@@ -108,4 +116,41 @@ test('two hosts: traffic crosses the VXLAN overlay, egress judged on the sender,
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.ok((drops['OVERLAY_MALFORMED'] ?? 0) >= 1, JSON.stringify(drops));
+});
+
+/** A dual-stack VPC (same CIDRs and ids chosen per host) with a group admitting TCP/UDP from it. */
+async function dualStack(h: Host) {
+  const vpc = await h.d.ok(...words`vpc create --cidr 10.80.0.0/16 --ipv6-cidr fd00:80::/56`);
+  const subnet = await h.d.ok(
+    ...words`subnet create --vpc ${vpc} --cidr 10.80.1.0/24 --ipv6-cidr fd00:80::/64`,
+  );
+  const group = await h.d.ok(...words`sg create --name v6 --description v6 --vpc ${vpc}`);
+  await h.d.ok(
+    ...words`sg authorize ${group} --ingress --protocol tcp --port 8080 --cidr fd00:80::/56`,
+  );
+  await h.d.ok(
+    ...words`sg authorize ${group} --ingress --protocol udp --port 5353 --cidr fd00:80::/56`,
+  );
+  return { vpc, subnet, group };
+}
+
+test('two hosts: IPv6 crosses the overlay (neighbour discovery answered locally), refusals counted', async (t) => {
+  const [h1, h2] = await twoHosts(t);
+  const n1 = await dualStack(h1);
+  const n2 = await dualStack(h2);
+  const x = await eni(h1, '10.80.1.10', n1.group, 'fd00:80::10', n1.subnet);
+  const y = await eni(h2, '10.80.1.20', n2.group, 'fd00:80::20', n2.subnet);
+  await announce(h1, h2, [{ ifc: y.ifc, groups: [n1.group], ips: [y.ip, 'fd00:80::20'] }], n1);
+  await announce(h2, h1, [{ ifc: x.ifc, groups: [n2.group], ips: [x.ip, 'fd00:80::10'] }], n2);
+  await Promise.all([waitIpv6Ready(x.ns), waitIpv6Ready(y.ns)]);
+  const tcp = await tcpListen(y.ns, 8080);
+  t.after(() => tcp.close());
+  const udp = await udpEcho(y.ns, 5353);
+  t.after(() => udp.close());
+  const tcp2 = await tcpListen(y.ns, 8081);
+  t.after(() => tcp2.close());
+  assert.equal(await tcpConnect(x.ns, 'fd00:80::20', 8080), true, 'tcp6 x -> y:8080');
+  assert.equal(await udpSend(x.ns, 'fd00:80::20', 5353), true, 'udp6 x -> y:5353');
+  assert.equal(await tcpConnect(x.ns, 'fd00:80::20', 8081, BLOCKED), false, 'tcp6 x -> y:8081');
+  assert.ok(((await stats(h2, y.id)).drops['SG_INGRESS'] ?? 0) >= 1, 'SG_INGRESS on host 2');
 });

@@ -45,12 +45,13 @@ export async function host(t: TestContext, ns: string, addr: string): Promise<Ho
   return { ns, addr, d, file, vpc, subnet };
 }
 
-export async function eni(h: Host, ip: string, groups: string, ipv6?: string) {
+export async function eni(h: Host, ip: string, groups: string, ipv6?: string, subnet?: string) {
   const ns = await createNamespace();
   const tap = uniqueName('t');
   const id = await h.d.ok(
     ...words`eni create --tap ${tap} --ip ${ip} --netns ${ns} --groups ${groups}`,
     ...(ipv6 === undefined ? [] : ['--ipv6', ipv6]),
+    ...(subnet === undefined ? [] : ['--subnet', subnet]),
   );
   // The ENI MTU leaves room for the encapsulation (README "Overlay").
   await inNsOk(ns, 'ip', ['link', 'set', tap, 'mtu', '1450']);
@@ -63,14 +64,15 @@ export async function announce(
   to: Host,
   from: Host,
   enis: { ifc: Ifc; groups: string[]; ips: string[] }[],
+  net: { vpc: string; subnet: string } = to,
 ): Promise<void> {
   const cfg = {
     underlay: { address: to.addr },
-    vnis: { [to.vpc]: VNI },
+    vnis: { [net.vpc]: VNI },
     remotes: enis.map((e) => ({
       eniId: e.ifc.NetworkInterfaceId,
-      vpcId: to.vpc,
-      subnetId: to.subnet,
+      vpcId: net.vpc,
+      subnetId: net.subnet,
       mac: e.ifc.MacAddress,
       ips: e.ips,
       groupIds: e.groups,
