@@ -16,6 +16,9 @@ import type { CaptureDrain } from '../dataplane/capture';
 import type { OverlayInput } from '../compiler/overlay';
 import type { OverlayStatus } from '../api/protocol';
 
+/** 1500 minus the encapsulation: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
+export const OVERLAY_TAP_MTU = 1450;
+
 /** `--overlay FILE` / the fleet code: this host's underlay and the remote ENIs (README "Overlay"). */
 export interface OverlayConfig extends OverlayInput {
   underlay: { address: string; port?: number };
@@ -117,6 +120,7 @@ class NativeDataplaneHandle implements DataplaneHandle {
         throw new Error('the underlay address cannot change while the daemon runs');
       }
       this.compiler.setOverlay(o);
+      this.driver.tapMtu = OVERLAY_TAP_MTU; // ENIs wired from now on
       const generation =
         this.last === undefined ? this.dataplane.generation() : await this.driver.apply(this.last);
       this.remotes = o.remotes.length;

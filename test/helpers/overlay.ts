@@ -53,8 +53,9 @@ export async function eni(h: Host, ip: string, groups: string, ipv6?: string, su
     ...(ipv6 === undefined ? [] : ['--ipv6', ipv6]),
     ...(subnet === undefined ? [] : ['--subnet', subnet]),
   );
-  // The ENI MTU leaves room for the encapsulation (README "Overlay").
-  await inNsOk(ns, 'ip', ['link', 'set', tap, 'mtu', '1450']);
+  // The daemon left room for the encapsulation in the ENI's MTU (README "Overlay").
+  const link = await inNsOk(ns, 'ip', ['-o', 'link', 'show', 'dev', tap]);
+  if (!/ mtu 1450 /.test(link)) throw new Error(`ENI MTU is not 1450: ${link}`);
   const desc = await h.d.json<{ NetworkInterfaces: Ifc[] }>('eni', 'describe', id);
   return { ns, id, ip, tap, ifc: desc.NetworkInterfaces[0] as Ifc };
 }
