@@ -85,6 +85,7 @@ class NativeDataplaneHandle implements DataplaneHandle {
   private last: ModelSnapshot | undefined;
   private underlay: { port: number; address: string; udpPort: number } | undefined;
   private remotes = 0;
+  private overlay: OverlayConfig | undefined;
   /** apply and setOverlay run one at a time, in call order. */
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -119,10 +120,20 @@ class NativeDataplaneHandle implements DataplaneHandle {
       ) {
         throw new Error('the underlay address cannot change while the daemon runs');
       }
-      this.compiler.setOverlay(o);
+      const previous = this.overlay;
+      this.compiler.setOverlay(o); // throws on a malformed input: nothing changed
       this.driver.tapMtu = OVERLAY_TAP_MTU; // ENIs wired from now on
-      const generation =
-        this.last === undefined ? this.dataplane.generation() : await this.driver.apply(this.last);
+      let generation: bigint;
+      try {
+        generation =
+          this.last === undefined
+            ? this.dataplane.generation()
+            : await this.driver.apply(this.last);
+      } catch (err) {
+        this.compiler.setOverlay(previous); // the table in force keeps the previous overlay
+        throw err;
+      }
+      this.overlay = o;
       this.remotes = o.remotes.length;
       return generation;
     });
