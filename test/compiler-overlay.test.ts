@@ -17,7 +17,7 @@ import { P, R, World, nativeVerdict } from './helpers/snapshot-builders';
 function world() {
   const w = new World();
   const src = w.group('src');
-  const dst = w.group('dst', R.tcp(22).from(src));
+  const dst = w.group('dst', R.tcp(22).from(src), R.tcp(80).to('10.0.0.0/16'));
   const local = w.eni('10.0.1.10', [dst]);
   const vpc = w.vpcs[0]?.id as string;
   const overlay: OverlayInput = {
@@ -66,6 +66,14 @@ test('remote ENIs: portless records, group members, overlay sections the C loade
   // The group reference admits the remote member, in the native dataplane too.
   assert.equal(nativeVerdict(table, snap, local, P.tcp(22).from('10.0.1.20')).allowed, true);
   assert.equal(nativeVerdict(table, snap, local, P.tcp(22).from('10.0.1.30')).allowed, false);
+
+  // `check` follows the sender's half: egress judged here, out to the underlay port.
+  const out = nativeVerdict(table, snap, local, P.tcp(80).to('10.0.1.20')).trace;
+  assert.equal(out.action, 'forward');
+  assert.equal(out.outPort, 4095);
+  assert.equal(out.egress.judged, true);
+  assert.equal(out.ingress.judged, false, "the remote host judges the receiver's ingress");
+  assert.equal(nativeVerdict(table, snap, local, P.tcp(81).to('10.0.1.20')).trace.action, 'drop');
 
   c.setOverlay(undefined);
   assert.equal(readTable(c.compile(snap, ports, 3n)).count('REMOTE_ENIS'), 0);

@@ -23,12 +23,9 @@
 
 #include "io_worker.h"
 #include "table_view.h"
+#include "vxlan.h"
 
-#define EW_VXLAN_HLEN   8u
-#define EW_VXLAN_PORT   4789u
-#define EW_VXLAN_F_VNI  0x08u       /* flags byte: the VNI field is valid (RFC 7348) */
-#define EW_VXLAN_F_VNET 0x01u       /* eniwall: a virtio-net header precedes the frame */
-#define EW_OUT_ENCAP    0x80000000u /* worker verdict: encapsulate to REMOTE_ENIS[low bits] */
+#define EW_OUT_ENCAP 0x80000000u /* worker verdict: encapsulate to REMOTE_ENIS[low bits] */
 
 /* A UDP socket bound to addr:port (IPv4, host order), non-blocking,
  * SO_REUSEPORT; -1 with err. */
