@@ -12,7 +12,7 @@ TSC := node_modules/.bin/tsc
 NODEDIR_FLAG := $(if $(wildcard /usr/include/node/node_api.h),--nodedir=/usr,)
 
 .PHONY: all deps apt-deps npm-deps build build-native build-ts native-test lint format test \
-        test-ts clean demo bench bench-core bench-quick bench-compile bench-deps install fuzz \
+        test-ts clean demo bench bench-core bench-overlay bench-quick bench-compile bench-deps install fuzz \
         install-cni deb qemu-guest
 
 all: build
@@ -121,6 +121,11 @@ deb: build
 bench: build bench-deps
 	$(MAKE) -C native/bench
 	node dist/bench/run.js
+
+# The overlay's cost: iperf3 TCP and 64-byte UDP, same host vs across the VXLAN
+# underlay between two daemons in host namespaces (bench/overlay.ts; root).
+bench-overlay: build
+	node --test dist/bench/overlay.js
 
 # The C core alone (no Node, no TAP): ns and callgrind instructions per packet
 # per scenario (bench/core/, native/bench/core_bench.c). valgrind is a Debian package.

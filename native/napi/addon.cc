@@ -143,6 +143,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
                         {
                             InstanceMethod<&Engine::JS_openTap>("openTap"),
                             InstanceMethod<&Engine::JS_closePort>("closePort"),
+                            InstanceMethod<&Engine::JS_openUnderlay>("openUnderlay"),
                             InstanceMethod<&Engine::JS_loadTable>("loadTable"),
                             InstanceMethod<&Engine::JS_generation>("generation"),
                             InstanceMethod<&Engine::JS_counters>("counters"),
@@ -219,6 +220,22 @@ class Engine : public Napi::ObjectWrap<Engine> {
     Napi::Value JS_closePort(const Napi::CallbackInfo &info) {
         uint32_t port = ToPort(info, 0);
         return Napi::Boolean::New(info.Env(), ew_engine_close_port(Live(info.Env()), port) == 0);
+    }
+
+    // openUnderlay(addr: u32 host order, port): the overlay's UDP socket (io_underlay.h).
+    Napi::Value JS_openUnderlay(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
+            throw Napi::TypeError::New(env, "openUnderlay(address: u32, port: number)");
+        double a = info[0].As<Napi::Number>().DoubleValue();
+        double p = info[1].As<Napi::Number>().DoubleValue();
+        if (!(a >= 0 && a <= 4294967295.0) || !(p >= 1 && p <= 65535))
+            throw Napi::RangeError::New(env, "underlay address or port out of range");
+        char err[kErrLen] = "";
+        if (ew_engine_open_underlay(Live(env), static_cast<uint32_t>(a), static_cast<uint16_t>(p),
+                                    err, sizeof err) != 0)
+            throw Napi::Error::New(env, std::string("cannot open the underlay: ") + err);
+        return Napi::Number::New(env, EW_PORT_UNDERLAY);
     }
 
     Napi::Value JS_loadTable(const Napi::CallbackInfo &info) {

@@ -16,6 +16,7 @@
 
 #include "capture.h"
 #include "io_backend.h"
+#include "io_underlay.h"
 #include "io_worker.h"
 
 struct ew_engine {
@@ -202,7 +203,7 @@ void ew_engine_destroy(struct ew_engine *eng) {
 /* ---- ports ---- */
 
 static int lowest_free_port(const struct ew_engine *eng) {
-    for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
+    for (uint32_t p = 0; p < EW_PORT_UNDERLAY; p++) /* the last id is the underlay's */
         if (!eng->port_open[p]) return (int)p;
     return -1;
 }
@@ -467,4 +468,46 @@ int ew_engine_capture_drain(struct ew_engine *eng, uint32_t port, uint8_t *buf, 
     }
     pthread_mutex_unlock(&eng->ctl);
     return n;
+}
+
+/* ---- overlay underlay port (io_underlay.h) ---- */
+
+int ew_engine_open_underlay(struct ew_engine *eng, uint32_t addr, uint16_t port, char *err,
+                            size_t errlen) {
+    pthread_mutex_lock(&eng->ctl);
+    int rc = -1;
+    uint32_t attached = 0;
+    if (eng->backend->mode != EW_IO_EPOLL) {
+        set_err(err, errlen, "the overlay needs the epoll I/O backend (--io epoll)");
+        goto out;
+    }
+    if (eng->cfg.passthrough) {
+        set_err(err, errlen, "no overlay in passthrough mode");
+        goto out;
+    }
+    if (eng->port_open[EW_PORT_UNDERLAY]) {
+        set_err(err, errlen, "the underlay port is already open");
+        goto out;
+    }
+    for (; attached < eng->nworkers; attached++) {
+        int fd = ew_underlay_socket(addr, port, err, errlen);
+        if (fd < 0) goto undo;
+        int res = ew_worker_post(&eng->workers[attached], EW_CMD_OPEN, EW_PORT_UNDERLAY, fd);
+        if (res != 0) {
+            set_err(err, errlen, "worker %u cannot serve the underlay: %s", attached,
+                    strerror(-res));
+            attached++;
+            goto undo;
+        }
+    }
+    eng->port_open[EW_PORT_UNDERLAY] = true;
+    snprintf(eng->port_name[EW_PORT_UNDERLAY], EW_IFNAME_MAX, "underlay");
+    rc = 0;
+    goto out;
+undo:
+    for (uint32_t i = 0; i < attached; i++)
+        ew_worker_post(&eng->workers[i], EW_CMD_CLOSE, EW_PORT_UNDERLAY, -1);
+out:
+    pthread_mutex_unlock(&eng->ctl);
+    return rc;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "io_backend.h"
+#include "io_underlay.h"
 #include "io_worker.h"
 
 #define WAKE_TOKEN EW_MAX_PORTS /* epoll data for the eventfd; ports use their id */
@@ -48,8 +49,13 @@ static int handle_command(struct ew_worker *w, struct epoll_worker *st) {
     return 0;
 }
 
-static void forward(struct ew_worker *w, struct epoll_worker *st, const uint8_t *buf,
-                    uint32_t in_port, uint32_t out_port, uint32_t frame_len) {
+static void forward(struct ew_worker *w, struct epoll_worker *st, const struct ew_table_view *t,
+                    const uint8_t *buf, uint32_t in_port, uint32_t out_port, uint32_t frame_len) {
+    if (out_port & EW_OUT_ENCAP) {
+        ew_underlay_send(w, st->fds[EW_PORT_UNDERLAY], t, out_port & ~EW_OUT_ENCAP, in_port, buf,
+                         frame_len);
+        return;
+    }
     int out_fd = st->fds[out_port];
     if (out_fd < 0) {
         ew_worker_count_drop(w, in_port, EW_DROP_PORT_DOWN);
@@ -67,6 +73,15 @@ static void drain_port(struct ew_worker *w, struct epoll_worker *st, const struc
     const uint32_t hdr = w->sh->hdr_len, cap = w->sh->buf_size - hdr;
     int fd = st->fds[port];
     if (fd < 0) return;
+    if (port == EW_PORT_UNDERLAY) { /* the overlay's UDP socket: decapsulate a burst */
+        uint32_t lens[EW_BURST], out[EW_BURST];
+        uint32_t n = ew_underlay_recv(w, fd, t, st->bufs, lens, out);
+        for (uint32_t i = 0; i < n; i++)
+            if (out[i] != EW_PORT_NONE)
+                forward(w, st, t, st->bufs + (size_t)i * w->sh->buf_size, EW_PORT_UNDERLAY, out[i],
+                        lens[i]);
+        return;
+    }
     uint32_t in_ports[EW_BURST], lens[EW_BURST], out[EW_BURST], n = 0;
     uint8_t *bufs[EW_BURST];
     for (uint32_t i = 0; i < EW_BURST; i++) {
@@ -84,7 +99,7 @@ static void drain_port(struct ew_worker *w, struct epoll_worker *st, const struc
     if (n == 0) return;
     ew_worker_judge_burst(w, t, in_ports, bufs, lens, cap, n, out);
     for (uint32_t i = 0; i < n; i++)
-        if (out[i] != EW_PORT_NONE) forward(w, st, bufs[i], port, out[i], lens[i]);
+        if (out[i] != EW_PORT_NONE) forward(w, st, t, bufs[i], port, out[i], lens[i]);
 }
 
 static void drain_wake(struct ew_worker *w) {

@@ -181,6 +181,9 @@ static void judge_pending(struct ew_worker *w, struct uring_worker *uw,
         uint32_t port = pr->port[i], slot = pr->slot[i];
         if (out[i] == EW_PORT_NONE) {
             arm_read(w, uw, port, slot);
+        } else if (out[i] & 0x80000000u) { /* overlay: epoll backend only (io_underlay.h) */
+            ew_worker_count_drop(w, port, EW_DROP_OVERLAY_NO_UNDERLAY);
+            arm_read(w, uw, port, slot);
         } else if (uw->ports[out[i]].state != PORT_OPEN) {
             ew_worker_count_drop(w, port, EW_DROP_PORT_DOWN);
             arm_read(w, uw, port, slot);

@@ -217,6 +217,8 @@ static uint32_t verdict_port(struct ew_worker *w, uint32_t in_port, uint8_t *buf
         /* An answer built by the core carries no offload state. */
         memset(buf, 0, w->sh->hdr_len);
         return in_port;
+    case EW_ACT_ENCAP: /* io_underlay.h: the backend sends it to the owning host */
+        return 0x80000000u | v->remote;
     case EW_ACT_DROP:
         break;
     }

@@ -370,6 +370,78 @@ static void frag_key(struct ew_frag_key *k, const struct pctx *c) {
     k->proto = c->p.proto;
 }
 
+/* ---- overlay (io_underlay.c carries the frames) ---- */
+
+static uint32_t remote_find(const struct ew_table_view *t, uint32_t eni) {
+    uint32_t lo = 0, hi = t->n_remotes;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->remotes[mid].eni < eni)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n_remotes && t->remotes[lo].eni == eni ? lo : EW_INDEX_NONE;
+}
+
+/* To an ENI of another host: the sender's half only (its zone, its subnet's
+ * egress NACL), as AWS enforces egress at the sender; the owning host runs
+ * the receiver's NACL and zone after decapsulation (ew_process_decap). */
+static void handle_remote(struct pctx *c, uint32_t fi, bool routed) {
+    const struct ew_pkt *p = &c->p;
+    const struct ew_table_view *t = c->t;
+    const struct ew_eni *e = c->e, *f = &t->enis[fi];
+    const struct ew_subnet *s = &t->subnets[e->subnet];
+    uint32_t ri = remote_find(t, fi);
+    if (ri == EW_INDEX_NONE) { /* the loader makes this impossible */
+        drop(c, EW_DROP_OVERLAY_NO_UNDERLAY);
+        return;
+    }
+    if (routed && p->ttl <= 1u) {
+        time_exceeded(c, s);
+        return;
+    }
+    if (!(p->frag && !p->frag_first)) {
+        struct zone ze = {e, c->in_port, EW_DIR_EGRESS};
+        bool fe = flow_logged(e), counted;
+        uint16_t rule;
+        uint32_t out_nacl = s->nacl;
+        bool out_ok = !routed || out_nacl == EW_INDEX_NONE ||
+                      pipe_nacl(t, out_nacl, EW_DIR_EGRESS, p, p->key, &rule);
+        enum ew_drop_reason r = judge(c, &ze, fe && out_ok, &counted);
+        if (r == EW_DROP_NONE && !out_ok) {
+            r = EW_DROP_NACL_EGRESS;
+            c->v->nacl = out_nacl;
+            c->v->nacl_rule = rule;
+        }
+        if (fe && !counted) flow_sample(c, &ze, r);
+        if (r != EW_DROP_NONE) {
+            drop(c, r);
+            return;
+        }
+        if (p->frag_first) {
+            struct ew_frag_key fk;
+            frag_key(&fk, c);
+            ew_frag_remember(c->w->core->frags, &fk, c->w->now_ms);
+        }
+    } else {
+        struct ew_frag_key fk;
+        frag_key(&fk, c);
+        if (!ew_frag_allowed(c->w->core->frags, &fk, c->w->now_ms)) {
+            drop(c, EW_DROP_FRAGMENT);
+            return;
+        }
+    }
+    if (routed) {
+        route_rewrite(c, s->router_mac, f->mac);
+        c->pc->cnt[EW_CNT_ROUTED]++;
+    }
+    c->pc->cnt[EW_CNT_ACCEPTED]++;
+    c->v->action = EW_ACT_ENCAP;
+    c->v->out_port = EW_PORT_UNDERLAY;
+    c->v->remote = ri;
+}
+
 static void handle_ip(struct pctx *c) {
     const struct ew_pkt *p = &c->p;
     const struct ew_table_view *t = c->t;
@@ -412,6 +484,10 @@ static void handle_ip(struct pctx *c) {
         routed = true;
     else {
         drop(c, EW_DROP_WRONG_DST_MAC);
+        return;
+    }
+    if (f->flags & EW_ENI_REMOTE) {
+        handle_remote(c, fi, routed);
         return;
     }
     if (f->port_id == EW_PORT_NONE) {
@@ -496,6 +572,7 @@ static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, 
     v->nacl_rule = 0;
     v->nacl = EW_INDEX_NONE;
     v->dst_port = EW_PORT_NONE;
+    v->remote = EW_INDEX_NONE;
     if (in_port >= EW_MAX_PORTS) { /* nowhere to count it */
         v->reason = EW_DROP_PORT_NOT_BOUND;
         return;
@@ -614,4 +691,125 @@ void ew_process_burst(struct ew_worker_ctx *w, const struct ew_table_view *t,
         v += m;
         n -= m;
     }
+}
+
+/* ---- overlay: a frame from another host (core.h) ---- */
+
+static bool host_known(const struct ew_table_view *t, uint32_t addr) {
+    uint32_t lo = 0, hi = t->n_hosts;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->hosts[mid].addr < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n_hosts && t->hosts[lo].addr == addr;
+}
+
+void ew_process_decap(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t src_addr,
+                      uint32_t vni, uint8_t *frame, uint32_t *len, uint32_t cap,
+                      struct ew_verdict *v) {
+    v->action = EW_ACT_DROP;
+    v->out_port = EW_PORT_NONE;
+    v->reason = EW_DROP_NONE;
+    v->nacl_rule = 0;
+    v->nacl = EW_INDEX_NONE;
+    v->dst_port = EW_PORT_NONE;
+    v->remote = EW_INDEX_NONE;
+    struct pctx c = {.w = w,
+                     .t = t,
+                     .pc = &w->counters[EW_PORT_UNDERLAY],
+                     .in_port = EW_PORT_UNDERLAY,
+                     .frame = frame,
+                     .len = len,
+                     .cap = cap,
+                     .v = v};
+    c.pc->cnt[EW_CNT_RX_PACKETS]++;
+    c.pc->cnt[EW_CNT_RX_BYTES] += *len;
+    if (!t) {
+        drop(&c, EW_DROP_NO_TABLE);
+        return;
+    }
+    if (!host_known(t, src_addr)) {
+        drop(&c, EW_DROP_OVERLAY_UNKNOWN_HOST);
+        return;
+    }
+    uint32_t vpc = EW_INDEX_NONE;
+    for (uint32_t i = 0; i < t->n_vpc_vni; i++)
+        if (t->vpc_vni[i] == vni) {
+            vpc = i;
+            break;
+        }
+    if (vpc == EW_INDEX_NONE) {
+        drop(&c, EW_DROP_OVERLAY_UNKNOWN_VNI);
+        return;
+    }
+    enum ew_drop_reason r = ew_parse(frame, *len, &c.p);
+    if (r != EW_DROP_NONE) {
+        drop(&c, r);
+        return;
+    }
+    const struct ew_pkt *p = &c.p;
+    /* Only IP data crosses: each host answers ARP/ND for remote ENIs itself. */
+    if (p->family != 4 && p->family != 6) {
+        drop(&c, EW_DROP_OVERLAY_MALFORMED);
+        return;
+    }
+    if (p->icmp_kind == EW_ICMP_NDP || p->icmp_kind == EW_ICMP_MLD) {
+        drop(&c, EW_DROP_NEIGHBOR_NOISE);
+        return;
+    }
+    uint32_t fi = p->family == 4 ? fwd4_find(t, vpc, p->dst4) : fwd6_find(t, vpc, p->dst);
+    const struct ew_eni *f = fi == EW_INDEX_NONE ? NULL : &t->enis[fi];
+    if (!f || (f->flags & EW_ENI_REMOTE) || f->port_id == EW_PORT_NONE ||
+        memcmp(frame, f->mac, 6) != 0) {
+        drop(&c, EW_DROP_OVERLAY_UNKNOWN_DST);
+        return;
+    }
+    c.v->dst_port = f->port_id;
+    /* The sender: a remote ENI of this VPC when its address is known (source/dest
+     * check off may send from others); never one of ours. */
+    uint32_t si = p->family == 4 ? fwd4_find(t, vpc, p->src4) : fwd6_find(t, vpc, p->src);
+    if (si != EW_INDEX_NONE && !(t->enis[si].flags & EW_ENI_REMOTE)) {
+        drop(&c, EW_DROP_OVERLAY_SPOOFED_SRC);
+        return;
+    }
+    /* Routed when the frame comes from the subnet router's MAC (the sender rewrote it). */
+    const struct ew_subnet *fs = &t->subnets[f->subnet];
+    bool routed = memcmp(frame + 6, fs->router_mac, 6) == 0;
+    bool ff = flow_logged(f), counted;
+    struct zone zf = {f, f->port_id, EW_DIR_INGRESS};
+    if (p->frag && !p->frag_first) {
+        struct ew_frag_key fk;
+        frag_key(&fk, &c);
+        if (!ew_frag_allowed(w->core->frags, &fk, w->now_ms)) {
+            drop(&c, EW_DROP_FRAGMENT);
+            return;
+        }
+    } else {
+        uint16_t rule;
+        if (routed && fs->nacl != EW_INDEX_NONE &&
+            !pipe_nacl(t, fs->nacl, EW_DIR_INGRESS, p, p->key, &rule)) {
+            c.v->nacl = fs->nacl;
+            c.v->nacl_rule = rule;
+            if (ff) flow_sample(&c, &zf, EW_DROP_NACL_INGRESS);
+            drop_at(&c, f->port_id, EW_DROP_NACL_INGRESS);
+            return;
+        }
+        r = judge(&c, &zf, ff, &counted);
+        if (ff && !counted) flow_sample(&c, &zf, r);
+        if (r != EW_DROP_NONE) {
+            drop_at(&c, f->port_id, r);
+            return;
+        }
+        if (p->frag_first) {
+            struct ew_frag_key fk;
+            frag_key(&fk, &c);
+            ew_frag_remember(w->core->frags, &fk, w->now_ms);
+        }
+    }
+    c.pc->cnt[EW_CNT_ACCEPTED]++;
+    c.v->action = EW_ACT_FORWARD;
+    c.v->out_port = f->port_id;
 }

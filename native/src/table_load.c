@@ -31,9 +31,10 @@ __attribute__((format(printf, 2, 3))) static int fail(struct loader *l, const ch
 }
 
 static const char *const section_names[EW_SEC_COUNT] = {
-    "VPCS",         "SUBNETS",      "ENIS",    "ENI_IPV4", "ENI_IPV6",        "FWD4",
-    "FWD6",         "EXEMPT4",      "EXEMPT6", "RULESETS", "CLASSIFIER_BLOB", "ADDR_SETS",
-    "ADDR_RANGES4", "ADDR_RANGES6", "NACLS",   "NACL_BLOB"};
+    "VPCS",         "SUBNETS",      "ENIS",    "ENI_IPV4",  "ENI_IPV6",        "FWD4",
+    "FWD6",         "EXEMPT4",      "EXEMPT6", "RULESETS",  "CLASSIFIER_BLOB", "ADDR_SETS",
+    "ADDR_RANGES4", "ADDR_RANGES6", "NACLS",   "NACL_BLOB", "REMOTE_ENIS",     "UNDERLAY_HOSTS",
+    "VPC_VNI"};
 
 static const uint32_t section_elem_size[EW_SEC_COUNT] = {sizeof(struct ew_vpc),
                                                          sizeof(struct ew_subnet),
@@ -50,7 +51,10 @@ static const uint32_t section_elem_size[EW_SEC_COUNT] = {sizeof(struct ew_vpc),
                                                          sizeof(struct ew_range4),
                                                          sizeof(struct ew_range6),
                                                          sizeof(struct ew_nacl),
-                                                         1};
+                                                         1,
+                                                         sizeof(struct ew_remote_eni),
+                                                         sizeof(struct ew_underlay_host),
+                                                         sizeof(uint32_t)};
 
 static int check_sections(struct loader *l, const struct ew_table_header *h) {
     for (unsigned i = 0; i < EW_SEC_COUNT; i++) {
@@ -103,6 +107,12 @@ static void bind_sections(struct ew_table_view *t, const struct ew_table_header 
     t->n_nacls = h->sec[EW_SEC_NACLS].count;
     t->nacl_blob = SEC_PTR(EW_SEC_NACL_BLOB);
     t->nacl_blob_len = h->sec[EW_SEC_NACL_BLOB].count;
+    t->remotes = SEC_PTR(EW_SEC_REMOTE_ENIS);
+    t->n_remotes = h->sec[EW_SEC_REMOTE_ENIS].count;
+    t->hosts = SEC_PTR(EW_SEC_UNDERLAY_HOSTS);
+    t->n_hosts = h->sec[EW_SEC_UNDERLAY_HOSTS].count;
+    t->vpc_vni = SEC_PTR(EW_SEC_VPC_VNI);
+    t->n_vpc_vni = h->sec[EW_SEC_VPC_VNI].count;
 #undef SEC_PTR
 }
 
@@ -171,7 +181,7 @@ static int check_enis(struct loader *l) {
             e->udp_timeout == 0 || e->udp_timeout > MAX_TIMEOUT_S)
             return fail(l, "eni %u: connection-tracking timeout out of range", i);
         if (e->port_id == EW_PORT_NONE) continue;
-        if (e->port_id >= EW_MAX_PORTS)
+        if (e->port_id >= EW_PORT_UNDERLAY)
             return fail(l, "eni %u: port id %u >= %u", i, e->port_id, EW_MAX_PORTS);
         if (t->port_eni[e->port_id] != EW_INDEX_NONE)
             return fail(l, "eni %u: port id %u already used by eni %u", i, e->port_id,
@@ -391,6 +401,39 @@ static int check_nacls(struct loader *l) {
     return 0;
 }
 
+/* Overlay sections: remote ENIs sorted, each flagged EW_ENI_REMOTE and
+ * portless, naming a host; every flagged ENI listed; hosts sorted and unique;
+ * VNIs 24-bit and unique per VPC. */
+static int check_overlay(struct loader *l) {
+    const struct ew_table_view *t = l->t;
+    uint32_t flagged = 0;
+    for (uint32_t i = 0; i < t->n_enis; i++)
+        if (t->enis[i].flags & EW_ENI_REMOTE) flagged++;
+    if (flagged != t->n_remotes)
+        return fail(l, "%u ENIs flagged remote, %u remote entries", flagged, t->n_remotes);
+    for (uint32_t i = 0; i < t->n_remotes; i++) {
+        const struct ew_remote_eni *r = &t->remotes[i];
+        if (r->eni >= t->n_enis || !(t->enis[r->eni].flags & EW_ENI_REMOTE) ||
+            t->enis[r->eni].port_id != EW_PORT_NONE)
+            return fail(l, "remote %u: eni %u is not a portless remote ENI", i, r->eni);
+        if (i > 0 && t->remotes[i - 1].eni >= r->eni)
+            return fail(l, "remote %u: not sorted by eni", i);
+        if (r->host >= t->n_hosts) return fail(l, "remote %u: host %u out of range", i, r->host);
+    }
+    for (uint32_t i = 1; i < t->n_hosts; i++)
+        if (t->hosts[i - 1].addr >= t->hosts[i].addr)
+            return fail(l, "underlay host %u: not sorted/unique", i);
+    if (t->n_vpc_vni != 0 && t->n_vpc_vni != t->n_vpcs)
+        return fail(l, "%u VNIs for %u VPCs", t->n_vpc_vni, t->n_vpcs);
+    for (uint32_t i = 0; i < t->n_vpc_vni; i++) {
+        if (t->vpc_vni[i] > 0xffffffu) return fail(l, "vpc %u: VNI over 24 bits", i);
+        for (uint32_t j = 0; j < i; j++)
+            if (t->vpc_vni[j] == t->vpc_vni[i]) return fail(l, "vpc %u: VNI not unique", i);
+    }
+    if (t->n_remotes && !t->n_vpc_vni) return fail(l, "remote ENIs without VNIs");
+    return 0;
+}
+
 static int validate(struct loader *l, size_t len) {
     const struct ew_table_header *h = (const void *)l->t->base;
     if (len < sizeof *h) return fail(l, "table too short (%zu bytes)", len);
@@ -405,7 +448,7 @@ static int validate(struct loader *l, size_t len) {
     bind_sections(l->t, h);
     l->t->generation = h->generation;
     if (check_vpcs_subnets(l) < 0 || check_addr_sets(l) < 0 || check_rulesets(l) < 0 ||
-        check_nacls(l) < 0 || check_enis(l) < 0 || check_forwarding(l) < 0)
+        check_nacls(l) < 0 || check_enis(l) < 0 || check_forwarding(l) < 0 || check_overlay(l) < 0)
         return -1;
     return 0;
 }

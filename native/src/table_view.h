@@ -40,6 +40,12 @@ struct ew_table_view {
     uint32_t n_exempt4, n_exempt6, n_rulesets, blob_len, n_addr_sets, n_ranges4, n_ranges6;
     uint32_t n_nacls, nacl_blob_len;
 
+    /* overlay (table.h): remote ENIs, their hosts, the VPCs' VNIs */
+    const struct ew_remote_eni *remotes;
+    const struct ew_underlay_host *hosts;
+    const uint32_t *vpc_vni; /* n_vpc_vni is 0 or n_vpcs */
+    uint32_t n_remotes, n_hosts, n_vpc_vni;
+
     uint32_t port_eni[EW_MAX_PORTS]; /* ENI index bound to each port, or EW_INDEX_NONE */
 };
 

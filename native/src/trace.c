@@ -282,6 +282,18 @@ static void walk(struct tctx *c, uint32_t si) {
         return;
     }
     out->routed = f->subnet != s->subnet;
+    if (f->flags & EW_ENI_REMOTE) {
+        /* handle_remote(): the sender's zone and subnet NACL here; the owning
+         * host judges the receiver's (its ingress zone stays unjudged here). */
+        out->out_port = EW_PORT_UNDERLAY;
+        judge_zone(c, si, EW_DIR_EGRESS, true);
+        enum ew_drop_reason re = (enum ew_drop_reason)out->zone[EW_DIR_EGRESS].reason;
+        enum ew_drop_reason rn =
+            trace_nacl(c, EW_DIR_EGRESS, s->subnet, out->routed, re == EW_DROP_NONE);
+        if (re == EW_DROP_NONE) re = rn;
+        finish(out, re == EW_DROP_NONE ? EW_ACT_FORWARD : EW_ACT_DROP, re);
+        return;
+    }
     if (f->port_id == EW_PORT_NONE) {
         finish(out, EW_ACT_DROP, EW_DROP_PORT_DOWN);
         return;

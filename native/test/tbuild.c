@@ -681,12 +681,14 @@ uint8_t *tb_build(const struct tb *b, size_t *len) {
         EW_TABLE_MAGIC, EW_TABLE_VERSION, b->generation, 0, sizeof(struct ew_table_header),
         {{0, 0}}};
     reserve(&out, sizeof h, 8);
-    const void *data[EW_SEC_COUNT] = {b->vpcs, b->subnets, b->enis,    b->ipv4, b->ipv6, fwd4,
-                                      fwd6,    ex4,        b->exempt6, rs,      blob.p,  sets,
-                                      r4,      r6,         nacls,      nblob.p};
+    const void *data[EW_SEC_COUNT] = {b->vpcs, b->subnets, b->enis,  b->ipv4,    b->ipv6,
+                                      fwd4,    fwd6,       ex4,      b->exempt6, rs,
+                                      blob.p,  sets,       r4,       r6,         nacls,
+                                      nblob.p, b->remotes, b->hosts, b->vpc_vni};
     const uint32_t count[EW_SEC_COUNT] = {
-        b->n_vpcs,    b->n_subnets,  b->n_enis, b->n_ipv4, b->n_ipv6, n4,  n6,         b->n_exempt4,
-        b->n_exempt6, b->n_rulesets, blob.len,  b->n_sets, nr4,       nr6, b->n_nacls, nblob.len};
+        b->n_vpcs,    b->n_subnets, b->n_enis,     b->n_ipv4,  b->n_ipv6,   n4,  n6,
+        b->n_exempt4, b->n_exempt6, b->n_rulesets, blob.len,   b->n_sets,   nr4, nr6,
+        b->n_nacls,   nblob.len,    b->n_remotes,  b->n_hosts, b->n_vpc_vni};
     const uint32_t size[EW_SEC_COUNT] = {sizeof(struct ew_vpc),
                                          sizeof(struct ew_subnet),
                                          sizeof(struct ew_eni),
@@ -702,7 +704,10 @@ uint8_t *tb_build(const struct tb *b, size_t *len) {
                                          sizeof(struct ew_range4),
                                          sizeof(struct ew_range6),
                                          sizeof(struct ew_nacl),
-                                         1};
+                                         1,
+                                         sizeof(struct ew_remote_eni),
+                                         sizeof(struct ew_underlay_host),
+                                         4};
     for (int i = 0; i < EW_SEC_COUNT; i++) {
         uint32_t off = reserve(&out, count[i] * size[i], 8);
         if (count[i]) put(&out, off, data[i], count[i] * size[i]);

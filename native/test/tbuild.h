@@ -69,6 +69,11 @@ struct tb {
     uint32_t n_vpcs, n_subnets, n_enis, n_ipv4, n_ipv6, n_rulesets, n_sets, n_exempt4, n_exempt6;
     struct tb_nacl nacls[TB_MAX_NACLS];
     uint32_t n_nacls;
+    /* overlay sections, written as given (callers keep them sorted) */
+    struct ew_remote_eni remotes[TB_MAX];
+    struct ew_underlay_host hosts[TB_MAX];
+    uint32_t vpc_vni[TB_MAX];
+    uint32_t n_remotes, n_hosts, n_vpc_vni;
 };
 
 /* Addresses from text (asserted valid). */

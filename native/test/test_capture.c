@@ -14,7 +14,7 @@ static uint8_t out[1u << 20];
 static void put(struct ew_capture *c, uint32_t ring, uint8_t tag, uint32_t len, bool *kept) {
     uint8_t frame[3000];
     memset(frame, tag, sizeof frame);
-    struct ew_verdict v = {EW_ACT_FORWARD, 2, 0, 0, EW_INDEX_NONE, 2};
+    struct ew_verdict v = {EW_ACT_FORWARD, 2, 0, 0, EW_INDEX_NONE, 2, 0};
     struct ew_cap_slot *s = ew_capture_slot(c, ring);
     *kept = s != NULL;
     if (!s) {
@@ -82,8 +82,9 @@ static void test_filters_and_arguments(void) {
     CHECK(ew_capture_create(1, EW_CAP_OUT, 1, EW_CAP_MAX_SLOTS + 1) == NULL, "too many slots");
     CHECK(ew_capture_create(1, EW_CAP_OUT, 0, 4) == NULL, "no rings");
     struct ew_capture *c = ew_capture_create(1, EW_CAP_IN | EW_CAP_DROPS_ONLY, 2, 4);
-    struct ew_verdict fwd = {EW_ACT_FORWARD, 1, 0, 0, EW_INDEX_NONE, 1};
-    struct ew_verdict drop = {EW_ACT_DROP, EW_PORT_NONE, EW_DROP_SG_INGRESS, 0, EW_INDEX_NONE, 1};
+    struct ew_verdict fwd = {EW_ACT_FORWARD, 1, 0, 0, EW_INDEX_NONE, 1, 0};
+    struct ew_verdict drop = {
+        EW_ACT_DROP, EW_PORT_NONE, EW_DROP_SG_INGRESS, 0, EW_INDEX_NONE, 1, 0};
     CHECK(!ew_capture_wants(c, EW_CAP_IN, &fwd), "drops only: a forward is not kept");
     CHECK(ew_capture_wants(c, EW_CAP_IN, &drop), "drops only: a drop is kept");
     CHECK(!ew_capture_wants(c, EW_CAP_OUT, &drop), "direction not asked for");
@@ -119,7 +120,7 @@ static void *producer(void *arg) {
             continue;
         }
         ew_capture_fill(s, EW_CAP_OUT, (const uint8_t *)&i, sizeof i);
-        struct ew_verdict v = {EW_ACT_DROP, EW_PORT_NONE, 1, 0, EW_INDEX_NONE, EW_PORT_NONE};
+        struct ew_verdict v = {EW_ACT_DROP, EW_PORT_NONE, 1, 0, EW_INDEX_NONE, EW_PORT_NONE, 0};
         ew_capture_verdict(s, NULL, 0, &v);
         ew_capture_commit(race_c, 0);
     }

@@ -59,6 +59,12 @@ const DROP_ROWS = [
   [30, 'HAIRPIN', "an ENI's frame addressed to its own address"],
   [31, 'NACL_EGRESS', "the source subnet's network ACL denies it leaving the subnet"],
   [32, 'NACL_INGRESS', "the destination subnet's network ACL denies it entering the subnet"],
+  [33, 'OVERLAY_MALFORMED', 'underlay datagram: not a well-formed VXLAN header and frame'],
+  [34, 'OVERLAY_UNKNOWN_HOST', 'underlay datagram from an address that is no known host'],
+  [35, 'OVERLAY_UNKNOWN_VNI', 'VXLAN network id of no VPC this host knows'],
+  [36, 'OVERLAY_UNKNOWN_DST', 'inner destination is not a local ENI of that VPC'],
+  [37, 'OVERLAY_SPOOFED_SRC', "inner source is one of this host's own ENIs"],
+  [38, 'OVERLAY_NO_UNDERLAY', 'to a remote ENI, but no underlay socket or too big to carry'],
 ] as const;
 
 const COUNTER_ROWS = [

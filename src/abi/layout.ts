@@ -44,13 +44,18 @@ export const SECTION = {
   ADDR_RANGES6: 13,
   NACLS: 14,
   NACL_BLOB: 15,
+  REMOTE_ENIS: 16,
+  UNDERLAY_HOSTS: 17,
+  VPC_VNI: 18,
 } as const;
-export const SECTION_COUNT = 16;
+export const SECTION_COUNT = 19;
 export type SectionName = keyof typeof SECTION;
 
 export const ENI_SRC_DST_CHECK = 0x1;
 /** A flow log covers the ENI (itself, its subnet or its VPC): the core makes flow samples. */
 export const ENI_FLOW_LOG = 0x2;
+/** Owned by another host: listed in REMOTE_ENIS, reached through the overlay. */
+export const ENI_REMOTE = 0x4;
 export const CLS_WORLD_ALL_PORTS_TCP = 0x1;
 export const CLS_WORLD_ALL_PORTS_UDP = 0x2;
 export const IV_WORLD = 0x1;
@@ -72,7 +77,7 @@ export const STRUCTS = {
   ew_hit_rec: HIT_RECORD,
   ew_section: { size: 8, fields: { offset: 0, count: 4 } },
   ew_table_header: {
-    size: 152,
+    size: 176,
     fields: { magic: 0, version: 4, generation: 8, total_size: 16, header_size: 20, sec: 24 },
   },
   ew_ip6: { size: 16, fields: { b: 0 } },
@@ -154,6 +159,8 @@ export const STRUCTS = {
   ew_nacl_interval: { size: 12, fields: { lo: 0, hi: 2, range_off: 4, range_count: 8 } },
   ew_nacl_range4: { size: 12, fields: { lo: 0, hi: 4, rule: 8, action: 10, pad: 11 } },
   ew_nacl_range6: { size: 36, fields: { lo: 0, hi: 16, rule: 32, action: 34, pad: 35 } },
+  ew_remote_eni: { size: 8, fields: { eni: 0, host: 4 } },
+  ew_underlay_host: { size: 8, fields: { addr: 0, port: 4, pad: 6 } },
 } as const;
 
 /** Every #define / enum constant of table.h, by its C name (checked against the C side). */
@@ -170,6 +177,7 @@ export const CONSTANTS: Readonly<Record<string, number>> = {
   EW_SEC_COUNT: SECTION_COUNT,
   EW_ENI_SRC_DST_CHECK: ENI_SRC_DST_CHECK,
   EW_ENI_FLOW_LOG: ENI_FLOW_LOG,
+  EW_ENI_REMOTE: ENI_REMOTE,
   EW_FLOW_ACCEPT: FLOW_ACCEPT,
   EW_FLOW_REJECT: FLOW_REJECT,
   EW_CLS_WORLD_ALL_PORTS_TCP: CLS_WORLD_ALL_PORTS_TCP,
@@ -236,4 +244,7 @@ export const SECTION_ELEMENT_SIZE: Readonly<Record<SectionName, number>> = {
   ADDR_RANGES6: RANGE6.size,
   NACLS: NACL.size,
   NACL_BLOB: 1,
+  REMOTE_ENIS: STRUCTS.ew_remote_eni.size,
+  UNDERLAY_HOSTS: STRUCTS.ew_underlay_host.size,
+  VPC_VNI: U32_SIZE,
 };

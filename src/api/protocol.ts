@@ -97,6 +97,16 @@ export const MAX_REQUEST_DEPTH = 64;
  */
 export const CONNECTION_ERROR_ID = 0;
 
+/** The overlay's underlay port: what arrived from other hosts, and its drops. */
+export interface OverlayStatus {
+  underlay: string; // ADDRESS:PORT
+  port: number;
+  remoteEnis: number;
+  generation: string; // table generation in force (decimal bigint)
+  counters: Record<string, number>;
+  drops: Record<string, number>;
+}
+
 export interface StatusResult {
   version: string;
   protocol: number;
@@ -109,7 +119,14 @@ export interface StatusResult {
   /** The model's account and region (CloudTrail records of `eniwall audit --cloudtrail` name them). */
   accountId?: string;
   region?: string;
-  dataplane: { io: 'uring' | 'epoll'; workers: number; offload: boolean; portsOpen: number };
+  dataplane: {
+    io: 'uring' | 'epoll';
+    workers: number;
+    offload: boolean;
+    portsOpen: number;
+    /** Present when the daemon runs an overlay (--overlay). */
+    overlay?: OverlayStatus;
+  };
   counts: {
     vpcs: number;
     subnets: number;

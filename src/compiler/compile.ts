@@ -62,6 +62,7 @@ import {
 } from './table-writer';
 import { TopologyCache } from './topology';
 import { NaclCache } from './network-acls';
+import { type OverlayInput, overlaySections, validateOverlay, withRemoteEnis } from './overlay';
 
 export { parseMac, routerMacs, splitEniId } from './topology';
 
@@ -113,6 +114,19 @@ export class TableCompiler {
   /** The last compile completed: its caches describe its snapshot, so a change set applies. */
   private consistent = false;
 
+  private overlay: OverlayInput | undefined;
+
+  /**
+   * Remote ENIs and their hosts (overlay.ts), a separate input from the
+   * snapshot: every later compile includes them until replaced. Throws on a
+   * malformed input (nothing changes then).
+   */
+  setOverlay(o: OverlayInput | undefined): void {
+    if (o) validateOverlay(o);
+    this.overlay = o && o.remotes.length > 0 ? o : undefined;
+    this.consistent = false; // the ENI list changed under the caches' change hints
+  }
+
   /** Counters of the most recent compile(). */
   get lastStats(): Readonly<CompileStats> {
     return this.stats;
@@ -124,12 +138,15 @@ export class TableCompiler {
    * compared.
    */
   compile(
-    snapshot: ModelSnapshot,
+    localSnapshot: ModelSnapshot,
     ports: ReadonlyMap<string, number>,
     generation: bigint,
     change?: ChangeSet,
   ): Uint8Array {
-    const hint = this.consistent ? change : undefined;
+    // Remote ENIs join the ENI list (after the local ones); with any, every
+    // input is compared rather than trusting the change set.
+    const { snapshot, remotes } = withRemoteEnis(localSnapshot, this.overlay);
+    const hint = this.consistent && remotes.length === 0 ? change : undefined;
     this.consistent = false;
     const stats = emptyStats();
     const topology = this.topology.get(snapshot, ports, hint);
@@ -197,6 +214,8 @@ export class TableCompiler {
       hint,
     );
     const nacls = this.nacls.build(snapshot, hint);
+    const eniFlags = flowLogFlags(snapshot);
+    const overlay = overlaySections(snapshot, remotes, this.overlay, eniFlags);
     const table = assembleTable(
       generation,
       {
@@ -207,10 +226,11 @@ export class TableCompiler {
         ...addrSections,
         NACLS: nacls.NACLS,
         NACL_BLOB: nacls.NACL_BLOB,
+        ...overlay,
       },
       eniRulesets,
       nacls.subnetNacls,
-      flowLogFlags(snapshot),
+      eniFlags,
     );
     stats.nacls = nacls.NACLS.count;
     stats.naclListsBuilt = nacls.built;

@@ -18,6 +18,16 @@ import {
   type HitDrain,
 } from '../dataplane/dataplane';
 import type { CaptureDrain } from '../dataplane/capture';
+import type { OverlayInput } from '../compiler/overlay';
+import type { OverlayStatus } from '../api/protocol';
+
+/** 1500 minus the encapsulation: outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
+export const OVERLAY_TAP_MTU = 1450;
+
+/** `--overlay FILE` / the fleet code: this host's underlay and the remote ENIs (README "Overlay"). */
+export interface OverlayConfig extends OverlayInput {
+  underlay: { address: string; port?: number };
+}
 
 export interface DataplaneHandle {
   /**
@@ -44,6 +54,14 @@ export interface DataplaneHandle {
   captureStart(port: number, o: { out: boolean; in: boolean; dropsOnly: boolean }): void;
   captureStop(port: number): boolean;
   captureDrain(port: number): CaptureDrain | null;
+  /**
+   * Overlay: opens the underlay port on the first call (its address cannot
+   * change later), replaces the remote ENIs and recompiles the last applied
+   * snapshot; resolves with the generation in force.
+   */
+  setOverlay(o: OverlayConfig): Promise<bigint>;
+  /** The underlay port's counters, undefined without an overlay. */
+  overlayStatus(): OverlayStatus | undefined;
   close(): Promise<void>;
 }
 
@@ -65,18 +83,84 @@ export type DataplaneHandleOptions = Partial<
 export async function openDataplane(options: DataplaneHandleOptions): Promise<DataplaneHandle> {
   // Options left undefined take the dataplane's defaults (DEFAULT_OPTIONS).
   const dataplane = await Dataplane.create(options);
-  const driver = new DataplaneDriver(dataplane, new TableCompiler());
-  return new NativeDataplaneHandle(dataplane, driver);
+  const compiler = new TableCompiler();
+  const driver = new DataplaneDriver(dataplane, compiler);
+  return new NativeDataplaneHandle(dataplane, driver, compiler);
 }
 
 class NativeDataplaneHandle implements DataplaneHandle {
+  private last: ModelSnapshot | undefined;
+  private underlay: { port: number; address: string; udpPort: number } | undefined;
+  private remotes = 0;
+  private overlay: OverlayConfig | undefined;
+  /** apply and setOverlay run one at a time, in call order. */
+  private chain: Promise<unknown> = Promise.resolve();
+
   constructor(
     private readonly dataplane: Dataplane,
     private readonly driver: DataplaneDriver,
+    private readonly compiler: TableCompiler,
   ) {}
 
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(f, f);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
   apply(snapshot: ModelSnapshot, change?: ChangeSet): Promise<bigint> {
-    return this.driver.apply(snapshot, change);
+    return this.serial(() => {
+      this.last = snapshot;
+      return this.driver.apply(snapshot, change);
+    });
+  }
+
+  setOverlay(o: OverlayConfig): Promise<bigint> {
+    return this.serial(async () => {
+      const udpPort = o.underlay.port ?? 4789;
+      if (this.underlay === undefined) {
+        const port = this.dataplane.openUnderlay(o.underlay.address, udpPort);
+        this.underlay = { port, address: o.underlay.address, udpPort };
+      } else if (
+        this.underlay.address !== o.underlay.address ||
+        this.underlay.udpPort !== udpPort
+      ) {
+        throw new Error('the underlay address cannot change while the daemon runs');
+      }
+      const previous = this.overlay;
+      this.compiler.setOverlay(o); // throws on a malformed input: nothing changed
+      this.driver.tapMtu = OVERLAY_TAP_MTU; // ENIs wired from now on
+      let generation: bigint;
+      try {
+        generation =
+          this.last === undefined
+            ? this.dataplane.generation()
+            : await this.driver.apply(this.last);
+      } catch (err) {
+        this.compiler.setOverlay(previous); // the table in force keeps the previous overlay
+        throw err;
+      }
+      this.overlay = o;
+      this.remotes = o.remotes.length;
+      return generation;
+    });
+  }
+
+  overlayStatus(): OverlayStatus | undefined {
+    if (this.underlay === undefined) return undefined;
+    const raw = this.dataplane.counters(this.underlay.port);
+    const drops: Record<string, number> = {};
+    for (const [reason, n] of Object.entries(raw.drops)) {
+      if (reason !== 'NONE' && Number(n) > 0) drops[reason] = Number(n);
+    }
+    return {
+      underlay: `${this.underlay.address}:${this.underlay.udpPort}`,
+      port: this.underlay.port,
+      remoteEnis: this.remotes,
+      generation: this.dataplane.generation().toString(),
+      counters: Object.fromEntries(Object.entries(raw.counters).map(([k, v]) => [k, Number(v)])),
+      drops,
+    };
   }
 
   engine(): NativeEngineStats {

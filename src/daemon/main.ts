@@ -17,7 +17,8 @@ import { Model } from '../model/model';
 import type { Quotas } from '../model/types';
 import { resolveSocket, resolveStateDir } from '../api/paths';
 import { Store, type AuditEntry } from '../store/store';
-import { openDataplane } from './dataplane';
+import { openDataplane, type OverlayConfig } from './dataplane';
+import { readFileSync } from 'node:fs';
 import { acquirePidFile, releasePidFile } from './pidfile';
 import { ApiServer, assertNoLiveDaemon } from './server';
 import { ControlService } from './service';
@@ -53,6 +54,11 @@ export interface DaemonOptions {
   ec2AllowUnsigned?: boolean;
   /** Allowed SigV4 clock skew, seconds (default 900). */
   ec2MaxSkewSeconds?: number;
+  /**
+   * Overlay (README "Overlay"): a JSON file with this host's underlay address
+   * and the remote ENIs (OverlayConfig); re-read on SIGHUP. Implies --io epoll.
+   */
+  overlayFile?: string;
   /** Group of the 0660 API socket (default eniwall; missing: the socket stays 0600). */
   socketGroup?: string;
   /** Members of this group may call mutations over the socket (default: root only). */
@@ -135,9 +141,21 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     conntrackMax: options.conntrackMax,
     allowancePerEni: options.allowancePerEni,
     captureSlots: options.captureSlots,
-    io: options.io,
+    io: options.io ?? (options.overlayFile !== undefined ? 'epoll' : undefined),
     vnetHdr: options.vnetHdr,
   });
+  const readOverlay = (): OverlayConfig =>
+    JSON.parse(readFileSync(options.overlayFile as string, 'utf8')) as OverlayConfig;
+  if (options.overlayFile !== undefined) {
+    try {
+      await dataplane.setOverlay(readOverlay());
+    } catch (err) {
+      await dataplane.close();
+      store.close();
+      releasePidFile(pidFile);
+      throw err;
+    }
+  }
   const ruleHits = new RuleHits(dataplane, log);
   // The collectors read the service's ENIs at scrape time; the service feeds the apply histogram.
   const metrics: DaemonMetrics | undefined =
@@ -220,6 +238,21 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    if (options.overlayFile !== undefined) {
+      process.on('SIGHUP', () => {
+        let cfg: OverlayConfig;
+        try {
+          cfg = readOverlay();
+        } catch (err) {
+          log.error({ err }, 'overlay file unreadable; the overlay in force stays');
+          return;
+        }
+        dataplane.setOverlay(cfg).then(
+          (generation) => log.info({ generation, remotes: cfg.remotes.length }, 'overlay reloaded'),
+          (err: unknown) => log.error({ err }, 'overlay rejected; the overlay in force stays'),
+        );
+      });
+    }
   });
   // Type=notify: the socket listens and service.start() has every ENI's port up.
   const ready = notifySystemd(`READY=1\nMAINPID=${process.pid}`);

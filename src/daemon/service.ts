@@ -283,6 +283,7 @@ export class ControlService {
         workers: engine.workers,
         offload: engine.vnetHdr,
         portsOpen: engine.portsOpen,
+        ...(this.dataplane.overlayStatus?.() ? { overlay: this.dataplane.overlayStatus() } : {}),
       },
       counts: this.model.counts(),
     };

@@ -10,7 +10,8 @@ export const CAPTURE_FLAGS = { out: 1, in: 2, dropsOnly: 4 } as const;
 export const CAPTURE_SNAP = 2048;
 const HEADER = 40;
 const PORT_NONE = 0xffffffff;
-const ACTIONS = ['drop', 'forward', 'reply'] as const;
+// [3] EW_ACT_ENCAP: forwarded through the overlay to the remote ENI's host.
+const ACTIONS = ['drop', 'forward', 'reply', 'forward'] as const;
 
 export interface CaptureRecord {
   /** Wall-clock time the worker judged it, in microseconds since the Unix epoch. */

@@ -316,6 +316,22 @@ export class Dataplane {
     return this.live.closePort(port);
   }
 
+  /**
+   * Opens the overlay's underlay port: VXLAN over UDP on the host's underlay
+   * IPv4 address (io_underlay.h; epoll backend only). Returns its port id,
+   * whose counters hold what arrived through the overlay. Close with closePort.
+   */
+  openUnderlay(address: string, port = 4789): number {
+    const parts = address.split('.').map(Number);
+    if (parts.length !== 4 || parts.some((o) => !Number.isInteger(o) || o < 0 || o > 255))
+      throw new RangeError(`underlay address must be IPv4: '${address}'`);
+    checkInt('underlay port', port, 1, 65535);
+    return this.live.openUnderlay(
+      parts.reduce((n, o) => n * 256 + o, 0),
+      port,
+    );
+  }
+
   /** Validates and publishes; returns the generation in force (= generation). */
   loadTable(table: Uint8Array, generation: bigint): bigint {
     if (generation < 0n || generation >= 1n << 64n)

@@ -52,6 +52,7 @@ import {
   namespaceExists,
   setDefaultRoute,
   setMac,
+  setMtu,
   type InterfaceConfig,
 } from './netns';
 
@@ -161,6 +162,12 @@ export class DataplaneDriver {
   private tempNames = 0;
   /** Set by a failed apply: the ports may not match the last good state, so compare everything. */
   private diverged = true;
+
+  /**
+   * MTU given to every TAP wired into a namespace from now on (the overlay sets
+   * 1500 - 50, room for IPv4 + UDP + VXLAN); undefined: the kernel's default.
+   */
+  tapMtu: number | undefined;
 
   constructor(
     private readonly dp: Dataplane,
@@ -315,6 +322,7 @@ export class DataplaneDriver {
         p.ifname = p.bound.ifname;
       }
       if (config.mac !== undefined) await setMac(p.ifname, config.mac, ns);
+      if (this.tapMtu !== undefined) await setMtu(p.ifname, this.tapMtu, ns);
       for (const a of config.addresses) await addAddress(p.ifname, a.addr, a.prefix, ns);
       if (!deferred) await activate(p.ifname, ns, config);
     } catch (err) {

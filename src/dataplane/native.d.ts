@@ -83,6 +83,8 @@ export interface NativeEngine {
   openTap(name: string): NativeOpenedTap;
   /** False when the port was not open. Also forgets the port's connections. */
   closePort(port: number): boolean;
+  /** The overlay's UDP socket on address (u32, host order):port; returns its port id (the last). Throws. */
+  openUnderlay(address: number, port: number): number;
   /** Validates and publishes; returns once the generation is in force. Throws with the loader's message. */
   loadTable(table: Uint8Array, generation: bigint): bigint;
   /** Generation in force, 0n before the first load. */

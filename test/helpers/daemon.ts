@@ -35,6 +35,8 @@ export interface DaemonOptions {
   args?: string[];
   /** Reuse a state directory (a restart); a new temporary one otherwise. */
   stateDir?: string;
+  /** Run the daemon inside this network namespace (`ip netns exec NS`): a "host" of the overlay test. */
+  netns?: string;
 }
 
 export interface TestDaemon {
@@ -63,9 +65,11 @@ export async function startDaemon(t: TestContext, opts: DaemonOptions = {}): Pro
     t.after(() => fs.rmSync(stateDir, { recursive: true, force: true }));
   }
   const socket = path.join(stateDir, 'eniwall.sock');
+  const prefix = opts.netns === undefined ? [] : ['netns', 'exec', opts.netns, process.execPath];
   const child = spawn(
-    process.execPath,
+    opts.netns === undefined ? process.execPath : 'ip',
     [
+      ...prefix,
       CLI,
       'daemon',
       '--state-dir',

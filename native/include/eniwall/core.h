@@ -42,6 +42,9 @@ extern "C" {
 #endif
 
 #define EW_MAX_PORTS 4096u /* port ids are 0..EW_MAX_PORTS-1 */
+/* The overlay's underlay UDP socket (io_underlay.c) is this reserved port:
+ * decapsulated frames count RX and their drops on it; TAPs never get it. */
+#define EW_PORT_UNDERLAY (EW_MAX_PORTS - 1u)
 
 struct ew_core;
 struct ew_table_view; /* a validated, loaded table (opaque) */
@@ -76,7 +79,8 @@ struct ew_worker_ctx {
 enum ew_action {
     EW_ACT_DROP = 0,    /* reason in ew_verdict.reason (already counted) */
     EW_ACT_FORWARD = 1, /* write the (possibly rewritten) frame to out_port */
-    EW_ACT_REPLY = 2 /* frame rewritten in place into an answer: write it back to the input port */
+    EW_ACT_REPLY = 2, /* frame rewritten in place into an answer: write it back to the input port */
+    EW_ACT_ENCAP = 3  /* to a remote ENI: encapsulate to its host (remote = REMOTE_ENIS index) */
 };
 
 struct ew_verdict {
@@ -88,6 +92,7 @@ struct ew_verdict {
     uint32_t nacl;      /* that NACL's table index, else EW_INDEX_NONE */
     uint32_t dst_port;  /* the destination ENI's port once the forward lookup found it (also
                            when a later stage drops the frame), else EW_PORT_NONE */
+    uint32_t remote;    /* EW_ACT_ENCAP: index into the table's REMOTE_ENIS */
 };
 
 /* ---- lifecycle (control plane; may allocate) ---- */
@@ -109,6 +114,16 @@ uint64_t ew_table_generation(const struct ew_table_view *t);
  * the write succeeds (and TX_FAILED / PORT_DOWN when it does not). */
 void ew_process(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
                 uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v);
+
+/* A frame that arrived through the overlay (io_underlay.c): from underlay
+ * host src_addr (IPv4, host order) with virtual network id vni. Validates
+ * (known host, VNI of a known VPC, inner destination a local ENI of that
+ * VPC, inner source not one of this host's ENIs), then runs the receiver's
+ * NACL and ingress zone only: the sending host ran the egress. RX and drops
+ * count on EW_PORT_UNDERLAY, ingress refusals on the receiver's port. */
+void ew_process_decap(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t src_addr,
+                      uint32_t vni, uint8_t *frame, uint32_t *len, uint32_t cap,
+                      struct ew_verdict *v);
 
 /* A burst of frames (frame i read on in_ports[i]), with the same verdicts as n
  * calls of ew_process() in order. It parses every frame first and prefetches

@@ -42,7 +42,13 @@
                                   does not provide */                                              \
     X(30, HAIRPIN)             /* an ENI's frame addressed to its own address */                   \
     X(31, NACL_EGRESS)         /* the source subnet's network ACL denies it leaving the subnet */  \
-    X(32, NACL_INGRESS) /* the destination subnet's network ACL denies it entering the subnet */
+    X(32, NACL_INGRESS) /* the destination subnet's network ACL denies it entering the subnet */   \
+    X(33, OVERLAY_MALFORMED)    /* underlay datagram: not a well-formed VXLAN header + frame */    \
+    X(34, OVERLAY_UNKNOWN_HOST) /* underlay datagram from an address that is no known host */      \
+    X(35, OVERLAY_UNKNOWN_VNI)  /* VXLAN network id of no VPC this host knows */                   \
+    X(36, OVERLAY_UNKNOWN_DST)  /* inner destination is not a local ENI of that VPC */             \
+    X(37, OVERLAY_SPOOFED_SRC)  /* inner source is one of this host's own ENIs */                  \
+    X(38, OVERLAY_NO_UNDERLAY)  /* to a remote ENI, but no underlay socket / too big to carry */
 
 #define EW_DROP_ENUM_(n, name) EW_DROP_##name = n,
 enum ew_drop_reason { EW_DROP_REASONS(EW_DROP_ENUM_) EW_DROP_COUNT };

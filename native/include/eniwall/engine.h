@@ -160,6 +160,13 @@ uint32_t ew_engine_hits_drain(struct ew_engine *eng, struct ew_hit_rec *out, uin
  * its burst) into out[0..max); returns how many were written (min(workers, max)). */
 uint32_t ew_engine_worker_busy_ns(const struct ew_engine *eng, uint64_t *out, uint32_t max);
 
+/* Overlay (io_underlay.h): open the underlay UDP socket on addr:port (IPv4,
+ * host order; VXLAN's 4789 by default) as port EW_PORT_UNDERLAY, one
+ * SO_REUSEPORT socket per worker. epoll backend only. Close it with
+ * ew_engine_close_port(EW_PORT_UNDERLAY). -1 with err on failure. */
+int ew_engine_open_underlay(struct ew_engine *eng, uint32_t addr, uint16_t port, char *err,
+                            size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

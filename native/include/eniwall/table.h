@@ -70,6 +70,10 @@ enum ew_section_id {
     EW_SEC_ADDR_RANGES6,    /* struct ew_range6[] */
     EW_SEC_NACLS,           /* struct ew_nacl[] */
     EW_SEC_NACL_BLOB,       /* bytes (count = byte length): NACL decision lists */
+    /* Overlay (io_underlay.c): 0 elements each when no remote ENI is known. */
+    EW_SEC_REMOTE_ENIS,    /* struct ew_remote_eni[] sorted by eni: ENIs owned by other hosts */
+    EW_SEC_UNDERLAY_HOSTS, /* struct ew_underlay_host[] sorted by addr: the other hosts */
+    EW_SEC_VPC_VNI,        /* uint32_t[] (0 or one per VPC): the VPC's virtual network id */
     EW_SEC_COUNT
 };
 
@@ -115,6 +119,7 @@ struct ew_subnet {
 /* ew_eni.flags */
 #define EW_ENI_SRC_DST_CHECK 0x1u /* drop frames whose source MAC/IP is not the ENI's */
 #define EW_ENI_FLOW_LOG      0x2u /* a flow log covers it (ENI, subnet or VPC): make flow samples */
+#define EW_ENI_REMOTE        0x4u /* owned by another host: in REMOTE_ENIS, port_id EW_PORT_NONE */
 
 struct ew_eni {
     uint32_t port_id; /* dataplane port (TAP) bound to this ENI, or EW_PORT_NONE */
@@ -272,6 +277,21 @@ struct ew_nacl_range6 {
     uint8_t pad;
 };
 
+/* ---- overlay: remote ENIs and the hosts that own them ---- */
+
+/* A remote ENI: frames to it are judged by the sender's zone here, then
+ * encapsulated (VXLAN, io_underlay.c) to its host, which runs the ingress. */
+struct ew_remote_eni {
+    uint32_t eni;  /* index into ENIS (flag EW_ENI_REMOTE) */
+    uint32_t host; /* index into UNDERLAY_HOSTS */
+};
+
+struct ew_underlay_host {
+    uint32_t addr; /* IPv4 underlay address, host order */
+    uint16_t port; /* its VXLAN UDP port */
+    uint16_t pad;
+};
+
 /* C11 and C++ spell the compile-time assertion differently; the N-API adapter
  * includes this header from C++. */
 #ifdef __cplusplus
@@ -303,5 +323,7 @@ EW_STATIC_ASSERT(sizeof(struct ew_nacl_proto) == 12, "ew_nacl_proto");
 EW_STATIC_ASSERT(sizeof(struct ew_nacl_interval) == 12, "ew_nacl_interval");
 EW_STATIC_ASSERT(sizeof(struct ew_nacl_range4) == 12, "ew_nacl_range4");
 EW_STATIC_ASSERT(sizeof(struct ew_nacl_range6) == 36, "ew_nacl_range6");
+EW_STATIC_ASSERT(sizeof(struct ew_remote_eni) == 8, "ew_remote_eni");
+EW_STATIC_ASSERT(sizeof(struct ew_underlay_host) == 8, "ew_underlay_host");
 
 #endif /* ENIWALL_TABLE_H */

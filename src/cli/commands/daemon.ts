@@ -38,6 +38,7 @@ interface DaemonCommandOptions {
   ec2MaxSkew?: string;
   socketGroup?: string;
   adminGroup?: string;
+  overlay?: string;
 }
 
 const optionalInt = (value: string | undefined, flag: string): number | undefined =>
@@ -183,6 +184,10 @@ export function daemonCommand(): Command {
         'members of this group may also change state and run captures over the socket (default none: root only)',
       )
       .option(
+        '--overlay <file>',
+        'JSON file: this host\'s underlay {address, port} and the remote ENIs (README "Overlay"); re-read on SIGHUP; implies --io epoll',
+      )
+      .option(
         '--log-level <level>',
         'fatal|error|warn|info|debug|trace|silent (env ENIWALL_LOG_LEVEL; default warn)',
       ),
@@ -227,6 +232,7 @@ function toRunOptions(o: DaemonCommandOptions): DaemonOptions {
     ec2MaxSkewSeconds: positive(o.ec2MaxSkew, '--ec2-max-skew'),
     socketGroup: o.socketGroup,
     adminGroup: o.adminGroup,
+    overlayFile: o.overlay,
     metricsListen: parseListen(o.metricsListen),
     flowLogWindowSeconds: positive(o.flowLogWindowSeconds, '--flow-log-window-seconds'),
     flowLogFileLimits: {
