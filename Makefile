@@ -3,7 +3,8 @@
 
 APT_PACKAGES := build-essential python3 liburing-dev clang-format iproute2 nftables \
                 iputils-ping netcat-openbsd socat iperf3 procps clang libclang-rt-14-dev prometheus \
-                tshark awscli containernetworking-plugins
+                tshark awscli containernetworking-plugins \
+                etcd-server etcd-client
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
 # Build the addon against the installed Node headers (Debian ships them under

@@ -98,6 +98,8 @@ export const MAX_REQUEST_DEPTH = 64;
 export const CONNECTION_ERROR_ID = 0;
 
 export interface StatusResult {
+  /** Fleet mode (etcd store): hosts, applied revisions, remote ENIs (src/daemon/service.ts fleetStatus). */
+  fleet?: unknown;
   version: string;
   protocol: number;
   pid: number;

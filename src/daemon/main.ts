@@ -28,6 +28,8 @@ import { DEFAULT_FILE_LIMITS, type FileLimits } from '../flowlog/destinations';
 import { FlowLogRuntime } from './flow-logs';
 import { CredentialStore } from '../ec2/credentials';
 import { Ec2Server, ec2Security } from '../ec2';
+import { EtcdStore } from '../store/etcd-store';
+import { FleetView } from '../fleet/fleet';
 
 export interface DaemonOptions {
   stateDir?: string;
@@ -55,6 +57,8 @@ export interface DaemonOptions {
   socketGroup?: string;
   /** Members of this group may call mutations over the socket (default: root only). */
   adminGroup?: string;
+  /** Fleet: the desired state in etcd instead of SQLite (src/store/etcd-store.ts). */
+  etcd?: { endpoints: string[]; hostId: string; underlayAddress?: string; confirmMs: number };
 }
 
 export function createLogger(level?: string): Logger {
@@ -116,6 +120,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
 
   await assertNoLiveDaemon(socket);
   const pidFile = acquirePidFile(stateDir);
+  if (options.etcd) {
+    await runFleetDaemon(options, options.etcd, log, stateDir, socket, quotas);
+    return;
+  }
   const store = Store.open(stateDir, {
     // Buffered audit records (reads, refusals) that could not be written: kept and retried.
     onAuditError: (err, info) => log.error({ err, ...info }, 'could not write audit records'),
@@ -215,6 +223,112 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   await flowLogs.stop();
   await dataplane.close();
   store.close();
+  releasePidFile(pidFile);
+  log.flush();
+}
+
+/** Fleet mode: the same daemon with the state in etcd, watched for other hosts' changes. */
+async function runFleetDaemon(
+  options: DaemonOptions,
+  etcd: NonNullable<DaemonOptions['etcd']>,
+  log: Logger,
+  stateDir: string,
+  socket: string,
+  quotas: Partial<Quotas>,
+): Promise<void> {
+  await assertNoLiveDaemon(socket);
+  const pidFile = acquirePidFile(stateDir);
+  const store = EtcdStore.open({
+    endpoints: etcd.endpoints,
+    hostId: etcd.hostId,
+    underlayAddress: etcd.underlayAddress,
+    onError: (err, what) => log.warn({ err, what }, 'etcd'),
+  });
+  let model: Model;
+  try {
+    let stored = await store.load();
+    if (stored === undefined) {
+      await store.init(
+        Model.createDefault({ quotas }).snapshot(),
+        selfAudit('daemon.init', { quotas }),
+      );
+      stored = await store.load();
+    }
+    if (stored === undefined) throw new Error('etcd: the state key vanished after init');
+    model = Model.fromSnapshot(stored.snapshot);
+    store.baseRevision = stored.revision;
+    await store.register();
+  } catch (err) {
+    await store.close();
+    releasePidFile(pidFile);
+    throw err;
+  }
+  const credentials = CredentialStore.open(stateDir);
+  const dataplane = await openDataplane({
+    workers: options.workers,
+    conntrackMax: options.conntrackMax,
+    allowancePerEni: options.allowancePerEni,
+    captureSlots: options.captureSlots,
+    io: options.io,
+    vnetHdr: options.vnetHdr,
+  });
+  const flowLogs = new FlowLogRuntime(dataplane, log, {
+    windowSeconds: options.flowLogWindowSeconds,
+    fileLimits: { ...DEFAULT_FILE_LIMITS, ...options.flowLogFileLimits },
+  });
+  const view = new FleetView(etcd.hostId, store);
+  const service = new ControlService(
+    model,
+    store,
+    dataplane,
+    log,
+    {
+      stateDir,
+      socket,
+      flowLogs,
+      credentials,
+      fleet: { hostId: etcd.hostId, store, view, confirmMs: etcd.confirmMs },
+    },
+    1,
+  );
+  let server: ApiServer | undefined;
+  try {
+    await service.start();
+    // Watch from the revision the model was built from: a restart catches up on what it missed.
+    await store.watchState((snapshot, revision) => {
+      void service.applyRemote(snapshot, revision);
+    });
+    flowLogs.start();
+    const operators = resolveOperatorGroups(
+      options.socketGroup ?? DEFAULT_SOCKET_GROUP,
+      options.adminGroup,
+      log,
+    );
+    server = await ApiServer.listen(
+      socket,
+      authorizeOperators(service.handle, operators.policy, (entry) => service.recordCall(entry)),
+      log,
+      {},
+      operators.socketGid,
+    );
+  } catch (err) {
+    await server?.close();
+    await flowLogs.stop();
+    await dataplane.close();
+    await store.close();
+    releasePidFile(pidFile);
+    throw err;
+  }
+  log.info({ stateDir, socket, hostId: etcd.hostId }, 'eniwall fleet daemon ready');
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  await server.close();
+  await service.drain();
+  await flowLogs.stop();
+  await dataplane.close();
+  await store.close();
   releasePidFile(pidFile);
   log.flush();
 }
