@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { eniInNamespace, startDaemon, words, type TestDaemon } from './helpers/daemon';
-import { startEtcd } from './helpers/etcd';
+import { freePort, startEtcd } from './helpers/etcd';
 import { links, tcpConnect, tcpListen } from './helpers/traffic';
 
 const BLOCKED = { timeoutMs: 1000 };
@@ -35,10 +35,16 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 8000): Prom
   return true;
 }
 
-function host(t: TestContext, url: string, id: string, stateDir?: string): Promise<TestDaemon> {
+function host(
+  t: TestContext,
+  url: string,
+  id: string,
+  stateDir?: string,
+  extra: string[] = [],
+): Promise<TestDaemon> {
   return startDaemon(t, {
     stateDir,
-    args: ['--store', url, '--host-id', id, '--underlay-address', '127.0.0.1'],
+    args: ['--store', url, '--host-id', id, '--underlay-address', '127.0.0.1', ...extra],
   });
 }
 
@@ -48,13 +54,27 @@ test('three daemons on one etcd: one VPC, fleet-wide groups, races and faults', 
   const ids = [`h1-${suffix}`, `h2-${suffix}`, `h3-${suffix}`];
   const h1 = await host(t, etcd.url, ids[0]!);
   let h2 = await host(t, etcd.url, ids[1]!);
-  const h3 = await host(t, etcd.url, ids[2]!);
+  const ec2Port = await freePort();
+  const h3 = await host(t, etcd.url, ids[2]!, undefined, [
+    '--ec2-listen',
+    `127.0.0.1:${ec2Port}`,
+    '--ec2-allow-unsigned',
+  ]);
 
   // Groups and a group-referencing rule made on host 1 are there on host 3 when the call returns.
   await h1.ok('sg', 'create', '--name', 'web', '--description', 'web tier');
   await h1.ok('sg', 'create', '--name', 'db', '--description', 'db tier');
   await h1.ok(...words`sg authorize db --ingress --protocol tcp --port 5432 --source-group web`);
   assert.match(await h3.ok('sg', 'rules', 'db', '--json'), /5432/, 'host 3 has host 1 rule');
+
+  // Through host 3's EC2 endpoint: in force on host 1 when the call returns.
+  const created = await fetch(`http://127.0.0.1:${ec2Port}/`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'Action=CreateSecurityGroup&Version=2016-11-15&GroupName=cache&GroupDescription=cache',
+  });
+  assert.equal(created.status, 200, await created.clone().text());
+  assert.match(await h1.ok('sg', 'describe', '--json'), /"cache"/, 'host 1 has the EC2 change');
 
   // The web member lives on host 2; db and a client on host 1.
   const web = await eniInNamespace(h2, '172.31.0.10', 'web');

@@ -277,6 +277,13 @@ async function runFleetDaemon(
     fileLimits: { ...DEFAULT_FILE_LIMITS, ...options.flowLogFileLimits },
   });
   const view = new FleetView(etcd.hostId, store);
+  const metrics: DaemonMetrics | undefined =
+    options.metricsListen === undefined
+      ? undefined
+      : new DaemonMetrics({
+          enis: (): EniStats[] => service.eniStats(),
+          engine: () => dataplane.engineMetrics(),
+        });
   const service = new ControlService(
     model,
     store,
@@ -287,13 +294,33 @@ async function runFleetDaemon(
       socket,
       flowLogs,
       credentials,
+      onApplied: metrics?.observeApply,
       fleet: { hostId: etcd.hostId, store, view, confirmMs: etcd.confirmMs },
     },
     1,
   );
+  const handle = metrics ? metrics.countRequests(service.handle) : service.handle;
   let server: ApiServer | undefined;
+  let metricsServer: MetricsServer | undefined;
+  let ec2Server: Ec2Server | undefined;
   try {
     await service.start();
+    if (metrics && options.metricsListen) {
+      metricsServer = await MetricsServer.listen(options.metricsListen, metrics, (err) =>
+        log.warn({ err }, 'metrics request failed'),
+      );
+    }
+    if (options.ec2Listen) {
+      ec2Server = await Ec2Server.listen(options.ec2Listen, {
+        handle,
+        recordCall: (entry) => service.recordCall(entry),
+        security: ec2Security(credentials),
+        accountId: model.accountId,
+        allowUnsigned: options.ec2AllowUnsigned,
+        maxSkewSeconds: options.ec2MaxSkewSeconds,
+        log,
+      });
+    }
     // Watch from the revision the model was built from: a restart catches up on what it missed.
     await store.watchState((snapshot, revision) => {
       void service.applyRemote(snapshot, revision);
@@ -306,13 +333,15 @@ async function runFleetDaemon(
     );
     server = await ApiServer.listen(
       socket,
-      authorizeOperators(service.handle, operators.policy, (entry) => service.recordCall(entry)),
+      authorizeOperators(handle, operators.policy, (entry) => service.recordCall(entry)),
       log,
       {},
       operators.socketGid,
     );
   } catch (err) {
+    await ec2Server?.close();
     await server?.close();
+    await metricsServer?.close();
     await flowLogs.stop();
     await dataplane.close();
     await store.close();
@@ -324,7 +353,9 @@ async function runFleetDaemon(
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
   });
+  await ec2Server?.close();
   await server.close();
+  await metricsServer?.close();
   await service.drain();
   await flowLogs.stop();
   await dataplane.close();
