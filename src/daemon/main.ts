@@ -362,4 +362,7 @@ async function runFleetDaemon(
   await store.close();
   releasePidFile(pidFile);
   log.flush();
+  // The etcd client's gRPC channels may keep reconnect timers alive (etcd gone): everything
+  // is closed and released by now, so do not let them hold the process.
+  setTimeout(() => process.exit(0), 500).unref();
 }

@@ -344,13 +344,15 @@ export class EtcdStore extends EventEmitter {
     });
   }
 
+  /** Bounded: with etcd gone, cancelling the watches and revoking the lease cannot hang shutdown. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.watcher?.cancel().catch(() => undefined);
-    await this.hostsWatcher?.cancel().catch(() => undefined);
-    await Promise.race([
-      this.lease?.revoke().catch(() => undefined),
-      new Promise((r) => setTimeout(r, 500)),
+    const within = (p: Promise<unknown> | undefined): Promise<unknown> =>
+      Promise.race([p?.catch(() => undefined), new Promise((r) => setTimeout(r, 300))]);
+    await Promise.all([
+      within(this.watcher?.cancel()),
+      within(this.hostsWatcher?.cancel()),
+      within(this.lease?.revoke()),
     ]);
     this.client.close();
   }
