@@ -81,6 +81,11 @@ e2e-terraform: build
 bench-compile: build
 	node dist/bench/compile.js
 
+# Fleet (etcd store): a change on host 1 until applied on 3 hosts, p50/p99 (root; own etcd).
+.PHONY: bench-fleet
+bench-fleet: build
+	node dist/bench/fleet-propagation.js
+
 clean:
 	rm -rf dist build
 	$(MAKE) -C native clean

@@ -119,6 +119,7 @@ test('three daemons on one etcd: one VPC, fleet-wide groups, races and faults', 
   }
   const rules = (await h3.ok('sg', 'rules', 'db', '--json')).match(/600[123]/g) ?? [];
   assert.equal(new Set(rules).size, 3, 'each raced rule exists once');
+  assert.match(await h3.ok('audit', '--json'), /sg\.authorize/, 'audit records from etcd');
 
   // kill -9 host 2: the others keep state and traffic; host 2 shows gone after its lease TTL.
   await h2.kill9();
