@@ -52,7 +52,7 @@ test('three daemons on one etcd: one VPC, fleet-wide groups, races and faults', 
   const etcd = await startEtcd(t);
   const suffix = Math.random().toString(36).slice(2, 8);
   const ids = [`h1-${suffix}`, `h2-${suffix}`, `h3-${suffix}`];
-  const h1 = await host(t, etcd.url, ids[0]!);
+  const h1 = await host(t, etcd.url, ids[0]!, undefined, ['--fleet-confirm-ms', '1000']);
   let h2 = await host(t, etcd.url, ids[1]!);
   const ec2Port = await freePort();
   const h3 = await host(t, etcd.url, ids[2]!, undefined, [
@@ -123,6 +123,12 @@ test('three daemons on one etcd: one VPC, fleet-wide groups, races and faults', 
 
   // kill -9 host 2: the others keep state and traffic; host 2 shows gone after its lease TTL.
   await h2.kill9();
+  // Within its lease host 2 still counts as live: the call returns after the bound, and says who.
+  const waited = Date.now();
+  await h1.ok(...words`sg authorize db --ingress --protocol tcp --port 7000 --cidr 10.0.0.0/8`);
+  assert.ok(Date.now() - waited >= 900, `waited for host 2 (${Date.now() - waited} ms)`);
+  const late = await h1.json<FleetStatus>('status');
+  assert.deepEqual(late.fleet.unconfirmed?.hosts, [ids[1]], 'host 2 did not confirm');
   assert.ok(
     await eventually(async () => {
       const s = await h1.json<FleetStatus>('status');
@@ -154,14 +160,16 @@ test('three daemons on one etcd: one VPC, fleet-wide groups, races and faults', 
 
   // etcd back: a mutation on host 1 goes through and reaches host 3.
   await etcd.restart();
+  let last = '';
   assert.ok(
     await eventually(async () => {
       const r = await h1.cli(
         ...words`sg authorize db --ingress --protocol tcp --port 8888 --cidr 10.0.0.0/8`,
       );
+      last = r.stderr;
       return r.code === 0;
     }, 20000),
-    'mutation after etcd returned',
+    `mutation after etcd returned: ${last}`,
   );
   assert.match(await h3.ok('sg', 'rules', 'db', '--json'), /8888/, 'host 3 converged');
 });

@@ -246,7 +246,18 @@ async function runFleetDaemon(
   });
   let model: Model;
   try {
-    let stored = await store.load();
+    // etcd may still be electing its leader: a few tries before giving up.
+    let stored: Awaited<ReturnType<EtcdStore['load']>>;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        stored = await store.load();
+        break;
+      } catch (err) {
+        if (attempt >= 8) throw err;
+        log.warn({ err, attempt }, 'etcd not reachable yet; retrying');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
     if (stored === undefined) {
       await store.init(
         Model.createDefault({ quotas }).snapshot(),

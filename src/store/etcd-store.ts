@@ -23,6 +23,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Etcd3, type Lease, type Watcher } from 'etcd3';
+import { noop } from 'cockatiel';
 import type { ChangeSet } from '../model/change';
 import type { ModelSnapshot } from '../model/types';
 import type { AuditRecord } from '../api/protocol';
@@ -115,9 +116,15 @@ export class EtcdStore extends EventEmitter {
   }
 
   static open(options: EtcdStoreOptions): EtcdStore {
+    const timeoutMs = options.timeoutMs ?? ETCD_TIMEOUT_MS;
     const client = new Etcd3({
       hosts: options.endpoints,
-      dialTimeout: options.timeoutMs ?? ETCD_TIMEOUT_MS,
+      dialTimeout: timeoutMs,
+      // No client-side retries, and a gRPC deadline inside our bound: a call we answered
+      // ServiceUnavailable for is cancelled, never sent later (it would land unannounced).
+      faultHandling: { global: noop },
+      defaultCallOptions: (context) =>
+        context.isStream ? {} : { deadline: Date.now() + Math.max(100, timeoutMs - 200) },
     });
     return new EtcdStore(client, options);
   }

@@ -39,6 +39,22 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+/** Serving (leader elected), not just listening. */
+function healthy(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = spawn(
+      'etcdctl',
+      [`--endpoints=127.0.0.1:${port}`, '--command-timeout=1s', 'endpoint', 'health'],
+      {
+        stdio: 'ignore',
+        env: { ...process.env, ETCDCTL_API: '3' },
+      },
+    );
+    c.once('exit', (code) => resolve(code === 0));
+    c.once('error', () => resolve(false));
+  });
+}
+
 export async function startEtcd(t: TestContext): Promise<TestEtcd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ew-etcd-'));
   const [port, peer] = [await freePort(), await freePort()];
@@ -64,7 +80,7 @@ export async function startEtcd(t: TestContext): Promise<TestEtcd> {
     child = c;
     exited = new Promise((resolve) => c.once('exit', () => resolve()));
     const deadline = Date.now() + 15000;
-    while (!(await canConnect(port))) {
+    while (!(await canConnect(port)) || !(await healthy(port))) {
       if (Date.now() > deadline) throw new Error('etcd did not start within 15 s');
       await new Promise((r) => setTimeout(r, 100));
     }
