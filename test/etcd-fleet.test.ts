@@ -168,8 +168,12 @@ test('three daemons on one etcd: one VPC, fleet-wide groups, races and faults', 
       );
       last = r.stderr;
       return r.code === 0;
-    }, 20000),
-    `mutation after etcd returned: ${last}`,
+    }, 30000),
+    `mutation after etcd returned: ${last} ${h1.logs().slice(-3000)}`,
   );
-  assert.match(await h3.ok('sg', 'rules', 'db', '--json'), /8888/, 'host 3 converged');
+  // Host 3's watch reconnects on its own schedule (backoff): converged, not necessarily at once.
+  assert.ok(
+    await eventually(async () => /8888/.test(await h3.ok('sg', 'rules', 'db', '--json')), 15000),
+    'host 3 converged',
+  );
 });

@@ -281,7 +281,8 @@ export class EtcdStore extends EventEmitter {
     const lease = this.client.lease(HOST_TTL_SECONDS);
     this.lease = lease;
     lease.on('lost', () => {
-      if (this.closed) return;
+      // Only the current lease counts; one re-registration loop at a time.
+      if (this.closed || lease !== this.lease || this.reRegistering) return;
       this.options.onError?.(new Error('host lease lost'), 'lease');
       void this.reRegister();
     });
@@ -296,15 +297,23 @@ export class EtcdStore extends EventEmitter {
     });
   }
 
+  private reRegistering = false;
+
   private async reRegister(): Promise<void> {
-    while (!this.closed) {
-      try {
-        await this.grantLease();
-        this.emit('reconnected');
-        return;
-      } catch {
-        await new Promise((r) => setTimeout(r, 500));
+    this.reRegistering = true;
+    try {
+      while (!this.closed) {
+        try {
+          await this.grantLease();
+          this.emit('reconnected');
+          return;
+        } catch {
+          this.lease?.release();
+          await new Promise((r) => setTimeout(r, 500));
+        }
       }
+    } finally {
+      this.reRegistering = false;
     }
   }
 
