@@ -4,7 +4,7 @@
 APT_PACKAGES := build-essential python3 liburing-dev clang-format iproute2 nftables \
                 iputils-ping netcat-openbsd socat iperf3 procps clang libclang-rt-14-dev prometheus \
                 tshark awscli containernetworking-plugins qemu-system-x86 busybox-static \
-                dpkg-dev systemd man-db
+                dpkg-dev systemd man-db etcd-server etcd-client
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
 # Build the addon against the installed Node headers (Debian ships them under
@@ -87,6 +87,11 @@ e2e-terraform: build
 
 bench-compile: build
 	node dist/bench/compile.js
+
+# Fleet (etcd store): a change on host 1 until applied on 3 hosts, p50/p99 (root; own etcd).
+.PHONY: bench-fleet
+bench-fleet: build
+	node dist/bench/fleet-propagation.js
 
 clean:
 	rm -rf dist build dist-deb

@@ -108,6 +108,8 @@ export interface OverlayStatus {
 }
 
 export interface StatusResult {
+  /** Fleet mode (etcd store): hosts, applied revisions, remote ENIs (src/daemon/service.ts fleetStatus). */
+  fleet?: unknown;
   version: string;
   protocol: number;
   pid: number;

@@ -31,6 +31,8 @@ import { RuleHits } from './rule-hits';
 import { CredentialStore } from '../ec2/credentials';
 import { Ec2Server, ec2Security } from '../ec2';
 import { journalLine, notifySystemd, stderrIsJournal } from './systemd';
+import { EtcdStore } from '../store/etcd-store';
+import { FleetView } from '../fleet/fleet';
 
 export interface DaemonOptions {
   stateDir?: string;
@@ -63,6 +65,8 @@ export interface DaemonOptions {
   socketGroup?: string;
   /** Members of this group may call mutations over the socket (default: root only). */
   adminGroup?: string;
+  /** Fleet: the desired state in etcd instead of SQLite (src/store/etcd-store.ts). */
+  etcd?: { endpoints: string[]; hostId: string; underlayAddress?: string; confirmMs: number };
 }
 
 export function createLogger(level?: string): Logger {
@@ -129,6 +133,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
 
   await assertNoLiveDaemon(socket);
   const pidFile = acquirePidFile(stateDir);
+  if (options.etcd) {
+    await runFleetDaemon(options, options.etcd, log, stateDir, socket, quotas);
+    return;
+  }
   const store = Store.open(stateDir, {
     // Buffered audit records (reads, refusals) that could not be written: kept and retried.
     onAuditError: (err, info) => log.error({ err, ...info }, 'could not write audit records'),
@@ -268,4 +276,155 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   store.close();
   releasePidFile(pidFile);
   log.flush();
+}
+
+/** Fleet mode: the same daemon with the state in etcd, watched for other hosts' changes. */
+async function runFleetDaemon(
+  options: DaemonOptions,
+  etcd: NonNullable<DaemonOptions['etcd']>,
+  log: Logger,
+  stateDir: string,
+  socket: string,
+  quotas: Partial<Quotas>,
+): Promise<void> {
+  await assertNoLiveDaemon(socket);
+  const pidFile = acquirePidFile(stateDir);
+  const store = EtcdStore.open({
+    endpoints: etcd.endpoints,
+    hostId: etcd.hostId,
+    underlayAddress: etcd.underlayAddress,
+    onError: (err, what) => log.warn({ err, what }, 'etcd'),
+  });
+  let model: Model;
+  try {
+    // etcd may still be electing its leader: a few tries before giving up.
+    let stored: Awaited<ReturnType<EtcdStore['load']>>;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        stored = await store.load();
+        break;
+      } catch (err) {
+        if (attempt >= 8) throw err;
+        log.warn({ err, attempt }, 'etcd not reachable yet; retrying');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    if (stored === undefined) {
+      await store.init(
+        Model.createDefault({ quotas }).snapshot(),
+        selfAudit('daemon.init', { quotas }),
+      );
+      stored = await store.load();
+    }
+    if (stored === undefined) throw new Error('etcd: the state key vanished after init');
+    model = Model.fromSnapshot(stored.snapshot);
+    store.baseRevision = stored.revision;
+    await store.register();
+  } catch (err) {
+    await store.close();
+    releasePidFile(pidFile);
+    throw err;
+  }
+  const credentials = CredentialStore.open(stateDir);
+  const dataplane = await openDataplane({
+    workers: options.workers,
+    conntrackMax: options.conntrackMax,
+    allowancePerEni: options.allowancePerEni,
+    captureSlots: options.captureSlots,
+    io: options.io,
+    vnetHdr: options.vnetHdr,
+  });
+  const flowLogs = new FlowLogRuntime(dataplane, log, {
+    windowSeconds: options.flowLogWindowSeconds,
+    fileLimits: { ...DEFAULT_FILE_LIMITS, ...options.flowLogFileLimits },
+  });
+  const view = new FleetView(etcd.hostId, store);
+  const metrics: DaemonMetrics | undefined =
+    options.metricsListen === undefined
+      ? undefined
+      : new DaemonMetrics({
+          enis: (): EniStats[] => service.eniStats(),
+          engine: () => dataplane.engineMetrics(),
+        });
+  const service = new ControlService(
+    model,
+    store,
+    dataplane,
+    log,
+    {
+      stateDir,
+      socket,
+      flowLogs,
+      credentials,
+      onApplied: metrics?.observeApply,
+      fleet: { hostId: etcd.hostId, store, view, confirmMs: etcd.confirmMs },
+    },
+    1,
+  );
+  const handle = metrics ? metrics.countRequests(service.handle) : service.handle;
+  let server: ApiServer | undefined;
+  let metricsServer: MetricsServer | undefined;
+  let ec2Server: Ec2Server | undefined;
+  try {
+    await service.start();
+    if (metrics && options.metricsListen) {
+      metricsServer = await MetricsServer.listen(options.metricsListen, metrics, (err) =>
+        log.warn({ err }, 'metrics request failed'),
+      );
+    }
+    if (options.ec2Listen) {
+      ec2Server = await Ec2Server.listen(options.ec2Listen, {
+        handle,
+        recordCall: (entry) => service.recordCall(entry),
+        security: ec2Security(credentials),
+        accountId: model.accountId,
+        allowUnsigned: options.ec2AllowUnsigned,
+        maxSkewSeconds: options.ec2MaxSkewSeconds,
+        log,
+      });
+    }
+    // Watch from the revision the model was built from: a restart catches up on what it missed.
+    await store.watchState((snapshot, revision) => {
+      void service.applyRemote(snapshot, revision);
+    });
+    flowLogs.start();
+    const operators = resolveOperatorGroups(
+      options.socketGroup ?? DEFAULT_SOCKET_GROUP,
+      options.adminGroup,
+      log,
+    );
+    server = await ApiServer.listen(
+      socket,
+      authorizeOperators(handle, operators.policy, (entry) => service.recordCall(entry)),
+      log,
+      {},
+      operators.socketGid,
+    );
+  } catch (err) {
+    await ec2Server?.close();
+    await server?.close();
+    await metricsServer?.close();
+    await flowLogs.stop();
+    await dataplane.close();
+    await store.close();
+    releasePidFile(pidFile);
+    throw err;
+  }
+  log.info({ stateDir, socket, hostId: etcd.hostId }, 'eniwall fleet daemon ready');
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  await ec2Server?.close();
+  await server.close();
+  await metricsServer?.close();
+  await service.drain();
+  await flowLogs.stop();
+  await dataplane.close();
+  await store.close();
+  releasePidFile(pidFile);
+  log.flush();
+  // The etcd client's gRPC channels may keep reconnect timers alive (etcd gone): everything
+  // is closed and released by now, so do not let them hold the process.
+  setTimeout(() => process.exit(0), 500).unref();
 }

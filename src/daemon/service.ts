@@ -48,6 +48,8 @@ import { probeDestination } from '../flowlog/destinations';
 import { findings } from '../model/findings';
 import type { CredentialStore } from '../ec2/credentials';
 import type { RuleHits } from './rule-hits';
+import { ConflictError, type EtcdStore } from '../store/etcd-store';
+import { localView, type FleetView } from '../fleet/fleet';
 
 type MethodImpl = (params: p.Params, ctx: RequestContext) => unknown;
 
@@ -84,6 +86,27 @@ export interface ServiceOptions {
   credentials?: CredentialStore;
   /** Rule hit counters (src/daemon/rule-hits.ts): drained before every table change. */
   ruleHits?: RuleHits;
+  /** Fleet mode (etcd store): this host's id, the store, the view of remote ENIs. */
+  fleet?: FleetOptions;
+}
+
+export interface FleetOptions {
+  hostId: string;
+  store: EtcdStore;
+  view: FleetView;
+  /** How long a mutation waits for every live host to confirm (ms). */
+  confirmMs: number;
+}
+
+/** What the service needs of a store: the SQLite Store or the EtcdStore. */
+export interface StateStore {
+  stageChange(
+    change: ChangeSet,
+    state: Model,
+    audit: AuditEntry,
+  ): { commit(): void | Promise<void>; rollback(): void; revision?: string };
+  recordAudit(audit: AuditEntry): void;
+  auditLog(limit?: number): unknown;
 }
 
 export class ControlService {
@@ -95,7 +118,7 @@ export class ControlService {
 
   constructor(
     private model: Model,
-    private readonly store: Store,
+    private readonly store: StateStore | Store,
     private readonly dataplane: DataplaneHandle,
     private readonly log: Logger,
     private readonly options: ServiceOptions,
@@ -121,8 +144,11 @@ export class ControlService {
   async start(attempts = START_ATTEMPTS): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        this.generation = await this.dataplane.apply(this.model.view());
+        this.generation = await this.dataplane.apply(this.dpView());
         this.options.flowLogs?.configure(this.model.view());
+        this.options.fleet?.view.update(this.model.view());
+        if (this.options.fleet)
+          this.options.fleet.store.setApplied(this.options.fleet.store.baseRevision);
         return;
       } catch (err) {
         if (attempt >= attempts) throw err;
@@ -177,76 +203,189 @@ export class ControlService {
     options: CallOptions = {},
   ): Promise<unknown> {
     const called = process.hrtime.bigint();
-    return this.queue.run(async () => {
-      const audit = (ok: boolean, extra: Partial<AuditEntry>): AuditEntry => ({
-        time: new Date(),
-        ...caller,
-        action,
-        params: rawParams,
-        ok,
-        ...options.audit,
-        ...extra,
-      });
-      const before = this.model.snapshot();
-      let result: unknown;
-      try {
-        result = impl(p.asParams(rawParams), NO_CONNECTION);
-      } catch (err) {
-        this.model.takeChanges(); // an AwsError recorded nothing; a bug is rolled back below
-        this.restoreIfChanged(before, err);
-        this.store.recordAudit(audit(false, failure(err)));
-        throw err;
-      }
-      const change = this.model.takeChanges();
-      if (options.authorize !== undefined || options.dryRun === true) {
+    let committed: string | undefined;
+    const run = this.queue.run(async () => {
+      for (let attempt = 1; ; attempt++) {
+        const audit = (ok: boolean, extra: Partial<AuditEntry>): AuditEntry => ({
+          time: new Date(),
+          ...caller,
+          action,
+          params: rawParams,
+          ok,
+          ...options.audit,
+          ...extra,
+        });
+        const before = this.model.snapshot();
+        let result: unknown;
         try {
-          options.authorize?.(this.model.view(), before, change);
-          if (options.dryRun === true) {
-            throw new AwsError(
-              ErrorCodes.dryRunOperation,
-              'Request would have succeeded, but DryRun flag is set.',
-            );
-          }
+          result = impl(p.asParams(rawParams), NO_CONNECTION);
         } catch (err) {
-          // Validated but refused (or a dry run): the model goes back to where it was.
-          this.model = Model.fromSnapshot(before, { adopt: true });
+          this.model.takeChanges(); // an AwsError recorded nothing; a bug is rolled back below
+          this.restoreIfChanged(before, err);
           this.store.recordAudit(audit(false, failure(err)));
           throw err;
         }
+        const change = this.model.takeChanges();
+        this.stampOwner(action, change);
+        if (options.authorize !== undefined || options.dryRun === true) {
+          try {
+            options.authorize?.(this.model.view(), before, change);
+            if (options.dryRun === true) {
+              throw new AwsError(
+                ErrorCodes.dryRunOperation,
+                'Request would have succeeded, but DryRun flag is set.',
+              );
+            }
+          } catch (err) {
+            // Validated but refused (or a dry run): the model goes back to where it was.
+            this.model = Model.fromSnapshot(before, { adopt: true });
+            this.store.recordAudit(audit(false, failure(err)));
+            throw err;
+          }
+        }
+        let staged: ReturnType<StateStore['stageChange']>;
+        try {
+          staged = this.store.stageChange(
+            change,
+            this.model,
+            audit(true, { result: summarize(result) }),
+          );
+        } catch (err) {
+          // Nothing reached the store (its transaction rolled back): the model must not keep it either.
+          this.model = Model.fromSnapshot(before, { adopt: true });
+          this.log.error({ err, action }, 'could not stage the change; rolled back');
+          throw err;
+        }
+        // What the table in force admitted so far is named against the rules it
+        // was compiled from, before the new one replaces it.
+        this.options.ruleHits?.collect(before);
+        try {
+          this.generation = await this.dataplane.apply(this.dpView(), change);
+        } catch (cause) {
+          staged.rollback();
+          this.model = Model.fromSnapshot(before, { adopt: true });
+          const err = dataplaneError(cause);
+          this.log.warn({ err: cause, action }, 'dataplane apply failed; change rolled back');
+          this.store.recordAudit(audit(false, failure(err)));
+          await this.reapply(this.model.view());
+          throw err;
+        }
+        try {
+          await staged.commit();
+        } catch (err) {
+          // Fleet: etcd refused (another host won the race) or is unreachable. Nothing is stored.
+          this.model = Model.fromSnapshot(before, { adopt: true });
+          await this.reapply(this.dpView());
+          if (err instanceof ConflictError && attempt === 1 && (await this.reloadFleet())) continue;
+          this.log.warn({ err, action }, 'could not commit the change to the store');
+          const e = isAwsError(err) ? err : dataplaneError(err);
+          this.store.recordAudit(audit(false, failure(e)));
+          throw e;
+        }
+        this.options.onApplied?.(Number(process.hrtime.bigint() - called) / 1e9);
+        this.revision++;
+        this.options.flowLogs?.configure(this.model.view());
+        if (this.options.fleet && staged.revision !== undefined) {
+          committed = staged.revision;
+          this.options.fleet.store.setApplied(committed);
+          this.options.fleet.view.update(this.model.view());
+        }
+        return result;
       }
-      let staged: ReturnType<Store['stageChange']>;
-      try {
-        staged = this.store.stageChange(
-          change,
-          this.model,
-          audit(true, { result: summarize(result) }),
+    });
+    const fleet = this.options.fleet;
+    if (fleet === undefined) return run;
+    return run.then(async (result) => {
+      if (committed === undefined) return result;
+      const late = await fleet.store.waitApplied(committed, fleet.confirmMs);
+      if (late.length > 0) {
+        this.log.warn(
+          { action, revision: committed, hosts: late },
+          'hosts did not confirm the change',
         );
-      } catch (err) {
-        // Nothing reached the store (its transaction rolled back): the model must not keep it either.
-        this.model = Model.fromSnapshot(before, { adopt: true });
-        this.log.error({ err, action }, 'could not stage the change; rolled back');
-        throw err;
+        this.unconfirmed = { revision: committed, hosts: late };
       }
-      // What the table in force admitted so far is named against the rules it
-      // was compiled from, before the new one replaces it.
-      this.options.ruleHits?.collect(before);
-      try {
-        this.generation = await this.dataplane.apply(this.model.view(), change);
-      } catch (cause) {
-        staged.rollback();
-        this.model = Model.fromSnapshot(before, { adopt: true });
-        const err = dataplaneError(cause);
-        this.log.warn({ err: cause, action }, 'dataplane apply failed; change rolled back');
-        this.store.recordAudit(audit(false, failure(err)));
-        await this.reapply(this.model.view());
-        throw err;
-      }
-      this.options.onApplied?.(Number(process.hrtime.bigint() - called) / 1e9);
-      staged.commit();
-      this.revision++;
-      this.options.flowLogs?.configure(this.model.view());
       return result;
     });
+  }
+
+  /** The last mutation some live host did not confirm within the bound (fleet.status shows it). */
+  private unconfirmed: { revision: string; hosts: string[] } | undefined;
+
+  /** The snapshot the dataplane gets: in a fleet, other hosts' ENIs without their TAPs. */
+  private dpView(): ModelSnapshot {
+    const view = this.model.view();
+    return this.options.fleet ? localView(view, this.options.fleet.hostId) : view;
+  }
+
+  /** Fleet: an ENI created or attached here is owned by this host. */
+  private stampOwner(action: string, change: ChangeSet): void {
+    const fleet = this.options.fleet;
+    if (fleet === undefined) return;
+    const ids = new Set(change.enis.created);
+    if (action === 'eni.attach') for (const id of change.enis.modified) ids.add(id);
+    if (ids.size === 0) return;
+    for (const eni of this.model.view().enis) if (ids.has(eni.id)) eni.hostId = fleet.hostId;
+  }
+
+  /** Fleet: the model from the store's latest state (after a lost race); false if unreachable. */
+  private async reloadFleet(): Promise<boolean> {
+    const fleet = this.options.fleet;
+    if (fleet === undefined) return false;
+    try {
+      const latest = await fleet.store.load();
+      if (latest === undefined) return false;
+      this.model = Model.fromSnapshot(latest.snapshot);
+      fleet.store.baseRevision = latest.revision;
+      await this.reapply(this.dpView());
+      fleet.store.setApplied(latest.revision);
+      fleet.view.update(this.model.view());
+      return true;
+    } catch (err) {
+      this.log.warn({ err }, 'could not reload the fleet state');
+      return false;
+    }
+  }
+
+  /** Fleet: another host committed `revision`; put it in force here (queued with mutations). */
+  applyRemote(snapshot: ModelSnapshot, revision: string): Promise<void> {
+    const fleet = this.options.fleet;
+    if (fleet === undefined) return Promise.resolve();
+    return this.queue.run(async () => {
+      if (BigInt(revision) <= BigInt(fleet.store.baseRevision)) return;
+      const previous = this.model;
+      try {
+        this.model = Model.fromSnapshot(snapshot);
+        this.generation = await this.dataplane.apply(this.dpView());
+      } catch (err) {
+        this.log.error(
+          { err, revision },
+          'could not apply a change from another host; keeping the previous state',
+        );
+        this.model = previous;
+        await this.reapply(this.dpView());
+        return;
+      }
+      fleet.store.baseRevision = revision;
+      this.revision++;
+      this.options.flowLogs?.configure(this.model.view());
+      fleet.store.setApplied(revision);
+      fleet.view.update(this.model.view());
+    });
+  }
+
+  /** Fleet: live hosts, their applied revision, remote ENIs and the last unconfirmed change. */
+  fleetStatus(): unknown {
+    const fleet = this.options.fleet;
+    if (fleet === undefined) return { fleet: false };
+    return {
+      fleet: true,
+      hostId: fleet.hostId,
+      revision: fleet.store.baseRevision,
+      hosts: fleet.store.hosts(),
+      remoteEnis: fleet.view.remoteEnis(),
+      unconfirmed: this.unconfirmed ?? null,
+    };
   }
 
   /** After a failed apply: bring ports and tables back to the committed state (a full apply). */
@@ -275,6 +414,7 @@ export class ControlService {
       stateDir: this.options.stateDir,
       socket: this.options.socket,
       revision: this.revision,
+      ...(this.options.fleet ? { fleet: this.fleetStatus() } : {}),
       generation: this.generation.toString(),
       accountId: this.model.accountId,
       region: this.model.region,

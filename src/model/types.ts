@@ -125,6 +125,8 @@ export interface Eni {
   ifName?: string;
   description?: string;
   tags: Tag[];
+  /** Fleet (etcd store): the host that owns the ENI and opens its port; absent: this host. */
+  hostId?: string;
 }
 
 /** A network ACL entry as stored: one numbered, stateless allow/deny rule of one direction. */

@@ -1,4 +1,5 @@
 /** `eniwall daemon`: run the daemon in the foreground. */
+import { parseEtcdUrl } from '../../store/etcd-store';
 import { Command } from 'commander';
 import {
   ConfigError,
@@ -39,6 +40,10 @@ interface DaemonCommandOptions {
   socketGroup?: string;
   adminGroup?: string;
   overlay?: string;
+  store?: string;
+  hostId?: string;
+  underlayAddress?: string;
+  fleetConfirmMs?: string;
 }
 
 const optionalInt = (value: string | undefined, flag: string): number | undefined =>
@@ -188,6 +193,22 @@ export function daemonCommand(): Command {
         'JSON file: this host\'s underlay {address, port} and the remote ENIs (README "Overlay"); re-read on SIGHUP; implies --io epoll',
       )
       .option(
+        '--store <url>',
+        'where the desired state lives: sqlite (default, under --state-dir) or etcd://HOST:PORT[,HOST:PORT...] (a fleet; needs --host-id)',
+      )
+      .option(
+        '--host-id <name>',
+        "fleet: this host's name; ENIs created or attached here are owned by it",
+      )
+      .option(
+        '--underlay-address <addr>',
+        'fleet: the address other hosts reach this one at (for the overlay)',
+      )
+      .option(
+        '--fleet-confirm-ms <ms>',
+        'fleet: how long a mutation waits for every live host to apply it (default 2000)',
+      )
+      .option(
         '--log-level <level>',
         'fatal|error|warn|info|debug|trace|silent (env ENIWALL_LOG_LEVEL; default warn)',
       ),
@@ -233,6 +254,7 @@ function toRunOptions(o: DaemonCommandOptions): DaemonOptions {
     socketGroup: o.socketGroup,
     adminGroup: o.adminGroup,
     overlayFile: o.overlay,
+    ...parseStore(o),
     metricsListen: parseListen(o.metricsListen),
     flowLogWindowSeconds: positive(o.flowLogWindowSeconds, '--flow-log-window-seconds'),
     flowLogFileLimits: {
@@ -245,6 +267,33 @@ function toRunOptions(o: DaemonCommandOptions): DaemonOptions {
             retentionMs:
               (positive(o.flowLogRetentionHours, '--flow-log-retention-hours') ?? 0) * 3600_000,
           }),
+    },
+  };
+}
+
+/** --store, --host-id, --underlay-address, --fleet-confirm-ms. */
+function parseStore(o: DaemonCommandOptions): Partial<DaemonOptions> {
+  if (o.store === undefined || o.store === 'sqlite') {
+    if (o.hostId !== undefined) throw new UsageError('--host-id needs --store etcd://...');
+    return {};
+  }
+  let endpoints: string[];
+  try {
+    endpoints = parseEtcdUrl(o.store);
+  } catch (err) {
+    throw new UsageError(`--store: ${(err as Error).message}`);
+  }
+  if (o.hostId === undefined || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(o.hostId)) {
+    throw new UsageError(
+      '--store etcd://... needs --host-id NAME (letters, digits, _ . -; up to 63)',
+    );
+  }
+  return {
+    etcd: {
+      endpoints,
+      hostId: o.hostId,
+      underlayAddress: o.underlayAddress,
+      confirmMs: positive(o.fleetConfirmMs, '--fleet-confirm-ms') ?? 2000,
     },
   };
 }
