@@ -48,13 +48,15 @@ build-ts: npm-deps
 	$(TSC) -p tsconfig.json
 
 # --- checks -----------------------------------------------------------------
+# libFuzzer seconds per harness inside `make test` (six harnesses); `make fuzz` runs long.
+TEST_FUZZ_SECONDS ?= 30
 native-test: apt-deps qemu-guest
 	$(MAKE) -C native test
 	$(MAKE) -C native test-qemu QEMU_GUEST_DIR=$(abspath $(QEMU_GUEST_DIR))
 	$(MAKE) -C native test-sanitize
 	$(MAKE) -C native test-tsan
 	$(MAKE) -C native fuzz-replay
-	$(MAKE) -C native fuzz-smoke
+	$(MAKE) -C native fuzz-smoke FUZZ_SMOKE_SECONDS=$(TEST_FUZZ_SECONDS)
 
 # libFuzzer runs of every harness (native/fuzz/), FUZZ_SECONDS each (default
 # 600), with the new coverage merged back into native/fuzz/corpus.
