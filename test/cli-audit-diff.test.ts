@@ -90,3 +90,46 @@ test('audit --diff / --since: rule adds and removes per revision, from the audit
     assert.match(r.stderr, message);
   }
 });
+
+test('findings --since REV: only what the later changes introduced; a CI gate on it', async (t) => {
+  const d = await startDaemon(t);
+  await d.ok('sg', 'create', '--name', 'web', '--description', 'web tier'); // revision 2
+  // An old finding: SSH open to the world since revision 3.
+  const [oldSsh] = (
+    await d.ok(...words`sg authorize web --ingress --protocol tcp --port 22 --cidr 0.0.0.0/0`)
+  ).split('\n');
+  const before = (await d.json<StatusResult>('status')).revision;
+  interface FindingJson {
+    id: string;
+    resourceId: string;
+  }
+  const since = async (rev: number): Promise<FindingJson[]> =>
+    (await d.json<{ Findings: FindingJson[] }>('findings', '--since', String(rev))).Findings;
+  assert.deepEqual(await since(before), [], 'nothing changed since: no finding is new');
+  assert.equal((await d.cli('findings', '--since', String(before), '--fail-on', 'high')).code, 0);
+
+  // The change under review opens RDP to the world and a harmless rule.
+  const [rdp] = (
+    await d.ok(...words`sg authorize web --ingress --protocol tcp --port 3389 --cidr 0.0.0.0/0`)
+  ).split('\n');
+  await d.ok(...words`sg authorize web --ingress --protocol tcp --port 443 --cidr 10.0.0.0/8`);
+  const introduced = await since(before);
+  assert.ok(
+    introduced.some((f) => f.id === 'restricted-rdp' && f.resourceId === rdp),
+    'the new RDP rule is reported',
+  );
+  assert.ok(!introduced.some((f) => f.resourceId === oldSsh), 'the older SSH finding is not');
+  const all = (await d.json<{ Findings: FindingJson[] }>('findings')).Findings;
+  assert.ok(
+    all.some((f) => f.resourceId === oldSsh),
+    'without --since it is',
+  );
+  assert.equal(
+    (await d.cli('findings', '--since', String(before), '--fail-on', 'high')).code,
+    1,
+    'the gate refuses the change',
+  );
+  const bad = await d.cli('findings', '--since', '999');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /after the newest/);
+});

@@ -1,7 +1,9 @@
 /** `eniwall findings`: configuration checks over the desired state; a CI gate with --fail-on. */
 import { Command } from 'commander';
 import { SEVERITIES, isSeverity, severityRank, type Finding } from '../../model/findings';
+import type { AuditRecord } from '../../api/protocol';
 import { call, example } from '../context';
+import { auditDiff, parseRange } from './audit-diff';
 import { EXIT_ERROR, UsageError } from '../fatal';
 import { printJson, printLine } from '../output';
 
@@ -19,18 +21,28 @@ export function findingsCommand(): Command {
           'daemon has counted that long: 90s, 30m, 12h, 7d',
       )
       .option(
+        '--since <rev>',
+        'only what the changes after this revision introduced: findings on the rules they added ' +
+          'and on the groups, NACLs and ENIs they name (from the audit log; see `eniwall audit --since`)',
+      )
+      .option(
         '--fail-on <severity>',
         `exit 1 when a finding is at least this severe (${SEVERITIES.join('|')}); default: never`,
       ),
     'eniwall findings --fail-on high',
     'eniwall findings --unused-window 7d',
-  ).action(async (o: { json?: boolean; failOn?: string; unusedWindow?: string }, cmd: Command) => {
+    'eniwall findings --since 41 --fail-on high   # in a pipeline: refuse what change 42.. opened',
+  ).action(async (o: FindingsOptions, cmd: Command) => {
     if (o.failOn !== undefined && !isSeverity(o.failOn)) {
       throw new UsageError(`--fail-on must be one of ${SEVERITIES.join(', ')}, got '${o.failOn}'`);
     }
     const unusedWindowSeconds =
       o.unusedWindow === undefined ? undefined : parseDuration(o.unusedWindow);
-    const { Findings } = await call(cmd, 'findings', { unusedWindowSeconds });
+    let { Findings } = await call(cmd, 'findings', { unusedWindowSeconds });
+    if (o.since !== undefined) {
+      const touched = await touchedSince(cmd, o.since);
+      Findings = Findings.filter((f) => touched.has(f.resourceId));
+    }
     if (o.json) printJson({ Findings });
     else printLine(formatFindings(Findings));
     const threshold = o.failOn;
@@ -41,6 +53,43 @@ export function findingsCommand(): Command {
       process.exitCode = EXIT_ERROR;
     }
   });
+}
+
+interface FindingsOptions {
+  json?: boolean;
+  failOn?: string;
+  unusedWindow?: string;
+  since?: string;
+}
+
+const ALL_RECORDS = 2 ** 31 - 1;
+const RESOURCE_ID = /\b(?:sgr|sg|acl|eni|subnet|vpc|pl)-[0-9a-f]{8,17}\b/g;
+
+/**
+ * The resources the changes after revision `since` touched: the rules they
+ * added (and those rules' groups), and every resource id their requests and
+ * results name. A finding on one of them is one those changes introduced (or
+ * kept while editing that resource).
+ */
+async function touchedSince(cmd: Command, since: string): Promise<Set<string>> {
+  const all: AuditRecord[] = await call(cmd, 'audit', { limit: ALL_RECORDS });
+  const [from, to] = parseRange(undefined, since, all.filter((r) => r.ok).length);
+  const touched = new Set<string>();
+  for (const change of auditDiff(all, from, to)) {
+    for (const r of change.rules) if (r.op === 'add' && r.ruleId) touched.add(r.ruleId);
+  }
+  let revision = 0;
+  for (const r of all) {
+    if (!r.ok || r.revision === 0) continue;
+    revision = r.revision ?? revision + 1;
+    if (revision <= from || revision > to) continue;
+    for (const id of JSON.stringify([r.params, r.result]).match(RESOURCE_ID) ?? []) touched.add(id);
+  }
+  const rules = await call(cmd, 'sg.rules', {});
+  for (const rule of rules.SecurityGroupRules) {
+    if (touched.has(String(rule['SecurityGroupRuleId']))) touched.add(String(rule['GroupId']));
+  }
+  return touched;
 }
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
