@@ -560,12 +560,8 @@ static void handle_ip(struct pctx *c) {
     c->v->out_port = f->port_id;
 }
 
-/* ew_process with the parse optionally done already (pre != NULL: its result
- * pre_r): ew_process_burst parses a whole burst first to prefetch. hash: the
- * two zones' conntrack hashes prefetch_zones computed, or NULL. */
-static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
-                        uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v,
-                        const struct ew_pkt *pre, enum ew_drop_reason pre_r, const uint32_t *hash) {
+/* Every verdict starts as a drop with nothing decided yet. */
+static inline void verdict_reset(struct ew_verdict *v) {
     v->action = EW_ACT_DROP;
     v->out_port = EW_PORT_NONE;
     v->reason = EW_DROP_NONE;
@@ -573,10 +569,12 @@ static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, 
     v->nacl = EW_INDEX_NONE;
     v->dst_port = EW_PORT_NONE;
     v->remote = EW_INDEX_NONE;
-    if (in_port >= EW_MAX_PORTS) { /* nowhere to count it */
-        v->reason = EW_DROP_PORT_NOT_BOUND;
-        return;
-    }
+}
+
+/* The packet's context on the port it arrived on (a TAP, or the underlay), its RX counted. */
+static inline struct pctx packet_start(struct ew_worker_ctx *w, const struct ew_table_view *t,
+                                       uint32_t in_port, uint8_t *frame, uint32_t *len,
+                                       uint32_t cap, struct ew_verdict *v) {
     struct pctx c = {.w = w,
                      .t = t,
                      .pc = &w->counters[in_port],
@@ -587,6 +585,21 @@ static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, 
                      .v = v};
     c.pc->cnt[EW_CNT_RX_PACKETS]++;
     c.pc->cnt[EW_CNT_RX_BYTES] += *len;
+    return c;
+}
+
+/* ew_process with the parse optionally done already (pre != NULL: its result
+ * pre_r): ew_process_burst parses a whole burst first to prefetch. hash: the
+ * two zones' conntrack hashes prefetch_zones computed, or NULL. */
+static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
+                        uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v,
+                        const struct ew_pkt *pre, enum ew_drop_reason pre_r, const uint32_t *hash) {
+    verdict_reset(v);
+    if (in_port >= EW_MAX_PORTS) { /* nowhere to count it */
+        v->reason = EW_DROP_PORT_NOT_BOUND;
+        return;
+    }
+    struct pctx c = packet_start(w, t, in_port, frame, len, cap, v);
     if (!t) {
         drop(&c, EW_DROP_NO_TABLE);
         return;
@@ -710,23 +723,8 @@ static bool host_known(const struct ew_table_view *t, uint32_t addr) {
 void ew_process_decap(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t src_addr,
                       uint32_t vni, uint8_t *frame, uint32_t *len, uint32_t cap,
                       struct ew_verdict *v) {
-    v->action = EW_ACT_DROP;
-    v->out_port = EW_PORT_NONE;
-    v->reason = EW_DROP_NONE;
-    v->nacl_rule = 0;
-    v->nacl = EW_INDEX_NONE;
-    v->dst_port = EW_PORT_NONE;
-    v->remote = EW_INDEX_NONE;
-    struct pctx c = {.w = w,
-                     .t = t,
-                     .pc = &w->counters[EW_PORT_UNDERLAY],
-                     .in_port = EW_PORT_UNDERLAY,
-                     .frame = frame,
-                     .len = len,
-                     .cap = cap,
-                     .v = v};
-    c.pc->cnt[EW_CNT_RX_PACKETS]++;
-    c.pc->cnt[EW_CNT_RX_BYTES] += *len;
+    verdict_reset(v);
+    struct pctx c = packet_start(w, t, EW_PORT_UNDERLAY, frame, len, cap, v);
     if (!t) {
         drop(&c, EW_DROP_NO_TABLE);
         return;

@@ -199,18 +199,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     const handle = metrics ? metrics.countRequests(service.handle) : service.handle;
     flowLogs.start();
     ruleHits.start(() => service.collectRuleHits());
-    const operators = resolveOperatorGroups(
-      options.socketGroup ?? DEFAULT_SOCKET_GROUP,
-      options.adminGroup,
-      log,
-    );
-    server = await ApiServer.listen(
-      socket,
-      authorizeOperators(handle, operators.policy, (entry) => service.recordCall(entry)),
-      log,
-      {},
-      operators.socketGid,
-    );
+    server = await listenApi(socket, handle, service, options, log);
     if (options.ec2Listen) {
       ec2Server = await Ec2Server.listen(options.ec2Listen, {
         handle,
@@ -388,18 +377,7 @@ async function runFleetDaemon(
       void service.applyRemote(snapshot, revision);
     });
     flowLogs.start();
-    const operators = resolveOperatorGroups(
-      options.socketGroup ?? DEFAULT_SOCKET_GROUP,
-      options.adminGroup,
-      log,
-    );
-    server = await ApiServer.listen(
-      socket,
-      authorizeOperators(handle, operators.policy, (entry) => service.recordCall(entry)),
-      log,
-      {},
-      operators.socketGid,
-    );
+    server = await listenApi(socket, handle, service, options, log);
   } catch (err) {
     await ec2Server?.close();
     await server?.close();
@@ -427,4 +405,26 @@ async function runFleetDaemon(
   // The etcd client's gRPC channels may keep reconnect timers alive (etcd gone): everything
   // is closed and released by now, so do not let them hold the process.
   setTimeout(() => process.exit(0), 500).unref();
+}
+
+/** The API socket, 0660 to the socket group, mutations for root and the admin group (operators.ts). */
+function listenApi(
+  socket: string,
+  handle: ControlService['handle'],
+  service: ControlService,
+  options: Pick<DaemonOptions, 'socketGroup' | 'adminGroup'>,
+  log: Logger,
+): Promise<ApiServer> {
+  const operators = resolveOperatorGroups(
+    options.socketGroup ?? DEFAULT_SOCKET_GROUP,
+    options.adminGroup,
+    log,
+  );
+  return ApiServer.listen(
+    socket,
+    authorizeOperators(handle, operators.policy, (entry) => service.recordCall(entry)),
+    log,
+    {},
+    operators.socketGid,
+  );
 }
