@@ -53,12 +53,13 @@ export type DataplaneHandleOptions = Partial<
     DataplaneOptions,
     'workers' | 'conntrackMax' | 'allowancePerEni' | 'io' | 'vnetHdr' | 'captureSlots'
   >
->;
+> & { persistTaps?: boolean };
 
 export async function openDataplane(options: DataplaneHandleOptions): Promise<DataplaneHandle> {
   // Options left undefined take the dataplane's defaults (DEFAULT_OPTIONS).
-  const dataplane = await Dataplane.create(options);
-  const driver = new DataplaneDriver(dataplane, new TableCompiler());
+  const { persistTaps, ...engineOptions } = options;
+  const dataplane = await Dataplane.create(engineOptions);
+  const driver = new DataplaneDriver(dataplane, new TableCompiler(), { persistTaps });
   return new NativeDataplaneHandle(dataplane, driver);
 }
 

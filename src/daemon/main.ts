@@ -38,6 +38,8 @@ export interface DaemonOptions {
   captureSlots?: number;
   io?: IoMode;
   vnetHdr?: boolean;
+  /** TAPs outlive the daemon and are reattached by the next one (see src/dataplane/driver.ts). */
+  persistTaps?: boolean;
   quotas?: Partial<Quotas>;
   logLevel?: string;
   /** Serve Prometheus metrics at http://ADDR:PORT/metrics (off when absent). */
@@ -130,6 +132,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     captureSlots: options.captureSlots,
     io: options.io,
     vnetHdr: options.vnetHdr,
+    persistTaps: options.persistTaps,
   });
   // The collectors read the service's ENIs at scrape time; the service feeds the apply histogram.
   const metrics: DaemonMetrics | undefined =
