@@ -40,6 +40,7 @@ test('--persist-taps: a TCP connection survives SIGTERM + restart and kill -9 + 
   assert.equal(await session.echo(), true, 'the connection works before any restart');
   const routesBefore = await inNsOk(db.ns, 'ip', ['route', 'show']);
 
+  let down = Date.now();
   assert.equal(await first.stop(), 0, 'SIGTERM: clean exit');
   assert.deepEqual(await links(db.ns), [db.tap], 'the TAP outlives the daemon');
   // No queue attached: the kernel marks the carrier off (linkdown); the routes stay.
@@ -49,13 +50,16 @@ test('--persist-taps: a TCP connection survives SIGTERM + restart and kill -9 + 
   const second = await startDaemon(t, { stateDir: first.stateDir, args: PERSIST });
   assert.deepEqual(await links(db.ns), [db.tap], 'reattached, not recreated elsewhere');
   assert.equal(await session.echo(5000), true, 'the same connection after SIGTERM + restart');
+  t.diagnostic(`SIGTERM + restart: ${Date.now() - down} ms from SIGTERM to the first echo`);
 
+  down = Date.now();
   await second.kill9();
   assert.deepEqual(await links(db.ns), [db.tap], 'the TAP outlives kill -9');
   assert.deepEqual(await links(web.ns), [web.tap]);
 
   const third = await startDaemon(t, { stateDir: first.stateDir, args: PERSIST });
   assert.equal(await session.echo(5000), true, 'the same connection after kill -9 + restart');
+  t.diagnostic(`kill -9 + restart: ${Date.now() - down} ms from the kill to the first echo`);
   assert.equal(await tcpConnect(web.ns, '172.31.0.20', 5432), true, 'new connections too');
   assert.equal(
     await tcpConnect(web.ns, '172.31.0.20', 22, { timeoutMs: 1000 }),
