@@ -3,15 +3,24 @@
  * TAPs outlive the daemon (TUNSETPERSIST): after SIGTERM and after kill -9
  * the TAP stays in the instance's namespace with its addresses and routes, a
  * new daemon on the same state directory reattaches to it inside that
- * namespace, and a TCP connection opened before the restart carries on.
+ * namespace, conntrack (in a shared-memory file) is adopted, and a TCP
+ * connection opened before the restart, whose replies only state allows,
+ * carries on. A corrupt region is discarded with a warning.
  * Deleting the ENI removes its TAP.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { eniInNamespace, startDaemon, webAndDbGroups, words } from './helpers/daemon';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { eniInNamespace, startDaemon, webAndDbGroups } from './helpers/daemon';
 import { inNsOk, links, openTcpSession, tcpConnect, tcpListen } from './helpers/traffic';
 
 const PERSIST = ['--persist-taps', 'on'];
+
+/** The conntrack region of a state directory (src/daemon/main.ts). */
+function shmFile(stateDir: string): string {
+  return `/dev/shm/eniwall-${createHash('sha256').update(stateDir).digest('hex').slice(0, 16)}.ct`;
+}
 
 async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -24,13 +33,9 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Prom
 
 test('--persist-taps: a TCP connection survives SIGTERM + restart and kill -9 + restart', async (t) => {
   const first = await startDaemon(t, { args: PERSIST });
-  const { web: webGroup } = await webAndDbGroups(first);
-  // Conntrack starts empty in a new daemon and a mid-stream segment creates no
-  // state, so the replies to web must be allowed by a rule of their own: what
-  // this test checks is the TAP (kept, reattached, addresses and routes intact).
-  await first.ok(
-    ...words`sg authorize ${webGroup} --ingress --protocol tcp --port 0-65535 --cidr 172.31.0.20/32`,
-  );
+  await webAndDbGroups(first);
+  // web's group has no ingress rule: db's replies pass by conntrack state alone.
+  t.after(() => fs.rmSync(shmFile(first.stateDir), { force: true }));
   const web = await eniInNamespace(first, '172.31.0.10', 'web');
   const db = await eniInNamespace(first, '172.31.0.20', 'db');
   const servers = await Promise.all([tcpListen(db.ns, 5432), tcpListen(db.ns, 22)]);
@@ -58,6 +63,7 @@ test('--persist-taps: a TCP connection survives SIGTERM + restart and kill -9 + 
   assert.deepEqual(await links(web.ns), [web.tap]);
 
   const third = await startDaemon(t, { stateDir: first.stateDir, args: PERSIST });
+  assert.match(third.logs(), /conntrack: adopted \d+ connections/);
   assert.equal(await session.echo(5000), true, 'the same connection after kill -9 + restart');
   t.diagnostic(`kill -9 + restart: ${Date.now() - down} ms from the kill to the first echo`);
   assert.equal(await tcpConnect(web.ns, '172.31.0.20', 5432), true, 'new connections too');
@@ -75,4 +81,32 @@ test('--persist-taps: a TCP connection survives SIGTERM + restart and kill -9 + 
   );
   assert.deepEqual(await links(web.ns), [web.tap]);
   assert.equal(await third.stop(), 0);
+});
+
+test('a corrupt conntrack region is discarded with a warning, never trusted', async (t) => {
+  const first = await startDaemon(t, { args: PERSIST });
+  const file = shmFile(first.stateDir);
+  t.after(() => fs.rmSync(file, { force: true }));
+  await webAndDbGroups(first);
+  const web = await eniInNamespace(first, '172.31.0.10', 'web');
+  const db = await eniInNamespace(first, '172.31.0.20', 'db');
+  const server = await tcpListen(db.ns, 5432);
+  t.after(() => server.close());
+  const session = await openTcpSession(web.ns, '172.31.0.20', 5432);
+  t.after(() => session.close());
+  assert.equal(await session.echo(), true);
+  await first.kill9();
+  // Point every bucket head past the end of the table (after the 4 KB header
+  // and the entries): the bounded walk must refuse it.
+  const size = fs.statSync(file).size;
+  const fd = fs.openSync(file, 'r+');
+  const tail = Buffer.alloc(4096, 0xfe);
+  fs.writeSync(fd, tail, 0, tail.length, size - tail.length);
+  fs.closeSync(fd);
+
+  const second = await startDaemon(t, { stateDir: first.stateDir, args: PERSIST });
+  assert.match(second.logs(), /conntrack region discarded, starting empty: bucket \d+/);
+  assert.equal(await session.echo(1500), false, 'no state adopted: the replies are dropped');
+  assert.equal(await tcpConnect(web.ns, '172.31.0.20', 5432), true, 'new connections work');
+  assert.equal(await second.stop(), 0);
 });

@@ -179,6 +179,13 @@ class Engine : public Napi::ObjectWrap<Engine> {
         cfg.core.conntrack_max = ReqUint(o, "conntrackMax");
         cfg.core.allowance_per_eni = ReqUint(o, "allowancePerEni");
         cfg.core.hash_salt = ToU64(Required(o, "hashSalt", IsBigInt, "a bigint"), "hashSalt");
+        Napi::Value shm = o.Get("conntrackShm");
+        if (shm.IsString()) {
+            std::string path = shm.As<Napi::String>().Utf8Value();
+            if (path.size() >= sizeof cfg.core.ct_shm_path)
+                throw Napi::RangeError::New(env, "conntrackShm path too long");
+            snprintf(cfg.core.ct_shm_path, sizeof cfg.core.ct_shm_path, "%s", path.c_str());
+        }
         char err[kErrLen] = "";
         eng_ = ew_engine_create(&cfg, err, sizeof err);
         if (!eng_) throw Napi::Error::New(env, std::string("cannot create engine: ") + err);

@@ -304,6 +304,9 @@ int ew_engine_close_port_ex(struct ew_engine *eng, uint32_t port, bool remove) {
     for (uint32_t i = 0; i < eng->nworkers; i++)
         ew_worker_post(&eng->workers[i], EW_CMD_CLOSE, port, -1);
     capture_stop_locked(eng, port);
+    /* A persistent port kept for the next daemon keeps its connections too
+     * (conntrack in shared memory, adopted by that daemon). */
+    bool keep = eng->port_ctl[port] > 0 && !remove;
     if (eng->port_ctl[port] > 0) {
         /* Workers have closed their queues; this is the device's last fd. */
         if (remove) ew_tap_set_persist(eng->port_ctl[port] - 1, false, NULL, 0);
@@ -312,7 +315,7 @@ int ew_engine_close_port_ex(struct ew_engine *eng, uint32_t port, bool remove) {
     }
     eng->port_open[port] = false;
     eng->port_name[port][0] = '\0';
-    if (eng->sh.core) ew_core_flush_port(eng->sh.core, port);
+    if (eng->sh.core && !keep) ew_core_flush_port(eng->sh.core, port);
     pthread_mutex_unlock(&eng->ctl);
     return 0;
 }

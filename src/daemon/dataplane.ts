@@ -53,13 +53,13 @@ export type DataplaneHandleOptions = Partial<
     DataplaneOptions,
     'workers' | 'conntrackMax' | 'allowancePerEni' | 'io' | 'vnetHdr' | 'captureSlots'
   >
-> & { persistTaps?: boolean };
+> & { persistTaps?: boolean; conntrackShm?: string; portsFile?: string };
 
 export async function openDataplane(options: DataplaneHandleOptions): Promise<DataplaneHandle> {
   // Options left undefined take the dataplane's defaults (DEFAULT_OPTIONS).
-  const { persistTaps, ...engineOptions } = options;
+  const { persistTaps, portsFile, ...engineOptions } = options;
   const dataplane = await Dataplane.create(engineOptions);
-  const driver = new DataplaneDriver(dataplane, new TableCompiler(), { persistTaps });
+  const driver = new DataplaneDriver(dataplane, new TableCompiler(), { persistTaps, portsFile });
   return new NativeDataplaneHandle(dataplane, driver);
 }
 

@@ -11,6 +11,8 @@
  * `--netns` belong to the user's workload: they are left in place (the
  * dataplane driver creates one that is missing; nothing ever deletes them).
  */
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
 import { authorizeOperators, DEFAULT_SOCKET_GROUP, resolveOperatorGroups } from './operators';
 import pino, { type Logger } from 'pino';
 import { Model } from '../model/model';
@@ -133,6 +135,14 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     io: options.io,
     vnetHdr: options.vnetHdr,
     persistTaps: options.persistTaps,
+    // Persistent TAPs keep their connections only if conntrack survives too:
+    // it then lives in shared memory named after the state directory.
+    ...(options.persistTaps === true
+      ? {
+          conntrackShm: `/dev/shm/eniwall-${createHash('sha256').update(stateDir).digest('hex').slice(0, 16)}.ct`,
+          portsFile: path.join(stateDir, 'ports.json'),
+        }
+      : {}),
   });
   // The collectors read the service's ENIs at scrape time; the service feeds the apply histogram.
   const metrics: DaemonMetrics | undefined =

@@ -36,6 +36,11 @@ export interface DataplaneOptions {
   flowTableSize: number;
   captureSlots: number; // records per worker in a capture ring, 1..65536
   hashSalt?: bigint; // absent: random per engine
+  /**
+   * A file (e.g. under /dev/shm) conntrack lives in, adopted by the next
+   * engine of the same layout after validation (ew_ct_create_shared); '': heap.
+   */
+  conntrackShm?: string;
 }
 
 /**
@@ -75,6 +80,7 @@ export function resolveOptions(
     ...o,
     allowancePerEni: o.allowancePerEni ?? defaultAllowance(o.conntrackMax),
     hashSalt: o.hashSalt ?? randomBytes(8).readBigUInt64LE(0),
+    conntrackShm: o.conntrackShm ?? '',
   };
 }
 

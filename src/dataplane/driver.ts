@@ -48,6 +48,8 @@
  * a port because its ENI was deleted or re-bound removes the device; closing
  * the driver (daemon shutdown) leaves it for the next daemon.
  */
+import * as fs from 'node:fs';
+
 import type { ChangeSet } from '../model/change';
 import { parseCidr, subnetRouterAddress } from '../model/cidr';
 import type { Eni, ModelSnapshot, Subnet } from '../model/types';
@@ -107,6 +109,12 @@ interface PendingPort {
 export interface DriverOptions {
   /** Open TAPs persistent and attach to those already in place (see the file comment). */
   persistTaps?: boolean;
+  /**
+   * Where the ENI -> port map is kept across restarts (JSON, rewritten after
+   * every apply): a reattached TAP asks for its old port, so the conntrack
+   * zones adopted from shared memory still name the same ENI.
+   */
+  portsFile?: string;
 }
 
 /** The file of a namespace given by name or path. */
@@ -292,6 +300,7 @@ export class DataplaneDriver {
       );
     }
     this.diverged = false;
+    this.savePorts();
     return this.lastGeneration;
   }
 
@@ -377,11 +386,15 @@ export class DataplaneDriver {
     if (ns !== undefined && !(await namespaceExists(ns))) return undefined;
     if (!(await linkExists(name, ns))) return undefined;
     let tap;
+    const opts = { persist: true, ...(ns === undefined ? {} : { netns: namespaceFile(ns) }) };
+    const want = this.savedPorts().get(eni.id);
     try {
-      tap = this.dp.openTap(name, {
-        persist: true,
-        ...(ns === undefined ? {} : { netns: namespaceFile(ns) }),
-      });
+      try {
+        tap = this.dp.openTap(name, want === undefined ? opts : { ...opts, port: want });
+      } catch (err) {
+        if (want === undefined) throw err;
+        tap = this.dp.openTap(name, opts); // its old port is taken: any port
+      }
     } catch {
       // Not ours to attach as it is (queue count or flags differ): replace it.
       await inNs(ns, ['link', 'del', 'dev', name]);
@@ -410,6 +423,35 @@ export class DataplaneDriver {
       );
     }
     return p;
+  }
+
+  private saved: Map<string, number> | undefined;
+
+  /** The ENI -> port map the previous daemon left (empty without portsFile). */
+  private savedPorts(): Map<string, number> {
+    if (this.saved !== undefined) return this.saved;
+    this.saved = new Map();
+    const file = this.options.portsFile;
+    if (file === undefined) return this.saved;
+    try {
+      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+      if (parsed !== null && typeof parsed === 'object') {
+        for (const [id, port] of Object.entries(parsed)) {
+          if (Number.isInteger(port)) this.saved.set(id, port as number);
+        }
+      }
+    } catch {
+      // none yet, or unreadable: ports are assigned afresh
+    }
+    return this.saved;
+  }
+
+  private savePorts(): void {
+    const file = this.options.portsFile;
+    if (file === undefined) return;
+    const map = Object.fromEntries([...this.bound].map(([id, b]) => [id, b.port]));
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(map));
+    fs.renameSync(`${file}.tmp`, file);
   }
 
   /** After the commit: the final name (once the old TAP is gone), link up and routes. */

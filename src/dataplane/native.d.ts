@@ -22,6 +22,7 @@ export interface NativeEngineOptions {
   passthrough: boolean;
   /** Total conntrack entries, >= 1 (C refuses 0). */
   conntrackMax: number;
+  conntrackShm?: string;
   /** Entries one ENI's zone may hold, >= 1 (C refuses 0). */
   allowancePerEni: number;
   /** Conntrack hash salt (keeps the hash unpredictable). */
