@@ -6,6 +6,8 @@
 #include <napi.h>
 
 #include <arpa/inet.h>
+#include <cerrno>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -184,6 +186,13 @@ class Engine : public Napi::ObjectWrap<Engine> {
         cfg.core.conntrack_max = ReqUint(o, "conntrackMax");
         cfg.core.allowance_per_eni = ReqUint(o, "allowancePerEni");
         cfg.core.hash_salt = ToU64(Required(o, "hashSalt", IsBigInt, "a bigint"), "hashSalt");
+        Napi::Value shm = o.Get("conntrackShm");
+        if (shm.IsString()) {
+            std::string path = shm.As<Napi::String>().Utf8Value();
+            if (path.size() >= sizeof cfg.core.ct_shm_path)
+                throw Napi::RangeError::New(env, "conntrackShm path too long");
+            snprintf(cfg.core.ct_shm_path, sizeof cfg.core.ct_shm_path, "%s", path.c_str());
+        }
         char err[kErrLen] = "";
         eng_ = ew_engine_create(&cfg, err, sizeof err);
         if (!eng_) throw Napi::Error::New(env, std::string("cannot create engine: ") + err);
@@ -202,14 +211,45 @@ class Engine : public Napi::ObjectWrap<Engine> {
         eng_ = nullptr;
     }
 
+    // openTap(name, { netns?: path of a namespace file, persist?: bool, port?: number })
     Napi::Value JS_openTap(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         if (info.Length() < 1 || !info[0].IsString())
             throw Napi::TypeError::New(env, "TAP name must be a string");
         std::string name = info[0].As<Napi::String>().Utf8Value();
+        std::string netns;
+        unsigned flags = 0;
+        int want = -1;
+        if (info.Length() > 1 && info[1].IsObject()) {
+            Napi::Object o = info[1].As<Napi::Object>();
+            Napi::Value ns = o.Get("netns");
+            if (ns.IsString())
+                netns = ns.As<Napi::String>().Utf8Value();
+            else if (!ns.IsUndefined())
+                throw Napi::TypeError::New(env, "netns must be a path");
+            if (o.Get("persist").ToBoolean().Value()) flags |= EW_TAP_PERSIST;
+            Napi::Value p = o.Get("port");
+            if (p.IsNumber()) {
+                double d = p.As<Napi::Number>().DoubleValue();
+                if (!(d >= 0 && d < EW_MAX_PORTS) || d != (double)(uint32_t)d)
+                    throw Napi::RangeError::New(env, "port out of range");
+                want = (int)d;
+            } else if (!p.IsUndefined())
+                throw Napi::TypeError::New(env, "port must be a number");
+        }
+        int nsfd = -1;
+        if (!netns.empty()) {
+            nsfd = open(netns.c_str(), O_RDONLY | O_CLOEXEC);
+            if (nsfd < 0)
+                throw Napi::Error::New(env, std::string("cannot open TAP ") + name +
+                                                ": namespace " + netns + ": " + strerror(errno));
+        }
         char err[kErrLen] = "", ifname[EW_IFNAME_MAX] = "";
         uint32_t port = 0;
-        if (ew_engine_open_tap(Live(env), name.c_str(), &port, ifname, err, sizeof err) != 0)
+        int rc = ew_engine_open_tap_at(Live(env), name.c_str(), nsfd, flags, want, &port, ifname,
+                                       err, sizeof err);
+        if (nsfd >= 0) close(nsfd);
+        if (rc != 0)
             throw Napi::Error::New(env, std::string("cannot open TAP ") + name + ": " + err);
         Napi::Object o = Napi::Object::New(env);
         o.Set("port", port);
@@ -219,7 +259,9 @@ class Engine : public Napi::ObjectWrap<Engine> {
 
     Napi::Value JS_closePort(const Napi::CallbackInfo &info) {
         uint32_t port = ToPort(info, 0);
-        return Napi::Boolean::New(info.Env(), ew_engine_close_port(Live(info.Env()), port) == 0);
+        bool remove = info.Length() > 1 && info[1].ToBoolean().Value();
+        return Napi::Boolean::New(info.Env(),
+                                  ew_engine_close_port_ex(Live(info.Env()), port, remove) == 0);
     }
 
     // openUnderlay(addr: u32 host order, port): the overlay's UDP socket (io_underlay.h).

@@ -88,6 +88,17 @@ struct ew_ct;
 
 struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt);
 void ew_ct_destroy(struct ew_ct *ct);
+/* The same with entries and buckets in a shared file mapping at `path` (e.g.
+ * under /dev/shm) that outlives the process: a region left by an earlier
+ * process of the same layout (magic, version, entry size, capacity) is
+ * adopted after validation (header checksum; every chain walked, bounded:
+ * indices < capacity, no entry twice, each in the bucket its hash names, a
+ * known state; lock bits cleared; free pool and zone counts rebuilt), its
+ * salt with it; anything else is discarded and started empty. *adopted: the
+ * number of entries taken over, or -1 when a region was discarded (why in
+ * warn). NULL when the file cannot be made. */
+struct ew_ct *ew_ct_create_shared(uint32_t capacity, uint32_t allowance, uint64_t salt,
+                                  const char *path, long *adopted, char *warn, size_t warnlen);
 /* Bytes reserved for `capacity` entries: entries + bucket words (heads and locks). */
 size_t ew_ct_memory_bytes(const struct ew_ct *ct);
 uint32_t ew_ct_hash(const struct ew_ct *ct, const struct ew_ct_key *k);

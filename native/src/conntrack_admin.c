@@ -1,7 +1,12 @@
 /* Connection tracking, the admin half: create, sweep, flush, counts and dump
  * (off the per-packet path; see conntrack.h). */
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conntrack_internal.h"
 #include "parse.h"
@@ -48,10 +53,166 @@ struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt)
 
 void ew_ct_destroy(struct ew_ct *ct) {
     if (!ct) return;
-    free(ct->entries);
-    free(ct->buckets);
+    if (ct->map) {
+        munmap(ct->map, ct->map_len);
+    } else {
+        free(ct->entries);
+        free(ct->buckets);
+    }
     free(ct->flows);
     free(ct);
+}
+
+/* ---- the shared region (ew_ct_create_shared) ---- */
+
+#define CT_SHM_MAGIC   0x31544354574e45ull /* "ENWTCT1" */
+#define CT_SHM_VERSION 1u
+#define CT_SHM_HEADER  4096u
+
+struct ct_shm_header {
+    uint64_t magic;
+    uint32_t version, entry_size;
+    uint32_t capacity, nbuckets;
+    uint64_t salt;
+    uint64_t sum; /* over the fields above */
+};
+
+static uint64_t header_sum(const struct ct_shm_header *h) {
+    const uint8_t *p = (const uint8_t *)h;
+    uint64_t x = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < offsetof(struct ct_shm_header, sum); i++)
+        x = (x ^ p[i]) * 0x100000001b3ull;
+    return x;
+}
+
+/* Validates the adopted chains and rebuilds pool and zone counts; -1 with why. */
+static long adopt(struct ew_ct *ct, char *warn, size_t warnlen) {
+    uint32_t cap = ct->capacity, nb = ct->bucket_mask + 1;
+    uint8_t *seen = calloc(cap, 1);
+    if (!seen) {
+        snprintf(warn, warnlen, "out of memory validating the region");
+        return -1;
+    }
+    long n = 0;
+    uint32_t top = 0;
+    for (uint32_t b = 0; b < nb; b++) {
+        ct->buckets[b] &= ~EW_CT_BLOCK; /* a killed holder's lock */
+        for (uint32_t i = ew_ct_head(ct, b); i != EW_CT_NIL; i = ct->entries[i].next) {
+            struct ct_entry *e = &ct->entries[i];
+            const char *bad =
+                i >= cap                                           ? "index out of range"
+                : seen[i]                                          ? "entry linked twice"
+                : e->state == EW_CT_NONE || e->state > EW_CT_OTHER ? "bad state"
+                : e->key.zone >= EW_MAX_PORTS                      ? "bad zone"
+                : ew_ct_hash(ct, &e->key) != e->hash || (e->hash & ct->bucket_mask) != b
+                    ? "entry in the wrong bucket"
+                    : NULL;
+            if (bad) {
+                snprintf(warn, warnlen, "bucket %u: %s", b, bad);
+                free(seen);
+                return -1;
+            }
+            seen[i] = 1;
+            n++;
+            if (i + 1 > top) top = i + 1;
+            atomic_fetch_add(&ct->zones[e->key.zone].count, 1);
+        }
+    }
+    /* Entries below `top` that no chain holds (free, or in a dead worker's
+     * cache) go to the pool in chains of at most cache_batch. */
+    uint32_t first = EW_CT_NIL, len = 0;
+    for (uint32_t i = 0; i < top; i++) {
+        if (seen[i]) continue;
+        memset(&ct->entries[i], 0, sizeof ct->entries[i]);
+        ct->entries[i].next = first;
+        first = i;
+        if (++len == ct->cache_batch) {
+            ew_ct_pool_push(ct, first, len);
+            first = EW_CT_NIL;
+            len = 0;
+        }
+    }
+    if (len) ew_ct_pool_push(ct, first, len);
+    ct->fresh = top;
+    free(seen);
+    return n;
+}
+
+struct ew_ct *ew_ct_create_shared(uint32_t capacity, uint32_t allowance, uint64_t salt,
+                                  const char *path, long *adopted, char *warn, size_t warnlen) {
+    *adopted = 0;
+    struct ew_ct *ct = ew_ct_create(capacity, allowance, salt);
+    if (!ct) return NULL;
+    uint32_t nb = ct->bucket_mask + 1;
+    size_t ents = (size_t)capacity * sizeof(struct ct_entry);
+    size_t len = CT_SHM_HEADER + ents + (size_t)nb * sizeof(uint32_t);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(warn, warnlen, "cannot open %s", path);
+        if (fd >= 0) close(fd);
+        ew_ct_destroy(ct);
+        return NULL;
+    }
+    struct ct_shm_header want = {
+        CT_SHM_MAGIC, CT_SHM_VERSION, sizeof(struct ct_entry), capacity, nb, salt, 0};
+    bool reuse = false;
+    if ((size_t)st.st_size == len) {
+        struct ct_shm_header h;
+        if (pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h && h.magic == CT_SHM_MAGIC &&
+            h.version == CT_SHM_VERSION && h.entry_size == want.entry_size &&
+            h.capacity == capacity && h.nbuckets == nb && h.sum == header_sum(&h)) {
+            reuse = true;
+            want.salt = h.salt;
+        } else {
+            snprintf(warn, warnlen, "%s: incompatible or corrupt header", path);
+            *adopted = -1;
+        }
+    } else if (st.st_size != 0) {
+        snprintf(warn, warnlen, "%s: size %lld, this layout needs %zu", path, (long long)st.st_size,
+                 len);
+        *adopted = -1;
+    }
+    if (!reuse && (ftruncate(fd, 0) != 0 || ftruncate(fd, (off_t)len) != 0)) {
+        snprintf(warn, warnlen, "cannot size %s", path);
+        close(fd);
+        ew_ct_destroy(ct);
+        return NULL;
+    }
+    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+        snprintf(warn, warnlen, "cannot map %s", path);
+        ew_ct_destroy(ct);
+        return NULL;
+    }
+    free(ct->entries);
+    free(ct->buckets);
+    ct->map = map;
+    ct->map_len = len;
+    ct->entries = (struct ct_entry *)((uint8_t *)map + CT_SHM_HEADER);
+    ct->buckets = (uint32_t *)((uint8_t *)map + CT_SHM_HEADER + ents);
+    ct->salt = want.salt;
+    if (reuse) {
+        long n = adopt(ct, warn, warnlen);
+        if (n >= 0) {
+            *adopted = n;
+            return ct;
+        }
+        /* Discard: start empty in the same region, with our salt. */
+        *adopted = -1;
+        memset(ct->entries, 0, ents);
+        memset(ct->buckets, 0, (size_t)nb * sizeof(uint32_t));
+        for (uint32_t z = 0; z < EW_MAX_PORTS; z++)
+            atomic_store(&ct->zones[z].count, 0);
+        ct->free_head = EW_CT_NIL;
+        ct->fresh = 0;
+        want.salt = salt;
+        ct->salt = salt;
+    }
+    want.sum = header_sum(&want);
+    memcpy(map, &want, sizeof want);
+    return ct;
 }
 
 size_t ew_ct_memory_bytes(const struct ew_ct *ct) {

@@ -108,6 +108,9 @@ struct ew_ct {
     _Alignas(EW_CT_LINE) _Atomic uint32_t flows_used; /* some entry was sampled: the drain walks */
     uint32_t flow_cursor; /* drainer only: the bucket the next drain starts at */
     struct ct_zone zones[EW_MAX_PORTS];
+    /* ew_ct_create_shared: entries and buckets live in this file mapping. */
+    void *map;
+    size_t map_len;
 };
 
 static inline void ew_ct_lock_bucket(struct ew_ct *ct, uint32_t b) {

@@ -17,7 +17,19 @@ struct ew_core *ew_core_create(const struct ew_core_config *cfg, char *err, size
     struct ew_core *core = calloc(1, sizeof *core);
     if (!core) goto oom;
     core->cfg = c;
-    core->ct = ew_ct_create(c.conntrack_max, c.allowance_per_eni, c.hash_salt);
+    if (c.ct_shm_path[0] != '\0') {
+        long adopted = 0;
+        char warn[256] = "";
+        core->ct = ew_ct_create_shared(c.conntrack_max, c.allowance_per_eni, c.hash_salt,
+                                       c.ct_shm_path, &adopted, warn, sizeof warn);
+        if (adopted < 0 || !core->ct)
+            fprintf(stderr, "eniwall: conntrack region discarded, starting empty: %s\n", warn);
+        else if (adopted > 0)
+            fprintf(stderr, "eniwall: conntrack: adopted %ld connections from %s\n", adopted,
+                    c.ct_shm_path);
+    } else {
+        core->ct = ew_ct_create(c.conntrack_max, c.allowance_per_eni, c.hash_salt);
+    }
     core->frags = ew_frag_create(c.hash_salt ^ 0x5bd1e995u);
     if (!core->ct || !core->frags) goto oom;
     return core;

@@ -7,6 +7,7 @@
 #include "eniwall/engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,9 @@ struct ew_engine {
     uint32_t nworkers;
     bool port_open[EW_MAX_PORTS];
     char port_name[EW_MAX_PORTS][EW_IFNAME_MAX];
+    /* dup of a persistent port's first queue fd, plus one (0: none): how
+     * close_port clears TUNSETPERSIST when the device is to go. */
+    int port_ctl[EW_MAX_PORTS];
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) {
@@ -196,6 +200,8 @@ void ew_engine_destroy(struct ew_engine *eng) {
     for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
         ew_capture_destroy(atomic_load(&eng->sh.capture[p]));
     free(eng->sh.capture);
+    for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
+        if (eng->port_ctl[p] > 0) close(eng->port_ctl[p] - 1);
     pthread_mutex_destroy(&eng->ctl);
     free(eng);
 }
@@ -210,6 +216,12 @@ static int lowest_free_port(const struct ew_engine *eng) {
 
 int ew_engine_open_tap(struct ew_engine *eng, const char *name, uint32_t *port, char *ifname,
                        char *err, size_t errlen) {
+    return ew_engine_open_tap_at(eng, name, -1, 0, -1, port, ifname, err, errlen);
+}
+
+int ew_engine_open_tap_at(struct ew_engine *eng, const char *name, int netns_fd, unsigned flags,
+                          int want_port, uint32_t *port, char *ifname, char *err, size_t errlen) {
+    bool persist = (flags & EW_TAP_PERSIST) != 0;
     if (!name || strlen(name) >= EW_IFNAME_MAX) {
         set_err(err, errlen, "TAP name must be 1..%u characters", EW_IFNAME_MAX - 1);
         return -1;
@@ -218,7 +230,11 @@ int ew_engine_open_tap(struct ew_engine *eng, const char *name, uint32_t *port, 
     int rc = -1;
     int fds[EW_MAX_WORKERS];
     uint32_t nfds = 0, attached = 0;
-    int free_port = lowest_free_port(eng);
+    int free_port = want_port < 0 ? lowest_free_port(eng) : want_port;
+    if (want_port >= (int)EW_MAX_PORTS || (want_port >= 0 && eng->port_open[want_port])) {
+        set_err(err, errlen, "port %d is not free", want_port);
+        goto out;
+    }
     if (free_port < 0) {
         set_err(err, errlen, "all %u ports are in use", EW_MAX_PORTS);
         goto out;
@@ -229,9 +245,18 @@ int ew_engine_open_tap(struct ew_engine *eng, const char *name, uint32_t *port, 
     bool multi = eng->nworkers > 1;
     bool nonblock = eng->backend->nonblocking_fds;
     for (; nfds < eng->nworkers; nfds++) {
-        int fd = ew_tap_open_queue(actual, multi, eng->cfg.vnet_hdr, nonblock, actual, err, errlen);
+        int fd = ew_tap_open_queue_at(actual, netns_fd, persist, multi, eng->cfg.vnet_hdr, nonblock,
+                                      actual, err, errlen);
         if (fd < 0) goto undo;
         fds[nfds] = fd;
+    }
+    int ctl = -1;
+    if (persist) {
+        ctl = fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
+        if (ctl < 0) {
+            set_err(err, errlen, "dup: %s", strerror(errno));
+            goto undo;
+        }
     }
     for (; attached < eng->nworkers; attached++) {
         /* The worker owns the fd from here on, even when it fails. */
@@ -239,10 +264,12 @@ int ew_engine_open_tap(struct ew_engine *eng, const char *name, uint32_t *port, 
         if (res != 0) {
             set_err(err, errlen, "worker %u cannot serve %s: %s", attached, actual, strerror(-res));
             attached++;
+            if (ctl >= 0) close(ctl);
             goto undo_attached;
         }
     }
     eng->port_open[p] = true;
+    eng->port_ctl[p] = ctl + 1;
     snprintf(eng->port_name[p], EW_IFNAME_MAX, "%s", actual);
     *port = p;
     snprintf(ifname, EW_IFNAME_MAX, "%s", actual);
@@ -274,6 +301,10 @@ static int capture_stop_locked(struct ew_engine *eng, uint32_t port) {
 }
 
 int ew_engine_close_port(struct ew_engine *eng, uint32_t port) {
+    return ew_engine_close_port_ex(eng, port, false);
+}
+
+int ew_engine_close_port_ex(struct ew_engine *eng, uint32_t port, bool remove) {
     pthread_mutex_lock(&eng->ctl);
     if (port >= EW_MAX_PORTS || !eng->port_open[port]) {
         pthread_mutex_unlock(&eng->ctl);
@@ -282,9 +313,18 @@ int ew_engine_close_port(struct ew_engine *eng, uint32_t port) {
     for (uint32_t i = 0; i < eng->nworkers; i++)
         ew_worker_post(&eng->workers[i], EW_CMD_CLOSE, port, -1);
     capture_stop_locked(eng, port);
+    /* A persistent port kept for the next daemon keeps its connections too
+     * (conntrack in shared memory, adopted by that daemon). */
+    bool keep = eng->port_ctl[port] > 0 && !remove;
+    if (eng->port_ctl[port] > 0) {
+        /* Workers have closed their queues; this is the device's last fd. */
+        if (remove) ew_tap_set_persist(eng->port_ctl[port] - 1, false, NULL, 0);
+        close(eng->port_ctl[port] - 1);
+        eng->port_ctl[port] = 0;
+    }
     eng->port_open[port] = false;
     eng->port_name[port][0] = '\0';
-    if (eng->sh.core) ew_core_flush_port(eng->sh.core, port);
+    if (eng->sh.core && !keep) ew_core_flush_port(eng->sh.core, port);
     pthread_mutex_unlock(&eng->ctl);
     return 0;
 }

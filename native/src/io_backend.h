@@ -29,5 +29,12 @@ extern const struct ew_backend ew_backend_epoll;
  * ifname_out: EW_IFNAME_MAX bytes. */
 int ew_tap_open_queue(const char *name, bool multi_queue, bool vnet_hdr, bool nonblock,
                       char *ifname_out, char *err, size_t errlen);
+/* The same, opened inside the network namespace netns_fd (-1: the caller's),
+ * where a device of that name is attached (reopened) or created; persist sets
+ * TUNSETPERSIST so the device outlives its fds. */
+int ew_tap_open_queue_at(const char *name, int netns_fd, bool persist, bool multi_queue,
+                         bool vnet_hdr, bool nonblock, char *ifname_out, char *err, size_t errlen);
+/* TUNSETPERSIST on a queue fd: 0 or -1 with err. */
+int ew_tap_set_persist(int fd, bool persist, char *err, size_t errlen);
 
 #endif /* ENIWALL_IO_BACKEND_H */

@@ -2,8 +2,13 @@
  * TAP queues: /dev/net/tun with IFF_TAP|IFF_NO_PI, optionally IFF_MULTI_QUEUE
  * (one queue per worker) and IFF_VNET_HDR with TSO/USO offloads, so the kernel
  * hands us TCP/UDP as 64 KB GSO frames that we pass on unchanged instead of
- * MTU-sized segments. Devices are not persistent: they vanish when the last
- * queue fd is closed, while their kernel side may live in another namespace.
+ * MTU-sized segments. A device opened with persist set (TUNSETPERSIST) outlives
+ * its queue fds, so a restarted daemon reopens it by name and the connections of
+ * the instance behind it never see the link go away; without persist it vanishes
+ * when the last queue fd is closed. Its kernel side may live in another network
+ * namespace: a tun fd binds to the namespace of the thread that opened
+ * /dev/net/tun, so a device that was moved is reopened by opening the tun file
+ * inside that namespace (setns on the calling thread, then back).
  */
 #include "io_backend.h"
 
@@ -11,7 +16,9 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -43,14 +50,54 @@ static int setup_vnet(int fd, char *err, size_t errlen) {
     return -1;
 }
 
-int ew_tap_open_queue(const char *name, bool multi_queue, bool vnet_hdr, bool nonblock,
-                      char *ifname_out, char *err, size_t errlen) {
-    int flags = O_RDWR | O_CLOEXEC | (nonblock ? O_NONBLOCK : 0);
-    int fd = open("/dev/net/tun", flags);
-    if (fd < 0) {
-        snprintf(err, errlen, "open /dev/net/tun: %s", strerror(errno));
+/* open("/dev/net/tun") inside the namespace netns_fd (-1: ours). */
+static int open_tun_in(int netns_fd, int flags, char *err, size_t errlen) {
+    if (netns_fd < 0) {
+        int fd = open("/dev/net/tun", flags);
+        if (fd < 0) snprintf(err, errlen, "open /dev/net/tun: %s", strerror(errno));
+        return fd;
+    }
+    int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) {
+        snprintf(err, errlen, "open /proc/thread-self/ns/net: %s", strerror(errno));
         return -1;
     }
+    if (setns(netns_fd, CLONE_NEWNET) != 0) {
+        snprintf(err, errlen, "setns into the TAP's namespace: %s", strerror(errno));
+        close(self);
+        return -1;
+    }
+    int fd = open("/dev/net/tun", flags);
+    int saved = errno;
+    if (setns(self, CLONE_NEWNET) != 0) {
+        /* Cannot happen short of a kernel bug; a thread left in the wrong
+         * namespace must not carry on. */
+        abort();
+    }
+    close(self);
+    if (fd < 0) snprintf(err, errlen, "open /dev/net/tun: %s", strerror(saved));
+    return fd;
+}
+
+int ew_tap_set_persist(int fd, bool persist, char *err, size_t errlen) {
+    if (ioctl(fd, TUNSETPERSIST, persist ? 1UL : 0UL) < 0) {
+        snprintf(err, errlen, "TUNSETPERSIST: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int ew_tap_open_queue(const char *name, bool multi_queue, bool vnet_hdr, bool nonblock,
+                      char *ifname_out, char *err, size_t errlen) {
+    return ew_tap_open_queue_at(name, -1, false, multi_queue, vnet_hdr, nonblock, ifname_out, err,
+                                errlen);
+}
+
+int ew_tap_open_queue_at(const char *name, int netns_fd, bool persist, bool multi_queue,
+                         bool vnet_hdr, bool nonblock, char *ifname_out, char *err, size_t errlen) {
+    int flags = O_RDWR | O_CLOEXEC | (nonblock ? O_NONBLOCK : 0);
+    int fd = open_tun_in(netns_fd, flags, err, errlen);
+    if (fd < 0) return -1;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     short ifflags = IFF_TAP | IFF_NO_PI;
@@ -64,6 +111,10 @@ int ew_tap_open_queue(const char *name, bool multi_queue, bool vnet_hdr, bool no
         return -1;
     }
     if (vnet_hdr && setup_vnet(fd, err, errlen) != 0) {
+        close(fd);
+        return -1;
+    }
+    if (persist && ew_tap_set_persist(fd, true, err, errlen) != 0) {
         close(fd);
         return -1;
     }

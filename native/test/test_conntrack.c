@@ -1,9 +1,12 @@
 /* Conntrack: TCP/UDP/ICMP/other state and timeouts with an injected clock,
  * symmetric hash, allowance, full table, bounded sweeps, flush, dump pages,
  * memory per entry. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conntrack.h"
 #include "harness.h"
@@ -546,6 +549,54 @@ static void test_concurrency_caches(void) {
     ew_ct_destroy(ct);
 }
 
+/* ew_ct_create_shared: a region left by an earlier table is adopted (its salt
+ * with it, connections hit), a corrupt or incompatible one discarded. */
+static void test_shared_region(void) {
+    char path[64], warn[256];
+    snprintf(path, sizeof path, "/dev/shm/ewct-test-%d.ct", (int)getpid());
+    unlink(path);
+    long adopted = 99;
+    struct ew_ct *ct = ew_ct_create_shared(1024, 0, 7, path, &adopted, warn, sizeof warn);
+    CHECK(ct && adopted == 0, "a new region starts empty (%ld)", adopted);
+    uint64_t now = 1000 * S;
+    for (uint32_t i = 0; i < 100; i++) {
+        struct ew_ct_key k =
+            key4(2, EW_PROTO_UDP, 0x0a000001u, 0x0a000002u, (uint16_t)(1000 + i), 53);
+        CHECK(ew_ct_insert(ct, &k, 0, 60, &tmo, now) == EW_CT_INSERTED, "insert %u", i);
+    }
+    ew_ct_destroy(ct);
+
+    ct = ew_ct_create_shared(1024, 0, 8, path, &adopted, warn, sizeof warn);
+    CHECK(ct && adopted == 100, "100 connections adopted (%ld: %s)", adopted, warn);
+    CHECK_EQ(ew_ct_zone_count(ct, 2), 100u, "zone count rebuilt");
+    struct ew_ct_key k = key4(2, EW_PROTO_UDP, 0x0a000002u, 0x0a000001u, 53, 1050);
+    CHECK_EQ(ew_ct_track(ct, &k, 0, 60, &tmo, now + S), EW_CT_HIT, "a reply hits the old entry");
+    struct ew_ct_key fresh = key4(2, EW_PROTO_UDP, 0x0a000001u, 0x0a000003u, 9, 53);
+    CHECK_EQ(ew_ct_insert(ct, &fresh, 0, 60, &tmo, now), EW_CT_INSERTED, "new entries still fit");
+    ew_ct_destroy(ct);
+
+    /* Corrupt every bucket head: the walk refuses it, nothing is trusted. */
+    int fd = open(path, O_RDWR);
+    struct stat st;
+    fstat(fd, &st);
+    uint8_t junk[4096];
+    memset(junk, 0xfe, sizeof junk);
+    CHECK(pwrite(fd, junk, sizeof junk, st.st_size - (off_t)sizeof junk) == (ssize_t)sizeof junk,
+          "corrupt the buckets");
+    close(fd);
+    ct = ew_ct_create_shared(1024, 0, 9, path, &adopted, warn, sizeof warn);
+    CHECK(ct && adopted == -1 && strstr(warn, "out of range"), "corrupt region discarded: %s",
+          warn);
+    CHECK_EQ(ew_ct_zone_count(ct, 2), 0u, "nothing adopted");
+    ew_ct_destroy(ct);
+
+    /* Another capacity: incompatible, discarded. */
+    ct = ew_ct_create_shared(2048, 0, 9, path, &adopted, warn, sizeof warn);
+    CHECK(ct && adopted == -1, "another layout is discarded: %s", warn);
+    ew_ct_destroy(ct);
+    unlink(path);
+}
+
 int main(void) {
     test_symmetric_hash();
     test_hash_spreads_ports();
@@ -559,6 +610,7 @@ int main(void) {
     test_allowance_and_full();
     test_sweep();
     test_flush_and_dump();
+    test_shared_region();
     test_memory();
     return harness_report("test_conntrack");
 }

@@ -78,13 +78,14 @@ export type DataplaneHandleOptions = Partial<
     DataplaneOptions,
     'workers' | 'conntrackMax' | 'allowancePerEni' | 'io' | 'vnetHdr' | 'captureSlots'
   >
->;
+> & { persistTaps?: boolean; conntrackShm?: string; portsFile?: string };
 
 export async function openDataplane(options: DataplaneHandleOptions): Promise<DataplaneHandle> {
   // Options left undefined take the dataplane's defaults (DEFAULT_OPTIONS).
-  const dataplane = await Dataplane.create(options);
+  const { persistTaps, portsFile, ...engineOptions } = options;
+  const dataplane = await Dataplane.create(engineOptions);
   const compiler = new TableCompiler();
-  const driver = new DataplaneDriver(dataplane, compiler);
+  const driver = new DataplaneDriver(dataplane, compiler, { persistTaps, portsFile });
   return new NativeDataplaneHandle(dataplane, driver, compiler);
 }
 

@@ -11,6 +11,8 @@
  * `--netns` belong to the user's workload: they are left in place (the
  * dataplane driver creates one that is missing; nothing ever deletes them).
  */
+import { createHash } from 'node:crypto';
+import * as path from 'node:path';
 import { authorizeOperators, DEFAULT_SOCKET_GROUP, resolveOperatorGroups } from './operators';
 import pino, { type Logger } from 'pino';
 import { Model } from '../model/model';
@@ -43,6 +45,8 @@ export interface DaemonOptions {
   captureSlots?: number;
   io?: IoMode;
   vnetHdr?: boolean;
+  /** TAPs outlive the daemon and are reattached by the next one (see src/dataplane/driver.ts). */
+  persistTaps?: boolean;
   quotas?: Partial<Quotas>;
   logLevel?: string;
   /** Serve Prometheus metrics at http://ADDR:PORT/metrics (off when absent). */
@@ -151,6 +155,15 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     captureSlots: options.captureSlots,
     io: options.io ?? (options.overlayFile !== undefined ? 'epoll' : undefined),
     vnetHdr: options.vnetHdr,
+    persistTaps: options.persistTaps,
+    // Persistent TAPs keep their connections only if conntrack survives too:
+    // it then lives in shared memory named after the state directory.
+    ...(options.persistTaps === true
+      ? {
+          conntrackShm: `/dev/shm/eniwall-${createHash('sha256').update(stateDir).digest('hex').slice(0, 16)}.ct`,
+          portsFile: path.join(stateDir, 'ports.json'),
+        }
+      : {}),
   });
   const readOverlay = (): OverlayConfig =>
     JSON.parse(readFileSync(options.overlayFile as string, 'utf8')) as OverlayConfig;

@@ -20,6 +20,7 @@ import type {
   NativeEngine,
   NativeEngineStats,
   NativeOpenedTap,
+  OpenTapOptions,
 } from './native.d';
 
 export type { IoMode } from './native.d';
@@ -38,6 +39,11 @@ export interface DataplaneOptions {
   /** Rule hit records per worker ring (one per connection opened; 32 B each); 0: none. */
   hitRingSlots: number;
   hashSalt?: bigint; // absent: random per engine
+  /**
+   * A file (e.g. under /dev/shm) conntrack lives in, adopted by the next
+   * engine of the same layout after validation (ew_ct_create_shared); '': heap.
+   */
+  conntrackShm?: string;
 }
 
 /**
@@ -79,6 +85,7 @@ export function resolveOptions(
     ...o,
     allowancePerEni: o.allowancePerEni ?? defaultAllowance(o.conntrackMax),
     hashSalt: o.hashSalt ?? randomBytes(8).readBigUInt64LE(0),
+    conntrackShm: o.conntrackShm ?? '',
   };
 }
 
@@ -300,20 +307,21 @@ export class Dataplane {
     checkInt('port', port, 0, this.maxPorts - 1);
   }
 
-  /** Creates a TAP device (gone again on closePort/close). */
-  openTap(name: string): NativeOpenedTap {
+  /** Creates a TAP device or attaches to a persistent one (see NativeEngine.openTap). */
+  openTap(name: string, opts?: OpenTapOptions): NativeOpenedTap {
     if (name.length === 0 || name.length > MAX_TAP_NAME || /[\s/]/.test(name)) {
       throw new RangeError(
         `TAP name must be 1..${MAX_TAP_NAME} characters without spaces or '/': '${name}'`,
       );
     }
-    return this.live.openTap(name);
+    if (opts?.port !== undefined) this.checkPort(opts.port);
+    return this.live.openTap(name, opts);
   }
 
-  /** False when the port was not open. */
-  closePort(port: number): boolean {
+  /** False when the port was not open. `remove`: a persistent TAP goes too. */
+  closePort(port: number, remove = false): boolean {
     this.checkPort(port);
-    return this.live.closePort(port);
+    return this.live.closePort(port, remove);
   }
 
   /**

@@ -37,7 +37,19 @@
  * port, like an unbound one, until a later apply finds the namespace again;
  * an apply whose change names the ENI fails instead, so a create or modify
  * never reports success without the link in place.
+ *
+ * Persistent TAPs (option persistTaps, daemon --persist-taps): every TAP is
+ * opened with TUNSETPERSIST, so it outlives the daemon. A driver that finds
+ * an ENI's link already in place (the previous daemon's, after SIGTERM or
+ * kill -9) attaches to it by name inside its namespace instead of creating
+ * one, and re-asserts its MAC, addresses and routes idempotently: the
+ * instance's sockets never see their link go. A TAP that cannot be attached
+ * as it is (another queue count, not a TAP) is deleted and made anew. Closing
+ * a port because its ENI was deleted or re-bound removes the device; closing
+ * the driver (daemon shutdown) leaves it for the next daemon.
  */
+import * as fs from 'node:fs';
+
 import type { ChangeSet } from '../model/change';
 import { parseCidr, subnetRouterAddress } from '../model/cidr';
 import type { Eni, ModelSnapshot, Subnet } from '../model/types';
@@ -47,6 +59,7 @@ import {
   ensureNamespace,
   inNs,
   isNamespacePath,
+  linkExists,
   linkUp,
   moveLink,
   namespaceExists,
@@ -90,6 +103,24 @@ interface PendingPort {
   replaces: BoundPort | undefined; // the ENI's previous port, closed at commit
   /** Shares its namespace with the TAP it replaces: link up and routes wait for the commit. */
   deferred: boolean;
+  /** Attached to a persistent TAP that was already there: not removed if the apply fails. */
+  reopened?: boolean;
+}
+
+export interface DriverOptions {
+  /** Open TAPs persistent and attach to those already in place (see the file comment). */
+  persistTaps?: boolean;
+  /**
+   * Where the ENI -> port map is kept across restarts (JSON, rewritten after
+   * every apply): a reattached TAP asks for its old port, so the conntrack
+   * zones adopted from shared memory still name the same ENI.
+   */
+  portsFile?: string;
+}
+
+/** The file of a namespace given by name or path. */
+function namespaceFile(ns: string): string {
+  return isNamespacePath(ns) ? ns : `/run/netns/${ns}`;
 }
 
 function prefixOf(cidr: string): number {
@@ -140,6 +171,13 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** `ip addr replace`: adding an address the link already has is no error. */
+function replaceAddress(ifname: string, addr: string, prefix: number, ns: string): Promise<string> {
+  const v6 = addr.includes(':');
+  const args = [...(v6 ? ['-6'] : []), 'addr', 'replace', `${addr}/${prefix}`, 'dev', ifname];
+  return inNs(ns, v6 ? [...args, 'nodad'] : args);
+}
+
 /** `ip [-n ns] link set dev from name to`. */
 function renameLink(from: string, to: string, ns: string | undefined): Promise<string> {
   return inNs(ns, ['link', 'set', 'dev', from, 'name', to]);
@@ -172,6 +210,7 @@ export class DataplaneDriver {
   constructor(
     private readonly dp: Dataplane,
     private readonly compiler: TableCompilerLike,
+    private readonly options: DriverOptions = {},
   ) {}
 
   /** The dataplane port of an ENI, once an apply opened it. */
@@ -239,7 +278,7 @@ export class DataplaneDriver {
       this.dp.loadTable(table, generation);
       this.lastGeneration = generation;
     } catch (err) {
-      for (const p of pending) this.closeQuietly(p.bound.port);
+      for (const p of pending) this.closeQuietly(p.bound.port, p.reopened !== true);
       if (err instanceof DataplaneApplyError) throw err;
       throw new DataplaneApplyError(
         `apply failed, generation ${this.dp.generation()} stays in force: ${message(err)}`,
@@ -268,6 +307,7 @@ export class DataplaneDriver {
       );
     }
     this.diverged = false;
+    this.savePorts();
     return this.lastGeneration;
   }
 
@@ -292,9 +332,14 @@ export class DataplaneDriver {
       ((old.netns === undefined && old.ifname === tapName) ||
         (old.netns === ns && old.ifname === name));
     const deferred = old !== undefined && old.netns === ns;
+    const persist = this.options.persistTaps === true;
+    if (persist && old === undefined) {
+      const reopened = await this.reopen(eni, subnet, ns, name);
+      if (reopened !== undefined) return reopened;
+    }
     let tap;
     try {
-      tap = this.dp.openTap(nameTaken ? this.temporaryName() : tapName);
+      tap = this.dp.openTap(nameTaken ? this.temporaryName() : tapName, { persist });
     } catch (err) {
       throw new DataplaneApplyError(`ENI ${eni.id}: ${message(err)}`, { cause: err });
     }
@@ -335,6 +380,88 @@ export class DataplaneDriver {
     return p;
   }
 
+  /**
+   * Attaches to the ENI's persistent TAP if its link is in place (`name` in
+   * `ns`) and re-asserts its configuration; undefined when there is none (or
+   * it could not be attached and was deleted): the caller creates one.
+   */
+  private async reopen(
+    eni: Eni,
+    subnet: Subnet,
+    ns: string | undefined,
+    name: string,
+  ): Promise<PendingPort | undefined> {
+    if (ns !== undefined && !(await namespaceExists(ns))) return undefined;
+    if (!(await linkExists(name, ns))) return undefined;
+    let tap;
+    const opts = { persist: true, ...(ns === undefined ? {} : { netns: namespaceFile(ns) }) };
+    const want = this.savedPorts().get(eni.id);
+    try {
+      try {
+        tap = this.dp.openTap(name, want === undefined ? opts : { ...opts, port: want });
+      } catch (err) {
+        if (want === undefined) throw err;
+        tap = this.dp.openTap(name, opts); // its old port is taken: any port
+      }
+    } catch {
+      // Not ours to attach as it is (queue count or flags differ): replace it.
+      await inNs(ns, ['link', 'del', 'dev', name]);
+      return undefined;
+    }
+    const config = interfaceConfig(eni, subnet);
+    const p: PendingPort = {
+      eni,
+      config,
+      bound: { port: tap.port, ifname: name, netns: ns, wiring: wiringKey(eni, subnet) },
+      ifname: name,
+      replaces: undefined,
+      deferred: false,
+      reopened: true,
+    };
+    if (ns === undefined) return p;
+    try {
+      if (config.mac !== undefined) await setMac(name, config.mac, ns);
+      for (const a of config.addresses) await replaceAddress(name, a.addr, a.prefix, ns);
+      await activate(name, ns, config);
+    } catch (err) {
+      this.closeQuietly(tap.port, false);
+      throw new DataplaneApplyError(
+        `ENI ${eni.id}: re-asserting ${name} in namespace ${ns}: ${message(err)}`,
+        { cause: err },
+      );
+    }
+    return p;
+  }
+
+  private saved: Map<string, number> | undefined;
+
+  /** The ENI -> port map the previous daemon left (empty without portsFile). */
+  private savedPorts(): Map<string, number> {
+    if (this.saved !== undefined) return this.saved;
+    this.saved = new Map();
+    const file = this.options.portsFile;
+    if (file === undefined) return this.saved;
+    try {
+      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+      if (parsed !== null && typeof parsed === 'object') {
+        for (const [id, port] of Object.entries(parsed)) {
+          if (Number.isInteger(port)) this.saved.set(id, port as number);
+        }
+      }
+    } catch {
+      // none yet, or unreadable: ports are assigned afresh
+    }
+    return this.saved;
+  }
+
+  private savePorts(): void {
+    const file = this.options.portsFile;
+    if (file === undefined) return;
+    const map = Object.fromEntries([...this.bound].map(([id, b]) => [id, b.port]));
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(map));
+    fs.renameSync(`${file}.tmp`, file);
+  }
+
   /** After the commit: the final name (once the old TAP is gone), link up and routes. */
   private async finish(p: PendingPort): Promise<void> {
     if (p.ifname !== p.bound.ifname) {
@@ -359,20 +486,24 @@ export class DataplaneDriver {
     return `ewr${process.pid.toString(36)}${(this.tempNames++).toString(36)}`.slice(0, 15);
   }
 
-  private closeQuietly(port: number): void {
-    if (!this.dp.closed) this.dp.closePort(port);
+  /** remove: a persistent TAP goes too (its ENI was deleted or re-bound). */
+  private closeQuietly(port: number, remove = true): void {
+    if (!this.dp.closed) this.dp.closePort(port, remove);
   }
 
-  private release(eniId: string): void {
+  private release(eniId: string, remove = true): void {
     const b = this.bound.get(eniId);
     if (b === undefined) return;
     this.bound.delete(eniId);
-    this.closeQuietly(b.port);
+    this.closeQuietly(b.port, remove);
   }
 
-  /** Closes every port this driver opened (the TAPs vanish from their namespaces). */
+  /**
+   * Closes every port this driver opened: the TAPs vanish from their
+   * namespaces, except persistent ones, which wait for the next daemon.
+   */
   async close(): Promise<void> {
     await this.queue;
-    for (const id of [...this.bound.keys()]) this.release(id);
+    for (const id of [...this.bound.keys()]) this.release(id, false);
   }
 }

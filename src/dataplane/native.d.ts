@@ -22,6 +22,7 @@ export interface NativeEngineOptions {
   passthrough: boolean;
   /** Total conntrack entries, >= 1 (C refuses 0). */
   conntrackMax: number;
+  conntrackShm?: string;
   /** Entries one ENI's zone may hold, >= 1 (C refuses 0). */
   allowancePerEni: number;
   /** Conntrack hash salt (keeps the hash unpredictable). */
@@ -78,11 +79,23 @@ export interface NativeEngineStats {
   portsOpen: number;
 }
 
+export interface OpenTapOptions {
+  /** Path of the network namespace file the device lives in (/run/netns/x, /proc/PID/ns/net). */
+  netns?: string;
+  persist?: boolean;
+  port?: number;
+}
+
 export interface NativeEngine {
-  /** Creates the TAP (not persistent: it vanishes on closePort/close). Throws with the reason. */
-  openTap(name: string): NativeOpenedTap;
-  /** False when the port was not open. Also forgets the port's connections. */
-  closePort(port: number): boolean;
+  /**
+   * Creates the TAP, or attaches to the one of that name (in `netns`, a
+   * namespace file, when given). Not persistent unless `persist`: it then
+   * outlives closePort/close (TUNSETPERSIST). `port` asks for that port id.
+   * Throws with the reason.
+   */
+  openTap(name: string, opts?: OpenTapOptions): NativeOpenedTap;
+  /** False when the port was not open. Also forgets the port's connections. `remove`: clear persistence, so the device goes. */
+  closePort(port: number, remove?: boolean): boolean;
   /** The overlay's UDP socket on address (u32, host order):port; returns its port id (the last). Throws. */
   openUnderlay(address: number, port: number): number;
   /** Validates and publishes; returns once the generation is in force. Throws with the loader's message. */

@@ -54,6 +54,9 @@ struct ew_core_config {
     uint32_t conntrack_max;     /* total tracked connections (entries), >= 1 */
     uint32_t allowance_per_eni; /* max entries one ENI's zone may hold, >= 1 */
     uint64_t hash_salt;         /* random per process: keeps the hash unpredictable */
+    /* Non-empty: conntrack lives in this shared file and a compatible region
+     * left there by an earlier process is adopted (ew_ct_create_shared). */
+    char ct_shm_path[256];
 };
 
 /* Counters one worker keeps for one port; readers sum across workers. */

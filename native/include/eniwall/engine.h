@@ -103,6 +103,18 @@ int ew_engine_open_tap(struct ew_engine *eng, const char *name, uint32_t *port, 
 /* Stop serving a port, close its queues (the TAP disappears) and forget its
  * connections. Returns -1 when the port is not open. */
 int ew_engine_close_port(struct ew_engine *eng, uint32_t port);
+
+/* ew_engine_open_tap with more say: the device is attached (or created) in
+ * the network namespace netns_fd (-1: ours), EW_TAP_PERSIST makes it outlive
+ * the engine (TUNSETPERSIST: a restarted daemon reopens it by name, its
+ * connections never see the link go), want_port >= 0 asks for that port id
+ * (conntrack zones are port ids; -1: lowest free). */
+#define EW_TAP_PERSIST 1u
+int ew_engine_open_tap_at(struct ew_engine *eng, const char *name, int netns_fd, unsigned flags,
+                          int want_port, uint32_t *port, char *ifname, char *err, size_t errlen);
+/* ew_engine_close_port; remove also clears a persistent device's
+ * TUNSETPERSIST so it disappears (its ENI was deleted). */
+int ew_engine_close_port_ex(struct ew_engine *eng, uint32_t port, bool remove);
 /* Name of an open port, or NULL. Not synchronised with open/close: call it
  * from the thread that opens and closes ports. */
 const char *ew_engine_port_name(const struct ew_engine *eng, uint32_t port);

@@ -26,6 +26,7 @@ interface DaemonCommandOptions {
   captureRing?: string;
   io?: string;
   offload?: string;
+  persistTaps?: string;
   quotaRulesPerGroup?: string;
   quotaGroupsPerEni?: string;
   quotaNaclEntriesPerDirection?: string;
@@ -141,6 +142,10 @@ export function daemonCommand(): Command {
         'virtio-net headers with TSO/checksum offload: TCP moves as 64 KB segments (default on)',
       )
       .option(
+        '--persist-taps <on|off>',
+        'TAPs outlive the daemon (TUNSETPERSIST): a restarted daemon (SIGTERM or kill -9) reattaches to them and their connections survive; deleting an ENI removes its TAP (default off)',
+      )
+      .option(
         '--quota-rules-per-group <n>',
         `rules per group, per direction and family (default ${DEFAULT_QUOTAS.rulesPerGroup})`,
       )
@@ -237,6 +242,7 @@ function toRunOptions(o: DaemonCommandOptions): DaemonOptions {
     captureSlots: optionalInt(o.captureRing, '--capture-ring'),
     io: parseIoMode(o.io),
     vnetHdr: parseOnOff(o.offload ?? 'on', '--offload'),
+    persistTaps: parseOnOff(o.persistTaps ?? 'off', '--persist-taps'),
     quotas: {
       rulesPerGroup: optionalInt(o.quotaRulesPerGroup, '--quota-rules-per-group'),
       groupsPerEni: optionalInt(o.quotaGroupsPerEni, '--quota-groups-per-eni'),
