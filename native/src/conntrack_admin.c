@@ -210,6 +210,8 @@ struct ew_ct *ew_ct_create_shared(uint32_t capacity, uint32_t allowance, uint64_
         want.salt = salt;
         ct->salt = salt;
     }
+    /* Fault the buckets in now (as ew_ct_create does): not on the packet path. */
+    memset(ct->buckets, 0, (size_t)nb * sizeof(uint32_t));
     want.sum = header_sum(&want);
     memcpy(map, &want, sizeof want);
     return ct;
