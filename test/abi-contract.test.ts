@@ -237,6 +237,7 @@ const ENGINE_KEYS = [
   'flowTableSize',
   'captureSlots',
   'hitRingSlots',
+  'conntrackShm',
   'hashSalt',
 ] as const;
 
@@ -252,7 +253,8 @@ test('resolveOptions gives the addon every option, from DEFAULT_OPTIONS', () => 
   assert.equal(typeof o.hashSalt, 'bigint');
 });
 
-for (const key of ENGINE_KEYS) {
+// conntrackShm is the one optional option: absent, conntrack lives in the process's memory.
+for (const key of ENGINE_KEYS.filter((k) => k !== 'conntrackShm')) {
   test(`the addon refuses an engine without ${key} (TypeError naming it)`, () => {
     const options: Record<string, unknown> = { ...resolveOptions(), io: 'epoll' };
     delete options[key];
