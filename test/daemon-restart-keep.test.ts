@@ -15,7 +15,14 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { eniInNamespace, startDaemon, webAndDbGroups } from './helpers/daemon';
-import { inNsOk, links, openTcpSession, tcpConnect, tcpListen } from './helpers/traffic';
+import {
+  inNsOk,
+  links,
+  openTcpSession,
+  tcpConnect,
+  tcpListen,
+  eventually,
+} from './helpers/traffic';
 
 const PERSIST = ['--persist-taps', 'on'];
 const UDP_FLOWS = 200;
@@ -69,15 +76,6 @@ interface UdpFlows {
 /** The conntrack region of a state directory (src/daemon/main.ts). */
 function shmFile(stateDir: string): string {
   return `/dev/shm/eniwall-${createHash('sha256').update(stateDir).digest('hex').slice(0, 16)}.ct`;
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return true;
 }
 
 function lineReader(child: { stdout: Readable; exitCode: number | null }) {

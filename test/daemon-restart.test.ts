@@ -16,18 +16,9 @@ import {
   webAndDbGroups,
   words,
 } from './helpers/daemon';
-import { links, namespaceExists, tcpConnect, tcpListen } from './helpers/traffic';
+import { links, namespaceExists, tcpConnect, tcpListen, eventually } from './helpers/traffic';
 
 const BLOCKED = { timeoutMs: 1000 };
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return true;
-}
 
 /** Everything the CLI can describe, as JSON text: equal before and after a restart. */
 async function everything(d: TestDaemon): Promise<string[]> {

@@ -13,9 +13,13 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { eniInNamespace, startDaemon, words, type TestDaemon } from './helpers/daemon';
 import { freePort, startEtcd } from './helpers/etcd';
-import { links, tcpConnect, tcpListen } from './helpers/traffic';
+import { links, tcpConnect, tcpListen, eventually } from './helpers/traffic';
 
 const BLOCKED = { timeoutMs: 1000 };
+
+/** Fleet changes cross etcd and two other daemons: 8 s unless given. */
+const eventuallyInFleet = (check: () => Promise<boolean>, timeoutMs = 8000): Promise<boolean> =>
+  eventually(check, timeoutMs);
 
 interface FleetStatus {
   fleet: {
@@ -24,15 +28,6 @@ interface FleetStatus {
     remoteEnis: { eniId: string; hostId: string; addresses: string[]; reachable: boolean }[];
     unconfirmed: { hosts: string[] } | null;
   };
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 8000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return true;
 }
 
 function host(
@@ -130,7 +125,7 @@ test('three daemons on one etcd: one VPC, fleet-wide groups, races and faults', 
   const late = await h1.json<FleetStatus>('status');
   assert.deepEqual(late.fleet.unconfirmed?.hosts, [ids[1]], 'host 2 did not confirm');
   assert.ok(
-    await eventually(async () => {
+    await eventuallyInFleet(async () => {
       const s = await h1.json<FleetStatus>('status');
       return !s.fleet.hosts.some((h) => h.hostId === ids[1]);
     }),
@@ -142,7 +137,10 @@ test('three daemons on one etcd: one VPC, fleet-wide groups, races and faults', 
   assert.equal(await tcpConnect(client.ns, '172.31.0.20', 5432), true, 'host 1 still enforces');
   // Restart on its state dir: the web ENI's port is rebuilt from etcd, and it caught up.
   h2 = await host(t, etcd.url, ids[1]!, h2.stateDir);
-  assert.ok(await eventually(async () => (await links(web.ns)).length === 1), 'port rebuilt');
+  assert.ok(
+    await eventuallyInFleet(async () => (await links(web.ns)).length === 1),
+    'port rebuilt',
+  );
   assert.match(await h2.ok('sg', 'rules', 'db', '--json'), /7777/, 'restarted host caught up');
 
   // kill -9 etcd: mutations fail fast, nothing applied; enforcement continues.
@@ -162,7 +160,7 @@ test('three daemons on one etcd: one VPC, fleet-wide groups, races and faults', 
   await etcd.restart();
   let last = '';
   assert.ok(
-    await eventually(async () => {
+    await eventuallyInFleet(async () => {
       const r = await h1.cli(
         ...words`sg authorize db --ingress --protocol tcp --port 8888 --cidr 10.0.0.0/8`,
       );
@@ -173,7 +171,10 @@ test('three daemons on one etcd: one VPC, fleet-wide groups, races and faults', 
   );
   // Host 3's watch reconnects on its own schedule (backoff): converged, not necessarily at once.
   assert.ok(
-    await eventually(async () => /8888/.test(await h3.ok('sg', 'rules', 'db', '--json')), 15000),
+    await eventuallyInFleet(
+      async () => /8888/.test(await h3.ok('sg', 'rules', 'db', '--json')),
+      15000,
+    ),
     'host 3 converged',
   );
 });

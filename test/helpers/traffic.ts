@@ -426,3 +426,16 @@ export async function waitIpv6Ready(ns: string, timeoutMs = 4000): Promise<void>
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Polls check every 100 ms until it holds (true) or timeoutMs passes (false). */
+export async function eventually(
+  check: () => Promise<boolean>,
+  timeoutMs = 5000,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
+}
