@@ -95,6 +95,11 @@ bench-compile: build
 bench-fleet: build
 	node dist/bench/fleet-propagation.js
 
+# Restarts under 10,000 UDP flows and a TCP stream: gap, frames lost (root; README "Restarts").
+.PHONY: bench-restart
+bench-restart: build
+	node dist/bench/restart.js --flows 10000 --rounds 3
+
 clean:
 	rm -rf dist build dist-deb
 	$(MAKE) -C native clean

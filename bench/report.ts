@@ -57,6 +57,15 @@ export function goals(s: Suite): Goal[] {
   const ct = byId(s, 'CTMEM');
   const churn = byId(s, 'CHURN');
   const churnApi = byId(s, 'CHURN-API');
+  const restart = byId(s, 'RESTART');
+  const restartGap = (kind: string): number | undefined => {
+    const samples = restart?.extra.samples as
+      { kind: string; udpGapMs: number; tcpGapMs: number }[] | undefined;
+    const gaps = (samples ?? [])
+      .filter((x) => x.kind === kind)
+      .map((x) => Math.max(x.udpGapMs, x.tcpGapMs));
+    return gaps.length === 0 ? undefined : Math.max(...gaps);
+  };
   return [
     {
       name: 'E (1,000 rules, 100k flows) / N',
@@ -213,6 +222,28 @@ export function goals(s: Suite): Goal[] {
       value: churnApi === undefined ? undefined : Math.max(...churnApi.values),
       met: (v) => v === 0,
       show: (v) => fmt(v),
+    },
+    // Issue 15: restarts with --persist-taps on (bench/restart.ts); worst of 3 each.
+    {
+      name: 'restart (SIGTERM + new daemon): longest gap without forwarding',
+      goal: '≤ 500 ms',
+      value: restartGap('SIGTERM'),
+      met: (v) => v <= 500,
+      show: (v) => `${fmt(v)} ms`,
+    },
+    {
+      name: 'restart after kill -9: longest gap without forwarding',
+      goal: '≤ 2,000 ms',
+      value: restartGap('kill -9'),
+      met: (v) => v <= 2000,
+      show: (v) => `${fmt(v)} ms`,
+    },
+    {
+      name: 'restarts: connections that survived (TCP + 10,000 UDP flows, every restart)',
+      goal: 'all',
+      value: restart === undefined ? undefined : restart.extra.everyConnectionSurvived ? 1 : 0,
+      met: (v) => v === 1,
+      show: (v) => (v === 1 ? 'all' : 'not all'),
     },
   ];
 }

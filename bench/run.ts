@@ -98,7 +98,7 @@ function runTrial(trial: Trial, o: Options, onProgress: (f: number) => void): Pr
   const started = Date.now();
   const arg = JSON.stringify({
     trial,
-    runs: ['CTMEM', 'COMPILE', 'EC2API'].includes(trial.scenario) ? 1 : o.runs,
+    runs: ['CTMEM', 'COMPILE', 'EC2API', 'RESTART'].includes(trial.scenario) ? 1 : o.runs,
     windowS: o.windowS,
   });
   // taskset: the whole child (JS thread, the engine's worker threads) on CPU 1

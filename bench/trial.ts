@@ -50,6 +50,7 @@ import {
   type EniwallPath,
 } from './paths/eniwall';
 import { setupDaemon } from './paths/daemon';
+import { GOAL_CLEAN_MS, GOAL_KILL_MS, runRestartBench } from './restart';
 import { setupKernel } from './paths/kernel';
 import { CONTROL, nftComment } from './paths/nacl';
 import { setupOvs } from './paths/ovs';
@@ -1376,6 +1377,27 @@ async function scenarioEc2Api(ctx: Ctx): Promise<TrialOutcome> {
   };
 }
 
+/** bench/restart.ts in this process: daemon restarts under 10,000 UDP flows and a TCP stream. */
+async function scenarioRestart(ctx: Ctx): Promise<TrialOutcome> {
+  const r = await runRestartBench(10_000, 3, ctx.progress);
+  const gaps = (kind: string) =>
+    r.samples.filter((s) => s.kind === kind).map((s) => Math.max(s.udpGapMs, s.tcpGapMs));
+  return {
+    unit: 'ms',
+    values: gaps('SIGTERM'),
+    checks: [
+      {
+        name: 'every connection survived (TCP not reset, 10,000 of 10,000 UDP flows answer)',
+        ok: r.everyConnectionSurvived,
+        detail: r.samples.map((s) => `${s.kind}: tcp ${s.tcpAlive}, ${s.flowsAnswered}`).join('; '),
+      },
+      atMost('clean restart gap (ms)', r.clean.gapMaxMs, GOAL_CLEAN_MS),
+      atMost('kill -9 gap (ms)', r.kill9.gapMaxMs, GOAL_KILL_MS),
+    ],
+    extra: { ...r, kill9GapsMs: gaps('kill -9') },
+  };
+}
+
 const SCENARIOS: Record<Trial['scenario'], (ctx: Ctx) => Promise<TrialOutcome>> = {
   N: scenarioN,
   E: scenarioE,
@@ -1389,6 +1411,7 @@ const SCENARIOS: Record<Trial['scenario'], (ctx: Ctx) => Promise<TrialOutcome>> 
   CTMEM: scenarioCtMem,
   COMPILE: scenarioCompile,
   EC2API: scenarioEc2Api,
+  RESTART: scenarioRestart,
 };
 
 async function main(): Promise<void> {

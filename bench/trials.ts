@@ -18,6 +18,7 @@
  *   CTMEM  memory per conntrack entry at 1,000,000 entries
  *   COMPILE  bench/compile.ts (the compiler benchmark), registered as a trial
  *   EC2API   bench/ec2-api.ts (the EC2 endpoint through SigV4 at 1,000 ENIs x 1,000 rules)
+ *   RESTART  bench/restart.ts: SIGTERM / kill -9 + a new daemon under 10,000 UDP flows and a TCP stream
  */
 export type Scenario =
   | 'N'
@@ -31,7 +32,8 @@ export type Scenario =
   | 'TCP'
   | 'CTMEM'
   | 'COMPILE'
-  | 'EC2API';
+  | 'EC2API'
+  | 'RESTART';
 export type Path = 'eniwall' | 'kernel';
 export type Sink = 'drop' | 'stack';
 
@@ -286,6 +288,14 @@ export const TRIALS: readonly Trial[] = [
     id: 'EC2API',
     title: 'EC2 endpoint: bench/ec2-api.ts (SigV4, 1,000 ENIs x 1,000 rules)',
     scenario: 'EC2API',
+    quick: false,
+  },
+  {
+    id: 'RESTART',
+    title: 'restart: gap and frames lost, SIGTERM / kill -9 + new daemon, 10,000 UDP flows + TCP',
+    scenario: 'RESTART',
+    // The daemons, the probers and the bench on both CPUs: a restart is start-up work, not forwarding.
+    cpus: '0-1',
     quick: false,
   },
 ];

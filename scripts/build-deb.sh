@@ -5,7 +5,7 @@
 #                            node_modules (production dependencies only)
 #   /usr/bin/eniwall, /usr/lib/cni/eniwall-cni   wrappers running /usr/bin/node
 #   /lib/systemd/system/eniwall.service, /usr/lib/tmpfiles.d/eniwall.conf
-#   /etc/eniwall/eniwall.conf (conffile, every line commented out)
+#   /etc/eniwall/eniwall.conf (conffile: persist-taps = on, every other line commented out)
 #   /usr/share/man/man1/eniwall*.1.gz, /usr/share/bash-completion/completions/eniwall
 # Depends: the node major the native modules were built for (better-sqlite3 is
 # not N-API), the shared libraries dpkg-shlibdeps finds, iproute2, util-linux
@@ -14,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=${DEB_OUT:-$ROOT/dist-deb}
-VERSION=$(node -p "require('./package.json').version")
+# DEB_VERSION overrides package.json's version (the package test builds an "upgrade" this way).
+VERSION=${DEB_VERSION:-$(node -p "require('./package.json').version")}
 ARCH=$(dpkg --print-architecture)
 NODE_MAJOR=$(node -p "process.versions.node.split('.')[0]")
 ADDON=build/Release/eniwall.node
@@ -34,6 +35,9 @@ install -d "$LIB/bin" "$LIB/build/Release" "$LIB/node_modules" "$PKG/usr/bin" "$
 
 # The program: compiled sources only (no tests, benches, maps or declarations).
 install -m 0644 package.json "$LIB/package.json"
+# `eniwall --version` reads it: the package's own version.
+node -e 'const f=process.argv[1],p=require(f);p.version=process.argv[2];require("fs").writeFileSync(f,JSON.stringify(p,null,2)+"\n")' \
+  "$LIB/package.json" "$VERSION"
 install -m 0755 bin/eniwall bin/eniwall-cni "$LIB/bin/"
 (cd dist && find src -name '*.js' -exec install -D -m 0644 {} "$LIB/dist/{}" \;)
 install -m 0644 "$ADDON" "$LIB/build/Release/eniwall.node"

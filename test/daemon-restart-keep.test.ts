@@ -188,7 +188,23 @@ test('--persist-taps: a TCP connection and 200 UDP flows, replies allowed by sta
     'the deleted ENI took its TAP along',
   );
   assert.deepEqual(await links(web.ns), [web.tap]);
+
+  // --cleanup removes what persistence kept, and only while no daemon runs on the state.
+  const cleanup = ['daemon', '--cleanup', '--state-dir', first.stateDir];
+  const refused = await third.cli(...cleanup);
+  assert.notEqual(refused.code, 0, 'refused while the daemon runs');
+  assert.match(refused.stderr, /another daemon/);
+  assert.deepEqual(await links(web.ns), [web.tap], 'a refused cleanup touched nothing');
   assert.equal(await third.stop(), 0);
+  assert.deepEqual(await links(web.ns), [web.tap], 'still persistent after the stop');
+  assert.ok(fs.existsSync(shmFile(first.stateDir)));
+  const cleaned = await third.cli(...cleanup);
+  assert.equal(cleaned.code, 0, cleaned.stderr);
+  assert.match(cleaned.stdout, new RegExp(`TAP ${web.tap} in ${web.ns}`));
+  assert.deepEqual(await links(web.ns), [], "the web ENI's TAP is gone");
+  assert.ok(!fs.existsSync(shmFile(first.stateDir)), 'the conntrack region is gone');
+  assert.ok(!fs.existsSync(`${first.stateDir}/ports.json`), 'ports.json is gone');
+  assert.match((await third.cli(...cleanup)).stdout, /nothing to clean up/, 'idempotent');
 });
 
 test('a corrupt conntrack region is discarded with a warning, never trusted', async (t) => {

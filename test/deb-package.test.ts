@@ -6,8 +6,11 @@
  * installed unit (and with the strict drop-in it ships), run the installed daemon the way the unit's ExecStart does
  * (its command, under its capability bounding set and NoNewPrivileges via
  * setpriv, with a NOTIFY_SOCKET receiver), drive it with the installed CLI
- * (two ENIs in namespaces, a ping between them), then `apt-get purge` and check
- * that nothing is left.
+ * (two ENIs in namespaces, a ping between them), upgrade it to a newer build
+ * under a live TCP connection whose replies only conntrack admits (the
+ * connection survives the new version's start), remove it (prerm's `daemon
+ * --cleanup` takes the persistent TAPs), then `apt-get purge` and check that
+ * nothing is left.
  *
  * The daemon gets a temporary state directory and socket (ENIWALL_STATE_DIR /
  * ENIWALL_SOCKET, which the unit does not set) so that it cannot collide with
@@ -22,9 +25,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test, type TestContext } from 'node:test';
 
-import { REPO_ROOT } from './helpers/daemon';
+import { REPO_ROOT, words } from './helpers/daemon';
 import { startReceiver } from './helpers/notify';
-import { deleteNamespace, ownNamespace, uniqueName } from './helpers/traffic';
+import {
+  deleteNamespace,
+  links,
+  openTcpSession,
+  ownNamespace,
+  tcpConnect,
+  tcpListen,
+  uniqueName,
+} from './helpers/traffic';
 
 interface Run {
   code: number | null;
@@ -124,6 +135,15 @@ test('make deb builds a package that installs, runs and purges cleanly', async (
   ).version;
   const deb = path.join(out, `eniwall_${version}_amd64.deb`);
   assert.equal(built.trim(), deb);
+  // The same tree as a newer version: the upgrade a running daemon goes through below.
+  const upgradeVersion = `${version}+upgrade1`;
+  const upgradeDeb = (
+    await ok('bash', [path.join(REPO_ROOT, 'scripts/build-deb.sh')], {
+      env: { ...process.env, DEB_OUT: out, DEB_VERSION: upgradeVersion },
+      timeoutMs: 180000,
+    })
+  ).trim();
+  assert.equal(upgradeDeb, path.join(out, `eniwall_${upgradeVersion}_amd64.deb`));
 
   const control = await ok('dpkg-deb', ['-f', deb, 'Depends']);
   const major = process.versions.node.split('.')[0];
@@ -163,7 +183,11 @@ test('make deb builds a package that installs, runs and purges cleanly', async (
   assert.equal(fs.statSync('/var/lib/eniwall').mode & 0o777, 0o750);
   assert.ok(fs.statSync('/run/netns').isDirectory(), 'tmpfiles made /run/netns');
   const conf = fs.readFileSync('/etc/eniwall/eniwall.conf', 'utf8');
-  assert.ok(conf.split('\n').every((l) => l.trim() === '' || l.startsWith('#')));
+  // Every default commented out, except the service's one: TAPs and conntrack persist.
+  assert.deepEqual(
+    conf.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')),
+    ['persist-taps = on'],
+  );
   assert.match(
     (await ok('dpkg-query', ['-W', '-f=${Conffiles}', 'eniwall'])).trim(),
     /eniwall\.conf/,
@@ -185,7 +209,8 @@ test('make deb builds a package that installs, runs and purges cleanly', async (
   assert.deepEqual(await complete(['eniwall', 'sg', 'au']), ['authorize']);
   assert.deepEqual(await complete(['eniwall', 'daemon', '--state-d']), ['--state-dir']);
   assert.ok((await complete(['eniwall', 'eni', ''])).includes('create'));
-  assert.deepEqual(await complete(['eniwall', 'daemon', '--config', 'eniwall_']), [
+  assert.deepEqual((await complete(['eniwall', 'daemon', '--config', 'eniwall_'])).sort(), [
+    `eniwall_${upgradeVersion}_amd64.deb`,
     `eniwall_${version}_amd64.deb`,
   ]);
 
@@ -307,16 +332,56 @@ test('make deb builds a package that installs, runs and purges cleanly', async (
   const second = await startInstalled();
   assert.equal(second.ready.tap, true, "the ENI's TAP existed when READY=1 came");
   await ok('ip', ['netns', 'exec', nsB, 'ping', '-c', '1', '-W', '3', '172.31.0.51']);
+
+  // --- an upgrade under a live connection -------------------------------------------
+  // A (web) gets no ingress rule: B's replies pass by conntrack state alone.
+  await cli('sg', 'create', '--name', 'web', '--description', 'upgrade test web');
+  await cli('sg', 'create', '--name', 'db', '--description', 'upgrade test db');
+  await cli(...words`sg authorize db --ingress --protocol tcp --port 5432 --source-group web`);
+  const idOf = new Map(
+    (
+      JSON.parse(await cli('eni', 'describe', '--json')) as {
+        NetworkInterfaces: Array<{ PrivateIpAddress: string; NetworkInterfaceId: string }>;
+      }
+    ).NetworkInterfaces.map((e) => [e.PrivateIpAddress, e.NetworkInterfaceId]),
+  );
+  await cli('eni', 'modify', idOf.get('172.31.0.51')!, '--groups', 'web');
+  await cli('eni', 'modify', idOf.get('172.31.0.52')!, '--groups', 'db');
+  const listener = await tcpListen(nsB, 5432);
+  t.after(() => listener.close());
+  const session = await openTcpSession(nsA, '172.31.0.52', 5432);
+  t.after(() => session.close());
+  assert.equal(await session.echo(), true, 'the connection works before the upgrade');
+  // dpkg replaces the files under the running daemon; then what postinst's
+  // `systemctl restart` does: SIGTERM, and the new version's ExecStart.
+  await ok('apt-get', ['install', ...APT_OPTS, upgradeDeb], { env: APT_ENV, timeoutMs: 400000 });
+  assert.equal((await ok('/usr/bin/eniwall', ['--version'])).trim(), upgradeVersion);
   await second.stop();
+  const third = await startInstalled();
+  assert.equal(third.ready.tap, true, 'reattached before READY=1');
+  assert.equal(await session.echo(5000), true, 'the same connection after the upgrade');
+  assert.equal(
+    await tcpConnect(nsA, '172.31.0.52', 22, { timeoutMs: 1000 }),
+    false,
+    'the rules are in force after the upgrade: nothing opens port 22',
+  );
+  await third.stop();
+  assert.deepEqual(await links(nsA), [tapA], 'the TAP persists while no daemon runs');
 
   // --- reinstall (postinst again: idempotent), remove (keeps state and conffile) -------
-  await ok('apt-get', ['install', '--reinstall', ...APT_OPTS, deb], {
+  await ok('apt-get', ['install', '--reinstall', ...APT_OPTS, upgradeDeb], {
     env: APT_ENV,
     timeoutMs: 400000,
   });
   assert.ok(groupExists('eniwall'));
   assert.equal(fs.readFileSync('/etc/eniwall/eniwall.conf', 'utf8'), conf);
-  await ok('apt-get', ['remove', ...APT_OPTS, 'eniwall'], { env: APT_ENV, timeoutMs: 400000 });
+  // prerm's `eniwall daemon --cleanup` reads the same ENIWALL_* variables as the daemon.
+  await ok('apt-get', ['remove', ...APT_OPTS, 'eniwall'], {
+    env: { ...APT_ENV, ENIWALL_STATE_DIR: stateDir, ENIWALL_SOCKET: socket },
+    timeoutMs: 400000,
+  });
+  assert.deepEqual(await links(nsA), [], "remove took the ENIs' persistent TAPs along");
+  assert.deepEqual(await links(nsB), []);
   assert.equal(
     (await ok('dpkg-query', ['-W', '-f=${Status}', 'eniwall'])).trim(),
     'deinstall ok config-files',

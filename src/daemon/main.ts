@@ -11,8 +11,6 @@
  * `--netns` belong to the user's workload: they are left in place (the
  * dataplane driver creates one that is missing; nothing ever deletes them).
  */
-import { createHash } from 'node:crypto';
-import * as path from 'node:path';
 import { authorizeOperators, DEFAULT_SOCKET_GROUP, resolveOperatorGroups } from './operators';
 import pino, { type Logger } from 'pino';
 import { Model } from '../model/model';
@@ -22,6 +20,7 @@ import { Store, type AuditEntry } from '../store/store';
 import { openDataplane, type OverlayConfig } from './dataplane';
 import { readFileSync } from 'node:fs';
 import { acquirePidFile, releasePidFile } from './pidfile';
+import { conntrackShmPath, portsFilePath } from './persist';
 import { ApiServer, assertNoLiveDaemon } from './server';
 import { ControlService } from './service';
 import type { IoMode } from '../dataplane/dataplane';
@@ -159,10 +158,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     // Persistent TAPs keep their connections only if conntrack survives too:
     // it then lives in shared memory named after the state directory.
     ...(options.persistTaps === true
-      ? {
-          conntrackShm: `/dev/shm/eniwall-${createHash('sha256').update(stateDir).digest('hex').slice(0, 16)}.ct`,
-          portsFile: path.join(stateDir, 'ports.json'),
-        }
+      ? { conntrackShm: conntrackShmPath(stateDir), portsFile: portsFilePath(stateDir) }
       : {}),
   });
   const readOverlay = (): OverlayConfig =>

@@ -105,6 +105,13 @@ interface PendingPort {
   deferred: boolean;
   /** Attached to a persistent TAP that was already there: not removed if the apply fails. */
   reopened?: boolean;
+  /**
+   * Reattached: MAC, addresses and routes are re-asserted after the commit, not
+   * before. The link kept them while no daemon ran, so forwarding resumes as
+   * soon as the table is loaded; the `ip` calls (a process each) stay out of a
+   * restart's gap.
+   */
+  reassert?: boolean;
 }
 
 export interface DriverOptions {
@@ -150,6 +157,25 @@ function namespaceOf(eni: Eni): string | undefined {
 /** The link's final name in that namespace: ifName there, else the tap name. */
 function linkNameOf(eni: Eni): string {
   return (namespaceOf(eni) === undefined ? undefined : eni.ifName) ?? eni.tap ?? '';
+}
+
+/**
+ * Deletes the TAPs persistent ports of these ENIs left in place (the link of
+ * every ENI bound to a TAP, where it exists); `eniwall daemon --cleanup`.
+ * Resolves with the links deleted, as `name` or `name in namespace`.
+ */
+export async function removePersistentTaps(enis: readonly Eni[]): Promise<string[]> {
+  const removed: string[] = [];
+  for (const eni of enis) {
+    if (eni.tap === undefined) continue;
+    const ns = namespaceOf(eni);
+    const name = linkNameOf(eni);
+    if (ns !== undefined && !(await namespaceExists(ns))) continue;
+    if (!(await linkExists(name, ns))) continue;
+    await inNs(ns, ['link', 'del', 'dev', name]);
+    removed.push(ns === undefined ? name : `${name} in ${ns}`);
+  }
+  return removed;
 }
 
 function wiringKey(eni: Eni, subnet: Subnet | undefined): string {
@@ -408,29 +434,31 @@ export class DataplaneDriver {
       await inNs(ns, ['link', 'del', 'dev', name]);
       return undefined;
     }
-    const config = interfaceConfig(eni, subnet);
-    const p: PendingPort = {
+    return {
       eni,
-      config,
+      config: interfaceConfig(eni, subnet),
       bound: { port: tap.port, ifname: name, netns: ns, wiring: wiringKey(eni, subnet) },
       ifname: name,
       replaces: undefined,
       deferred: false,
       reopened: true,
+      reassert: ns !== undefined,
     };
-    if (ns === undefined) return p;
+  }
+
+  /** A reattached TAP's configuration, idempotently (`ip addr replace`, routes replaced). */
+  private async reassert(p: PendingPort, ns: string): Promise<void> {
     try {
-      if (config.mac !== undefined) await setMac(name, config.mac, ns);
-      for (const a of config.addresses) await replaceAddress(name, a.addr, a.prefix, ns);
-      await activate(name, ns, config);
+      if (p.config.mac !== undefined) await setMac(p.ifname, p.config.mac, ns);
+      for (const a of p.config.addresses) await replaceAddress(p.ifname, a.addr, a.prefix, ns);
+      await activate(p.ifname, ns, p.config);
     } catch (err) {
-      this.closeQuietly(tap.port, false);
-      throw new DataplaneApplyError(
-        `ENI ${eni.id}: re-asserting ${name} in namespace ${ns}: ${message(err)}`,
-        { cause: err },
-      );
+      // Unbound again, so that the next apply (start-up retries) reattaches and retries.
+      this.release(p.eni.id, false);
+      throw new Error(`re-asserting ${p.ifname} in namespace ${ns}: ${message(err)}`, {
+        cause: err,
+      });
     }
-    return p;
   }
 
   private saved: Map<string, number> | undefined;
@@ -479,6 +507,7 @@ export class DataplaneDriver {
     }
     if (p.deferred && p.bound.netns !== undefined)
       await activate(p.ifname, p.bound.netns, p.config);
+    if (p.reassert === true && p.bound.netns !== undefined) await this.reassert(p, p.bound.netns);
   }
 
   /** A name no ENI uses (<= 15 characters): `ewr` + pid + counter, base 36. */

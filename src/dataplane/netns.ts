@@ -65,9 +65,8 @@ export function inNs(ns: string | undefined, args: readonly string[]): Promise<s
 }
 
 export async function namespaceExists(ns: string): Promise<boolean> {
-  if (isNamespacePath(ns)) return fs.existsSync(ns);
-  const out = await ip(['netns', 'list']);
-  return out.split('\n').some((line) => line.split(' ')[0] === ns);
+  // `ip netns list` is a readdir of /run/netns: read it ourselves, no process per check.
+  return fs.existsSync(isNamespacePath(ns) ? ns : `/run/netns/${ns}`);
 }
 
 /** Creates the namespace unless it exists already (a path must exist: it is not ours to make). */

@@ -22,8 +22,9 @@
  * mutation fails with ServiceUnavailable and nothing is applied.
  */
 import { EventEmitter } from 'node:events';
-import { Etcd3, type Lease, type Watcher } from 'etcd3';
-import { noop } from 'cockatiel';
+// Types only at load time: etcd3 and its gRPC stack take ~120 ms to load, which every
+// CLI call and every single-host daemon start (a restart's gap) would pay for nothing.
+import type { Etcd3, Lease, Watcher } from 'etcd3';
 import type { ChangeSet } from '../model/change';
 import type { ModelSnapshot } from '../model/types';
 import type { AuditRecord } from '../api/protocol';
@@ -117,7 +118,11 @@ export class EtcdStore extends EventEmitter {
 
   static open(options: EtcdStoreOptions): EtcdStore {
     const timeoutMs = options.timeoutMs ?? ETCD_TIMEOUT_MS;
-    const client = new Etcd3({
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Etcd3: Client } = require('etcd3') as typeof import('etcd3');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { noop } = require('cockatiel') as typeof import('cockatiel');
+    const client = new Client({
       hosts: options.endpoints,
       dialTimeout: timeoutMs,
       // No client-side retries, and a gRPC deadline inside our bound: a call we answered

@@ -8,6 +8,8 @@ import {
   resolveConfigPath,
 } from '../../daemon/config';
 import { runDaemon, type DaemonOptions } from '../../daemon/main';
+import { cleanupPersisted } from '../../daemon/persist';
+import { resolveSocket, resolveStateDir } from '../../api/paths';
 import { example } from '../context';
 import { ALLOWANCE_SHARE, DEFAULT_OPTIONS, type IoMode } from '../../dataplane/dataplane';
 import { DEFAULT_QUOTAS, MAX_GROUPS_PER_ENI } from '../../model/quotas';
@@ -18,6 +20,7 @@ import { DEFAULT_MAX_SKEW_SECONDS, isLoopback } from '../../ec2';
 
 interface DaemonCommandOptions {
   config?: string;
+  cleanup?: boolean;
   stateDir?: string;
   socket?: string;
   workers?: string;
@@ -216,6 +219,10 @@ export function daemonCommand(): Command {
       .option(
         '--log-level <level>',
         'fatal|error|warn|info|debug|trace|silent (env ENIWALL_LOG_LEVEL; default warn)',
+      )
+      .option(
+        '--cleanup',
+        "do not run: remove what --persist-taps kept for this state directory (every ENI's TAP, the conntrack region in /dev/shm, ports.json), then exit; refused while a daemon runs on it",
       ),
     'eniwall daemon --state-dir /tmp/ew --socket /tmp/ew/eniwall.sock &',
     'printf "metrics-listen = 9464\\nquota-rules-per-group = 100\\n" > ew.conf',
@@ -225,9 +232,27 @@ export function daemonCommand(): Command {
     // --socket is also a program option, which commander matches wherever it appears.
     const o = cmd.optsWithGlobals<DaemonCommandOptions>();
     const options = toRunOptions(withConfigFile(o, cmd));
+    if (o.cleanup === true) {
+      await cleanup(options);
+      return;
+    }
     checkEc2AllowUnsigned(options);
     await runDaemon(options);
   });
+}
+
+/** `daemon --cleanup`: the persistent TAPs and files of the state directory, then exit. */
+async function cleanup(options: DaemonOptions): Promise<void> {
+  if (options.etcd !== undefined)
+    throw new UsageError('--cleanup is for the sqlite store (fleet daemons do not persist TAPs)');
+  const stateDir = resolveStateDir(options.stateDir);
+  const report = await cleanupPersisted(stateDir, resolveSocket(options.socket));
+  const removed = [...report.taps.map((t) => `TAP ${t}`), ...report.files];
+  process.stdout.write(
+    removed.length === 0
+      ? `nothing to clean up for ${stateDir}\n`
+      : `removed: ${removed.join(', ')}\n`,
+  );
 }
 
 /** Flag values (strings) -> runDaemon's options; every value is checked here, flag or file. */
@@ -319,11 +344,13 @@ const ENV_OF: Partial<Record<keyof DaemonCommandOptions, string>> = {
 function withConfigFile(o: DaemonCommandOptions, cmd: Command): DaemonCommandOptions {
   const source = resolveConfigPath(o.config);
   if (source === undefined) return o;
-  const byKey = new Map<string, keyof DaemonCommandOptions>();
+  // --config and --cleanup are not settings: a file cannot give them.
+  type FileKey = Exclude<keyof DaemonCommandOptions, 'config' | 'cleanup'>;
+  const byKey = new Map<string, FileKey>();
   for (const opt of cmd.options) {
     const key = opt.long?.replace(/^--/, '');
-    if (key !== undefined && key !== 'config')
-      byKey.set(key, opt.attributeName() as keyof DaemonCommandOptions);
+    if (key !== undefined && key !== 'config' && key !== 'cleanup')
+      byKey.set(key, opt.attributeName() as FileKey);
   }
   let entries;
   try {
