@@ -16,12 +16,21 @@
  * kill -9 of host 3: host 1 shows its ENI unreachable (status and `eni
  * describe`) and keeps it in the overlay at its last underlay address. And
  * the usage refusals: --underlay-address with --io uring, --overlay with etcd.
+ * Third, in process (a real etcd and a real dataplane, no daemon): an overlay
+ * the compiler refuses is counted and logged, and the one in force stays.
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import type { EniStats, StatusResult } from '../src/api/protocol';
 import { CLI, startDaemon, words, type TestDaemon } from './helpers/daemon';
 import { startEtcd } from './helpers/etcd';
+import pino from 'pino';
+import { openDataplane } from '../src/daemon/dataplane';
+import { FleetOverlay, FleetView, localView } from '../src/fleet/fleet';
+import { Model } from '../src/model/model';
+import type { ModelSnapshot } from '../src/model/types';
+import { DEFAULT_CONNECTION_TRACKING } from '../src/model/validate';
+import { EtcdStore, parseEtcdUrl } from '../src/store/etcd-store';
 import {
   createNamespace,
   deleteNamespace,
@@ -219,4 +228,83 @@ test('fleet overlay: clear refusals for --io uring and for --overlay with etcd',
     ...words`daemon --store etcd://192.0.2.254:2379 --host-id a --underlay-address host1`,
   ]);
   assert.match(bad.stderr, /--underlay-address must be an IPv4 address/);
+});
+
+test('fleet overlay: a refused overlay is counted, the one in force stays; the next change applies', async (t) => {
+  const etcd = await startEtcd(t);
+  const net = `127.${1 + Math.floor(Math.random() * 254)}.${Math.floor(Math.random() * 256)}`;
+  const open = async (hostId: string, underlayAddress: string): Promise<EtcdStore> => {
+    const s = EtcdStore.open({ endpoints: parseEtcdUrl(etcd.url), hostId, underlayAddress });
+    t.after(() => s.close());
+    await s.register();
+    return s;
+  };
+  const store = await open('h1', `${net}.1`);
+  await open('h2', `${net}.2`); // the other host, registered for real
+  const dataplane = await openDataplane({ io: 'epoll', workers: 1 });
+  t.after(() => dataplane.close());
+  const errors: string[] = [];
+  const log = pino({ level: 'error' }, { write: (line: string) => errors.push(line) });
+  const view = new FleetView('h1', store, `${net}.1`);
+  const overlay = new FleetOverlay(view, dataplane, log);
+  t.after(() => overlay.stop());
+  await eventually(async () => Promise.resolve(store.hosts().length === 2), 5000);
+
+  // S1: a second VPC whose id ends like the default one's (one default VNI), no remote ENI yet.
+  const s1 = Model.createDefault().snapshot();
+  const vpc = s1.vpcs[0] as ModelSnapshot['vpcs'][number];
+  const twin = { ...vpc, id: `vpc-11111111111${vpc.id.slice(-6)}`, cidrBlock: '10.99.0.0/16' };
+  s1.vpcs.push(twin);
+  const apply = async (s: ModelSnapshot) => {
+    await dataplane.apply(localView(s, 'h1'));
+    view.update(s);
+  };
+  await apply(s1);
+  await overlay.start();
+  assert.equal(overlay.state.remoteEnis, 0);
+  // S2: an ENI owned by h2: the overlay would need VNIs, and two VPCs share one: refused.
+  const s2: ModelSnapshot = JSON.parse(JSON.stringify(s1)) as ModelSnapshot;
+  s2.enis.push({
+    id: 'eni-0123456789abcdef0',
+    subnetId: (s2.subnets[0] as ModelSnapshot['subnets'][number]).id,
+    vpcId: vpc.id,
+    mac: '02:00:00:00:aa:01',
+    privateIp: '172.31.0.50',
+    secondaryIps: [],
+    ipv6Addresses: [],
+    groupIds: [],
+    sourceDestCheck: true,
+    connectionTracking: { ...DEFAULT_CONNECTION_TRACKING },
+    tap: 'ewtremote',
+    tags: [],
+    hostId: 'h2',
+  });
+  const generation = dataplane.engineMetrics().generation;
+  await apply(s2);
+  const appliedGen = dataplane.engineMetrics().generation;
+  assert.ok(appliedGen > generation, 'S2 itself is in force (no remote in the table yet)');
+  assert.ok(
+    await eventually(async () => Promise.resolve(overlay.state.failed >= 1), 5000),
+    JSON.stringify(overlay.state),
+  );
+  assert.match(overlay.state.lastError ?? '', /share VNI/);
+  assert.ok(
+    errors.some((l) => /fleet overlay refused/.test(l)),
+    errors.join(''),
+  );
+  assert.equal(dataplane.engineMetrics().generation, appliedGen, 'no table loaded');
+  assert.equal(dataplane.overlayStatus()?.remoteEnis, 0, 'the overlay in force stays');
+  // S3: the twin VPC gone: the next change applies the overlay with the remote ENI.
+  const s3: ModelSnapshot = { ...s2, vpcs: s2.vpcs.filter((v) => v.id !== twin.id) };
+  await apply(s3);
+  assert.ok(
+    await eventually(
+      async () => Promise.resolve(dataplane.overlayStatus()?.remoteEnis === 1),
+      5000,
+    ),
+    JSON.stringify(overlay.state),
+  );
+  assert.equal(overlay.state.lastError, null);
+  assert.equal(overlay.state.applied, 2, 'the first overlay, then this one');
+  assert.equal(view.remoteEnis()[0]?.underlayAddress, `${net}.2`);
 });

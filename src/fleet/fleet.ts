@@ -202,8 +202,11 @@ export class FleetOverlay {
         this.log.info({ remotes: cfg.remotes.length }, 'fleet overlay in force');
       } catch (err) {
         this.state.failed++;
-        this.state.lastError = err instanceof Error ? err.message : String(err);
-        this.log.error({ err }, 'fleet overlay refused; the overlay in force stays');
+        const message = err instanceof Error ? err.message : String(err);
+        // The same refusal again (every change retries): counted, logged once at error.
+        const level = message === this.state.lastError ? 'debug' : 'error';
+        this.state.lastError = message;
+        this.log[level]({ err }, 'fleet overlay refused; the overlay in force stays');
       }
     }
   }
