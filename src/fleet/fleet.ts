@@ -72,7 +72,15 @@ export class FleetView extends EventEmitter {
     readonly underlayAddress?: string,
   ) {
     super();
-    store.on('hosts', () => this.emit('change'));
+    store.on('hosts', () => {
+      this.noteUnderlays();
+      this.emit('change');
+    });
+  }
+
+  private noteUnderlays(): void {
+    for (const h of this.store.hosts())
+      if (h.underlayAddress !== undefined) this.lastUnderlay.set(h.hostId, h.underlayAddress);
   }
 
   update(snapshot: ModelSnapshot): void {
@@ -85,9 +93,8 @@ export class FleetView extends EventEmitter {
   }
 
   remoteEnis(): RemoteEni[] {
+    this.noteUnderlays();
     const hosts = new Map(this.store.hosts().map((h) => [h.hostId, h]));
-    for (const h of hosts.values())
-      if (h.underlayAddress !== undefined) this.lastUnderlay.set(h.hostId, h.underlayAddress);
     return (this.snapshot?.enis ?? [])
       .filter((e) => isRemote(e, this.hostId))
       .map((e) => {
