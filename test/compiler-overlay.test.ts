@@ -100,3 +100,55 @@ test('bad overlay input is refused and changes nothing', () => {
   assert.throws(() => c.compile(w.snapshot(), new Map(), 2n), /share VNI 7/);
   assert.equal(defaultVni('vpc-0123456789abcdef0'), 0xbcdef0);
 });
+
+test('fleet overlay (fromSnapshot): port-less snapshot ENIs become remote in place, with their own groups', () => {
+  const w = new World();
+  const src = w.group('src');
+  const dst = w.group('dst', R.tcp(22).from(src));
+  // Another host's ENI between two local ones: its TAP stripped (localView), groups from the state.
+  const a = w.eni('10.0.1.10', [dst]);
+  const remote = w.eni('10.0.1.20', [src]);
+  const b = w.eni('10.0.1.30', [dst]);
+  const bound = w.eni('10.0.1.40', [src]);
+  const snap = w.snapshot();
+  const r = snap.enis[1] as (typeof snap.enis)[number];
+  delete r.tap;
+  const vpc = w.vpcs[0]?.id as string;
+  const entry = (eniId: string) => ({
+    eniId,
+    vpcId: vpc,
+    subnetId: w.defaultSubnet.id,
+    mac: '02:00:00:00:00:99', // ignored: the snapshot's record counts
+    ips: ['10.9.9.9'],
+    hostId: 'h2',
+    underlayAddress: '192.0.2.2',
+  });
+  const c = new TableCompiler();
+  // A bound ENI (a port here) and an id the state lacks are left out, not compiled.
+  c.setOverlay({
+    fromSnapshot: true,
+    remotes: [entry(remote), entry(bound), entry('eni-0000000000000dead')],
+  });
+  const ports = new Map([
+    [a, 1],
+    [b, 2],
+    [bound, 3],
+  ]);
+  const table = c.compile(snap, ports, 1n);
+  const v = readTable(table);
+  assert.equal(v.count('ENIS'), 4, 'no ENI appended: indexes stay the model ones');
+  assert.equal(v.count('REMOTE_ENIS'), 1);
+  assert.equal(v.eni(1).flags & ENI_REMOTE, ENI_REMOTE);
+  assert.equal(v.eni(1).portId, PORT_NONE);
+  assert.equal(v.eni(1).mac, r.mac, "the snapshot's MAC, not the entry's");
+  for (const i of [0, 2, 3]) assert.equal(v.eni(i).flags & ENI_REMOTE, 0, `ENI ${i} local`);
+  assert.equal(v.dv.getUint32(v.at('REMOTE_ENIS', 0), true), 1, 'names ENI index 1');
+  // Its state groups make it a member: admitted at its state address, not the entry's.
+  assert.equal(nativeVerdict(table, snap, b, P.tcp(22).from('10.0.1.20')).allowed, true);
+  assert.equal(nativeVerdict(table, snap, b, P.tcp(22).from('10.9.9.9')).allowed, false);
+  // Out to it: forwarded to the underlay port.
+  assert.equal(nativeVerdict(table, snap, a, P.tcp(22).to('10.0.1.20')).trace.outPort, 4095);
+  // None left in the state: no overlay sections at all.
+  c.setOverlay({ fromSnapshot: true, remotes: [entry('eni-0000000000000dead')] });
+  assert.equal(readTable(c.compile(snap, ports, 2n)).count('REMOTE_ENIS'), 0);
+});

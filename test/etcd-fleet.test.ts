@@ -7,7 +7,9 @@
  * of etcd (mutations fail fast, enforcement continues, convergence after).
  *
  * The three daemons run in the root namespace, each with its own state dir
- * and socket; the ENIs' kernel sides live in namespaces the test creates.
+ * and socket and its own loopback underlay address (so the fleet overlay is
+ * on: MTU 1450, epoll); the ENIs' kernel sides live in namespaces the test
+ * creates. Cross-host traffic over the overlay: test/fleet-overlay.test.ts.
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
@@ -30,6 +32,9 @@ interface FleetStatus {
   };
 }
 
+/** This run's loopback /24 for the hosts' underlay sockets (the fleet overlay, UDP 4789). */
+const LOOPBACK = `127.${1 + Math.floor(Math.random() * 254)}.${Math.floor(Math.random() * 256)}`;
+
 function host(
   t: TestContext,
   url: string,
@@ -37,9 +42,10 @@ function host(
   stateDir?: string,
   extra: string[] = [],
 ): Promise<TestDaemon> {
+  const n = Number(/^h(\d)-/.exec(id)?.[1] ?? 9);
   return startDaemon(t, {
     stateDir,
-    args: ['--store', url, '--host-id', id, '--underlay-address', '127.0.0.1', ...extra],
+    args: ['--store', url, '--host-id', id, '--underlay-address', `${LOOPBACK}.${n}`, ...extra],
   });
 }
 

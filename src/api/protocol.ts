@@ -328,7 +328,8 @@ export interface ApiMethods {
   'eni.create': { params: CreateEniInput; result: Eni };
   'eni.modify': { params: { id: string } & ModifyEniInput; result: Eni };
   'eni.delete': { params: { id: string }; result: Eni };
-  'eni.list': { params: { ids?: string[] }; result: Eni[] };
+  /** Fleet: another host's ENI carries hostReachable (its host is live). */
+  'eni.list': { params: { ids?: string[] }; result: (Eni & { hostReachable?: boolean })[] };
   'eni.describe': {
     params: { ids?: string[]; filters?: Filter[] };
     result: { NetworkInterfaces: Record<string, unknown>[] };

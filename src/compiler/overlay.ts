@@ -37,6 +37,13 @@ export interface OverlayInput {
   remotes: readonly RemoteEni[];
   /** VNI per VPC id; default: the id's last 6 hex digits (24 bits). Must agree across hosts. */
   vnis?: Readonly<Record<string, number>>;
+  /**
+   * Fleet (src/fleet/fleet.ts): every remote ENI is an ENI of the snapshot
+   * without a port here (another host's, its TAP stripped); its record there
+   * (groups, addresses) is the one compiled, and an entry naming no such ENI
+   * is left out. Without it (`--overlay FILE`) the entries are the records.
+   */
+  fromSnapshot?: boolean;
 }
 
 export function defaultVni(vpcId: string): number {
@@ -74,6 +81,7 @@ export function withRemoteEnis(
   o: OverlayInput | undefined,
 ): { snapshot: ModelSnapshot; remotes: RemoteEni[] } {
   if (!o || o.remotes.length === 0) return { snapshot, remotes: [] };
+  if (o.fromSnapshot === true) return snapshotRemotes(snapshot, o);
   const subnets = new Map(snapshot.subnets.map((s) => [s.id, s]));
   const local = new Set(snapshot.enis.map((e) => e.id));
   const remotes = o.remotes.filter(
@@ -95,6 +103,22 @@ export function withRemoteEnis(
   return { snapshot: { ...snapshot, enis: [...snapshot.enis, ...extra] }, remotes };
 }
 
+/**
+ * fromSnapshot: the snapshot's port-less ENIs the overlay names, left where
+ * they are (ENI indexes are the model's: check, rule hits and flow logs use them).
+ */
+function snapshotRemotes(
+  snapshot: ModelSnapshot,
+  o: OverlayInput,
+): { snapshot: ModelSnapshot; remotes: RemoteEni[] } {
+  const byId = new Map(snapshot.enis.map((e) => [e.id, e]));
+  const remotes = o.remotes.filter((r) => {
+    const e = byId.get(r.eniId);
+    return e !== undefined && e.tap === undefined && e.vpcId === r.vpcId;
+  });
+  return { snapshot, remotes };
+}
+
 export interface OverlaySections {
   REMOTE_ENIS: SectionBytes;
   UNDERLAY_HOSTS: SectionBytes;
@@ -103,10 +127,7 @@ export interface OverlaySections {
 
 const EMPTY: SectionBytes = { count: 0, bytes: new Uint8Array(0) };
 
-/**
- * The three overlay sections and the remote ENIs' flag bits, for a snapshot
- * from withRemoteEnis (its last remotes.length ENIs are the remote ones).
- */
+/** The three overlay sections and the remote ENIs' flag bits, for a snapshot from withRemoteEnis. */
 export function overlaySections(
   snapshot: ModelSnapshot,
   remotes: readonly RemoteEni[],
@@ -131,13 +152,17 @@ export function overlaySections(
     hv.setUint32(i * 8, a, true);
     hv.setUint16(i * 8 + 4, hostPorts.get(a) as number, true);
   });
-  const first = snapshot.enis.length - remotes.length;
+  const indexOf = new Map(snapshot.enis.map((e, i) => [e.id, i]));
   const rb = new Uint8Array(remotes.length * 8);
   const rv = new DataView(rb.buffer);
-  remotes.forEach((r, i) => {
-    rv.setUint32(i * 8, first + i, true);
+  // The loader wants them sorted by ENI index (appended ones already are; fleet ones are anywhere).
+  const sorted = remotes
+    .map((r) => ({ r, at: indexOf.get(r.eniId) as number }))
+    .sort((x, y) => x.at - y.at);
+  sorted.forEach(({ r, at }, i) => {
+    rv.setUint32(i * 8, at, true);
     rv.setUint32(i * 8 + 4, hostIndex.get(ipv4ToU32(r.underlayAddress)) as number, true);
-    flags[first + i] = (flags[first + i] ?? 0) | ENI_REMOTE;
+    flags[at] = (flags[at] ?? 0) | ENI_REMOTE;
   });
   const vb = new Uint8Array(snapshot.vpcs.length * 4);
   const vv = new DataView(vb.buffer);

@@ -33,7 +33,7 @@ import { CredentialStore } from '../ec2/credentials';
 import { Ec2Server, ec2Security } from '../ec2';
 import { journalLine, notifySystemd, stderrIsJournal } from './systemd';
 import { EtcdStore } from '../store/etcd-store';
-import { FleetView } from '../fleet/fleet';
+import { FleetOverlay, FleetView } from '../fleet/fleet';
 
 export interface DaemonOptions {
   stateDir?: string;
@@ -68,7 +68,10 @@ export interface DaemonOptions {
   socketGroup?: string;
   /** Members of this group may call mutations over the socket (default: root only). */
   adminGroup?: string;
-  /** Fleet: the desired state in etcd instead of SQLite (src/store/etcd-store.ts). */
+  /**
+   * Fleet: the desired state in etcd instead of SQLite (src/store/etcd-store.ts).
+   * With underlayAddress the overlay is built from the store (src/fleet/fleet.ts; implies --io epoll).
+   */
   etcd?: { endpoints: string[]; hostId: string; underlayAddress?: string; confirmMs: number };
 }
 
@@ -324,19 +327,22 @@ async function runFleetDaemon(
     throw err;
   }
   const credentials = CredentialStore.open(stateDir);
+  // With an underlay address the fleet builds its overlay, which needs the epoll backend.
+  const overlayOn = etcd.underlayAddress !== undefined;
   const dataplane = await openDataplane({
     workers: options.workers,
     conntrackMax: options.conntrackMax,
     allowancePerEni: options.allowancePerEni,
     captureSlots: options.captureSlots,
-    io: options.io,
+    io: options.io ?? (overlayOn ? 'epoll' : undefined),
     vnetHdr: options.vnetHdr,
   });
   const flowLogs = new FlowLogRuntime(dataplane, log, {
     windowSeconds: options.flowLogWindowSeconds,
     fileLimits: { ...DEFAULT_FILE_LIMITS, ...options.flowLogFileLimits },
   });
-  const view = new FleetView(etcd.hostId, store);
+  const view = new FleetView(etcd.hostId, store, etcd.underlayAddress);
+  const overlay = new FleetOverlay(view, dataplane, log);
   const metrics: DaemonMetrics | undefined =
     options.metricsListen === undefined
       ? undefined
@@ -355,7 +361,13 @@ async function runFleetDaemon(
       flowLogs,
       credentials,
       onApplied: metrics?.observeApply,
-      fleet: { hostId: etcd.hostId, store, view, confirmMs: etcd.confirmMs },
+      fleet: {
+        hostId: etcd.hostId,
+        store,
+        view,
+        confirmMs: etcd.confirmMs,
+        overlay: overlayOn ? overlay.state : undefined,
+      },
     },
     1,
   );
@@ -364,6 +376,10 @@ async function runFleetDaemon(
   let metricsServer: MetricsServer | undefined;
   let ec2Server: Ec2Server | undefined;
   try {
+    // The overlay first (underlay port, ENI MTU 1450), from the state loaded; then the
+    // ports and table, and from then on every fleet change updates the overlay.
+    view.update(model.view());
+    await overlay.start();
     await service.start();
     if (metrics && options.metricsListen) {
       metricsServer = await MetricsServer.listen(options.metricsListen, metrics, (err) =>
@@ -388,6 +404,7 @@ async function runFleetDaemon(
     flowLogs.start();
     server = await listenApi(socket, handle, service, options, log);
   } catch (err) {
+    await overlay.stop();
     await ec2Server?.close();
     await server?.close();
     await metricsServer?.close();
@@ -406,6 +423,7 @@ async function runFleetDaemon(
   await server.close();
   await metricsServer?.close();
   await service.drain();
+  await overlay.stop();
   await flowLogs.stop();
   await dataplane.close();
   await store.close();

@@ -49,7 +49,7 @@ import { findings } from '../model/findings';
 import type { CredentialStore } from '../ec2/credentials';
 import type { RuleHits } from './rule-hits';
 import { ConflictError, type EtcdStore } from '../store/etcd-store';
-import { localView, type FleetView } from '../fleet/fleet';
+import { isRemote, localView, type FleetOverlay, type FleetView } from '../fleet/fleet';
 
 type MethodImpl = (params: p.Params, ctx: RequestContext) => unknown;
 
@@ -96,6 +96,8 @@ export interface FleetOptions {
   view: FleetView;
   /** How long a mutation waits for every live host to confirm (ms). */
   confirmMs: number;
+  /** The fleet overlay's bookkeeping (FleetOverlay.state); absent: no --underlay-address. */
+  overlay?: FleetOverlay['state'];
 }
 
 /** What the service needs of a store: the SQLite Store or the EtcdStore. */
@@ -374,6 +376,16 @@ export class ControlService {
     });
   }
 
+  /** Fleet: every other host's ENI says whether its host is live (`eni describe` HOST column). */
+  private withHostReachability(enis: Eni[]): (Eni & { hostReachable?: boolean })[] {
+    const fleet = this.options.fleet;
+    if (fleet === undefined) return enis;
+    const live = new Set(fleet.store.hosts().map((h) => h.hostId));
+    return enis.map((e) =>
+      isRemote(e, fleet.hostId) ? { ...e, hostReachable: live.has(e.hostId ?? '') } : e,
+    );
+  }
+
   /** Fleet: live hosts, their applied revision, remote ENIs and the last unconfirmed change. */
   fleetStatus(): unknown {
     const fleet = this.options.fleet;
@@ -384,6 +396,7 @@ export class ControlService {
       revision: fleet.store.baseRevision,
       hosts: fleet.store.hosts(),
       remoteEnis: fleet.view.remoteEnis(),
+      overlay: fleet.overlay ?? null,
       unconfirmed: this.unconfirmed ?? null,
     };
   }
@@ -575,7 +588,7 @@ export class ControlService {
         description: p.optStr(q, 'description'),
       }),
     'eni.delete': (q) => this.model.deleteEni(p.str(q, 'id')),
-    'eni.list': (q) => this.model.listEnis(p.optStrArray(q, 'ids')),
+    'eni.list': (q) => this.withHostReachability(this.model.listEnis(p.optStrArray(q, 'ids'))),
     'eni.describe': (q) =>
       this.model.describeNetworkInterfaces(p.optStrArray(q, 'ids'), filtersOf(q)),
     flows: (q) => {

@@ -2,6 +2,8 @@
  * A real etcd (Debian etcd-server) for the fleet tests: its own temp data
  * dir, client and peer ports picked free on 127.0.0.1, killed (and the dir
  * removed) after the test. kill9()/restart() for the fault tests.
+ * With `netns` it runs inside that namespace (`ip netns exec`) on
+ * `address`:2379, for daemons running in host namespaces (fleet-overlay test).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -40,11 +42,12 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 /** Serving (leader elected), not just listening. */
-function healthy(port: number): Promise<boolean> {
+function healthy(port: number, address = '127.0.0.1', netns?: string): Promise<boolean> {
   return new Promise((resolve) => {
+    const args = [`--endpoints=${address}:${port}`, '--command-timeout=1s', 'endpoint', 'health'];
     const c = spawn(
-      'etcdctl',
-      [`--endpoints=127.0.0.1:${port}`, '--command-timeout=1s', 'endpoint', 'health'],
+      netns === undefined ? 'etcdctl' : 'ip',
+      netns === undefined ? args : ['netns', 'exec', netns, 'etcdctl', ...args],
       {
         stdio: 'ignore',
         env: { ...process.env, ETCDCTL_API: '3' },
@@ -55,17 +58,23 @@ function healthy(port: number): Promise<boolean> {
   });
 }
 
-export async function startEtcd(t: TestContext): Promise<TestEtcd> {
+export async function startEtcd(
+  t: TestContext,
+  where: { netns: string; address: string } | undefined = undefined,
+): Promise<TestEtcd> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ew-etcd-'));
-  const [port, peer] = [await freePort(), await freePort()];
+  // A namespace of the test's own has every port free.
+  const [port, peer] = where ? [2379, 2380] : [await freePort(), await freePort()];
+  const address = where?.address ?? '127.0.0.1';
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
-  const client = `http://127.0.0.1:${port}`;
-  const peerUrl = `http://127.0.0.1:${peer}`;
+  const client = `http://${address}:${port}`;
+  const peerUrl = `http://${address}:${peer}`;
   const launch = async (): Promise<void> => {
     const c = spawn(
-      'etcd',
+      where ? 'ip' : 'etcd',
       [
+        ...(where ? ['netns', 'exec', where.netns, 'etcd'] : []),
         '--name=ew',
         `--data-dir=${dir}`,
         `--listen-client-urls=${client}`,
@@ -80,7 +89,7 @@ export async function startEtcd(t: TestContext): Promise<TestEtcd> {
     child = c;
     exited = new Promise((resolve) => c.once('exit', () => resolve()));
     const deadline = Date.now() + 15000;
-    while (!(await canConnect(port)) || !(await healthy(port))) {
+    while ((!where && !(await canConnect(port))) || !(await healthy(port, address, where?.netns))) {
       if (Date.now() > deadline) throw new Error('etcd did not start within 15 s');
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -96,5 +105,5 @@ export async function startEtcd(t: TestContext): Promise<TestEtcd> {
     await kill9();
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  return { url: `etcd://127.0.0.1:${port}`, port, kill9, restart: launch };
+  return { url: `etcd://${address}:${port}`, port, kill9, restart: launch };
 }

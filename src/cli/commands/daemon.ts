@@ -1,6 +1,7 @@
 /** `eniwall daemon`: run the daemon in the foreground. */
 import { parseEtcdUrl } from '../../store/etcd-store';
 import { Command } from 'commander';
+import { isIPv4 } from 'node:net';
 import {
   ConfigError,
   DEFAULT_CONFIG_PATH,
@@ -210,7 +211,7 @@ export function daemonCommand(): Command {
       )
       .option(
         '--underlay-address <addr>',
-        'fleet: the address other hosts reach this one at (for the overlay)',
+        "fleet: this host's underlay IPv4 address; with it the daemon builds the VXLAN overlay to the other hosts' ENIs from the store (UDP 4789; implies --io epoll)",
       )
       .option(
         '--fleet-confirm-ms <ms>',
@@ -306,7 +307,25 @@ function toRunOptions(o: DaemonCommandOptions): DaemonOptions {
 function parseStore(o: DaemonCommandOptions): Partial<DaemonOptions> {
   if (o.store === undefined || o.store === 'sqlite') {
     if (o.hostId !== undefined) throw new UsageError('--host-id needs --store etcd://...');
+    if (o.underlayAddress !== undefined)
+      throw new UsageError(
+        '--underlay-address needs --store etcd://... (without etcd: --overlay FILE)',
+      );
     return {};
+  }
+  if (o.overlay !== undefined)
+    throw new UsageError(
+      '--overlay FILE is for a daemon without etcd; with --store etcd://... the overlay is built from the store (--underlay-address)',
+    );
+  if (o.underlayAddress !== undefined) {
+    if (!isIPv4(o.underlayAddress))
+      throw new UsageError(
+        `--underlay-address must be an IPv4 address, not '${o.underlayAddress}'`,
+      );
+    if (o.io !== undefined && o.io !== 'epoll')
+      throw new UsageError(
+        `--underlay-address (the fleet overlay) needs --io epoll, not '${o.io}': the io_uring backend does not carry the overlay yet`,
+      );
   }
   let endpoints: string[];
   try {

@@ -147,8 +147,12 @@ export function eniCommand(): Command {
       const kept = new Set(out.NetworkInterfaces.map((n) => String(n['NetworkInterfaceId'])));
       enis = enis.filter((e) => kept.has(e.id));
     }
+    // Fleet: the owning host, and whether it is live (another host's ENI: no TAP here).
+    const fleet = enis.some((e) => e.hostId !== undefined);
+    const host = (e: (typeof enis)[number]): string =>
+      e.hostReachable === false ? `${dash(e.hostId)} (unreachable)` : dash(e.hostId);
     printTable(
-      ['ENI', 'TAP', 'NETNS', 'IP', 'MAC', 'SUBNET', 'SDC', 'GROUPS'],
+      ['ENI', 'TAP', 'NETNS', 'IP', 'MAC', 'SUBNET', 'SDC', 'GROUPS', ...(fleet ? ['HOST'] : [])],
       enis.map((e) => [
         e.id,
         dash(e.tap),
@@ -158,6 +162,7 @@ export function eniCommand(): Command {
         e.subnetId,
         e.sourceDestCheck ? 'on' : 'off',
         e.groupIds.join(','),
+        ...(fleet ? [host(e)] : []),
       ]),
     );
   });
