@@ -101,13 +101,18 @@ async function prefixListId(d: TestDaemon): Promise<string> {
   return id;
 }
 
-test('SIGTERM: exit 0, socket removed, TAPs closed, the user namespaces kept', async (t) => {
+test('SIGHUP is ignored; SIGTERM: exit 0, socket removed, TAPs closed, the user namespaces kept', async (t) => {
   const d = await startDaemon(t);
   const { ns } = await eniInNamespace(d, '172.31.0.50');
   assert.equal((await links(ns)).length, 1);
   // 0660 root:eniwall when the host has that group (daemon --socket-group), else root alone.
   const hasGroup = /^eniwall:/m.test(fs.readFileSync('/etc/group', 'utf8'));
   assert.equal(fs.statSync(d.socket).mode & 0o777, hasGroup ? 0o660 : 0o600, 'socket mode');
+
+  // SIGHUP (a terminal hang-up, a stray reload) is not a stop: the daemon goes on serving.
+  process.kill(d.pid, 'SIGHUP');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await d.cli('status')).code, 0, 'alive after SIGHUP');
 
   assert.equal(await d.stop(), 0);
   assert.equal(fs.existsSync(d.socket), false);

@@ -247,7 +247,10 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
-    if (options.overlayFile !== undefined) {
+    // Without an overlay file there is nothing to reload; the default action would end the daemon.
+    if (options.overlayFile === undefined) {
+      process.on('SIGHUP', () => log.info('SIGHUP: nothing to reload (no --overlay file)'));
+    } else {
       process.on('SIGHUP', () => {
         let cfg: OverlayConfig;
         try {
