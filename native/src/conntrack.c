@@ -40,8 +40,11 @@ static inline int cmp_addr(const uint8_t *a, const uint8_t *b) {
     return (a1 > b1) - (a1 < b1);
 }
 
-static inline __attribute__((always_inline)) uint32_t hash_key(const struct ew_ct *ct,
-                                                               const struct ew_ct_key *k) {
+/* A key's hash in two steps: the flow (everything but the zone), then the
+ * zone. A forwarded packet is looked up in two zones (sender's and
+ * receiver's) with the same flow, so the burst path hashes the flow once. */
+static inline __attribute__((always_inline)) uint64_t hash_flow(const struct ew_ct *ct,
+                                                                const struct ew_ct_key *k) {
     /* Canonical order: the lower (address, port) endpoint first. */
     int c = cmp_addr(k->src, k->dst);
     bool swap = c > 0 || (c == 0 && k->sport > k->dport);
@@ -52,10 +55,17 @@ static inline __attribute__((always_inline)) uint32_t hash_key(const struct ew_c
     h = mix64(h, load64(a + 8));
     h = mix64(h, load64(b));
     h = mix64(h, load64(b + 8));
-    h = mix64(h, (uint64_t)pa << 48 | (uint64_t)pb << 32 | (uint64_t)k->zone << 16 |
-                     (uint64_t)k->family << 8 | k->proto);
-    h = fmix64(h);
+    return mix64(h, (uint64_t)pa << 48 | (uint64_t)pb << 32 | (uint64_t)k->family << 8 | k->proto);
+}
+
+static inline __attribute__((always_inline)) uint32_t hash_zone(uint64_t flow, uint16_t zone) {
+    uint64_t h = fmix64(mix64(flow, zone));
     return (uint32_t)(h ^ (h >> 32));
+}
+
+static inline __attribute__((always_inline)) uint32_t hash_key(const struct ew_ct *ct,
+                                                               const struct ew_ct_key *k) {
+    return hash_zone(hash_flow(ct, k), k->zone);
 }
 
 uint32_t ew_ct_hash(const struct ew_ct *ct, const struct ew_ct_key *k) {
@@ -344,6 +354,15 @@ uint32_t ew_ct_prefetch_bucket(const struct ew_ct *ct, const struct ew_ct_key *k
     uint32_t b = hash & ct->bucket_mask;
     __builtin_prefetch(&ct->buckets[b], 1, 3); /* head and lock: one word */
     return hash;
+}
+
+void ew_ct_prefetch_buckets2(const struct ew_ct *ct, const struct ew_ct_key *k, uint16_t zone_b,
+                             uint32_t hash[2]) {
+    uint64_t flow = hash_flow(ct, k);
+    hash[0] = hash_zone(flow, k->zone);
+    hash[1] = hash_zone(flow, zone_b);
+    __builtin_prefetch(&ct->buckets[hash[0] & ct->bucket_mask], 1, 3);
+    __builtin_prefetch(&ct->buckets[hash[1] & ct->bucket_mask], 1, 3);
 }
 
 bool ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash) {

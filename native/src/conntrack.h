@@ -198,6 +198,10 @@ uint32_t ew_ct_flow_drain(struct ew_ct *ct, struct ew_flow_sample *out, uint32_t
  * prefetches the first entry of the chain. The lookup proper then finds those
  * lines in cache. A racy head read is only a hint: the lookup takes the lock. */
 uint32_t ew_ct_prefetch_bucket(const struct ew_ct *ct, const struct ew_ct_key *k);
+/* Both zones of one flow: hash[0] for k (its zone), hash[1] for k with zone
+ * zone_b, each = ew_ct_hash of that key; the flow part is hashed once. */
+void ew_ct_prefetch_buckets2(const struct ew_ct *ct, const struct ew_ct_key *k, uint16_t zone_b,
+                             uint32_t hash[2]);
 bool ew_ct_prefetch_entry(const struct ew_ct *ct, uint32_t hash); /* true: bucket was empty */
 /* Step 3 (burst path): an empty bucket means a new connection, whose entry
  * will be the cache's next: prefetch the next `count` of them for writing. */

@@ -66,7 +66,7 @@ void ew_ct_destroy(struct ew_ct *ct) {
 /* ---- the shared region (ew_ct_create_shared) ---- */
 
 #define CT_SHM_MAGIC   0x31544354574e45ull /* "ENWTCT1" */
-#define CT_SHM_VERSION 1u
+#define CT_SHM_VERSION 2u /* 2: the hash takes the zone last (hash_flow, hash_zone) */
 #define CT_SHM_HEADER  4096u
 
 struct ct_shm_header {

@@ -52,6 +52,7 @@ struct pctx {
     struct ew_pkt p;
     bool hashed;      /* hash[] holds the zones' conntrack hashes (burst path) */
     uint32_t hash[2]; /* [0] the sender's zone key, [1] the receiver's (prefetch_zones) */
+    uint32_t fwd;     /* when hashed: the destination ENI prefetch_zones looked up */
 };
 
 /* Drops are counted on the port whose ENI decided them: the input port, except
@@ -467,7 +468,10 @@ static void handle_ip(struct pctx *c) {
         return;
     }
 
-    uint32_t fi = p->family == 4 ? fwd4_find(t, e->vpc, p->dst4) : fwd6_find(t, e->vpc, p->dst);
+    /* The burst path looked the destination up already (same table, ENI, packet). */
+    uint32_t fi = c->hashed                  ? c->fwd
+                  : p->family == 4 ? fwd4_find(t, e->vpc, p->dst4)
+                                   : fwd6_find(t, e->vpc, p->dst);
     if (fi == EW_INDEX_NONE) {
         drop(c, EW_DROP_NO_ROUTE);
         return;
@@ -590,10 +594,12 @@ static inline struct pctx packet_start(struct ew_worker_ctx *w, const struct ew_
 
 /* ew_process with the parse optionally done already (pre != NULL: its result
  * pre_r): ew_process_burst parses a whole burst first to prefetch. hash: the
- * two zones' conntrack hashes prefetch_zones computed, or NULL. */
+ * two zones' conntrack hashes prefetch_zones computed, or NULL; fwd: the
+ * destination ENI it found (used only with hash). */
 static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
                         uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v,
-                        const struct ew_pkt *pre, enum ew_drop_reason pre_r, const uint32_t *hash) {
+                        const struct ew_pkt *pre, enum ew_drop_reason pre_r, const uint32_t *hash,
+                        uint32_t fwd) {
     verdict_reset(v);
     if (in_port >= EW_MAX_PORTS) { /* nowhere to count it */
         v->reason = EW_DROP_PORT_NOT_BOUND;
@@ -615,6 +621,7 @@ static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, 
         c.hashed = true;
         c.hash[0] = hash[0];
         c.hash[1] = hash[1];
+        c.fwd = fwd;
     }
     if (pre) {
         c.p = *pre;
@@ -643,7 +650,7 @@ static void process_one(struct ew_worker_ctx *w, const struct ew_table_view *t, 
 
 void ew_process(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t in_port,
                 uint8_t *frame, uint32_t *len, uint32_t cap, struct ew_verdict *v) {
-    process_one(w, t, in_port, frame, len, cap, v, NULL, EW_DROP_NONE, NULL);
+    process_one(w, t, in_port, frame, len, cap, v, NULL, EW_DROP_NONE, NULL, EW_INDEX_NONE);
 }
 
 /* ---- bursts: parse all, prefetch all, then decide each (same verdicts) ---- */
@@ -654,7 +661,7 @@ void ew_process(struct ew_worker_ctx *w, const struct ew_table_view *t, uint32_t
  * zone lookup with a plain key: not IP, ICMP errors, later fragments, no route). */
 static uint32_t prefetch_zones(const struct ew_core *core, const struct ew_table_view *t,
                                const struct ew_eni *e, uint32_t in_port, const struct ew_pkt *p,
-                               uint32_t hash[2]) {
+                               uint32_t hash[2], uint32_t *fwd) {
     if (p->family != 4 && p->family != 6) return 0;
     if (p->icmp_kind != EW_ICMP_NONE && p->icmp_kind != EW_ICMP_ECHO_REQUEST &&
         p->icmp_kind != EW_ICMP_ECHO_REPLY)
@@ -664,12 +671,11 @@ static uint32_t prefetch_zones(const struct ew_core *core, const struct ew_table
     if (fi == EW_INDEX_NONE) return 0;
     uint32_t out = t->enis[fi].port_id;
     if (out == EW_PORT_NONE) return 0;
+    *fwd = fi;
     struct ew_ct_key k;
     struct zone z = {e, in_port, EW_DIR_EGRESS};
     ct_key_from(&k, &z, p->family, p->proto, p->src, p->dst, p->sport, p->dport);
-    hash[0] = ew_ct_prefetch_bucket(core->ct, &k);
-    k.zone = (uint16_t)out;
-    hash[1] = ew_ct_prefetch_bucket(core->ct, &k);
+    ew_ct_prefetch_buckets2(core->ct, &k, (uint16_t)out, hash);
     return 2;
 }
 
@@ -680,15 +686,16 @@ void ew_process_burst(struct ew_worker_ctx *w, const struct ew_table_view *t,
         uint32_t m = n < EW_PROCESS_BURST ? n : EW_PROCESS_BURST;
         struct ew_pkt pk[EW_PROCESS_BURST];
         enum ew_drop_reason pr[EW_PROCESS_BURST];
-        uint32_t hash[EW_PROCESS_BURST][2], nh[EW_PROCESS_BURST];
+        uint32_t hash[EW_PROCESS_BURST][2], nh[EW_PROCESS_BURST], fwd[EW_PROCESS_BURST];
         for (uint32_t i = 0; i < m; i++) {
             uint32_t port = in_ports[i];
             pr[i] = ew_parse(frames[i], lens[i], &pk[i]);
             nh[i] = 0;
+            fwd[i] = EW_INDEX_NONE;
             if (pr[i] == EW_DROP_NONE && t && port < EW_MAX_PORTS &&
                 t->port_eni[port] != EW_INDEX_NONE)
-                nh[i] =
-                    prefetch_zones(w->core, t, &t->enis[t->port_eni[port]], port, &pk[i], hash[i]);
+                nh[i] = prefetch_zones(w->core, t, &t->enis[t->port_eni[port]], port, &pk[i],
+                                       hash[i], &fwd[i]);
         }
         uint32_t empty = 0; /* lookups that will miss: new connections */
         for (uint32_t i = 0; i < m; i++)
@@ -697,7 +704,7 @@ void ew_process_burst(struct ew_worker_ctx *w, const struct ew_table_view *t,
         if (empty) ew_ct_prefetch_new(w->core->ct, w->ct_cache, empty);
         for (uint32_t i = 0; i < m; i++)
             process_one(w, t, in_ports[i], frames[i], &lens[i], cap, &v[i], &pk[i], pr[i],
-                        nh[i] == 2 ? hash[i] : NULL);
+                        nh[i] == 2 ? hash[i] : NULL, fwd[i]);
         in_ports += m;
         frames += m;
         lens += m;
