@@ -186,8 +186,25 @@ class NativeDataplaneHandle implements DataplaneHandle {
         counters: {},
         drops: {},
         conntrack: null,
+        ...(eni.qemuSocket === undefined ? {} : { qemuSocket: eni.qemuSocket }),
       };
     }
+    const s = eni.qemuSocket === undefined ? null : this.dataplane.streamStats(port);
+    const stream =
+      s === null
+        ? {}
+        : {
+            qemuSocket: eni.qemuSocket,
+            stream: {
+              connected: s.connected,
+              accepts: s.accepts,
+              replaced: s.replaced,
+              resets: s.resets,
+              rxBadLen: s.rxBadLen,
+              txBusy: s.txBusy,
+              txNoPeer: s.txNoPeer,
+            },
+          };
     const raw = this.dataplane.counters(port);
     const drops: Record<string, number> = {};
     for (const [reason, n] of Object.entries(raw.drops)) {
@@ -203,6 +220,7 @@ class NativeDataplaneHandle implements DataplaneHandle {
         entries: this.dataplane.ctCount(port),
         allowanceExceeded: Number(this.dataplane.ctAllowanceExceeded(port)),
       },
+      ...stream,
     };
   }
 
