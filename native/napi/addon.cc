@@ -300,7 +300,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
         char err[kErrLen] = "";
         uint32_t port = 0;
         if (ew_engine_open_stream(Live(env), path.c_str(), want, &port, err, sizeof err) != 0)
-            throw Napi::Error::New(env, std::string("cannot open ") + err);
+            throw Napi::Error::New(env, err);
         return Napi::Number::New(env, port);
     }
 

@@ -570,26 +570,28 @@ out:
 
 int ew_engine_open_stream(struct ew_engine *eng, const char *path, int want_port, uint32_t *port,
                           char *err, size_t errlen) {
+    if (!path) {
+        set_err(err, errlen, "QEMU socket path missing");
+        return -1;
+    }
     pthread_mutex_lock(&eng->ctl);
     int rc = -1;
     struct ew_stream_port *sp = NULL;
-    if (eng->backend->mode != EW_IO_EPOLL) {
-        set_err(err, errlen, "a QEMU socket port needs the epoll I/O backend (daemon --io epoll)");
-        goto out;
-    }
+    /* A stream carries plain frames: TSO frames from TAPs (vnet header) would
+     * need segmenting, and several workers would hand frames to the owner
+     * through SPSC rings; neither is built. */
+    bool uring = eng->backend->mode != EW_IO_EPOLL, vnet = eng->cfg.vnet_hdr,
+         many = eng->nworkers != 1;
     if (eng->cfg.passthrough) {
-        set_err(err, errlen, "no QEMU socket ports in passthrough mode");
+        set_err(err, errlen, "QEMU socket %s: no QEMU socket ports in passthrough mode", path);
         goto out;
     }
-    if (eng->cfg.vnet_hdr) {
-        /* A stream carries plain frames; TSO frames from TAPs would need
-         * segmenting, which is not built. */
-        set_err(err, errlen, "a QEMU socket port needs virtio-net offload off (daemon --offload off)");
-        goto out;
-    }
-    if (eng->nworkers != 1) {
-        /* Several workers would hand frames to the owner through SPSC rings: not built. */
-        set_err(err, errlen, "a QEMU socket port needs one dataplane worker (daemon --workers 1)");
+    if (uring || vnet || many) {
+        set_err(err, errlen,
+                "QEMU socket %s: a QEMU socket port needs the daemon run with --io epoll "
+                "--offload off --workers 1 (this one runs%s%s%s)",
+                path, uring ? " io_uring" : "", vnet ? " offload on" : "",
+                many ? " several workers" : "");
         goto out;
     }
     int p = want_port < 0 ? lowest_free_port(eng) : want_port;
@@ -614,7 +616,7 @@ int ew_engine_open_stream(struct ew_engine *eng, const char *path, int want_port
                           : e == -ENAMETOOLONG
                               ? "the path is too long for a unix socket (107 bytes at most)"
                               : strerror(-e);
-        set_err(err, errlen, "QEMU socket %s: %s", path ? path : "(null)", why);
+        set_err(err, errlen, "QEMU socket %s: %s", path, why);
         ew_stream_port_close(sp);
         goto out;
     }
