@@ -15,8 +15,8 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "eniwall/core.h"
@@ -313,9 +313,9 @@ class Engine : public Napi::ObjectWrap<Engine> {
         Napi::Object o = Napi::Object::New(env);
         o.Set("connected", Napi::Boolean::New(env, s.connected));
         const std::pair<const char *, uint64_t> fields[] = {
-            {"accepts", s.accepts},       {"replaced", s.replaced},     {"resets", s.resets},
-            {"rxFrames", s.rx_frames},    {"rxBytes", s.rx_bytes},      {"txFrames", s.tx_frames},
-            {"txBytes", s.tx_bytes},      {"rxBadLen", s.rx_bad_len},   {"txBusy", s.tx_busy},
+            {"accepts", s.accepts},     {"replaced", s.replaced},   {"resets", s.resets},
+            {"rxFrames", s.rx_frames},  {"rxBytes", s.rx_bytes},    {"txFrames", s.tx_frames},
+            {"txBytes", s.tx_bytes},    {"rxBadLen", s.rx_bad_len}, {"txBusy", s.tx_busy},
             {"txNoPeer", s.tx_no_peer},
         };
         for (const auto &f : fields)

@@ -638,7 +638,8 @@ out:
     return rc;
 }
 
-int ew_engine_stream_stats(struct ew_engine *eng, uint32_t port, struct ew_engine_stream_stats *out) {
+int ew_engine_stream_stats(struct ew_engine *eng, uint32_t port,
+                           struct ew_engine_stream_stats *out) {
     memset(out, 0, sizeof *out);
     if (port >= EW_MAX_PORTS) return -1;
     pthread_mutex_lock(&eng->ctl); /* the port cannot be freed meanwhile */

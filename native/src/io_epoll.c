@@ -29,11 +29,11 @@
 #include "io_underlay.h"
 #include "io_worker.h"
 
-#define WAKE_TOKEN EW_MAX_PORTS /* epoll data for the eventfd; ports use their id */
-#define MAX_EVENTS 64
-#define TOK_LISTEN 0x10000u /* | port: a stream port's listening socket */
-#define TOK_CONN   0x20000u /* | port: a stream port's guest connection */
-#define TOK_PORT   0x0ffffu
+#define WAKE_TOKEN     EW_MAX_PORTS /* epoll data for the eventfd; ports use their id */
+#define MAX_EVENTS     64
+#define TOK_LISTEN     0x10000u /* | port: a stream port's listening socket */
+#define TOK_CONN       0x20000u /* | port: a stream port's guest connection */
+#define TOK_PORT       0x0ffffu
 #define STREAM_SCRATCH 65536u
 
 struct epoll_worker {
@@ -42,7 +42,7 @@ struct epoll_worker {
     uint8_t *bufs;         /* EW_BURST frame buffers of buf_size: read, judge, write in place */
     /* Stream ports (owned by the engine, served here): NULL for TAP ports. */
     struct ew_stream_port *streams[EW_MAX_PORTS];
-    int conn_fd[EW_MAX_PORTS];  /* the connection fd registered in ep, -1: none */
+    int conn_fd[EW_MAX_PORTS];    /* the connection fd registered in ep, -1: none */
     bool out_armed[EW_MAX_PORTS]; /* EPOLLOUT registered for conn_fd */
     uint8_t *scratch;             /* STREAM_SCRATCH bytes: ew_stream_port_rx's reads */
 };

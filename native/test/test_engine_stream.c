@@ -113,10 +113,9 @@ static uint64_t counter(struct ew_engine *eng, uint32_t port, bool drop, uint32_
 }
 
 /* Polls the stream stats until pred holds (up to 2 s). */
-static struct ew_engine_stream_stats wait_stats(struct ew_engine *eng, uint32_t port,
-                                                bool (*pred)(const struct ew_engine_stream_stats *,
-                                                             uint64_t),
-                                                uint64_t arg) {
+static struct ew_engine_stream_stats
+wait_stats(struct ew_engine *eng, uint32_t port,
+           bool (*pred)(const struct ew_engine_stream_stats *, uint64_t), uint64_t arg) {
     struct ew_engine_stream_stats s;
     for (int i = 0; i < 200; i++) {
         CHECK_EQ(ew_engine_stream_stats(eng, port, &s), 0, "stream stats");

@@ -199,7 +199,8 @@ struct ew_engine_stream_stats {
     uint64_t tx_no_peer; /* no guest connected: dropped */
 };
 /* -1 when port is not a stream port. */
-int ew_engine_stream_stats(struct ew_engine *eng, uint32_t port, struct ew_engine_stream_stats *out);
+int ew_engine_stream_stats(struct ew_engine *eng, uint32_t port,
+                           struct ew_engine_stream_stats *out);
 
 #ifdef __cplusplus
 }
