@@ -646,19 +646,19 @@ int ew_engine_stream_stats(struct ew_engine *eng, uint32_t port,
     const struct ew_stream_port *sp = eng->stream[port];
     int rc = -1;
     if (sp) {
-        /* Racy reads of the worker's 64-bit counters, as ew_engine_counters. */
+        /* The worker writes these while we read (relaxed atomics, io_stream.h). */
         const struct ew_stream_stats *s = &sp->st;
-        out->connected = sp->cfd >= 0;
-        out->accepts = s->accepts;
-        out->replaced = s->replaced;
-        out->resets = s->resets;
-        out->rx_frames = s->rx_frames;
-        out->rx_bytes = s->rx_bytes;
-        out->tx_frames = s->tx_frames;
-        out->tx_bytes = s->tx_bytes;
-        out->rx_bad_len = s->rx_bad_len;
-        out->tx_busy = s->tx_busy;
-        out->tx_no_peer = s->tx_no_peer;
+        out->accepts = ew_stream_read(&s->accepts);
+        out->replaced = ew_stream_read(&s->replaced);
+        out->resets = ew_stream_read(&s->resets);
+        out->connected = out->accepts > out->resets;
+        out->rx_frames = ew_stream_read(&s->rx_frames);
+        out->rx_bytes = ew_stream_read(&s->rx_bytes);
+        out->tx_frames = ew_stream_read(&s->tx_frames);
+        out->tx_bytes = ew_stream_read(&s->tx_bytes);
+        out->rx_bad_len = ew_stream_read(&s->rx_bad_len);
+        out->tx_busy = ew_stream_read(&s->tx_busy);
+        out->tx_no_peer = ew_stream_read(&s->tx_no_peer);
         rc = 0;
     }
     pthread_mutex_unlock(&eng->ctl);

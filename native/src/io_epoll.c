@@ -65,7 +65,7 @@ static void stream_sync(struct epoll_worker *st, uint32_t p) {
             } else { /* cannot watch it: refuse the connection (the guest may retry) */
                 close(sp->cfd);
                 sp->cfd = -1;
-                sp->st.resets++;
+                ew_stream_count(&sp->st.resets, 1);
                 ew_stream_rx_reset(&sp->rx);
                 ew_stream_tx_reset(&sp->tx);
             }
@@ -94,7 +94,7 @@ static void stream_send(struct ew_worker *w, struct epoll_worker *st, uint32_t i
                         uint32_t out_port, const uint8_t *frame, uint32_t frame_len) {
     struct ew_stream_port *sp = st->streams[out_port];
     if (sp->cfd < 0) {
-        sp->st.tx_no_peer++;
+        ew_stream_count(&sp->st.tx_no_peer, 1);
         ew_worker_count_drop(w, in_port, EW_DROP_PORT_DOWN); /* no guest connected */
         return;
     }

@@ -39,6 +39,17 @@ struct ew_stream_stats {
     uint64_t resets;   /* connections ended (peer close, error, bad length) */
 };
 
+/* The port's owner (one worker) is the only writer of its stats; others read
+ * them while it runs (ew_engine_stream_stats). Relaxed load + store, no
+ * read-modify-write: plain moves on x86, and no data race for TSan. A guest is
+ * connected while accepts > resets (every connection ends with one reset). */
+static inline void ew_stream_count(uint64_t *c, uint64_t n) {
+    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+static inline uint64_t ew_stream_read(const uint64_t *c) {
+    return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
 struct ew_stream_port {
     int lfd; /* listening socket */
     int cfd; /* the guest's connection, -1 while none */

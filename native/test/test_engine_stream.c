@@ -31,6 +31,7 @@
 
 static char dir[64], path_a[96], path_b[96];
 static uint64_t gen;
+static uint32_t cur_pa, cur_pb; /* the ports of the table in force */
 
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -55,8 +56,11 @@ static struct ew_engine *engine(enum ew_io_mode mode, uint32_t workers, bool vne
 
 /* ENI 0 (10.0.1.10) on port pa, ENI 1 (10.0.1.11) on pb; ingress UDP 5000..5099 only. */
 static void load(struct ew_engine *eng, uint32_t pa, uint32_t pb) {
+    cur_pa = pa;
+    cur_pb = pb;
     struct tb b;
     tb_init(&b);
+    b.generation = ++gen;
     uint32_t vpc = tb_vpc(&b, "10.0.0.0", 16, NULL, 0);
     uint32_t sn = tb_subnet(&b, vpc, "10.0.1.0", 24, NULL, 0);
     uint32_t rs = tb_ruleset(&b);
@@ -67,7 +71,7 @@ static void load(struct ew_engine *eng, uint32_t pa, uint32_t pb) {
     size_t len = 0;
     uint8_t *buf = tb_build(&b, &len);
     char err[256] = "";
-    CHECK_EQ(ew_engine_load_table(eng, buf, len, ++gen, err, sizeof err), 0, err);
+    CHECK_EQ(ew_engine_load_table(eng, buf, len, gen, err, sizeof err), 0, err);
     free(buf);
 }
 
@@ -106,7 +110,11 @@ static uint32_t recv_frame(int fd, uint8_t *out, uint32_t cap, int ms) {
     return len;
 }
 
+/* A port counter once the worker has passed a burst boundary: a table load
+ * waits for one (quiesce), which orders the worker's plain counter writes
+ * before this read. Call it once the stream stats show the frames were read. */
 static uint64_t counter(struct ew_engine *eng, uint32_t port, bool drop, uint32_t k) {
+    load(eng, cur_pa, cur_pb);
     struct ew_port_counters c;
     ew_engine_counters(eng, port, &c);
     return drop ? c.drop[k] : c.cnt[k];
@@ -129,6 +137,9 @@ static bool accepts_at_least(const struct ew_engine_stream_stats *s, uint64_t n)
 }
 static bool resets_at_least(const struct ew_engine_stream_stats *s, uint64_t n) {
     return s->resets >= n;
+}
+static bool rx_at_least(const struct ew_engine_stream_stats *s, uint64_t n) {
+    return s->rx_frames >= n;
 }
 
 static void test_refusals(void) {
@@ -180,9 +191,14 @@ static void test_ports(void) {
     wait_stats(eng, pa, accepts_at_least, 1);
     uint32_t n = fr_udp4(f, fr_macs(ma, mb), "10.0.1.10", "10.0.1.11", 40000, 5001, 32);
     send_frame(a, f, n);
-    for (int i = 0; i < 200 && counter(eng, pa, true, EW_DROP_PORT_DOWN) == 0; i++)
-        sleep_ms(10);
+    wait_stats(eng, pa, rx_at_least, 1);
     CHECK_EQ(counter(eng, pa, true, EW_DROP_PORT_DOWN), 1, "no guest on B: PORT_DOWN");
+
+    /* Another open on A's live path is refused without touching its guest. */
+    CHECK_EQ(ew_engine_open_stream(eng, path_a, -1, &px, err, sizeof err), -1,
+             "live, with a guest");
+    s = wait_stats(eng, pa, accepts_at_least, 1);
+    CHECK(s.accepts == 1 && s.replaced == 0 && s.connected, "the guest kept its connection");
 
     int b = guest(path_b);
     wait_stats(eng, pb, accepts_at_least, 1);
@@ -194,6 +210,7 @@ static void test_ports(void) {
     uint32_t r = fr_udp4(f, fr_macs(ma, mb), "10.0.1.10", "10.0.1.11", 40001, 6001, 32);
     send_frame(a, f, r);
     CHECK_EQ(recv_frame(b, got, sizeof got, 300), 0, "refused frame not delivered");
+    wait_stats(eng, pa, rx_at_least, 3);
     CHECK_EQ(counter(eng, pb, true, EW_DROP_SG_INGRESS), 1, "SG_INGRESS on B");
     CHECK(counter(eng, pa, false, EW_CNT_RX_PACKETS) >= 3, "RX counted on A");
     CHECK_EQ(counter(eng, pb, false, EW_CNT_TX_PACKETS), 1, "TX counted on B");
@@ -210,8 +227,7 @@ static void test_ports(void) {
     fr_udp4(f, fr_macs(ma, mb), "10.0.1.10", "10.0.1.11", 40002, 5002, 32);
     memset(f + 100, 0xab, big - 100);
     send_frame(a, f, big);
-    for (int i = 0; i < 200 && counter(eng, pa, true, EW_DROP_FRAME_TOO_BIG) == 0; i++)
-        sleep_ms(10);
+    wait_stats(eng, pa, rx_at_least, 5);
     CHECK_EQ(counter(eng, pa, true, EW_DROP_FRAME_TOO_BIG), 1, "oversized frame");
 
     /* Disconnect and come back: the same port and counters. */
