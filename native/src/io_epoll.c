@@ -45,6 +45,7 @@ struct epoll_worker {
     int conn_fd[EW_MAX_PORTS];    /* the connection fd registered in ep, -1: none */
     bool out_armed[EW_MAX_PORTS]; /* EPOLLOUT registered for conn_fd */
     uint8_t *scratch;             /* STREAM_SCRATCH bytes: ew_stream_port_rx's reads */
+    uint32_t reading;             /* the stream port being read now, EW_PORT_NONE: none */
 };
 
 static void forward(struct ew_worker *w, struct epoll_worker *st, const struct ew_table_view *t,
@@ -54,6 +55,9 @@ static void forward(struct ew_worker *w, struct epoll_worker *st, const struct e
  * one open (a closed fd left ep on its own), EPOLLOUT only while a frame pends. */
 static void stream_sync(struct epoll_worker *st, uint32_t p) {
     struct ew_stream_port *sp = st->streams[p];
+    /* Inside that port's own read a failed write's connection stays open
+     * (the reader still uses the fd); stream_event reaps it afterwards. */
+    if (st->reading != p) ew_stream_port_reap(sp);
     if (st->conn_fd[p] != sp->cfd) {
         /* An accept replaced it or the connection ended: the old fd is closed. */
         st->conn_fd[p] = -1;
@@ -93,7 +97,7 @@ static void stream_detach(struct epoll_worker *st, uint32_t p) {
 static void stream_send(struct ew_worker *w, struct epoll_worker *st, uint32_t in_port,
                         uint32_t out_port, const uint8_t *frame, uint32_t frame_len) {
     struct ew_stream_port *sp = st->streams[out_port];
-    if (sp->cfd < 0) {
+    if (sp->cfd < 0 || sp->tx_dead) {
         ew_stream_count(&sp->st.tx_no_peer, 1);
         ew_worker_count_drop(w, in_port, EW_DROP_PORT_DOWN); /* no guest connected */
         return;
@@ -156,8 +160,10 @@ static void stream_event(struct ew_worker *w, struct epoll_worker *st,
     if (events & EPOLLOUT) ew_stream_port_flush(sp);
     if (sp->cfd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
         struct stream_rx r = {.w = w, .st = st, .t = t, .port = p, .n = 0};
+        st->reading = p;
         ew_stream_port_rx(sp, st->scratch, STREAM_SCRATCH, stream_rx_frame, &r);
         stream_rx_flush(&r);
+        st->reading = EW_PORT_NONE;
     }
     stream_sync(st, p);
 }
@@ -292,6 +298,7 @@ static void *worker_main(void *arg) {
     }
     st->bufs = malloc((size_t)EW_BURST * w->sh->buf_size);
     st->scratch = malloc(STREAM_SCRATCH);
+    st->reading = EW_PORT_NONE;
     st->ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WAKE_TOKEN};
     if (!st->bufs || !st->scratch || st->ep < 0 ||

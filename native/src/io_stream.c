@@ -15,6 +15,7 @@ static void drop_conn(struct ew_stream_port *p) {
     if (p->cfd < 0) return;
     close(p->cfd);
     p->cfd = -1;
+    p->tx_dead = false;
     ew_stream_count(&p->st.resets, 1);
     ew_stream_rx_reset(&p->rx);
     ew_stream_tx_reset(&p->tx);
@@ -46,6 +47,7 @@ static int listening_here(const char *path) {
 int ew_stream_port_open(struct ew_stream_port *p, const char *path) {
     p->lfd = -1;
     p->cfd = -1;
+    p->tx_dead = false;
     memset(&p->st, 0, sizeof p->st);
     ew_stream_rx_init(&p->rx, p->rxbuf, EW_STREAM_MAX_FRAME);
     ew_stream_tx_init(&p->tx, p->pend, (uint32_t)sizeof p->pend);
@@ -103,6 +105,7 @@ int ew_stream_port_accept(struct ew_stream_port *p) {
         drop_conn(p);
     }
     p->cfd = fd;
+    p->tx_dead = false;
     ew_stream_count(&p->st.accepts, 1);
     return 1;
 }
@@ -131,8 +134,12 @@ int ew_stream_port_rx(struct ew_stream_port *p, uint8_t *scratch, size_t scratch
     return -1;
 }
 
+void ew_stream_port_reap(struct ew_stream_port *p) {
+    if (p->tx_dead) drop_conn(p);
+}
+
 int ew_stream_port_tx(struct ew_stream_port *p, const uint8_t *frame, uint32_t len) {
-    if (p->cfd < 0) {
+    if (p->cfd < 0 || p->tx_dead) {
         ew_stream_count(&p->st.tx_no_peer, 1);
         return -1;
     }
@@ -149,7 +156,7 @@ int ew_stream_port_tx(struct ew_stream_port *p, const uint8_t *frame, uint32_t l
         ew_stream_count(&p->st.tx_too_long, 1);
         return -1;
     default:
-        drop_conn(p);
+        p->tx_dead = true; /* closed by ew_stream_port_reap */
         ew_stream_count(&p->st.tx_no_peer, 1);
         return -1;
     }
