@@ -327,7 +327,12 @@ test(
     // Restart: the daemon rebuilds the socket port from the store.
     assert.equal(await d.stop(), 0, d.logs());
     assert.equal(fs.existsSync(socket), false, 'the socket file goes with the daemon');
-    d = await startDaemon(t, { args: DAEMON_ARGS, stateDir });
+    // No --io / --offload this time: socket ENIs in the store make the daemon pick epoll, offload off.
+    d = await startDaemon(t, { args: ['--flow-log-window-seconds', '1'], stateDir });
+    const status = JSON.parse(await d.ok('status', '--json')) as {
+      dataplane: { io: string; offload: boolean };
+    };
+    assert.deepEqual([status.dataplane.io, status.dataplane.offload], ['epoll', false]);
     assert.ok(fs.statSync(socket).isSocket(), 'listening again after the restart');
     const out3 = await finished(bootGuest(t, initrd, socket, 'ping'));
     assert.match(out3, /EW-PING OK/, out3);
@@ -347,6 +352,11 @@ test('qemu stream: refused clearly, nothing created, when the engine cannot serv
     [['--io', 'epoll', '--offload', 'on'], 'offload on'],
     [['--io', 'epoll', '--offload', 'off', '--workers', '2'], 'several workers'],
   ];
+  // Without socket ENIs in the store the defaults stay: offload on.
+  const plain = await startDaemon(t);
+  const st = JSON.parse(await plain.ok('status', '--json')) as { dataplane: { offload: boolean } };
+  assert.equal(st.dataplane.offload, true);
+  assert.equal(await plain.stop(), 0);
   for (const [i, [args, what]] of cases.entries()) {
     const d = await startDaemon(t, { args });
     const sock = path.join(work, `r${i}.sock`);
