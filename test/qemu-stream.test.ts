@@ -31,7 +31,7 @@ import {
   type TestDaemon,
 } from './helpers/daemon';
 import { parseFlowLogRecords } from './helpers/flow-log-parser';
-import { eventually, killAtEnd, run, tcpListen } from './helpers/traffic';
+import { eventually, killAtEnd, run, tcpListen, uniqueName } from './helpers/traffic';
 
 const GUEST_DIR = path.join(REPO_ROOT, '.cache/qemu-guest');
 const QEMU = '/usr/bin/qemu-system-x86_64';
@@ -368,4 +368,17 @@ test('qemu stream: refused clearly, nothing created, when the engine cannot serv
     assert.equal(fs.existsSync(sock), false, 'no socket left behind');
     assert.equal(await d.stop(), 0);
   }
+
+  // A stored socket ENI the engine cannot serve at start-up does not stop the
+  // daemon (nor the other ENIs): it is left without a port, with a warning.
+  const first = await startDaemon(t, { args: ['--io', 'epoll', '--offload', 'off'] });
+  const sock = path.join(work, 'kept.sock');
+  const vm = await first.ok(...words`eni create --qemu-socket ${sock}`);
+  const other = await first.ok(...words`eni create --tap ${uniqueName('t')}`);
+  assert.equal(await first.stop(), 0);
+  const again = await startDaemon(t, { args: ['--io', 'uring'], stateDir: first.stateDir });
+  assert.equal((await statsOf(again, vm)).port, null, 'no port for the socket ENI');
+  assert.notEqual((await statsOf(again, other)).port, null, 'the TAP ENI has its port');
+  assert.match(again.logs(), /QEMU socket ENI left without a port/);
+  assert.equal(fs.existsSync(sock), false);
 });

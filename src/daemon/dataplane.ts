@@ -78,14 +78,19 @@ export type DataplaneHandleOptions = Partial<
     DataplaneOptions,
     'workers' | 'conntrackMax' | 'allowancePerEni' | 'io' | 'vnetHdr' | 'captureSlots'
   >
-> & { persistTaps?: boolean; conntrackShm?: string; portsFile?: string };
+> & {
+  persistTaps?: boolean;
+  conntrackShm?: string;
+  portsFile?: string;
+  onSkipped?: (eniId: string, reason: string) => void;
+};
 
 export async function openDataplane(options: DataplaneHandleOptions): Promise<DataplaneHandle> {
   // Options left undefined take the dataplane's defaults (DEFAULT_OPTIONS).
-  const { persistTaps, portsFile, ...engineOptions } = options;
+  const { persistTaps, portsFile, onSkipped, ...engineOptions } = options;
   const dataplane = await Dataplane.create(engineOptions);
   const compiler = new TableCompiler();
-  const driver = new DataplaneDriver(dataplane, compiler, { persistTaps, portsFile });
+  const driver = new DataplaneDriver(dataplane, compiler, { persistTaps, portsFile, onSkipped });
   return new NativeDataplaneHandle(dataplane, driver, compiler);
 }
 

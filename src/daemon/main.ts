@@ -174,6 +174,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   if (options.io === undefined && options.vnetHdr === undefined && !modes.vnetHdr)
     log.info('QEMU socket ENIs in the stored state: dataplane on epoll with offload off');
   const dataplane = await openDataplane({
+    onSkipped: (eni, reason) => log.warn({ eni, reason }, 'QEMU socket ENI left without a port'),
     workers: options.workers,
     conntrackMax: options.conntrackMax,
     allowancePerEni: options.allowancePerEni,
@@ -354,6 +355,7 @@ async function runFleetDaemon(
   }
   const credentials = CredentialStore.open(stateDir);
   const dataplane = await openDataplane({
+    onSkipped: (eni, reason) => log.warn({ eni, reason }, 'QEMU socket ENI left without a port'),
     workers: options.workers,
     conntrackMax: options.conntrackMax,
     allowancePerEni: options.allowancePerEni,

@@ -43,7 +43,11 @@
  * no namespace, no link to configure. Its wiring is the path alone, so it is
  * opened once and kept while the ENI lives; guests come and go on it. After a
  * restart the full apply opens it again (a stale socket file left by a killed
- * daemon is replaced), asking for its saved port id when portsFile is set.
+ * daemon is replaced), asking for its saved port id when portsFile is set. A
+ * socket that cannot be opened (its directory gone after a reboot, a file in
+ * the way, an engine that cannot serve sockets) does not fail a full apply:
+ * that ENI gets no port, reported through onSkipped, like a vanished path
+ * namespace; an apply whose change names the ENI fails instead.
  *
  * Persistent TAPs (option persistTaps, daemon --persist-taps): every TAP is
  * opened with TUNSETPERSIST, so it outlives the daemon. A driver that finds
@@ -124,6 +128,8 @@ export interface DriverOptions {
    * zones adopted from shared memory still name the same ENI.
    */
   portsFile?: string;
+  /** A full apply left this QEMU socket ENI without a port (see the file comment). */
+  onSkipped?: (eniId: string, reason: string) => void;
 }
 
 /** The file of a namespace given by name or path. */
@@ -270,12 +276,17 @@ export class DataplaneDriver {
           );
         const old = this.bound.get(eni.id);
         if (old !== undefined && old.wiring === wiringKey(eni, subnet)) continue;
+        const strict = given !== undefined && named.has(eni.id);
         if (eni.qemuSocket !== undefined) {
-          pending.push(this.prepareStream(eni, subnet, old));
+          try {
+            pending.push(this.prepareStream(eni, subnet, old));
+          } catch (err) {
+            if (strict) throw err;
+            this.options.onSkipped?.(eni.id, message(err));
+          }
           continue;
         }
         const ns = namespaceOf(eni);
-        const strict = given !== undefined && named.has(eni.id);
         if (!strict && ns !== undefined && isNamespacePath(ns) && !(await namespaceExists(ns))) {
           continue; // its container is gone (see the file comment): no port for now
         }
