@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "eniwall/core.h"
@@ -146,6 +147,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
                             InstanceMethod<&Engine::JS_openTap>("openTap"),
                             InstanceMethod<&Engine::JS_closePort>("closePort"),
                             InstanceMethod<&Engine::JS_openUnderlay>("openUnderlay"),
+                            InstanceMethod<&Engine::JS_openStream>("openStream"),
+                            InstanceMethod<&Engine::JS_streamStats>("streamStats"),
                             InstanceMethod<&Engine::JS_loadTable>("loadTable"),
                             InstanceMethod<&Engine::JS_generation>("generation"),
                             InstanceMethod<&Engine::JS_counters>("counters"),
@@ -278,6 +281,46 @@ class Engine : public Napi::ObjectWrap<Engine> {
                                     err, sizeof err) != 0)
             throw Napi::Error::New(env, std::string("cannot open the underlay: ") + err);
         return Napi::Number::New(env, EW_PORT_UNDERLAY);
+    }
+
+    // openStream(path, port?: number): a QEMU stream port (io_stream.h); returns its port id.
+    Napi::Value JS_openStream(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        if (info.Length() < 1 || !info[0].IsString())
+            throw Napi::TypeError::New(env, "QEMU socket path must be a string");
+        std::string path = info[0].As<Napi::String>().Utf8Value();
+        int want = -1;
+        if (info.Length() > 1 && !info[1].IsUndefined()) {
+            if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "port must be a number");
+            double d = info[1].As<Napi::Number>().DoubleValue();
+            if (!(d >= 0 && d < EW_MAX_PORTS) || d != (double)(uint32_t)d)
+                throw Napi::RangeError::New(env, "port out of range");
+            want = (int)d;
+        }
+        char err[kErrLen] = "";
+        uint32_t port = 0;
+        if (ew_engine_open_stream(Live(env), path.c_str(), want, &port, err, sizeof err) != 0)
+            throw Napi::Error::New(env, err);
+        return Napi::Number::New(env, port);
+    }
+
+    // streamStats(port): the stream port's connection counters, or null for another port.
+    Napi::Value JS_streamStats(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        uint32_t port = ToPort(info, 0);
+        struct ew_engine_stream_stats s;
+        if (ew_engine_stream_stats(Live(env), port, &s) != 0) return env.Null();
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("connected", Napi::Boolean::New(env, s.connected));
+        const std::pair<const char *, uint64_t> fields[] = {
+            {"accepts", s.accepts},     {"replaced", s.replaced},   {"resets", s.resets},
+            {"rxFrames", s.rx_frames},  {"rxBytes", s.rx_bytes},    {"txFrames", s.tx_frames},
+            {"txBytes", s.tx_bytes},    {"rxBadLen", s.rx_bad_len}, {"txBusy", s.tx_busy},
+            {"txNoPeer", s.tx_no_peer},
+        };
+        for (const auto &f : fields)
+            o.Set(f.first, Napi::Number::New(env, static_cast<double>(f.second)));
+        return o;
     }
 
     Napi::Value JS_loadTable(const Napi::CallbackInfo &info) {

@@ -17,6 +17,7 @@
 
 #include "capture.h"
 #include "io_backend.h"
+#include "io_stream.h"
 #include "io_underlay.h"
 #include "io_worker.h"
 
@@ -33,6 +34,9 @@ struct ew_engine {
     /* dup of a persistent port's first queue fd, plus one (0: none): how
      * close_port clears TUNSETPERSIST when the device is to go. */
     int port_ctl[EW_MAX_PORTS];
+    /* QEMU stream ports (io_stream.h): allocated and listening here, served by
+     * worker 0's epoll loop; NULL for every other port. */
+    struct ew_stream_port *stream[EW_MAX_PORTS];
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) {
@@ -202,6 +206,11 @@ void ew_engine_destroy(struct ew_engine *eng) {
     free(eng->sh.capture);
     for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
         if (eng->port_ctl[p] > 0) close(eng->port_ctl[p] - 1);
+    for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
+        if (eng->stream[p]) { /* the workers are gone: nothing serves it */
+            ew_stream_port_close(eng->stream[p]);
+            free(eng->stream[p]);
+        }
     pthread_mutex_destroy(&eng->ctl);
     free(eng);
 }
@@ -313,6 +322,11 @@ int ew_engine_close_port_ex(struct ew_engine *eng, uint32_t port, bool remove) {
     for (uint32_t i = 0; i < eng->nworkers; i++)
         ew_worker_post(&eng->workers[i], EW_CMD_CLOSE, port, -1);
     capture_stop_locked(eng, port);
+    if (eng->stream[port]) { /* no worker watches its fds any more */
+        ew_stream_port_close(eng->stream[port]);
+        free(eng->stream[port]);
+        eng->stream[port] = NULL;
+    }
     /* A persistent port kept for the next daemon keeps its connections too
      * (conntrack in shared memory, adopted by that daemon). */
     bool keep = eng->port_ctl[port] > 0 && !remove;
@@ -548,6 +562,105 @@ undo:
     for (uint32_t i = 0; i < attached; i++)
         ew_worker_post(&eng->workers[i], EW_CMD_CLOSE, EW_PORT_UNDERLAY, -1);
 out:
+    pthread_mutex_unlock(&eng->ctl);
+    return rc;
+}
+
+/* ---- QEMU stream ports (io_stream.h) ---- */
+
+int ew_engine_open_stream(struct ew_engine *eng, const char *path, int want_port, uint32_t *port,
+                          char *err, size_t errlen) {
+    if (!path) {
+        set_err(err, errlen, "QEMU socket path missing");
+        return -1;
+    }
+    pthread_mutex_lock(&eng->ctl);
+    int rc = -1;
+    struct ew_stream_port *sp = NULL;
+    /* A stream carries plain frames: TSO frames from TAPs (vnet header) would
+     * need segmenting, and several workers would hand frames to the owner
+     * through SPSC rings; neither is built. */
+    bool uring = eng->backend->mode != EW_IO_EPOLL, vnet = eng->cfg.vnet_hdr,
+         many = eng->nworkers != 1;
+    if (eng->cfg.passthrough) {
+        set_err(err, errlen, "QEMU socket %s: no QEMU socket ports in passthrough mode", path);
+        goto out;
+    }
+    if (uring || vnet || many) {
+        set_err(err, errlen,
+                "QEMU socket %s: a QEMU socket port needs the daemon run with --io epoll "
+                "--offload off --workers 1 (this one runs%s%s%s)",
+                path, uring ? " io_uring" : "", vnet ? " offload on" : "",
+                many ? " several workers" : "");
+        goto out;
+    }
+    int p = want_port < 0 ? lowest_free_port(eng) : want_port;
+    if (want_port >= (int)EW_PORT_UNDERLAY || (want_port >= 0 && eng->port_open[want_port])) {
+        set_err(err, errlen, "port %d is not free", want_port);
+        goto out;
+    }
+    if (p < 0) {
+        set_err(err, errlen, "all %u ports are in use", EW_MAX_PORTS);
+        goto out;
+    }
+    sp = calloc(1, sizeof *sp);
+    if (!sp) {
+        set_err(err, errlen, "out of memory");
+        goto out;
+    }
+    int e = ew_stream_port_open(sp, path);
+    if (e != 0) {
+        const char *why = e == -EEXIST       ? "a file that is not a socket is in the way"
+                          : e == -EADDRINUSE ? "something already listens on it"
+                          : e == -EINVAL     ? "the path must be absolute"
+                          : e == -ENAMETOOLONG
+                              ? "the path is too long for a unix socket (107 bytes at most)"
+                              : strerror(-e);
+        set_err(err, errlen, "QEMU socket %s: %s", path, why);
+        ew_stream_port_close(sp);
+        goto out;
+    }
+    int res = ew_worker_post_ptr(&eng->workers[0], EW_CMD_OPEN_STREAM, (uint32_t)p, sp);
+    if (res != 0) {
+        set_err(err, errlen, "the worker cannot serve %s: %s", path, strerror(-res));
+        ew_stream_port_close(sp);
+        goto out;
+    }
+    eng->stream[p] = sp;
+    sp = NULL;
+    eng->port_open[p] = true;
+    snprintf(eng->port_name[p], EW_IFNAME_MAX, "qemu-stream");
+    *port = (uint32_t)p;
+    rc = 0;
+out:
+    free(sp);
+    pthread_mutex_unlock(&eng->ctl);
+    return rc;
+}
+
+int ew_engine_stream_stats(struct ew_engine *eng, uint32_t port,
+                           struct ew_engine_stream_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (port >= EW_MAX_PORTS) return -1;
+    pthread_mutex_lock(&eng->ctl); /* the port cannot be freed meanwhile */
+    const struct ew_stream_port *sp = eng->stream[port];
+    int rc = -1;
+    if (sp) {
+        /* The worker writes these while we read (relaxed atomics, io_stream.h). */
+        const struct ew_stream_stats *s = &sp->st;
+        out->accepts = ew_stream_read(&s->accepts);
+        out->replaced = ew_stream_read(&s->replaced);
+        out->resets = ew_stream_read(&s->resets);
+        out->connected = out->accepts > out->resets;
+        out->rx_frames = ew_stream_read(&s->rx_frames);
+        out->rx_bytes = ew_stream_read(&s->rx_bytes);
+        out->tx_frames = ew_stream_read(&s->tx_frames);
+        out->tx_bytes = ew_stream_read(&s->tx_bytes);
+        out->rx_bad_len = ew_stream_read(&s->rx_bad_len);
+        out->tx_busy = ew_stream_read(&s->tx_busy);
+        out->tx_no_peer = ew_stream_read(&s->tx_no_peer);
+        rc = 0;
+    }
     pthread_mutex_unlock(&eng->ctl);
     return rc;
 }

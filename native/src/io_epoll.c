@@ -7,6 +7,15 @@
  * each), then writes each with one write() to the destination's queue fd owned
  * by this same worker.
  * The portable fallback when io_uring is unavailable: one syscall per frame.
+ *
+ * QEMU stream ports (io_stream.h) live here too: the listening socket and the
+ * guest's connection are two more fds in the same epoll set (tokens
+ * TOK_LISTEN / TOK_CONN | port). A readable connection is read until EAGAIN
+ * (ew_stream_port_rx); its frames are copied into the burst buffers and
+ * judged EW_BURST at a time like a TAP's; frames for a stream port go out
+ * through ew_stream_port_tx, and EPOLLOUT is armed only while a partly
+ * written frame pends. The engine opens stream ports only with one worker
+ * and no vnet header (engine.c), so the one worker owns every port.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -16,20 +25,165 @@
 #include <unistd.h>
 
 #include "io_backend.h"
+#include "io_stream.h"
 #include "io_underlay.h"
 #include "io_worker.h"
 
-#define WAKE_TOKEN EW_MAX_PORTS /* epoll data for the eventfd; ports use their id */
-#define MAX_EVENTS 64
+#define WAKE_TOKEN     EW_MAX_PORTS /* epoll data for the eventfd; ports use their id */
+#define MAX_EVENTS     64
+#define TOK_LISTEN     0x10000u /* | port: a stream port's listening socket */
+#define TOK_CONN       0x20000u /* | port: a stream port's guest connection */
+#define TOK_PORT       0x0ffffu
+#define STREAM_SCRATCH 65536u
 
 struct epoll_worker {
     int ep;
     int fds[EW_MAX_PORTS]; /* this worker's queue fd per port, -1 when closed */
     uint8_t *bufs;         /* EW_BURST frame buffers of buf_size: read, judge, write in place */
+    /* Stream ports (owned by the engine, served here): NULL for TAP ports. */
+    struct ew_stream_port *streams[EW_MAX_PORTS];
+    int conn_fd[EW_MAX_PORTS];    /* the connection fd registered in ep, -1: none */
+    bool out_armed[EW_MAX_PORTS]; /* EPOLLOUT registered for conn_fd */
+    uint8_t *scratch;             /* STREAM_SCRATCH bytes: ew_stream_port_rx's reads */
+    uint32_t reading;             /* the stream port being read now, EW_PORT_NONE: none */
 };
+
+static void forward(struct ew_worker *w, struct epoll_worker *st, const struct ew_table_view *t,
+                    const uint8_t *buf, uint32_t in_port, uint32_t out_port, uint32_t frame_len);
+
+/* Keep ep in step with the stream port's connection: the fd registered is the
+ * one open (a closed fd left ep on its own), EPOLLOUT only while a frame pends. */
+static void stream_sync(struct epoll_worker *st, uint32_t p) {
+    struct ew_stream_port *sp = st->streams[p];
+    /* Inside that port's own read a failed write's connection stays open
+     * (the reader still uses the fd); stream_event reaps it afterwards. */
+    if (st->reading != p) ew_stream_port_reap(sp);
+    if (st->conn_fd[p] != sp->cfd) {
+        /* An accept replaced it or the connection ended: the old fd is closed. */
+        st->conn_fd[p] = -1;
+        st->out_armed[p] = false;
+        if (sp->cfd >= 0) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TOK_CONN | p};
+            if (epoll_ctl(st->ep, EPOLL_CTL_ADD, sp->cfd, &ev) == 0) {
+                st->conn_fd[p] = sp->cfd;
+            } else { /* cannot watch it: refuse the connection (the guest may retry) */
+                close(sp->cfd);
+                sp->cfd = -1;
+                ew_stream_count(&sp->st.resets, 1);
+                ew_stream_rx_reset(&sp->rx);
+                ew_stream_tx_reset(&sp->tx);
+            }
+        }
+    }
+    bool want = ew_stream_port_want_write(sp);
+    if (st->conn_fd[p] >= 0 && want != st->out_armed[p]) {
+        struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0u),
+                                 .data.u32 = TOK_CONN | p};
+        if (epoll_ctl(st->ep, EPOLL_CTL_MOD, st->conn_fd[p], &ev) == 0) st->out_armed[p] = want;
+    }
+}
+
+static void stream_detach(struct epoll_worker *st, uint32_t p) {
+    struct ew_stream_port *sp = st->streams[p];
+    if (!sp) return;
+    if (st->conn_fd[p] >= 0) epoll_ctl(st->ep, EPOLL_CTL_DEL, st->conn_fd[p], NULL);
+    if (sp->lfd >= 0) epoll_ctl(st->ep, EPOLL_CTL_DEL, sp->lfd, NULL);
+    st->conn_fd[p] = -1;
+    st->out_armed[p] = false;
+    st->streams[p] = NULL;
+}
+
+/* A frame judged for a stream port: to the guest, whole or dropped (counted). */
+static void stream_send(struct ew_worker *w, struct epoll_worker *st, uint32_t in_port,
+                        uint32_t out_port, const uint8_t *frame, uint32_t frame_len) {
+    struct ew_stream_port *sp = st->streams[out_port];
+    if (sp->cfd < 0 || sp->tx_dead) {
+        ew_stream_count(&sp->st.tx_no_peer, 1);
+        ew_worker_count_drop(w, in_port, EW_DROP_PORT_DOWN); /* no guest connected */
+        return;
+    }
+    if (ew_stream_port_tx(sp, frame, frame_len) == 0)
+        ew_worker_count_tx(w, out_port, frame_len);
+    else
+        ew_worker_count_drop(w, in_port, EW_DROP_TX_FAILED);
+    stream_sync(st, out_port);
+}
+
+/* Frames of one connection read, gathered into bursts. */
+struct stream_rx {
+    struct ew_worker *w;
+    struct epoll_worker *st;
+    const struct ew_table_view *t;
+    uint32_t port, n;
+    uint32_t in_ports[EW_BURST], lens[EW_BURST], out[EW_BURST];
+    uint8_t *bufs[EW_BURST];
+};
+
+static void stream_rx_flush(struct stream_rx *r) {
+    if (r->n == 0) return;
+    const uint32_t cap = r->w->sh->buf_size - r->w->sh->hdr_len;
+    ew_worker_judge_burst(r->w, r->t, r->in_ports, r->bufs, r->lens, cap, r->n, r->out);
+    for (uint32_t i = 0; i < r->n; i++)
+        if (r->out[i] != EW_PORT_NONE)
+            forward(r->w, r->st, r->t, r->bufs[i], r->port, r->out[i], r->lens[i]);
+    r->n = 0;
+}
+
+static void stream_rx_frame(void *ctx, const uint8_t *frame, uint32_t len) {
+    struct stream_rx *r = ctx;
+    const uint32_t hdr = r->w->sh->hdr_len, size = r->w->sh->buf_size;
+    if (len > size - hdr) {
+        ew_worker_count_drop(r->w, r->port, EW_DROP_FRAME_TOO_BIG);
+        return;
+    }
+    uint8_t *buf = r->st->bufs + (size_t)r->n * size;
+    memset(buf, 0, hdr); /* (engine.c: no vnet header with stream ports; kept general) */
+    memcpy(buf + hdr, frame, len);
+    r->in_ports[r->n] = r->port;
+    r->bufs[r->n] = buf;
+    r->lens[r->n++] = len;
+    if (r->n == EW_BURST) stream_rx_flush(r);
+}
+
+static void stream_event(struct ew_worker *w, struct epoll_worker *st,
+                         const struct ew_table_view *t, uint32_t token, uint32_t events) {
+    uint32_t p = token & TOK_PORT;
+    struct ew_stream_port *sp = p < EW_MAX_PORTS ? st->streams[p] : NULL;
+    if (!sp) return; /* closed since the wait returned */
+    if (token & TOK_LISTEN) {
+        while (ew_stream_port_accept(sp) == 1) {
+        }
+        stream_sync(st, p);
+        return;
+    }
+    if (st->conn_fd[p] < 0) return; /* an event of a connection already gone */
+    if (events & EPOLLOUT) ew_stream_port_flush(sp);
+    if (sp->cfd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+        struct stream_rx r = {.w = w, .st = st, .t = t, .port = p, .n = 0};
+        st->reading = p;
+        ew_stream_port_rx(sp, st->scratch, STREAM_SCRATCH, stream_rx_frame, &r);
+        stream_rx_flush(&r);
+        st->reading = EW_PORT_NONE;
+    }
+    stream_sync(st, p);
+}
 
 static int handle_command(struct ew_worker *w, struct epoll_worker *st) {
     uint32_t p = w->cmd_port;
+    if (w->cmd == EW_CMD_OPEN_STREAM) {
+        struct ew_stream_port *sp = w->cmd_ptr;
+        memset(&w->counters[p], 0, sizeof w->counters[p]);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TOK_LISTEN | p};
+        if (epoll_ctl(st->ep, EPOLL_CTL_ADD, sp->lfd, &ev) < 0) return -errno;
+        st->streams[p] = sp;
+        st->conn_fd[p] = -1;
+        st->out_armed[p] = false;
+        return 0;
+    }
+    if (w->cmd == EW_CMD_CLOSE && st->streams[p]) {
+        stream_detach(st, p); /* the engine closes and frees the port after the ack */
+        return 0;
+    }
     if (w->cmd == EW_CMD_OPEN) {
         memset(&w->counters[p], 0, sizeof w->counters[p]);
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = p};
@@ -54,6 +208,10 @@ static void forward(struct ew_worker *w, struct epoll_worker *st, const struct e
     if (out_port & EW_OUT_ENCAP) {
         ew_underlay_send(w, st->fds[EW_PORT_UNDERLAY], t, out_port & ~EW_OUT_ENCAP, in_port, buf,
                          frame_len);
+        return;
+    }
+    if (st->streams[out_port]) {
+        stream_send(w, st, in_port, out_port, buf + w->sh->hdr_len, frame_len);
         return;
     }
     int out_fd = st->fds[out_port];
@@ -118,6 +276,8 @@ static void run(struct ew_worker *w, struct epoll_worker *st) {
             uint32_t token = events[i].data.u32;
             if (token == WAKE_TOKEN)
                 drain_wake(w);
+            else if (token & (TOK_LISTEN | TOK_CONN))
+                stream_event(w, st, t, token, events[i].events);
             else
                 drain_port(w, st, t, token);
         }
@@ -132,14 +292,20 @@ static void *worker_main(void *arg) {
         ew_worker_started(w, -1, "out of memory");
         return NULL;
     }
-    for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
+    for (uint32_t p = 0; p < EW_MAX_PORTS; p++) {
         st->fds[p] = -1;
+        st->conn_fd[p] = -1;
+    }
     st->bufs = malloc((size_t)EW_BURST * w->sh->buf_size);
+    st->scratch = malloc(STREAM_SCRATCH);
+    st->reading = EW_PORT_NONE;
     st->ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WAKE_TOKEN};
-    if (!st->bufs || st->ep < 0 || epoll_ctl(st->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
+    if (!st->bufs || !st->scratch || st->ep < 0 ||
+        epoll_ctl(st->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
         ew_worker_started(w, -1, strerror(errno));
         if (st->ep >= 0) close(st->ep);
+        free(st->scratch);
         free(st->bufs);
         free(st);
         return NULL;
@@ -149,7 +315,8 @@ static void *worker_main(void *arg) {
     run(w, st);
     for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
         if (st->fds[p] >= 0) close(st->fds[p]);
-    close(st->ep);
+    close(st->ep); /* stream ports are the engine's: it closes them after the join */
+    free(st->scratch);
     free(st->bufs);
     free(st);
     w->backend = NULL;

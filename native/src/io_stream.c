@@ -4,6 +4,8 @@
 #include "io_stream.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -13,14 +15,39 @@ static void drop_conn(struct ew_stream_port *p) {
     if (p->cfd < 0) return;
     close(p->cfd);
     p->cfd = -1;
-    p->st.resets++;
+    p->tx_dead = false;
+    ew_stream_count(&p->st.resets, 1);
     ew_stream_rx_reset(&p->rx);
     ew_stream_tx_reset(&p->tx);
+}
+
+/* Is a socket of this network namespace listening on path? /proc/net/unix
+ * lists every bound unix socket with its flags (__SO_ACCEPTCON, 0x10000, for
+ * a listener). Asked before any connect() probe, because a probe that
+ * reaches a live eniwall port would be accepted there and replace the
+ * guest's connection. 1 listening, 0 not seen, -1 unreadable. */
+static int listening_here(const char *path) {
+    FILE *f = fopen("/proc/net/unix", "re");
+    if (!f) return -1;
+    char line[512];
+    int found = 0;
+    size_t n = strlen(path);
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long flags = 0;
+        int off = 0;
+        /* Num: RefCount Protocol Flags Type St Inode Path */
+        if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %n", &flags, &off) != 1 || off == 0) continue;
+        const char *q = line + off;
+        found = (flags & 0x10000ul) && strncmp(q, path, n) == 0 && (q[n] == '\n' || q[n] == '\0');
+    }
+    fclose(f);
+    return found;
 }
 
 int ew_stream_port_open(struct ew_stream_port *p, const char *path) {
     p->lfd = -1;
     p->cfd = -1;
+    p->tx_dead = false;
     memset(&p->st, 0, sizeof p->st);
     ew_stream_rx_init(&p->rx, p->rxbuf, EW_STREAM_MAX_FRAME);
     ew_stream_tx_init(&p->tx, p->pend, (uint32_t)sizeof p->pend);
@@ -34,7 +61,11 @@ int ew_stream_port_open(struct ew_stream_port *p, const char *path) {
     struct stat stt;
     if (lstat(path, &stt) == 0) {
         if (!S_ISSOCK(stt.st_mode)) return -EEXIST;
-        /* A socket file: stale unless something still listens on it. */
+        /* A socket file: stale unless something still listens on it. A
+         * listener in another namespace is not in our /proc/net/unix: the
+         * connect() probe finds it (and only it, so no live port of ours is
+         * disturbed). */
+        if (listening_here(path) == 1) return -EADDRINUSE;
         int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (probe < 0) return -errno;
         int live = connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
@@ -70,11 +101,12 @@ int ew_stream_port_accept(struct ew_stream_port *p) {
         return -errno;
     }
     if (p->cfd >= 0) {
-        p->st.replaced++;
+        ew_stream_count(&p->st.replaced, 1);
         drop_conn(p);
     }
     p->cfd = fd;
-    p->st.accepts++;
+    p->tx_dead = false;
+    ew_stream_count(&p->st.accepts, 1);
     return 1;
 }
 
@@ -86,8 +118,8 @@ struct rx_ctx {
 
 static void count_rx(void *c, const uint8_t *f, uint32_t len) {
     struct rx_ctx *r = c;
-    r->p->st.rx_frames++;
-    r->p->st.rx_bytes += len;
+    ew_stream_count(&r->p->st.rx_frames, 1);
+    ew_stream_count(&r->p->st.rx_bytes, len);
     r->fn(r->ctx, f, len);
 }
 
@@ -97,31 +129,35 @@ int ew_stream_port_rx(struct ew_stream_port *p, uint8_t *scratch, size_t scratch
     struct rx_ctx r = {p, fn, ctx};
     int n = ew_stream_rx_read(&p->rx, p->cfd, scratch, scratch_len, 64, count_rx, &r);
     if (n >= 0) return n;
-    if (n == EW_STREAM_BAD_LEN) p->st.rx_bad_len++;
+    if (n == EW_STREAM_BAD_LEN) ew_stream_count(&p->st.rx_bad_len, 1);
     drop_conn(p);
     return -1;
 }
 
+void ew_stream_port_reap(struct ew_stream_port *p) {
+    if (p->tx_dead) drop_conn(p);
+}
+
 int ew_stream_port_tx(struct ew_stream_port *p, const uint8_t *frame, uint32_t len) {
-    if (p->cfd < 0) {
-        p->st.tx_no_peer++;
+    if (p->cfd < 0 || p->tx_dead) {
+        ew_stream_count(&p->st.tx_no_peer, 1);
         return -1;
     }
     int s = ew_stream_tx_send(&p->tx, p->cfd, frame, len);
     switch (s) {
     case EW_STREAM_OK:
-        p->st.tx_frames++;
-        p->st.tx_bytes += len;
+        ew_stream_count(&p->st.tx_frames, 1);
+        ew_stream_count(&p->st.tx_bytes, len);
         return 0;
     case EW_STREAM_BUSY:
-        p->st.tx_busy++;
+        ew_stream_count(&p->st.tx_busy, 1);
         return -1;
     case EW_STREAM_BAD_LEN:
-        p->st.tx_too_long++;
+        ew_stream_count(&p->st.tx_too_long, 1);
         return -1;
     default:
-        drop_conn(p);
-        p->st.tx_no_peer++;
+        p->tx_dead = true; /* closed by ew_stream_port_reap */
+        ew_stream_count(&p->st.tx_no_peer, 1);
         return -1;
     }
 }

@@ -20,6 +20,7 @@
 #ifndef ENIWALL_IO_STREAM_H
 #define ENIWALL_IO_STREAM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/un.h>
 
@@ -39,9 +40,24 @@ struct ew_stream_stats {
     uint64_t resets;   /* connections ended (peer close, error, bad length) */
 };
 
+/* The port's owner (one worker) is the only writer of its stats; others read
+ * them while it runs (ew_engine_stream_stats). Relaxed load + store, no
+ * read-modify-write: plain moves on x86, and no data race for TSan. A guest is
+ * connected while accepts > resets (every connection ends with one reset). */
+static inline void ew_stream_count(uint64_t *c, uint64_t n) {
+    __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+static inline uint64_t ew_stream_read(const uint64_t *c) {
+    return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
 struct ew_stream_port {
     int lfd; /* listening socket */
     int cfd; /* the guest's connection, -1 while none */
+    /* A write failed (guest gone): nothing more is sent, and the connection is
+     * closed by ew_stream_port_reap, not by the failing write, which may run
+     * inside ew_stream_port_rx's callback while the reader still uses cfd. */
+    bool tx_dead;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     struct ew_stream_rx rx;
     struct ew_stream_tx tx;
@@ -64,12 +80,17 @@ int ew_stream_port_accept(struct ew_stream_port *p);
  * counted, the port waits for the next one). */
 int ew_stream_port_rx(struct ew_stream_port *p, uint8_t *scratch, size_t scratch_len,
                       ew_stream_frame_fn fn, void *ctx);
-/* Send one frame to the guest: 0 sent (or its rest pending), -1 dropped (counted). */
+/* Send one frame to the guest: 0 sent (or its rest pending), -1 dropped
+ * (counted). A write error marks the connection dead (tx_dead) but leaves it
+ * open: ew_stream_port_reap closes it. */
 int ew_stream_port_tx(struct ew_stream_port *p, const uint8_t *frame, uint32_t len);
 /* The connection is writable: push the pending rest. 0, or -1 when it ended. */
 int ew_stream_port_flush(struct ew_stream_port *p);
 static inline int ew_stream_port_want_write(const struct ew_stream_port *p) {
-    return p->cfd >= 0 && ew_stream_tx_pending(&p->tx);
+    return p->cfd >= 0 && !p->tx_dead && ew_stream_tx_pending(&p->tx);
 }
+/* Close a connection a write found dead (a reset, counted); no-op otherwise.
+ * Not from inside ew_stream_port_rx's callback. */
+void ew_stream_port_reap(struct ew_stream_port *p);
 
 #endif /* ENIWALL_IO_STREAM_H */

@@ -314,6 +314,8 @@ static void handle_command(struct ew_worker *w, struct uring_worker *uw) {
         ew_worker_cmd_finish(w, open_port(w, uw, port, w->cmd_fd));
     } else if (w->cmd == EW_CMD_CLOSE && uw->ports[port].state == PORT_OPEN) {
         begin_close(uw, port);
+    } else if (w->cmd == EW_CMD_OPEN_STREAM) {
+        ew_worker_cmd_finish(w, -EOPNOTSUPP); /* stream ports are epoll's (engine.c refuses) */
     } else {
         ew_worker_cmd_finish(w, 0);
     }

@@ -113,11 +113,12 @@ void ew_worker_started(struct ew_worker *w, int result, const char *err) {
 
 /* ---- mailbox ---- */
 
-int ew_worker_post(struct ew_worker *w, enum ew_cmd_kind kind, uint32_t port, int fd) {
+static int post(struct ew_worker *w, enum ew_cmd_kind kind, uint32_t port, int fd, void *ptr) {
     pthread_mutex_lock(&w->mu);
     w->cmd = kind;
     w->cmd_port = port;
     w->cmd_fd = fd;
+    w->cmd_ptr = ptr;
     w->cmd_done = false;
     atomic_store(&w->cmd_pending, 1);
     pthread_mutex_unlock(&w->mu);
@@ -129,6 +130,14 @@ int ew_worker_post(struct ew_worker *w, enum ew_cmd_kind kind, uint32_t port, in
     w->cmd = EW_CMD_NONE;
     pthread_mutex_unlock(&w->mu);
     return result;
+}
+
+int ew_worker_post(struct ew_worker *w, enum ew_cmd_kind kind, uint32_t port, int fd) {
+    return post(w, kind, port, fd, NULL);
+}
+
+int ew_worker_post_ptr(struct ew_worker *w, enum ew_cmd_kind kind, uint32_t port, void *ptr) {
+    return post(w, kind, port, -1, ptr);
 }
 
 void ew_worker_cmd_finish(struct ew_worker *w, int result) {

@@ -53,7 +53,9 @@ struct ew_shared {
     bool fixed_files;
 };
 
-enum ew_cmd_kind { EW_CMD_NONE = 0, EW_CMD_OPEN, EW_CMD_CLOSE };
+/* EW_CMD_OPEN_STREAM: cmd_ptr is a struct ew_stream_port (io_stream.h) already
+ * listening; epoll backend only (the engine refuses the others). */
+enum ew_cmd_kind { EW_CMD_NONE = 0, EW_CMD_OPEN, EW_CMD_CLOSE, EW_CMD_OPEN_STREAM };
 
 struct ew_worker {
     struct ew_shared *sh;
@@ -78,6 +80,7 @@ struct ew_worker {
     enum ew_cmd_kind cmd;
     uint32_t cmd_port;
     int cmd_fd;
+    void *cmd_ptr; /* EW_CMD_OPEN_STREAM's port */
     bool cmd_done;
     int cmd_result;
 
@@ -100,6 +103,8 @@ void ew_worker_wake(struct ew_worker *w);
 /* ---- mailbox ---- */
 /* Control side: post a command, wake the worker, wait for its result. */
 int ew_worker_post(struct ew_worker *w, enum ew_cmd_kind kind, uint32_t port, int fd);
+/* The same with a pointer (EW_CMD_OPEN_STREAM). */
+int ew_worker_post_ptr(struct ew_worker *w, enum ew_cmd_kind kind, uint32_t port, void *ptr);
 static inline bool ew_worker_cmd_pending(struct ew_worker *w) {
     return atomic_load_explicit(&w->cmd_pending, memory_order_acquire) != 0;
 }

@@ -149,6 +149,20 @@ export interface EniStats {
   counters: Record<string, number>; // RX_PACKETS, ... (drops.h names)
   drops: Record<string, number>; // non-zero drop reasons only
   conntrack: { entries: number; allowanceExceeded: number } | null;
+  /** A QEMU stream ENI: its socket, and the port's connection counters once it is open. */
+  qemuSocket?: string;
+  stream?: StreamStats;
+}
+
+/** A QEMU stream port's connection (io_stream.h): a guest that reconnects keeps the port. */
+export interface StreamStats {
+  connected: boolean;
+  accepts: number; // connections taken
+  replaced: number; // a new connection replaced a live one
+  resets: number; // connections ended (guest gone, error, bad length)
+  rxBadLen: number; // zero / oversized frame length: connection reset
+  txBusy: number; // socket full with a frame already pending: dropped
+  txNoPeer: number; // no guest connected: dropped
 }
 
 /** One conntrack entry as `eniwall flows` shows it: the dataplane's entry plus its ENI. */
@@ -445,7 +459,10 @@ export interface ApiMethods {
     result: { Return: boolean };
   };
   /** Binds an unbound ENI (one created without a TAP) to its port; IncorrectState if bound. */
-  'eni.attach': { params: { id: string; tap: string; netns?: string }; result: Eni };
+  'eni.attach': {
+    params: { id: string; tap?: string; netns?: string; qemuSocket?: string };
+    result: Eni;
+  };
   /** The credentials of the EC2 endpoint (src/ec2/credentials.ts); the secret is shown once. */
   'credentials.create': {
     params: { name: string; policy?: unknown };

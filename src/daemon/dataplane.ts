@@ -78,14 +78,19 @@ export type DataplaneHandleOptions = Partial<
     DataplaneOptions,
     'workers' | 'conntrackMax' | 'allowancePerEni' | 'io' | 'vnetHdr' | 'captureSlots'
   >
-> & { persistTaps?: boolean; conntrackShm?: string; portsFile?: string };
+> & {
+  persistTaps?: boolean;
+  conntrackShm?: string;
+  portsFile?: string;
+  onSkipped?: (eniId: string, reason: string) => void;
+};
 
 export async function openDataplane(options: DataplaneHandleOptions): Promise<DataplaneHandle> {
   // Options left undefined take the dataplane's defaults (DEFAULT_OPTIONS).
-  const { persistTaps, portsFile, ...engineOptions } = options;
+  const { persistTaps, portsFile, onSkipped, ...engineOptions } = options;
   const dataplane = await Dataplane.create(engineOptions);
   const compiler = new TableCompiler();
-  const driver = new DataplaneDriver(dataplane, compiler, { persistTaps, portsFile });
+  const driver = new DataplaneDriver(dataplane, compiler, { persistTaps, portsFile, onSkipped });
   return new NativeDataplaneHandle(dataplane, driver, compiler);
 }
 
@@ -186,8 +191,25 @@ class NativeDataplaneHandle implements DataplaneHandle {
         counters: {},
         drops: {},
         conntrack: null,
+        ...(eni.qemuSocket === undefined ? {} : { qemuSocket: eni.qemuSocket }),
       };
     }
+    const s = eni.qemuSocket === undefined ? null : this.dataplane.streamStats(port);
+    const stream =
+      s === null
+        ? {}
+        : {
+            qemuSocket: eni.qemuSocket,
+            stream: {
+              connected: s.connected,
+              accepts: s.accepts,
+              replaced: s.replaced,
+              resets: s.resets,
+              rxBadLen: s.rxBadLen,
+              txBusy: s.txBusy,
+              txNoPeer: s.txNoPeer,
+            },
+          };
     const raw = this.dataplane.counters(port);
     const drops: Record<string, number> = {};
     for (const [reason, n] of Object.entries(raw.drops)) {
@@ -203,6 +225,7 @@ class NativeDataplaneHandle implements DataplaneHandle {
         entries: this.dataplane.ctCount(port),
         allowanceExceeded: Number(this.dataplane.ctAllowanceExceeded(port)),
       },
+      ...stream,
     };
   }
 

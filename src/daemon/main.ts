@@ -14,7 +14,7 @@
 import { authorizeOperators, DEFAULT_SOCKET_GROUP, resolveOperatorGroups } from './operators';
 import pino, { type Logger } from 'pino';
 import { Model } from '../model/model';
-import type { Quotas } from '../model/types';
+import type { Eni, Quotas } from '../model/types';
 import { resolveSocket, resolveStateDir } from '../api/paths';
 import { Store, type AuditEntry } from '../store/store';
 import { openDataplane, type OverlayConfig } from './dataplane';
@@ -43,6 +43,7 @@ export interface DaemonOptions {
   allowancePerEni?: number;
   captureSlots?: number;
   io?: IoMode;
+  /** Absent: on, unless QEMU socket ENIs need it off (engineModes). */
   vnetHdr?: boolean;
   /** TAPs outlive the daemon and are reattached by the next one (see src/dataplane/driver.ts). */
   persistTaps?: boolean;
@@ -129,6 +130,27 @@ export function loadModel(
   return { model, revision: revision + 1 };
 }
 
+/**
+ * The I/O mode and offload the engine starts with. Given flags win. Left to
+ * the daemon: epoll for the overlay, and when this host's stored ENIs include
+ * QEMU socket ENIs (README "QEMU VMs") epoll with offload off, which is what
+ * their ports need; otherwise auto and offload on. Flags that contradict a
+ * socket ENI make its start-up apply fail with the reason.
+ */
+export function engineModes(
+  options: DaemonOptions,
+  enis: readonly Eni[],
+  hostId?: string,
+): { io: IoMode | undefined; vnetHdr: boolean } {
+  const qemu = enis.some(
+    (e) => e.qemuSocket !== undefined && (e.hostId === undefined || e.hostId === hostId),
+  );
+  return {
+    io: options.io ?? (options.overlayFile !== undefined || qemu ? 'epoll' : undefined),
+    vnetHdr: options.vnetHdr ?? !qemu,
+  };
+}
+
 export async function runDaemon(options: DaemonOptions): Promise<void> {
   const log = createLogger(options.logLevel);
   const stateDir = resolveStateDir(options.stateDir);
@@ -150,13 +172,17 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   // One instance for the socket's credentials.* methods and the EC2 endpoint's signature checks.
   const credentials = CredentialStore.open(stateDir);
   const { model, revision } = loadModel(store, quotas);
+  const modes = engineModes(options, model.listEnis());
+  if (options.io === undefined && options.vnetHdr === undefined && !modes.vnetHdr)
+    log.info('QEMU socket ENIs in the stored state: dataplane on epoll with offload off');
   const dataplane = await openDataplane({
+    onSkipped: (eni, reason) => log.warn({ eni, reason }, 'QEMU socket ENI left without a port'),
     workers: options.workers,
     conntrackMax: options.conntrackMax,
     allowancePerEni: options.allowancePerEni,
     captureSlots: options.captureSlots,
-    io: options.io ?? (options.overlayFile !== undefined ? 'epoll' : undefined),
-    vnetHdr: options.vnetHdr,
+    io: modes.io,
+    vnetHdr: modes.vnetHdr,
     persistTaps: options.persistTaps,
     // Persistent TAPs keep their connections only if conntrack survives too:
     // it then lives in shared memory named after the state directory.
@@ -333,12 +359,16 @@ async function runFleetDaemon(
   // With an underlay address the fleet builds its overlay, which needs the epoll backend.
   const overlayOn = etcd.underlayAddress !== undefined;
   const dataplane = await openDataplane({
+    onSkipped: (eni, reason) => log.warn({ eni, reason }, 'QEMU socket ENI left without a port'),
     workers: options.workers,
     conntrackMax: options.conntrackMax,
     allowancePerEni: options.allowancePerEni,
     captureSlots: options.captureSlots,
-    io: options.io ?? (overlayOn ? 'epoll' : undefined),
-    vnetHdr: options.vnetHdr,
+    ...engineModes(
+      { ...options, overlayFile: undefined, io: options.io ?? (overlayOn ? 'epoll' : undefined) },
+      model.snapshot().enis,
+      etcd.hostId,
+    ),
   });
   const flowLogs = new FlowLogRuntime(dataplane, log, {
     windowSeconds: options.flowLogWindowSeconds,

@@ -565,6 +565,7 @@ export class ControlService {
     'eni.create': (q) =>
       this.model.createEni({
         tap: p.optStr(q, 'tap'),
+        qemuSocket: p.optStr(q, 'qemuSocket'),
         privateIp: p.optStr(q, 'privateIp'),
         subnetId: p.optStr(q, 'subnetId'),
         secondaryIps: p.optStrArray(q, 'secondaryIps'),
@@ -745,7 +746,11 @@ export class ControlService {
       return { Return: true };
     },
     'eni.attach': (q) =>
-      this.model.attachEni(p.str(q, 'id'), { tap: p.str(q, 'tap'), netns: p.optStr(q, 'netns') }),
+      this.model.attachEni(p.str(q, 'id'), {
+        tap: p.optStr(q, 'tap'),
+        netns: p.optStr(q, 'netns'),
+        qemuSocket: p.optStr(q, 'qemuSocket'),
+      }),
     // The file is written here, inside the mutation: a later failure (staging, apply) leaves the
     // credential created — it is no model state, and the caller can list or delete it.
     'credentials.create': (q) => {

@@ -20,6 +20,7 @@ import type {
   NativeEngine,
   NativeEngineStats,
   NativeOpenedTap,
+  NativeStreamStats,
   OpenTapOptions,
 } from './native.d';
 
@@ -91,6 +92,7 @@ export function resolveOptions(
 
 const MAX_WORKERS = 16;
 const MAX_TAP_NAME = 15; // IFNAMSIZ - 1
+const MAX_SOCKET_PATH = 107; // sizeof sun_path - 1
 const CT_PAGE = 1024;
 const MAX_CAPTURE_SLOTS = 65536;
 /** Bytes one captureDrain may return: about 500 full-size records. */
@@ -338,6 +340,26 @@ export class Dataplane {
       parts.reduce((n, o) => n * 256 + o, 0),
       port,
     );
+  }
+
+  /**
+   * Opens a QEMU stream port listening on the unix socket `path` (README "QEMU
+   * VMs"); returns its port id. `port` asks for that id. Close with closePort
+   * (the socket file is removed).
+   */
+  openStream(path: string, port?: number): number {
+    if (!path.startsWith('/') || Buffer.byteLength(path) > MAX_SOCKET_PATH || path.includes('\0'))
+      throw new RangeError(
+        `QEMU socket path must be absolute, at most ${MAX_SOCKET_PATH} bytes: '${path}'`,
+      );
+    if (port !== undefined) this.checkPort(port);
+    return this.live.openStream(path, port);
+  }
+
+  /** A stream port's connection counters; null for any other port. */
+  streamStats(port: number): NativeStreamStats | null {
+    this.checkPort(port);
+    return this.live.streamStats(port);
   }
 
   /** Validates and publishes; returns the generation in force (= generation). */

@@ -38,6 +38,17 @@
  * an apply whose change names the ENI fails instead, so a create or modify
  * never reports success without the link in place.
  *
+ * QEMU stream ports: an ENI with `qemuSocket` instead of `tap` gets a port
+ * listening on that unix socket (Dataplane.openStream; README "QEMU VMs"):
+ * no namespace, no link to configure. Its wiring is the path alone, so it is
+ * opened once and kept while the ENI lives; guests come and go on it. After a
+ * restart the full apply opens it again (a stale socket file left by a killed
+ * daemon is replaced), asking for its saved port id when portsFile is set. A
+ * socket that cannot be opened (its directory gone after a reboot, a file in
+ * the way, an engine that cannot serve sockets) does not fail a full apply:
+ * that ENI gets no port, reported through onSkipped, like a vanished path
+ * namespace; an apply whose change names the ENI fails instead.
+ *
  * Persistent TAPs (option persistTaps, daemon --persist-taps): every TAP is
  * opened with TUNSETPERSIST, so it outlives the daemon. A driver that finds
  * an ENI's link already in place (the previous daemon's, after SIGTERM or
@@ -53,6 +64,7 @@ import * as fs from 'node:fs';
 import type { ChangeSet } from '../model/change';
 import { parseCidr, subnetRouterAddress } from '../model/cidr';
 import type { Eni, ModelSnapshot, Subnet } from '../model/types';
+import { isBound } from '../model/enis';
 import type { Dataplane } from './dataplane';
 import {
   addAddress,
@@ -123,6 +135,8 @@ export interface DriverOptions {
    * zones adopted from shared memory still name the same ENI.
    */
   portsFile?: string;
+  /** A full apply left this QEMU socket ENI without a port (see the file comment). */
+  onSkipped?: (eniId: string, reason: string) => void;
 }
 
 /** The file of a namespace given by name or path. */
@@ -179,6 +193,7 @@ export async function removePersistentTaps(enis: readonly Eni[]): Promise<string
 }
 
 function wiringKey(eni: Eni, subnet: Subnet | undefined): string {
+  if (eni.qemuSocket !== undefined) return JSON.stringify(['qemu-stream', eni.qemuSocket]);
   return JSON.stringify([
     eni.tap,
     eni.netns ?? null,
@@ -264,14 +279,14 @@ export class DataplaneDriver {
     let gone: (id: string) => boolean;
     let named = new Set<string>();
     if (change === undefined) {
-      const wanted = new Set(snapshot.enis.filter((e) => e.tap !== undefined).map((e) => e.id));
+      const wanted = new Set(snapshot.enis.filter(isBound).map((e) => e.id));
       candidates = snapshot.enis;
       gone = (id) => !wanted.has(id);
     } else {
       named = new Set([...change.enis.created, ...change.enis.modified]);
       candidates = named.size === 0 ? [] : snapshot.enis.filter((e) => named.has(e.id));
       const deleted = new Set(change.enis.deleted);
-      const unbound = new Set(candidates.filter((e) => e.tap === undefined).map((e) => e.id));
+      const unbound = new Set(candidates.filter((e) => !isBound(e)).map((e) => e.id));
       gone = (id) => deleted.has(id) || unbound.has(id);
     }
 
@@ -279,7 +294,7 @@ export class DataplaneDriver {
     const pending: PendingPort[] = [];
     try {
       for (const eni of candidates) {
-        if (eni.tap === undefined) continue; // unbound: no port
+        if (!isBound(eni)) continue; // unbound: no port
         const subnet = subnets.get(eni.subnetId);
         if (subnet === undefined)
           throw new DataplaneApplyError(
@@ -287,8 +302,17 @@ export class DataplaneDriver {
           );
         const old = this.bound.get(eni.id);
         if (old !== undefined && old.wiring === wiringKey(eni, subnet)) continue;
-        const ns = namespaceOf(eni);
         const strict = given !== undefined && named.has(eni.id);
+        if (eni.qemuSocket !== undefined) {
+          try {
+            pending.push(this.prepareStream(eni, subnet, old));
+          } catch (err) {
+            if (strict) throw err;
+            this.options.onSkipped?.(eni.id, message(err));
+          }
+          continue;
+        }
+        const ns = namespaceOf(eni);
         if (!strict && ns !== undefined && isNamespacePath(ns) && !(await namespaceExists(ns))) {
           continue; // its container is gone (see the file comment): no port for now
         }
@@ -404,6 +428,31 @@ export class DataplaneDriver {
       );
     }
     return p;
+  }
+
+  /** Opens the ENI's QEMU stream port (its saved port id when there is one). */
+  private prepareStream(eni: Eni, subnet: Subnet, old: BoundPort | undefined): PendingPort {
+    const path = eni.qemuSocket ?? '';
+    const want = old === undefined ? this.savedPorts().get(eni.id) : undefined;
+    let port: number;
+    try {
+      try {
+        port = this.dp.openStream(path, want);
+      } catch (err) {
+        if (want === undefined) throw err;
+        port = this.dp.openStream(path); // its old port is taken: any port
+      }
+    } catch (err) {
+      throw new DataplaneApplyError(`ENI ${eni.id}: ${message(err)}`, { cause: err });
+    }
+    return {
+      eni,
+      config: interfaceConfig(eni, subnet),
+      bound: { port, ifname: '', netns: undefined, wiring: wiringKey(eni, subnet) },
+      ifname: '',
+      replaces: old,
+      deferred: false,
+    };
   }
 
   /**

@@ -86,6 +86,20 @@ export interface OpenTapOptions {
   port?: number;
 }
 
+export interface NativeStreamStats {
+  connected: boolean;
+  accepts: number;
+  replaced: number;
+  resets: number;
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  rxBadLen: number;
+  txBusy: number;
+  txNoPeer: number;
+}
+
 export interface NativeEngine {
   /**
    * Creates the TAP, or attaches to the one of that name (in `netns`, a
@@ -98,6 +112,14 @@ export interface NativeEngine {
   closePort(port: number, remove?: boolean): boolean;
   /** The overlay's UDP socket on address (u32, host order):port; returns its port id (the last). Throws. */
   openUnderlay(address: number, port: number): number;
+  /**
+   * A QEMU stream port listening on the unix socket `path` (absolute): QEMU >= 7.2
+   * joins it with `-netdev stream,server=off,addr.type=unix,addr.path=PATH`. Needs
+   * the epoll backend, one worker and vnetHdr off. Returns the port id. Throws.
+   */
+  openStream(path: string, port?: number): number;
+  /** The stream port's connection counters; null when the port is not a stream port. */
+  streamStats(port: number): NativeStreamStats | null;
   /** Validates and publishes; returns once the generation is in force. Throws with the loader's message. */
   loadTable(table: Uint8Array, generation: bigint): bigint;
   /** Generation in force, 0n before the first load. */

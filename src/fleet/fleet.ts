@@ -43,14 +43,14 @@ export interface RemoteEni {
   forwarded: boolean;
 }
 
-/** ENIs owned by another host: no TAP here, compiled as members only. */
+/** ENIs owned by another host: no TAP or QEMU socket here, compiled as members only. */
 export function localView(snapshot: ModelSnapshot, hostId: string): ModelSnapshot {
   if (!snapshot.enis.some((e) => isRemote(e, hostId))) return snapshot;
   return {
     ...snapshot,
     enis: snapshot.enis.map((e) => {
       if (!isRemote(e, hostId)) return e;
-      const { tap: _t, netns: _n, netnsPath: _p, ifName: _i, ...rest } = e;
+      const { tap: _t, qemuSocket: _q, netns: _n, netnsPath: _p, ifName: _i, ...rest } = e;
       return rest;
     }),
   };

@@ -9,6 +9,9 @@
  * AWS: membership follows the groups, not the attachment. CreateTags adding
  * `eniwall:tap` later binds nothing; only attach does.
  *
+ * The port is a TAP or a QEMU stream socket (`qemuSocket`, README "QEMU
+ * VMs"), never both: isBound() says whether an ENI has either.
+ *
  * Without a private IP the lowest free address of the subnet is allocated
  * (the 4 reserved at the start and the broadcast skipped, and every address
  * an ENI of the VPC uses).
@@ -46,6 +49,7 @@ import {
   checkNetns,
   checkNetnsPath,
   checkOptionalDescription,
+  checkQemuSocket,
   checkTags,
   checkTapName,
   DEFAULT_CONNECTION_TRACKING,
@@ -131,6 +135,20 @@ function paramOrTag(param: unknown, tag: string | undefined, field: string): unk
   return param;
 }
 
+/** An ENI with a port: a TAP or a QEMU stream socket. */
+export function isBound(eni: Eni): boolean {
+  return eni.tap !== undefined || eni.qemuSocket !== undefined;
+}
+
+/** A QEMU socket path no other ENI uses. */
+function checkQemuSocketFree(s: State, path: string, self?: string): void {
+  for (const other of s.enis.values()) {
+    if (other.id !== self && other.qemuSocket === path) {
+      throw invalidValue(`The QEMU socket '${path}' is already used by ${other.id}`);
+    }
+  }
+}
+
 /** A TAP name no other ENI uses. */
 function checkTapFree(s: State, tap: string, self?: string): void {
   for (const other of s.enis.values()) {
@@ -174,6 +192,22 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   const netns = checkNetns(rawNetns);
   const netnsPath = checkNetnsPath(input.netnsPath);
   const ifName = checkIfName(input.ifName);
+  const qemuSocket = checkQemuSocket(input.qemuSocket);
+  if (qemuSocket !== undefined) {
+    if (tap !== undefined) {
+      throw awsError(
+        ErrorCodes.parameterCombination,
+        'tap and qemuSocket are mutually exclusive: an ENI has one port',
+      );
+    }
+    if (netns !== undefined || netnsPath !== undefined || ifName !== undefined) {
+      throw awsError(
+        ErrorCodes.parameterCombination,
+        'netns, netnsPath and ifName name a TAP; a QEMU socket ENI has none',
+      );
+    }
+    checkQemuSocketFree(s, qemuSocket);
+  }
   if (netns !== undefined && netnsPath !== undefined) {
     throw awsError(ErrorCodes.parameterCombination, 'netns and netnsPath are mutually exclusive');
   }
@@ -233,6 +267,7 @@ export function createEni(s: State, input: CreateEniInput): Eni {
     tags,
   };
   if (tap !== undefined) eni.tap = tap;
+  if (qemuSocket !== undefined) eni.qemuSocket = qemuSocket;
   if (netns !== undefined) eni.netns = netns;
   if (netnsPath !== undefined) eni.netnsPath = netnsPath;
   if (ifName !== undefined) eni.ifName = ifName;
@@ -245,17 +280,46 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   return clone(eni);
 }
 
-/** Binds an unbound ENI to a TAP (and namespace): IncorrectState when it is bound already. */
-export function attachEni(s: State, id: string, input: { tap: unknown; netns?: unknown }): Eni {
+/**
+ * Binds an unbound ENI to a TAP (and namespace) or to a QEMU stream socket:
+ * IncorrectState when it is bound already.
+ */
+export function attachEni(
+  s: State,
+  id: string,
+  input: { tap?: unknown; netns?: unknown; qemuSocket?: unknown },
+): Eni {
   const eni = requireEni(s, id);
-  if (input.tap === undefined || input.tap === null || input.tap === '') throw missing('tap');
-  const tap = checkTapName(input.tap);
-  if (eni.tap !== undefined) {
+  const qemuSocket = checkQemuSocket(input.qemuSocket);
+  const noTap = input.tap === undefined || input.tap === null || input.tap === '';
+  if (qemuSocket !== undefined && !noTap) {
     throw awsError(
-      ErrorCodes.incorrectState,
-      `The network interface ${eni.id} is already attached (tap '${eni.tap}')`,
+      ErrorCodes.parameterCombination,
+      'tap and qemuSocket are mutually exclusive: an ENI has one port',
     );
   }
+  if (qemuSocket === undefined && noTap) throw missing('tap (or qemuSocket)');
+  if (isBound(eni)) {
+    const port = eni.tap !== undefined ? `tap '${eni.tap}'` : `QEMU socket '${eni.qemuSocket}'`;
+    throw awsError(
+      ErrorCodes.incorrectState,
+      `The network interface ${eni.id} is already attached (${port})`,
+    );
+  }
+  if (qemuSocket !== undefined) {
+    if (input.netns !== undefined && input.netns !== null && input.netns !== '') {
+      throw awsError(
+        ErrorCodes.parameterCombination,
+        'netns names a TAP; a QEMU socket ENI has none',
+      );
+    }
+    checkQemuSocketFree(s, qemuSocket, eni.id);
+    eni.qemuSocket = qemuSocket;
+    s.changes.modified('enis', eni.id);
+    s.rev++;
+    return clone(eni);
+  }
+  const tap = checkTapName(input.tap);
   checkTapFree(s, tap, eni.id);
   const netns = checkNetns(input.netns);
   eni.tap = tap;

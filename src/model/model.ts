@@ -514,7 +514,7 @@ export class Model implements ModelOperations {
   }
 
   /** Binds an unbound ENI to a TAP: IncorrectState when it has one. */
-  attachEni(id: string, input: { tap: string; netns?: string }): Eni {
+  attachEni(id: string, input: { tap?: string; netns?: string; qemuSocket?: string }): Eni {
     return enis.attachEni(this.s, id, input);
   }
 

@@ -86,6 +86,8 @@ export interface ModifyPrefixListInput {
 export interface CreateEniInput {
   /** Absent (and no eniwall:tap tag): the ENI is created unbound, see eni.attach. */
   tap?: string;
+  /** Instead of tap: bind the ENI to a QEMU stream socket at this absolute path. */
+  qemuSocket?: string;
   /** Absent: the lowest free address of the subnet is allocated. */
   privateIp?: string;
   subnetId?: string; // default VPC's default subnet when absent

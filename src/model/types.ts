@@ -118,6 +118,12 @@ export interface Eni {
   connectionTracking: ConnectionTracking;
   /** TAP device name (<= 15 chars); absent: unbound (no port, Status 'available') until eni.attach. */
   tap?: string;
+  /**
+   * Or a QEMU stream port: the unix socket (absolute path) eniwall listens on and
+   * a QEMU >= 7.2 guest joins with `-netdev stream` (README "QEMU VMs"). Never
+   * with tap (an ENI has one port), netns, netnsPath or ifName.
+   */
+  qemuSocket?: string;
   netns?: string; // namespace the TAP's kernel side was moved into, if any
   /** Or a namespace given by its file (CNI_NETNS: /run/netns/x, /proc/PID/ns/net); never with netns. */
   netnsPath?: string;

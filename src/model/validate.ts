@@ -185,6 +185,27 @@ export function checkNetnsPath(input: unknown): string | undefined {
   return input;
 }
 
+/** sizeof(sockaddr_un.sun_path) - 1: the longest path a unix socket can bind. */
+export const MAX_QEMU_SOCKET_PATH = 107;
+const QEMU_SOCKET_SYNTAX = /^(\/[A-Za-z0-9_.:@+,=-]+)+$/;
+
+/** A QEMU stream socket's path: absolute, no '.'/'..' segments, at most 107 bytes. */
+export function checkQemuSocket(input: unknown): string | undefined {
+  if (input === undefined || input === null || input === '') return undefined;
+  if (
+    typeof input !== 'string' ||
+    Buffer.byteLength(input) > MAX_QEMU_SOCKET_PATH ||
+    !QEMU_SOCKET_SYNTAX.test(input) ||
+    input.split('/').some((part) => part === '.' || part === '..')
+  ) {
+    throw invalidValue(
+      `Invalid value '${String(input)}' for qemuSocket: an absolute path of at most ` +
+        `${MAX_QEMU_SOCKET_PATH} bytes (A-Za-z0-9_.:@+,=- between slashes)`,
+    );
+  }
+  return input;
+}
+
 /** The name of the TAP's kernel side inside its namespace: the same syntax as a tap name. */
 export function checkIfName(input: unknown): string | undefined {
   if (input === undefined || input === null) return undefined;

@@ -179,6 +179,29 @@ uint32_t ew_engine_worker_busy_ns(const struct ew_engine *eng, uint64_t *out, ui
 int ew_engine_open_underlay(struct ew_engine *eng, uint32_t addr, uint16_t port, char *err,
                             size_t errlen);
 
+/* QEMU stream port (issue #12 item 2; io_stream.h): listen on the unix
+ * socket path (absolute) that QEMU >= 7.2 joins with `-netdev stream,
+ * server=off,addr.type=unix,addr.path=PATH`; frames carry a 4-byte
+ * big-endian length. A stale socket file at path is replaced; any other file
+ * there, or a live listener, is refused. The port outlives connections: a
+ * guest that reconnects (a new QEMU) gets it back, a new connection replaces
+ * the one in force. Closing the port (ew_engine_close_port) removes the
+ * socket file. Needs the epoll backend, one worker and no vnet header; -1 with
+ * err otherwise. want_port as in ew_engine_open_tap_at. */
+int ew_engine_open_stream(struct ew_engine *eng, const char *path, int want_port, uint32_t *port,
+                          char *err, size_t errlen);
+struct ew_engine_stream_stats {
+    bool connected; /* a guest holds the connection now */
+    uint64_t accepts, replaced, resets;
+    uint64_t rx_frames, rx_bytes, tx_frames, tx_bytes;
+    uint64_t rx_bad_len; /* zero / oversized length: connection reset */
+    uint64_t tx_busy;    /* socket full with a frame already pending: dropped */
+    uint64_t tx_no_peer; /* no guest connected: dropped */
+};
+/* -1 when port is not a stream port. */
+int ew_engine_stream_stats(struct ew_engine *eng, uint32_t port,
+                           struct ew_engine_stream_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -139,11 +139,11 @@ export function daemonCommand(): Command {
       )
       .option(
         '--io <mode>',
-        `auto|uring|epoll: how TAPs are read and written (default ${DEFAULT_OPTIONS.io})`,
+        `auto|uring|epoll: how TAPs are read and written (default ${DEFAULT_OPTIONS.io}; epoll when the stored state has QEMU socket ENIs)`,
       )
       .option(
         '--offload <on|off>',
-        'virtio-net headers with TSO/checksum offload: TCP moves as 64 KB segments (default on)',
+        'virtio-net headers with TSO/checksum offload: TCP moves as 64 KB segments (default on; off when the stored state has QEMU socket ENIs)',
       )
       .option(
         '--persist-taps <on|off>',
@@ -267,7 +267,8 @@ function toRunOptions(o: DaemonCommandOptions): DaemonOptions {
     allowancePerEni: optionalInt(o.conntrackAllowance, '--conntrack-allowance'),
     captureSlots: optionalInt(o.captureRing, '--capture-ring'),
     io: parseIoMode(o.io),
-    vnetHdr: parseOnOff(o.offload ?? 'on', '--offload'),
+    // Absent: on, unless the stored state has QEMU socket ENIs (src/daemon/main.ts engineModes).
+    vnetHdr: o.offload === undefined ? undefined : parseOnOff(o.offload, '--offload'),
     persistTaps: parseOnOff(o.persistTaps ?? 'off', '--persist-taps'),
     quotas: {
       rulesPerGroup: optionalInt(o.quotaRulesPerGroup, '--quota-rules-per-group'),

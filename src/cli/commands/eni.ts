@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import type { ConnectionTracking } from '../../model/types';
 import { call, example } from '../context';
+import { UsageError } from '../fatal';
 import { dash, printJson, printLine, printTable } from '../output';
 import {
   collectFilter,
@@ -14,6 +15,7 @@ import {
 
 interface CreateOptions {
   tap?: string;
+  qemuSocket?: string;
   ip?: string;
   description?: string;
   subnet?: string;
@@ -40,9 +42,13 @@ export function eniCommand(): Command {
     eni
       .command('create')
       .description(
-        'create an ENI and its TAP port (without --tap: unbound, see `eni attach`); prints its id',
+        'create an ENI and its TAP port or QEMU socket (without either: unbound, see `eni attach`); prints its id',
       )
       .option('--tap <name>', 'TAP device name (<= 15 characters); absent: no port yet')
+      .option(
+        '--qemu-socket <path>',
+        'instead of --tap: listen on this unix socket for a QEMU -netdev stream guest (needs daemon --io epoll --offload off --workers 1)',
+      )
       .option('--ip <addr>', 'primary private IPv4 address (default: the lowest free one)')
       .option('--description <text>', 'ENI description')
       .option('--subnet <subnet>', 'subnet id (default: the default subnet)')
@@ -52,10 +58,12 @@ export function eniCommand(): Command {
       .option('--groups <g1,g2>', 'security groups, ids or names (default: the VPC default group)')
       .option('--netns <ns>', "move the TAP's kernel side into this existing network namespace"),
     'eniwall eni create --tap ew-a --ip 172.31.0.10 --groups web --netns vm-a',
+    'eniwall eni create --qemu-socket /run/eniwall/vm-a.sock --ip 172.31.0.11 --groups web',
     'eniwall eni create --groups web',
   ).action(async (o: CreateOptions, cmd: Command) => {
     const created = await call(cmd, 'eni.create', {
       tap: o.tap,
+      qemuSocket: o.qemuSocket,
       privateIp: o.ip,
       subnetId: o.subnet,
       secondaryIps: o.secondaryIp,
@@ -71,14 +79,20 @@ export function eniCommand(): Command {
   example(
     eni
       .command('attach')
-      .description('bind an unbound ENI (created without --tap) to its TAP port')
+      .description('bind an unbound ENI (created without a port) to a TAP or a QEMU socket')
       .argument('<eni>', 'ENI id')
-      .requiredOption('--tap <name>', 'TAP device name (<= 15 characters)')
-      .option('--netns <ns>', "move the TAP's kernel side into this existing network namespace"),
+      .option('--tap <name>', 'TAP device name (<= 15 characters)')
+      .option('--netns <ns>', "move the TAP's kernel side into this existing network namespace")
+      .option('--qemu-socket <path>', 'instead of --tap: a unix socket for a QEMU -netdev stream'),
     'eniwall eni attach eni-0123456789abcdef0 --tap ew-a --netns vm-a',
-  ).action(async (id: string, o: { tap: string; netns?: string }, cmd: Command) => {
-    await call(cmd, 'eni.attach', { id, tap: o.tap, netns: o.netns });
-  });
+    'eniwall eni attach eni-0123456789abcdef0 --qemu-socket /run/eniwall/vm-a.sock',
+  ).action(
+    async (id: string, o: { tap?: string; netns?: string; qemuSocket?: string }, cmd: Command) => {
+      if ((o.tap === undefined) === (o.qemuSocket === undefined))
+        throw new UsageError('eni attach needs exactly one of --tap and --qemu-socket');
+      await call(cmd, 'eni.attach', { id, tap: o.tap, netns: o.netns, qemuSocket: o.qemuSocket });
+    },
+  );
 
   example(
     eni
@@ -155,7 +169,7 @@ export function eniCommand(): Command {
       ['ENI', 'TAP', 'NETNS', 'IP', 'MAC', 'SUBNET', 'SDC', 'GROUPS', ...(fleet ? ['HOST'] : [])],
       enis.map((e) => [
         e.id,
-        dash(e.tap),
+        dash(e.tap ?? (e.qemuSocket === undefined ? undefined : `qemu:${e.qemuSocket}`)),
         dash(e.netns ?? e.netnsPath),
         [e.privateIp, ...e.secondaryIps, ...e.ipv6Addresses].join(','),
         e.mac,

@@ -117,7 +117,7 @@ export function formatStats(stats: EniStats[]): string {
     ['ENI', 'TAP', 'PORT', ...SHOWN_COUNTERS, 'DROPS', 'CT'],
     stats.map((s) => [
       s.eniId,
-      s.tap,
+      s.qemuSocket === undefined ? s.tap : `qemu:${s.qemuSocket}`,
       dash(s.port),
       ...SHOWN_COUNTERS.map((k) => s.counters[k] ?? 0),
       Object.values(s.drops).reduce((a, b) => a + b, 0),
