@@ -72,6 +72,8 @@ test('fleet faults: NACLs and IPv6 across hosts, etcd killed, a daemon restarted
   t.after(() => pg.close());
   const web8080 = await tcpListen(w.ns, 8080);
   t.after(() => web8080.close());
+  const x9000 = await tcpListen(x.ns, 9000); // x's default group admits no db member
+  t.after(() => x9000.close());
   assert.ok(
     await eventually(
       async () => (await h1.json<FleetStatus>('status')).fleet.overlay.remoteEnis === 2,
@@ -150,6 +152,9 @@ test('fleet faults: NACLs and IPv6 across hosts, etcd killed, a daemon restarted
     assert.equal(await tcpConnect(a6.ns, 'fd00:80::20', 8080), true, `${when}: tcp6 h1 -> h2`);
     assert.equal(await tcpConnect(x.ns, db.ip, 5432, BLOCKED), false, `${when}: x (h3) -> db`);
     assert.equal(await tcpConnect(x.ns, w.ip, 8080, BLOCKED), false, `${when}: x (h3) -> web`);
+    const onH3 = await drops(h3, x.id, 'SG_INGRESS');
+    assert.equal(await tcpConnect(db.ns, x.ip, 9000, BLOCKED), false, `${when}: db -> x (h3)`);
+    assert.ok((await drops(h3, x.id, 'SG_INGRESS')) > onH3, `${when}: refused on host 3`);
     assert.equal(
       await tcpConnect(c6.ns, 'fd00:80::20', 8080, BLOCKED),
       false,
