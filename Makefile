@@ -93,7 +93,8 @@ bench-compile: build
 # Fleet (etcd store): a change on host 1 until applied on 3 hosts, p50/p99 (root; own etcd).
 .PHONY: bench-fleet
 bench-fleet: build
-	node dist/bench/fleet-propagation.js
+	node dist/bench/fleet-propagation.js --passive 0,50,200
+	node dist/bench/fleet-propagation.js --sizing
 
 # Restarts under 10,000 UDP flows and a TCP stream: gap, frames lost (root; README "Restarts").
 .PHONY: bench-restart

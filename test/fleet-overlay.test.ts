@@ -20,9 +20,9 @@
  * the compiler refuses is counted and logged, and the one in force stays.
  */
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
-import type { EniStats, StatusResult } from '../src/api/protocol';
+import { test } from 'node:test';
 import { CLI, startDaemon, words, type TestDaemon } from './helpers/daemon';
+import { eni, overlayOf, stats, underlay, type FleetStatus } from './helpers/fleet';
 import { startEtcd } from './helpers/etcd';
 import pino from 'pino';
 import { openDataplane } from '../src/daemon/dataplane';
@@ -31,78 +31,9 @@ import { Model } from '../src/model/model';
 import type { ModelSnapshot } from '../src/model/types';
 import { DEFAULT_CONNECTION_TRACKING } from '../src/model/validate';
 import { EtcdStore, parseEtcdUrl } from '../src/store/etcd-store';
-import {
-  createNamespace,
-  deleteNamespace,
-  eventually,
-  inNsOk,
-  run,
-  tcpConnect,
-  tcpListen,
-  uniqueName,
-} from './helpers/traffic';
+import { eventually, run, tcpConnect, tcpListen } from './helpers/traffic';
 
 const BLOCKED = { timeoutMs: 1000 };
-
-interface FleetStatus extends StatusResult {
-  fleet: {
-    hostId: string;
-    hosts: { hostId: string }[];
-    remoteEnis: {
-      eniId: string;
-      hostId: string;
-      underlayAddress?: string;
-      reachable: boolean;
-      forwarded: boolean;
-    }[];
-    overlay: { applied: number; failed: number; remoteEnis: number; lastError: string | null };
-  };
-}
-
-/** The underlay: a bridge in its own namespace and `n` host namespaces on it (192.0.2.1..n). */
-async function underlay(t: TestContext, n: number): Promise<{ u: string; hosts: string[] }> {
-  const u = await createNamespace('u');
-  t.after(() => deleteNamespace(u));
-  await inNsOk(u, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
-  await inNsOk(u, 'ip', ['addr', 'add', '192.0.2.254/24', 'dev', 'br0']);
-  await inNsOk(u, 'ip', ['link', 'set', 'br0', 'up']);
-  const hosts: string[] = [];
-  for (let i = 1; i <= n; i++) {
-    const h = await createNamespace('h');
-    t.after(() => deleteNamespace(h));
-    const [a, b] = [uniqueName('u'), uniqueName('u')];
-    const added = await run('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
-    if (added.code !== 0) throw new Error(`veth: ${added.stderr}`);
-    await run('ip', ['link', 'set', a, 'netns', h]);
-    await run('ip', ['link', 'set', b, 'netns', u]);
-    await inNsOk(u, 'ip', ['link', 'set', b, 'master', 'br0']);
-    await inNsOk(u, 'ip', ['link', 'set', b, 'up']);
-    await inNsOk(h, 'ip', ['addr', 'add', `192.0.2.${i}/24`, 'dev', a]);
-    await inNsOk(h, 'ip', ['link', 'set', a, 'up']);
-    hosts.push(h);
-  }
-  return { u, hosts };
-}
-
-/** An ENI in a fresh namespace; the fleet overlay left room for VXLAN in its MTU. */
-async function eni(d: TestDaemon, ip: string, groups?: string) {
-  const ns = await createNamespace();
-  const tap = uniqueName('t');
-  const id = await d.ok(
-    ...words`eni create --tap ${tap} --ip ${ip} --netns ${ns}`,
-    ...(groups === undefined ? [] : ['--groups', groups]),
-  );
-  const link = await inNsOk(ns, 'ip', ['-o', 'link', 'show', 'dev', tap]);
-  assert.match(link, / mtu 1450 /, `ENI MTU with the fleet overlay: ${link}`);
-  return { ns, id, ip };
-}
-
-async function stats(d: TestDaemon, id: string): Promise<EniStats> {
-  const [s] = await d.json<EniStats[]>('stats', '--eni', id);
-  return s as EniStats;
-}
-
-const overlayOf = async (d: TestDaemon) => (await d.json<FleetStatus>('status')).dataplane.overlay;
 
 test('fleet: the overlay is built from etcd; group references, rule changes and new ENIs across three hosts', async (t) => {
   const { u, hosts } = await underlay(t, 3);

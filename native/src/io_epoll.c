@@ -5,7 +5,8 @@
  * again) into EW_BURST buffers, judges them together (ew_worker_judge_burst:
  * the core parses the burst and prefetches its conntrack lines before deciding
  * each), then writes each with one write() to the destination's queue fd owned
- * by this same worker.
+ * by this same worker; frames to remote ENIs leave in one sendmmsg() per burst
+ * (io_underlay.h).
  * The portable fallback when io_uring is unavailable: one syscall per frame.
  *
  * QEMU stream ports (io_stream.h) live here too: the listening socket and the
@@ -203,11 +204,13 @@ static int handle_command(struct ew_worker *w, struct epoll_worker *st) {
     return 0;
 }
 
+/* Frames to remote ENIs go into `batch`, sent together when the burst is done. */
 static void forward(struct ew_worker *w, struct epoll_worker *st, const struct ew_table_view *t,
-                    const uint8_t *buf, uint32_t in_port, uint32_t out_port, uint32_t frame_len) {
+                    struct ew_underlay_batch *batch, const uint8_t *buf, uint32_t in_port,
+                    uint32_t out_port, uint32_t frame_len) {
     if (out_port & EW_OUT_ENCAP) {
-        ew_underlay_send(w, st->fds[EW_PORT_UNDERLAY], t, out_port & ~EW_OUT_ENCAP, in_port, buf,
-                         frame_len);
+        ew_underlay_batch_add(w, batch, st->fds[EW_PORT_UNDERLAY], t, out_port & ~EW_OUT_ENCAP,
+                              in_port, buf, frame_len);
         return;
     }
     if (st->streams[out_port]) {
@@ -234,10 +237,10 @@ static void drain_port(struct ew_worker *w, struct epoll_worker *st, const struc
     if (port == EW_PORT_UNDERLAY) { /* the overlay's UDP socket: decapsulate a burst */
         uint32_t lens[EW_BURST], out[EW_BURST];
         uint32_t n = ew_underlay_recv(w, fd, t, st->bufs, lens, out);
-        for (uint32_t i = 0; i < n; i++)
-            if (out[i] != EW_PORT_NONE)
-                forward(w, st, t, st->bufs + (size_t)i * w->sh->buf_size, EW_PORT_UNDERLAY, out[i],
-                        lens[i]);
+        for (uint32_t i = 0; i < n; i++) /* decapsulated frames go to local ports only */
+            if (out[i] != EW_PORT_NONE && !(out[i] & EW_OUT_ENCAP))
+                forward(w, st, t, NULL, st->bufs + (size_t)i * w->sh->buf_size, EW_PORT_UNDERLAY,
+                        out[i], lens[i]);
         return;
     }
     uint32_t in_ports[EW_BURST], lens[EW_BURST], out[EW_BURST], n = 0;
@@ -256,8 +259,11 @@ static void drain_port(struct ew_worker *w, struct epoll_worker *st, const struc
     }
     if (n == 0) return;
     ew_worker_judge_burst(w, t, in_ports, bufs, lens, cap, n, out);
+    struct ew_underlay_batch batch;
+    batch.n = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (out[i] != EW_PORT_NONE) forward(w, st, t, bufs[i], port, out[i], lens[i]);
+        if (out[i] != EW_PORT_NONE) forward(w, st, t, &batch, bufs[i], port, out[i], lens[i]);
+    if (batch.n > 0) ew_underlay_batch_flush(w, &batch, st->fds[EW_PORT_UNDERLAY]);
 }
 
 static void drain_wake(struct ew_worker *w) {

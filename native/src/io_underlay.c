@@ -35,29 +35,59 @@ int ew_underlay_socket(uint32_t addr, uint16_t port, char *err, size_t errlen) {
     return fd;
 }
 
-void ew_underlay_send(struct ew_worker *w, int fd, const struct ew_table_view *t, uint32_t remote,
-                      uint32_t in_port, const uint8_t *buf, uint32_t frame_len) {
+void ew_underlay_batch_add(struct ew_worker *w, struct ew_underlay_batch *b, int fd,
+                           const struct ew_table_view *t, uint32_t remote, uint32_t in_port,
+                           const uint8_t *buf, uint32_t frame_len) {
     if (fd < 0 || !t || remote >= t->n_remotes) {
         ew_worker_count_drop(w, in_port, EW_DROP_OVERLAY_NO_UNDERLAY);
         return;
     }
+    if (b->n == EW_BURST) ew_underlay_batch_flush(w, b, fd);
     const struct ew_remote_eni *r = &t->remotes[remote];
     const struct ew_underlay_host *h = &t->hosts[r->host];
-    uint32_t hdr_len = w->sh->hdr_len;
-    uint8_t vx[EW_VXLAN_HLEN];
-    ew_vxlan_encode(vx, t->vpc_vni[t->enis[r->eni].vpc], hdr_len != 0);
-    struct sockaddr_in sa = {
+    uint32_t hdr_len = w->sh->hdr_len, i = b->n++;
+    ew_vxlan_encode(b->vx[i], t->vpc_vni[t->enis[r->eni].vpc], hdr_len != 0);
+    b->to[i] = (struct sockaddr_in){
         .sin_family = AF_INET, .sin_port = htons(h->port), .sin_addr.s_addr = htonl(h->addr)};
-    struct iovec iov[2] = {{.iov_base = vx, .iov_len = sizeof vx},
-                           {.iov_base = (void *)buf, .iov_len = (size_t)hdr_len + frame_len}};
-    struct msghdr mh = {.msg_name = &sa, .msg_namelen = sizeof sa, .msg_iov = iov, .msg_iovlen = 2};
-    ssize_t sent = sendmsg(fd, &mh, MSG_DONTWAIT);
-    if (sent == (ssize_t)(sizeof vx + hdr_len + frame_len))
-        ew_worker_count_tx(w, EW_PORT_UNDERLAY, frame_len);
-    else
-        ew_worker_count_drop(w, in_port,
-                             sent < 0 && errno == EMSGSIZE ? EW_DROP_OVERLAY_NO_UNDERLAY
-                                                           : EW_DROP_TX_FAILED);
+    b->iov[i][0] = (struct iovec){.iov_base = b->vx[i], .iov_len = EW_VXLAN_HLEN};
+    b->iov[i][1] = (struct iovec){.iov_base = (void *)buf, .iov_len = (size_t)hdr_len + frame_len};
+    b->mm[i].msg_hdr = (struct msghdr){.msg_name = &b->to[i],
+                                       .msg_namelen = sizeof b->to[i],
+                                       .msg_iov = b->iov[i],
+                                       .msg_iovlen = 2};
+    b->mm[i].msg_len = 0;
+    b->in_port[i] = in_port;
+    b->frame_len[i] = frame_len;
+}
+
+void ew_underlay_batch_flush(struct ew_worker *w, struct ew_underlay_batch *b, int fd) {
+    const uint32_t n = b->n, whole = EW_VXLAN_HLEN + w->sh->hdr_len;
+    uint32_t i = 0;
+    b->n = 0;
+    while (i < n) {
+        int sent = sendmmsg(fd, &b->mm[i], n - i, MSG_DONTWAIT);
+        if (sent > 0) {
+            for (uint32_t j = i; j < i + (uint32_t)sent; j++) {
+                if (b->mm[j].msg_len == whole + b->frame_len[j])
+                    ew_worker_count_tx(w, EW_PORT_UNDERLAY, b->frame_len[j]);
+                else
+                    ew_worker_count_drop(w, b->in_port[j], EW_DROP_TX_FAILED);
+            }
+            i += (uint32_t)sent;
+            continue;
+        }
+        /* Datagram i failed (sendmmsg reports the first failure of a call this way). */
+        int e = errno;
+        if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
+            /* The socket is full: the rest of the burst would fail the same way. */
+            for (; i < n; i++)
+                ew_worker_count_drop(w, b->in_port[i], EW_DROP_TX_FAILED);
+            break;
+        }
+        ew_worker_count_drop(w, b->in_port[i],
+                             e == EMSGSIZE ? EW_DROP_OVERLAY_NO_UNDERLAY : EW_DROP_TX_FAILED);
+        i++;
+    }
 }
 
 uint32_t ew_underlay_recv(struct ew_worker *w, int fd, const struct ew_table_view *t, uint8_t *bufs,

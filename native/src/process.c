@@ -780,9 +780,13 @@ void ew_process_decap(struct ew_worker_ctx *w, const struct ew_table_view *t, ui
         drop(&c, EW_DROP_OVERLAY_SPOOFED_SRC);
         return;
     }
-    /* Routed when the frame comes from the subnet router's MAC (the sender rewrote it). */
+    /* Routed (so the receiver's subnet NACL applies) when the frame comes from the
+     * subnet router's MAC, or from a known remote ENI of another subnet: the
+     * sender's route_rewrite() puts its own subnet's router MAC there, so the
+     * MAC alone would let cross-subnet traffic between hosts pass the NACL. */
     const struct ew_subnet *fs = &t->subnets[f->subnet];
-    bool routed = memcmp(frame + 6, fs->router_mac, 6) == 0;
+    bool routed = memcmp(frame + 6, fs->router_mac, 6) == 0 ||
+                  (si != EW_INDEX_NONE && t->enis[si].subnet != f->subnet);
     bool ff = flow_logged(f), counted;
     struct zone zf = {f, f->port_id, EW_DIR_INGRESS};
     if (p->frag && !p->frag_first) {

@@ -20,25 +20,36 @@
 #define HOST 0xc0000202u /* 192.0.2.2 */
 #define VNI  4242u
 
-enum { E_LOCAL = 0, E_REMOTE = 1, E_LOCKED = 2 };
+enum { E_LOCAL = 0, E_REMOTE = 1, E_LOCKED = 2, E_REMOTE2 = 3 };
 enum { P_LOCAL = 1, P_LOCKED = 2 };
 
 static void build(struct tb *b) {
     tb_init(b);
     b->generation = 1;
     uint32_t v = tb_vpc(b, "10.0.0.0", 16, "fd00::", 56);
-    tb_subnet(b, v, "10.0.1.0", 24, "fd00::", 64);
+    uint32_t s0 = tb_subnet(b, v, "10.0.1.0", 24, "fd00::", 64);
+    tb_subnet(b, v, "10.0.2.0", 24, "fd00:0:0:2::", 64);
+    /* Subnet 0's NACL: inbound tcp 22 from subnet 1 denied, everything else allowed. */
+    uint32_t acl = tb_nacl(b);
+    tb_nacl_entry(b, acl, EW_DIR_INGRESS, 10, 6, 22, 22, "10.0.2.0/24", EW_NACL_DENY);
+    tb_nacl_entry(b, acl, EW_DIR_INGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", EW_NACL_ALLOW);
+    tb_nacl_entry(b, acl, EW_DIR_EGRESS, 100, TB_ANY, 0, 0, "0.0.0.0/0", EW_NACL_ALLOW);
+    tb_subnet_nacl(b, s0, acl);
     uint32_t open = tb_ruleset(b), locked = tb_ruleset(b);
     tb_rule(b, open, EW_DIR_EGRESS, 6, 80, 80, "10.0.0.0/16");
     tb_rule(b, open, EW_DIR_INGRESS, 6, 22, 22, "10.0.1.20/32");
     tb_rule(b, open, EW_DIR_INGRESS, 6, 22, 22, "fd00::20/128");
+    tb_rule(b, open, EW_DIR_INGRESS, 6, 22, 22, "10.0.2.40/32");
+    tb_rule(b, open, EW_DIR_INGRESS, 6, 2222, 2222, "10.0.2.40/32");
     tb_rule(b, locked, EW_DIR_INGRESS, 6, 80, 80, "10.0.0.0/16");
     const uint8_t chk = EW_ENI_SRC_DST_CHECK;
     tb_eni(b, 0, open, P_LOCAL, "10.0.1.10", "fd00::10", chk);
     tb_eni(b, 0, open, EW_PORT_NONE, "10.0.1.20", "fd00::20", chk | EW_ENI_REMOTE);
     tb_eni(b, 0, locked, P_LOCKED, "10.0.1.30", "fd00::30", chk);
+    tb_eni(b, 1, open, EW_PORT_NONE, "10.0.2.40", NULL, chk | EW_ENI_REMOTE);
     b->remotes[0] = (struct ew_remote_eni){E_REMOTE, 0};
-    b->n_remotes = 1;
+    b->remotes[1] = (struct ew_remote_eni){E_REMOTE2, 0};
+    b->n_remotes = 2;
     b->hosts[0] = (struct ew_underlay_host){HOST, 4789, 0};
     b->n_hosts = 1;
     b->vpc_vni[0] = VNI;
@@ -150,7 +161,19 @@ int main(void) {
     len = fr_tcp6(f, from_remote, "fd00::20", "fd00::10", 1234, 22, 0x02);
     ew_process_decap(&w, t, HOST, VNI, f, &len, CAP, &v);
     CHECK_EQ(v.action, EW_ACT_FORWARD, "IPv6 through the overlay");
-    CHECK_EQ(cnt[EW_PORT_UNDERLAY].cnt[EW_CNT_RX_PACKETS], 9u, "every decap counted RX");
+    /* From a remote ENI of another subnet, as its host routed it (the source MAC is the
+     * sender subnet's router, 02:00:00:00:01:01): the receiver's subnet NACL applies. */
+    const uint8_t router1[6] = {0x02, 0, 0, 0, 0x01, 0x01};
+    struct fr_l2 routed_in = fr_macs(router1, fr_mac(E_LOCAL));
+    len = fr_tcp4(f, routed_in, "10.0.2.40", "10.0.1.10", 1234, 22, 0x02);
+    ew_process_decap(&w, t, HOST, VNI, f, &len, CAP, &v);
+    CHECK(v.action == EW_ACT_DROP && v.reason == EW_DROP_NACL_INGRESS, "NACL across hosts: %d/%u",
+          v.action, v.reason);
+    CHECK_EQ(cnt[P_LOCAL].drop[EW_DROP_NACL_INGRESS], 1u, "NACL_INGRESS on the receiver's port");
+    len = fr_tcp4(f, routed_in, "10.0.2.40", "10.0.1.10", 1234, 2222, 0x02);
+    ew_process_decap(&w, t, HOST, VNI, f, &len, CAP, &v);
+    CHECK_EQ(v.action, EW_ACT_FORWARD, "the NACL allows 2222, the group too");
+    CHECK_EQ(cnt[EW_PORT_UNDERLAY].cnt[EW_CNT_RX_PACKETS], 11u, "every decap counted RX");
 
     ew_table_free(t);
     ew_core_destroy(core);

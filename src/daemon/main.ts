@@ -14,7 +14,7 @@
 import { authorizeOperators, DEFAULT_SOCKET_GROUP, resolveOperatorGroups } from './operators';
 import pino, { type Logger } from 'pino';
 import { Model } from '../model/model';
-import type { Eni, Quotas } from '../model/types';
+import type { Eni, ModelSnapshot, Quotas } from '../model/types';
 import { resolveSocket, resolveStateDir } from '../api/paths';
 import { Store, type AuditEntry } from '../store/store';
 import { openDataplane, type OverlayConfig } from './dataplane';
@@ -34,6 +34,7 @@ import { Ec2Server, ec2Security } from '../ec2';
 import { journalLine, notifySystemd, stderrIsJournal } from './systemd';
 import { EtcdStore } from '../store/etcd-store';
 import { FleetOverlay, FleetView } from '../fleet/fleet';
+import { readFleetCache, type FleetCache } from '../fleet/cache';
 
 export interface DaemonOptions {
   stateDir?: string;
@@ -325,31 +326,54 @@ async function runFleetDaemon(
     underlayAddress: etcd.underlayAddress,
     onError: (err, what) => log.warn({ err, what }, 'etcd'),
   });
+  const view = new FleetView(etcd.hostId, store, etcd.underlayAddress);
+  // The last state this host applied (src/fleet/cache.ts): started from when etcd does not answer.
+  const cached = readFleetCache(stateDir, etcd.hostId);
+  let fromCache: FleetCache | undefined;
   let model: Model;
   try {
-    // etcd may still be electing its leader: a few tries before giving up.
+    // etcd may still be electing its leader: a few tries before giving up (or using the cache).
     let stored: Awaited<ReturnType<EtcdStore['load']>>;
+    const attempts = 'cache' in cached ? 2 : 8;
     for (let attempt = 1; ; attempt++) {
       try {
         stored = await store.load();
         break;
       } catch (err) {
-        if (attempt >= 8) throw err;
+        if (attempt >= attempts) {
+          if (!('cache' in cached)) {
+            log.error({ cache: cached.error }, 'etcd unreachable and no usable fleet cache');
+            throw err;
+          }
+          fromCache = cached.cache;
+          log.warn(
+            { err, revision: fromCache.revision, writtenAt: fromCache.writtenAt },
+            'etcd unreachable: starting from the local cache of the last state applied; mutations refused until etcd answers',
+          );
+          break;
+        }
         log.warn({ err, attempt }, 'etcd not reachable yet; retrying');
         await new Promise((r) => setTimeout(r, 500));
       }
     }
-    if (stored === undefined) {
-      await store.init(
-        Model.createDefault({ quotas }).snapshot(),
-        selfAudit('daemon.init', { quotas }),
-      );
-      stored = await store.load();
+    if (fromCache !== undefined) {
+      model = Model.fromSnapshot(fromCache.snapshot);
+      store.baseRevision = fromCache.revision;
+      view.seedUnderlays(fromCache.underlays);
+    } else {
+      if (stored === undefined) {
+        await store.init(
+          Model.createDefault({ quotas }).snapshot(),
+          selfAudit('daemon.init', { quotas }),
+        );
+        stored = await store.load();
+      }
+      if (stored === undefined) throw new Error('etcd: the state key vanished after init');
+      model = Model.fromSnapshot(stored.snapshot);
+      store.baseRevision = stored.revision;
+      await store.register();
+      store.online = true;
     }
-    if (stored === undefined) throw new Error('etcd: the state key vanished after init');
-    model = Model.fromSnapshot(stored.snapshot);
-    store.baseRevision = stored.revision;
-    await store.register();
   } catch (err) {
     await store.close();
     releasePidFile(pidFile);
@@ -374,7 +398,6 @@ async function runFleetDaemon(
     windowSeconds: options.flowLogWindowSeconds,
     fileLimits: { ...DEFAULT_FILE_LIMITS, ...options.flowLogFileLimits },
   });
-  const view = new FleetView(etcd.hostId, store, etcd.underlayAddress);
   const overlay = new FleetOverlay(view, dataplane, log);
   const metrics: DaemonMetrics | undefined =
     options.metricsListen === undefined
@@ -400,11 +423,41 @@ async function runFleetDaemon(
         view,
         confirmMs: etcd.confirmMs,
         overlay: overlayOn ? overlay.state : undefined,
+        startedFromCache: fromCache?.revision,
       },
     },
     1,
   );
   const handle = metrics ? metrics.countRequests(service.handle) : service.handle;
+  const onState = (snapshot: ModelSnapshot, revision: string): void => {
+    void service.applyRemote(snapshot, revision);
+  };
+  let stopping = false;
+  /**
+   * Started from the cache: poll etcd until it answers, then register, load
+   * the latest state (applied if newer than the cached one), watch from that
+   * revision, and only then accept mutations.
+   */
+  const catchUp = async (): Promise<void> => {
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        const latest = await store.load();
+        await store.register();
+        if (latest !== undefined && BigInt(latest.revision) > BigInt(store.baseRevision))
+          await service.applyRemote(latest.snapshot, latest.revision);
+        await store.watchState(onState, latest?.revision ?? store.baseRevision);
+        store.online = true;
+        log.warn(
+          { revision: store.baseRevision, cached: fromCache?.revision },
+          'etcd answered: caught up from the store, mutations accepted',
+        );
+        return;
+      } catch (err) {
+        log[attempt === 1 ? 'warn' : 'debug']({ err, attempt }, 'etcd still unreachable');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  };
   let server: ApiServer | undefined;
   let metricsServer: MetricsServer | undefined;
   let ec2Server: Ec2Server | undefined;
@@ -431,9 +484,8 @@ async function runFleetDaemon(
       });
     }
     // Watch from the revision the model was built from: a restart catches up on what it missed.
-    await store.watchState((snapshot, revision) => {
-      void service.applyRemote(snapshot, revision);
-    });
+    // Started from the cache: in the background, once etcd answers (catchUp below).
+    if (fromCache === undefined) await store.watchState(onState);
     flowLogs.start();
     server = await listenApi(socket, handle, service, options, log);
   } catch (err) {
@@ -448,14 +500,17 @@ async function runFleetDaemon(
     throw err;
   }
   log.info({ stateDir, socket, hostId: etcd.hostId }, 'eniwall fleet daemon ready');
+  const caughtUp = fromCache === undefined ? Promise.resolve() : catchUp();
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
   });
+  stopping = true;
   await ec2Server?.close();
   await server.close();
   await metricsServer?.close();
   await service.drain();
+  await Promise.race([caughtUp, new Promise((r) => setTimeout(r, 2000))]);
   await overlay.stop();
   await flowLogs.stop();
   await dataplane.close();

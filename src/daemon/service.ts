@@ -48,7 +48,8 @@ import { probeDestination } from '../flowlog/destinations';
 import { findings } from '../model/findings';
 import type { CredentialStore } from '../ec2/credentials';
 import type { RuleHits } from './rule-hits';
-import { ConflictError, type EtcdStore } from '../store/etcd-store';
+import { ConflictError, SERVICE_UNAVAILABLE, type EtcdStore } from '../store/etcd-store';
+import { writeFleetCache } from '../fleet/cache';
 import { isRemote, localView, type FleetOverlay, type FleetView } from '../fleet/fleet';
 
 type MethodImpl = (params: p.Params, ctx: RequestContext) => unknown;
@@ -98,6 +99,8 @@ export interface FleetOptions {
   confirmMs: number;
   /** The fleet overlay's bookkeeping (FleetOverlay.state); absent: no --underlay-address. */
   overlay?: FleetOverlay['state'];
+  /** The cached revision this daemon started from (etcd did not answer at start). */
+  startedFromCache?: string;
 }
 
 /** What the service needs of a store: the SQLite Store or the EtcdStore. */
@@ -148,9 +151,7 @@ export class ControlService {
       try {
         this.generation = await this.dataplane.apply(this.dpView());
         this.options.flowLogs?.configure(this.model.view());
-        this.options.fleet?.view.update(this.model.view());
-        if (this.options.fleet)
-          this.options.fleet.store.setApplied(this.options.fleet.store.baseRevision);
+        if (this.options.fleet) this.fleetApplied(this.options.fleet.store.baseRevision);
         return;
       } catch (err) {
         if (attempt >= attempts) throw err;
@@ -207,6 +208,13 @@ export class ControlService {
     const called = process.hrtime.bigint();
     let committed: string | undefined;
     const run = this.queue.run(async () => {
+      // A fleet daemon started from its cache, etcd not answered yet: nothing to commit to.
+      if (this.options.fleet !== undefined && !this.options.fleet.store.online) {
+        throw new AwsError(
+          SERVICE_UNAVAILABLE,
+          'The state store (etcd) has not answered since this daemon started from its local cache; nothing was changed.',
+        );
+      }
       for (let attempt = 1; ; attempt++) {
         const audit = (ok: boolean, extra: Partial<AuditEntry>): AuditEntry => ({
           time: new Date(),
@@ -289,8 +297,7 @@ export class ControlService {
         this.options.flowLogs?.configure(this.model.view());
         if (this.options.fleet && staged.revision !== undefined) {
           committed = staged.revision;
-          this.options.fleet.store.setApplied(committed);
-          this.options.fleet.view.update(this.model.view());
+          this.fleetApplied(committed);
         }
         return result;
       }
@@ -340,8 +347,7 @@ export class ControlService {
       this.model = Model.fromSnapshot(latest.snapshot);
       fleet.store.baseRevision = latest.revision;
       await this.reapply(this.dpView());
-      fleet.store.setApplied(latest.revision);
-      fleet.view.update(this.model.view());
+      this.fleetApplied(latest.revision);
       return true;
     } catch (err) {
       this.log.warn({ err }, 'could not reload the fleet state');
@@ -371,9 +377,30 @@ export class ControlService {
       fleet.store.baseRevision = revision;
       this.revision++;
       this.options.flowLogs?.configure(this.model.view());
-      fleet.store.setApplied(revision);
-      fleet.view.update(this.model.view());
+      this.fleetApplied(revision);
     });
+  }
+
+  /**
+   * Fleet: `revision` is in force here. Reported to etcd (the applied key),
+   * the view told, and the state written to the local cache (src/fleet/cache.ts)
+   * that a start with etcd down falls back on.
+   */
+  private fleetApplied(revision: string): void {
+    const fleet = this.options.fleet;
+    if (fleet === undefined) return;
+    fleet.store.setApplied(revision);
+    fleet.view.update(this.model.view());
+    try {
+      writeFleetCache(this.options.stateDir, {
+        hostId: fleet.hostId,
+        revision,
+        snapshot: this.model.view(),
+        underlays: fleet.view.knownUnderlays(),
+      });
+    } catch (err) {
+      this.log.error({ err, revision }, 'could not write the fleet cache');
+    }
   }
 
   /** Fleet: every other host's ENI says whether its host is live (`eni describe` HOST column). */
@@ -394,6 +421,7 @@ export class ControlService {
       fleet: true,
       hostId: fleet.hostId,
       revision: fleet.store.baseRevision,
+      etcd: { online: fleet.store.online, startedFromCache: fleet.startedFromCache ?? null },
       hosts: fleet.store.hosts(),
       remoteEnis: fleet.view.remoteEnis(),
       overlay: fleet.overlay ?? null,

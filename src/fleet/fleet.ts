@@ -83,6 +83,19 @@ export class FleetView extends EventEmitter {
       if (h.underlayAddress !== undefined) this.lastUnderlay.set(h.hostId, h.underlayAddress);
   }
 
+  /** Underlay addresses known from a previous run (the fleet cache), used until hosts register. */
+  seedUnderlays(underlays: Record<string, string>): void {
+    for (const [hostId, address] of Object.entries(underlays))
+      if (hostId !== this.hostId && !this.lastUnderlay.has(hostId))
+        this.lastUnderlay.set(hostId, address);
+  }
+
+  /** Every other host's underlay address, live or last seen (written to the fleet cache). */
+  knownUnderlays(): Record<string, string> {
+    this.noteUnderlays();
+    return Object.fromEntries([...this.lastUnderlay].filter(([id]) => id !== this.hostId));
+  }
+
   update(snapshot: ModelSnapshot): void {
     this.snapshot = snapshot;
     this.emit('change');

@@ -95,6 +95,12 @@ function unavailable(what: string, cause: unknown): AwsError {
 export class EtcdStore extends EventEmitter {
   /** Mod revision of the state the local model was built from ('0': none yet). */
   baseRevision = '0';
+  /**
+   * etcd answered this daemon at least once (the state loaded and the host
+   * registered). False while a daemon started from its local cache waits for
+   * etcd: mutations are refused with ServiceUnavailable until then.
+   */
+  online = false;
   private lease: Lease | undefined;
   private watcher: Watcher | undefined;
   private hostsWatcher: Watcher | undefined;
@@ -234,12 +240,18 @@ export class EtcdStore extends EventEmitter {
     return rows;
   }
 
-  /** Watch the state: `onState` for every revision another host committed. */
-  async watchState(onState: (snapshot: ModelSnapshot, revision: string) => void): Promise<void> {
+  /**
+   * Watch the state: `onState` for every revision committed after `after`
+   * (default: the revision the model was built from).
+   */
+  async watchState(
+    onState: (snapshot: ModelSnapshot, revision: string) => void,
+    after: string = this.baseRevision,
+  ): Promise<void> {
     this.watcher = await this.client
       .watch()
       .key(STATE_KEY)
-      .startRevision(String(BigInt(this.baseRevision) + 1n))
+      .startRevision(String(BigInt(after) + 1n))
       .create();
     this.watcher.on('put', (kv) => {
       onState(JSON.parse(kv.value.toString()) as ModelSnapshot, kv.mod_revision);
@@ -253,6 +265,12 @@ export class EtcdStore extends EventEmitter {
       this.client.getAll().prefix(HOSTS_PREFIX).strings(),
     );
     for (const [k, v] of Object.entries(initial)) this.noteHostKey(k, v);
+    // A retried registration (a daemon started from its cache, etcd back) keeps its one watch.
+    if (this.hostsWatcher === undefined) await this.watchHosts();
+    await this.grantLease();
+  }
+
+  private async watchHosts(): Promise<void> {
     this.hostsWatcher = await this.client.watch().prefix(HOSTS_PREFIX).create();
     this.hostsWatcher.on('put', (kv) => {
       this.noteHostKey(kv.key.toString(), kv.value.toString());
@@ -265,7 +283,6 @@ export class EtcdStore extends EventEmitter {
       this.emit('hosts');
     });
     this.hostsWatcher.on('error', (err) => this.options.onError?.(err, 'hosts watch'));
-    await this.grantLease();
   }
 
   private noteHostKey(key: string, value: string): void {
