@@ -53,7 +53,12 @@ struct ew_shared {
     bool fixed_files;
 };
 
-enum ew_cmd_kind { EW_CMD_NONE = 0, EW_CMD_OPEN, EW_CMD_CLOSE };
+enum ew_cmd_kind {
+    EW_CMD_NONE = 0,
+    EW_CMD_OPEN,
+    EW_CMD_CLOSE,
+    EW_CMD_OPEN_VHOST /* cmd_fd: a vhost-user listening socket (io_vhost.h; epoll only) */
+};
 
 struct ew_worker {
     struct ew_shared *sh;

@@ -178,7 +178,14 @@ export async function removePersistentTaps(enis: readonly Eni[]): Promise<string
   return removed;
 }
 
+/** Whether the ENI has a port on this host: a TAP or a vhost-user socket. */
+function hasPort(eni: Eni): boolean {
+  return eni.tap !== undefined || eni.vhostUser !== undefined;
+}
+
 function wiringKey(eni: Eni, subnet: Subnet | undefined): string {
+  // A vhost-user port carries no kernel configuration: only its socket path makes it another port.
+  if (eni.vhostUser !== undefined) return JSON.stringify(['vhost-user', eni.vhostUser]);
   return JSON.stringify([
     eni.tap,
     eni.netns ?? null,
@@ -264,14 +271,14 @@ export class DataplaneDriver {
     let gone: (id: string) => boolean;
     let named = new Set<string>();
     if (change === undefined) {
-      const wanted = new Set(snapshot.enis.filter((e) => e.tap !== undefined).map((e) => e.id));
+      const wanted = new Set(snapshot.enis.filter((e) => hasPort(e)).map((e) => e.id));
       candidates = snapshot.enis;
       gone = (id) => !wanted.has(id);
     } else {
       named = new Set([...change.enis.created, ...change.enis.modified]);
       candidates = named.size === 0 ? [] : snapshot.enis.filter((e) => named.has(e.id));
       const deleted = new Set(change.enis.deleted);
-      const unbound = new Set(candidates.filter((e) => e.tap === undefined).map((e) => e.id));
+      const unbound = new Set(candidates.filter((e) => !hasPort(e)).map((e) => e.id));
       gone = (id) => deleted.has(id) || unbound.has(id);
     }
 
@@ -279,7 +286,7 @@ export class DataplaneDriver {
     const pending: PendingPort[] = [];
     try {
       for (const eni of candidates) {
-        if (eni.tap === undefined) continue; // unbound: no port
+        if (!hasPort(eni)) continue; // unbound: no port
         const subnet = subnets.get(eni.subnetId);
         if (subnet === undefined)
           throw new DataplaneApplyError(
@@ -347,6 +354,7 @@ export class DataplaneDriver {
     subnet: Subnet,
     old: BoundPort | undefined,
   ): Promise<PendingPort> {
+    if (eni.vhostUser !== undefined) return this.prepareVhostUser(eni, subnet, eni.vhostUser);
     const tapName = eni.tap ?? '';
     const ns = namespaceOf(eni);
     const name = linkNameOf(eni); // the final name, in ns
@@ -404,6 +412,38 @@ export class DataplaneDriver {
       );
     }
     return p;
+  }
+
+  /**
+   * Serves the ENI's vhost-user socket (server mode). A daemon restart asks for
+   * the port id the previous daemon used (conntrack zones are port ids).
+   */
+  private prepareVhostUser(eni: Eni, subnet: Subnet, path: string): PendingPort {
+    const want = this.savedPorts().get(eni.id);
+    let port: number;
+    try {
+      try {
+        port = this.dp.openVhostUser(path, want === undefined ? {} : { port: want });
+      } catch (err) {
+        if (want === undefined) throw err;
+        port = this.dp.openVhostUser(path); // its old port is taken: any port
+      }
+    } catch (err) {
+      throw new DataplaneApplyError(`ENI ${eni.id}: ${message(err)}`, { cause: err });
+    }
+    return {
+      eni,
+      config: interfaceConfig(eni, subnet),
+      bound: {
+        port,
+        ifname: `vhost-user:${path}`,
+        netns: undefined,
+        wiring: wiringKey(eni, subnet),
+      },
+      ifname: `vhost-user:${path}`,
+      replaces: undefined,
+      deferred: false,
+    };
   }
 
   /**

@@ -98,6 +98,8 @@ export interface NativeEngine {
   closePort(port: number, remove?: boolean): boolean;
   /** The overlay's UDP socket on address (u32, host order):port; returns its port id (the last). Throws. */
   openUnderlay(address: number, port: number): number;
+  /** A vhost-user socket served as a port (server mode); returns its port id. Throws. */
+  openVhostUser?(path: string, opts?: { port?: number }): number;
   /** Validates and publishes; returns once the generation is in force. Throws with the loader's message. */
   loadTable(table: Uint8Array, generation: bigint): bigint;
   /** Generation in force, 0n before the first load. */

@@ -131,6 +131,20 @@ function paramOrTag(param: unknown, tag: string | undefined, field: string): unk
   return param;
 }
 
+/** A vhost-user socket path: absolute, fits sockaddr_un (107 bytes), no NUL, no other ENI's. */
+function checkVhostUser(s: State, raw: unknown): string | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  if (typeof raw !== 'string' || !raw.startsWith('/') || raw.includes('\0'))
+    throw invalidValue(`Invalid value '${String(raw)}' for vhostUser: not an absolute path`);
+  if (Buffer.byteLength(raw) > 107)
+    throw invalidValue(`Invalid value for vhostUser: the path is longer than 107 bytes`);
+  for (const other of s.enis.values()) {
+    if (other.vhostUser === raw)
+      throw invalidValue(`The vhost-user socket '${raw}' is already used by ${other.id}`);
+  }
+  return raw;
+}
+
 /** A TAP name no other ENI uses. */
 function checkTapFree(s: State, tap: string, self?: string): void {
   for (const other of s.enis.values()) {
@@ -176,6 +190,13 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   const ifName = checkIfName(input.ifName);
   if (netns !== undefined && netnsPath !== undefined) {
     throw awsError(ErrorCodes.parameterCombination, 'netns and netnsPath are mutually exclusive');
+  }
+  const vhostUser = checkVhostUser(s, input.vhostUser);
+  if (vhostUser !== undefined && (tap !== undefined || ifName !== undefined)) {
+    throw awsError(
+      ErrorCodes.parameterCombination,
+      'vhostUser and tap are mutually exclusive (an ENI has one kind of port)',
+    );
   }
   if ((netns !== undefined || netnsPath !== undefined) && tap === undefined) {
     throw missing('tap (a namespace is only meaningful for a bound ENI)');
@@ -233,6 +254,7 @@ export function createEni(s: State, input: CreateEniInput): Eni {
     tags,
   };
   if (tap !== undefined) eni.tap = tap;
+  if (vhostUser !== undefined) eni.vhostUser = vhostUser;
   if (netns !== undefined) eni.netns = netns;
   if (netnsPath !== undefined) eni.netnsPath = netnsPath;
   if (ifName !== undefined) eni.ifName = ifName;
@@ -250,10 +272,10 @@ export function attachEni(s: State, id: string, input: { tap: unknown; netns?: u
   const eni = requireEni(s, id);
   if (input.tap === undefined || input.tap === null || input.tap === '') throw missing('tap');
   const tap = checkTapName(input.tap);
-  if (eni.tap !== undefined) {
+  if (eni.tap !== undefined || eni.vhostUser !== undefined) {
     throw awsError(
       ErrorCodes.incorrectState,
-      `The network interface ${eni.id} is already attached (tap '${eni.tap}')`,
+      `The network interface ${eni.id} is already attached (${eni.tap !== undefined ? `tap '${eni.tap}'` : `vhost-user '${eni.vhostUser}'`})`,
     );
   }
   checkTapFree(s, tap, eni.id);

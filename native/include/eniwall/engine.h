@@ -179,6 +179,15 @@ uint32_t ew_engine_worker_busy_ns(const struct ew_engine *eng, uint64_t *out, ui
 int ew_engine_open_underlay(struct ew_engine *eng, uint32_t addr, uint16_t port, char *err,
                             size_t errlen);
 
+/* vhost-user (io_vhost.h): listen on the unix socket path (absolute; a stale
+ * socket there is replaced) as back-end in server mode; a front-end (DPDK
+ * virtio-user, QEMU vhost-user netdev) that connects, leaves and comes back
+ * gets the same port. want_port >= 0 asks for that id (-1: lowest free).
+ * epoll backend, one worker, no offload. Close with ew_engine_close_port (the
+ * socket file goes). -1 with err on failure. */
+int ew_engine_open_vhost(struct ew_engine *eng, const char *path, int want_port, uint32_t *port,
+                         char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,6 +22,7 @@ interface CreateOptions {
   mac?: string;
   groups?: string;
   netns?: string;
+  vhostUser?: string;
 }
 
 interface ModifyOptions {
@@ -50,8 +51,14 @@ export function eniCommand(): Command {
       .option('--ipv6 <addr...>', 'IPv6 addresses')
       .option('--mac <mac>', 'MAC address (default: generated, 02:...)')
       .option('--groups <g1,g2>', 'security groups, ids or names (default: the VPC default group)')
-      .option('--netns <ns>', "move the TAP's kernel side into this existing network namespace"),
+      .option('--netns <ns>', "move the TAP's kernel side into this existing network namespace")
+      .option(
+        '--vhost-user <path>',
+        'instead of --tap: serve a vhost-user socket at this absolute path (server mode; ' +
+          'DPDK virtio-user or QEMU connects; needs --io epoll, one worker, --offload off)',
+      ),
     'eniwall eni create --tap ew-a --ip 172.31.0.10 --groups web --netns vm-a',
+    'eniwall eni create --vhost-user /run/eniwall/vm-b.sock --groups web',
     'eniwall eni create --groups web',
   ).action(async (o: CreateOptions, cmd: Command) => {
     const created = await call(cmd, 'eni.create', {
@@ -63,6 +70,7 @@ export function eniCommand(): Command {
       mac: o.mac,
       groups: o.groups === undefined ? undefined : parseList(o.groups),
       netns: o.netns,
+      vhostUser: o.vhostUser,
       description: o.description,
     });
     printLine(created.id);
@@ -155,7 +163,7 @@ export function eniCommand(): Command {
       ['ENI', 'TAP', 'NETNS', 'IP', 'MAC', 'SUBNET', 'SDC', 'GROUPS', ...(fleet ? ['HOST'] : [])],
       enis.map((e) => [
         e.id,
-        dash(e.tap),
+        e.vhostUser !== undefined ? `vhost-user:${e.vhostUser}` : dash(e.tap),
         dash(e.netns ?? e.netnsPath),
         [e.privateIp, ...e.secondaryIps, ...e.ipv6Addresses].join(','),
         e.mac,
