@@ -11,12 +11,12 @@
  *    outlives the front-end).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import type { EniStats } from '../src/api/protocol';
-import { eniInNamespace, startDaemon, words, type TestDaemon } from './helpers/daemon';
+import { eniInNamespace, REPO_ROOT, startDaemon, words, type TestDaemon } from './helpers/daemon';
 import { inNsOk, sleep, uniqueName } from './helpers/traffic';
 
 const VHOST_IP = '172.31.0.40';
@@ -187,7 +187,117 @@ test('testpmd on a vhost-user ENI: frames cross to a namespace ENI under the gro
   out = await tp.finish();
   assert.ok(testpmdCount(out, 'RX') >= 20, out);
 
+  // 4. A daemon restart rebuilds the port on the same socket; a new front-end connects to it.
+  assert.equal(await d.stop(), 0);
+  const d2 = await startDaemon(t, {
+    stateDir: d.stateDir,
+    args: ['--io', 'epoll', '--offload', 'off'],
+  });
+  assert.ok(fs.statSync(sock).isSocket(), 'the restarted daemon listens again');
+  await waitFor(
+    async () => (await inNsOk(peer.ns, 'ip', ['-o', 'link', 'show', peer.tap])).includes('UP'),
+    10000,
+    'the namespace TAP back',
+  );
+  const rxAgain = await rxPackets(peer.ns, peer.tap);
+  tp = testpmd(sock, vhMac, 'txonly', txArgs);
+  await waitFor(
+    async () => (await rxPackets(peer.ns, peer.tap)) - rxAgain >= 1000,
+    20000,
+    'frames after the restart',
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)}\n${tp.output()}\n${d2.logs()}`);
+  });
+  await tp.finish();
+
   // Deleting the ENI closes its port: the socket file goes.
-  await d.ok('eni', 'delete', vhEni);
+  await d2.ok('eni', 'delete', vhEni);
   assert.equal(fs.existsSync(sock), false, 'the socket file is removed with the port');
+});
+
+/** A busybox initramfs whose init configures eth0 and pings, printing GUEST-* lines. */
+function guestInitrd(dir: string, modules: string, ip: string, targets: string[]): string {
+  const root = path.join(dir, 'root');
+  fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
+  fs.cpSync(modules, path.join(root, 'modules'), { recursive: true });
+  fs.copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
+  const mods = [
+    'virtio_ring',
+    'virtio',
+    'virtio_pci_modern_dev',
+    'virtio_pci_legacy_dev',
+    'virtio_pci',
+    'failover',
+    'net_failover',
+    'virtio_net',
+  ];
+  const pings = targets
+    .map(
+      (a) =>
+        `ping -c 3 -W 2 ${a} >/dev/null 2>&1 && echo GUEST-PING-OK ${a} || echo GUEST-PING-FAIL ${a}`,
+    )
+    .join('\n');
+  fs.writeFileSync(
+    path.join(root, 'init'),
+    `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mkdir -p /proc /sys && mount -t proc proc /proc && mount -t sysfs sys /sys
+for m in ${mods.join(' ')}; do insmod /modules/$m.ko; done
+ip link set eth0 up
+ip addr add ${ip}/20 dev eth0
+${pings}
+poweroff -f
+`,
+    { mode: 0o755 },
+  );
+  const initrd = path.join(dir, 'initrd.gz');
+  execFileSync('sh', [
+    '-c',
+    `cd ${root} && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1 > ${initrd}`,
+  ]);
+  return initrd;
+}
+
+test('a QEMU TCG guest on a vhost-user ENI (shared memfd memory) pings the router and a namespace ENI', async (t) => {
+  const guest = path.join(REPO_ROOT, '.cache/qemu-guest'); // `make qemu-guest`
+  assert.ok(fs.existsSync(path.join(guest, 'vmlinuz')), 'run `make qemu-guest` first');
+  const d = await startDaemon(t, { args: ['--io', 'epoll', '--offload', 'off'] });
+  await d.ok('sg', 'create', '--name', 'vm', '--description', 'the guest');
+  await d.ok(
+    ...words`sg authorize default --ingress --protocol icmp --icmp-type 8 --cidr 172.31.0.0/16`,
+  );
+  const sock = path.join(d.stateDir, 'vm.sock');
+  const vm = await d.ok(...words`eni create --vhost-user ${sock} --ip ${VHOST_IP} --groups vm`);
+  const { NetworkInterfaces } = await d.json<{ NetworkInterfaces: { MacAddress: string }[] }>(
+    'eni',
+    'describe',
+    vm,
+  );
+  const mac = NetworkInterfaces[0]?.MacAddress ?? '';
+  await eniInNamespace(d, NS_IP); // default group: ICMP admitted above
+  const initrd = guestInitrd(d.stateDir, path.join(guest, 'modules'), VHOST_IP, [
+    '172.31.0.1',
+    NS_IP,
+  ]);
+  // vectors=0: QEMU 7.2's vhost start with MSI-X under TCG crashes (msix_set_vector_notifiers).
+  const out = execFileSync(
+    'timeout',
+    [
+      '90',
+      'qemu-system-x86_64',
+      ...['-nodefaults', '-nic', 'none', '-accel', 'tcg', '-m', '256', '-smp', '1'],
+      ...['-display', 'none', '-serial', 'stdio', '-no-reboot'],
+      ...['-kernel', path.join(guest, 'vmlinuz'), '-initrd', initrd],
+      ...['-append', 'console=ttyS0 quiet panic=-1'],
+      ...['-object', 'memory-backend-memfd,id=mem,size=256M,share=on', '-numa', 'node,memdev=mem'],
+      ...['-chardev', `socket,id=c0,path=${sock}`, '-netdev', 'vhost-user,id=n0,chardev=c0'],
+      ...['-device', `virtio-net-pci,netdev=n0,mac=${mac},vectors=0`],
+    ],
+    { encoding: 'utf8', timeout: 120000 },
+  );
+  assert.match(out, /GUEST-PING-OK 172\.31\.0\.1/, out);
+  assert.match(out, new RegExp(`GUEST-PING-OK ${NS_IP.replace(/\./g, '\\.')}`), out);
+  const [s] = await d.json<EniStats[]>('stats', '--eni', vm);
+  assert.ok((s?.counters['ROUTER_ICMP_REPLIES'] ?? 0) >= 1, JSON.stringify(s));
+  assert.ok((s?.counters['TX_PACKETS'] ?? 0) >= 3, JSON.stringify(s));
 });
