@@ -9,6 +9,8 @@
  *    A's used ring and the ring keeps moving;
  *  - A disconnects, a new front-end connects to the same path and its frames
  *    flow again on the same port;
+ *  - garbage on a control socket, and a memory table longer than its memfd:
+ *    the connection is closed, the port waits for the next front-end;
  *  - refusals: a second worker, and a path with a regular file in the way;
  *  - closing the ports removes the socket files; no fd leaked.
  */
@@ -328,6 +330,27 @@ int main(void) {
     CHECK_EQ(drop(eng, a, EW_DROP_TX_FAILED), 1, "no guest on B: TX_FAILED on the sender");
     char c;
     CHECK(recv(fb.s, &c, 1, 0) == 0, "B's connection was closed by the back-end");
+
+    /* 6. A memory table longer than its memfd (it would fault past the end): refused, the
+     * connection closed, the engine unharmed. */
+    fe_close(&fb);
+    struct fe fx;
+    memset(&fx, 0, sizeof fx);
+    fx.s = connect_to(pb);
+    fx.memfd = memfd_create("ew-test-short", MFD_CLOEXEC);
+    CHECK(fx.memfd >= 0 && ftruncate(fx.memfd, 4096) == 0, "short memfd");
+    uint64_t mt[5] = {1, GBASE, GMEM, GBASE, 0};
+    fe_send(&fx, EW_VU_SET_MEM_TABLE, mt, 40, &fx.memfd, 1);
+    struct pollfd pfd = {fx.s, POLLIN, 0};
+    CHECK(poll(&pfd, 1, 2000) == 1 && recv(fx.s, &c, 1, 0) == 0, "refused: connection closed");
+    close(fx.s);
+    close(fx.memfd);
+    fe_open(&fb, pb);
+    fe_post_rx(&fb);
+    sleep_ms(50);
+    n = fr_udp4(f, fr_macs(fr_mac(0), fr_mac(1)), "10.0.1.10", "10.0.1.11", 4004, 5000, 40);
+    fe_tx(&fa, f, n, 0);
+    CHECK(wait_used(&fb, 0, 1), "B back after the refused table");
 
     fe_close(&fa);
     fe_close(&fb);
