@@ -8,7 +8,9 @@
  *    refused and counted as SG_INGRESS drops on the namespace ENI (`eniwall stats`).
  *  - rxonly: UDP sent from the namespace to the vhost ENI reaches testpmd
  *    (its RX count), on a second connection to the same socket (the port
- *    outlives the front-end).
+ *    outlives the front-end); `eniwall capture` on the vhost-user ENI;
+ *    a daemon restart rebuilds the port.
+ *  - a QEMU TCG guest with vhost-user networking pings through the dataplane.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -16,7 +18,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import type { EniStats } from '../src/api/protocol';
-import { eniInNamespace, REPO_ROOT, startDaemon, words, type TestDaemon } from './helpers/daemon';
+import {
+  CLI,
+  eniInNamespace,
+  REPO_ROOT,
+  startDaemon,
+  words,
+  type TestDaemon,
+} from './helpers/daemon';
 import { inNsOk, sleep, uniqueName } from './helpers/traffic';
 
 const VHOST_IP = '172.31.0.40';
@@ -138,6 +147,20 @@ test('testpmd on a vhost-user ENI: frames cross to a namespace ENI under the gro
     ...words`sg authorize ns --ingress --protocol udp --port ${UDP_PORT} --cidr ${VHOST_IP}/32`,
   );
   const txArgs = [`--tx-ip=${VHOST_IP},${NS_IP}`, `--eth-peer=0,${peerMac}`];
+  // A capture on the vhost-user ENI, as on a TAP: the frames it sends.
+  const pcap = path.join(d.stateDir, 'vh.pcapng');
+  const capFd = fs.openSync(pcap, 'w');
+  const cap = spawn(
+    process.execPath,
+    [CLI, 'capture', ...words`--eni ${vhEni} --direction out --count 5 -w -`],
+    { env: { ...process.env, ENIWALL_SOCKET: d.socket }, stdio: ['ignore', capFd, 'pipe'] },
+  );
+  fs.closeSync(capFd);
+  let capErr = '';
+  cap.stderr?.setEncoding('utf8').on('data', (c: string) => (capErr += c));
+  const capExit = new Promise<number | null>((resolve) => cap.once('exit', (c) => resolve(c)));
+  t.after(() => cap.kill('SIGKILL'));
+  await waitFor(() => capErr.includes('capturing on'), 10000, 'the capture');
   const before = await rxPackets(peer.ns, peer.tap);
   let tp = testpmd(sock, vhMac, 'txonly', txArgs);
   await waitFor(
@@ -149,6 +172,9 @@ test('testpmd on a vhost-user ENI: frames cross to a namespace ENI under the gro
   });
   let out = await tp.finish();
   assert.ok(testpmdCount(out, 'TX') >= 1000, out);
+  assert.equal(await capExit, 0, capErr);
+  assert.match(capErr, /^5 packets captured/m);
+  assert.ok(fs.statSync(pcap).size > 5 * 64, 'five frames in the pcapng');
   const vhStats = await stats(d, vhEni);
   assert.ok((vhStats.counters['RX_PACKETS'] ?? 0) >= 1000, JSON.stringify(vhStats));
   const admitted = await stats(d, peer.eni);
