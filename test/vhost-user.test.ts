@@ -327,3 +327,19 @@ test('a QEMU TCG guest on a vhost-user ENI (shared memfd memory) pings the route
   assert.ok((s?.counters['ROUTER_ICMP_REPLIES'] ?? 0) >= 1, JSON.stringify(s));
   assert.ok((s?.counters['TX_PACKETS'] ?? 0) >= 3, JSON.stringify(s));
 });
+
+test('a daemon on io_uring or with offload refuses a vhost-user ENI whole, with the reason', async (t) => {
+  for (const args of [
+    ['--io', 'uring', '--offload', 'off'],
+    ['--io', 'epoll', '--offload', 'on'],
+  ]) {
+    const d = await startDaemon(t, { args });
+    const sock = path.join(d.stateDir, 'x.sock');
+    const r = await d.cli(...words`eni create --vhost-user ${sock}`);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, args[1] === 'uring' ? /--io epoll/ : /--offload off/);
+    assert.equal(await d.ok('eni', 'describe'), 'ENI  TAP  NETNS  IP  MAC  SUBNET  SDC  GROUPS');
+    assert.equal(fs.existsSync(sock), false, 'no socket left behind');
+    await d.stop();
+  }
+});
