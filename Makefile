@@ -4,7 +4,7 @@
 APT_PACKAGES := build-essential python3 liburing-dev clang-format iproute2 nftables \
                 iputils-ping netcat-openbsd socat iperf3 procps clang libclang-rt-14-dev prometheus \
                 tshark awscli containernetworking-plugins qemu-system-x86 busybox-static \
-                dpkg-dev systemd man-db etcd-server etcd-client
+                dpkg-dev systemd man-db etcd-server etcd-client dpdk-dev
 NODE_GYP := node_modules/.bin/node-gyp
 TSC := node_modules/.bin/tsc
 # Build the addon against the installed Node headers (Debian ships them under

@@ -51,6 +51,7 @@ import {
 } from './paths/eniwall';
 import { setupDaemon } from './paths/daemon';
 import { GOAL_CLEAN_MS, GOAL_KILL_MS, runRestartBench } from './restart';
+import { runVhostBench } from './vhost';
 import { setupKernel } from './paths/kernel';
 import { CONTROL, nftComment } from './paths/nacl';
 import { setupOvs } from './paths/ovs';
@@ -1412,6 +1413,8 @@ const SCENARIOS: Record<Trial['scenario'], (ctx: Ctx) => Promise<TrialOutcome>> 
   COMPILE: scenarioCompile,
   EC2API: scenarioEc2Api,
   RESTART: scenarioRestart,
+  VHOST: (ctx) =>
+    runVhostBench(ctx.trial.frontEnd ?? 'vhost', ctx.runs, ctx.windowS, ctx.progress.bind(ctx)),
 };
 
 async function main(): Promise<void> {

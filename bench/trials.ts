@@ -19,6 +19,8 @@
  *   COMPILE  bench/compile.ts (the compiler benchmark), registered as a trial
  *   EC2API   bench/ec2-api.ts (the EC2 endpoint through SigV4 at 1,000 ENIs x 1,000 rules)
  *   RESTART  bench/restart.ts: SIGTERM / kill -9 + a new daemon under 10,000 UDP flows and a TCP stream
+ *   VHOST    bench/vhost.ts: testpmd txonly into a vhost-user ENI (VHOST) or into a TAP ENI
+ *            (VHOST-tap, af_packet), out to a TAP ENI, epoll engine through the daemon
  */
 export type Scenario =
   | 'N'
@@ -33,7 +35,8 @@ export type Scenario =
   | 'CTMEM'
   | 'COMPILE'
   | 'EC2API'
-  | 'RESTART';
+  | 'RESTART'
+  | 'VHOST';
 export type Path = 'eniwall' | 'kernel';
 export type Sink = 'drop' | 'stack';
 
@@ -58,6 +61,8 @@ export interface Trial {
   workers?: number;
   /** TCP: CPUs of the iperf3 client and server, default '0'. */
   iperfCpus?: string;
+  /** VHOST: the front-end ENI's port, a vhost-user socket or a TAP (the comparison). */
+  frontEnd?: 'vhost' | 'tap';
   quick: boolean;
 }
 
@@ -296,6 +301,20 @@ export const TRIALS: readonly Trial[] = [
     scenario: 'RESTART',
     // The daemons, the probers and the bench on both CPUs: a restart is start-up work, not forwarding.
     cpus: '0-1',
+    quick: false,
+  },
+  {
+    id: 'VHOST',
+    title: 'VHOST: testpmd -> vhost-user ENI -> TAP ENI, 64-byte UDP, epoll, 1 flow',
+    scenario: 'VHOST',
+    frontEnd: 'vhost',
+    quick: false,
+  },
+  {
+    id: 'VHOST-tap',
+    title: 'VHOST-tap: testpmd (af_packet) -> TAP ENI -> TAP ENI, the same daemon and generator',
+    scenario: 'VHOST',
+    frontEnd: 'tap',
     quick: false,
   },
 ];

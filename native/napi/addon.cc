@@ -149,6 +149,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
                             InstanceMethod<&Engine::JS_openUnderlay>("openUnderlay"),
                             InstanceMethod<&Engine::JS_openStream>("openStream"),
                             InstanceMethod<&Engine::JS_streamStats>("streamStats"),
+                            InstanceMethod<&Engine::JS_openVhostUser>("openVhostUser"),
                             InstanceMethod<&Engine::JS_loadTable>("loadTable"),
                             InstanceMethod<&Engine::JS_generation>("generation"),
                             InstanceMethod<&Engine::JS_counters>("counters"),
@@ -321,6 +322,30 @@ class Engine : public Napi::ObjectWrap<Engine> {
         for (const auto &f : fields)
             o.Set(f.first, Napi::Number::New(env, static_cast<double>(f.second)));
         return o;
+    }
+
+    // openVhostUser(path, { port?: number }): a vhost-user socket, server mode (io_vhost.h).
+    Napi::Value JS_openVhostUser(const Napi::CallbackInfo &info) {
+        Napi::Env env = info.Env();
+        if (info.Length() < 1 || !info[0].IsString())
+            throw Napi::TypeError::New(env, "vhost-user path must be a string");
+        std::string path = info[0].As<Napi::String>().Utf8Value();
+        int want = -1;
+        if (info.Length() > 1 && info[1].IsObject()) {
+            Napi::Value p = info[1].As<Napi::Object>().Get("port");
+            if (p.IsNumber()) {
+                double d = p.As<Napi::Number>().DoubleValue();
+                if (!(d >= 0 && d < EW_PORT_UNDERLAY) || d != (double)(uint32_t)d)
+                    throw Napi::RangeError::New(env, "port out of range");
+                want = (int)d;
+            } else if (!p.IsUndefined())
+                throw Napi::TypeError::New(env, "port must be a number");
+        }
+        char err[kErrLen] = "";
+        uint32_t port = 0;
+        if (ew_engine_open_vhost(Live(env), path.c_str(), want, &port, err, sizeof err) != 0)
+            throw Napi::Error::New(env, std::string("cannot open vhost-user ") + path + ": " + err);
+        return Napi::Number::New(env, port);
     }
 
     Napi::Value JS_loadTable(const Napi::CallbackInfo &info) {

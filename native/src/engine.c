@@ -19,6 +19,7 @@
 #include "io_backend.h"
 #include "io_stream.h"
 #include "io_underlay.h"
+#include "io_vhost.h"
 #include "io_worker.h"
 
 struct ew_engine {
@@ -661,6 +662,55 @@ int ew_engine_stream_stats(struct ew_engine *eng, uint32_t port,
         out->tx_no_peer = ew_stream_read(&s->tx_no_peer);
         rc = 0;
     }
+    pthread_mutex_unlock(&eng->ctl);
+    return rc;
+}
+
+/* ---- vhost-user ports (io_vhost.h) ---- */
+
+int ew_engine_open_vhost(struct ew_engine *eng, const char *path, int want_port, uint32_t *port,
+                         char *err, size_t errlen) {
+    pthread_mutex_lock(&eng->ctl);
+    int rc = -1;
+    if (eng->backend->mode != EW_IO_EPOLL) {
+        set_err(err, errlen, "vhost-user ports need the epoll I/O backend (--io epoll)");
+        goto out;
+    }
+    if (eng->nworkers != 1) {
+        set_err(err, errlen, "vhost-user ports need one worker (--workers 1)");
+        goto out;
+    }
+    if (eng->cfg.vnet_hdr || eng->cfg.passthrough) {
+        set_err(err, errlen, "vhost-user ports need --offload off and no passthrough");
+        goto out;
+    }
+    int free_port = want_port < 0 ? lowest_free_port(eng) : want_port;
+    if (want_port >= (int)EW_PORT_UNDERLAY || (want_port >= 0 && eng->port_open[want_port])) {
+        set_err(err, errlen, "port %d is not free", want_port);
+        goto out;
+    }
+    if (free_port < 0) {
+        set_err(err, errlen, "all %u ports are in use", EW_MAX_PORTS);
+        goto out;
+    }
+    int fd = ew_vhost_listen(path);
+    if (fd < 0) {
+        set_err(err, errlen, "cannot listen on %s: %s", path ? path : "(null)",
+                fd == -EEXIST ? "a file that is not a socket is in the way" : strerror(-fd));
+        goto out;
+    }
+    uint32_t p = (uint32_t)free_port;
+    int res = ew_worker_post(&eng->workers[0], EW_CMD_OPEN_VHOST, p, fd);
+    if (res != 0) {
+        set_err(err, errlen, "the worker cannot serve %s: %s", path, strerror(-res));
+        unlink(path);
+        goto out;
+    }
+    eng->port_open[p] = true;
+    snprintf(eng->port_name[p], EW_IFNAME_MAX, "vhost%u", p);
+    *port = p;
+    rc = 0;
+out:
     pthread_mutex_unlock(&eng->ctl);
     return rc;
 }

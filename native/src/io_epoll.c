@@ -28,14 +28,18 @@
 #include "io_backend.h"
 #include "io_stream.h"
 #include "io_underlay.h"
+#include "io_vhost.h"
 #include "io_worker.h"
 
-#define WAKE_TOKEN     EW_MAX_PORTS /* epoll data for the eventfd; ports use their id */
-#define MAX_EVENTS     64
-#define TOK_LISTEN     0x10000u /* | port: a stream port's listening socket */
-#define TOK_CONN       0x20000u /* | port: a stream port's guest connection */
-#define TOK_PORT       0x0ffffu
-#define STREAM_SCRATCH 65536u
+#define WAKE_TOKEN EW_MAX_PORTS /* epoll data for the eventfd; ports use their id */
+#define MAX_EVENTS 64
+/* Token bits above a port id: vhost-user ports use bits 16-23 (EW_VH_TOK_*,
+ * io_vhost.h), stream ports bits 24-25. */
+#define TOK_LISTEN          (1u << 24) /* | port: a stream port's listening socket */
+#define TOK_CONN            (2u << 24) /* | port: a stream port's guest connection */
+#define TOK_PORT            0x0ffffu
+#define STREAM_SCRATCH      65536u
+#define EW_VHOST_PER_WORKER 64u
 
 struct epoll_worker {
     int ep;
@@ -47,10 +51,14 @@ struct epoll_worker {
     bool out_armed[EW_MAX_PORTS]; /* EPOLLOUT registered for conn_fd */
     uint8_t *scratch;             /* STREAM_SCRATCH bytes: ew_stream_port_rx's reads */
     uint32_t reading;             /* the stream port being read now, EW_PORT_NONE: none */
+    /* vhost-user ports this worker serves (io_vhost.h), and their ids */
+    struct ew_vhost_port *vh[EW_MAX_PORTS];
+    uint32_t vh_ports[EW_VHOST_PER_WORKER], nvh;
 };
 
 static void forward(struct ew_worker *w, struct epoll_worker *st, const struct ew_table_view *t,
-                    const uint8_t *buf, uint32_t in_port, uint32_t out_port, uint32_t frame_len);
+                    struct ew_underlay_batch *batch, const uint8_t *buf, uint32_t in_port,
+                    uint32_t out_port, uint32_t frame_len);
 
 /* Keep ep in step with the stream port's connection: the fd registered is the
  * one open (a closed fd left ep on its own), EPOLLOUT only while a frame pends. */
@@ -124,9 +132,12 @@ static void stream_rx_flush(struct stream_rx *r) {
     if (r->n == 0) return;
     const uint32_t cap = r->w->sh->buf_size - r->w->sh->hdr_len;
     ew_worker_judge_burst(r->w, r->t, r->in_ports, r->bufs, r->lens, cap, r->n, r->out);
+    struct ew_underlay_batch batch;
+    batch.n = 0;
     for (uint32_t i = 0; i < r->n; i++)
         if (r->out[i] != EW_PORT_NONE)
-            forward(r->w, r->st, r->t, r->bufs[i], r->port, r->out[i], r->lens[i]);
+            forward(r->w, r->st, r->t, &batch, r->bufs[i], r->port, r->out[i], r->lens[i]);
+    if (batch.n > 0) ew_underlay_batch_flush(r->w, &batch, r->st->fds[EW_PORT_UNDERLAY]);
     r->n = 0;
 }
 
@@ -185,6 +196,24 @@ static int handle_command(struct ew_worker *w, struct epoll_worker *st) {
         stream_detach(st, p); /* the engine closes and frees the port after the ack */
         return 0;
     }
+    if (w->cmd == EW_CMD_OPEN_VHOST) {
+        if (st->nvh == EW_VHOST_PER_WORKER) {
+            close(w->cmd_fd);
+            return -ENOSPC;
+        }
+        memset(&w->counters[p], 0, sizeof w->counters[p]);
+        st->vh[p] = ew_vhost_open(st->ep, p, w->cmd_fd);
+        if (!st->vh[p]) return -errno;
+        st->vh_ports[st->nvh++] = p;
+        return 0;
+    }
+    if (w->cmd == EW_CMD_CLOSE && st->vh[p]) {
+        ew_vhost_close(st->vh[p]);
+        st->vh[p] = NULL;
+        for (uint32_t i = 0; i < st->nvh; i++)
+            if (st->vh_ports[i] == p) st->vh_ports[i] = st->vh_ports[--st->nvh];
+        return 0;
+    }
     if (w->cmd == EW_CMD_OPEN) {
         memset(&w->counters[p], 0, sizeof w->counters[p]);
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = p};
@@ -215,6 +244,13 @@ static void forward(struct ew_worker *w, struct epoll_worker *st, const struct e
     }
     if (st->streams[out_port]) {
         stream_send(w, st, in_port, out_port, buf + w->sh->hdr_len, frame_len);
+        return;
+    }
+    if (st->vh[out_port]) {
+        if (ew_vhost_send(st->vh[out_port], buf + w->sh->hdr_len, frame_len) == 0)
+            ew_worker_count_tx(w, out_port, frame_len);
+        else
+            ew_worker_count_drop(w, in_port, EW_DROP_TX_FAILED);
         return;
     }
     int out_fd = st->fds[out_port];
@@ -266,6 +302,26 @@ static void drain_port(struct ew_worker *w, struct epoll_worker *st, const struc
     if (batch.n > 0) ew_underlay_batch_flush(w, &batch, st->fds[EW_PORT_UNDERLAY]);
 }
 
+/* The frames a vhost-user guest transmitted: one burst, judged together. */
+static void drain_vhost(struct ew_worker *w, struct epoll_worker *st, const struct ew_table_view *t,
+                        uint32_t port) {
+    const uint32_t hdr = w->sh->hdr_len, cap = w->sh->buf_size - hdr;
+    uint32_t in_ports[EW_BURST], lens[EW_BURST], out[EW_BURST];
+    uint8_t *bufs[EW_BURST];
+    for (uint32_t i = 0; i < EW_BURST; i++) {
+        bufs[i] = st->bufs + (size_t)i * w->sh->buf_size;
+        in_ports[i] = port;
+    }
+    uint32_t n = ew_vhost_pop(st->vh[port], bufs, hdr, cap, lens, EW_BURST);
+    if (n == 0) return;
+    ew_worker_judge_burst(w, t, in_ports, bufs, lens, cap, n, out);
+    struct ew_underlay_batch batch;
+    batch.n = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (out[i] != EW_PORT_NONE) forward(w, st, t, &batch, bufs[i], port, out[i], lens[i]);
+    if (batch.n > 0) ew_underlay_batch_flush(w, &batch, st->fds[EW_PORT_UNDERLAY]);
+}
+
 static void drain_wake(struct ew_worker *w) {
     uint64_t v;
     ssize_t n = read(w->wake_fd, &v, sizeof v);
@@ -274,8 +330,9 @@ static void drain_wake(struct ew_worker *w) {
 
 static void run(struct ew_worker *w, struct epoll_worker *st) {
     struct epoll_event events[MAX_EVENTS];
+    bool vh_busy = false; /* a vhost tx ring had more than a burst: do not sleep */
     while (!ew_worker_stopping(w)) {
-        int n = epoll_wait(st->ep, events, MAX_EVENTS, (int)EW_SWEEP_EVERY);
+        int n = epoll_wait(st->ep, events, MAX_EVENTS, vh_busy ? 0 : (int)EW_SWEEP_EVERY);
         if (ew_worker_cmd_pending(w)) ew_worker_cmd_finish(w, handle_command(w, st));
         const struct ew_table_view *t = ew_worker_burst_begin(w);
         for (int i = 0; i < n; i++) {
@@ -284,9 +341,20 @@ static void run(struct ew_worker *w, struct epoll_worker *st) {
                 drain_wake(w);
             else if (token & (TOK_LISTEN | TOK_CONN))
                 stream_event(w, st, t, token, events[i].events);
-            else
+            else if (token & EW_VH_TOK_MASK) {
+                struct ew_vhost_port *vp = st->vh[token & 0xffffu];
+                if (vp) ew_vhost_event(vp, token & EW_VH_TOK_MASK);
+            } else
                 drain_port(w, st, t, token);
         }
+        vh_busy = false;
+        for (uint32_t i = 0; i < st->nvh; i++) {
+            struct ew_vhost_port *vp = st->vh[st->vh_ports[i]];
+            if (vp->tx_more) drain_vhost(w, st, t, st->vh_ports[i]);
+            vh_busy |= vp->tx_more;
+        }
+        for (uint32_t i = 0; i < st->nvh; i++)
+            ew_vhost_burst_end(st->vh[st->vh_ports[i]]);
         ew_worker_burst_end(w);
     }
 }
@@ -321,6 +389,8 @@ static void *worker_main(void *arg) {
     run(w, st);
     for (uint32_t p = 0; p < EW_MAX_PORTS; p++)
         if (st->fds[p] >= 0) close(st->fds[p]);
+    for (uint32_t i = 0; i < st->nvh; i++)
+        ew_vhost_close(st->vh[st->vh_ports[i]]);
     close(st->ep); /* stream ports are the engine's: it closes them after the join */
     free(st->scratch);
     free(st->bufs);

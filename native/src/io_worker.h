@@ -55,7 +55,13 @@ struct ew_shared {
 
 /* EW_CMD_OPEN_STREAM: cmd_ptr is a struct ew_stream_port (io_stream.h) already
  * listening; epoll backend only (the engine refuses the others). */
-enum ew_cmd_kind { EW_CMD_NONE = 0, EW_CMD_OPEN, EW_CMD_CLOSE, EW_CMD_OPEN_STREAM };
+enum ew_cmd_kind {
+    EW_CMD_NONE = 0,
+    EW_CMD_OPEN,
+    EW_CMD_CLOSE,
+    EW_CMD_OPEN_STREAM,
+    EW_CMD_OPEN_VHOST /* cmd_fd: a vhost-user listening socket (io_vhost.h; epoll only) */
+};
 
 struct ew_worker {
     struct ew_shared *sh;

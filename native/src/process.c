@@ -469,7 +469,7 @@ static void handle_ip(struct pctx *c) {
     }
 
     /* The burst path looked the destination up already (same table, ENI, packet). */
-    uint32_t fi = c->hashed                  ? c->fwd
+    uint32_t fi = c->hashed        ? c->fwd
                   : p->family == 4 ? fwd4_find(t, e->vpc, p->dst4)
                                    : fwd6_find(t, e->vpc, p->dst);
     if (fi == EW_INDEX_NONE) {

@@ -17,6 +17,12 @@
 
 static void *vu_mmap(void *ctx, int fd, uint64_t len) {
     (void)ctx;
+    /* A region longer than its file would fault (SIGBUS) on the first access
+     * past the end: refused. (A front-end that shrinks the file later still
+     * can; see the README.) */
+    struct stat st;
+    if (len == 0 || fstat(fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size < len)
+        return NULL;
     void *p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     return p == MAP_FAILED ? NULL : p;
 }

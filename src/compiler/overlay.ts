@@ -114,7 +114,9 @@ function snapshotRemotes(
   const byId = new Map(snapshot.enis.map((e) => [e.id, e]));
   const remotes = o.remotes.filter((r) => {
     const e = byId.get(r.eniId);
-    return e !== undefined && e.tap === undefined && e.vpcId === r.vpcId;
+    return (
+      e !== undefined && e.tap === undefined && e.vhostUser === undefined && e.vpcId === r.vpcId
+    );
   });
   return { snapshot, remotes };
 }

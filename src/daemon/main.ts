@@ -143,8 +143,11 @@ export function engineModes(
   enis: readonly Eni[],
   hostId?: string,
 ): { io: IoMode | undefined; vnetHdr: boolean } {
+  // Socket ports (QEMU stream, vhost-user) need epoll without offload.
   const qemu = enis.some(
-    (e) => e.qemuSocket !== undefined && (e.hostId === undefined || e.hostId === hostId),
+    (e) =>
+      (e.qemuSocket !== undefined || e.vhostUser !== undefined) &&
+      (e.hostId === undefined || e.hostId === hostId),
   );
   return {
     io: options.io ?? (options.overlayFile !== undefined || qemu ? 'epoll' : undefined),

@@ -602,6 +602,7 @@ export class ControlService {
         groups: p.optStrArray(q, 'groups'),
         netns: p.optStr(q, 'netns'),
         netnsPath: p.optStr(q, 'netnsPath'),
+        vhostUser: p.optStr(q, 'vhostUser'),
         ifName: p.optStr(q, 'ifName'),
         sourceDestCheck: p.optBool(q, 'sourceDestCheck'),
         connectionTracking: p.optObject<Partial<ConnectionTracking>>(q, 'connectionTracking'),

@@ -362,6 +362,20 @@ export class Dataplane {
     return this.live.streamStats(port);
   }
 
+  /**
+   * Serves a vhost-user socket at `path` (absolute) as a port, eniwall the back-end in server
+   * mode (io_vhost.h): epoll backend, one worker, no offload. `port` asks for that id. Returns
+   * the port id; close with closePort (the socket file goes).
+   */
+  openVhostUser(path: string, opts: { port?: number } = {}): number {
+    if (typeof path !== 'string' || !path.startsWith('/'))
+      throw new RangeError(`vhost-user path must be absolute: '${String(path)}'`);
+    if (opts.port !== undefined) checkInt('port', opts.port, 0, 4094);
+    if (this.live.openVhostUser === undefined)
+      throw new Error('this build of the native addon has no vhost-user ports');
+    return this.live.openVhostUser(path, opts);
+  }
+
   /** Validates and publishes; returns the generation in force (= generation). */
   loadTable(table: Uint8Array, generation: bigint): bigint {
     if (generation < 0n || generation >= 1n << 64n)

@@ -192,8 +192,11 @@ export async function removePersistentTaps(enis: readonly Eni[]): Promise<string
   return removed;
 }
 
+/** Whether the ENI has a port on this host: a TAP or a vhost-user socket. */
 function wiringKey(eni: Eni, subnet: Subnet | undefined): string {
   if (eni.qemuSocket !== undefined) return JSON.stringify(['qemu-stream', eni.qemuSocket]);
+  // A vhost-user port carries no kernel configuration: only its socket path makes it another port.
+  if (eni.vhostUser !== undefined) return JSON.stringify(['vhost-user', eni.vhostUser]);
   return JSON.stringify([
     eni.tap,
     eni.netns ?? null,
@@ -371,6 +374,7 @@ export class DataplaneDriver {
     subnet: Subnet,
     old: BoundPort | undefined,
   ): Promise<PendingPort> {
+    if (eni.vhostUser !== undefined) return this.prepareVhostUser(eni, subnet, eni.vhostUser);
     const tapName = eni.tap ?? '';
     const ns = namespaceOf(eni);
     const name = linkNameOf(eni); // the final name, in ns
@@ -451,6 +455,38 @@ export class DataplaneDriver {
       bound: { port, ifname: '', netns: undefined, wiring: wiringKey(eni, subnet) },
       ifname: '',
       replaces: old,
+      deferred: false,
+    };
+  }
+
+  /**
+   * Serves the ENI's vhost-user socket (server mode). A daemon restart asks for
+   * the port id the previous daemon used (conntrack zones are port ids).
+   */
+  private prepareVhostUser(eni: Eni, subnet: Subnet, path: string): PendingPort {
+    const want = this.savedPorts().get(eni.id);
+    let port: number;
+    try {
+      try {
+        port = this.dp.openVhostUser(path, want === undefined ? {} : { port: want });
+      } catch (err) {
+        if (want === undefined) throw err;
+        port = this.dp.openVhostUser(path); // its old port is taken: any port
+      }
+    } catch (err) {
+      throw new DataplaneApplyError(`ENI ${eni.id}: ${message(err)}`, { cause: err });
+    }
+    return {
+      eni,
+      config: interfaceConfig(eni, subnet),
+      bound: {
+        port,
+        ifname: `vhost-user:${path}`,
+        netns: undefined,
+        wiring: wiringKey(eni, subnet),
+      },
+      ifname: `vhost-user:${path}`,
+      replaces: undefined,
       deferred: false,
     };
   }

@@ -120,6 +120,8 @@ export interface NativeEngine {
   openStream(path: string, port?: number): number;
   /** The stream port's connection counters; null when the port is not a stream port. */
   streamStats(port: number): NativeStreamStats | null;
+  /** A vhost-user socket served as a port (server mode); returns its port id. Throws. */
+  openVhostUser?(path: string, opts?: { port?: number }): number;
   /** Validates and publishes; returns once the generation is in force. Throws with the loader's message. */
   loadTable(table: Uint8Array, generation: bigint): bigint;
   /** Generation in force, 0n before the first load. */

@@ -135,9 +135,9 @@ function paramOrTag(param: unknown, tag: string | undefined, field: string): unk
   return param;
 }
 
-/** An ENI with a port: a TAP or a QEMU stream socket. */
+/** An ENI with a port: a TAP, a QEMU stream socket or a vhost-user socket. */
 export function isBound(eni: Eni): boolean {
-  return eni.tap !== undefined || eni.qemuSocket !== undefined;
+  return eni.tap !== undefined || eni.qemuSocket !== undefined || eni.vhostUser !== undefined;
 }
 
 /** A QEMU socket path no other ENI uses. */
@@ -147,6 +147,20 @@ function checkQemuSocketFree(s: State, path: string, self?: string): void {
       throw invalidValue(`The QEMU socket '${path}' is already used by ${other.id}`);
     }
   }
+}
+
+/** A vhost-user socket path: absolute, fits sockaddr_un (107 bytes), no NUL, no other ENI's. */
+function checkVhostUser(s: State, raw: unknown): string | undefined {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  if (typeof raw !== 'string' || !raw.startsWith('/') || raw.includes('\0'))
+    throw invalidValue(`Invalid value '${String(raw)}' for vhostUser: not an absolute path`);
+  if (Buffer.byteLength(raw) > 107)
+    throw invalidValue(`Invalid value for vhostUser: the path is longer than 107 bytes`);
+  for (const other of s.enis.values()) {
+    if (other.vhostUser === raw)
+      throw invalidValue(`The vhost-user socket '${raw}' is already used by ${other.id}`);
+  }
+  return raw;
 }
 
 /** A TAP name no other ENI uses. */
@@ -211,6 +225,19 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   if (netns !== undefined && netnsPath !== undefined) {
     throw awsError(ErrorCodes.parameterCombination, 'netns and netnsPath are mutually exclusive');
   }
+  const vhostUser = checkVhostUser(s, input.vhostUser);
+  if (vhostUser !== undefined && qemuSocket !== undefined) {
+    throw awsError(
+      ErrorCodes.parameterCombination,
+      'vhostUser and qemuSocket are mutually exclusive (an ENI has one kind of port)',
+    );
+  }
+  if (vhostUser !== undefined && (tap !== undefined || ifName !== undefined)) {
+    throw awsError(
+      ErrorCodes.parameterCombination,
+      'vhostUser and tap are mutually exclusive (an ENI has one kind of port)',
+    );
+  }
   if ((netns !== undefined || netnsPath !== undefined) && tap === undefined) {
     throw missing('tap (a namespace is only meaningful for a bound ENI)');
   }
@@ -268,6 +295,7 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   };
   if (tap !== undefined) eni.tap = tap;
   if (qemuSocket !== undefined) eni.qemuSocket = qemuSocket;
+  if (vhostUser !== undefined) eni.vhostUser = vhostUser;
   if (netns !== undefined) eni.netns = netns;
   if (netnsPath !== undefined) eni.netnsPath = netnsPath;
   if (ifName !== undefined) eni.ifName = ifName;
@@ -300,7 +328,12 @@ export function attachEni(
   }
   if (qemuSocket === undefined && noTap) throw missing('tap (or qemuSocket)');
   if (isBound(eni)) {
-    const port = eni.tap !== undefined ? `tap '${eni.tap}'` : `QEMU socket '${eni.qemuSocket}'`;
+    const port =
+      eni.tap !== undefined
+        ? `tap '${eni.tap}'`
+        : eni.qemuSocket !== undefined
+          ? `QEMU socket '${eni.qemuSocket}'`
+          : `vhost-user '${eni.vhostUser}'`;
     throw awsError(
       ErrorCodes.incorrectState,
       `The network interface ${eni.id} is already attached (${port})`,

@@ -98,6 +98,8 @@ export interface CreateEniInput {
   netns?: string;
   netnsPath?: string; // absolute path of a namespace file, instead of netns (the CNI plugin's)
   ifName?: string; // the TAP's name inside netns/netnsPath (default: tap)
+  /** Instead of tap: a vhost-user socket path (absolute) the dataplane serves as the ENI's port. */
+  vhostUser?: string;
   sourceDestCheck?: boolean; // default true
   connectionTracking?: Partial<ConnectionTracking>;
   description?: string;

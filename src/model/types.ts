@@ -133,6 +133,11 @@ export interface Eni {
   tags: Tag[];
   /** Fleet (etcd store): the host that owns the ENI and opens its port; absent: this host. */
   hostId?: string;
+  /**
+   * Or the ENI's port is a vhost-user socket at this absolute path (eniwall the back-end, server
+   * mode: a DPDK virtio-user or QEMU front-end connects). Never with tap (one kind of port per ENI).
+   */
+  vhostUser?: string;
 }
 
 /** A network ACL entry as stored: one numbered, stateless allow/deny rule of one direction. */

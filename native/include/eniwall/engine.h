@@ -201,6 +201,14 @@ struct ew_engine_stream_stats {
 /* -1 when port is not a stream port. */
 int ew_engine_stream_stats(struct ew_engine *eng, uint32_t port,
                            struct ew_engine_stream_stats *out);
+/* vhost-user (io_vhost.h): listen on the unix socket path (absolute; a stale
+ * socket there is replaced) as back-end in server mode; a front-end (DPDK
+ * virtio-user, QEMU vhost-user netdev) that connects, leaves and comes back
+ * gets the same port. want_port >= 0 asks for that id (-1: lowest free).
+ * epoll backend, one worker, no offload. Close with ew_engine_close_port (the
+ * socket file goes). -1 with err on failure. */
+int ew_engine_open_vhost(struct ew_engine *eng, const char *path, int want_port, uint32_t *port,
+                         char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@ interface CreateOptions {
   mac?: string;
   groups?: string;
   netns?: string;
+  vhostUser?: string;
 }
 
 interface ModifyOptions {
@@ -56,9 +57,15 @@ export function eniCommand(): Command {
       .option('--ipv6 <addr...>', 'IPv6 addresses')
       .option('--mac <mac>', 'MAC address (default: generated, 02:...)')
       .option('--groups <g1,g2>', 'security groups, ids or names (default: the VPC default group)')
-      .option('--netns <ns>', "move the TAP's kernel side into this existing network namespace"),
+      .option('--netns <ns>', "move the TAP's kernel side into this existing network namespace")
+      .option(
+        '--vhost-user <path>',
+        'instead of --tap: serve a vhost-user socket at this absolute path (server mode; ' +
+          'DPDK virtio-user or QEMU connects; needs --io epoll, one worker, --offload off)',
+      ),
     'eniwall eni create --tap ew-a --ip 172.31.0.10 --groups web --netns vm-a',
     'eniwall eni create --qemu-socket /run/eniwall/vm-a.sock --ip 172.31.0.11 --groups web',
+    'eniwall eni create --vhost-user /run/eniwall/vm-b.sock --groups web',
     'eniwall eni create --groups web',
   ).action(async (o: CreateOptions, cmd: Command) => {
     const created = await call(cmd, 'eni.create', {
@@ -71,6 +78,7 @@ export function eniCommand(): Command {
       mac: o.mac,
       groups: o.groups === undefined ? undefined : parseList(o.groups),
       netns: o.netns,
+      vhostUser: o.vhostUser,
       description: o.description,
     });
     printLine(created.id);
@@ -169,7 +177,9 @@ export function eniCommand(): Command {
       ['ENI', 'TAP', 'NETNS', 'IP', 'MAC', 'SUBNET', 'SDC', 'GROUPS', ...(fleet ? ['HOST'] : [])],
       enis.map((e) => [
         e.id,
-        dash(e.tap ?? (e.qemuSocket === undefined ? undefined : `qemu:${e.qemuSocket}`)),
+        e.vhostUser !== undefined
+          ? `vhost-user:${e.vhostUser}`
+          : dash(e.tap ?? (e.qemuSocket === undefined ? undefined : `qemu:${e.qemuSocket}`)),
         dash(e.netns ?? e.netnsPath),
         [e.privateIp, ...e.secondaryIps, ...e.ipv6Addresses].join(','),
         e.mac,

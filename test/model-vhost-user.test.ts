@@ -1,0 +1,53 @@
+/**
+ * The model's vhost-user binding (README "vhost-user ports"): an absolute
+ * path up to 107 bytes, one ENI per path, one kind of port per ENI (never with
+ * a TAP, an ifName or a namespace), attach refused on a vhost-user ENI, and
+ * a refusal changes nothing.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Model } from '../src/model/model';
+import { codeOf } from './helpers/errors';
+
+function world() {
+  const m = Model.createDefault();
+  const vpc = m.createVpc({ cidr: '10.0.0.0/16' }).id;
+  const subnet = m.createSubnet({ vpcId: vpc, cidr: '10.0.1.0/24' }).id;
+  m.takeChanges();
+  return { m, subnet };
+}
+
+test('vhostUser: kept on the ENI, validated, unique, exclusive with tap', () => {
+  const { m, subnet } = world();
+  const eni = m.createEni({ subnetId: subnet, vhostUser: '/run/ew/vm-a.sock' });
+  assert.equal(eni.vhostUser, '/run/ew/vm-a.sock');
+  assert.equal(eni.tap, undefined);
+  assert.deepEqual(m.takeChanges().enis.created, [eni.id]);
+
+  const rev = m.revision;
+  const refused: [unknown, string][] = [
+    [{ vhostUser: 'relative.sock' }, 'InvalidParameterValue'],
+    [{ vhostUser: `/${'x'.repeat(107)}` }, 'InvalidParameterValue'],
+    [{ vhostUser: '/run/ew/vm-a.sock' }, 'InvalidParameterValue'],
+    [{ vhostUser: '/run/ew/vm-b.sock', tap: 'ew-b0' }, 'InvalidParameterCombination'],
+    [{ vhostUser: '/run/ew/vm-b.sock', netns: 'ns-b' }, 'MissingParameter'],
+  ];
+  for (const [input, code] of refused) {
+    assert.equal(
+      codeOf(() => m.createEni({ subnetId: subnet, ...(input as object) })),
+      code,
+      JSON.stringify(input),
+    );
+  }
+  assert.equal(m.revision, rev, 'no refusal changed anything');
+  assert.equal(m.listEnis().length, 1);
+
+  assert.equal(
+    codeOf(() => m.attachEni(eni.id, { tap: 'ew-a0' })),
+    'IncorrectState',
+  );
+  assert.equal(m.listEnis()[0]?.tap, undefined);
+  // 107 bytes is the longest sockaddr_un path with its NUL.
+  const long = `/${'y'.repeat(106)}`;
+  assert.equal(m.createEni({ subnetId: subnet, vhostUser: long }).vhostUser, long);
+});
