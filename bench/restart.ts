@@ -33,8 +33,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 
-import { EniwallClient } from '../src/api/client';
 import { median } from './lib/result';
+import { connectDaemon } from './paths/daemon';
 import { cleanupAll, createNamespace, onCleanup, sleep, track, uniqueName } from './lib/sys';
 
 const CLI = path.resolve(__dirname, '../../bin/eniwall');
@@ -185,20 +185,6 @@ function startDaemon(stateDir: string, socket: string): Daemon {
   return { child, exited: new Promise((r) => child.once('exit', () => r())) };
 }
 
-async function connect(socket: string, deadlineMs: number): Promise<EniwallClient> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    try {
-      const client = await EniwallClient.connect(socket);
-      await client.call('status', {});
-      return client;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(20);
-    }
-  }
-}
-
 export interface RestartSample {
   kind: 'SIGTERM' | 'kill -9';
   /** Signal -> the new daemon's API answers. */
@@ -236,7 +222,7 @@ export async function runRestartBench(
     fs.rmSync(stateDir, { recursive: true, force: true });
     fs.rmSync(shm, { force: true });
   });
-  let client = await connect(socket, 15_000);
+  let client = await connectDaemon(socket, Date.now() + 15_000, 20);
   const web = await client.call('sg.create', { name: 'web', description: 'restart bench web' });
   const db = await client.call('sg.create', { name: 'db', description: 'restart bench db' });
   for (const [proto, port] of [
@@ -304,7 +290,7 @@ export async function runRestartBench(
     daemon.child.kill(kind === 'SIGTERM' ? 'SIGTERM' : 'SIGKILL');
     await daemon.exited;
     daemon = startDaemon(stateDir, socket);
-    client = await connect(socket, 15_000);
+    client = await connectDaemon(socket, Date.now() + 15_000, 20);
     const readyMs = Date.now() - t0;
     client.close();
     await sleep(1500);

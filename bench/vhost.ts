@@ -9,40 +9,23 @@
  * generator and engine for the TAP-to-TAP figure. pps = B's rx in the window.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import path from 'node:path';
 
-import { EniwallClient } from '../src/api/client';
 import { atLeast, near, type Check, type TrialOutcome } from './lib/result';
 import {
   anchor,
   createNamespace,
   devStats,
   installDropSink,
-  onCleanup,
   sleep,
   track,
   uniqueName,
 } from './lib/sys';
+import { startBenchDaemon } from './paths/daemon';
 
-const CLI = path.resolve(__dirname, '../../bin/eniwall');
 const A_IP = '172.31.0.10';
 const B_IP = '172.31.0.20';
 const WARMUP_MS = 1000;
-
-async function connect(socket: string, deadline: number): Promise<EniwallClient> {
-  for (;;) {
-    try {
-      const client = await EniwallClient.connect(socket);
-      await client.call('status', {});
-      return client;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(100);
-    }
-  }
-}
 
 function testpmd(vdev: string, ns: string | undefined, dmac: string): ChildProcess {
   const args = [
@@ -64,25 +47,7 @@ export async function runVhostBench(
   windowS: number,
   progress: (f: number) => void,
 ): Promise<TrialOutcome> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewbv-'));
-  const socket = path.join(dir, 'eniwall.sock');
-  const daemon = track(
-    spawn(
-      process.execPath,
-      [CLI, 'daemon', '--state-dir', dir, '--socket', socket, '--io', 'epoll', '--offload', 'off'],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    ),
-  );
-  onCleanup(async () => {
-    if (daemon.exitCode === null) {
-      const exited = new Promise((r) => daemon.once('exit', r));
-      daemon.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  const client = await connect(socket, Date.now() + 15_000);
-  onCleanup(() => client.close());
+  const { client, dir } = await startBenchDaemon(['--io', 'epoll', '--offload', 'off']);
   const dst = await client.call('sg.create', { name: 'dst', description: 'bench destination' });
   await client.call('sg.authorize', {
     group: dst.id,

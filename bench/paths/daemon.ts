@@ -28,7 +28,12 @@ export interface DaemonPath {
   counter(eniId: string, name: string): Promise<number>;
 }
 
-async function connect(socket: string, deadline: number): Promise<EniwallClient> {
+/** A client of the daemon on `socket` once it answers `status`; polls every pollMs until deadline. */
+export async function connectDaemon(
+  socket: string,
+  deadline: number,
+  pollMs = 100,
+): Promise<EniwallClient> {
   for (;;) {
     try {
       const client = await EniwallClient.connect(socket);
@@ -36,16 +41,22 @@ async function connect(socket: string, deadline: number): Promise<EniwallClient>
       return client;
     } catch (err) {
       if (Date.now() > deadline) throw err;
-      await sleep(100);
+      await sleep(pollMs);
     }
   }
 }
 
-export async function setupDaemon(dport: number): Promise<DaemonPath> {
+/**
+ * A daemon child on a temporary state directory (with `args` added), stopped
+ * and removed by cleanupAll, and a client of it once it answers.
+ */
+export async function startBenchDaemon(
+  args: readonly string[] = [],
+): Promise<{ client: EniwallClient; dir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ewbench-'));
   const socket = path.join(dir, 'eniwall.sock');
   const daemon = track(
-    spawn(process.execPath, [CLI, 'daemon', '--state-dir', dir, '--socket', socket], {
+    spawn(process.execPath, [CLI, 'daemon', '--state-dir', dir, '--socket', socket, ...args], {
       stdio: ['ignore', 'ignore', 'inherit'],
     }),
   );
@@ -58,8 +69,13 @@ export async function setupDaemon(dport: number): Promise<DaemonPath> {
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  const client = await connect(socket, Date.now() + 15_000);
+  const client = await connectDaemon(socket, Date.now() + 15_000);
   onCleanup(() => client.close());
+  return { client, dir };
+}
+
+export async function setupDaemon(dport: number): Promise<DaemonPath> {
+  const { client } = await startBenchDaemon();
 
   await client.call('sg.create', { name: 'src', description: 'bench source' });
   const dst = await client.call('sg.create', { name: 'dst', description: 'bench destination' });
