@@ -318,7 +318,7 @@ export async function runRestartBench(
     progress((i + 1) / kinds.length);
   }
   const summary = (k: RestartSample['kind']) => {
-    const gaps = samples.filter((s) => s.kind === k).map((s) => Math.max(s.udpGapMs, s.tcpGapMs));
+    const gaps = samples.filter((s) => s.kind === k).map((s) => s.udpGapMs);
     return { gapMedianMs: median(gaps), gapMaxMs: Math.max(...gaps) };
   };
   return {
@@ -338,8 +338,8 @@ function table(r: RestartResult): string {
   return [
     `  restart   ready ms  UDP gap  TCP gap  lost/sent      TCP    flows answered`,
     ...rows,
-    `  clean restart gap: median ${r.clean.gapMedianMs} ms, max ${r.clean.gapMaxMs} ms (goal <= ${GOAL_CLEAN_MS})`,
-    `  kill -9 gap:       median ${r.kill9.gapMedianMs} ms, max ${r.kill9.gapMaxMs} ms (goal <= ${GOAL_KILL_MS})`,
+    `  clean restart, forwarding gap (UDP): median ${r.clean.gapMedianMs} ms, max ${r.clean.gapMaxMs} ms (goal <= ${GOAL_CLEAN_MS})`,
+    `  kill -9, forwarding gap (UDP):       median ${r.kill9.gapMedianMs} ms, max ${r.kill9.gapMaxMs} ms (goal <= ${GOAL_KILL_MS})`,
     `  every connection survived: ${r.everyConnectionSurvived}`,
   ].join('\n');
 }
