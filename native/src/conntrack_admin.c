@@ -26,8 +26,8 @@ static size_t big_len(size_t len) {
 
 static void *big_zeroed(size_t len) {
     size_t want = big_len(len);
-    uint8_t *raw = mmap(NULL, want + CT_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                        -1, 0);
+    uint8_t *raw =
+        mmap(NULL, want + CT_HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) return NULL;
     /* Trim to a 2 MiB-aligned start: the kernel backs only aligned 2 MiB ranges with huge pages. */
     uint8_t *p = (uint8_t *)(((uintptr_t)raw + CT_HUGE - 1) & ~(uintptr_t)(CT_HUGE - 1));
@@ -63,7 +63,8 @@ struct ew_ct *ew_ct_create(uint32_t capacity, uint32_t allowance, uint64_t salt)
     ct->bucket_mask = nb - 1;
     ct->entries = big_zeroed((size_t)capacity * sizeof *ct->entries);
     ct->buckets = big_zeroed((size_t)nb * sizeof *ct->buckets); /* 0: empty and unlocked */
-    ct->flows = big_zeroed((size_t)capacity * sizeof *ct->flows); /* only flow-logged zones touch it */
+    ct->flows =
+        big_zeroed((size_t)capacity * sizeof *ct->flows); /* only flow-logged zones touch it */
     if (!ct->entries || !ct->buckets || !ct->flows) {
         ew_ct_destroy(ct);
         return NULL;
