@@ -114,6 +114,12 @@ async function stop(t: Testpmd): Promise<void> {
   clearTimeout(timer);
 }
 
+/** testpmd's exit summary: RX-packets of one port (its "Forward statistics for port N" block). */
+function portRx(out: string, port: number): number {
+  const block = out.split(`Forward statistics for port ${port}`)[1] ?? '';
+  return Number(/RX-packets:\s*(\d+)/.exec(block)?.[1] ?? 0);
+}
+
 /** testpmd's exit summary: TX-dropped of the port that is not the pcap (the ring or queue was full). */
 function txDropped(out: string): number {
   const m = [...out.matchAll(/TX-dropped:\s*(\d+)/g)].map((x) => Number(x[1]));
@@ -205,6 +211,7 @@ export async function runVhostBench(
         ]
       : [`net_pcap0,rx_pcap=${pcap},infinite_rx=1`, `net_af_packet0,iface=${devA}`];
   for (let i = 0; i < runs; i++) {
+    const bSentBefore = (await bStats())?.counters['TX_PACKETS'] ?? 0;
     const src = testpmd(vdevs, 'io', nsA, mbufs);
     await sleep(3000 + WARMUP_MS); // EAL start-up and the pcap load, then the warm-up
     const before = await delivered();
@@ -223,6 +230,13 @@ export async function runVhostBench(
     const aQueue = pidA === undefined ? 0 : devStats(pidA, devA).txDropped - aQueueBefore;
     await stop(src);
     genDrops.push(pidA === undefined ? txDropped(src.output()) : aQueue);
+    if (kind === 'vhost') {
+      // B's front-end (port 2 of testpmd) received what eniwall put in B's ring.
+      const sent = ((await bStats())?.counters['TX_PACKETS'] ?? 0) - bSentBefore;
+      checks.push(
+        near(`run ${i + 1}: testpmd received B's frames`, portRx(src.output(), 2), sent, 0.01),
+      );
+    }
     values.push(Math.round(got / secs));
     checks.push(atLeast(`run ${i + 1}: frames delivered in the window`, got, 1000));
     checks.push(near(`run ${i + 1}: the sink took what eniwall delivered`, sunk, got, 0.02));
