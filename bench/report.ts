@@ -229,6 +229,14 @@ export function goals(s: Suite): Goal[] {
       show: (v) => `${v.toFixed(1)} ms`,
     },
     {
+      // Issue 12: the same testpmd source over vhost-user (and a testpmd sink) vs over TAPs.
+      name: 'vhost-user / TAP ENIs (testpmd, 1,000 rules, 100k flows)',
+      goal: '≥ 2×',
+      value: ratio(s, 'VHOST-r1000-f100000', 'TAP-r1000-f100000'),
+      met: (v) => v >= 2,
+      show: x,
+    },
+    {
       name: 'conntrack memory per entry',
       goal: '≤ 128 B',
       value: ct?.median,

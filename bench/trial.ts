@@ -1413,7 +1413,14 @@ const SCENARIOS: Record<Trial['scenario'], (ctx: Ctx) => Promise<TrialOutcome>> 
   EC2API: scenarioEc2Api,
   RESTART: scenarioRestart,
   VHOST: (ctx) =>
-    runVhostBench(ctx.trial.frontEnd ?? 'vhost', ctx.runs, ctx.windowS, ctx.progress.bind(ctx)),
+    runVhostBench(
+      ctx.trial.frontEnd ?? 'vhost',
+      ctx.trial.rules ?? 1000,
+      ctx.trial.flows ?? 100_000,
+      ctx.runs,
+      ctx.windowS,
+      ctx.progress.bind(ctx),
+    ),
 };
 
 async function main(): Promise<void> {

@@ -19,8 +19,9 @@
  *   COMPILE  bench/compile.ts (the compiler benchmark), registered as a trial
  *   EC2API   bench/ec2-api.ts (the EC2 endpoint through SigV4 at 1,000 ENIs x 1,000 rules)
  *   RESTART  bench/restart.ts: SIGTERM / kill -9 + a new daemon under 10,000 UDP flows and a TCP stream
- *   VHOST    bench/vhost.ts: testpmd txonly into a vhost-user ENI (VHOST) or into a TAP ENI
- *            (VHOST-tap, af_packet), out to a TAP ENI, epoll engine through the daemon
+ *   VHOST    bench/vhost.ts: testpmd replays 100,000 flows through vhost-user ENI -> vhost-user
+ *            ENI back to itself (VHOST-r1000-f100000), or af_packet into TAP ENI -> TAP ENI
+ *            (TAP-r1000-f100000); 1,000 rules on the receiver, epoll engine through the daemon
  */
 export type Scenario =
   | 'N'
@@ -304,17 +305,23 @@ export const TRIALS: readonly Trial[] = [
     quick: false,
   },
   {
-    id: 'VHOST',
-    title: 'VHOST: testpmd -> vhost-user ENI -> TAP ENI, 64-byte UDP, epoll, 1 flow',
+    id: 'VHOST-r1000-f100000',
+    title:
+      'VHOST: testpmd -> vhost-user ENI -> vhost-user ENI -> testpmd, 1,000 rules, 100,000 flows',
     scenario: 'VHOST',
     frontEnd: 'vhost',
+    rules: 1000,
+    flows: 100_000,
     quick: false,
   },
   {
-    id: 'VHOST-tap',
-    title: 'VHOST-tap: testpmd (af_packet) -> TAP ENI -> TAP ENI, the same daemon and generator',
+    id: 'TAP-r1000-f100000',
+    title:
+      'TAP: testpmd (af_packet) -> TAP ENI -> TAP ENI, the same daemon, generator, rules, flows',
     scenario: 'VHOST',
     frontEnd: 'tap',
+    rules: 1000,
+    flows: 100_000,
     quick: false,
   },
 ];
