@@ -80,6 +80,16 @@ test('eni detach closes the port; attach binds a vhost-user socket, then a TAP a
   const rebound = await describe(d, b);
   assert.ok(rebound.includes(tapB2) && rebound.includes(macB), 'same ENI, new TAP, same MAC');
 
+  // A replacement that cannot open leaves the old port in force (the change is rolled back).
+  const blocker = path.join(d.stateDir, 'not-a-socket');
+  fs.writeFileSync(blocker, 'x');
+  const refused = await d.cli('eni', 'attach', b, '--vhost-user', blocker, '--replace');
+  assert.notEqual(refused.code, 0, refused.stdout);
+  assert.ok(await linkExists(nsB, tapB2), "B's TAP stayed");
+  assert.ok((await ping(nsA, B_IP)).ok, 'A still reaches B');
+  assert.ok((await describe(d, b)).includes(tapB2), 'the stored binding is unchanged');
+  assert.equal(fs.readFileSync(blocker, 'utf8'), 'x', 'the file in the way was left alone');
+
   // A detached ENI stays detached after a restart.
   await d.ok('eni', 'detach', a);
   assert.equal(await linkExists(nsA, tapA), false);
