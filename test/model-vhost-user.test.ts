@@ -51,3 +51,42 @@ test('vhostUser: kept on the ENI, validated, unique, exclusive with tap', () => 
   const long = `/${'y'.repeat(106)}`;
   assert.equal(m.createEni({ subnetId: subnet, vhostUser: long }).vhostUser, long);
 });
+
+test('detach and attach of every kind: refusals change nothing, --replace switches in one change', () => {
+  const { m, subnet } = world();
+  const eni = m.createEni({ subnetId: subnet, tap: 'ew-d0', netns: 'ns-d' });
+  m.takeChanges();
+  const rev = m.revision;
+  for (const input of [
+    { tap: 'ew-d1', vhostUser: '/run/ew/d.sock' },
+    { qemuSocket: '/run/ew/q.sock', vhostUser: '/run/ew/d.sock' },
+    {},
+    { vhostUser: '/run/ew/d.sock' }, // bound: needs replace
+    { vhostUser: '/run/ew/d.sock', netns: 'ns-d', replace: true },
+    { vhostUser: 'relative', replace: true },
+  ]) {
+    assert.notEqual(
+      codeOf(() => m.attachEni(eni.id, input)),
+      undefined,
+      JSON.stringify(input),
+    );
+  }
+  assert.equal(m.revision, rev, 'no refusal changed anything');
+  assert.equal(m.listEnis()[0]?.tap, 'ew-d0');
+
+  const moved = m.attachEni(eni.id, { vhostUser: '/run/ew/d.sock', replace: true });
+  assert.equal(moved.vhostUser, '/run/ew/d.sock');
+  assert.equal(moved.tap, undefined);
+  assert.equal(moved.netns, undefined, 'the TAP binding went with it');
+  assert.deepEqual(m.takeChanges().enis.modified, [eni.id]);
+
+  const detached = m.detachEni(eni.id);
+  assert.equal(detached.vhostUser, undefined);
+  assert.equal(detached.mac, eni.mac);
+  assert.equal(
+    codeOf(() => m.detachEni(eni.id)),
+    'IncorrectState',
+  );
+  const q = m.attachEni(eni.id, { qemuSocket: '/run/ew/q.sock' });
+  assert.equal(q.qemuSocket, '/run/ew/q.sock');
+});

@@ -458,11 +458,20 @@ export interface ApiMethods {
     };
     result: { Return: boolean };
   };
-  /** Binds an unbound ENI (one created without a TAP) to its port; IncorrectState if bound. */
+  /** Binds an ENI to one port (TAP, QEMU socket, vhost-user); IncorrectState if bound, unless replace. */
   'eni.attach': {
-    params: { id: string; tap?: string; netns?: string; qemuSocket?: string };
+    params: {
+      id: string;
+      tap?: string;
+      netns?: string;
+      qemuSocket?: string;
+      vhostUser?: string;
+      replace?: boolean;
+    };
     result: Eni;
   };
+  /** Unbinds an ENI from its port (closed, socket file removed); IncorrectState if unbound. */
+  'eni.detach': { params: { id: string }; result: Eni };
   /** The credentials of the EC2 endpoint (src/ec2/credentials.ts); the secret is shown once. */
   'credentials.create': {
     params: { name: string; policy?: unknown };
@@ -567,6 +576,7 @@ export const MUTATIONS: ReadonlySet<ApiMethod> = new Set<ApiMethod>([
   'sg.modify-rules',
   'sg.update-rule-descriptions',
   'eni.attach',
+  'eni.detach',
   'credentials.create',
   'credentials.delete',
 ]);

@@ -779,7 +779,10 @@ export class ControlService {
         tap: p.optStr(q, 'tap'),
         netns: p.optStr(q, 'netns'),
         qemuSocket: p.optStr(q, 'qemuSocket'),
+        vhostUser: p.optStr(q, 'vhostUser'),
+        replace: p.optBool(q, 'replace'),
       }),
+    'eni.detach': (q) => this.model.detachEni(p.str(q, 'id')),
     // The file is written here, inside the mutation: a later failure (staging, apply) leaves the
     // credential created — it is no model state, and the caller can list or delete it.
     'credentials.create': (q) => {

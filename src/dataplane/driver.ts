@@ -374,7 +374,7 @@ export class DataplaneDriver {
     subnet: Subnet,
     old: BoundPort | undefined,
   ): Promise<PendingPort> {
-    if (eni.vhostUser !== undefined) return this.prepareVhostUser(eni, subnet, eni.vhostUser);
+    if (eni.vhostUser !== undefined) return this.prepareVhostUser(eni, subnet, eni.vhostUser, old);
     const tapName = eni.tap ?? '';
     const ns = namespaceOf(eni);
     const name = linkNameOf(eni); // the final name, in ns
@@ -463,8 +463,14 @@ export class DataplaneDriver {
    * Serves the ENI's vhost-user socket (server mode). A daemon restart asks for
    * the port id the previous daemon used (conntrack zones are port ids).
    */
-  private prepareVhostUser(eni: Eni, subnet: Subnet, path: string): PendingPort {
-    const want = this.savedPorts().get(eni.id);
+  private prepareVhostUser(
+    eni: Eni,
+    subnet: Subnet,
+    path: string,
+    old: BoundPort | undefined,
+  ): PendingPort {
+    // Replacing a port (eni attach --replace): its id is in use until the commit, so any port.
+    const want = old === undefined ? this.savedPorts().get(eni.id) : undefined;
     let port: number;
     try {
       try {
@@ -486,7 +492,7 @@ export class DataplaneDriver {
         wiring: wiringKey(eni, subnet),
       },
       ifname: `vhost-user:${path}`,
-      replaces: undefined,
+      replaces: old, // closed at commit
       deferred: false,
     };
   }

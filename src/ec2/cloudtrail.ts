@@ -89,6 +89,7 @@ const EC2_ACTIONS: Record<string, string> = {
   'eni.list': 'DescribeNetworkInterfaces',
   'eni.describe': 'DescribeNetworkInterfaces',
   'eni.attach': 'AttachNetworkInterface',
+  'eni.detach': 'DetachNetworkInterface',
   'nacl.create': 'CreateNetworkAcl',
   'nacl.delete': 'DeleteNetworkAcl',
   'nacl.entry-create': 'CreateNetworkAclEntry',

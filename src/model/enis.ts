@@ -308,55 +308,103 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   return clone(eni);
 }
 
+/** Where an ENI's port is, for messages: `tap 'x'`, `QEMU socket '/p'`, `vhost-user '/p'`. */
+function portLabel(eni: Eni): string {
+  if (eni.tap !== undefined) return `tap '${eni.tap}'`;
+  if (eni.qemuSocket !== undefined) return `QEMU socket '${eni.qemuSocket}'`;
+  return `vhost-user '${eni.vhostUser}'`;
+}
+
+/** Forgets the ENI's port binding (every kind's fields); addresses, MAC, groups stay. */
+function clearBinding(eni: Eni): void {
+  delete eni.tap;
+  delete eni.netns;
+  delete eni.netnsPath;
+  delete eni.ifName;
+  delete eni.qemuSocket;
+  delete eni.vhostUser;
+}
+
 /**
- * Binds an unbound ENI to a TAP (and namespace) or to a QEMU stream socket:
- * IncorrectState when it is bound already.
+ * Binds an ENI to a TAP (and namespace), a QEMU stream socket or a vhost-user
+ * socket. A bound ENI is IncorrectState unless `replace`: then the new port
+ * takes the old one's place in one apply (the old port stays if the new one
+ * cannot be opened, since the whole change is rolled back).
  */
 export function attachEni(
   s: State,
   id: string,
-  input: { tap?: unknown; netns?: unknown; qemuSocket?: unknown },
+  input: {
+    tap?: unknown;
+    netns?: unknown;
+    qemuSocket?: unknown;
+    vhostUser?: unknown;
+    replace?: unknown;
+  },
 ): Eni {
   const eni = requireEni(s, id);
+  const replace = checkBoolean(input.replace, 'Replace', false);
   const qemuSocket = checkQemuSocket(input.qemuSocket);
-  const noTap = input.tap === undefined || input.tap === null || input.tap === '';
-  if (qemuSocket !== undefined && !noTap) {
+  const given = (v: unknown) => v !== undefined && v !== null && v !== '';
+  const kinds = [given(input.tap), qemuSocket !== undefined, given(input.vhostUser)].filter(
+    Boolean,
+  ).length;
+  if (kinds > 1) {
     throw awsError(
       ErrorCodes.parameterCombination,
-      'tap and qemuSocket are mutually exclusive: an ENI has one port',
+      'tap, qemuSocket and vhostUser are mutually exclusive: an ENI has one port',
     );
   }
-  if (qemuSocket === undefined && noTap) throw missing('tap (or qemuSocket)');
-  if (isBound(eni)) {
-    const port =
-      eni.tap !== undefined
-        ? `tap '${eni.tap}'`
-        : eni.qemuSocket !== undefined
-          ? `QEMU socket '${eni.qemuSocket}'`
-          : `vhost-user '${eni.vhostUser}'`;
+  if (kinds === 0) throw missing('tap (or qemuSocket, or vhostUser)');
+  if (isBound(eni) && !replace) {
     throw awsError(
       ErrorCodes.incorrectState,
-      `The network interface ${eni.id} is already attached (${port})`,
+      `The network interface ${eni.id} is already attached (${portLabel(eni)}): ` +
+        'detach it first, or attach with replace',
     );
   }
-  if (qemuSocket !== undefined) {
-    if (input.netns !== undefined && input.netns !== null && input.netns !== '') {
-      throw awsError(
-        ErrorCodes.parameterCombination,
-        'netns names a TAP; a QEMU socket ENI has none',
-      );
+  if (qemuSocket !== undefined || given(input.vhostUser)) {
+    if (given(input.netns)) {
+      throw awsError(ErrorCodes.parameterCombination, 'netns names a TAP; a socket ENI has none');
     }
-    checkQemuSocketFree(s, qemuSocket, eni.id);
-    eni.qemuSocket = qemuSocket;
-    s.changes.modified('enis', eni.id);
-    s.rev++;
-    return clone(eni);
   }
-  const tap = checkTapName(input.tap);
-  checkTapFree(s, tap, eni.id);
-  const netns = checkNetns(input.netns);
-  eni.tap = tap;
-  if (netns !== undefined) eni.netns = netns;
+  if (qemuSocket !== undefined) {
+    checkQemuSocketFree(s, qemuSocket, eni.id);
+    clearBinding(eni);
+    eni.qemuSocket = qemuSocket;
+  } else if (given(input.vhostUser)) {
+    const vhostUser =
+      eni.vhostUser === input.vhostUser ? eni.vhostUser : checkVhostUser(s, input.vhostUser);
+    clearBinding(eni);
+    eni.vhostUser = vhostUser;
+  } else {
+    const tap = checkTapName(input.tap);
+    checkTapFree(s, tap, eni.id);
+    const netns = checkNetns(input.netns);
+    clearBinding(eni);
+    eni.tap = tap;
+    if (netns !== undefined) eni.netns = netns;
+  }
+  s.changes.modified('enis', eni.id);
+  s.rev++;
+  return clone(eni);
+}
+
+/**
+ * Unbinds an ENI from its port (TAP, QEMU socket or vhost-user socket): the
+ * apply closes the port (a TAP is deleted, a socket file removed) and flushes
+ * its conntrack zone; the ENI keeps its id, addresses, MAC, groups and tags,
+ * and can be attached again. IncorrectState when it has no port.
+ */
+export function detachEni(s: State, id: string): Eni {
+  const eni = requireEni(s, id);
+  if (!isBound(eni)) {
+    throw awsError(
+      ErrorCodes.incorrectState,
+      `The network interface ${eni.id} is not attached to a port`,
+    );
+  }
+  clearBinding(eni);
   s.changes.modified('enis', eni.id);
   s.rev++;
   return clone(eni);

@@ -514,8 +514,21 @@ export class Model implements ModelOperations {
   }
 
   /** Binds an unbound ENI to a TAP: IncorrectState when it has one. */
-  attachEni(id: string, input: { tap?: string; netns?: string; qemuSocket?: string }): Eni {
+  attachEni(
+    id: string,
+    input: {
+      tap?: string;
+      netns?: string;
+      qemuSocket?: string;
+      vhostUser?: string;
+      replace?: boolean;
+    },
+  ): Eni {
     return enis.attachEni(this.s, id, input);
+  }
+
+  detachEni(id: string): Eni {
+    return enis.detachEni(this.s, id);
   }
 
   modifyEni(id: string, input: ModifyEniInput): Eni {

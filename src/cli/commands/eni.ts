@@ -87,20 +87,60 @@ export function eniCommand(): Command {
   example(
     eni
       .command('attach')
-      .description('bind an unbound ENI (created without a port) to a TAP or a QEMU socket')
+      .description(
+        'bind an ENI to a TAP, a QEMU socket or a vhost-user socket (one of them); a bound ENI needs --replace (or `eni detach` first)',
+      )
       .argument('<eni>', 'ENI id')
       .option('--tap <name>', 'TAP device name (<= 15 characters)')
       .option('--netns <ns>', "move the TAP's kernel side into this existing network namespace")
-      .option('--qemu-socket <path>', 'instead of --tap: a unix socket for a QEMU -netdev stream'),
+      .option('--qemu-socket <path>', 'instead of --tap: a unix socket for a QEMU -netdev stream')
+      .option('--vhost-user <path>', 'instead of --tap: a vhost-user socket eniwall serves')
+      .option(
+        '--replace',
+        'the ENI is bound: its new port replaces the old one in one change (the old stays if the new cannot open)',
+      ),
     'eniwall eni attach eni-0123456789abcdef0 --tap ew-a --netns vm-a',
     'eniwall eni attach eni-0123456789abcdef0 --qemu-socket /run/eniwall/vm-a.sock',
+    'eniwall eni attach eni-0123456789abcdef0 --vhost-user /run/eniwall/vm-a.vhost --replace',
   ).action(
-    async (id: string, o: { tap?: string; netns?: string; qemuSocket?: string }, cmd: Command) => {
-      if ((o.tap === undefined) === (o.qemuSocket === undefined))
-        throw new UsageError('eni attach needs exactly one of --tap and --qemu-socket');
-      await call(cmd, 'eni.attach', { id, tap: o.tap, netns: o.netns, qemuSocket: o.qemuSocket });
+    async (
+      id: string,
+      o: {
+        tap?: string;
+        netns?: string;
+        qemuSocket?: string;
+        vhostUser?: string;
+        replace?: boolean;
+      },
+      cmd: Command,
+    ) => {
+      const kinds = [o.tap, o.qemuSocket, o.vhostUser].filter((x) => x !== undefined).length;
+      if (kinds !== 1)
+        throw new UsageError(
+          'eni attach needs exactly one of --tap, --qemu-socket and --vhost-user',
+        );
+      await call(cmd, 'eni.attach', {
+        id,
+        tap: o.tap,
+        netns: o.netns,
+        qemuSocket: o.qemuSocket,
+        vhostUser: o.vhostUser,
+        ...(o.replace === true ? { replace: true } : {}),
+      });
     },
   );
+
+  example(
+    eni
+      .command('detach')
+      .description(
+        'unbind an ENI from its port: the TAP is deleted, a socket file removed, its connections forgotten; the ENI keeps its addresses, MAC and groups',
+      )
+      .argument('<eni>', 'ENI id'),
+    'eniwall eni detach eni-0123456789abcdef0',
+  ).action(async (id: string, _o: unknown, cmd: Command) => {
+    await call(cmd, 'eni.detach', { id });
+  });
 
   example(
     eni
