@@ -269,6 +269,11 @@ void ew_ct_sweep(struct ew_ct *ct, uint64_t now_ms, uint32_t budget) {
     struct ew_ct_cache cache = {.n = 0};
     for (uint64_t i = 0; i < n; i++) {
         uint32_t b = (uint32_t)((start + i) & ct->bucket_mask);
+        /* Most buckets are empty (the array is sized for the table's capacity):
+         * a plain peek at the atomically stored head skips them without the
+         * locked RMW that would also dirty their line. An entry linked just
+         * after the peek is new, so nothing in that bucket could expire. */
+        if (ew_ct_head(ct, b) == EW_CT_NIL) continue;
         ew_ct_lock_bucket(ct, (uint32_t)b);
         ew_ct_walk(ct, b, sweep_judge, &now_ms, &cache);
         ew_ct_unlock_bucket(ct, (uint32_t)b);
