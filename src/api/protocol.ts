@@ -163,6 +163,9 @@ export interface StreamStats {
   rxBadLen: number; // zero / oversized frame length: connection reset
   txBusy: number; // socket full with a frame already pending: dropped
   txNoPeer: number; // no guest connected: dropped
+  mode: 'listen' | 'connect'; // connect: QEMU listens (server=on), eniwall connects
+  connects: number; // connect mode: connections made
+  connectRetries: number; // connect mode: tries that found no listener (every ~150 ms)
 }
 
 /** One conntrack entry as `eniwall flows` shows it: the dataplane's entry plus its ENI. */
@@ -460,7 +463,13 @@ export interface ApiMethods {
   };
   /** Binds an unbound ENI (one created without a TAP) to its port; IncorrectState if bound. */
   'eni.attach': {
-    params: { id: string; tap?: string; netns?: string; qemuSocket?: string };
+    params: {
+      id: string;
+      tap?: string;
+      netns?: string;
+      qemuSocket?: string;
+      qemuSocketMode?: string;
+    };
     result: Eni;
   };
   /** The credentials of the EC2 endpoint (src/ec2/credentials.ts); the secret is shown once. */

@@ -594,6 +594,7 @@ export class ControlService {
       this.model.createEni({
         tap: p.optStr(q, 'tap'),
         qemuSocket: p.optStr(q, 'qemuSocket'),
+        qemuSocketMode: p.optStr(q, 'qemuSocketMode'),
         privateIp: p.optStr(q, 'privateIp'),
         subnetId: p.optStr(q, 'subnetId'),
         secondaryIps: p.optStrArray(q, 'secondaryIps'),
@@ -779,6 +780,7 @@ export class ControlService {
         tap: p.optStr(q, 'tap'),
         netns: p.optStr(q, 'netns'),
         qemuSocket: p.optStr(q, 'qemuSocket'),
+        qemuSocketMode: p.optStr(q, 'qemuSocketMode'),
       }),
     // The file is written here, inside the mutation: a later failure (staging, apply) leaves the
     // credential created — it is no model state, and the caller can list or delete it.

@@ -50,6 +50,7 @@ import {
   checkNetnsPath,
   checkOptionalDescription,
   checkQemuSocket,
+  checkQemuSocketMode,
   checkTags,
   checkTapName,
   DEFAULT_CONNECTION_TRACKING,
@@ -149,6 +150,15 @@ function checkQemuSocketFree(s: State, path: string, self?: string): void {
   }
 }
 
+/** The socket mode, which needs a socket to apply to. */
+function qemuModeFor(qemuSocket: string | undefined, raw: unknown): 'listen' | 'connect' | undefined {
+  const mode = checkQemuSocketMode(raw);
+  if (mode !== undefined && qemuSocket === undefined) {
+    throw awsError(ErrorCodes.parameterCombination, 'qemuSocketMode needs qemuSocket');
+  }
+  return mode;
+}
+
 /** A vhost-user socket path: absolute, fits sockaddr_un (107 bytes), no NUL, no other ENI's. */
 function checkVhostUser(s: State, raw: unknown): string | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined;
@@ -207,6 +217,7 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   const netnsPath = checkNetnsPath(input.netnsPath);
   const ifName = checkIfName(input.ifName);
   const qemuSocket = checkQemuSocket(input.qemuSocket);
+  const qemuSocketMode = qemuModeFor(qemuSocket, input.qemuSocketMode);
   if (qemuSocket !== undefined) {
     if (tap !== undefined) {
       throw awsError(
@@ -295,6 +306,7 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   };
   if (tap !== undefined) eni.tap = tap;
   if (qemuSocket !== undefined) eni.qemuSocket = qemuSocket;
+  if (qemuSocketMode === 'connect') eni.qemuSocketMode = 'connect';
   if (vhostUser !== undefined) eni.vhostUser = vhostUser;
   if (netns !== undefined) eni.netns = netns;
   if (netnsPath !== undefined) eni.netnsPath = netnsPath;
@@ -315,10 +327,11 @@ export function createEni(s: State, input: CreateEniInput): Eni {
 export function attachEni(
   s: State,
   id: string,
-  input: { tap?: unknown; netns?: unknown; qemuSocket?: unknown },
+  input: { tap?: unknown; netns?: unknown; qemuSocket?: unknown; qemuSocketMode?: unknown },
 ): Eni {
   const eni = requireEni(s, id);
   const qemuSocket = checkQemuSocket(input.qemuSocket);
+  const qemuSocketMode = qemuModeFor(qemuSocket, input.qemuSocketMode);
   const noTap = input.tap === undefined || input.tap === null || input.tap === '';
   if (qemuSocket !== undefined && !noTap) {
     throw awsError(
@@ -348,6 +361,7 @@ export function attachEni(
     }
     checkQemuSocketFree(s, qemuSocket, eni.id);
     eni.qemuSocket = qemuSocket;
+    if (qemuSocketMode === 'connect') eni.qemuSocketMode = 'connect';
     s.changes.modified('enis', eni.id);
     s.rev++;
     return clone(eni);

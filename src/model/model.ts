@@ -514,7 +514,10 @@ export class Model implements ModelOperations {
   }
 
   /** Binds an unbound ENI to a TAP: IncorrectState when it has one. */
-  attachEni(id: string, input: { tap?: string; netns?: string; qemuSocket?: string }): Eni {
+  attachEni(
+    id: string,
+    input: { tap?: string; netns?: string; qemuSocket?: string; qemuSocketMode?: string },
+  ): Eni {
     return enis.attachEni(this.s, id, input);
   }
 
