@@ -195,10 +195,17 @@ test(
     // A new daemon on the same state connects to the same QEMU: pings come back.
     d = await startDaemon(t, { args: DAEMON_ARGS, stateDir });
     mark = g.output().length;
+    const t0 = Date.now();
+    assert.ok(
+      await eventually(async () => (await statsOf(d, vm)).stream?.connected === true, 5_000),
+      'the new daemon connects to the running QEMU within 5 s',
+    );
+    t.diagnostic(`port connected ${Date.now() - t0} ms after the new daemon answered`);
     const back = await seen(g, /EW-OK/, mark, 20_000);
     assert.equal(g.child.exitCode, null, 'the guest never stopped');
     assert.equal(g.child.pid, pid, 'the same QEMU process');
-    t.diagnostic(`pings back ${back} ms after the new daemon answered`);
+    const fails = (g.output().slice(mark).match(/EW-FAIL/g) ?? []).length;
+    t.diagnostic(`pings back ${back} ms later (${fails} failed tries first)`);
     const s2 = await statsOf(d, vm);
     assert.equal(s2.stream?.connected, true);
     assert.equal(s2.stream?.connects, 1, 'a fresh port, connected once');

@@ -318,11 +318,12 @@ class Engine : public Napi::ObjectWrap<Engine> {
         o.Set("connected", Napi::Boolean::New(env, s.connected));
         o.Set("mode", Napi::String::New(env, s.connect_mode ? "connect" : "listen"));
         const std::pair<const char *, uint64_t> fields[] = {
-            {"accepts", s.accepts},     {"replaced", s.replaced},   {"resets", s.resets},
-            {"rxFrames", s.rx_frames},  {"rxBytes", s.rx_bytes},    {"txFrames", s.tx_frames},
-            {"txBytes", s.tx_bytes},    {"rxBadLen", s.rx_bad_len}, {"txBusy", s.tx_busy},
-            {"txNoPeer", s.tx_no_peer}, {"connects", s.connects},
-            {"connectRetries", s.connect_fails},
+            {"accepts", s.accepts},   {"replaced", s.replaced},
+            {"resets", s.resets},     {"rxFrames", s.rx_frames},
+            {"rxBytes", s.rx_bytes},  {"txFrames", s.tx_frames},
+            {"txBytes", s.tx_bytes},  {"rxBadLen", s.rx_bad_len},
+            {"txBusy", s.tx_busy},    {"txNoPeer", s.tx_no_peer},
+            {"connects", s.connects}, {"connectRetries", s.connect_fails},
         };
         for (const auto &f : fields)
             o.Set(f.first, Napi::Number::New(env, static_cast<double>(f.second)));

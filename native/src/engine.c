@@ -574,8 +574,8 @@ int ew_engine_open_stream(struct ew_engine *eng, const char *path, int want_port
     return ew_engine_open_stream_mode(eng, path, false, want_port, port, err, errlen);
 }
 
-int ew_engine_open_stream_mode(struct ew_engine *eng, const char *path, bool connect,
-                               int want_port, uint32_t *port, char *err, size_t errlen) {
+int ew_engine_open_stream_mode(struct ew_engine *eng, const char *path, bool connect, int want_port,
+                               uint32_t *port, char *err, size_t errlen) {
     if (!path) {
         set_err(err, errlen, "QEMU socket path missing");
         return -1;

@@ -35,9 +35,9 @@ struct ew_stream_stats {
     uint64_t tx_busy;    /* socket full with a frame already pending: dropped whole */
     uint64_t tx_no_peer; /* no guest connected: dropped */
     uint64_t tx_too_long;
-    uint64_t accepts;  /* connections taken */
-    uint64_t replaced; /* a new connection replaced a live one */
-    uint64_t resets;   /* connections ended (peer close, error, bad length) */
+    uint64_t accepts;       /* connections taken */
+    uint64_t replaced;      /* a new connection replaced a live one */
+    uint64_t resets;        /* connections ended (peer close, error, bad length) */
     uint64_t connects;      /* connect mode: connections made to the guest's listener */
     uint64_t connect_fails; /* connect mode: attempts that found no listener (retried) */
 };

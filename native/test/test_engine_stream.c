@@ -13,8 +13,8 @@
  * it with the reason. Connect mode (QEMU listens, the port connects): no
  * listener yet means retries at the timer's pace (no busy loop), the test's
  * listener gets the connection, frames cross both ways, and after the test
- * closes and listens again the port connects again by itself. Runs plain, under ASan + UBSan and under TSan (the
- * worker thread against the control thread's stats reads).
+ * closes and listens again the port connects again by itself. Runs plain, under ASan + UBSan and
+ * under TSan (the worker thread against the control thread's stats reads).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -351,7 +351,8 @@ static void test_connect_mode(void) {
         uint64_t down = counter(eng, pb, true, EW_DROP_PORT_DOWN);
         send_frame(b, f, n);
         wait_stats(eng, pb, rx_at_least, (uint64_t)round * 2);
-        CHECK_EQ(counter(eng, pb, true, EW_DROP_PORT_DOWN), down + 1, "PORT_DOWN while QEMU is gone");
+        CHECK_EQ(counter(eng, pb, true, EW_DROP_PORT_DOWN), down + 1,
+                 "PORT_DOWN while QEMU is gone");
     }
     close(b);
     int l = listener(path_c); /* closing a connect-mode port leaves QEMU's file alone */

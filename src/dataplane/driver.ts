@@ -39,7 +39,8 @@
  * never reports success without the link in place.
  *
  * QEMU stream ports: an ENI with `qemuSocket` instead of `tap` gets a port
- * listening on that unix socket (Dataplane.openStream; README "QEMU VMs"):
+ * listening on that unix socket, or with `qemuSocketMode: 'connect'` connecting
+ * (and reconnecting) to QEMU's (Dataplane.openStream; README "QEMU VMs"):
  * no namespace, no link to configure. Its wiring is the path alone, so it is
  * opened once and kept while the ENI lives; guests come and go on it. After a
  * restart the full apply opens it again (a stale socket file left by a killed

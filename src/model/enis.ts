@@ -151,7 +151,10 @@ function checkQemuSocketFree(s: State, path: string, self?: string): void {
 }
 
 /** The socket mode, which needs a socket to apply to. */
-function qemuModeFor(qemuSocket: string | undefined, raw: unknown): 'listen' | 'connect' | undefined {
+function qemuModeFor(
+  qemuSocket: string | undefined,
+  raw: unknown,
+): 'listen' | 'connect' | undefined {
   const mode = checkQemuSocketMode(raw);
   if (mode !== undefined && qemuSocket === undefined) {
     throw awsError(ErrorCodes.parameterCombination, 'qemuSocketMode needs qemuSocket');

@@ -196,8 +196,8 @@ int ew_engine_open_stream(struct ew_engine *eng, const char *path, int want_port
  * loop) whenever it is not connected: at start, after the guest's QEMU
  * restarts, after a daemon restart. Nothing at path is created or removed;
  * path need not exist yet. */
-int ew_engine_open_stream_mode(struct ew_engine *eng, const char *path, bool connect,
-                               int want_port, uint32_t *port, char *err, size_t errlen);
+int ew_engine_open_stream_mode(struct ew_engine *eng, const char *path, bool connect, int want_port,
+                               uint32_t *port, char *err, size_t errlen);
 struct ew_engine_stream_stats {
     bool connected;    /* a guest holds the connection now */
     bool connect_mode; /* eniwall connects (QEMU listens) */
