@@ -204,7 +204,12 @@ test(
     const back = await seen(g, /EW-OK/, mark, 20_000);
     assert.equal(g.child.exitCode, null, 'the guest never stopped');
     assert.equal(g.child.pid, pid, 'the same QEMU process');
-    const fails = (g.output().slice(mark).match(/EW-FAIL/g) ?? []).length;
+    const fails = (
+      g
+        .output()
+        .slice(mark)
+        .match(/EW-FAIL/g) ?? []
+    ).length;
     t.diagnostic(`pings back ${back} ms later (${fails} failed tries first)`);
     const s2 = await statsOf(d, vm);
     assert.equal(s2.stream?.connected, true);
