@@ -168,3 +168,43 @@ test('qemuSocket persists through the etcd store', async (t) => {
   const loaded = await s.load();
   assert.equal(loaded?.snapshot.enis.find((x) => x.id === e.id)?.qemuSocket, '/run/etcd-vm.sock');
 });
+
+test('qemuSocketMode: connect is stored at create and attach; listen is the default; bad values refused', () => {
+  const w = world();
+  const c = w.m.createEni({
+    subnetId: w.subnet,
+    qemuSocket: '/run/eniwall/vm-c.sock',
+    qemuSocketMode: 'connect',
+  });
+  assert.equal(c.qemuSocketMode, 'connect');
+  const l = w.m.createEni({
+    subnetId: w.subnet,
+    qemuSocket: '/run/eniwall/vm-l.sock',
+    qemuSocketMode: 'listen',
+  });
+  assert.equal(l.qemuSocketMode, undefined, 'listen is stored as the default (absent)');
+  const before = JSON.stringify(w.m.snapshot());
+  const cases: [Parameters<Model['createEni']>[0], string][] = [
+    [{ qemuSocket: '/run/eniwall/x.sock', qemuSocketMode: 'dial' }, 'InvalidParameterValue'],
+    [{ qemuSocketMode: 'connect' }, 'InvalidParameterCombination'],
+    [{ tap: 'ew-x', qemuSocketMode: 'connect' }, 'InvalidParameterCombination'],
+  ];
+  for (const [input, code] of cases) {
+    assert.equal(
+      codeOf(() => w.m.createEni({ subnetId: w.subnet, ...input })),
+      code,
+    );
+  }
+  assert.equal(JSON.stringify(w.m.snapshot()), before, 'refusals change nothing');
+  const u = w.m.createEni({ subnetId: w.subnet });
+  const a = w.m.attachEni(u.id, {
+    qemuSocket: '/run/eniwall/vm-u.sock',
+    qemuSocketMode: 'connect',
+  });
+  assert.equal(a.qemuSocketMode, 'connect');
+  const u2 = w.m.createEni({ subnetId: w.subnet });
+  assert.equal(
+    codeOf(() => w.m.attachEni(u2.id, { tap: 'ew-y', qemuSocketMode: 'connect' })),
+    'InvalidParameterCombination',
+  );
+});

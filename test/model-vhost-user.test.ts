@@ -87,6 +87,20 @@ test('detach and attach of every kind: refusals change nothing, --replace switch
     codeOf(() => m.detachEni(eni.id)),
     'IncorrectState',
   );
-  const q = m.attachEni(eni.id, { qemuSocket: '/run/ew/q.sock' });
+  const q = m.attachEni(eni.id, { qemuSocket: '/run/ew/q.sock', qemuSocketMode: 'connect' });
   assert.equal(q.qemuSocket, '/run/ew/q.sock');
+  assert.equal(q.qemuSocketMode, 'connect');
+  const back = m.attachEni(eni.id, { tap: 'ew-d2', replace: true });
+  assert.equal(back.qemuSocketMode, undefined, 'the mode went with the socket');
+  assert.equal(back.qemuSocket, undefined);
+  assert.equal(
+    codeOf(() =>
+      m.attachEni(eni.id, {
+        vhostUser: '/run/ew/e.sock',
+        qemuSocketMode: 'connect',
+        replace: true,
+      }),
+    ),
+    'InvalidParameterCombination',
+  );
 });

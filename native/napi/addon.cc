@@ -284,7 +284,8 @@ class Engine : public Napi::ObjectWrap<Engine> {
         return Napi::Number::New(env, EW_PORT_UNDERLAY);
     }
 
-    // openStream(path, port?: number): a QEMU stream port (io_stream.h); returns its port id.
+    // openStream(path, port?: number, connect?: boolean): a QEMU stream port (io_stream.h);
+    // connect: QEMU is the server and the port connects (and reconnects). Returns its port id.
     Napi::Value JS_openStream(const Napi::CallbackInfo &info) {
         Napi::Env env = info.Env();
         if (info.Length() < 1 || !info[0].IsString())
@@ -298,9 +299,11 @@ class Engine : public Napi::ObjectWrap<Engine> {
                 throw Napi::RangeError::New(env, "port out of range");
             want = (int)d;
         }
+        bool connect = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>();
         char err[kErrLen] = "";
         uint32_t port = 0;
-        if (ew_engine_open_stream(Live(env), path.c_str(), want, &port, err, sizeof err) != 0)
+        if (ew_engine_open_stream_mode(Live(env), path.c_str(), connect, want, &port, err,
+                                       sizeof err) != 0)
             throw Napi::Error::New(env, err);
         return Napi::Number::New(env, port);
     }
@@ -313,11 +316,14 @@ class Engine : public Napi::ObjectWrap<Engine> {
         if (ew_engine_stream_stats(Live(env), port, &s) != 0) return env.Null();
         Napi::Object o = Napi::Object::New(env);
         o.Set("connected", Napi::Boolean::New(env, s.connected));
+        o.Set("mode", Napi::String::New(env, s.connect_mode ? "connect" : "listen"));
         const std::pair<const char *, uint64_t> fields[] = {
-            {"accepts", s.accepts},     {"replaced", s.replaced},   {"resets", s.resets},
-            {"rxFrames", s.rx_frames},  {"rxBytes", s.rx_bytes},    {"txFrames", s.tx_frames},
-            {"txBytes", s.tx_bytes},    {"rxBadLen", s.rx_bad_len}, {"txBusy", s.tx_busy},
-            {"txNoPeer", s.tx_no_peer},
+            {"accepts", s.accepts},   {"replaced", s.replaced},
+            {"resets", s.resets},     {"rxFrames", s.rx_frames},
+            {"rxBytes", s.rx_bytes},  {"txFrames", s.tx_frames},
+            {"txBytes", s.tx_bytes},  {"rxBadLen", s.rx_bad_len},
+            {"txBusy", s.tx_busy},    {"txNoPeer", s.tx_no_peer},
+            {"connects", s.connects}, {"connectRetries", s.connect_fails},
         };
         for (const auto &f : fields)
             o.Set(f.first, Napi::Number::New(env, static_cast<double>(f.second)));

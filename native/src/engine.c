@@ -571,6 +571,11 @@ out:
 
 int ew_engine_open_stream(struct ew_engine *eng, const char *path, int want_port, uint32_t *port,
                           char *err, size_t errlen) {
+    return ew_engine_open_stream_mode(eng, path, false, want_port, port, err, errlen);
+}
+
+int ew_engine_open_stream_mode(struct ew_engine *eng, const char *path, bool connect, int want_port,
+                               uint32_t *port, char *err, size_t errlen) {
     if (!path) {
         set_err(err, errlen, "QEMU socket path missing");
         return -1;
@@ -609,7 +614,7 @@ int ew_engine_open_stream(struct ew_engine *eng, const char *path, int want_port
         set_err(err, errlen, "out of memory");
         goto out;
     }
-    int e = ew_stream_port_open(sp, path);
+    int e = connect ? ew_stream_port_open_client(sp, path) : ew_stream_port_open(sp, path);
     if (e != 0) {
         const char *why = e == -EEXIST       ? "a file that is not a socket is in the way"
                           : e == -EADDRINUSE ? "something already listens on it"
@@ -652,7 +657,10 @@ int ew_engine_stream_stats(struct ew_engine *eng, uint32_t port,
         out->accepts = ew_stream_read(&s->accepts);
         out->replaced = ew_stream_read(&s->replaced);
         out->resets = ew_stream_read(&s->resets);
-        out->connected = out->accepts > out->resets;
+        out->connects = ew_stream_read(&s->connects);
+        out->connect_fails = ew_stream_read(&s->connect_fails);
+        out->connect_mode = sp->client;
+        out->connected = out->accepts + out->connects > out->resets;
         out->rx_frames = ew_stream_read(&s->rx_frames);
         out->rx_bytes = ew_stream_read(&s->rx_bytes);
         out->tx_frames = ew_stream_read(&s->tx_frames);

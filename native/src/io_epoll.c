@@ -17,12 +17,18 @@
  * through ew_stream_port_tx, and EPOLLOUT is armed only while a partly
  * written frame pends. The engine opens stream ports only with one worker
  * and no vnet header (engine.c), so the one worker owns every port.
+ * A stream port in connect mode (QEMU is the server) has no listening socket:
+ * while it is not connected, the worker's retry timerfd (TOK_TIMER, every
+ * EW_STREAM_RETRY_MS, armed only while some connect-mode port is down) makes
+ * one non-blocking connect() per such port; a connection made is served
+ * exactly like an accepted one.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "io_backend.h"
@@ -37,7 +43,9 @@
  * io_vhost.h), stream ports bits 24-25. */
 #define TOK_LISTEN          (1u << 24) /* | port: a stream port's listening socket */
 #define TOK_CONN            (2u << 24) /* | port: a stream port's guest connection */
+#define TOK_TIMER           (4u << 24) /* the connect-mode retry timerfd */
 #define TOK_PORT            0x0ffffu
+#define EW_STREAM_RETRY_MS  150
 #define STREAM_SCRATCH      65536u
 #define EW_VHOST_PER_WORKER 64u
 
@@ -51,6 +59,8 @@ struct epoll_worker {
     bool out_armed[EW_MAX_PORTS]; /* EPOLLOUT registered for conn_fd */
     uint8_t *scratch;             /* STREAM_SCRATCH bytes: ew_stream_port_rx's reads */
     uint32_t reading;             /* the stream port being read now, EW_PORT_NONE: none */
+    int tfd;                      /* connect-mode retry timer (timerfd), in ep */
+    bool timer_armed;
     /* vhost-user ports this worker serves (io_vhost.h), and their ids */
     struct ew_vhost_port *vh[EW_MAX_PORTS];
     uint32_t vh_ports[EW_VHOST_PER_WORKER], nvh;
@@ -62,6 +72,13 @@ static void forward(struct ew_worker *w, struct epoll_worker *st, const struct e
 
 /* Keep ep in step with the stream port's connection: the fd registered is the
  * one open (a closed fd left ep on its own), EPOLLOUT only while a frame pends. */
+static void timer_set(struct epoll_worker *st, bool on) {
+    if (on == st->timer_armed) return;
+    const long ns = on ? EW_STREAM_RETRY_MS * 1000000L : 0;
+    struct itimerspec its = {.it_interval = {0, ns}, .it_value = {0, ns}};
+    if (timerfd_settime(st->tfd, 0, &its, NULL) == 0) st->timer_armed = on;
+}
+
 static void stream_sync(struct epoll_worker *st, uint32_t p) {
     struct ew_stream_port *sp = st->streams[p];
     /* Inside that port's own read a failed write's connection stays open
@@ -84,6 +101,7 @@ static void stream_sync(struct epoll_worker *st, uint32_t p) {
             }
         }
     }
+    if (sp->client && sp->cfd < 0) timer_set(st, true); /* connect again */
     bool want = ew_stream_port_want_write(sp);
     if (st->conn_fd[p] >= 0 && want != st->out_armed[p]) {
         struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0u),
@@ -180,16 +198,36 @@ static void stream_event(struct ew_worker *w, struct epoll_worker *st,
     stream_sync(st, p);
 }
 
+/* The retry timer fired: one connect() per connect-mode port that is down. */
+static void stream_retry(struct epoll_worker *st) {
+    uint64_t ticks;
+    ssize_t r = read(st->tfd, &ticks, sizeof ticks);
+    (void)r;
+    bool down = false;
+    for (uint32_t p = 0; p < EW_MAX_PORTS; p++) {
+        struct ew_stream_port *sp = st->streams[p];
+        if (!sp || !sp->client || sp->cfd >= 0) continue;
+        ew_stream_port_connect(sp);
+        stream_sync(st, p);
+        down |= sp->cfd < 0;
+    }
+    if (!down) timer_set(st, false);
+}
+
 static int handle_command(struct ew_worker *w, struct epoll_worker *st) {
     uint32_t p = w->cmd_port;
     if (w->cmd == EW_CMD_OPEN_STREAM) {
         struct ew_stream_port *sp = w->cmd_ptr;
         memset(&w->counters[p], 0, sizeof w->counters[p]);
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TOK_LISTEN | p};
-        if (epoll_ctl(st->ep, EPOLL_CTL_ADD, sp->lfd, &ev) < 0) return -errno;
+        if (!sp->client && epoll_ctl(st->ep, EPOLL_CTL_ADD, sp->lfd, &ev) < 0) return -errno;
         st->streams[p] = sp;
         st->conn_fd[p] = -1;
         st->out_armed[p] = false;
+        if (sp->client) { /* first try now; the timer retries while it fails */
+            ew_stream_port_connect(sp);
+            stream_sync(st, p);
+        }
         return 0;
     }
     if (w->cmd == EW_CMD_CLOSE && st->streams[p]) {
@@ -339,6 +377,8 @@ static void run(struct ew_worker *w, struct epoll_worker *st) {
             uint32_t token = events[i].data.u32;
             if (token == WAKE_TOKEN)
                 drain_wake(w);
+            else if (token == TOK_TIMER)
+                stream_retry(st);
             else if (token & (TOK_LISTEN | TOK_CONN))
                 stream_event(w, st, t, token, events[i].events);
             else if (token & EW_VH_TOK_MASK) {
@@ -374,10 +414,14 @@ static void *worker_main(void *arg) {
     st->scratch = malloc(STREAM_SCRATCH);
     st->reading = EW_PORT_NONE;
     st->ep = epoll_create1(EPOLL_CLOEXEC);
+    st->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WAKE_TOKEN};
-    if (!st->bufs || !st->scratch || st->ep < 0 ||
-        epoll_ctl(st->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0) {
+    struct epoll_event tev = {.events = EPOLLIN, .data.u32 = TOK_TIMER};
+    if (!st->bufs || !st->scratch || st->ep < 0 || st->tfd < 0 ||
+        epoll_ctl(st->ep, EPOLL_CTL_ADD, w->wake_fd, &ev) < 0 ||
+        epoll_ctl(st->ep, EPOLL_CTL_ADD, st->tfd, &tev) < 0) {
         ew_worker_started(w, -1, strerror(errno));
+        if (st->tfd >= 0) close(st->tfd);
         if (st->ep >= 0) close(st->ep);
         free(st->scratch);
         free(st->bufs);
@@ -391,6 +435,7 @@ static void *worker_main(void *arg) {
         if (st->fds[p] >= 0) close(st->fds[p]);
     for (uint32_t i = 0; i < st->nvh; i++)
         ew_vhost_close(st->vh[st->vh_ports[i]]);
+    close(st->tfd);
     close(st->ep); /* stream ports are the engine's: it closes them after the join */
     free(st->scratch);
     free(st->bufs);

@@ -44,10 +44,11 @@ static int listening_here(const char *path) {
     return found;
 }
 
-int ew_stream_port_open(struct ew_stream_port *p, const char *path) {
+static int port_init(struct ew_stream_port *p, const char *path, bool client) {
     p->lfd = -1;
     p->cfd = -1;
     p->tx_dead = false;
+    p->client = client;
     memset(&p->st, 0, sizeof p->st);
     ew_stream_rx_init(&p->rx, p->rxbuf, EW_STREAM_MAX_FRAME);
     ew_stream_tx_init(&p->tx, p->pend, (uint32_t)sizeof p->pend);
@@ -55,6 +56,37 @@ int ew_stream_port_open(struct ew_stream_port *p, const char *path) {
     size_t n = strlen(path);
     if (n >= sizeof p->path) return -ENAMETOOLONG;
     memcpy(p->path, path, n + 1);
+    return 0;
+}
+
+int ew_stream_port_open_client(struct ew_stream_port *p, const char *path) {
+    return port_init(p, path, true);
+}
+
+int ew_stream_port_connect(struct ew_stream_port *p) {
+    if (p->cfd >= 0) return 1;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, p->path, sizeof sa.sun_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* A unix connect() completes at once or fails (ENOENT, ECONNREFUSED;
+     * EAGAIN when the listener's backlog is full): no EINPROGRESS to wait on. */
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0) close(fd);
+        ew_stream_count(&p->st.connect_fails, 1);
+        return 0;
+    }
+    p->cfd = fd;
+    p->tx_dead = false;
+    ew_stream_rx_reset(&p->rx);
+    ew_stream_tx_reset(&p->tx);
+    ew_stream_count(&p->st.connects, 1);
+    return 1;
+}
+
+int ew_stream_port_open(struct ew_stream_port *p, const char *path) {
+    int e = port_init(p, path, false);
+    if (e != 0) return e;
+    size_t n = strlen(path);
 
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     memcpy(sa.sun_path, path, n + 1);

@@ -35,15 +35,18 @@ struct ew_stream_stats {
     uint64_t tx_busy;    /* socket full with a frame already pending: dropped whole */
     uint64_t tx_no_peer; /* no guest connected: dropped */
     uint64_t tx_too_long;
-    uint64_t accepts;  /* connections taken */
-    uint64_t replaced; /* a new connection replaced a live one */
-    uint64_t resets;   /* connections ended (peer close, error, bad length) */
+    uint64_t accepts;       /* connections taken */
+    uint64_t replaced;      /* a new connection replaced a live one */
+    uint64_t resets;        /* connections ended (peer close, error, bad length) */
+    uint64_t connects;      /* connect mode: connections made to the guest's listener */
+    uint64_t connect_fails; /* connect mode: attempts that found no listener (retried) */
 };
 
 /* The port's owner (one worker) is the only writer of its stats; others read
  * them while it runs (ew_engine_stream_stats). Relaxed load + store, no
  * read-modify-write: plain moves on x86, and no data race for TSan. A guest is
- * connected while accepts > resets (every connection ends with one reset). */
+ * connected while accepts + connects > resets (every connection ends with one
+ * reset). */
 static inline void ew_stream_count(uint64_t *c, uint64_t n) {
     __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
 }
@@ -52,7 +55,11 @@ static inline uint64_t ew_stream_read(const uint64_t *c) {
 }
 
 struct ew_stream_port {
-    int lfd; /* listening socket */
+    int lfd; /* listening socket; -1 in connect mode */
+    /* Connect mode: QEMU listens (`-netdev stream,server=on`) and the port
+     * connects to path, again whenever it is not connected (the worker's retry
+     * timer, io_epoll.c). The socket file is QEMU's: never unlinked here. */
+    bool client;
     int cfd; /* the guest's connection, -1 while none */
     /* A write failed (guest gone): nothing more is sent, and the connection is
      * closed by ew_stream_port_reap, not by the failing write, which may run
@@ -70,7 +77,14 @@ struct ew_stream_port {
  * absolute), -EEXIST (something other than a stale socket at path),
  * -EADDRINUSE (a live listener there), or bind/listen's error. */
 int ew_stream_port_open(struct ew_stream_port *p, const char *path);
-/* Closes both fds and unlinks the socket file. */
+/* Connect mode: only checks and keeps path (absolute, fits sun_path: -EINVAL,
+ * -ENAMETOOLONG); nothing is opened until ew_stream_port_connect. */
+int ew_stream_port_open_client(struct ew_stream_port *p, const char *path);
+/* Connect mode, not connected: one non-blocking connect() to path. 1 connected
+ * (counted in connects), 0 no listener / not ready (connect_fails; retry
+ * later), 1 as well when already connected. */
+int ew_stream_port_connect(struct ew_stream_port *p);
+/* Closes both fds and unlinks the socket file (listen mode only). */
 void ew_stream_port_close(struct ew_stream_port *p);
 /* The listening fd is readable: take the connection (replacing any). Returns
  * 1 when a connection was taken, 0 when none was waiting, -errno on error. */

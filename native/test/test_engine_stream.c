@@ -10,8 +10,11 @@
  * oversized frame is counted FRAME_TOO_BIG, frames with no guest connected are
  * PORT_DOWN, closing the port removes the socket file, and an engine that
  * cannot serve a stream port (io_uring, vnet header, several workers) refuses
- * it with the reason. Runs plain, under ASan + UBSan and under TSan (the
- * worker thread against the control thread's stats reads).
+ * it with the reason. Connect mode (QEMU listens, the port connects): no
+ * listener yet means retries at the timer's pace (no busy loop), the test's
+ * listener gets the connection, frames cross both ways, and after the test
+ * closes and listens again the port connects again by itself. Runs plain, under ASan + UBSan and
+ * under TSan (the worker thread against the control thread's stats reads).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,7 +32,7 @@
 #include "harness.h"
 #include "tbuild.h"
 
-static char dir[64], path_a[96], path_b[96];
+static char dir[64], path_a[96], path_b[96], path_c[96];
 static uint64_t gen;
 static uint32_t cur_pa, cur_pb; /* the ports of the table in force */
 
@@ -270,14 +273,111 @@ static void test_ports(void) {
     CHECK(stat(path_b, &st) != 0, "socket file removed by destroy");
 }
 
+/* The test's listener playing QEMU with server=on; the accepted connection
+ * (waits up to ms), or -1. */
+static int listener(const char *path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    unlink(path);
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 4) == 0,
+          "listen %s", path);
+    return fd;
+}
+static int take(int lfd, int ms) {
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    if (poll(&p, 1, ms) != 1) return -1;
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    struct timeval tv = {.tv_sec = 2};
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+static bool connects_at_least(const struct ew_engine_stream_stats *s, uint64_t n) {
+    return s->connects >= n && s->connected;
+}
+static bool fails_at_least(const struct ew_engine_stream_stats *s, uint64_t n) {
+    return s->connect_fails >= n;
+}
+
+static void test_connect_mode(void) {
+    char err[256] = "";
+    struct ew_engine *eng = engine(EW_IO_EPOLL, 1, false, err, sizeof err);
+    CHECK(eng != NULL, "%s", err);
+    if (!eng) return;
+    uint32_t pa = 99, pb = 99, px = 0;
+    CHECK_EQ(ew_engine_open_stream_mode(eng, "rel.sock", true, -1, &px, err, sizeof err), -1,
+             "relative path refused in connect mode");
+    /* Nothing listens on path_c yet: the port is open and retries. */
+    CHECK_EQ(ew_engine_open_stream_mode(eng, path_c, true, -1, &pa, err, sizeof err), 0, err);
+    CHECK_EQ(ew_engine_open_stream(eng, path_b, -1, &pb, err, sizeof err), 0, err);
+    load(eng, pa, pb);
+    struct ew_engine_stream_stats s = wait_stats(eng, pa, fails_at_least, 2);
+    CHECK(s.connect_mode && !s.connected && s.connect_fails >= 2, "retrying (%llu fails)",
+          (unsigned long long)s.connect_fails);
+    uint64_t f0 = s.connect_fails;
+    sleep_ms(1000);
+    ew_engine_stream_stats(eng, pa, &s);
+    uint64_t per_s = s.connect_fails - f0;
+    CHECK(per_s >= 3 && per_s <= 12, "retries paced by the timer: %llu in 1 s",
+          (unsigned long long)per_s);
+    struct stat st;
+    CHECK(stat(path_c, &st) != 0, "connect mode creates no file");
+
+    uint8_t f[2048], got[2048], ma[6], mb[6];
+    fr_eni_mac(0, ma);
+    fr_eni_mac(1, mb);
+    int b = guest(path_b);
+    wait_stats(eng, pb, accepts_at_least, 1);
+    for (int round = 1; round <= 2; round++) {
+        int l = listener(path_c);
+        int a = take(l, 2000);
+        CHECK(a >= 0, "round %d: the engine connected to the listener", round);
+        if (a < 0) break;
+        s = wait_stats(eng, pa, connects_at_least, (uint64_t)round);
+        CHECK_EQ(s.connects, (uint64_t)round, "connects");
+        CHECK(s.connected, "connected");
+        uint32_t n = fr_udp4(f, fr_macs(ma, mb), "10.0.1.10", "10.0.1.11", 41000, 5010, 24);
+        send_frame(a, f, n);
+        CHECK_EQ(recv_frame(b, got, sizeof got, 2000), n, "A to B");
+        n = fr_udp4(f, fr_macs(mb, ma), "10.0.1.11", "10.0.1.10", 41001, 5011, 24);
+        send_frame(b, f, n);
+        CHECK_EQ(recv_frame(a, got, sizeof got, 2000), n, "B to A");
+        CHECK_MEM(got, f, n, "B to A unchanged");
+        /* QEMU goes away (listener and connection): frames for A are PORT_DOWN. */
+        close(a);
+        close(l);
+        unlink(path_c);
+        wait_stats(eng, pa, resets_at_least, (uint64_t)round);
+        uint64_t down = counter(eng, pb, true, EW_DROP_PORT_DOWN);
+        send_frame(b, f, n);
+        wait_stats(eng, pb, rx_at_least, (uint64_t)round * 2);
+        CHECK_EQ(counter(eng, pb, true, EW_DROP_PORT_DOWN), down + 1,
+                 "PORT_DOWN while QEMU is gone");
+    }
+    close(b);
+    int l = listener(path_c); /* closing a connect-mode port leaves QEMU's file alone */
+    int a = take(l, 2000);
+    CHECK(a >= 0, "connected a third time");
+    CHECK_EQ(ew_engine_close_port(eng, pa), 0, "close A");
+    CHECK(stat(path_c, &st) == 0, "QEMU's socket file kept");
+    uint8_t one;
+    CHECK(a < 0 || recv(a, &one, 1, 0) == 0, "connection closed with the port");
+    if (a >= 0) close(a);
+    close(l);
+    unlink(path_c);
+    ew_engine_destroy(eng);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     snprintf(dir, sizeof dir, "/tmp/ew-estream-XXXXXX");
     if (!mkdtemp(dir)) return 1;
     snprintf(path_a, sizeof path_a, "%s/a.sock", dir);
     snprintf(path_b, sizeof path_b, "%s/b.sock", dir);
+    snprintf(path_c, sizeof path_c, "%s/c.sock", dir);
     test_refusals();
     test_ports();
+    test_connect_mode();
     unlink(path_a);
     unlink(path_b);
     rmdir(dir);

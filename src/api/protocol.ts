@@ -163,6 +163,9 @@ export interface StreamStats {
   rxBadLen: number; // zero / oversized frame length: connection reset
   txBusy: number; // socket full with a frame already pending: dropped
   txNoPeer: number; // no guest connected: dropped
+  mode: 'listen' | 'connect'; // connect: QEMU listens (server=on), eniwall connects
+  connects: number; // connect mode: connections made
+  connectRetries: number; // connect mode: tries that found no listener (every ~150 ms)
 }
 
 /** One conntrack entry as `eniwall flows` shows it: the dataplane's entry plus its ENI. */
@@ -467,6 +470,7 @@ export interface ApiMethods {
       qemuSocket?: string;
       vhostUser?: string;
       replace?: boolean;
+      qemuSocketMode?: string;
     };
     result: Eni;
   };

@@ -208,6 +208,9 @@ class NativeDataplaneHandle implements DataplaneHandle {
               rxBadLen: s.rxBadLen,
               txBusy: s.txBusy,
               txNoPeer: s.txNoPeer,
+              mode: s.mode,
+              connects: s.connects,
+              connectRetries: s.connectRetries,
             },
           };
     const raw = this.dataplane.counters(port);

@@ -594,6 +594,7 @@ export class ControlService {
       this.model.createEni({
         tap: p.optStr(q, 'tap'),
         qemuSocket: p.optStr(q, 'qemuSocket'),
+        qemuSocketMode: p.optStr(q, 'qemuSocketMode'),
         privateIp: p.optStr(q, 'privateIp'),
         subnetId: p.optStr(q, 'subnetId'),
         secondaryIps: p.optStrArray(q, 'secondaryIps'),
@@ -781,6 +782,7 @@ export class ControlService {
         qemuSocket: p.optStr(q, 'qemuSocket'),
         vhostUser: p.optStr(q, 'vhostUser'),
         replace: p.optBool(q, 'replace'),
+        qemuSocketMode: p.optStr(q, 'qemuSocketMode'),
       }),
     'eni.detach': (q) => this.model.detachEni(p.str(q, 'id')),
     // The file is written here, inside the mutation: a later failure (staging, apply) leaves the

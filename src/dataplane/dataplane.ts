@@ -345,15 +345,17 @@ export class Dataplane {
   /**
    * Opens a QEMU stream port listening on the unix socket `path` (README "QEMU
    * VMs"); returns its port id. `port` asks for that id. Close with closePort
-   * (the socket file is removed).
+   * (the socket file is removed). `connect`: QEMU listens (server=on) and the
+   * port connects to `path`, at once and again every ~150 ms while it is not
+   * connected; nothing at `path` is created or removed.
    */
-  openStream(path: string, port?: number): number {
+  openStream(path: string, port?: number, connect = false): number {
     if (!path.startsWith('/') || Buffer.byteLength(path) > MAX_SOCKET_PATH || path.includes('\0'))
       throw new RangeError(
         `QEMU socket path must be absolute, at most ${MAX_SOCKET_PATH} bytes: '${path}'`,
       );
     if (port !== undefined) this.checkPort(port);
-    return this.live.openStream(path, port);
+    return this.live.openStream(path, port, connect);
   }
 
   /** A stream port's connection counters; null for any other port. */

@@ -39,7 +39,8 @@
  * never reports success without the link in place.
  *
  * QEMU stream ports: an ENI with `qemuSocket` instead of `tap` gets a port
- * listening on that unix socket (Dataplane.openStream; README "QEMU VMs"):
+ * listening on that unix socket, or with `qemuSocketMode: 'connect'` connecting
+ * (and reconnecting) to QEMU's (Dataplane.openStream; README "QEMU VMs"):
  * no namespace, no link to configure. Its wiring is the path alone, so it is
  * opened once and kept while the ENI lives; guests come and go on it. After a
  * restart the full apply opens it again (a stale socket file left by a killed
@@ -194,7 +195,10 @@ export async function removePersistentTaps(enis: readonly Eni[]): Promise<string
 
 /** Whether the ENI has a port on this host: a TAP or a vhost-user socket. */
 function wiringKey(eni: Eni, subnet: Subnet | undefined): string {
-  if (eni.qemuSocket !== undefined) return JSON.stringify(['qemu-stream', eni.qemuSocket]);
+  if (eni.qemuSocket !== undefined) {
+    const mode = eni.qemuSocketMode === 'connect' ? ['connect'] : [];
+    return JSON.stringify(['qemu-stream', eni.qemuSocket, ...mode]);
+  }
   // A vhost-user port carries no kernel configuration: only its socket path makes it another port.
   if (eni.vhostUser !== undefined) return JSON.stringify(['vhost-user', eni.vhostUser]);
   return JSON.stringify([
@@ -437,14 +441,15 @@ export class DataplaneDriver {
   /** Opens the ENI's QEMU stream port (its saved port id when there is one). */
   private prepareStream(eni: Eni, subnet: Subnet, old: BoundPort | undefined): PendingPort {
     const path = eni.qemuSocket ?? '';
+    const connect = eni.qemuSocketMode === 'connect';
     const want = old === undefined ? this.savedPorts().get(eni.id) : undefined;
     let port: number;
     try {
       try {
-        port = this.dp.openStream(path, want);
+        port = this.dp.openStream(path, want, connect);
       } catch (err) {
         if (want === undefined) throw err;
-        port = this.dp.openStream(path); // its old port is taken: any port
+        port = this.dp.openStream(path, undefined, connect); // its old port is taken: any port
       }
     } catch (err) {
       throw new DataplaneApplyError(`ENI ${eni.id}: ${message(err)}`, { cause: err });

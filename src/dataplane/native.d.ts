@@ -98,6 +98,10 @@ export interface NativeStreamStats {
   rxBadLen: number;
   txBusy: number;
   txNoPeer: number;
+  /** 'connect': the port connects to QEMU's listener; 'listen': QEMU connects. */
+  mode: 'listen' | 'connect';
+  connects: number; // connect mode: connections made
+  connectRetries: number; // connect mode: tries that found no listener
 }
 
 export interface NativeEngine {
@@ -117,7 +121,7 @@ export interface NativeEngine {
    * joins it with `-netdev stream,server=off,addr.type=unix,addr.path=PATH`. Needs
    * the epoll backend, one worker and vnetHdr off. Returns the port id. Throws.
    */
-  openStream(path: string, port?: number): number;
+  openStream(path: string, port?: number, connect?: boolean): number;
   /** The stream port's connection counters; null when the port is not a stream port. */
   streamStats(port: number): NativeStreamStats | null;
   /** A vhost-user socket served as a port (server mode); returns its port id. Throws. */

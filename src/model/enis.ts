@@ -50,6 +50,7 @@ import {
   checkNetnsPath,
   checkOptionalDescription,
   checkQemuSocket,
+  checkQemuSocketMode,
   checkTags,
   checkTapName,
   DEFAULT_CONNECTION_TRACKING,
@@ -149,6 +150,18 @@ function checkQemuSocketFree(s: State, path: string, self?: string): void {
   }
 }
 
+/** The socket mode, which needs a socket to apply to. */
+function qemuModeFor(
+  qemuSocket: string | undefined,
+  raw: unknown,
+): 'listen' | 'connect' | undefined {
+  const mode = checkQemuSocketMode(raw);
+  if (mode !== undefined && qemuSocket === undefined) {
+    throw awsError(ErrorCodes.parameterCombination, 'qemuSocketMode needs qemuSocket');
+  }
+  return mode;
+}
+
 /** A vhost-user socket path: absolute, fits sockaddr_un (107 bytes), no NUL, no other ENI's. */
 function checkVhostUser(s: State, raw: unknown): string | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined;
@@ -207,6 +220,7 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   const netnsPath = checkNetnsPath(input.netnsPath);
   const ifName = checkIfName(input.ifName);
   const qemuSocket = checkQemuSocket(input.qemuSocket);
+  const qemuSocketMode = qemuModeFor(qemuSocket, input.qemuSocketMode);
   if (qemuSocket !== undefined) {
     if (tap !== undefined) {
       throw awsError(
@@ -295,6 +309,7 @@ export function createEni(s: State, input: CreateEniInput): Eni {
   };
   if (tap !== undefined) eni.tap = tap;
   if (qemuSocket !== undefined) eni.qemuSocket = qemuSocket;
+  if (qemuSocketMode === 'connect') eni.qemuSocketMode = 'connect';
   if (vhostUser !== undefined) eni.vhostUser = vhostUser;
   if (netns !== undefined) eni.netns = netns;
   if (netnsPath !== undefined) eni.netnsPath = netnsPath;
@@ -322,6 +337,7 @@ function clearBinding(eni: Eni): void {
   delete eni.netnsPath;
   delete eni.ifName;
   delete eni.qemuSocket;
+  delete eni.qemuSocketMode;
   delete eni.vhostUser;
 }
 
@@ -340,11 +356,13 @@ export function attachEni(
     qemuSocket?: unknown;
     vhostUser?: unknown;
     replace?: unknown;
+    qemuSocketMode?: unknown;
   },
 ): Eni {
   const eni = requireEni(s, id);
   const replace = checkBoolean(input.replace, 'Replace', false);
   const qemuSocket = checkQemuSocket(input.qemuSocket);
+  const qemuSocketMode = qemuModeFor(qemuSocket, input.qemuSocketMode);
   const given = (v: unknown) => v !== undefined && v !== null && v !== '';
   const kinds = [given(input.tap), qemuSocket !== undefined, given(input.vhostUser)].filter(
     Boolean,
@@ -372,6 +390,7 @@ export function attachEni(
     checkQemuSocketFree(s, qemuSocket, eni.id);
     clearBinding(eni);
     eni.qemuSocket = qemuSocket;
+    if (qemuSocketMode === 'connect') eni.qemuSocketMode = 'connect';
   } else if (given(input.vhostUser)) {
     const vhostUser =
       eni.vhostUser === input.vhostUser ? eni.vhostUser : checkVhostUser(s, input.vhostUser);

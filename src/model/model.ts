@@ -522,6 +522,7 @@ export class Model implements ModelOperations {
       qemuSocket?: string;
       vhostUser?: string;
       replace?: boolean;
+      qemuSocketMode?: string;
     },
   ): Eni {
     return enis.attachEni(this.s, id, input);

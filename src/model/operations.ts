@@ -88,6 +88,8 @@ export interface CreateEniInput {
   tap?: string;
   /** Instead of tap: bind the ENI to a QEMU stream socket at this absolute path. */
   qemuSocket?: string;
+  /** 'listen' (default) or 'connect' (QEMU is the server); only with qemuSocket. */
+  qemuSocketMode?: string;
   /** Absent: the lowest free address of the subnet is allocated. */
   privateIp?: string;
   subnetId?: string; // default VPC's default subnet when absent

@@ -124,6 +124,12 @@ export interface Eni {
    * with tap (an ENI has one port), netns, netnsPath or ifName.
    */
   qemuSocket?: string;
+  /**
+   * 'connect': QEMU listens (`-netdev stream,server=on`) and eniwall connects,
+   * again whenever it is not connected (a daemon restart does not cut the guest
+   * off). Absent: eniwall listens (QEMU server=off). Only with qemuSocket.
+   */
+  qemuSocketMode?: 'connect';
   netns?: string; // namespace the TAP's kernel side was moved into, if any
   /** Or a namespace given by its file (CNI_NETNS: /run/netns/x, /proc/PID/ns/net); never with netns. */
   netnsPath?: string;

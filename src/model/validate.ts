@@ -206,6 +206,19 @@ export function checkQemuSocket(input: unknown): string | undefined {
   return input;
 }
 
+/** Who connects on a QEMU socket: 'listen' (eniwall listens, QEMU server=off) or 'connect'. */
+export type QemuSocketMode = 'listen' | 'connect';
+export function checkQemuSocketMode(input: unknown): QemuSocketMode | undefined {
+  if (input === undefined || input === null || input === '') return undefined;
+  if (input !== 'listen' && input !== 'connect') {
+    throw invalidValue(
+      `Invalid value '${String(input)}' for qemuSocketMode: 'listen' (eniwall listens, QEMU ` +
+        `joins with server=off) or 'connect' (QEMU listens with server=on, eniwall connects)`,
+    );
+  }
+  return input;
+}
+
 /** The name of the TAP's kernel side inside its namespace: the same syntax as a tap name. */
 export function checkIfName(input: unknown): string | undefined {
   if (input === undefined || input === null) return undefined;

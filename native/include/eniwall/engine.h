@@ -190,9 +190,19 @@ int ew_engine_open_underlay(struct ew_engine *eng, uint32_t addr, uint16_t port,
  * err otherwise. want_port as in ew_engine_open_tap_at. */
 int ew_engine_open_stream(struct ew_engine *eng, const char *path, int want_port, uint32_t *port,
                           char *err, size_t errlen);
+/* connect false: ew_engine_open_stream. connect true: QEMU is the server
+ * (`-netdev stream,server=on,addr.type=unix,addr.path=PATH`) and the port
+ * connects to path, at once and then every ~150 ms (a timerfd in the worker's
+ * loop) whenever it is not connected: at start, after the guest's QEMU
+ * restarts, after a daemon restart. Nothing at path is created or removed;
+ * path need not exist yet. */
+int ew_engine_open_stream_mode(struct ew_engine *eng, const char *path, bool connect, int want_port,
+                               uint32_t *port, char *err, size_t errlen);
 struct ew_engine_stream_stats {
-    bool connected; /* a guest holds the connection now */
+    bool connected;    /* a guest holds the connection now */
+    bool connect_mode; /* eniwall connects (QEMU listens) */
     uint64_t accepts, replaced, resets;
+    uint64_t connects, connect_fails; /* connect mode: made, and tries that found no listener */
     uint64_t rx_frames, rx_bytes, tx_frames, tx_bytes;
     uint64_t rx_bad_len; /* zero / oversized length: connection reset */
     uint64_t tx_busy;    /* socket full with a frame already pending: dropped */

@@ -16,6 +16,7 @@ import {
 interface CreateOptions {
   tap?: string;
   qemuSocket?: string;
+  qemuSocketMode?: string;
   ip?: string;
   description?: string;
   subnet?: string;
@@ -50,6 +51,10 @@ export function eniCommand(): Command {
         '--qemu-socket <path>',
         'instead of --tap: listen on this unix socket for a QEMU -netdev stream guest (needs daemon --io epoll --offload off --workers 1)',
       )
+      .option(
+        '--qemu-socket-mode <listen|connect>',
+        'listen (default): eniwall listens, QEMU joins with server=off; connect: QEMU listens (server=on) and eniwall connects, again after a guest or daemon restart',
+      )
       .option('--ip <addr>', 'primary private IPv4 address (default: the lowest free one)')
       .option('--description <text>', 'ENI description')
       .option('--subnet <subnet>', 'subnet id (default: the default subnet)')
@@ -65,12 +70,14 @@ export function eniCommand(): Command {
       ),
     'eniwall eni create --tap ew-a --ip 172.31.0.10 --groups web --netns vm-a',
     'eniwall eni create --qemu-socket /run/eniwall/vm-a.sock --ip 172.31.0.11 --groups web',
+    'eniwall eni create --qemu-socket /run/vm-c.sock --qemu-socket-mode connect --groups web',
     'eniwall eni create --vhost-user /run/eniwall/vm-b.sock --groups web',
     'eniwall eni create --groups web',
   ).action(async (o: CreateOptions, cmd: Command) => {
     const created = await call(cmd, 'eni.create', {
       tap: o.tap,
       qemuSocket: o.qemuSocket,
+      qemuSocketMode: o.qemuSocketMode,
       privateIp: o.ip,
       subnetId: o.subnet,
       secondaryIps: o.secondaryIp,
@@ -98,7 +105,8 @@ export function eniCommand(): Command {
       .option(
         '--replace',
         'the ENI is bound: its new port replaces the old one in one change (the old stays if the new cannot open)',
-      ),
+      )
+      .option('--qemu-socket-mode <listen|connect>', 'as for eni create (default listen)'),
     'eniwall eni attach eni-0123456789abcdef0 --tap ew-a --netns vm-a',
     'eniwall eni attach eni-0123456789abcdef0 --qemu-socket /run/eniwall/vm-a.sock',
     'eniwall eni attach eni-0123456789abcdef0 --vhost-user /run/eniwall/vm-a.vhost --replace',
@@ -111,6 +119,7 @@ export function eniCommand(): Command {
         qemuSocket?: string;
         vhostUser?: string;
         replace?: boolean;
+        qemuSocketMode?: string;
       },
       cmd: Command,
     ) => {
@@ -126,6 +135,7 @@ export function eniCommand(): Command {
         qemuSocket: o.qemuSocket,
         vhostUser: o.vhostUser,
         ...(o.replace === true ? { replace: true } : {}),
+        qemuSocketMode: o.qemuSocketMode,
       });
     },
   );
@@ -219,7 +229,12 @@ export function eniCommand(): Command {
         e.id,
         e.vhostUser !== undefined
           ? `vhost-user:${e.vhostUser}`
-          : dash(e.tap ?? (e.qemuSocket === undefined ? undefined : `qemu:${e.qemuSocket}`)),
+          : dash(
+              e.tap ??
+                (e.qemuSocket === undefined
+                  ? undefined
+                  : `${e.qemuSocketMode === 'connect' ? 'qemu-connect' : 'qemu'}:${e.qemuSocket}`),
+            ),
         dash(e.netns ?? e.netnsPath),
         [e.privateIp, ...e.secondaryIps, ...e.ipv6Addresses].join(','),
         e.mac,
