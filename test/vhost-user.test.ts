@@ -8,7 +8,8 @@
  *    refused and counted as SG_INGRESS drops on the namespace ENI (`eniwall stats`).
  *  - rxonly: UDP sent from the namespace to the vhost ENI reaches testpmd
  *    (its RX count), on a second connection to the same socket (the port
- *    outlives the front-end); `eniwall capture` on the vhost-user ENI;
+ *    outlives the front-end); `eniwall capture` and flow logs on the
+ *    vhost-user ENI;
  *    a daemon restart rebuilds the port.
  *  - a QEMU TCG guest with vhost-user networking pings through the dataplane.
  */
@@ -26,7 +27,8 @@ import {
   words,
   type TestDaemon,
 } from './helpers/daemon';
-import { inNsOk, sleep, uniqueName } from './helpers/traffic';
+import { parseFlowLogRecords } from './helpers/flow-log-parser';
+import { eventually, inNsOk, sleep, uniqueName } from './helpers/traffic';
 
 const VHOST_IP = '172.31.0.40';
 const NS_IP = '172.31.0.41';
@@ -117,7 +119,9 @@ async function stats(d: TestDaemon, eni: string): Promise<EniStats> {
 }
 
 test('testpmd on a vhost-user ENI: frames cross to a namespace ENI under the groups, and back', async (t) => {
-  const d = await startDaemon(t, { args: ['--io', 'epoll', '--offload', 'off'] });
+  const d = await startDaemon(t, {
+    args: ['--io', 'epoll', '--offload', 'off', '--flow-log-window-seconds', '1'],
+  });
   await d.ok('sg', 'create', '--name', 'vm', '--description', 'vhost-user side');
   await d.ok('sg', 'create', '--name', 'ns', '--description', 'namespace side');
   const sock = path.join(d.stateDir, 'vu.sock');
@@ -147,6 +151,11 @@ test('testpmd on a vhost-user ENI: frames cross to a namespace ENI under the gro
     ...words`sg authorize ns --ingress --protocol udp --port ${UDP_PORT} --cidr ${VHOST_IP}/32`,
   );
   const txArgs = [`--tx-ip=${VHOST_IP},${NS_IP}`, `--eth-peer=0,${peerMac}`];
+  // A flow log on the VPC, written by the same C sampling as on a TAP.
+  const flowDir = fs.mkdtempSync(path.join(d.stateDir, 'fl-'));
+  const fl = await d.ok(
+    ...words`flow-logs create --resource-type VPC --resource-ids vpc-00000000000000001 --traffic-type ALL --max-aggregation-interval 60 --log-destination ${flowDir}`,
+  );
   // A capture on the vhost-user ENI, as on a TAP: the frames it sends.
   const pcap = path.join(d.stateDir, 'vh.pcapng');
   const capFd = fs.openSync(pcap, 'w');
@@ -195,6 +204,29 @@ test('testpmd on a vhost-user ENI: frames cross to a namespace ENI under the gro
   await tp.finish();
   assert.equal(await rxPackets(peer.ns, peer.tap), rxBefore, 'refused frames stay out');
   assert.match(await d.ok('stats'), /SG_INGRESS/);
+  // Flow logs: the vhost-user ENI's egress to UDP 9 accepted, the namespace ENI's refusal of
+  // UDP 10 (its zone refused it), both with the frames' addresses.
+  let records: Record<string, string>[] = [];
+  const logged = await eventually(async () => {
+    const r = await d.cli('flow-logs', 'tail', fl, '--no-follow', '-n', '1000');
+    records = parseFlowLogRecords(r.stdout);
+    const has = (eni: string, port: string, action: string) =>
+      records.some(
+        (x) =>
+          x['interface-id'] === eni &&
+          x['srcaddr'] === VHOST_IP &&
+          x['dstaddr'] === NS_IP &&
+          x['dstport'] === port &&
+          x['action'] === action &&
+          Number(x['packets']) > 0,
+      );
+    return (
+      has(vhEni, String(UDP_PORT), 'ACCEPT') &&
+      has(peer.eni, String(UDP_PORT), 'ACCEPT') &&
+      has(peer.eni, String(UDP_PORT + 1), 'REJECT')
+    );
+  }, 15_000);
+  assert.ok(logged, JSON.stringify(records.filter((x) => x['log-status'] === 'OK')));
 
   // 3. The other way: the namespace sends to the vhost ENI, testpmd (rxonly) receives.
   await d.ok(...words`sg authorize vm --ingress --protocol udp --port 7000 --cidr ${NS_IP}/32`);
