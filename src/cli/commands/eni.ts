@@ -44,7 +44,7 @@ export function eniCommand(): Command {
     eni
       .command('create')
       .description(
-        'create an ENI and its TAP port or QEMU socket (without either: unbound, see `eni attach`); prints its id',
+        'create an ENI and its port: a TAP, a QEMU socket or a vhost-user socket (without one: unbound, see `eni attach`); prints its id',
       )
       .option('--tap <name>', 'TAP device name (<= 15 characters); absent: no port yet')
       .option(
