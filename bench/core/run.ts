@@ -18,6 +18,13 @@
  * (1.0 = linear; the goal is >= 0.8 up to 8 workers). Unchanged on a
  * many-core machine; on this 2-core one it measures W = 1, 2.
  *
+ * Sweep rows (est-100k, est-1m): the housekeeping sweep's cost, which the
+ * packet rows leave out — the engine runs one slice of sweepBudget buckets
+ * every 10 ms whatever the traffic (core_bench --sweep B: full passes over
+ * the primed table, nothing expiring). Reported per live entry visited
+ * (ns natively, instructions under callgrind) and
+ * as the share of one worker's time at one slice per 10 ms.
+ *
  * Each scenario runs with ew_process_burst (burst: what the io_uring engine
  * calls) and with ew_process one frame at a time (frame: the path before
  * bursts), so the prefetching's effect is an A/B of the same run.
@@ -28,6 +35,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DEFAULT_OPTIONS } from '../../src/dataplane/dataplane';
 import { CORE_SCENARIOS } from './tables';
 
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -60,6 +68,26 @@ interface ScalingRow {
 }
 
 const SCALING_SCENARIOS = ['est-100k', 'est-1m', 'new'];
+
+/** The housekeeping sweep over these scenarios' primed tables. */
+const SWEEP_SCENARIOS = ['est-100k', 'est-1m'];
+/** The engine's slice period (native/src/io_worker.h EW_SWEEP_EVERY). */
+const SWEEP_EVERY_NS = 10e6;
+
+interface SweepRow {
+  scenario: string;
+  entries: number;
+  buckets: number;
+  /** Buckets per slice: the engine's default sweepBudget. */
+  budget: number;
+  nsPerEntry: number;
+  nsMin: number;
+  nsMax: number;
+  nsPerSlice: number;
+  /** nsPerSlice / 10 ms: the share of a worker the sweep takes. */
+  workerShare: number;
+  instructionsPerEntry?: number;
+}
 
 /**
  * Scenarios run again with a harness option: `-hits` with the rule hit
@@ -103,6 +131,7 @@ function callgrind(
   name: string,
   api: string,
   extra: string[],
+  per = CALLGRIND_PACKETS,
 ): Counted {
   const file = join(dir, `${name}-${api}.callgrind`);
   const r = spawnSync(
@@ -136,7 +165,7 @@ function callgrind(
   const get = (e: string): number => {
     const i = events.indexOf(e);
     if (i < 0) throw new Error(`callgrind ${name}: no event ${e}`);
-    return (summary[i] ?? 0) / CALLGRIND_PACKETS;
+    return (summary[i] ?? 0) / per;
   };
   return {
     instructions: get('Ir'),
@@ -211,6 +240,32 @@ function main(): void {
         process.stderr.write(`${name} x${w} workers: ${Math.round(pps)} pps\n`);
       }
     }
+    const sweeps: SweepRow[] = [];
+    const budget = DEFAULT_OPTIONS.sweepBudget;
+    for (const name of SWEEP_SCENARIOS) {
+      if (only && !only.includes(`sweep-${name}`) && !only.includes(name)) continue;
+      const table = join(work, `${name}.table`);
+      const params = join(work, `${name}.params`);
+      const sweepArgs = ['--sweep', String(budget)];
+      const r = harness(table, params, ['--runs', runs, ...sweepArgs]);
+      const row: SweepRow = {
+        scenario: `sweep-${name}`,
+        entries: Number(r['entries']),
+        buckets: Number(r['buckets']),
+        budget,
+        nsPerEntry: Number(r['ns_per_entry']),
+        nsMin: Number(r['ns_min']),
+        nsMax: Number(r['ns_max']),
+        nsPerSlice: Number(r['ns_per_slice']),
+        workerShare: Number(r['ns_per_slice']) / SWEEP_EVERY_NS,
+      };
+      if (withCallgrind) {
+        const c = callgrind(table, params, work, `sweep-${name}`, 'burst', sweepArgs, row.entries);
+        row.instructionsPerEntry = c.instructions;
+      }
+      sweeps.push(row);
+      process.stderr.write(`sweep-${name}: ${row.nsPerEntry} ns/entry\n`);
+    }
     const ref = (api: string): Row | undefined =>
       rows.find((r) => r.scenario === 'est-64' && r.api === api);
     const lines = [
@@ -231,6 +286,23 @@ function main(): void {
         ].join(' ');
       }),
     ];
+    if (sweeps.length > 0) {
+      lines.push(
+        '',
+        `sweep (one slice of ${budget} buckets per 10 ms)  entries   buckets   ns/entry (min-max)   ns/slice  worker share  instr/entry`,
+        ...sweeps.map((r) =>
+          [
+            r.scenario.padEnd(40),
+            String(r.entries).padStart(9),
+            String(r.buckets).padStart(9),
+            `${r.nsPerEntry.toFixed(1)} (${r.nsMin.toFixed(1)}-${r.nsMax.toFixed(1)})`.padStart(20),
+            String(Math.round(r.nsPerSlice)).padStart(10),
+            `${(r.workerShare * 100).toFixed(1)} %`.padStart(13),
+            (r.instructionsPerEntry?.toFixed(1) ?? '-').padStart(12),
+          ].join(' '),
+        ),
+      );
+    }
     if (scaling.length > 0) {
       lines.push(
         '',
@@ -254,7 +326,7 @@ function main(): void {
     }).stdout.trim();
     writeFileSync(
       file,
-      `${JSON.stringify({ commit, time: new Date().toISOString(), runs: Number(runs), callgrindPackets: CALLGRIND_PACKETS, rows, scaling }, null, 2)}\n`,
+      `${JSON.stringify({ commit, time: new Date().toISOString(), runs: Number(runs), callgrindPackets: CALLGRIND_PACKETS, rows, sweeps, scaling }, null, 2)}\n`,
     );
     process.stdout.write(`results: ${file}\n`);
   } finally {

@@ -9,6 +9,9 @@
  *
  *   core_bench ... --workers W   (W threads, one per CPU, on one conntrack)
  *   core_bench ... --hits        (rule hit records on, as the daemon runs: eniwall/hits.h)
+ *   core_bench ... --sweep B     (est only: time full conntrack sweep passes in
+ *                                 slices of B buckets, the engine's sweepBudget,
+ *                                 instead of frames; nothing expires)
  *
  * --api: ew_process_burst() over each burst of 32 (the default; what both
  * I/O engines call, through ew_worker_judge_burst) or frame (ew_process()
@@ -176,7 +179,15 @@ struct run_ctx {
     const struct params *p;
     uint64_t forwarded, other;
     uint8_t (*burst)[FRAME_CAP]; /* [BURST]: where the "read" lands each frame */
+    uint32_t sweep_budget;       /* --sweep: measure() runs one full sweep pass */
 };
+
+/* One full pass of the housekeeping sweep, in the engine's slices. */
+static void sweep_pass(struct run_ctx *c) {
+    uint32_t buckets = ew_core_ct_buckets(c->w.core);
+    for (uint32_t done = 0; done < buckets; done += c->sweep_budget)
+        ew_core_sweep(c->w.core, c->w.now_ms, c->sweep_budget);
+}
 
 /* Copies each frame into the burst buffer (as a read from the port would land
  * it), then processes the burst. Frames are rewritten in place (routed: MACs
@@ -220,7 +231,10 @@ __attribute__((noinline)) void measure(struct run_ctx *c, const struct frames *f
                                        uint64_t first, uint64_t count);
 __attribute__((noinline)) void measure(struct run_ctx *c, const struct frames *fs, uint32_t in_port,
                                        uint64_t first, uint64_t count) {
-    process_range(c, fs, in_port, first, count);
+    if (c->sweep_budget)
+        sweep_pass(c);
+    else
+        process_range(c, fs, in_port, first, count);
 }
 
 /* One worker thread of a --workers run: waits for the start, sends its slice. */
@@ -262,6 +276,7 @@ int main(int argc, char **argv) {
     const char *api = "burst";
     uint32_t workers = 1;
     bool hits = false;
+    uint32_t sweep_budget = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--table") == 0 && i + 1 < argc)
             table_path = argv[++i];
@@ -275,11 +290,13 @@ int main(int argc, char **argv) {
             api = argv[++i];
         else if (strcmp(argv[i], "--hits") == 0)
             hits = true;
+        else if (strcmp(argv[i], "--sweep") == 0 && i + 1 < argc)
+            sweep_budget = (uint32_t)atoi(argv[++i]);
         else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
             workers = (uint32_t)atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: core_bench --table F.table --params F.params [--packets N] "
-                            "[--runs R] [--api burst|frame] [--workers W] [--hits]\n");
+                            "[--runs R] [--api burst|frame] [--workers W] [--hits] [--sweep B]\n");
             return 2;
         }
     }
@@ -290,6 +307,7 @@ int main(int argc, char **argv) {
     struct params p;
     read_params(params_path, &p);
     bool fresh = strcmp(p.mode, "new") == 0;
+    if (sweep_budget && (fresh || workers != 1)) die("--sweep: est scenarios, one worker");
     /* est: every flow at least twice per run; new: as many new flows as asked. */
     if (packets == 0)
         packets = fresh ? p.flows : (p.flows * 2u > 2000000u ? p.flows * 2u : 2000000u);
@@ -365,6 +383,28 @@ int main(int argc, char **argv) {
             .count = count};
         total += count;
     }
+    if (sweep_budget) {
+        c->sweep_budget = sweep_budget;
+        uint32_t entries = ew_core_ct_count(core, p.port[0]) + ew_core_ct_count(core, p.port[1]);
+        uint32_t buckets = ew_core_ct_buckets(core);
+        double pass_ns[MAX_RUNS];
+        for (int r = 0; r < runs; r++) {
+            uint64_t t0 = now_ns();
+            measure(c, &fwd, p.port[0], 0, 0);
+            pass_ns[r] = (double)(now_ns() - t0);
+        }
+        if (ew_core_ct_count(core, p.port[0]) + ew_core_ct_count(core, p.port[1]) != entries)
+            die("--sweep: the sweep freed live entries");
+        qsort(pass_ns, (size_t)runs, sizeof pass_ns[0], cmp_double);
+        double med = pass_ns[runs / 2];
+        uint32_t slices = (buckets + sweep_budget - 1) / sweep_budget;
+        printf("{\"scenario\":\"%s\",\"mode\":\"sweep\",\"flows\":%u,\"entries\":%u,"
+               "\"buckets\":%u,\"sweep_budget\":%u,\"runs\":%d,\"ns_per_entry\":%.2f,"
+               "\"ns_min\":%.2f,\"ns_max\":%.2f,\"ns_per_slice\":%.0f}\n",
+               p.scenario, p.flows, entries, buckets, sweep_budget, runs, med / entries,
+               pass_ns[0] / entries, pass_ns[runs - 1] / entries, med / slices);
+        runs = 0; /* no frame runs; the common teardown below */
+    }
     double ns[MAX_RUNS];
     for (int r = 0; r < runs; r++) {
         for (uint32_t w = 0; w < workers; w++)
@@ -409,16 +449,19 @@ int main(int argc, char **argv) {
         }
         ns[r] = (double)(t1 - t0) / (double)total;
     }
-    qsort(ns, (size_t)runs, sizeof ns[0], cmp_double);
-    /* ns_per_packet: wall time over every worker's frames (W = 1: one
-     * worker's cost); pps_per_worker: what each worker delivered. */
-    double med = ns[runs / 2];
-    printf("{\"scenario\":\"%s\",\"api\":\"%s\",\"mode\":\"%s\",\"flows\":%u,\"packets\":%llu,"
-           "\"runs\":%d,\"workers\":%u,"
-           "\"ns_per_packet\":%.2f,\"ns_min\":%.2f,\"ns_max\":%.2f,\"pps\":%.0f,"
-           "\"pps_per_worker\":%.0f,\"ct_entries_a\":%u}\n",
-           p.scenario, api, p.mode, p.flows, (unsigned long long)total, runs, workers, med, ns[0],
-           ns[runs - 1], 1e9 / med, 1e9 / med / workers, ew_core_ct_count(core, p.port[0]));
+    if (runs > 0) {
+        qsort(ns, (size_t)runs, sizeof ns[0], cmp_double);
+        /* ns_per_packet: wall time over every worker's frames (W = 1: one
+         * worker's cost); pps_per_worker: what each worker delivered. */
+        double med = ns[runs / 2];
+        printf("{\"scenario\":\"%s\",\"api\":\"%s\",\"mode\":\"%s\",\"flows\":%u,\"packets\":%llu,"
+               "\"runs\":%d,\"workers\":%u,"
+               "\"ns_per_packet\":%.2f,\"ns_min\":%.2f,\"ns_max\":%.2f,\"pps\":%.0f,"
+               "\"pps_per_worker\":%.0f,\"ct_entries_a\":%u}\n",
+               p.scenario, api, p.mode, p.flows, (unsigned long long)total, runs, workers, med,
+               ns[0], ns[runs - 1], 1e9 / med, 1e9 / med / workers,
+               ew_core_ct_count(core, p.port[0]));
+    }
     for (uint32_t w = 0; w < workers; w++) {
         ew_fl_destroy(ctx[w].w.fl);
         if (w > 0) free(ctx[w].w.counters);

@@ -181,6 +181,7 @@ enum ew_ct_track_result ew_ct_peek(struct ew_ct *ct, const struct ew_ct_key *k, 
 void ew_ct_sweep(struct ew_ct *ct, uint64_t now_ms, uint32_t budget);
 void ew_ct_flush_zone(struct ew_ct *ct, uint32_t zone);
 uint32_t ew_ct_zone_count(const struct ew_ct *ct, uint32_t zone);
+uint32_t ew_ct_buckets(const struct ew_ct *ct);
 uint64_t ew_ct_zone_exceeded(const struct ew_ct *ct, uint32_t zone);
 uint32_t ew_ct_dump(struct ew_ct *ct, uint64_t *cursor, struct ew_ct_dump_entry *out, uint32_t max,
                     uint64_t now_ms);

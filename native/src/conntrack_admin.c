@@ -250,6 +250,10 @@ struct ew_ct *ew_ct_create_shared(uint32_t capacity, uint32_t allowance, uint64_
     return ct;
 }
 
+uint32_t ew_ct_buckets(const struct ew_ct *ct) {
+    return ct->bucket_mask + 1u;
+}
+
 size_t ew_ct_memory_bytes(const struct ew_ct *ct) {
     return (size_t)ct->capacity * sizeof(struct ct_entry) +
            ((size_t)ct->bucket_mask + 1) * sizeof(uint32_t);
@@ -262,22 +266,65 @@ static enum ew_ct_walk sweep_judge(const struct ct_entry *e, void *arg) {
     return ew_ct_expired(e, *(const uint64_t *)arg) ? EW_CT_UNLINK : EW_CT_KEEP;
 }
 
+/* Non-empty buckets the sweep has prefetched ahead of the one it walks. */
+#define SWEEP_AHEAD 16
+
+static void sweep_bucket(struct ew_ct *ct, uint32_t b, uint64_t now_ms, struct ew_ct_cache *cache) {
+    ew_ct_lock_bucket(ct, b);
+    ew_ct_walk(ct, b, sweep_judge, &now_ms, cache);
+    ew_ct_unlock_bucket(ct, b);
+}
+
+static void prefetch_entry_lines(const struct ew_ct *ct, uint32_t idx) {
+    const char *e = (const char *)&ct->entries[idx];
+    __builtin_prefetch(e);
+    __builtin_prefetch(e + sizeof(struct ct_entry) - 1); /* 96 bytes: often a second line */
+}
+
+/* The chain link of an entry, read without its bucket's lock, used only as a
+ * prefetch address: a racing change makes it a useless prefetch, never a
+ * wrong walk (the walk itself reads links under the lock). An aligned 32-bit
+ * load is not torn; the range check keeps the address inside the table. */
+__attribute__((no_sanitize("thread"))) static void prefetch_second(const struct ew_ct *ct,
+                                                                   uint32_t head) {
+    uint32_t next = *(const volatile uint32_t *)&ct->entries[head].next;
+    if (next < ct->capacity) prefetch_entry_lines(ct, next);
+}
+
 void ew_ct_sweep(struct ew_ct *ct, uint64_t now_ms, uint32_t budget) {
     uint64_t start = atomic_fetch_add_explicit(&ct->sweep_pos, budget, memory_order_relaxed);
     uint64_t n = budget;
     if (n > (uint64_t)ct->bucket_mask + 1) n = (uint64_t)ct->bucket_mask + 1;
     struct ew_ct_cache cache = {.n = 0};
+    /* A ring of the non-empty buckets ahead: each one's first entry is
+     * prefetched when it joins, its second halfway through (by then the
+     * first is in cache), and it is walked when it leaves. At large tables
+     * every entry is a cache miss at a random address; this way the misses
+     * overlap instead of stalling one after another. */
+    uint32_t ring_b[SWEEP_AHEAD], ring_head[SWEEP_AHEAD], held = 0, oldest = 0;
     for (uint64_t i = 0; i < n; i++) {
         uint32_t b = (uint32_t)((start + i) & ct->bucket_mask);
         /* Most buckets are empty (the array is sized for the table's capacity):
          * a plain peek at the atomically stored head skips them without the
          * locked RMW that would also dirty their line. An entry linked just
-         * after the peek is new, so nothing in that bucket could expire. */
-        if (ew_ct_head(ct, b) == EW_CT_NIL) continue;
-        ew_ct_lock_bucket(ct, (uint32_t)b);
-        ew_ct_walk(ct, b, sweep_judge, &now_ms, &cache);
-        ew_ct_unlock_bucket(ct, (uint32_t)b);
+         * after the peek is new, so nothing in that bucket could expire. The
+         * peeked head is only a prefetch hint; the walk re-reads it locked. */
+        uint32_t head = ew_ct_head(ct, b);
+        if (head == EW_CT_NIL) continue;
+        prefetch_entry_lines(ct, head);
+        if (held < SWEEP_AHEAD) {
+            ring_b[held] = b;
+            ring_head[held++] = head;
+            continue;
+        }
+        prefetch_second(ct, ring_head[(oldest + SWEEP_AHEAD / 2) % SWEEP_AHEAD]);
+        sweep_bucket(ct, ring_b[oldest], now_ms, &cache);
+        ring_b[oldest] = b;
+        ring_head[oldest] = head;
+        oldest = (oldest + 1) % SWEEP_AHEAD;
     }
+    for (uint32_t k = 0; k < held; k++)
+        sweep_bucket(ct, ring_b[(oldest + k) % SWEEP_AHEAD], now_ms, &cache);
     ew_ct_cache_flush(ct, &cache);
 }
 

@@ -59,6 +59,10 @@ void ew_core_sweep(struct ew_core *core, uint64_t now_ms, uint32_t budget) {
     if (core) ew_ct_sweep(core->ct, now_ms, budget);
 }
 
+uint32_t ew_core_ct_buckets(const struct ew_core *core) {
+    return core ? ew_ct_buckets(core->ct) : 0;
+}
+
 void ew_core_flush_port(struct ew_core *core, uint32_t port) {
     if (core && port < EW_MAX_PORTS) ew_ct_flush_zone(core->ct, port);
 }

@@ -290,6 +290,46 @@ static void test_sweep(void) {
     ew_ct_destroy(ct);
 }
 
+/* A full table (as many entries as buckets: chains of 2, 3 and more, so the
+ * sweep's prefetch ring sees heads and second entries) swept in odd-sized
+ * slices: each slice frees exactly the idle entries of its buckets, at every
+ * chain position, and nothing else. */
+static void test_sweep_dense(void) {
+    enum { N = 4096, BUDGET = 37 };
+    struct ew_ct *ct = ew_ct_create(N, 0, 11);
+    static struct ew_ct_key keys[N];
+    for (uint32_t i = 0; i < N; i++) {
+        keys[i] = key4(1, EW_PROTO_UDP, 0x0a000001u + i / 1000u, 0x0a000002u,
+                       (uint16_t)(1000 + i % 1000u), 53);
+        CHECK(ew_ct_insert(ct, &keys[i], 0, 40, &tmo, 0) == EW_CT_INSERTED, "fill %u", i);
+    }
+    /* Every third key stays fresh; the others are idle past 30 s at t = 40 s. */
+    for (uint32_t i = 0; i < N; i += 3)
+        ew_ct_track(ct, &keys[i], 0, 40, &tmo, 20 * S);
+    uint32_t longest = 0;
+    for (uint32_t b = 0; b < N; b++) {
+        uint32_t len = 0;
+        for (uint32_t i = 0; i < N; i++)
+            len += (ew_ct_hash(ct, &keys[i]) & (N - 1)) == b;
+        if (len > longest) longest = len;
+    }
+    CHECK(longest >= 3, "the table has long chains (%u)", longest);
+    uint32_t expected_left = N;
+    for (uint32_t start = 0; start < N; start += BUDGET) {
+        for (uint32_t i = 0; i < N; i++) {
+            uint32_t b = ew_ct_hash(ct, &keys[i]) & (N - 1);
+            if (i % 3 != 0 && b >= start && b < start + BUDGET) expected_left--;
+        }
+        ew_ct_sweep(ct, 40 * S, BUDGET);
+        CHECK(ew_ct_zone_count(ct, 1) == expected_left, "slice at %u frees only its idle entries",
+              start);
+    }
+    CHECK_EQ(ew_ct_zone_count(ct, 1), (N + 2) / 3, "one pass leaves just the fresh entries");
+    for (uint32_t i = 0; i < N; i++)
+        CHECK(ew_ct_exists(ct, &keys[i], 40 * S) == (i % 3 == 0), "entry %u", i);
+    ew_ct_destroy(ct);
+}
+
 static void test_flush_and_dump(void) {
     struct ew_ct *ct = ew_ct_create(4096, 0, 5);
     for (uint16_t i = 0; i < 50; i++) {
@@ -609,6 +649,7 @@ int main(void) {
     test_icmp_and_other();
     test_allowance_and_full();
     test_sweep();
+    test_sweep_dense();
     test_flush_and_dump();
     test_shared_region();
     test_memory();

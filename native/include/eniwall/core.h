@@ -148,6 +148,8 @@ void ew_core_cache_destroy(struct ew_core *core, struct ew_ct_cache *c);
 /* Expire idle connections: look at no more than `budget` hash buckets, resuming
  * where the previous call stopped. */
 void ew_core_sweep(struct ew_core *core, uint64_t now_ms, uint32_t budget);
+/* The number of hash buckets: a full sweep pass is this many. */
+uint32_t ew_core_ct_buckets(const struct ew_core *core);
 /* Forget every connection of a port's zone (the port was closed or rebound). */
 void ew_core_flush_port(struct ew_core *core, uint32_t port);
 /* Entries currently held by a port's zone. */
