@@ -1304,9 +1304,17 @@ async function scenarioCtMem(ctx: Ctx): Promise<TrialOutcome> {
   await sleep(300);
   const rss1 = rssBytes();
   ctx.progress(0.2);
-  await prime(a.ns, [stream], 60_000); // below the new-connection rate at 1M entries
-  await sleep(500);
-  const entries = p.dp.ctCount(a.port) + p.dp.ctCount(b.port);
+  // Below the new-connection rate at 1M entries. A frame lost to a full queue on a loaded
+  // machine leaves its connection out: re-send the pass (4 at most; existing ones are hits)
+  // until every connection holds its two entries.
+  const held = (): number => p.dp.ctCount(a.port) + p.dp.ctCount(b.port);
+  let passes = 0;
+  while (passes < 4 && held() < 2 * CONNECTIONS) {
+    await prime(a.ns, [stream], 60_000);
+    await sleep(500);
+    passes++;
+  }
+  const entries = held();
   const rss2 = rssBytes();
   ctx.progress(1);
   return {
@@ -1315,6 +1323,7 @@ async function scenarioCtMem(ctx: Ctx): Promise<TrialOutcome> {
     checks: [atLeast('about 1,000,000 entries were created', entries, 2 * CONNECTIONS * 0.98)],
     extra: {
       entries,
+      primingPasses: passes,
       rssBeforeEngineMiB: rss0 / 2 ** 20,
       rssEmptyMiB: rss1 / 2 ** 20,
       rssFullMiB: rss2 / 2 ** 20,
